@@ -1,0 +1,61 @@
+"""The Litestar application: explicit controllers, one guard, one error shape, a lifespan that
+owns the engine and the Redis client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+
+from distnet.cards.routes import CardController
+from distnet.db import make_engine, make_sessionmaker, resolve_database_url, resolve_redis_url
+from distnet.kit.auth import role_guard
+from distnet.kit.http import DEPENDENCIES
+from distnet.kit.metrics import metrics_middleware
+from distnet.kit.problems import EXCEPTION_HANDLERS
+from distnet.network.routes import DistributorController
+from distnet.ops import OpsController
+from distnet.settings import Settings, get_settings
+
+CONTROLLERS: list[type] = [
+    OpsController,
+    DistributorController,
+    CardController,
+]
+
+
+def create_app(
+    settings: Settings | None = None, *, database_url: str | None = None, redis_url: str | None = None
+) -> Litestar:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        db_url = database_url or resolve_database_url(settings)
+        engine = make_engine(db_url, pool_size=settings.database.pool_size)
+        app.state.engine = engine
+        app.state.sessionmaker = make_sessionmaker(engine)
+        app.state.settings = settings
+        app.state.redis = aioredis.from_url(redis_url or resolve_redis_url(settings))
+        try:
+            yield
+        finally:
+            await app.state.redis.aclose()
+            await engine.dispose()
+
+    return Litestar(
+        route_handlers=CONTROLLERS,
+        dependencies=DEPENDENCIES,
+        guards=[role_guard],
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[metrics_middleware],
+        lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(
+            title="distnet", version="1", path="/schema", render_plugins=[SwaggerRenderPlugin(path="/swagger")]
+        ),
+        request_max_body_size=8 * 1024 * 1024,
+    )

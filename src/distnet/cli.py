@@ -1,0 +1,95 @@
+"""``distnet``: the operator's command line. Each domain adds its commands in ``<domain>/cli.py``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+
+from distnet.settings import get_settings
+
+app = typer.Typer(help="distnet: distribution network backend", no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="database schema", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply migrations (local mode starts the embedded PostgreSQL first)."""
+    from distnet.db import resolve_database_url
+    from distnet.migrate import upgrade
+
+    upgrade(resolve_database_url(get_settings()), revision)
+    typer.echo(f"database at {revision}")
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[list[str], typer.Option("--role", help="role; repeat for several")],
+    name: Annotated[str, typer.Option("--name")],
+    distributor_id: Annotated[int | None, typer.Option("--distributor-id")] = None,
+) -> None:
+    """Create an API key; the key is printed once, as the last line."""
+    from distnet.kit.auth import create_key
+    from distnet.kit.runner import run_in_session
+
+    async def create(session, settings):
+        key, raw = await create_key(session, name=name, roles=role, distributor_id=distributor_id)
+        return key.id, key.roles, raw
+
+    key_id, roles, raw = run_in_session(create)
+    typer.echo(f"key {key_id} '{name}' roles: {', '.join(roles)}")
+    typer.echo("store it now: it is shown once")
+    typer.echo(raw)
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: Annotated[bool, typer.Option(help="run a worker and the scheduler in-process (default in local mode)")]
+    = None,  # type: ignore[assignment]
+) -> None:
+    """Serve the API. In local mode: embedded servers, migrations, in-process worker and scheduler."""
+    import uvicorn
+
+    from distnet.app import create_app
+    from distnet.db import resolve_database_url
+    from distnet.migrate import upgrade
+
+    settings = get_settings()
+    logging.basicConfig(level=logging.INFO)
+    if settings.local_mode:
+        upgrade(resolve_database_url(settings))
+    in_process = settings.local_mode if workers is None else workers
+    app_ = create_app(settings)
+    if in_process:
+        from distnet.worker.inprocess import attach_background
+
+        attach_background(app_, settings)
+    uvicorn.run(app_, host=host, port=port, log_level="info")
+
+
+def _register_domains() -> None:
+    from distnet.ledger import cli as ledger_cli
+    from distnet.orders import cli as orders_cli
+    from distnet.payouts import cli as payouts_cli
+    from distnet.risk import cli as risk_cli
+    from distnet.worker import cli as worker_cli
+
+    for module in (orders_cli, ledger_cli, payouts_cli, risk_cli, worker_cli):
+        module.register(app)
+
+
+_register_domains()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

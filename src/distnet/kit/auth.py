@@ -1,0 +1,143 @@
+"""API keys and the one guard mechanism.
+
+Every route handler declares who may call it in ``opt={"roles": {...}}`` (or ``"public": True``).
+The app-wide :func:`role_guard` resolves the key once per request into a :class:`Principal` and
+checks it. Ownership ("self or staff") is checked in services with :func:`ensure_self_or_staff`,
+because only they know whose resource it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from distnet.kit.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
+from distnet.models import ApiKey
+
+
+class Role(StrEnum):
+    distributor = "distributor"
+    risk_reviewer = "risk_reviewer"
+    risk_admin = "risk_admin"
+    finance = "finance"
+    finance_approver = "finance_approver"
+    admin = "admin"
+
+
+STAFF = frozenset({Role.risk_reviewer, Role.risk_admin, Role.finance, Role.finance_approver, Role.admin})
+RISK_STAFF = frozenset({Role.risk_reviewer, Role.risk_admin})
+FINANCE_STAFF = frozenset({Role.finance, Role.finance_approver})
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    key_id: int | None
+    name: str
+    roles: frozenset[str] = field(default_factory=frozenset)
+    distributor_id: int | None = None
+
+    @property
+    def authenticated(self) -> bool:
+        return self.key_id is not None
+
+    def has(self, *roles: str) -> bool:
+        return Role.admin in self.roles or any(r in self.roles for r in roles)
+
+    @property
+    def is_staff(self) -> bool:
+        return bool(self.roles & STAFF)
+
+    @property
+    def actor(self) -> str:
+        return f"key:{self.key_id}:{self.name}" if self.key_id else "system"
+
+
+ANONYMOUS = Principal(key_id=None, name="anonymous")
+SYSTEM = Principal(key_id=None, name="system", roles=frozenset({Role.admin}))
+
+
+def hash_key(raw: str) -> bytes:
+    return hashlib.sha256(raw.encode()).digest()
+
+
+def new_key() -> tuple[str, str]:
+    prefix = secrets.token_hex(4)
+    return f"dn_{prefix}_{secrets.token_urlsafe(32)}", prefix
+
+
+async def create_key(
+    session: AsyncSession, *, name: str, roles: list[str], distributor_id: int | None = None
+) -> tuple[ApiKey, str]:
+    """Returns the stored key and the raw secret, which is shown once and never stored."""
+    bad = [r for r in roles if r not in Role.__members__]
+    if not roles or bad:
+        raise ValidationFailed(f"unknown role(s): {', '.join(bad) or '(none given)'}", field="roles")
+    raw, prefix = new_key()
+    key = ApiKey(name=name, prefix=prefix, key_hash=hash_key(raw), roles=sorted(set(roles)),
+                 distributor_id=distributor_id)
+    session.add(key)
+    await session.flush()
+    return key, raw
+
+
+async def principal_for(session: AsyncSession, raw: str) -> Principal | None:
+    key = await session.scalar(
+        select(ApiKey).where(ApiKey.key_hash == hash_key(raw), ApiKey.revoked_at.is_(None))
+    )
+    if key is None:
+        return None
+    return Principal(key.id, key.name, frozenset(key.roles), key.distributor_id)
+
+
+async def resolve_principal(connection: ASGIConnection) -> Principal:
+    cached = connection.scope.get("state", {}).get("principal")
+    if cached is not None:
+        return cached
+    header = connection.headers.get("authorization")
+    principal = ANONYMOUS
+    if header:
+        scheme, _, raw = header.partition(" ")
+        if scheme.lower() != "bearer" or not raw.strip():
+            raise Unauthorized("use 'Authorization: Bearer <api key>'")
+        async with connection.app.state.sessionmaker() as session:
+            found = await principal_for(session, raw.strip())
+        if found is None:
+            raise Unauthorized("unknown or revoked API key")
+        principal = found
+    connection.state.principal = principal
+    return principal
+
+
+async def role_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    """App-wide guard: reads the handler's ``roles`` option; ``public`` handlers need no key."""
+    principal = await resolve_principal(connection)
+    if handler.opt.get("public"):
+        return
+    roles: frozenset[str] = frozenset(handler.opt.get("roles", ()))
+    if not principal.authenticated:
+        raise Unauthorized()
+    if not principal.has(*roles):
+        raise Forbidden(f"requires one of the roles: {', '.join(sorted(roles))}")
+
+
+def ensure_self_or_staff(principal: Principal, distributor_id: int, *staff: str) -> None:
+    """A distributor sees only their own resources; others get 404 (never the data)."""
+    if principal.distributor_id == distributor_id:
+        return
+    allowed = staff or tuple(STAFF)
+    if principal.has(*allowed):
+        return
+    if principal.roles & STAFF:
+        raise Forbidden("your role may not see this distributor's data")
+    raise NotFound("no such distributor")
+
+
+async def provide_principal(request) -> Principal:  # Litestar dependency
+    return await resolve_principal(request)

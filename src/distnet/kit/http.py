@@ -1,0 +1,49 @@
+"""HTTP plumbing shared by every controller: the request-scoped session (commit on 2xx, roll back
+otherwise), the principal and settings dependencies, and JSON conversion of money/time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from litestar import Request
+from litestar.datastructures import State
+from litestar.di import Provide
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from distnet.kit.auth import Principal, resolve_principal
+from distnet.settings import Settings
+
+
+async def provide_session(state: State) -> AsyncGenerator[AsyncSession, None]:
+    async with state.sessionmaker() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            if session.in_transaction():
+                await session.commit()
+
+
+async def provide_principal(request: Request) -> Principal:
+    return await resolve_principal(request)
+
+
+def provide_settings(state: State) -> Settings:
+    return state.settings
+
+
+DEPENDENCIES: dict[str, Provide] = {
+    "session": Provide(provide_session),
+    "principal": Provide(provide_principal),
+    "settings": Provide(provide_settings, sync_to_thread=False),
+}
+
+
+def roles(*names: str) -> dict[str, Any]:
+    return {"roles": frozenset(names)}
+
+
+PUBLIC: dict[str, Any] = {"public": True}

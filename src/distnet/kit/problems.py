@@ -1,0 +1,80 @@
+"""Renders every error leaving the API as RFC 9457 problem details: domain errors, framework
+errors (validation, unknown route, wrong method, malformed JSON) and, last, unexpected ones."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from distnet.kit.errors import PROBLEM_BASE, DistnetError
+
+log = logging.getLogger("distnet.http")
+PROBLEM_JSON = "application/problem+json"
+
+_HTTP_CODES = {
+    400: ("bad-request", "Bad request"),
+    401: ("unauthorized", "Authentication required"),
+    403: ("forbidden", "Not allowed"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    409: ("conflict", "Conflict"),
+    413: ("payload-too-large", "Request body too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+    422: ("validation-error", "Request validation failed"),
+    429: ("too-many-requests", "Too many requests"),
+}
+
+
+def _problem(status: int, code: str, title: str, detail: str, request: Request, **extra: Any) -> Response:
+    body = {"type": PROBLEM_BASE + code, "title": title, "status": status, "detail": detail, "code": code,
+            "instance": request.url.path, **extra}
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=extra.pop("headers", None))
+
+
+def domain_error_handler(request: Request, exc: DistnetError) -> Response:
+    body = exc.to_problem(request.url.path)
+    return Response(body, status_code=exc.status, media_type=PROBLEM_JSON, headers=exc.headers or None)
+
+
+def _validation_errors(exc: ValidationException) -> list[dict[str, Any]]:
+    errors = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if isinstance(item, dict):
+            field = item.get("key") or item.get("source") or "body"
+            errors.append({"field": str(field), "message": str(item.get("message", exc.detail)),
+                           "source": item.get("source", "body")})
+    return errors
+
+
+def http_error_handler(request: Request, exc: HTTPException) -> Response:
+    status = exc.status_code
+    if isinstance(exc, ValidationException):
+        detail = str(exc.detail)
+        if "malformed" in detail.lower() or "decode" in detail.lower():
+            return _problem(400, "malformed-json", "Malformed JSON body", detail, request)
+        errors = _validation_errors(exc) or [{"field": "body", "message": detail}]
+        return _problem(422, "validation-error", "Request validation failed", detail, request, errors=errors)
+    code, title = _HTTP_CODES.get(status, ("http-error", "HTTP error"))
+    headers = getattr(exc, "headers", None)
+    resp = _problem(status, code, title, str(exc.detail), request)
+    if headers:
+        resp.headers.update(headers)
+    return resp
+
+
+def unexpected_error_handler(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return _problem(500, "internal-error", "Internal error", "an unexpected error occurred; it has been logged",
+                    request)
+
+
+EXCEPTION_HANDLERS = {
+    DistnetError: domain_error_handler,
+    HTTPException: http_error_handler,
+    Exception: unexpected_error_handler,
+}
+
+__all__ = ["EXCEPTION_HANDLERS", "MediaType"]

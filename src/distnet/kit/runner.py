@@ -1,0 +1,29 @@
+"""Running async service code from synchronous entry points (CLI commands, scripts)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from distnet.db import make_engine, make_sessionmaker, resolve_database_url, session_scope
+from distnet.settings import Settings, get_settings
+
+T = TypeVar("T")
+
+
+def run_in_session(fn: Callable[[AsyncSession, Settings], Awaitable[T]], settings: Settings | None = None) -> T:
+    """Open an engine, run ``fn`` in one unit of work (commit on success), dispose."""
+    settings = settings or get_settings()
+
+    async def main() -> T:
+        engine = make_engine(resolve_database_url(settings), pool_size=2)
+        try:
+            async with session_scope(make_sessionmaker(engine)) as session:
+                return await fn(session, settings)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())

@@ -1,0 +1,118 @@
+"""Double-entry ledger core. Every money movement is one call to :func:`post` (or a set-based
+statement that inserts a whole transaction's postings at once): the database trigger refuses
+unbalanced transactions and keeps ``ledger_account.balance`` equal to the sum of postings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from distnet.models import LedgerAccount, LedgerTransaction
+
+DISTRIBUTOR_ACCOUNTS = ("pending", "available", "withheld", "reserved", "paid", "owed")
+PLATFORM_ACCOUNTS = ("commission_expense", "payout_clearing", "forfeited_income", "repayment_clearing")
+
+
+class UnbalancedTransaction(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    kind: str
+    """Account kind; distributor accounts need ``distributor_id``, platform accounts must not have one."""
+    amount: int
+    distributor_id: int | None = None
+    commission_id: int | None = None
+
+
+async def ensure_accounts(session: AsyncSession, distributor_ids: Sequence[int], currency: str = "CNY") -> None:
+    """Open the six per-distributor accounts (idempotent, set-based)."""
+    if not distributor_ids:
+        return
+    await session.execute(
+        text(
+            """
+            INSERT INTO ledger_account (distributor_id, kind, currency, balance)
+            SELECT d, k, :currency, 0 FROM unnest(CAST(:ids AS bigint[])) AS d, unnest(CAST(:kinds AS text[])) AS k
+            ON CONFLICT DO NOTHING
+            """
+        ),
+        {"ids": list(distributor_ids), "kinds": list(DISTRIBUTOR_ACCOUNTS), "currency": currency},
+    )
+
+
+async def ensure_platform_accounts(session: AsyncSession, currency: str = "CNY") -> None:
+    await session.execute(
+        text(
+            """
+            INSERT INTO ledger_account (distributor_id, kind, currency, balance)
+            SELECT NULL, k, :currency, 0 FROM unnest(CAST(:kinds AS text[])) AS k
+            ON CONFLICT DO NOTHING
+            """
+        ),
+        {"kinds": list(PLATFORM_ACCOUNTS), "currency": currency},
+    )
+
+
+async def post(
+    session: AsyncSession,
+    *,
+    kind: str,
+    postings: Sequence[Posting],
+    ref_type: str | None = None,
+    ref_id: object = None,
+    memo: str | None = None,
+    currency: str = "CNY",
+) -> int:
+    """Write one balanced transaction; returns its id. Zero-amount postings are dropped."""
+    lines = [p for p in postings if p.amount != 0]
+    if sum(p.amount for p in lines) != 0:
+        raise UnbalancedTransaction(f"{kind}: postings sum to {sum(p.amount for p in lines)}")
+    txn_id = await session.scalar(
+        insert(LedgerTransaction)
+        .values(kind=kind, ref_type=ref_type, ref_id=None if ref_id is None else str(ref_id), memo=memo)
+        .returning(LedgerTransaction.id)
+    )
+    if not lines:
+        return txn_id
+    if any(p.distributor_id is None for p in lines):
+        await ensure_platform_accounts(session, currency)
+    # one statement for all postings: the balance trigger checks the whole transaction at once
+    result = await session.execute(
+        text(
+            """
+            INSERT INTO ledger_posting (transaction_id, account_id, amount, commission_id)
+            SELECT :txn, a.id, l.amount, l.commission_id
+              FROM unnest(CAST(:owners AS bigint[]), CAST(:kinds AS text[]), CAST(:amounts AS bigint[]),
+                          CAST(:commissions AS bigint[])) AS l(owner, kind, amount, commission_id)
+              JOIN ledger_account a
+                ON coalesce(a.distributor_id, 0) = coalesce(l.owner, 0) AND a.kind = l.kind
+               AND a.currency = :currency
+            """
+        ).bindparams(bindparam("txn")),
+        {
+            "txn": txn_id,
+            "owners": [p.distributor_id for p in lines],
+            "kinds": [p.kind for p in lines],
+            "amounts": [p.amount for p in lines],
+            "commissions": [p.commission_id for p in lines],
+            "currency": currency,
+        },
+    )
+    if result.rowcount != len(lines):
+        raise UnbalancedTransaction(f"{kind}: an account is missing (wrote {result.rowcount} of {len(lines)})")
+    return txn_id
+
+
+async def balances(session: AsyncSession, distributor_id: int, currency: str = "CNY") -> dict[str, int]:
+    rows = await session.execute(
+        select(LedgerAccount.kind, LedgerAccount.balance).where(
+            LedgerAccount.distributor_id == distributor_id, LedgerAccount.currency == currency
+        )
+    )
+    found = dict(rows.all())
+    return {kind: found.get(kind, 0) for kind in DISTRIBUTOR_ACCOUNTS}

@@ -1,0 +1,35 @@
+"""All tables. Models live centrally so that every domain can join any table."""
+
+from distnet.models.base import Base
+from distnet.models.foundation import ApiKey, AuditLog, IdempotencyRecord, OutboxEvent
+from distnet.models.money import (
+    Commission,
+    CommissionPlan,
+    CommissionRate,
+    LedgerAccount,
+    LedgerPosting,
+    LedgerTransaction,
+    Order,
+    Refund,
+)
+from distnet.models.network import Card, Distributor, DistributorUpline, Hold
+from distnet.models.payouts import PayoutItem, PayoutRun, Repayment, SettlementRun
+from distnet.models.risk import (
+    Appeal,
+    AppealEvent,
+    MaintenanceWindow,
+    ProcessedEvent,
+    RiskCase,
+    RiskRule,
+    RiskRuleVersion,
+    RiskScan,
+    WebhookEndpoint,
+)
+
+__all__ = [
+    "Base", "ApiKey", "AuditLog", "IdempotencyRecord", "OutboxEvent", "Commission", "CommissionPlan",
+    "CommissionRate", "LedgerAccount", "LedgerPosting", "LedgerTransaction", "Order", "Refund", "Card",
+    "Distributor", "DistributorUpline", "Hold", "PayoutItem", "PayoutRun", "Repayment", "SettlementRun",
+    "Appeal", "AppealEvent", "MaintenanceWindow", "ProcessedEvent", "RiskCase", "RiskRule",
+    "RiskRuleVersion", "RiskScan", "WebhookEndpoint",
+]

@@ -1,0 +1,192 @@
+"""Orders, refunds, commission plans, commissions and the double-entry ledger."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    ARRAY,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from distnet.models.base import Base, created_at_column
+
+
+class CommissionPlan(Base):
+    __tablename__ = "commission_plan"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    max_levels: Mapped[int] = mapped_column(SmallInteger)
+    hold_days: Mapped[int] = mapped_column(SmallInteger)
+    min_order_amount: Mapped[int]
+    excluded_categories: Mapped[list[str]] = mapped_column(ARRAY(String(64)), server_default="{}")
+    effective_from: Mapped[datetime]
+    created_at: Mapped[datetime] = created_at_column()
+    created_by: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (CheckConstraint("max_levels BETWEEN 1 AND 10", name="max_levels"),)
+
+
+class CommissionRate(Base):
+    __tablename__ = "commission_rate"
+    plan_id: Mapped[int] = mapped_column(ForeignKey("commission_plan.id"), primary_key=True)
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    rank: Mapped[str] = mapped_column(String(16), primary_key=True)
+    """The beneficiary's rank at attribution time."""
+    rate_bps: Mapped[int]
+
+    __table_args__ = (CheckConstraint("rate_bps BETWEEN 0 AND 10000", name="rate_bps"),)
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    external_id: Mapped[str] = mapped_column(String(128))
+    body_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    """Hash of the canonical request body: the same id with a different body is a 409."""
+    card_id: Mapped[int] = mapped_column(ForeignKey("card.id"))
+    seller_id: Mapped[int] = mapped_column(ForeignKey("distributor.id"))
+    amount: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    category: Mapped[str | None] = mapped_column(String(64))
+    channel: Mapped[str | None] = mapped_column(String(64))
+    placed_at: Mapped[datetime]
+    created_at: Mapped[datetime] = created_at_column()
+    refunded_amount: Mapped[int] = mapped_column(server_default=text("0"))
+    buyer_ref_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
+    buyer_device_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
+    buyer_ip_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
+    buyer_payment_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+    __table_args__ = (
+        UniqueConstraint("source", "external_id"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("refunded_amount BETWEEN 0 AND amount", name="refund_bounded"),
+        Index("ix_orders_seller_placed", "seller_id", "placed_at"),
+        Index("ix_orders_card_placed", "card_id", "placed_at"),
+        Index("ix_orders_buyer_ref", "buyer_ref_hash"),
+        Index("ix_orders_buyer_payment", "buyer_payment_hash"),
+    )
+
+
+class Refund(Base):
+    __tablename__ = "refund"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    external_id: Mapped[str] = mapped_column(String(128))
+    amount: Mapped[int]
+    created_at: Mapped[datetime] = created_at_column()
+
+    __table_args__ = (
+        UniqueConstraint("order_id", "external_id"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+    )
+
+
+COMMISSION_STATUSES = ("pending", "available", "withheld", "paid", "forfeited", "reversed")
+
+
+class Commission(Base):
+    __tablename__ = "commission"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    level: Mapped[int] = mapped_column(SmallInteger)
+    beneficiary_id: Mapped[int] = mapped_column(ForeignKey("distributor.id"))
+    plan_id: Mapped[int] = mapped_column(ForeignKey("commission_plan.id"))
+    rank_used: Mapped[str] = mapped_column(String(16))
+    rate_bps: Mapped[int]
+    base: Mapped[int]
+    amount: Mapped[int]
+    """floor(base * rate_bps / 10000), fixed at attribution."""
+    reversed: Mapped[int] = mapped_column(server_default=text("0"))
+    """Sum of refund reversals so far; net = amount - reversed."""
+    status: Mapped[str] = mapped_column(String(16))
+    hold_until: Mapped[datetime]
+    withheld_hold_id: Mapped[int | None] = mapped_column(ForeignKey("hold.id"))
+    """The violation hold that withholds this commission, if any."""
+    created_at: Mapped[datetime] = created_at_column()
+    available_at: Mapped[datetime | None]
+    paid_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("order_id", "level"),
+        CheckConstraint(
+            "status IN ('pending','available','withheld','paid','forfeited','reversed')", name="status"
+        ),
+        CheckConstraint("reversed BETWEEN 0 AND amount", name="reversed_bounded"),
+        Index("ix_commission_beneficiary", "beneficiary_id", "id"),
+        Index("ix_commission_pending_due", "hold_until", postgresql_where=text("status = 'pending'")),
+        Index("ix_commission_withheld_hold", "withheld_hold_id", postgresql_where=text("status = 'withheld'")),
+    )
+
+
+ACCOUNT_KINDS = (
+    # per distributor
+    "pending",
+    "available",
+    "withheld",
+    "reserved",
+    "paid",
+    "owed",
+    # platform
+    "commission_expense",
+    "payout_clearing",
+    "forfeited_income",
+    "repayment_clearing",
+)
+
+
+class LedgerAccount(Base):
+    __tablename__ = "ledger_account"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    distributor_id: Mapped[int | None] = mapped_column(ForeignKey("distributor.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    currency: Mapped[str] = mapped_column(String(3), server_default="CNY")
+    balance: Mapped[int] = mapped_column(server_default=text("0"))
+    """Maintained by a statement-level trigger on ledger_posting: always the sum of its postings."""
+
+    __table_args__ = (
+        Index(
+            "uq_ledger_account_owner_kind",
+            text("coalesce(distributor_id, 0)"),
+            "kind",
+            "currency",
+            unique=True,
+        ),
+    )
+
+
+class LedgerTransaction(Base):
+    __tablename__ = "ledger_transaction"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(48))
+    ref_type: Mapped[str | None] = mapped_column(String(32))
+    ref_id: Mapped[str | None] = mapped_column(String(64))
+    memo: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_at_column()
+
+    __table_args__ = (Index("ix_ledger_transaction_ref", "ref_type", "ref_id"),)
+
+
+class LedgerPosting(Base):
+    __tablename__ = "ledger_posting"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transaction.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_account.id"))
+    amount: Mapped[int]
+    """Signed minor units; the postings of one transaction sum to zero."""
+    commission_id: Mapped[int | None]
+    created_at: Mapped[datetime] = created_at_column()
+
+    __table_args__ = (Index("ix_ledger_posting_account", "account_id", "id"),)

@@ -1,0 +1,90 @@
+"""Settlement runs, payout runs and items, repayments."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from distnet.models.base import Base, created_at_column
+
+
+class SettlementRun(Base):
+    __tablename__ = "settlement_run"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    as_of: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), server_default="running")
+    partitions: Mapped[int] = mapped_column(server_default=text("1"))
+    partitions_done: Mapped[int] = mapped_column(server_default=text("0"))
+    moved: Mapped[int] = mapped_column(server_default=text("0"))
+    amount: Mapped[int] = mapped_column(server_default=text("0"))
+    started_at: Mapped[datetime] = created_at_column()
+    finished_at: Mapped[datetime | None]
+    triggered_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class PayoutRun(Base):
+    __tablename__ = "payout_run"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), server_default="draft")
+    min_amount: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3), server_default="CNY")
+    note: Mapped[str | None] = mapped_column(Text)
+    cutoff: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_by_key_id: Mapped[int | None]
+    approved_by: Mapped[str | None] = mapped_column(String(200))
+    approved_by_key_id: Mapped[int | None]
+    item_count: Mapped[int] = mapped_column(server_default=text("0"))
+    total_amount: Mapped[int] = mapped_column(server_default=text("0"))
+    created_at: Mapped[datetime] = created_at_column()
+    approved_at: Mapped[datetime | None]
+    exported_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('draft','approved','exported','completed','cancelled')", name="status"
+        ),
+    )
+
+
+class PayoutItem(Base):
+    __tablename__ = "payout_item"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("payout_run.id"))
+    distributor_id: Mapped[int] = mapped_column(ForeignKey("distributor.id"))
+    amount: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3), server_default="CNY")
+    status: Mapped[str] = mapped_column(String(16), server_default="reserved")
+    bank_reference: Mapped[str | None] = mapped_column(String(128))
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    result_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("run_id", "distributor_id"),
+        CheckConstraint("status IN ('reserved','paid','failed','cancelled')", name="status"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        Index("ix_payout_item_run", "run_id", "id"),
+        Index("ix_payout_item_distributor", "distributor_id"),
+    )
+
+
+class Repayment(Base):
+    __tablename__ = "repayment"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    distributor_id: Mapped[int] = mapped_column(ForeignKey("distributor.id"))
+    external_id: Mapped[str] = mapped_column(String(128), unique=True)
+    amount: Mapped[int]
+    applied: Mapped[int] = mapped_column(server_default=text("0"))
+    created_at: Mapped[datetime] = created_at_column()
+    created_by: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+
+
+__all__ = ["SettlementRun", "PayoutRun", "PayoutItem", "Repayment", "JSONB", "Any"]

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, get, post, put
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from distnet.kit.auth import STAFF, Principal, Role
+from distnet.kit.http import PUBLIC, roles
+from distnet.network import service
+from distnet.network.schemas import ClosureRequest, DistributorCreate, SponsorMove
+from distnet.settings import Settings
+
+ANY_KEY = roles(Role.distributor, *STAFF)
+DistributorId = Annotated[int, Parameter(ge=1, le=2**62)]
+
+
+class DistributorController(Controller):
+    path = "/api/v1"
+    tags = ["distributors"]
+
+    @post("/distributors", opt=PUBLIC, summary="Register under a sponsor (admin: a root without one)")
+    async def register(self, session: AsyncSession, settings: Settings, principal: Principal,
+                       data: DistributorCreate) -> dict[str, Any]:
+        return await service.register(session, settings, principal, data)
+
+    @get("/me", opt=roles(Role.distributor))
+    async def me(self, session: AsyncSession, principal: Principal) -> dict[str, Any]:
+        return await service.me(session, principal)
+
+    @get("/distributors/{distributor_id:int}", opt=ANY_KEY)
+    async def get_distributor(self, session: AsyncSession, principal: Principal,
+                              distributor_id: DistributorId) -> dict[str, Any]:
+        d = await service.visible_distributor(session, principal, distributor_id)
+        return await service.profile(session, d)
+
+    @get("/distributors/{distributor_id:int}/upline", opt=ANY_KEY)
+    async def upline(self, session: AsyncSession, principal: Principal,
+                     distributor_id: DistributorId) -> dict[str, Any]:
+        return {"items": await service.upline(session, principal, distributor_id)}
+
+    @get("/distributors/{distributor_id:int}/downline", opt=ANY_KEY)
+    async def downline(
+        self, session: AsyncSession, principal: Principal, distributor_id: DistributorId,
+        max_depth: Annotated[int | None, Parameter(ge=1, le=10_000)] = None,
+        limit: Annotated[int | None, Parameter(ge=1, le=500)] = None,
+        cursor: Annotated[str | None, Parameter(max_length=200)] = None,
+    ) -> dict[str, Any]:
+        return await service.downline(session, principal, distributor_id, max_depth=max_depth, limit=limit,
+                                      cursor=cursor)
+
+    @get("/distributors/{distributor_id:int}/team-stats", opt=ANY_KEY)
+    async def team_stats(self, session: AsyncSession, principal: Principal,
+                         distributor_id: DistributorId) -> dict[str, Any]:
+        return await service.team_stats(session, principal, distributor_id)
+
+    @put("/distributors/{distributor_id:int}/sponsor", opt=roles(Role.admin))
+    async def move(self, session: AsyncSession, principal: Principal, distributor_id: DistributorId,
+                   data: SponsorMove) -> dict[str, Any]:
+        return await service.move_sponsor(session, principal, distributor_id, data.sponsor_id, data.note)
+
+    @post("/distributors/{distributor_id:int}/closure", opt=ANY_KEY, status_code=200)
+    async def close(self, session: AsyncSession, settings: Settings, principal: Principal,
+                    distributor_id: DistributorId, data: ClosureRequest | None = None) -> dict[str, Any]:
+        return await service.close_account(session, settings, principal, distributor_id,
+                                           data.note if data else None)

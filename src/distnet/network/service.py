@@ -1,0 +1,271 @@
+"""The distributor network: registration, upline/downline, team stats, moves, closure."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from distnet.cards import service as cards
+from distnet.kit import audit, outbox
+from distnet.kit.auth import Principal, Role, create_key, ensure_self_or_staff
+from distnet.kit.crypto import encrypt, keyed_hash
+from distnet.kit.errors import Forbidden, ValidationFailed
+from distnet.kit.money import format_amount
+from distnet.kit.pagination import check_limit, decode_cursor, encode_cursor
+from distnet.ledger.service import balances as ledger_balances
+from distnet.ledger.service import ensure_accounts
+from distnet.models import Card, Distributor
+from distnet.network import repository as repo
+from distnet.network.closure import closure_blockers
+from distnet.network.codes import new_referral_code
+from distnet.network.errors import (
+    ClosureRefused,
+    CycleRefused,
+    DistributorClosed,
+    DistributorNotFound,
+    UnknownSponsor,
+)
+from distnet.network.schemas import DistributorCreate
+from distnet.settings import Settings
+
+PII_FIELDS = ("phone", "device", "ip", "payment")
+
+
+async def get_distributor(session: AsyncSession, distributor_id: int, *, lock: bool = False) -> Distributor:
+    stmt = select(Distributor).where(Distributor.id == distributor_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    found = await session.scalar(stmt)
+    if found is None:
+        raise DistributorNotFound(f"no distributor {distributor_id}")
+    return found
+
+
+async def visible_distributor(session: AsyncSession, principal: Principal, distributor_id: int,
+                              *staff: str) -> Distributor:
+    ensure_self_or_staff(principal, distributor_id, *staff)
+    return await get_distributor(session, distributor_id)
+
+
+async def register(
+    session: AsyncSession, settings: Settings, principal: Principal, data: DistributorCreate
+) -> dict[str, Any]:
+    sponsor: Distributor | None = None
+    if data.sponsor_code is None:
+        if not principal.has(Role.admin):
+            raise ValidationFailed("sponsor_code is required (only an admin registers a root)",
+                                   field="sponsor_code")
+    else:
+        # FOR SHARE: a concurrent move of the sponsor's subtree must not leave us with a stale path
+        sponsor = await session.scalar(
+            select(Distributor).where(Distributor.code == data.sponsor_code.strip().upper()).with_for_update(read=True)
+        )
+        if sponsor is None or sponsor.status != "active":
+            raise UnknownSponsor(f"no active distributor has the code {data.sponsor_code!r}",
+                                 extra={"errors": [{"field": "sponsor_code", "message": "unknown sponsor code"}]})
+    new_id = await repo.next_distributor_id(session)
+    path = f"{sponsor.path}.{new_id}" if sponsor else str(new_id)
+    secret = settings.secret_key
+    pii = {"phone": data.phone, "device": data.device_id, "ip": data.ip, "payment": data.payment_fingerprint}
+    for attempt in range(5):
+        code = new_referral_code()
+        try:
+            async with session.begin_nested():
+                session.add(
+                    Distributor(
+                        id=new_id,
+                        code=code,
+                        name=data.name.strip(),
+                        sponsor_id=sponsor.id if sponsor else None,
+                        depth=path.count("."),
+                        path=path,
+                        region=data.region,
+                        bank_account_enc=encrypt(secret, data.bank_account),
+                        **{f"{k}_enc": encrypt(secret, v) for k, v in pii.items()},
+                        **{f"{k}_hash": keyed_hash(secret, k, v) for k, v in pii.items()},
+                    )
+                )
+                await session.flush()
+            break
+        except IntegrityError:  # referral code collision: 30^8 codes, so retrying is enough
+            if attempt == 4:
+                raise
+    if sponsor is not None:
+        await repo.insert_upline_from_sponsor(session, new_id, sponsor.id)
+    card = await cards.issue_card(session, new_id)
+    await ensure_accounts(session, [new_id], settings.business.default_currency)
+    _, raw_key = await create_key(session, name=f"distributor {code}", roles=[Role.distributor],
+                                  distributor_id=new_id)
+    await audit.record(session, principal, "distributor.registered", "distributor", new_id,
+                       after={"code": code, "sponsor_id": sponsor.id if sponsor else None})
+    await outbox.emit(session, "distributor.registered", {"id": new_id, "code": code,
+                      "sponsor_id": sponsor.id if sponsor else None}, distributor_id=new_id)
+    distributor = await get_distributor(session, new_id)
+    view = await profile(session, distributor)
+    view["card"] = {"number": card.number, "status": "active"}
+    view["api_key"] = raw_key
+    return view
+
+
+async def profile(session: AsyncSession, d: Distributor) -> dict[str, Any]:
+    card = await cards.current_card(session, d.id)
+    return {
+        "id": d.id,
+        "code": d.code,
+        "name": d.name,
+        "sponsor_id": d.sponsor_id,
+        "rank": d.rank,
+        "region": d.region,
+        "status": d.status,
+        "depth": d.depth,
+        "joined_at": d.joined_at,
+        "closed_at": d.closed_at,
+        "card": await cards.card_view(session, card) if card else None,
+    }
+
+
+async def me(session: AsyncSession, principal: Principal) -> dict[str, Any]:
+    if principal.distributor_id is None:
+        raise Forbidden("this key belongs to no distributor")
+    d = await get_distributor(session, principal.distributor_id)
+    view = await profile(session, d)
+    view["balances"] = {k: format_amount(v) for k, v in (await ledger_balances(session, d.id)).items()}
+    return view
+
+
+async def upline(session: AsyncSession, principal: Principal, distributor_id: int) -> list[dict[str, Any]]:
+    d = await visible_distributor(session, principal, distributor_id)
+    return await repo.upline(session, d.path)
+
+
+async def downline(
+    session: AsyncSession, principal: Principal, distributor_id: int, *, max_depth: int | None,
+    limit: int | None, cursor: str | None,
+) -> dict[str, Any]:
+    d = await visible_distributor(session, principal, distributor_id)
+    limit = check_limit(limit)
+    if max_depth is not None and not (1 <= max_depth <= 10_000):
+        raise ValidationFailed("max_depth must be between 1 and 10000", field="max_depth")
+    after = decode_cursor(cursor, 2)
+    if after is not None and not all(isinstance(x, int) for x in after):
+        raise ValidationFailed("cursor is not valid", field="cursor")
+    rows = await repo.downline_page(session, d.path, d.depth, max_depth or 10_000,
+                                    tuple(after) if after else None, limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1]["depth"], rows[-1]["id"]) if more else None
+    for r in rows:
+        r.pop("depth")
+    return {"items": rows, "next_cursor": next_cursor}
+
+
+async def team_stats(session: AsyncSession, principal: Principal, distributor_id: int) -> dict[str, Any]:
+    d = await visible_distributor(session, principal, distributor_id)
+    levels = await repo.team_stats(session, d.path, d.depth)
+    return {
+        "total": sum(row["count"] for row in levels),
+        "by_level": [{"level": r["level"], "count": r["count"], "sales": format_amount(int(r["sales"]))}
+                     for r in levels],
+    }
+
+
+async def move_sponsor(
+    session: AsyncSession, principal: Principal, distributor_id: int, sponsor_id: int, note: str | None = None
+) -> dict[str, Any]:
+    await repo.lock_network_moves(session)
+    d = await get_distributor(session, distributor_id)
+    new_sponsor = await get_distributor(session, sponsor_id)
+    if d.status == "closed" or new_sponsor.status == "closed":
+        raise DistributorClosed("closed distributors cannot be moved or receive a downline")
+    if new_sponsor.id == d.id or new_sponsor.path == d.path or _is_descendant(new_sponsor.path, d.path):
+        raise CycleRefused(f"distributor {sponsor_id} is in the downline of {distributor_id}")
+    before = {"sponsor_id": d.sponsor_id, "path": d.path}
+    if d.sponsor_id == new_sponsor.id:
+        return await profile(session, d)
+    await repo.lock_subtree(session, d.path)
+    await repo.move_subtree(session, d.path, new_sponsor.path)
+    await session.execute(update(Distributor).where(Distributor.id == d.id).values(sponsor_id=new_sponsor.id))
+    new_path = f"{new_sponsor.path}.{d.id}"
+    # only the moved distributor and the two levels below it have new ancestors within 3 levels
+    await repo.rebuild_upline(session, new_path, max_depth=new_path.count(".") + repo.UPLINE_DEPTH - 1)
+    await audit.record(session, principal, "distributor.sponsor_moved", "distributor", d.id, before=before,
+                       after={"sponsor_id": new_sponsor.id, "path": new_path, "note": note})
+    await outbox.emit(session, "distributor.sponsor_moved",
+                      {"id": d.id, "from": before["sponsor_id"], "to": new_sponsor.id}, distributor_id=d.id)
+    moved_id = d.id
+    session.expire_all()
+    return await profile(session, await get_distributor(session, moved_id))
+
+
+def _is_descendant(path: str, ancestor_path: str) -> bool:
+    return path.startswith(ancestor_path + ".")
+
+
+async def close_account(
+    session: AsyncSession, settings: Settings, principal: Principal, distributor_id: int, note: str | None = None
+) -> dict[str, Any]:
+    ensure_self_or_staff(principal, distributor_id, Role.admin)
+    await repo.lock_network_moves(session)
+    d = await get_distributor(session, distributor_id, lock=True)
+    if d.status == "closed":
+        raise DistributorClosed("the account is already closed")
+    reasons = await closure_blockers(session, d.id)
+    if reasons:
+        raise ClosureRefused("the account cannot be closed yet", extra={"reasons": reasons})
+    sponsor_path = d.path.rsplit(".", 1)[0] if d.sponsor_id else None
+    children = (await session.scalars(select(Distributor.id).where(Distributor.sponsor_id == d.id))).all()
+    # compression: the whole downline moves up one level under the closer's sponsor, in one
+    # statement; only those within UPLINE_DEPTH levels below the closer get new near ancestors
+    await repo.lock_subtree(session, d.path)
+    affected = await repo.subtree_ids(session, d.path, max_depth=d.depth + repo.UPLINE_DEPTH)
+    await repo.remove_from_paths(session, d.path, sponsor_path)
+    await repo.rebuild_upline_ids(session, [i for i in affected if i != d.id])
+    await session.execute(
+        update(Distributor).where(Distributor.sponsor_id == d.id).values(sponsor_id=d.sponsor_id)
+    )
+    now = datetime.now(UTC)
+    await session.execute(
+        update(Distributor).where(Distributor.id == d.id).values(
+            status="closed", closed_at=now,
+            erase_after=now + timedelta(days=settings.business.erasure_retention_days),
+        )
+    )
+    card = await cards.live_card(session, d.id)
+    if card is not None:
+        await cards.cancel_card(session, principal, card, reason="account_closed")
+    await audit.record(session, principal, "distributor.closed", "distributor", d.id,
+                       before={"status": d.status}, after={"status": "closed", "children_moved": len(children),
+                                                           "new_sponsor_id": d.sponsor_id, "note": note})
+    await outbox.emit(session, "distributor.closed", {"id": d.id, "children_moved": len(children)},
+                      distributor_id=d.id)
+    closed_id, new_sponsor_id = d.id, d.sponsor_id
+    session.expire_all()
+    view = await profile(session, await get_distributor(session, closed_id))
+    view["downline_moved_to"] = new_sponsor_id
+    view["children_moved"] = len(children)
+    return view
+
+
+async def erase_due_personal_data(session: AsyncSession, now: datetime | None = None) -> int:
+    """Erase contact data of accounts closed longer than the retention period; ids, codes and
+    financial records stay. Set-based and idempotent."""
+    result = await session.execute(
+        text(
+            """
+            UPDATE distributor SET name = 'erased', erased_at = now(),
+                   phone_enc = NULL, phone_hash = NULL, device_enc = NULL, device_hash = NULL,
+                   ip_enc = NULL, ip_hash = NULL, payment_enc = NULL, payment_hash = NULL,
+                   bank_account_enc = NULL
+             WHERE status = 'closed' AND erased_at IS NULL AND erase_after <= coalesce(:now, now())
+            """
+        ),
+        {"now": now},
+    )
+    return result.rowcount
+
+
+__all__ = ["Card", "PII_FIELDS"]

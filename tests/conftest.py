@@ -1,0 +1,138 @@
+"""Test fixtures: a real PostgreSQL database per test session (per xdist worker), migrated with
+Alembic, emptied after every test; real Redis. ``DISTNET_DATABASE_URL`` / ``DISTNET_REDIS_URL``
+point at servers when set; otherwise embedded servers start once and are removed at the end."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from litestar.testing import AsyncTestClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from distnet.app import create_app
+from distnet.db import make_engine, make_sessionmaker, normalize_url
+from distnet.kit.auth import create_key
+from distnet.migrate import upgrade
+from distnet.models import Base
+from distnet.settings import BusinessSettings, DatabaseSettings, RedisSettings, Settings
+
+KEEP_TABLES = {"alembic_version"}
+
+
+@pytest.fixture(scope="session")
+def embedded_dir() -> Iterator[Path | None]:
+    if os.environ.get("DISTNET_DATABASE_URL") and os.environ.get("DISTNET_REDIS_URL"):
+        yield None
+        return
+    path = Path(tempfile.mkdtemp(prefix="distnet-test-"))
+    yield path
+    from distnet.kit.embedded import stop_embedded
+
+    stop_embedded(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def database_url(embedded_dir: Path | None, worker_id: str) -> Iterator[str]:
+    from distnet.kit.embedded import create_database, drop_database, ensure_postgres
+
+    admin = os.environ.get("DISTNET_DATABASE_URL") or ensure_postgres(embedded_dir)
+    admin = normalize_url(admin)
+    name = f"distnet_test_{worker_id}_{secrets.token_hex(4)}"
+    url = create_database(admin, name)
+    upgrade(url)
+    yield url
+    drop_database(admin, name)
+
+
+@pytest.fixture(scope="session")
+def redis_url(embedded_dir: Path | None) -> str:
+    if os.environ.get("DISTNET_REDIS_URL"):
+        return os.environ["DISTNET_REDIS_URL"]
+    from distnet.kit.embedded import ensure_redis
+
+    return ensure_redis(embedded_dir)
+
+
+@pytest.fixture(scope="session")
+def worker_id() -> str:  # overridden by pytest-xdist when it runs
+    return "main"
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
+        data_dir=tmp_path_factory.mktemp("data"),
+        secret_key=b"test-secret-key",
+        database=DatabaseSettings(url=database_url, pool_size=5),
+        redis=RedisSettings(url=redis_url),
+        business=BusinessSettings(),
+    )
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    eng = make_engine(database_url, pool_size=5)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return make_sessionmaker(engine)
+
+
+@pytest.fixture(autouse=True)
+async def _clean_database(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    yield
+    if "database_url" not in request.fixturenames:
+        return
+    engine: AsyncEngine = request.getfixturevalue("engine")
+    tables = ", ".join(f'"{t}"' for t in Base.metadata.tables if t not in KEEP_TABLES)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+async def session(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    async with sessionmaker() as s:
+        yield s
+        await s.rollback()
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings, database_url: str, redis_url: str):
+    return create_app(settings, database_url=database_url, redis_url=redis_url)
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator[AsyncTestClient]:
+    async with AsyncTestClient(app=app) as c:
+        yield c
+
+
+@pytest.fixture
+def make_key(sessionmaker: async_sessionmaker[AsyncSession]):
+    async def _make(*roles: str, name: str = "test", distributor_id: int | None = None) -> str:
+        async with sessionmaker() as s:
+            _, raw = await create_key(s, name=name, roles=list(roles), distributor_id=distributor_id)
+            await s.commit()
+        return raw
+
+    return _make
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+async def admin_headers(make_key) -> dict[str, str]:
+    return bearer(await make_key("admin", name="admin"))
