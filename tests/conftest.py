@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
@@ -89,15 +90,20 @@ def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return make_sessionmaker(engine)
 
 
+@pytest.fixture(scope="session")
+def _truncate_sql() -> str:
+    tables = ", ".join(f'"{t}"' for t in Base.metadata.tables if t not in KEEP_TABLES)
+    return f"TRUNCATE {tables} RESTART IDENTITY CASCADE"
+
+
 @pytest.fixture(autouse=True)
-async def _clean_database(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if "database_url" not in request.fixturenames:
         return
-    engine: AsyncEngine = request.getfixturevalue("engine")
-    tables = ", ".join(f'"{t}"' for t in Base.metadata.tables if t not in KEEP_TABLES)
-    async with engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    url = request.getfixturevalue("database_url").replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(request.getfixturevalue("_truncate_sql"))
 
 
 @pytest.fixture

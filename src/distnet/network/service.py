@@ -13,7 +13,7 @@ from distnet.cards import service as cards
 from distnet.kit import audit, outbox
 from distnet.kit.auth import Principal, Role, create_key, ensure_self_or_staff
 from distnet.kit.crypto import encrypt, keyed_hash
-from distnet.kit.errors import Forbidden, ValidationFailed
+from distnet.kit.errors import NotFound, ValidationFailed
 from distnet.kit.money import format_amount
 from distnet.kit.pagination import check_limit, decode_cursor, encode_cursor
 from distnet.ledger.service import balances as ledger_balances
@@ -130,7 +130,7 @@ async def profile(session: AsyncSession, d: Distributor) -> dict[str, Any]:
 
 async def me(session: AsyncSession, principal: Principal) -> dict[str, Any]:
     if principal.distributor_id is None:
-        raise Forbidden("this key belongs to no distributor")
+        raise NotFound("this key belongs to no distributor")
     d = await get_distributor(session, principal.distributor_id)
     view = await profile(session, d)
     view["balances"] = {k: format_amount(v) for k, v in (await ledger_balances(session, d.id)).items()}

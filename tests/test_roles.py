@@ -1,0 +1,112 @@
+"""Role rules on every endpoint (invariant 10).
+
+A sweep over every route of the application (so new endpoints are covered the day they land):
+no key → 401, a bad key → 401, a key whose roles are all outside the route's roles → 403. Then a
+table of the ownership rules (self / staff / admin) for the network and card endpoints."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from litestar.routes import HTTPRoute
+
+from distnet.kit.auth import Role
+from tests.factories import auth, register
+
+ALL_ROLES = [r.value for r in Role]
+
+
+def _routes(app):
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            if handler.opt.get("public") or route.path.startswith("/schema"):
+                continue
+            path = re.sub(r"\{[^}:]+:int\}", "1", route.path)
+            path = re.sub(r"\{[^}:]+:(str|path|uuid)\}", "x", path)
+            for method in handler.http_methods:
+                if method in ("HEAD", "OPTIONS"):
+                    continue
+                yield method, path, frozenset(handler.opt.get("roles", ()))
+
+
+async def test_every_protected_route_needs_a_valid_key(app, client):
+    checked = 0
+    for method, path, _roles in _routes(app):
+        resp = await client.request(method, path)
+        assert resp.status_code == 401, (method, path, resp.status_code)
+        assert resp.headers["content-type"].startswith("application/problem+json")
+        resp = await client.request(method, path, headers={"Authorization": "Bearer dn_nope_nope"})
+        assert resp.status_code == 401, (method, path)
+        resp = await client.request(method, path, headers={"Authorization": "Basic abc"})
+        assert resp.status_code == 401, (method, path)
+        checked += 1
+    assert checked >= 10
+
+
+async def test_every_route_refuses_roles_outside_its_list(app, client, make_key):
+    keys = {role: {"Authorization": f"Bearer {await make_key(role, name=role)}"} for role in ALL_ROLES}
+    checked = 0
+    for method, path, roles in _routes(app):
+        assert roles, f"{method} {path} declares no roles and is not public"
+        for role in ALL_ROLES:
+            if role == Role.admin or role in roles:
+                continue
+            resp = await client.request(method, path, headers=keys[role])
+            assert resp.status_code == 403, (method, path, role, resp.status_code, resp.text)
+            checked += 1
+        # admin passes every guard: whatever it gets, it is not an auth refusal
+        resp = await client.request(method, path, headers=keys[Role.admin], json={})
+        assert resp.status_code not in (401, 403), (method, path, resp.text)
+    assert checked > 0
+
+
+OWNER, OTHER, STAFF_ROLE, ADMIN = "owner", "other distributor", "staff", "admin"
+
+# (method, path template, who, expected status); {id} = owner id, {card} = owner's card
+OWNERSHIP_TABLE = [
+    ("GET", "/api/v1/distributors/{id}", OWNER, 200),
+    ("GET", "/api/v1/distributors/{id}", OTHER, 404),
+    ("GET", "/api/v1/distributors/{id}", STAFF_ROLE, 200),
+    ("GET", "/api/v1/distributors/{id}/upline", OWNER, 200),
+    ("GET", "/api/v1/distributors/{id}/upline", OTHER, 404),
+    ("GET", "/api/v1/distributors/{id}/upline", STAFF_ROLE, 200),
+    ("GET", "/api/v1/distributors/{id}/downline", OWNER, 200),
+    ("GET", "/api/v1/distributors/{id}/downline", OTHER, 404),
+    ("GET", "/api/v1/distributors/{id}/downline", STAFF_ROLE, 200),
+    ("GET", "/api/v1/distributors/{id}/team-stats", OWNER, 200),
+    ("GET", "/api/v1/distributors/{id}/team-stats", OTHER, 404),
+    ("GET", "/api/v1/distributors/{id}/team-stats", STAFF_ROLE, 200),
+    ("PUT", "/api/v1/distributors/{id}/sponsor", OWNER, 403),
+    ("PUT", "/api/v1/distributors/{id}/sponsor", STAFF_ROLE, 403),
+    ("PUT", "/api/v1/distributors/{id}/sponsor", ADMIN, 200),
+    ("POST", "/api/v1/distributors/{id}/closure", OTHER, 404),
+    ("POST", "/api/v1/distributors/{id}/closure", STAFF_ROLE, 403),
+    ("GET", "/api/v1/cards/{card}", OWNER, 200),
+    ("GET", "/api/v1/cards/{card}", OTHER, 404),
+    ("GET", "/api/v1/cards/{card}", STAFF_ROLE, 200),
+    ("POST", "/api/v1/cards/{card}/loss-report", OTHER, 404),
+    ("POST", "/api/v1/cards/{card}/loss-report", STAFF_ROLE, 403),
+    ("POST", "/api/v1/cards/{card}/loss-report", ADMIN, 200),
+    ("GET", "/api/v1/me", OWNER, 200),
+    ("GET", "/api/v1/me", STAFF_ROLE, 403),
+]
+
+
+@pytest.mark.parametrize(("method", "template", "who", "expected"), OWNERSHIP_TABLE)
+async def test_ownership_rules(client, admin_headers, make_key, method, template, who, expected):
+    root = await register(client, admin_headers, name="Root")
+    owner = await register(client, sponsor=root, name="Owner")
+    other = await register(client, sponsor=root, name="Other")
+    headers = {
+        OWNER: auth(owner),
+        OTHER: auth(other),
+        STAFF_ROLE: {"Authorization": f"Bearer {await make_key('risk_reviewer', 'finance')}"},
+        ADMIN: admin_headers,
+    }[who]
+    path = template.format(id=owner["id"], card=owner["card"]["number"])
+    body = {"sponsor_id": other["id"]} if path.endswith("/sponsor") else None
+    resp = await client.request(method, path, headers=headers, json=body)
+    assert resp.status_code == expected, resp.text
