@@ -51,10 +51,10 @@ def _validation_errors(exc: ValidationException) -> list[dict[str, Any]]:
 
 def http_error_handler(request: Request, exc: HTTPException) -> Response:
     status = exc.status_code
+    detail = str(exc.detail)
+    if status == 400 and ("malformed" in detail.lower() or "decode" in detail.lower()):
+        return _problem(400, "malformed-json", "Malformed JSON body", detail, request)
     if isinstance(exc, ValidationException):
-        detail = str(exc.detail)
-        if "malformed" in detail.lower() or "decode" in detail.lower():
-            return _problem(400, "malformed-json", "Malformed JSON body", detail, request)
         errors = _validation_errors(exc) or [{"field": "body", "message": detail}]
         return _problem(422, "validation-error", "Request validation failed", detail, request, errors=errors)
     code, title = _HTTP_CODES.get(status, ("http-error", "HTTP error"))
