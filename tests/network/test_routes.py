@@ -116,6 +116,16 @@ async def _check_consistency(session):
            AND NOT EXISTS (SELECT 1 FROM distributor_upline u WHERE u.distributor_id = d.id AND u.level = k
                 AND u.ancestor_id = ltree2text(subpath(d.path, nlevel(d.path) - 1 - k, 1))::bigint)"""))
     assert bad_upline == 0
+    missing_closure = await session.scalar(text("""
+        SELECT count(*) FROM distributor d,
+               unnest(string_to_array(ltree2text(d.path), '.')) WITH ORDINALITY AS a(anc, ord)
+         WHERE d.status <> 'closed' AND ord <= d.depth
+           AND NOT EXISTS (SELECT 1 FROM distributor_closure c WHERE c.ancestor_id = a.anc::bigint
+                              AND c.descendant_id = d.id AND c.depth = d.depth - ord + 1)"""))
+    assert missing_closure == 0
+    closure_rows = await session.scalar(text("SELECT count(*) FROM distributor_closure"))
+    expected_rows = await session.scalar(text("SELECT coalesce(sum(depth), 0) FROM distributor WHERE status <> 'closed'"))
+    assert closure_rows == expected_rows
 
 
 async def test_move_refuses_cycles_and_keeps_structures_consistent(client, admin_headers, session):
@@ -159,6 +169,10 @@ async def test_closure_compresses_downline(client, admin_headers, session):
     assert sib["sponsor_id"] == root["id"]
     assert await _upline_rows(session, d3["id"]) == [(1, d2["id"]), (2, root["id"])]
     await _check_consistency(session)
+    root_down = (await client.get(f"/api/v1/distributors/{root['id']}/downline", headers=auth(root))).json()
+    assert d1["id"] not in [i["id"] for i in root_down["items"]]  # the closed account left the network
+    up = (await client.get(f"/api/v1/distributors/{d3['id']}/upline", headers=auth(d3))).json()["items"]
+    assert [i["id"] for i in up] == [d2["id"], root["id"]]
     erase_after = await session.scalar(text("SELECT erase_after - closed_at FROM distributor WHERE id=:i"),
                                        {"i": d1["id"]})
     assert erase_after.days == 30
@@ -196,3 +210,28 @@ async def test_erasure_after_retention(client, admin_headers, session):
     row = (await session.execute(text("SELECT name, code, phone_enc FROM distributor WHERE id=:i"),
                                  {"i": d["id"]})).one()
     assert row.name == "erased" and row.code == d["code"] and row.phone_enc is None
+
+
+async def test_moves_and_closures_keep_every_structure_consistent(client, admin_headers, session):
+    """A random sequence of registrations, moves and closures: after each step the path, the
+    closure table and the bounded upline agree with the sponsor edges."""
+    import random
+
+    rng = random.Random(5)
+    people = [await register(client, admin_headers, name="r0")]
+    for i in range(25):
+        people.append(await register(client, sponsor=rng.choice(people), name=f"p{i}"))
+    alive = {p["id"]: p for p in people}
+    for step in range(20):
+        ids = list(alive)
+        if step % 4 == 3:
+            victim = rng.choice(ids[1:])
+            resp = await client.post(f"/api/v1/distributors/{victim}/closure", headers=admin_headers)
+            assert resp.status_code == 200, resp.text
+            alive.pop(victim)
+        else:
+            mover, target = rng.sample(ids, 2)
+            resp = await client.put(f"/api/v1/distributors/{mover}/sponsor", json={"sponsor_id": target},
+                                    headers=admin_headers)
+            assert resp.status_code in (200, 409), resp.text
+        await _check_consistency(session)

@@ -12,7 +12,7 @@ from distnet.models.money import (
     Order,
     Refund,
 )
-from distnet.models.network import Card, Distributor, DistributorUpline, Hold
+from distnet.models.network import Card, Distributor, DistributorClosure, DistributorUpline, Hold
 from distnet.models.payouts import PayoutItem, PayoutRun, Repayment, SettlementRun
 from distnet.models.risk import (
     Appeal,
@@ -29,7 +29,7 @@ from distnet.models.risk import (
 __all__ = [
     "Base", "ApiKey", "AuditLog", "IdempotencyRecord", "OutboxEvent", "Commission", "CommissionPlan",
     "CommissionRate", "LedgerAccount", "LedgerPosting", "LedgerTransaction", "Order", "Refund", "Card",
-    "Distributor", "DistributorUpline", "Hold", "PayoutItem", "PayoutRun", "Repayment", "SettlementRun",
+    "Distributor", "DistributorClosure", "DistributorUpline", "Hold", "PayoutItem", "PayoutRun", "Repayment", "SettlementRun",
     "Appeal", "AppealEvent", "MaintenanceWindow", "ProcessedEvent", "RiskCase", "RiskRule",
     "RiskRuleVersion", "RiskScan", "WebhookEndpoint",
 ]

@@ -56,8 +56,6 @@ class Distributor(Base):
         CheckConstraint("rank IN ('member','silver','gold','platinum')", name="rank"),
         CheckConstraint("status IN ('active','closing','closed')", name="status"),
         CheckConstraint("depth = nlevel(path) - 1", name="depth_matches_path"),
-        Index("ix_distributor_path_gist", "path", postgresql_using="gist"),
-        Index("ix_distributor_path_btree", "path"),
         Index("ix_distributor_phone_hash", "phone_hash"),
         Index("ix_distributor_device_hash", "device_hash"),
         Index("ix_distributor_ip_hash", "ip_hash"),
@@ -78,6 +76,20 @@ class DistributorUpline(Base):
     ancestor_id: Mapped[int] = mapped_column(ForeignKey("distributor.id"))
 
     __table_args__ = (Index("ix_distributor_upline_ancestor", "ancestor_id", "level"),)
+
+
+class DistributorClosure(Base):
+    """Full closure of the sponsor forest: one row per (ancestor, descendant), depth >= 1.
+
+    The primary key order (ancestor, depth, descendant) makes a downline page and per-level team
+    counts an index range scan, already in (level, id) order, however large the team."""
+
+    __tablename__ = "distributor_closure"
+    ancestor_id: Mapped[int] = mapped_column(primary_key=True)
+    depth: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    descendant_id: Mapped[int] = mapped_column(primary_key=True)
+
+    __table_args__ = (Index("ix_distributor_closure_descendant", "descendant_id", "depth"),)
 
 
 class Card(Base):

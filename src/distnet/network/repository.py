@@ -1,7 +1,13 @@
-"""All SQL of the network domain. The sponsor forest is stored three ways, each for one question:
-``sponsor_id`` (the edge), ``path`` ltree (whole-downline questions: ``path <@ p``), and the
-bounded closure table ``distributor_upline`` (the nearest ancestors, joined by commission
-attribution without recursion). Every change rewrites all three in the same transaction."""
+"""All SQL of the network domain. The sponsor forest is stored four ways, each for one question:
+
+- ``distributor.sponsor_id``: the edge;
+- ``distributor.path`` (ltree of ids from the root): the canonical path, kept for audits/rebuilds;
+- ``distributor_closure`` (ancestor, depth, descendant): whole-downline questions — a page of the
+  downline or per-level counts is an index range scan in (level, id) order, even for a 100k team;
+- ``distributor_upline`` (bounded to 3 levels): joined by commission attribution, no recursion.
+
+Every change rewrites all of them in the same transaction, set-based. Closed distributors leave
+the closure (they are no longer anyone's downline or upline); their path stays for history."""
 
 from __future__ import annotations
 
@@ -17,6 +23,8 @@ UPLINE_DEPTH = 3
 # otherwise each pass the cycle check and commit a cycle together.
 NETWORK_MOVE_LOCK = 0x6E65_7477  # "netw"
 
+SUBTREE = "(SELECT descendant_id FROM distributor_closure WHERE ancestor_id = :root UNION ALL SELECT :root)"
+
 
 async def lock_network_moves(session: AsyncSession) -> None:
     await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": NETWORK_MOVE_LOCK})
@@ -26,37 +34,20 @@ async def next_distributor_id(session: AsyncSession) -> int:
     return await session.scalar(text("SELECT nextval(pg_get_serial_sequence('distributor', 'id'))"))
 
 
-async def rebuild_upline(session: AsyncSession, root_path: str, max_depth: int | None = None) -> None:
-    """Recompute the bounded upline of every distributor under ``root_path`` (inclusive) from
-    its path, down to ``max_depth`` (absolute depth) when given: below that nothing changed."""
-    params: dict[str, Any] = {"root": root_path, "levels": UPLINE_DEPTH}
-    depth_filter = ""
-    if max_depth is not None:
-        depth_filter = "AND d.depth <= :max_depth"
-        params["max_depth"] = max_depth
+async def insert_links(session: AsyncSession, distributor_id: int, sponsor_id: int) -> None:
+    """A new leaf under ``sponsor_id``: its closure rows and bounded upline, from the sponsor's."""
+    params = {"id": distributor_id, "sponsor": sponsor_id, "levels": UPLINE_DEPTH}
     await session.execute(
         text(
-            f"""
-            DELETE FROM distributor_upline u USING distributor d
-             WHERE u.distributor_id = d.id AND d.path <@ CAST(:root AS ltree) {depth_filter}
+            """
+            INSERT INTO distributor_closure (ancestor_id, depth, descendant_id)
+            SELECT :sponsor, 1, :id
+            UNION ALL
+            SELECT ancestor_id, depth + 1, :id FROM distributor_closure WHERE descendant_id = :sponsor
             """
         ),
         params,
     )
-    await session.execute(
-        text(
-            f"""
-            INSERT INTO distributor_upline (distributor_id, level, ancestor_id)
-            SELECT d.id, k, ltree2text(subpath(d.path, nlevel(d.path) - 1 - k, 1))::bigint
-              FROM distributor d, generate_series(1, :levels) AS k
-             WHERE d.path <@ CAST(:root AS ltree) {depth_filter} AND nlevel(d.path) - 1 - k >= 0
-            """
-        ),
-        params,
-    )
-
-
-async def insert_upline_from_sponsor(session: AsyncSession, distributor_id: int, sponsor_id: int) -> None:
     await session.execute(
         text(
             """
@@ -67,126 +58,127 @@ async def insert_upline_from_sponsor(session: AsyncSession, distributor_id: int,
              WHERE distributor_id = :sponsor AND level < :levels
             """
         ),
-        {"id": distributor_id, "sponsor": sponsor_id, "levels": UPLINE_DEPTH},
+        params,
     )
 
 
-async def move_subtree(session: AsyncSession, old_path: str, new_prefix: str | None) -> int:
-    """Re-root the subtree at ``old_path`` under ``new_prefix`` (None: the subtree root becomes a
-    tree root). Returns the number of rows rewritten."""
-    result = await session.execute(
-        text(
-            """
-            UPDATE distributor
-               SET path = CASE WHEN CAST(:new_prefix AS ltree) IS NULL
-                               THEN subpath(path, nlevel(CAST(:old AS ltree)) - 1)
-                               ELSE CAST(:new_prefix AS ltree) || subpath(path, nlevel(CAST(:old AS ltree)) - 1)
-                          END,
-                   depth = nlevel(path) - nlevel(CAST(:old AS ltree))
-                           + coalesce(nlevel(CAST(:new_prefix AS ltree)), 0)
-             WHERE path <@ CAST(:old AS ltree)
-            """
-        ),
-        {"old": old_path, "new_prefix": new_prefix},
+async def is_in_downline(session: AsyncSession, ancestor_id: int, candidate_id: int) -> bool:
+    return bool(
+        await session.scalar(
+            text("SELECT EXISTS (SELECT 1 FROM distributor_closure WHERE ancestor_id = :a AND descendant_id = :d)"),
+            {"a": ancestor_id, "d": candidate_id},
+        )
     )
-    return result.rowcount
 
 
-async def lock_subtree(session: AsyncSession, path: str) -> None:
+async def lock_subtree(session: AsyncSession, root_id: int) -> None:
     # Registrations take FOR SHARE on their sponsor; locking the whole subtree first makes a
-    # concurrent registration under it wait and then read the rewritten path.
+    # concurrent registration under it wait, then read the rewritten path and closure.
     await session.execute(
-        text("SELECT id FROM distributor WHERE path <@ CAST(:p AS ltree) ORDER BY id FOR UPDATE"), {"p": path}
+        text(f"SELECT id FROM distributor WHERE id IN {SUBTREE} ORDER BY id FOR UPDATE"), {"root": root_id}
     )
 
 
-async def upline(session: AsyncSession, path: str) -> list[dict[str, Any]]:
-    rows = await session.execute(
-        text(
-            """
-            SELECT d.id, d.code, nlevel(CAST(:p AS ltree)) - 1 - d.depth AS level
-              FROM distributor d
-             WHERE d.id = ANY(CAST(string_to_array(ltree2text(CAST(:p AS ltree)), '.') AS bigint[]))
-               AND d.depth < nlevel(CAST(:p AS ltree)) - 1
-             ORDER BY d.depth DESC
-            """
-        ),
-        {"p": path},
-    )
-    return [dict(r._mapping) for r in rows]
-
-
-async def downline_page(
-    session: AsyncSession, path: str, depth: int, max_depth: int, after: tuple[int, int] | None, limit: int
-) -> list[dict[str, Any]]:
-    params: dict[str, Any] = {"p": path, "lo": depth + 1, "hi": depth + max_depth, "limit": limit, "base": depth}
-    keyset = ""
-    if after is not None:
-        keyset = "AND (d.depth, d.id) > (:after_depth, :after_id)"
-        params.update(after_depth=after[0], after_id=after[1])
-    rows = await session.execute(
+async def move_subtree(session: AsyncSession, root_id: int, new_sponsor_id: int) -> None:
+    """Re-parent the subtree at ``root_id`` under ``new_sponsor_id`` (cycle already refused)."""
+    params = {"root": root_id, "sponsor": new_sponsor_id}
+    await session.execute(
         text(
             f"""
-            SELECT d.id, d.code, d.depth - :base AS level, d.rank, d.joined_at, d.depth
-              FROM distributor d
-             WHERE d.path <@ CAST(:p AS ltree) AND d.depth BETWEEN :lo AND :hi
-               AND d.status <> 'closed' {keyset}
-             ORDER BY d.depth, d.id
-             LIMIT :limit
+            UPDATE distributor d
+               SET path = s.path || subpath(d.path, nlevel(r.path) - 1),
+                   depth = nlevel(s.path) + nlevel(d.path) - nlevel(r.path)
+              FROM distributor s, distributor r
+             WHERE s.id = :sponsor AND r.id = :root AND d.id IN {SUBTREE}
             """
         ),
         params,
     )
-    return [dict(r._mapping) for r in rows]
-
-
-async def team_stats(session: AsyncSession, path: str, depth: int) -> list[dict[str, Any]]:
-    rows = await session.execute(
+    # links from outside ancestors into the subtree go; links inside it stay as they are
+    await session.execute(
         text(
-            """
-            WITH team AS (
-                SELECT d.id, d.depth FROM distributor d
-                 WHERE d.path <@ CAST(:p AS ltree) AND d.depth > :depth AND d.status <> 'closed'
-            ), sales AS (
-                SELECT o.seller_id, sum(o.amount - o.refunded_amount) AS net
-                  FROM orders o JOIN team t ON t.id = o.seller_id
-                 GROUP BY o.seller_id
-            )
-            SELECT t.depth - :depth AS level, count(*) AS count, coalesce(sum(s.net), 0) AS sales
-              FROM team t LEFT JOIN sales s ON s.seller_id = t.id
-             GROUP BY t.depth ORDER BY t.depth
+            f"""
+            DELETE FROM distributor_closure
+             WHERE descendant_id IN {SUBTREE} AND ancestor_id NOT IN {SUBTREE}
             """
         ),
-        {"p": path, "depth": depth},
+        params,
     )
-    return [dict(r._mapping) for r in rows]
-
-
-async def subtree_ids(session: AsyncSession, path: str, *, max_depth: int) -> list[int]:
-    rows = await session.scalars(
-        text("SELECT id FROM distributor WHERE path <@ CAST(:p AS ltree) AND depth <= :d"),
-        {"p": path, "d": max_depth},
-    )
-    return list(rows)
-
-
-async def remove_from_paths(session: AsyncSession, path: str, sponsor_path: str | None) -> None:
-    """Take the distributor at ``path`` out of its descendants' paths (closure compression)."""
     await session.execute(
         text(
             """
-            UPDATE distributor
-               SET path = CASE WHEN CAST(:sp AS ltree) IS NULL THEN subpath(path, nlevel(CAST(:p AS ltree)))
-                               ELSE CAST(:sp AS ltree) || subpath(path, nlevel(CAST(:p AS ltree))) END,
-                   depth = depth - 1
-             WHERE path <@ CAST(:p AS ltree) AND path <> CAST(:p AS ltree)
+            INSERT INTO distributor_closure (ancestor_id, depth, descendant_id)
+            SELECT a.ancestor_id, a.depth + 1 + s.depth, s.descendant_id
+              FROM (SELECT ancestor_id, depth FROM distributor_closure WHERE descendant_id = :sponsor
+                    UNION ALL SELECT :sponsor, 0) a
+             CROSS JOIN (SELECT descendant_id, depth FROM distributor_closure WHERE ancestor_id = :root
+                         UNION ALL SELECT :root, 0) s
             """
         ),
-        {"p": path, "sp": sponsor_path},
+        params,
     )
+    await session.execute(text("UPDATE distributor SET sponsor_id = :sponsor WHERE id = :root"), params)
+    await rebuild_upline_below(session, root_id, UPLINE_DEPTH - 1)
+
+
+async def compress_out(session: AsyncSession, distributor_id: int, sponsor_id: int | None) -> int:
+    """Closure (注销): the distributor's whole downline moves up one level under its sponsor.
+    Returns the number of direct recruits moved."""
+    params = {"root": distributor_id, "sponsor": sponsor_id, "levels": UPLINE_DEPTH}
+    await session.execute(
+        text(
+            """
+            UPDATE distributor d
+               SET path = CASE WHEN r.sponsor_id IS NULL THEN subpath(d.path, nlevel(r.path))
+                               ELSE subpath(r.path, 0, nlevel(r.path) - 1) || subpath(d.path, nlevel(r.path)) END,
+                   depth = d.depth - 1
+              FROM distributor r
+             WHERE r.id = :root
+               AND d.id IN (SELECT descendant_id FROM distributor_closure WHERE ancestor_id = :root)
+            """
+        ),
+        params,
+    )
+    await session.execute(
+        text(
+            """
+            UPDATE distributor_closure SET depth = depth - 1
+             WHERE descendant_id IN (SELECT descendant_id FROM distributor_closure WHERE ancestor_id = :root)
+               AND ancestor_id IN (SELECT ancestor_id FROM distributor_closure WHERE descendant_id = :root)
+            """
+        ),
+        params,
+    )
+    # the bounded upline of those within 3 levels below changes; compute before unlinking
+    affected = await session.scalars(
+        text("SELECT descendant_id FROM distributor_closure WHERE ancestor_id = :root AND depth <= :levels"),
+        params,
+    )
+    affected_ids = list(affected)
+    await session.execute(
+        text("DELETE FROM distributor_closure WHERE ancestor_id = :root OR descendant_id = :root"), params
+    )
+    moved = await session.execute(
+        text("UPDATE distributor SET sponsor_id = :sponsor WHERE sponsor_id = :root"), params
+    )
+    await session.execute(text("DELETE FROM distributor_upline WHERE distributor_id = :root"), params)
+    await rebuild_upline_ids(session, affected_ids)
+    return moved.rowcount
+
+
+async def rebuild_upline_below(session: AsyncSession, root_id: int, max_rel_depth: int) -> None:
+    ids = await session.scalars(
+        text(
+            """SELECT descendant_id FROM distributor_closure WHERE ancestor_id = :root AND depth <= :d
+               UNION ALL SELECT :root"""
+        ),
+        {"root": root_id, "d": max_rel_depth},
+    )
+    await rebuild_upline_ids(session, list(ids))
 
 
 async def rebuild_upline_ids(session: AsyncSession, ids: list[int]) -> None:
+    """Recompute the bounded upline of ``ids`` from the closure table."""
     if not ids:
         return
     params = {"ids": ids, "levels": UPLINE_DEPTH}
@@ -197,10 +189,68 @@ async def rebuild_upline_ids(session: AsyncSession, ids: list[int]) -> None:
         text(
             """
             INSERT INTO distributor_upline (distributor_id, level, ancestor_id)
-            SELECT d.id, k, ltree2text(subpath(d.path, nlevel(d.path) - 1 - k, 1))::bigint
-              FROM distributor d, generate_series(1, :levels) AS k
-             WHERE d.id = ANY(CAST(:ids AS bigint[])) AND nlevel(d.path) - 1 - k >= 0
+            SELECT descendant_id, depth, ancestor_id FROM distributor_closure
+             WHERE descendant_id = ANY(CAST(:ids AS bigint[])) AND depth <= :levels
             """
         ),
         params,
     )
+
+
+async def upline(session: AsyncSession, distributor_id: int) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        text(
+            """
+            SELECT c.ancestor_id AS id, d.code, c.depth AS level
+              FROM distributor_closure c JOIN distributor d ON d.id = c.ancestor_id
+             WHERE c.descendant_id = :id
+             ORDER BY c.depth
+            """
+        ),
+        {"id": distributor_id},
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def downline_page(
+    session: AsyncSession, distributor_id: int, max_depth: int, after: tuple[int, int] | None, limit: int
+) -> list[dict[str, Any]]:
+    params: dict[str, Any] = {"id": distributor_id, "hi": max_depth, "limit": limit,
+                              "after_depth": 0, "after_id": 0}
+    if after is not None:
+        params.update(after_depth=after[0], after_id=after[1])
+    rows = await session.execute(
+        text(
+            """
+            SELECT d.id, d.code, c.depth AS level, d.rank, d.joined_at
+              FROM distributor_closure c JOIN distributor d ON d.id = c.descendant_id
+             WHERE c.ancestor_id = :id AND c.depth <= :hi
+               AND (c.depth, c.descendant_id) > (:after_depth, :after_id)
+             ORDER BY c.depth, c.descendant_id
+             LIMIT :limit
+            """
+        ),
+        params,
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def team_stats(session: AsyncSession, distributor_id: int) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        text(
+            """
+            WITH team AS (
+                SELECT descendant_id AS id, depth FROM distributor_closure WHERE ancestor_id = :id
+            ), sales AS (
+                SELECT o.seller_id, sum(o.amount - o.refunded_amount) AS net
+                  FROM orders o JOIN team t ON t.id = o.seller_id
+                 GROUP BY o.seller_id
+            )
+            SELECT t.depth AS level, count(*) AS count, coalesce(sum(s.net), 0) AS sales
+              FROM team t LEFT JOIN sales s ON s.seller_id = t.id
+             GROUP BY t.depth ORDER BY t.depth
+            """
+        ),
+        {"id": distributor_id},
+    )
+    return [dict(r._mapping) for r in rows]

@@ -95,7 +95,7 @@ async def register(
             if attempt == 4:
                 raise
     if sponsor is not None:
-        await repo.insert_upline_from_sponsor(session, new_id, sponsor.id)
+        await repo.insert_links(session, new_id, sponsor.id)
     card = await cards.issue_card(session, new_id)
     await ensure_accounts(session, [new_id], settings.business.default_currency)
     _, raw_key = await create_key(session, name=f"distributor {code}", roles=[Role.distributor],
@@ -139,7 +139,7 @@ async def me(session: AsyncSession, principal: Principal) -> dict[str, Any]:
 
 async def upline(session: AsyncSession, principal: Principal, distributor_id: int) -> list[dict[str, Any]]:
     d = await visible_distributor(session, principal, distributor_id)
-    return await repo.upline(session, d.path)
+    return await repo.upline(session, d.id)
 
 
 async def downline(
@@ -153,19 +153,17 @@ async def downline(
     after = decode_cursor(cursor, 2)
     if after is not None and not all(isinstance(x, int) for x in after):
         raise ValidationFailed("cursor is not valid", field="cursor")
-    rows = await repo.downline_page(session, d.path, d.depth, max_depth or 10_000,
-                                    tuple(after) if after else None, limit + 1)
+    rows = await repo.downline_page(session, d.id, max_depth or 10_000, tuple(after) if after else None,
+                                    limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1]["depth"], rows[-1]["id"]) if more else None
-    for r in rows:
-        r.pop("depth")
+    next_cursor = encode_cursor(rows[-1]["level"], rows[-1]["id"]) if more else None
     return {"items": rows, "next_cursor": next_cursor}
 
 
 async def team_stats(session: AsyncSession, principal: Principal, distributor_id: int) -> dict[str, Any]:
     d = await visible_distributor(session, principal, distributor_id)
-    levels = await repo.team_stats(session, d.path, d.depth)
+    levels = await repo.team_stats(session, d.id)
     return {
         "total": sum(row["count"] for row in levels),
         "by_level": [{"level": r["level"], "count": r["count"], "sales": format_amount(int(r["sales"]))}
@@ -181,17 +179,14 @@ async def move_sponsor(
     new_sponsor = await get_distributor(session, sponsor_id)
     if d.status == "closed" or new_sponsor.status == "closed":
         raise DistributorClosed("closed distributors cannot be moved or receive a downline")
-    if new_sponsor.id == d.id or new_sponsor.path == d.path or _is_descendant(new_sponsor.path, d.path):
+    if new_sponsor.id == d.id or await repo.is_in_downline(session, d.id, new_sponsor.id):
         raise CycleRefused(f"distributor {sponsor_id} is in the downline of {distributor_id}")
     before = {"sponsor_id": d.sponsor_id, "path": d.path}
     if d.sponsor_id == new_sponsor.id:
         return await profile(session, d)
-    await repo.lock_subtree(session, d.path)
-    await repo.move_subtree(session, d.path, new_sponsor.path)
-    await session.execute(update(Distributor).where(Distributor.id == d.id).values(sponsor_id=new_sponsor.id))
+    await repo.lock_subtree(session, d.id)
+    await repo.move_subtree(session, d.id, new_sponsor.id)
     new_path = f"{new_sponsor.path}.{d.id}"
-    # only the moved distributor and the two levels below it have new ancestors within 3 levels
-    await repo.rebuild_upline(session, new_path, max_depth=new_path.count(".") + repo.UPLINE_DEPTH - 1)
     await audit.record(session, principal, "distributor.sponsor_moved", "distributor", d.id, before=before,
                        after={"sponsor_id": new_sponsor.id, "path": new_path, "note": note})
     await outbox.emit(session, "distributor.sponsor_moved",
@@ -199,10 +194,6 @@ async def move_sponsor(
     moved_id = d.id
     session.expire_all()
     return await profile(session, await get_distributor(session, moved_id))
-
-
-def _is_descendant(path: str, ancestor_path: str) -> bool:
-    return path.startswith(ancestor_path + ".")
 
 
 async def close_account(
@@ -216,17 +207,9 @@ async def close_account(
     reasons = await closure_blockers(session, d.id)
     if reasons:
         raise ClosureRefused("the account cannot be closed yet", extra={"reasons": reasons})
-    sponsor_path = d.path.rsplit(".", 1)[0] if d.sponsor_id else None
-    children = (await session.scalars(select(Distributor.id).where(Distributor.sponsor_id == d.id))).all()
-    # compression: the whole downline moves up one level under the closer's sponsor, in one
-    # statement; only those within UPLINE_DEPTH levels below the closer get new near ancestors
-    await repo.lock_subtree(session, d.path)
-    affected = await repo.subtree_ids(session, d.path, max_depth=d.depth + repo.UPLINE_DEPTH)
-    await repo.remove_from_paths(session, d.path, sponsor_path)
-    await repo.rebuild_upline_ids(session, [i for i in affected if i != d.id])
-    await session.execute(
-        update(Distributor).where(Distributor.sponsor_id == d.id).values(sponsor_id=d.sponsor_id)
-    )
+    # compression: the whole downline moves up one level under the closer's sponsor, set-based
+    await repo.lock_subtree(session, d.id)
+    children = await repo.compress_out(session, d.id, d.sponsor_id)
     now = datetime.now(UTC)
     await session.execute(
         update(Distributor).where(Distributor.id == d.id).values(
@@ -238,15 +221,15 @@ async def close_account(
     if card is not None:
         await cards.cancel_card(session, principal, card, reason="account_closed")
     await audit.record(session, principal, "distributor.closed", "distributor", d.id,
-                       before={"status": d.status}, after={"status": "closed", "children_moved": len(children),
+                       before={"status": d.status}, after={"status": "closed", "children_moved": children,
                                                            "new_sponsor_id": d.sponsor_id, "note": note})
-    await outbox.emit(session, "distributor.closed", {"id": d.id, "children_moved": len(children)},
+    await outbox.emit(session, "distributor.closed", {"id": d.id, "children_moved": children},
                       distributor_id=d.id)
     closed_id, new_sponsor_id = d.id, d.sponsor_id
     session.expire_all()
     view = await profile(session, await get_distributor(session, closed_id))
     view["downline_moved_to"] = new_sponsor_id
-    view["children_moved"] = len(children)
+    view["children_moved"] = children
     return view
 
 

@@ -108,8 +108,6 @@ def upgrade() -> None:
     )
     op.create_index('ix_distributor_device_hash', 'distributor', ['device_hash'], unique=False)
     op.create_index('ix_distributor_ip_hash', 'distributor', ['ip_hash'], unique=False)
-    op.create_index('ix_distributor_path_btree', 'distributor', ['path'], unique=False)
-    op.create_index('ix_distributor_path_gist', 'distributor', ['path'], unique=False, postgresql_using='gist')
     op.create_index('ix_distributor_payment_hash', 'distributor', ['payment_hash'], unique=False)
     op.create_index('ix_distributor_phone_hash', 'distributor', ['phone_hash'], unique=False)
     op.create_index('ix_distributor_region', 'distributor', ['region'], unique=False)
@@ -503,6 +501,14 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_appeal_event'))
     )
     op.create_index(op.f('ix_appeal_event_appeal_id'), 'appeal_event', ['appeal_id'], unique=False)
+    op.create_table(
+        "distributor_closure",
+        sa.Column("ancestor_id", sa.BigInteger(), nullable=False),
+        sa.Column("depth", sa.SmallInteger(), nullable=False),
+        sa.Column("descendant_id", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("ancestor_id", "depth", "descendant_id", name=op.f("pk_distributor_closure")),
+    )
+    op.create_index("ix_distributor_closure_descendant", "distributor_closure", ["descendant_id", "depth"])
     op.execute(LEDGER_TRIGGERS)
 
 
@@ -545,6 +551,7 @@ def downgrade() -> None:
     op.drop_table('card')
     op.drop_index(op.f('ix_api_key_distributor_id'), table_name='api_key')
     op.drop_table('api_key')
+    op.drop_table("distributor_closure")
     op.drop_table('webhook_endpoint')
     op.drop_table('settlement_run')
     op.drop_table('risk_scan')
@@ -564,8 +571,6 @@ def downgrade() -> None:
     op.drop_index('ix_distributor_region', table_name='distributor')
     op.drop_index('ix_distributor_phone_hash', table_name='distributor')
     op.drop_index('ix_distributor_payment_hash', table_name='distributor')
-    op.drop_index('ix_distributor_path_gist', table_name='distributor', postgresql_using='gist')
-    op.drop_index('ix_distributor_path_btree', table_name='distributor')
     op.drop_index('ix_distributor_ip_hash', table_name='distributor')
     op.drop_index('ix_distributor_device_hash', table_name='distributor')
     op.drop_table('distributor')
