@@ -20,11 +20,13 @@ from distnet.kit.problems import EXCEPTION_HANDLERS
 from distnet.network.routes import DistributorController
 from distnet.ops import OpsController
 from distnet.settings import Settings, get_settings
+from distnet.settlement.routes import SettlementController
 
 CONTROLLERS: list[type] = [
     OpsController,
     DistributorController,
     CardController,
+    SettlementController,
 ]
 
 

@@ -25,6 +25,33 @@ class SettlementRun(Base):
     finished_at: Mapped[datetime | None]
     triggered_by: Mapped[str | None] = mapped_column(String(200))
 
+    __table_args__ = (
+        # at most one run in progress: a second trigger joins (or resumes) it instead of racing it
+        Index("uq_settlement_run_running", "status", unique=True, postgresql_where=text("status = 'running'")),
+    )
+
+
+class SettlementPartition(Base):
+    """One slice of a settlement run: the beneficiaries with ids in ``[lo, hi]``. A partition is
+    processed in one transaction that also marks it done, so a killed worker leaves it pending."""
+
+    __tablename__ = "settlement_partition"
+    run_id: Mapped[int] = mapped_column(ForeignKey("settlement_run.id"), primary_key=True)
+    partition_no: Mapped[int] = mapped_column(primary_key=True)
+    lo: Mapped[int]
+    hi: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16), server_default="pending")
+    moved: Mapped[int] = mapped_column(server_default=text("0"))
+    """Commissions made available."""
+    withheld: Mapped[int] = mapped_column(server_default=text("0"))
+    """Commissions withheld because their beneficiary is under a violation hold."""
+    amount: Mapped[int] = mapped_column(server_default=text("0"))
+    """Money moved out of pending into available (including the part netted against debt)."""
+    netted: Mapped[int] = mapped_column(server_default=text("0"))
+    finished_at: Mapped[datetime | None]
+
+    __table_args__ = (CheckConstraint("status IN ('pending','done')", name="status"),)
+
 
 class PayoutRun(Base):
     __tablename__ = "payout_run"
@@ -87,4 +114,4 @@ class Repayment(Base):
     __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
 
 
-__all__ = ["SettlementRun", "PayoutRun", "PayoutItem", "Repayment", "JSONB", "Any"]
+__all__ = ["SettlementRun", "SettlementPartition", "PayoutRun", "PayoutItem", "Repayment", "JSONB", "Any"]

@@ -1,4 +1,5 @@
-"""Command-line commands of this domain, added to ``distnet`` by ``distnet.cli``."""
+"""Command-line commands of settlement and payouts, added to ``distnet`` by ``distnet.cli``:
+``distnet settle`` and ``distnet payouts ...``."""
 
 from __future__ import annotations
 
@@ -6,4 +7,8 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Add this domain's commands to the main CLI (filled by the domain)."""
+    from distnet.payouts.commands import payouts_app
+    from distnet.settlement.cli import settle_command
+
+    app.command("settle")(settle_command)
+    app.add_typer(payouts_app, name="payouts")

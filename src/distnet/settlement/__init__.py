@@ -1,0 +1,1 @@
+"""Settlement: pending commissions become available (or withheld) once their hold days passed."""
