@@ -62,6 +62,11 @@ async def test_upline_nearest_first_and_downline_levels(client, admin_headers):
     items = (await client.get(f"/api/v1/distributors/{leaf['id']}/upline", headers=auth(leaf))).json()["items"]
     assert [i["id"] for i in items] == [d["id"] for d in reversed(chain[:-1])]
     assert [i["level"] for i in items] == [1, 2, 3, 4, 5]
+    first = (await client.get(f"/api/v1/distributors/{leaf['id']}/upline?limit=2", headers=auth(leaf))).json()
+    assert [i["level"] for i in first["items"]] == [1, 2] and first["next_cursor"]
+    rest = (await client.get(f"/api/v1/distributors/{leaf['id']}/upline?limit=10&cursor={first['next_cursor']}",
+                             headers=auth(leaf))).json()
+    assert [i["level"] for i in rest["items"]] == [3, 4, 5] and rest["next_cursor"] is None
 
     root = chain[0]
     down = (await client.get(f"/api/v1/distributors/{root['id']}/downline?max_depth=3",

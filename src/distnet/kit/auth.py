@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -96,6 +97,27 @@ async def principal_for(session: AsyncSession, raw: str) -> Principal | None:
     return Principal(key.id, key.name, frozenset(key.roles), key.distributor_id)
 
 
+# Resolved keys are cached briefly per process: a lookup per request would be a database round
+# trip on every call. A revoked key therefore stops working within PRINCIPAL_TTL seconds.
+PRINCIPAL_TTL = 5.0
+_principal_cache: dict[bytes, tuple[float, Principal]] = {}
+
+
+async def _cached_principal(connection: ASGIConnection, raw: str) -> Principal | None:
+    digest = hash_key(raw)
+    now = time.monotonic()
+    hit = _principal_cache.get(digest)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    async with connection.app.state.sessionmaker() as session:
+        found = await principal_for(session, raw)
+    if found is not None:
+        if len(_principal_cache) > 10_000:
+            _principal_cache.clear()
+        _principal_cache[digest] = (now + PRINCIPAL_TTL, found)
+    return found
+
+
 async def resolve_principal(connection: ASGIConnection) -> Principal:
     cached = connection.scope.get("state", {}).get("principal")
     if cached is not None:
@@ -106,8 +128,7 @@ async def resolve_principal(connection: ASGIConnection) -> Principal:
         scheme, _, raw = header.partition(" ")
         if scheme.lower() != "bearer" or not raw.strip():
             raise Unauthorized("use 'Authorization: Bearer <api key>'")
-        async with connection.app.state.sessionmaker() as session:
-            found = await principal_for(session, raw.strip())
+        found = await _cached_principal(connection, raw.strip())
         if found is None:
             raise Unauthorized("unknown or revoked API key")
         principal = found

@@ -197,17 +197,18 @@ async def rebuild_upline_ids(session: AsyncSession, ids: list[int]) -> None:
     )
 
 
-async def upline(session: AsyncSession, distributor_id: int) -> list[dict[str, Any]]:
+async def upline(session: AsyncSession, distributor_id: int, after_level: int, limit: int) -> list[dict[str, Any]]:
     rows = await session.execute(
         text(
             """
             SELECT c.ancestor_id AS id, d.code, c.depth AS level
               FROM distributor_closure c JOIN distributor d ON d.id = c.ancestor_id
-             WHERE c.descendant_id = :id
+             WHERE c.descendant_id = :id AND c.depth > :after
              ORDER BY c.depth
+             LIMIT :limit
             """
         ),
-        {"id": distributor_id},
+        {"id": distributor_id, "after": after_level, "limit": limit},
     )
     return [dict(r._mapping) for r in rows]
 

@@ -36,9 +36,12 @@ class DistributorController(Controller):
         return await service.profile(session, d)
 
     @get("/distributors/{distributor_id:int}/upline", opt=ANY_KEY)
-    async def upline(self, session: AsyncSession, principal: Principal,
-                     distributor_id: DistributorId) -> dict[str, Any]:
-        return {"items": await service.upline(session, principal, distributor_id)}
+    async def upline(
+        self, session: AsyncSession, principal: Principal, distributor_id: DistributorId,
+        limit: Annotated[int | None, Parameter(ge=1, le=500)] = None,
+        cursor: Annotated[str | None, Parameter(max_length=200)] = None,
+    ) -> dict[str, Any]:
+        return await service.upline(session, principal, distributor_id, limit=limit, cursor=cursor)
 
     @get("/distributors/{distributor_id:int}/downline", opt=ANY_KEY)
     async def downline(

@@ -137,9 +137,18 @@ async def me(session: AsyncSession, principal: Principal) -> dict[str, Any]:
     return view
 
 
-async def upline(session: AsyncSession, principal: Principal, distributor_id: int) -> list[dict[str, Any]]:
+async def upline(session: AsyncSession, principal: Principal, distributor_id: int, *,
+                 limit: int | None = None, cursor: str | None = None) -> dict[str, Any]:
+    """Ancestors nearest first, paginated: a 1,000-deep chain has 1,000 of them."""
     d = await visible_distributor(session, principal, distributor_id)
-    return await repo.upline(session, d.id)
+    limit = check_limit(limit)
+    after = decode_cursor(cursor, 1)
+    if after is not None and not isinstance(after[0], int):
+        raise ValidationFailed("cursor is not valid", field="cursor")
+    rows = await repo.upline(session, d.id, after[0] if after else 0, limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"items": rows, "next_cursor": encode_cursor(rows[-1]["level"]) if more else None}
 
 
 async def downline(
