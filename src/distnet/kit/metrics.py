@@ -28,8 +28,7 @@ def metrics_middleware(app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, receive, send_wrapper)
         finally:
-            route = getattr(scope.get("route_handler"), "paths", None)
-            label = next(iter(route)) if route else "unmatched"
+            label = scope.get("path_template") or "unmatched"
             REQUESTS.labels(scope["method"], label, str(status["code"])).inc()
             LATENCY.labels(scope["method"], label).observe(time.perf_counter() - start)
 
