@@ -13,12 +13,14 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from distnet.cards.routes import CardController
 from distnet.db import make_engine, make_sessionmaker, resolve_database_url, resolve_redis_url
+from distnet.events.routes import WebhookController
 from distnet.kit.auth import role_guard
 from distnet.kit.http import DEPENDENCIES
 from distnet.kit.metrics import metrics_middleware
 from distnet.kit.problems import EXCEPTION_HANDLERS
 from distnet.network.routes import DistributorController
 from distnet.ops import OpsController
+from distnet.payouts.routes import PayoutRunController, RepaymentController
 from distnet.settings import Settings, get_settings
 from distnet.settlement.routes import SettlementController
 
@@ -27,6 +29,9 @@ CONTROLLERS: list[type] = [
     DistributorController,
     CardController,
     SettlementController,
+    PayoutRunController,
+    RepaymentController,
+    WebhookController,
 ]
 
 
