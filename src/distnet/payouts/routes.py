@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Controller, Response, get, post
+from litestar.datastructures import State
+from litestar.params import Parameter
+from litestar.response import Stream
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from distnet.kit import idempotency
+from distnet.kit.auth import Principal, Role
+from distnet.kit.errors import ValidationFailed
+from distnet.kit.http import roles
+from distnet.kit.pagination import check_limit, decode_cursor, encode_cursor
+from distnet.payouts import export, service
+from distnet.payouts.schemas import PayoutResults, PayoutRunCreate, RepaymentCreate
+from distnet.settings import Settings
+
+RunId = Annotated[int, Parameter(ge=1, le=2**62)]
+DistributorId = Annotated[int, Parameter(ge=1, le=2**62)]
+IdempotencyKey = Annotated[str | None, Parameter(header="Idempotency-Key", min_length=1, max_length=200)]
+Limit = Annotated[int | None, Parameter(ge=1, le=500)]
+Cursor = Annotated[str | None, Parameter(max_length=200)]
+RunStatus = Literal["draft", "approved", "exported", "completed", "cancelled"]
+ItemStatus = Literal["reserved", "paid", "failed", "cancelled"]
+READERS = roles(Role.finance, Role.finance_approver)
+
+
+def _after(cursor: str | None) -> int | None:
+    keys = decode_cursor(cursor, 1)
+    if keys is None:
+        return None
+    if not isinstance(keys[0], int) or isinstance(keys[0], bool):
+        raise ValidationFailed("cursor is not valid", field="cursor")
+    return keys[0]
+
+
+class PayoutRunController(Controller):
+    path = "/api/v1/payout-runs"
+    tags = ["payouts"]
+
+    @post("", opt=roles(Role.finance), summary="Create a draft run; its items reserve available balances")
+    async def create(self, session: AsyncSession, settings: Settings, principal: Principal,
+                     idempotency_key: IdempotencyKey = None,
+                     data: PayoutRunCreate | None = None) -> Response[dict[str, Any]]:
+        data = data or PayoutRunCreate()
+        body = msgspec.to_builtins(data)
+        replay = await idempotency.claim(session, "payout_runs.create", idempotency_key, body)
+        if replay is not None:
+            return Response(replay.response, status_code=replay.status_code)
+        view = await service.create_run(session, settings, principal, min_amount=data.min_amount, note=data.note,
+                                        currency=data.currency)
+        await idempotency.store(session, "payout_runs.create", idempotency_key, 201, view)
+        return Response(view, status_code=201)
+
+    @get("", opt=READERS)
+    async def list_runs(self, session: AsyncSession, limit: Limit = None, cursor: Cursor = None,
+                        status: RunStatus | None = None) -> dict[str, Any]:
+        limit = check_limit(limit)
+        runs = await service.list_runs(session, limit=limit + 1, before=_after(cursor), status=status)
+        more = len(runs) > limit
+        runs = runs[:limit]
+        return {"items": [service.run_view(r) for r in runs],
+                "next_cursor": encode_cursor(runs[-1].id) if more else None}
+
+    @get("/{run_id:int}", opt=READERS)
+    async def get_run(self, session: AsyncSession, run_id: RunId) -> dict[str, Any]:
+        return await service.run_detail(session, run_id)
+
+    @get("/{run_id:int}/items", opt=READERS)
+    async def items(self, session: AsyncSession, run_id: RunId, limit: Limit = None, cursor: Cursor = None,
+                    status: ItemStatus | None = None) -> dict[str, Any]:
+        limit = check_limit(limit)
+        rows = await service.list_items(session, run_id, limit=limit + 1, after=_after(cursor), status=status)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return {"items": rows, "next_cursor": encode_cursor(rows[-1]["id"]) if more else None}
+
+    @post("/{run_id:int}/approve", opt=roles(Role.finance_approver), status_code=200,
+          summary="Four eyes: a finance approver who did not create the run approves it")
+    async def approve(self, session: AsyncSession, principal: Principal, run_id: RunId) -> dict[str, Any]:
+        return await service.approve_run(session, principal, run_id)
+
+    @post("/{run_id:int}/cancel", opt=roles(Role.finance), status_code=200,
+          summary="Cancel a draft run: reserved money goes back to available")
+    async def cancel(self, session: AsyncSession, principal: Principal, run_id: RunId) -> dict[str, Any]:
+        return await service.cancel_run(session, principal, run_id)
+
+    @get("/{run_id:int}/export", opt=roles(Role.finance), summary="The bank file (CSV or XLSX), streamed")
+    async def export_file(self, session: AsyncSession, state: State, settings: Settings, principal: Principal,
+                          run_id: RunId,
+                          file_format: Annotated[Literal["csv", "xlsx"], Parameter(query="format")] = "csv",
+                          ) -> Stream:
+        await service.start_export(session, principal, run_id, file_format)
+        # the transition is committed before the file is produced: a bank file never exists for
+        # a run that does not say "exported"
+        await session.commit()
+        if file_format == "xlsx":
+            content = export.xlsx_stream(state.sessionmaker, settings.secret_key, run_id)
+            media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        else:
+            content = export.csv_stream(state.sessionmaker, settings.secret_key, run_id)
+            media = "text/csv; charset=utf-8"
+        return Stream(content, media_type=media, headers={
+            "Content-Disposition": f'attachment; filename="payout-run-{run_id}.{file_format}"'})
+
+    @post("/{run_id:int}/results", opt=roles(Role.finance), status_code=200,
+          summary="Bank results: paid (with reference) or failed (with reason); all or nothing, idempotent")
+    async def results(self, session: AsyncSession, principal: Principal, run_id: RunId,
+                      data: PayoutResults) -> dict[str, Any]:
+        return await service.import_results(session, principal, run_id, data.results)
+
+
+class RepaymentController(Controller):
+    path = "/api/v1/distributors"
+    tags = ["payouts"]
+
+    @post("/{distributor_id:int}/repayments", opt=roles(Role.finance),
+          summary="Money received against what the distributor owes (idempotent by external_id)")
+    async def repay(self, session: AsyncSession, settings: Settings, principal: Principal,
+                    distributor_id: DistributorId, data: RepaymentCreate) -> Response[dict[str, Any]]:
+        view, created = await service.record_repayment(session, settings, principal, distributor_id,
+                                                       external_id=data.external_id, amount=data.amount)
+        return Response(view, status_code=201 if created else 200)

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+MoneyText = Annotated[str, msgspec.Meta(min_length=1, max_length=20)]
+
+
+class PayoutRunCreate(msgspec.Struct, forbid_unknown_fields=True):
+    min_amount: MoneyText | None = None
+    """Pay only distributors with at least this much available (default: the configured minimum)."""
+    note: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
+    currency: Annotated[str, msgspec.Meta(min_length=3, max_length=3)] | None = None
+
+
+class PayoutResult(msgspec.Struct, forbid_unknown_fields=True):
+    item_id: Annotated[int, msgspec.Meta(ge=1, le=2**62)]
+    status: Literal["paid", "failed"]
+    reference: Annotated[str, msgspec.Meta(max_length=128)] | None = None
+    """The bank's reference of the transfer (required for paid)."""
+    reason: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
+    """Why the bank refused it (required for failed)."""
+    amount: MoneyText | None = None
+    """When given, must equal the item's amount: a check against a mismatched bank file."""
+
+
+class PayoutResults(msgspec.Struct, forbid_unknown_fields=True):
+    results: Annotated[list[PayoutResult], msgspec.Meta(min_length=1, max_length=200_000)]
+
+
+class RepaymentCreate(msgspec.Struct, forbid_unknown_fields=True):
+    external_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    amount: MoneyText

@@ -1,0 +1,330 @@
+"""Payout runs (invariant 5): items reserve available balances in the transaction that creates
+them; four-eyes approval; export; bank results applied once; drafts cancelled back to available.
+Repayments of debt. Services take the session first and never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from distnet.kit import audit, outbox
+from distnet.kit.auth import Principal
+from distnet.kit.errors import NotFound
+from distnet.kit.money import check_currency, format_amount, parse_amount
+from distnet.ledger.service import Posting, post
+from distnet.models import Distributor, PayoutItem, PayoutRun, Repayment
+from distnet.payouts import repository as repo
+from distnet.payouts.errors import (
+    FourEyesRequired,
+    InvalidRunTransition,
+    PayoutRunNotFound,
+    RepaymentConflict,
+    RepaymentExceedsOwed,
+    ResultsRejected,
+)
+from distnet.payouts.schemas import PayoutResult
+from distnet.payouts.state import PayoutRunStatus as S
+from distnet.payouts.state import transition
+from distnet.settings import Settings
+
+
+async def _now(session: AsyncSession) -> datetime:
+    return await session.scalar(text("SELECT clock_timestamp()"))
+
+
+def run_view(run: PayoutRun) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "status": run.status,
+        "min_amount": format_amount(run.min_amount),
+        "currency": run.currency,
+        "note": run.note,
+        "cutoff": run.cutoff,
+        "item_count": run.item_count,
+        "total_amount": format_amount(run.total_amount),
+        "created_by": run.created_by,
+        "created_at": run.created_at,
+        "approved_by": run.approved_by,
+        "approved_at": run.approved_at,
+        "exported_at": run.exported_at,
+        "completed_at": run.completed_at,
+        "cancelled_at": run.cancelled_at,
+    }
+
+
+async def get_run(session: AsyncSession, run_id: int, *, lock: bool = False) -> PayoutRun:
+    stmt = select(PayoutRun).where(PayoutRun.id == run_id).execution_options(populate_existing=True)
+    if lock:
+        stmt = stmt.with_for_update()
+    run = await session.scalar(stmt)
+    if run is None:
+        raise PayoutRunNotFound(f"no payout run {run_id}")
+    return run
+
+
+async def run_detail(session: AsyncSession, run_id: int) -> dict[str, Any]:
+    run = await get_run(session, run_id)
+    view = run_view(run)
+    rows = await session.execute(
+        select(PayoutItem.status, func.count(), func.coalesce(func.sum(PayoutItem.amount), 0))
+        .where(PayoutItem.run_id == run_id).group_by(PayoutItem.status)
+    )
+    view["items_by_status"] = {s: {"count": n, "amount": format_amount(int(a))} for s, n, a in rows}
+    return view
+
+
+async def create_run(
+    session: AsyncSession, settings: Settings, principal: Principal, *, min_amount: str | None = None,
+    note: str | None = None, currency: str | None = None,
+) -> dict[str, Any]:
+    minimum = (parse_amount(min_amount, field="min_amount") if min_amount is not None
+               else settings.business.payout_min_amount)
+    currency = check_currency(currency, settings.business.default_currency)
+    # one payout money move at a time: two runs created at once serialise here, and the second
+    # one's statements (new snapshots under READ COMMITTED) see the first one's reservations
+    await session.execute(repo.TAKE_PAYOUT_LOCK)
+    account_ids = list(await session.scalar(repo.LOCK_CANDIDATES, {"currency": currency, "min_amount": minimum}))
+    # the cutoff is read after the candidates are locked: any commission made available before
+    # it is in the balance we reserve (settlement stamps available_at after taking the same locks)
+    run = PayoutRun(status=S.draft.value, min_amount=minimum, currency=currency, note=note,
+                    cutoff=await _now(session), created_by=principal.actor, created_by_key_id=principal.key_id)
+    session.add(run)
+    await session.flush()
+    row = (await session.execute(repo.CREATE_ITEMS, {"ids": account_ids, "run": run.id, "currency": currency})).one()
+    if row.postings != 2 * row.items:
+        raise RuntimeError(f"payout run {run.id}: {row.postings} postings for {row.items} items")
+    run.item_count, run.total_amount = int(row.items), int(row.total)
+    await session.flush()
+    await audit.record(session, principal, "payout_run.created", "payout_run", run.id,
+                       after={"status": run.status, "items": run.item_count, "total": run.total_amount,
+                              "min_amount": minimum, "currency": currency})
+    return run_view(run)
+
+
+async def approve_run(session: AsyncSession, principal: Principal, run_id: int) -> dict[str, Any]:
+    run = await get_run(session, run_id, lock=True)
+    if run.status == S.approved and run.approved_by_key_id == principal.key_id and principal.key_id is not None:
+        return run_view(run)  # the same approver again: nothing to do
+    if run.status == S.draft and (
+        (principal.key_id is not None and principal.key_id == run.created_by_key_id)
+        or principal.actor == run.created_by
+    ):
+        raise FourEyesRequired("you created this payout run; another finance approver must approve it")
+    before = transition(run, S.approved, await _now(session))
+    run.approved_by, run.approved_by_key_id = principal.actor, principal.key_id
+    await session.flush()
+    await audit.record(session, principal, "payout_run.approved", "payout_run", run.id,
+                       before={"status": before.value}, after={"status": run.status})
+    return run_view(run)
+
+
+async def cancel_run(session: AsyncSession, principal: Principal, run_id: int) -> dict[str, Any]:
+    await session.execute(repo.TAKE_PAYOUT_LOCK)
+    run = await get_run(session, run_id, lock=True)
+    before = transition(run, S.cancelled, await _now(session))
+    row = (await session.execute(repo.CANCEL_ITEMS, {"run": run.id})).one()
+    if row.postings != row.lines:
+        raise RuntimeError(f"payout run {run.id}: cancel wrote {row.postings} of {row.lines} postings")
+    await session.flush()
+    await audit.record(session, principal, "payout_run.cancelled", "payout_run", run.id,
+                       before={"status": before.value}, after={"status": run.status, "items_released": row.items})
+    return run_view(run)
+
+
+async def start_export(session: AsyncSession, principal: Principal, run_id: int, fmt: str) -> PayoutRun:
+    """approved -> exported on the first export; later downloads of the same file are audited too."""
+    run = await get_run(session, run_id, lock=True)
+    if run.status == S.approved:
+        before = transition(run, S.exported, await _now(session))
+        await session.flush()
+        await audit.record(session, principal, "payout_run.exported", "payout_run", run.id,
+                           before={"status": before.value}, after={"status": run.status, "format": fmt})
+    elif run.status in (S.exported, S.completed):
+        await audit.record(session, principal, "payout_run.export_downloaded", "payout_run", run.id,
+                           after={"status": run.status, "format": fmt})
+    else:
+        raise InvalidRunTransition(f"payout run {run.id} is {run.status}; only an approved run is exported",
+                                   extra={"current_status": run.status})
+    return run
+
+
+async def list_runs(session: AsyncSession, *, limit: int, before: int | None,
+                    status: str | None = None) -> list[PayoutRun]:
+    stmt = select(PayoutRun).order_by(PayoutRun.id.desc()).limit(limit)
+    if before is not None:
+        stmt = stmt.where(PayoutRun.id < before)
+    if status is not None:
+        stmt = stmt.where(PayoutRun.status == status)
+    return list(await session.scalars(stmt))
+
+
+async def list_items(session: AsyncSession, run_id: int, *, limit: int, after: int | None,
+                     status: str | None = None) -> list[dict[str, Any]]:
+    await get_run(session, run_id)
+    stmt = (
+        select(PayoutItem, Distributor.code, Distributor.name)
+        .join(Distributor, Distributor.id == PayoutItem.distributor_id)
+        .where(PayoutItem.run_id == run_id).order_by(PayoutItem.id).limit(limit)
+    )
+    if after is not None:
+        stmt = stmt.where(PayoutItem.id > after)
+    if status is not None:
+        stmt = stmt.where(PayoutItem.status == status)
+    return [
+        {"id": i.id, "run_id": i.run_id, "distributor_id": i.distributor_id, "distributor_code": code,
+         "distributor_name": name, "amount": format_amount(i.amount), "currency": i.currency, "status": i.status,
+         "bank_reference": i.bank_reference, "failure_reason": i.failure_reason, "result_at": i.result_at}
+        for i, code, name in (await session.execute(stmt)).all()
+    ]
+
+
+# --------------------------------------------------------------------------- bank results
+
+
+def _check_lines(results: Sequence[PayoutResult]) -> tuple[dict[int, PayoutResult], list[dict[str, Any]]]:
+    problems: list[dict[str, Any]] = []
+    by_item: dict[int, PayoutResult] = {}
+    for n, r in enumerate(results, start=1):
+        if r.status == "paid" and not (r.reference or "").strip():
+            problems.append({"line": n, "item_id": r.item_id, "problem": "a paid result needs the bank reference"})
+        if r.status == "failed" and not (r.reason or "").strip():
+            problems.append({"line": n, "item_id": r.item_id, "problem": "a failed result needs a reason"})
+        seen = by_item.get(r.item_id)
+        if seen is not None and (seen.status, seen.reference, seen.amount) != (r.status, r.reference, r.amount):
+            problems.append({"line": n, "item_id": r.item_id,
+                             "problem": "the item appears twice with different results"})
+        by_item.setdefault(r.item_id, r)
+    return by_item, problems
+
+
+async def import_results(
+    session: AsyncSession, principal: Principal, run_id: int, results: Sequence[PayoutResult],
+) -> dict[str, Any]:
+    """Apply bank results all or nothing. Items already final with the same result are left alone
+    (a file imported twice changes nothing); anything inconsistent rejects the whole file with a
+    report of every problem."""
+    by_item, problems = _check_lines(results)
+    # serialise with other imports of results (and run creation): the second of two parallel
+    # imports of one file waits, then finds every item final and changes nothing
+    await session.execute(repo.TAKE_PAYOUT_LOCK)
+    run = await get_run(session, run_id, lock=True)
+    if run.status not in (S.exported, S.completed):
+        raise InvalidRunTransition(
+            f"payout run {run.id} is {run.status}; results are imported after the bank file was exported",
+            extra={"current_status": run.status})
+    items = {
+        i.id: i for i in await session.scalars(
+            select(PayoutItem).where(PayoutItem.run_id == run.id, PayoutItem.id.in_(list(by_item)))
+            .with_for_update().execution_options(populate_existing=True))
+    }
+    unchanged = 0
+    for item_id, r in by_item.items():
+        item = items.get(item_id)
+        if item is None:
+            problems.append({"item_id": item_id, "problem": f"no item {item_id} in payout run {run.id}"})
+            continue
+        if r.amount is not None:
+            try:
+                amount = parse_amount(r.amount, field="amount")
+            except Exception:
+                amount = None
+            if amount != item.amount:
+                problems.append({"item_id": item_id, "problem":
+                                 f"amount {r.amount} does not match the item's {format_amount(item.amount)}"})
+                continue
+        if item.status == "reserved":
+            continue
+        same = item.status == r.status and (r.status == "failed" or item.bank_reference == r.reference)
+        if same:
+            unchanged += 1
+        else:
+            problems.append({"item_id": item_id, "problem": f"the item is already {item.status}"
+                             + (f" (reference {item.bank_reference})" if item.bank_reference else "")
+                             + f"; it cannot become {r.status}"})
+    if problems:
+        raise ResultsRejected(f"{len(problems)} problem(s) in the results; nothing was applied",
+                              extra={"problems": problems[:1000], "problem_count": len(problems)})
+    todo = [r for i, r in by_item.items() if items[i].status == "reserved"]
+    applied = {"paid": 0, "failed": 0, "commissions_paid": 0}
+    if todo:
+        row = (await session.execute(repo.APPLY_RESULTS, {
+            "ids": [r.item_id for r in todo], "statuses": [r.status for r in todo],
+            "refs": [(r.reference or "").strip() or None for r in todo],
+            "reasons": [(r.reason or "").strip() or None for r in todo],
+            "run": run.id, "cutoff": run.cutoff,
+        })).one()
+        if row.postings != row.lines:
+            raise RuntimeError(f"payout run {run.id}: results wrote {row.postings} of {row.lines} postings")
+        applied = {"paid": int(row.paid), "failed": int(row.failed), "commissions_paid": int(row.commissions_paid)}
+        await audit.record(session, principal, "payout_run.results_imported", "payout_run", run.id,
+                           after={"paid": applied["paid"], "failed": applied["failed"]})
+    open_items = await session.scalar(
+        select(func.count()).select_from(PayoutItem).where(PayoutItem.run_id == run.id,
+                                                           PayoutItem.status == "reserved"))
+    if run.status == S.exported and open_items == 0:
+        before = transition(run, S.completed, await _now(session))
+        await session.flush()
+        await audit.record(session, principal, "payout_run.completed", "payout_run", run.id,
+                           before={"status": before.value}, after={"status": run.status})
+    return {"run_id": run.id, "status": run.status, "applied": applied, "unchanged": unchanged,
+            "open_items": open_items}
+
+
+# --------------------------------------------------------------------------- repayments
+
+
+def repayment_view(r: Repayment, owed_after: int | None = None) -> dict[str, Any]:
+    view = {"id": r.id, "distributor_id": r.distributor_id, "external_id": r.external_id,
+            "amount": format_amount(r.amount), "created_at": r.created_at, "created_by": r.created_by}
+    if owed_after is not None:
+        view["owed_after"] = format_amount(owed_after)
+    return view
+
+
+async def record_repayment(
+    session: AsyncSession, settings: Settings, principal: Principal, distributor_id: int, *, external_id: str,
+    amount: str,
+) -> tuple[dict[str, Any], bool]:
+    """Money received against debt: D.owed +n, repayment_clearing -n. Idempotent by external_id
+    (returns ``created=False`` for a replay); more than owed is a 422."""
+    minor = parse_amount(amount)
+    currency = settings.business.default_currency
+    if await session.get(Distributor, distributor_id) is None:
+        raise NotFound(f"no distributor {distributor_id}")
+    # the unique external_id makes a concurrent duplicate wait for the first, then see it
+    new_id = await session.scalar(
+        insert(Repayment).values(distributor_id=distributor_id, external_id=external_id, amount=minor,
+                                 created_by=principal.actor)
+        .on_conflict_do_nothing(index_elements=["external_id"]).returning(Repayment.id))
+    if new_id is None:
+        first = await session.scalar(select(Repayment).where(Repayment.external_id == external_id))
+        assert first is not None
+        if first.distributor_id != distributor_id or first.amount != minor:
+            raise RepaymentConflict(f"external_id {external_id!r} was recorded for another distributor or amount")
+        return repayment_view(first), False
+    owed_balance = await session.scalar(text(
+        "SELECT balance FROM ledger_account WHERE distributor_id = :d AND kind = 'owed' AND currency = :c "
+        "FOR UPDATE"), {"d": distributor_id, "c": currency})
+    owed = -(owed_balance or 0)
+    if minor > owed:
+        raise RepaymentExceedsOwed(f"the distributor owes {format_amount(max(owed, 0))}; "
+                                   f"{format_amount(minor)} is more than that",
+                                   extra={"owed": format_amount(max(owed, 0)),
+                                          "errors": [{"field": "amount", "message": "more than owed"}]})
+    await post(session, kind="repayment", ref_type="repayment", ref_id=new_id, currency=currency, postings=[
+        Posting("owed", minor, distributor_id), Posting("repayment_clearing", -minor)])
+    await session.execute(text("UPDATE repayment SET applied = :a WHERE id = :id"), {"a": minor, "id": new_id})
+    owed_after = owed - minor
+    await outbox.emit(session, "repayment.received", {
+        "distributor_id": distributor_id, "repayment_id": new_id, "external_id": external_id,
+        "amount": minor, "currency": currency, "owed_after": owed_after}, distributor_id=distributor_id)
+    await audit.record(session, principal, "repayment.recorded", "distributor", distributor_id,
+                       before={"owed": owed}, after={"owed": owed_after, "repayment_id": new_id, "amount": minor})
+    rep = await session.get(Repayment, new_id)
+    assert rep is not None
+    return repayment_view(rep, owed_after), True
