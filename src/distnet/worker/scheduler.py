@@ -1,0 +1,217 @@
+"""The scheduler: fires the periodic jobs of worker/jobs.py, on one leader at a time.
+
+Leadership is a PostgreSQL session-level advisory lock held on a dedicated connection. Any number
+of schedulers may run (one per machine, for availability); only the one holding the lock runs
+APScheduler. The others retry the lock every ``retry_interval`` seconds. When the leader dies its
+connection closes, PostgreSQL releases the lock, and a waiting scheduler takes over. The leader
+checks its lock connection every ``heartbeat`` seconds and stops firing as soon as it is lost.
+
+Firing a job means enqueueing ``worker.run_job(name)`` (any worker runs it) or, ``inline``, running
+it in this process. Jobs are idempotent, so a job fired twice around a leadership change is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.engine import make_url
+
+from distnet.settings import Settings
+from distnet.worker import jobs as jobs_module
+from distnet.worker.jobs import Job
+
+logger = logging.getLogger(__name__)
+
+LOCK_KEY = 0x64_6E_73_63_68_65_64  # "dnsched": one scheduler leader per database
+APPLICATION_NAME = "distnet-scheduler"
+
+
+def _conninfo(database_url: str) -> str:
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class LeaderScheduler:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        database_url: str | None = None,
+        jobs: list[Job] | None = None,
+        inline: bool = False,
+        retry_interval: float = 5.0,
+        heartbeat: float = 5.0,
+        lock_key: int = LOCK_KEY,
+        name: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.database_url = database_url
+        self.jobs = jobs_module.JOBS if jobs is None else jobs
+        self.inline = inline
+        self.retry_interval = retry_interval
+        self.heartbeat = heartbeat
+        self.lock_key = lock_key
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.is_leader = False
+        self.fired: list[str] = []
+        """Names of the jobs fired by this instance (most recent last; capped)."""
+        self._stopping = asyncio.Event()
+        self._scheduler: AsyncIOScheduler | None = None
+        self._sessionmaker: Any = None
+        self._engine: Any = None
+
+    # ------------------------------------------------------------------ leadership loop
+
+    async def run(self) -> None:
+        """Run until :meth:`stop`: wait for the lock, lead while holding it, repeat."""
+        try:
+            while not self._stopping.is_set():
+                conn = await self._try_lock()
+                if conn is None:
+                    await self._sleep(self.retry_interval)
+                    continue
+                try:
+                    await self._lead(conn)
+                finally:
+                    await self._step_down(conn)
+        finally:
+            if self._engine is not None:
+                await self._engine.dispose()
+                self._engine = self._sessionmaker = None
+
+    async def stop(self) -> None:
+        self._stopping.set()
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+
+    def _url(self) -> str:
+        if self.database_url is None:
+            from distnet.db import resolve_database_url
+
+            self.database_url = resolve_database_url(self.settings)
+        return self.database_url
+
+    async def _try_lock(self) -> psycopg.AsyncConnection[Any] | None:
+        try:
+            conn = await psycopg.AsyncConnection.connect(
+                _conninfo(self._url()),
+                autocommit=True,
+                connect_timeout=5,
+                application_name=f"{APPLICATION_NAME}:{self.name}"[:63],
+                # Let the server notice a vanished leader's connection (and free the lock) quickly.
+                keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=3,
+            )
+        except psycopg.OperationalError as exc:
+            logger.warning("scheduler %s: database unreachable (%s)", self.name, exc)
+            return None
+        try:
+            got = (await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (self.lock_key,))).fetchone())[0]
+        except psycopg.Error:
+            await conn.close()
+            return None
+        if not got:
+            await conn.close()
+            return None
+        return conn
+
+    async def _lead(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        logger.info("scheduler %s: leader; firing %d jobs", self.name, len(self.jobs))
+        self.is_leader = True
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        for job in self.jobs:
+            first_run = {"next_run_time": datetime.now(UTC)} if job.run_at_start else {}
+            scheduler.add_job(
+                self._fire, "interval", args=(job,), id=job.name, name=job.name,
+                seconds=job.interval.total_seconds(),
+                # never two runs of one job from this leader; after a stall, one catch-up run only
+                max_instances=1, coalesce=True, misfire_grace_time=max(1, int(job.interval.total_seconds())),
+                **first_run,
+            )
+        self._scheduler = scheduler
+        scheduler.start()
+        try:
+            while not self._stopping.is_set():
+                await self._sleep(self.heartbeat)
+                try:
+                    await conn.execute("SELECT 1")
+                except psycopg.Error as exc:
+                    logger.error("scheduler %s: lost the leader connection (%s); stepping down", self.name, exc)
+                    return
+        finally:
+            scheduler.shutdown(wait=False)
+            self._scheduler = None
+            self.is_leader = False
+
+    async def _step_down(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        with contextlib.suppress(psycopg.Error):
+            if not conn.closed:
+                await conn.execute("SELECT pg_advisory_unlock(%s)", (self.lock_key,))
+        with contextlib.suppress(psycopg.Error):
+            await conn.close()
+        logger.info("scheduler %s: no longer leader", self.name)
+
+    # ------------------------------------------------------------------ firing
+
+    async def _fire(self, job: Job) -> None:
+        if not self.is_leader:
+            return
+        self.fired.append(job.name)
+        del self.fired[:-1000]
+        try:
+            if self.inline:
+                await jobs_module.run_job(job.name, sessionmaker=self._inline_sessionmaker(),
+                                          settings=self.settings, jobs=self.jobs)
+            else:
+                await asyncio.to_thread(self._enqueue, job)
+        except Exception:
+            logger.exception("scheduler %s: job %s failed", self.name, job.name)
+
+    def _enqueue(self, job: Job) -> None:
+        from distnet.worker.tasks import run_job
+
+        # A message older than a few intervals is stale (the next one is on its way): dropped by
+        # AgeLimit, so a worker back from an outage does not replay a backlog of relay runs.
+        max_age_ms = int(max(job.interval.total_seconds() * 3, 30) * 1000)
+        run_job.send_with_options(args=(job.name,), max_age=max_age_ms)
+
+    def _inline_sessionmaker(self) -> Any:
+        if self._sessionmaker is None:
+            from distnet.db import make_engine, make_sessionmaker
+
+            self._engine = make_engine(self._url(), pool_size=2)
+            self._sessionmaker = make_sessionmaker(self._engine)
+        return self._sessionmaker
+
+
+def leader_of(database_url: str, lock_key: int = LOCK_KEY) -> str | None:
+    """application_name of the connection holding the leader lock (operators, tests)."""
+    with psycopg.connect(_conninfo(database_url), autocommit=True) as conn:
+        row = conn.execute(
+            """
+            SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+             WHERE l.locktype = 'advisory' AND l.granted AND l.database = (
+                   SELECT oid FROM pg_database WHERE datname = current_database())
+               AND ((l.classid::bigint << 32) | l.objid::bigint) = %s
+            """,
+            (lock_key,),
+        ).fetchone()
+    return row[0] if row else None
+
+
+def install_signal_handlers(stop: Callable[[], Any]) -> None:
+    import signal
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(stop()))
