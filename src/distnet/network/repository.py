@@ -237,21 +237,25 @@ async def downline_page(
 
 
 async def team_stats(session: AsyncSession, distributor_id: int) -> list[dict[str, Any]]:
-    rows = await session.execute(
+    """Members and net sales per level. Two queries on purpose: the counts are an index-only scan
+    of the closure's primary key; the sales join touches only team members who have orders."""
+    counts = await session.execute(
+        text(
+            """SELECT depth AS level, count(*) AS count FROM distributor_closure
+                WHERE ancestor_id = :id GROUP BY depth ORDER BY depth"""
+        ),
+        {"id": distributor_id},
+    )
+    sales = await session.execute(
         text(
             """
-            WITH team AS (
-                SELECT descendant_id AS id, depth FROM distributor_closure WHERE ancestor_id = :id
-            ), sales AS (
-                SELECT o.seller_id, sum(o.amount - o.refunded_amount) AS net
-                  FROM orders o JOIN team t ON t.id = o.seller_id
-                 GROUP BY o.seller_id
-            )
-            SELECT t.depth AS level, count(*) AS count, coalesce(sum(s.net), 0) AS sales
-              FROM team t LEFT JOIN sales s ON s.seller_id = t.id
-             GROUP BY t.depth ORDER BY t.depth
+            SELECT c.depth AS level, sum(o.amount - o.refunded_amount) AS sales
+              FROM distributor_closure c JOIN orders o ON o.seller_id = c.descendant_id
+             WHERE c.ancestor_id = :id
+             GROUP BY c.depth
             """
         ),
         {"id": distributor_id},
     )
-    return [dict(r._mapping) for r in rows]
+    by_level = dict(sales.all())
+    return [{"level": level, "count": count, "sales": by_level.get(level, 0)} for level, count in counts.all()]
