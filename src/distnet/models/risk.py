@@ -56,6 +56,9 @@ class RiskCase(Base):
     status: Mapped[str] = mapped_column(String(16), server_default="open")
     subject_key: Mapped[str] = mapped_column(String(200))
     """Stable fingerprint of the finding: repeated scans never duplicate a case."""
+    anchor: Mapped[str | None] = mapped_column(String(200))
+    """What the finding is about regardless of its exact evidence (``card:12``, ``sponsor:7``): while
+    an open case or an active hold exists for a rule and anchor, growing evidence opens no new case."""
     subject: Mapped[dict[str, Any]] = mapped_column(JSONB)
     evidence: Mapped[dict[str, Any]] = mapped_column(JSONB)
     action: Mapped[str] = mapped_column(String(32))
@@ -68,6 +71,7 @@ class RiskCase(Base):
     __table_args__ = (
         UniqueConstraint("rule", "subject_key"),
         Index("ix_risk_case_status", "status", "id"),
+        Index("ix_risk_case_rule_anchor", "rule", "anchor", postgresql_where=text("status = 'open'")),
     )
 
 

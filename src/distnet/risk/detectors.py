@@ -1,0 +1,392 @@
+"""The detectors: each reads what it needs with a few set-based statements, then decides in Python
+on a small candidate set. One function per rule of API.md's table, ``async def (session, cfg) ->
+list[Finding]``; the scan (``risk.scan``) turns findings into cases and holds.
+
+Subject keys name the finding with its evidence (repeated scans never duplicate a case; a cleared
+finding is not raised again for the same evidence); anchors name what it is about (a card, a
+sponsor), so that growing evidence opens no second case while one is open or its hold is active.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from distnet.kit.money import format_amount
+from distnet.risk import graph
+from distnet.risk.brushing import OrderEvent, find_buyer_concentration
+from distnet.risk.rules import RuleConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    rule: str
+    anchor: str
+    subject_key: str
+    score: float
+    hold_distributor_ids: tuple[int, ...]
+    """Whom enforcement suspends."""
+    distributor_ids: tuple[int, ...] = ()
+    card_ids: tuple[int, ...] = ()
+    order_ids: tuple[int, ...] = ()
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+def digest(values: Iterable[object]) -> str:
+    return hashlib.sha256(",".join(str(v) for v in values).encode()).hexdigest()[:16]
+
+
+def hx(value: bytes | memoryview | None) -> str | None:
+    return bytes(value).hex()[:16] if value is not None else None
+
+
+# identifiers of distributors as (distributor, kind, hash) rows; keyed hashes are per kind, so a
+# phone never matches an IP
+_IDENTS = """
+    SELECT id AS d, 'device' AS kind, device_hash AS h FROM distributor
+     WHERE device_hash IS NOT NULL AND status <> 'closed'
+    UNION ALL SELECT id, 'phone', phone_hash FROM distributor WHERE phone_hash IS NOT NULL AND status <> 'closed'
+    UNION ALL SELECT id, 'payment', payment_hash FROM distributor WHERE payment_hash IS NOT NULL AND status <> 'closed'
+"""
+
+
+async def _card_owners(session: AsyncSession, card_ids: Iterable[int]) -> dict[int, int]:
+    ids = sorted(set(card_ids))
+    if not ids:
+        return {}
+    rows = await session.execute(text("SELECT id, distributor_id FROM card WHERE id = ANY(CAST(:ids AS bigint[]))"),
+                                 {"ids": ids})
+    return {r.id: r.distributor_id for r in rows}
+
+
+# --------------------------------------------------------------------------- fake promotion
+
+async def self_referral(session: AsyncSession, cfg: RuleConfig) -> list[Finding]:
+    p = cfg.params
+    rows = await session.execute(text(f"""
+        WITH ident AS ({_IDENTS}),
+        shared AS (SELECT kind, h FROM ident GROUP BY kind, h HAVING count(*) BETWEEN 2 AND :max_shared)
+        SELECT r.d AS recruit, a.d AS ancestor, c.depth AS level, array_agg(r.kind ORDER BY r.kind) AS kinds,
+               array_agg(encode(r.h, 'hex') ORDER BY r.kind) AS hashes
+          FROM ident r
+          JOIN shared s ON s.kind = r.kind AND s.h = r.h
+          JOIN ident a ON a.kind = r.kind AND a.h = r.h AND a.d <> r.d
+          JOIN distributor_closure c ON c.ancestor_id = a.d AND c.descendant_id = r.d AND c.depth <= :levels
+         GROUP BY r.d, a.d, c.depth
+         ORDER BY r.d, a.d
+    """), {"max_shared": p["max_shared"], "levels": p["levels"]})
+    out = []
+    for r in rows:
+        ids = (r.recruit, r.ancestor)
+        out.append(Finding(
+            rule="self_referral", anchor=f"recruit:{r.recruit}", subject_key=f"recruit:{r.recruit}:{r.ancestor}",
+            score=float(len(r.kinds)), hold_distributor_ids=ids, distributor_ids=ids,
+            evidence={
+                "recruit": r.recruit, "ancestor": r.ancestor, "level": r.level,
+                "shared_identifiers": [{"kind": k, "hash": h[:16]} for k, h in zip(r.kinds, r.hashes, strict=True)],
+                "graph": {"nodes": [{"id": r.recruit, "type": "distributor"}, {"id": r.ancestor, "type": "distributor"}]
+                          + [{"id": f"{k}:{h[:16]}", "type": k} for k, h in zip(r.kinds, r.hashes, strict=True)],
+                          "edges": [{"source": r.ancestor, "target": r.recruit, "relation": f"sponsor_level_{r.level}"}]
+                          + [{"source": d, "target": f"{k}:{h[:16]}"} for k, h in zip(r.kinds, r.hashes, strict=True)
+                             for d in ids]},
+            },
+        ))
+    return out
+
+
+async def identity_cluster(session: AsyncSession, cfg: RuleConfig) -> list[Finding]:
+    p = cfg.params
+    rows = await session.execute(text(f"""
+        WITH ident AS ({_IDENTS}
+              UNION ALL SELECT id, 'ip', ip_hash FROM distributor WHERE ip_hash IS NOT NULL AND status <> 'closed'),
+        shared AS (SELECT kind, h FROM ident GROUP BY kind, h HAVING count(*) BETWEEN 2 AND :max_shared)
+        SELECT i.d, i.kind, encode(i.h, 'hex') AS h FROM ident i JOIN shared s ON s.kind = i.kind AND s.h = i.h
+    """), {"max_shared": p["max_shared"]})
+    links = [(r.d, r.kind, r.h[:16]) for r in rows]
+    out = []
+    for cluster in graph.identity_clusters(links, min_size=p["min_size"]):
+        out.append(Finding(
+            rule="identity_cluster", anchor=f"cluster:{cluster.members[0]}",
+            subject_key=f"cluster:{digest(cluster.members)}", score=float(len(cluster.members)),
+            hold_distributor_ids=cluster.members, distributor_ids=cluster.members,
+            evidence={"size": len(cluster.members), **graph.cluster_evidence(cluster)},
+        ))
+    return out
+
+
+async def recruit_burst(session: AsyncSession, cfg: RuleConfig) -> list[Finding]:
+    p = cfg.params
+    rows = await session.execute(text("""
+        WITH cand AS (SELECT sponsor_id FROM distributor WHERE sponsor_id IS NOT NULL
+                       GROUP BY sponsor_id HAVING count(*) >= :min),
+        r AS (SELECT d.sponsor_id, d.joined_at,
+                     count(*) OVER (PARTITION BY d.sponsor_id ORDER BY d.joined_at
+                                    RANGE BETWEEN CURRENT ROW AND CAST(:w AS interval) FOLLOWING) AS n
+                FROM distributor d JOIN cand USING (sponsor_id)),
+        best AS (SELECT DISTINCT ON (sponsor_id) sponsor_id, joined_at AS t0, n FROM r WHERE n >= :min
+                  ORDER BY sponsor_id, n DESC, joined_at)
+        SELECT b.sponsor_id, b.t0, array_agg(d.id ORDER BY d.id) AS recruits,
+               count(*) FILTER (WHERE EXISTS (SELECT 1 FROM orders o WHERE o.seller_id = d.id)) AS active
+          FROM best b JOIN distributor d ON d.sponsor_id = b.sponsor_id
+           AND d.joined_at BETWEEN b.t0 AND b.t0 + CAST(:w AS interval)
+         GROUP BY b.sponsor_id, b.t0
+    """), {"min": p["min_recruits"], "w": timedelta(minutes=p["window_minutes"])})
+    out = []
+    for r in rows:
+        share = r.active / len(r.recruits)
+        if share > p["max_active_share"]:
+            continue
+        out.append(Finding(
+            rule="recruit_burst", anchor=f"sponsor:{r.sponsor_id}",
+            subject_key=f"sponsor:{r.sponsor_id}:{r.t0.isoformat()}", score=len(r.recruits) / p["min_recruits"],
+            hold_distributor_ids=(r.sponsor_id,), distributor_ids=(r.sponsor_id, *r.recruits),
+            evidence={"sponsor": r.sponsor_id, "recruits": list(r.recruits), "window_start": r.t0.isoformat(),
+                      "recruits_in_window": len(r.recruits), "recruits_with_sales": r.active,
+                      "active_share": round(share, 4)},
+        ))
+    return out
+
+
+# --------------------------------------------------------------------------- order brushing
+
+async def order_velocity(session: AsyncSession, cfg: RuleConfig) -> list[Finding]:
+    p = cfg.params
+    w = timedelta(minutes=p["window_minutes"])
+    rows = (await session.execute(text("""
+        WITH cand AS (SELECT card_id FROM orders WHERE placed_at >= now() - CAST(:lookback AS interval)
+                       GROUP BY card_id HAVING count(*) > :max),
+        win AS (SELECT o.card_id, o.placed_at,
+                       count(*) OVER (PARTITION BY o.card_id ORDER BY o.placed_at
+                                      RANGE BETWEEN CURRENT ROW AND CAST(:w AS interval) FOLLOWING) AS n
+                  FROM orders o JOIN cand USING (card_id)
+                 WHERE o.placed_at >= now() - CAST(:lookback AS interval))
+        SELECT DISTINCT ON (card_id) card_id, placed_at AS t0, n FROM win WHERE n > :max
+         ORDER BY card_id, n DESC, placed_at
+    """), {"lookback": timedelta(days=p["lookback_days"]), "max": p["max_orders"], "w": w})).all()
+    return [await _velocity_finding(session, cfg, r.card_id, r.t0, r.t0 + w) for r in rows]
+
+
+async def _velocity_finding(session: AsyncSession, cfg: RuleConfig, card_id: int, t0, t1) -> Finding:
+    orders = (await session.execute(text(
+        "SELECT id, seller_id FROM orders WHERE card_id = :c AND placed_at BETWEEN :t0 AND :t1 ORDER BY placed_at, id"),
+        {"c": card_id, "t0": t0, "t1": t1})).all()
+    owner = (await _card_owners(session, [card_id]))[card_id]
+    ids = tuple(o.id for o in orders)
+    return Finding(
+        rule="order_velocity", anchor=f"card:{card_id}", subject_key=f"card:{card_id}:{digest(ids)}",
+        score=len(ids) / cfg.params["max_orders"], hold_distributor_ids=(owner,), distributor_ids=(owner,),
+        card_ids=(card_id,), order_ids=ids,
+        evidence={"orders_in_window": len(ids), "window_start": t0.isoformat(), "window_end": t1.isoformat(),
+                  "max_orders": cfg.params["max_orders"]},
+    )
+
+
+async def repeat_buyer(session: AsyncSession, cfg: RuleConfig) -> list[Finding]:
+    p = cfg.params
+    rows = (await session.execute(text("""
+        WITH o AS MATERIALIZED (
+            SELECT id, card_id, buyer_ref_hash, buyer_payment_hash, buyer_device_hash FROM orders
+             WHERE placed_at >= now() - CAST(:days AS interval)),
+        f AS MATERIALIZED (
+            SELECT id, card_id, 'buyer_ref' AS kind, buyer_ref_hash AS h FROM o WHERE buyer_ref_hash IS NOT NULL
+            UNION ALL SELECT id, card_id, 'payment', buyer_payment_hash FROM o WHERE buyer_payment_hash IS NOT NULL
+            UNION ALL SELECT id, card_id, 'device', buyer_device_hash FROM o WHERE buyer_device_hash IS NOT NULL),
+        g AS (SELECT card_id, kind, h, array_agg(id ORDER BY id) AS ids FROM f GROUP BY card_id, kind, h
+               HAVING count(*) >= :min),
+        spread AS (SELECT f.kind, f.h, count(DISTINCT f.card_id) AS cards FROM f
+                    WHERE (f.kind, f.h) IN (SELECT kind, h FROM g) GROUP BY f.kind, f.h)
+        SELECT g.card_id, g.kind, encode(g.h, 'hex') AS h, g.ids, s.cards
+          FROM g JOIN spread s ON s.kind = g.kind AND s.h = g.h
+         WHERE s.cards <= :max_shared
+         ORDER BY g.card_id, g.kind, g.h
+    """), {"days": timedelta(days=p["days"]), "min": p["min_orders"], "max_shared": p["max_shared"]})).all()
+    owners = await _card_owners(session, [r.card_id for r in rows])
+    out = []
+    for r in rows:
+        key = f"card:{r.card_id}:{r.kind}:{r.h[:16]}"
+        out.append(Finding(
+            rule="repeat_buyer", anchor=key, subject_key=key, score=len(r.ids) / p["min_orders"],
+            hold_distributor_ids=(owners[r.card_id],), distributor_ids=(owners[r.card_id],), card_ids=(r.card_id,),
+            order_ids=tuple(r.ids),
+            evidence={"fingerprint": {"kind": r.kind, "hash": r.h[:16]}, "orders": len(r.ids), "days": p["days"],
+                      "cards_with_this_fingerprint": r.cards},
+        ))
+    return out
+
+
+# buyer fingerprints that identify a distributor (not pruned): the "distributor B bought from
+# seller S" edges behind self purchase and circular orders
+_BUYER_MATCHES = """
+    WITH ident AS MATERIALIZED (
+        SELECT id AS d, 'device' AS kind, device_hash AS h FROM distributor WHERE device_hash IS NOT NULL
+        UNION ALL SELECT id, 'payment', payment_hash FROM distributor WHERE payment_hash IS NOT NULL),
+    usable AS MATERIALIZED (SELECT kind, h, min(d) AS d FROM ident GROUP BY kind, h
+                             HAVING count(*) <= :max_shared),
+    o AS MATERIALIZED (SELECT id, card_id, seller_id, amount, buyer_device_hash, buyer_payment_hash FROM orders
+                        WHERE placed_at >= now() - CAST(:lookback AS interval) {extra}),
+    m AS (SELECT o.id, o.card_id, o.seller_id, o.amount, i.d AS buyer_d, 'device' AS kind
+            FROM o JOIN ident i ON i.kind = 'device' AND i.h = o.buyer_device_hash
+            JOIN usable u ON u.kind = 'device' AND u.h = i.h
+          UNION ALL
+          SELECT o.id, o.card_id, o.seller_id, o.amount, i.d, 'payment'
+            FROM o JOIN ident i ON i.kind = 'payment' AND i.h = o.buyer_payment_hash
+            JOIN usable u ON u.kind = 'payment' AND u.h = i.h)
+"""
+
+
+async def self_purchase(session: AsyncSession, cfg: RuleConfig) -> list[Finding]:
+    p = cfg.params
+    rows = (await session.execute(text(_BUYER_MATCHES.format(extra="") + """
+        SELECT m.card_id, m.seller_id, m.buyer_d, coalesce(u.level, 0) AS level,
+               array_agg(DISTINCT m.id ORDER BY m.id) AS ids, array_agg(DISTINCT m.kind) AS kinds
+          FROM m LEFT JOIN distributor_upline u ON u.distributor_id = m.seller_id AND u.ancestor_id = m.buyer_d
+         WHERE m.buyer_d = m.seller_id OR u.level <= :levels
+         GROUP BY m.card_id, m.seller_id, m.buyer_d, u.level
+         ORDER BY m.card_id, m.buyer_d
+    """), {"lookback": timedelta(days=p["lookback_days"]), "max_shared": p["max_shared"],
+           "levels": p["levels"]})).all()
+    return [_self_purchase_finding(r.card_id, r.seller_id, r.buyer_d, r.level, r.ids, r.kinds) for r in rows]
+
+
+def _self_purchase_finding(card_id: int, seller_id: int, buyer_d: int, level: int, ids: list[int],
+                           kinds: list[str]) -> Finding:
+    key = f"card:{card_id}:buyer:{buyer_d}"
+    who = sorted({seller_id, buyer_d})
+    return Finding(
+        rule="self_purchase", anchor=key, subject_key=key, score=float(len(ids)),
+        hold_distributor_ids=(seller_id,), distributor_ids=tuple(who), card_ids=(card_id,), order_ids=tuple(ids),
+        evidence={"seller": seller_id, "buyer_distributor": buyer_d, "buyer_level": level,
+                  "relation": "self" if level == 0 else f"upline_level_{level}", "matched_by": sorted(kinds)},
+    )
+
+
+async def circular_orders(session: AsyncSession, cfg: RuleConfig) -> list[Finding]:
+    p = cfg.params
+    rows = (await session.execute(text(_BUYER_MATCHES.format(extra="AND amount >= :min_amount") + """
+        SELECT buyer_d, seller_id, array_agg(DISTINCT id ORDER BY id) AS ids FROM m
+         WHERE buyer_d <> seller_id GROUP BY buyer_d, seller_id
+    """), {"lookback": timedelta(days=p["lookback_days"]), "max_shared": p["max_shared"],
+           "min_amount": cfg.money("min_amount")})).all()
+    orders_by_edge = {(r.buyer_d, r.seller_id): list(r.ids) for r in rows}
+    return [_cycle_finding(c, orders_by_edge) for c in graph.order_cycles(list(orders_by_edge),
+                                                                           max_cycle=p["max_cycle"])]
+
+
+def _cycle_finding(cycle: tuple[int, ...], orders_by_edge: dict[tuple[int, int], list[int]]) -> Finding:
+    steps = list(zip(cycle, cycle[1:] + cycle[:1], strict=True))
+    ids = tuple(sorted({i for e in steps for i in orders_by_edge.get(e, [])}))
+    key = "cycle:" + ">".join(map(str, cycle))
+    return Finding(rule="circular_orders", anchor=key, subject_key=key, score=float(len(cycle)),
+                   hold_distributor_ids=cycle, distributor_ids=tuple(sorted(cycle)), order_ids=ids,
+                   evidence=graph.cycle_evidence(cycle, orders_by_edge))
+
+
+async def refund_ratio(session: AsyncSession, cfg: RuleConfig) -> list[Finding]:
+    p = cfg.params
+    rows = (await session.execute(text("""
+        WITH cand AS (SELECT DISTINCT card_id FROM orders
+                       WHERE refunded_amount > 0 AND placed_at >= now() - CAST(:days AS interval))
+        SELECT o.card_id, count(*) AS n, sum(o.amount) AS sales, sum(o.refunded_amount) AS refunded,
+               array_agg(o.id ORDER BY o.id) FILTER (WHERE o.refunded_amount > 0) AS ids
+          FROM orders o JOIN cand USING (card_id)
+         WHERE o.placed_at >= now() - CAST(:days AS interval)
+         GROUP BY o.card_id
+        HAVING count(*) >= :min AND sum(o.refunded_amount) >= :ratio * sum(o.amount)
+    """), {"days": timedelta(days=p["days"]), "min": p["min_orders"], "ratio": p["ratio"]})).all()
+    owners = await _card_owners(session, [r.card_id for r in rows])
+    out = []
+    for r in rows:
+        ratio = int(r.refunded) / int(r.sales)
+        out.append(Finding(
+            rule="refund_ratio", anchor=f"card:{r.card_id}", subject_key=f"card:{r.card_id}:{digest(r.ids)}",
+            score=ratio / p["ratio"] if p["ratio"] else ratio, hold_distributor_ids=(owners[r.card_id],),
+            distributor_ids=(owners[r.card_id],), card_ids=(r.card_id,), order_ids=tuple(r.ids),
+            evidence={"orders": int(r.n), "sales": format_amount(int(r.sales)),
+                      "refunded": format_amount(int(r.refunded)), "ratio": round(ratio, 4), "days": p["days"]},
+        ))
+    return out
+
+
+async def buyer_concentration(session: AsyncSession, cfg: RuleConfig) -> list[Finding]:
+    p = cfg.params
+    window = timedelta(minutes=p["window_minutes"])
+    # Pigeonhole prefilter: a rate >= r in an interval needs one buyer with >= ceil(r) orders in it,
+    # so only cards with such a (card, buyer) pair over the lookback can brush.
+    rows = (await session.execute(text("""
+        WITH cand AS (SELECT DISTINCT card_id FROM orders
+                       WHERE placed_at >= now() - CAST(:lookback AS interval) AND buyer_ref_hash IS NOT NULL
+                       GROUP BY card_id, buyer_ref_hash HAVING count(*) >= :need)
+        SELECT o.id, o.card_id, encode(o.buyer_ref_hash, 'hex') AS buyer, o.placed_at
+          FROM orders o JOIN cand USING (card_id)
+         WHERE o.placed_at >= now() - CAST(:lookback AS interval) AND o.buyer_ref_hash IS NOT NULL
+    """), {"lookback": timedelta(days=p["lookback_days"]), "need": max(1, math.ceil(p["min_ratio"]))})).all()
+    events = [OrderEvent(r.id, r.card_id, r.buyer[:16], r.placed_at) for r in rows]
+    findings = find_buyer_concentration(events, window=window, min_ratio=p["min_ratio"])
+    owners = await _card_owners(session, [f.card for f in findings])  # type: ignore[misc]
+    out = []
+    for f in findings:
+        card_id = int(f.card)
+        ids = tuple(int(i) for i in f.order_ids)
+        out.append(Finding(
+            rule="buyer_concentration", anchor=f"card:{card_id}", subject_key=f"card:{card_id}:{digest(ids)}",
+            score=f.max_ratio / p["min_ratio"], hold_distributor_ids=(owners[card_id],),
+            distributor_ids=(owners[card_id],), card_ids=(card_id,), order_ids=ids,
+            evidence={"suspicious_buyers": list(f.suspicious_buyers), "max_ratio": round(f.max_ratio, 4),
+                      "intervals": [[a.isoformat(), b.isoformat()] for a, b in f.intervals]},
+        ))
+    return out
+
+
+# --------------------------------------------------------------------------- unpaid balance
+
+async def unpaid_balance(session: AsyncSession, cfg: RuleConfig) -> list[Finding]:
+    """Debt = -balance of the distributor's ``owed`` account. Its age counts from the posting that
+    last took the account from >= 0 to < 0 (so a debt that was repaid and came back starts anew)."""
+    p = cfg.params
+    rows = (await session.execute(text("""
+        WITH debt AS (SELECT id, distributor_id, -balance AS owed FROM ledger_account
+                       WHERE kind = 'owed' AND balance <= -:min_owed AND distributor_id IS NOT NULL),
+        run AS (SELECT p.account_id, p.id, p.created_at,
+                       sum(p.amount) OVER (PARTITION BY p.account_id ORDER BY p.id) AS bal
+                  FROM ledger_posting p JOIN debt ON debt.id = p.account_id),
+        flips AS (SELECT account_id, id, created_at, bal,
+                         lag(bal, 1, 0::numeric) OVER (PARTITION BY account_id ORDER BY id) AS prev FROM run),
+        since AS (SELECT DISTINCT ON (account_id) account_id, id AS posting_id, created_at
+                    FROM flips WHERE bal < 0 AND prev >= 0 ORDER BY account_id, id DESC)
+        SELECT debt.distributor_id, debt.owed, since.posting_id, since.created_at
+          FROM debt JOIN since ON since.account_id = debt.id
+         WHERE since.created_at <= now() - CAST(:grace AS interval)
+         ORDER BY debt.distributor_id
+    """), {"min_owed": cfg.money("min_owed"), "grace": timedelta(days=p["grace_days"])})).all()
+    return [Finding(
+        rule="unpaid_balance", anchor=f"debt:{r.distributor_id}", subject_key=f"debt:{r.distributor_id}:{r.posting_id}",
+        score=int(r.owed) / max(1, cfg.money("min_owed")), hold_distributor_ids=(r.distributor_id,),
+        distributor_ids=(r.distributor_id,),
+        evidence={"owed": format_amount(int(r.owed)), "owed_since": r.created_at.isoformat(),
+                  "grace_days": p["grace_days"], "min_owed": p["min_owed"]},
+    ) for r in rows]
+
+
+Detector = Callable[[AsyncSession, RuleConfig], Awaitable[list[Finding]]]
+
+DETECTORS: dict[str, Detector] = {
+    "self_referral": self_referral,
+    "identity_cluster": identity_cluster,
+    "recruit_burst": recruit_burst,
+    "order_velocity": order_velocity,
+    "repeat_buyer": repeat_buyer,
+    "self_purchase": self_purchase,
+    "circular_orders": circular_orders,
+    "refund_ratio": refund_ratio,
+    "buyer_concentration": buyer_concentration,
+    "unpaid_balance": unpaid_balance,
+}
+
+__all__ = ["DETECTORS", "Finding"]
