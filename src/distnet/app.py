@@ -12,15 +12,19 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from distnet.cards.routes import CardController
+from distnet.commissions.routes import CommissionController
 from distnet.db import make_engine, make_sessionmaker, resolve_database_url, resolve_redis_url
 from distnet.events.routes import WebhookController
 from distnet.kit.auth import role_guard
 from distnet.kit.http import DEPENDENCIES
 from distnet.kit.metrics import metrics_middleware
 from distnet.kit.problems import EXCEPTION_HANDLERS
+from distnet.ledger.routes import LedgerController
 from distnet.network.routes import DistributorController
 from distnet.ops import OpsController
+from distnet.orders.routes import OrderController
 from distnet.payouts.routes import PayoutRunController, RepaymentController
+from distnet.ranks.routes import RankController
 from distnet.settings import Settings, get_settings
 from distnet.settlement.routes import SettlementController
 
@@ -32,6 +36,10 @@ CONTROLLERS: list[type] = [
     PayoutRunController,
     RepaymentController,
     WebhookController,
+    OrderController,
+    CommissionController,
+    LedgerController,
+    RankController,
 ]
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     ARRAY,
     CheckConstraint,
+    Date,
     ForeignKey,
     Index,
     LargeBinary,
@@ -190,3 +191,17 @@ class LedgerPosting(Base):
     created_at: Mapped[datetime] = created_at_column()
 
     __table_args__ = (Index("ix_ledger_posting_account", "account_id", "id"),)
+
+
+class SalesDaily(Base):
+    """Sales per distributor and UTC day, net of refunds, for rank thresholds over a trailing period.
+
+    ``personal`` counts the distributor's own orders; ``team`` its whole downline's (every level),
+    credited to the ancestors the seller had when the order was placed. Maintained set-based by
+    order ingest and refunds, so a rank check reads a few dozen rows instead of a team's orders."""
+
+    __tablename__ = "sales_daily"
+    distributor_id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    personal: Mapped[int] = mapped_column(server_default=text("0"))
+    team: Mapped[int] = mapped_column(server_default=text("0"))

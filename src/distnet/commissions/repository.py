@@ -1,0 +1,214 @@
+"""All SQL of commissions. Attribution is ONE set-based statement for any set of orders (one
+order from POST /orders, up to 1,000 from a batch, millions from an import): it joins the orders
+to the plan effective at ``placed_at`` and to the stored nearest ancestors (``distributor_upline``),
+inserts one commission per (order, level) and writes the whole ledger transaction's postings in
+the same statement, so the ledger trigger checks the balance of everything at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from distnet.commissions.rules import DEFAULT_HOLD_DAYS, DEFAULT_RATES
+
+# ``{orders}`` is a query yielding the ids of the orders to attribute.
+# Levels: 1 = the seller, k + 1 = upline level k. A level is skipped (no row) when it is above the
+# plan's max_levels or the platform cap, when the beneficiary is closed, when the order's
+# category is excluded or its amount is below the plan minimum (GET /orders/{id} explains skips).
+# Withheld when the beneficiary has an active violation hold (the earliest one is recorded).
+_ATTRIBUTE = """
+WITH o AS (
+    SELECT o.id, o.seller_id, o.amount, o.currency, o.category, o.placed_at
+      FROM orders o WHERE o.id IN ({orders})
+), op AS (
+    SELECT o.*, p.id AS plan_id, p.max_levels, p.hold_days
+      FROM o CROSS JOIN LATERAL (
+            SELECT p.id, p.max_levels, p.hold_days, p.min_order_amount, p.excluded_categories
+              FROM commission_plan p WHERE p.effective_from <= o.placed_at
+             ORDER BY p.effective_from DESC, p.version DESC LIMIT 1) p
+     WHERE o.amount >= p.min_order_amount
+       AND (o.category IS NULL OR NOT (o.category = ANY(p.excluded_categories)))
+), ben AS (
+    SELECT op.id, op.amount, op.currency, op.placed_at, op.plan_id, op.hold_days, 1 AS level,
+           op.seller_id AS beneficiary_id
+      FROM op
+    UNION ALL
+    SELECT op.id, op.amount, op.currency, op.placed_at, op.plan_id, op.hold_days, u.level + 1, u.ancestor_id
+      FROM op JOIN distributor_upline u
+        ON u.distributor_id = op.seller_id AND u.level + 1 <= least(op.max_levels, :cap)
+), cand AS (
+    SELECT ben.id AS order_id, ben.level, ben.beneficiary_id, ben.plan_id, d.rank, r.rate_bps,
+           ben.amount AS base, ben.amount * r.rate_bps / 10000 AS amount, ben.currency,
+           ben.placed_at + make_interval(days => ben.hold_days) AS hold_until, h.hold_id
+      FROM ben
+      JOIN distributor d ON d.id = ben.beneficiary_id AND d.status <> 'closed'
+      JOIN commission_rate r ON r.plan_id = ben.plan_id AND r.level = ben.level AND r.rank = d.rank
+      LEFT JOIN LATERAL (
+            SELECT h.id AS hold_id FROM hold h
+             WHERE h.distributor_id = ben.beneficiary_id AND h.reason <> 'maintenance'
+               AND h.lifted_at IS NULL AND h.started_at <= now() AND (h.ends_at IS NULL OR h.ends_at > now())
+             ORDER BY h.started_at, h.id LIMIT 1) h ON true
+), ins AS (
+    INSERT INTO commission (order_id, level, beneficiary_id, plan_id, rank_used, rate_bps, base, amount,
+                            status, hold_until, withheld_hold_id)
+    SELECT order_id, level, beneficiary_id, plan_id, rank, rate_bps, base, amount,
+           CASE WHEN hold_id IS NULL THEN 'pending' ELSE 'withheld' END, hold_until, hold_id
+      FROM cand
+    ON CONFLICT (order_id, level) DO NOTHING
+    RETURNING id, order_id, level, beneficiary_id, amount, status
+), accrued AS (
+    SELECT ins.id, ins.beneficiary_id, ins.amount, ins.status, cand.currency
+      FROM ins JOIN cand ON cand.order_id = ins.order_id AND cand.level = ins.level
+     WHERE ins.amount > 0
+), txn AS (
+    INSERT INTO ledger_transaction (kind, ref_type, ref_id, memo)
+    SELECT 'commission.accrued', :ref_type, :ref_id, :memo WHERE EXISTS (SELECT 1 FROM accrued)
+    RETURNING id
+), lines AS (
+    {lines}
+), posted AS (
+    INSERT INTO ledger_posting (transaction_id, account_id, amount, commission_id)
+    SELECT txn.id, a.id, l.amount, l.commission_id
+      FROM lines l CROSS JOIN txn
+      JOIN ledger_account a
+        ON coalesce(a.distributor_id, 0) = coalesce(l.owner, 0) AND a.kind = l.kind AND a.currency = l.currency
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM ins) AS commissions,
+       (SELECT coalesce(sum(amount), 0) FROM accrued) AS amount,
+       (SELECT count(*) FROM lines) AS lines,
+       (SELECT count(*) FROM posted) AS posted,
+       (SELECT id FROM txn) AS transaction_id
+"""
+
+# one transaction, postings per commission (each carries its commission_id)
+_LINES_PER_COMMISSION = """
+    SELECT id AS commission_id, beneficiary_id AS owner,
+           CASE WHEN status = 'withheld' THEN 'withheld' ELSE 'pending' END AS kind, amount, currency
+      FROM accrued
+    UNION ALL
+    SELECT id, NULL, 'commission_expense', -amount, currency FROM accrued
+"""
+
+# one transaction, postings aggregated per (beneficiary, account, currency); commission_id null
+_LINES_AGGREGATED = """
+    SELECT NULL::bigint AS commission_id, beneficiary_id AS owner,
+           CASE WHEN status = 'withheld' THEN 'withheld' ELSE 'pending' END AS kind,
+           sum(amount)::bigint AS amount, currency
+      FROM accrued GROUP BY 2, 3, 5
+    UNION ALL
+    SELECT NULL::bigint, NULL::bigint, 'commission_expense', -sum(amount)::bigint, currency
+      FROM accrued GROUP BY currency
+"""
+
+
+def attribute_sql(orders: str, *, aggregate: bool) -> str:
+    return _ATTRIBUTE.format(orders=orders, lines=_LINES_AGGREGATED if aggregate else _LINES_PER_COMMISSION)
+
+
+async def attribute(
+    session: AsyncSession, orders: str, params: dict[str, Any], *, cap: int, aggregate: bool,
+    ref_type: str, ref_id: object, memo: str | None = None,
+) -> dict[str, Any]:
+    """Attribute the orders selected by the SQL ``orders`` (ids); returns counts and the ledger
+    transaction id. Raises if a posting found no account (the trigger refuses the imbalance)."""
+    row = (
+        await session.execute(
+            text(attribute_sql(orders, aggregate=aggregate)),
+            {**params, "cap": cap, "ref_type": ref_type, "ref_id": str(ref_id), "memo": memo},
+        )
+    ).one()
+    return dict(row._mapping)
+
+
+async def ensure_accounts_for(session: AsyncSession, orders: str, params: dict[str, Any], default_currency: str) -> None:
+    """Open platform accounts for the orders' currencies, and the beneficiaries' accounts in any
+    currency other than the default (default-currency accounts are opened at registration)."""
+    await session.execute(
+        text(
+            f"""
+            INSERT INTO ledger_account (distributor_id, kind, currency, balance)
+            SELECT NULL, k, c.currency, 0
+              FROM (SELECT DISTINCT currency FROM orders WHERE id IN ({orders})) c,
+                   unnest(ARRAY['commission_expense','payout_clearing','forfeited_income','repayment_clearing']) k
+            ON CONFLICT DO NOTHING
+            """
+        ),
+        params,
+    )
+    await session.execute(
+        text(
+            f"""
+            INSERT INTO ledger_account (distributor_id, kind, currency, balance)
+            SELECT DISTINCT b.id, k, o.currency, 0
+              FROM orders o
+              CROSS JOIN LATERAL (SELECT o.seller_id AS id UNION ALL
+                                  SELECT ancestor_id FROM distributor_upline WHERE distributor_id = o.seller_id) b,
+                   unnest(ARRAY['pending','available','withheld','reserved','paid','owed']) k
+             WHERE o.id IN ({orders}) AND o.currency <> :default_currency
+            ON CONFLICT DO NOTHING
+            """
+        ),
+        {**params, "default_currency": default_currency},
+    )
+
+
+async def plan_at(session: AsyncSession, at: Any) -> dict[str, Any] | None:
+    row = (
+        await session.execute(
+            text(
+                """
+                SELECT id, version, name, max_levels, hold_days, min_order_amount, excluded_categories,
+                       effective_from
+                  FROM commission_plan WHERE effective_from <= :at
+                 ORDER BY effective_from DESC, version DESC LIMIT 1
+                """
+            ),
+            {"at": at},
+        )
+    ).one_or_none()
+    return dict(row._mapping) if row else None
+
+
+async def plan_rates(session: AsyncSession, plan_id: int) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        text("SELECT level, rank, rate_bps FROM commission_rate WHERE plan_id = :p ORDER BY level, rank"),
+        {"p": plan_id},
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def ensure_default_plan(session: AsyncSession) -> None:
+    """The migration seeds plan version 1; this puts it back on an emptied database (tests,
+    a scratch benchmark) so that orders are never silently attributed nothing."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(7002)"))
+    exists = await session.scalar(text("SELECT EXISTS (SELECT 1 FROM commission_plan)"))
+    if exists:
+        return
+    plan_id = await session.scalar(
+        text(
+            """
+            INSERT INTO commission_plan (version, name, max_levels, hold_days, min_order_amount,
+                                         excluded_categories, effective_from, created_by)
+            VALUES (1, 'default three-level plan', 3, :hold, 0, '{}', '2000-01-01T00:00:00Z', 'system')
+            RETURNING id
+            """
+        ),
+        {"hold": DEFAULT_HOLD_DAYS},
+    )
+    await session.execute(
+        text(
+            """
+            INSERT INTO commission_rate (plan_id, level, rank, rate_bps)
+            SELECT :p, l, r, b FROM unnest(CAST(:levels AS int[]), CAST(:ranks AS text[]), CAST(:bps AS int[])) AS t(l, r, b)
+            """
+        ),
+        {
+            "p": plan_id,
+            "levels": [lv for lv, rs in DEFAULT_RATES.items() for _ in rs],
+            "ranks": [rk for rs in DEFAULT_RATES.values() for rk in rs],
+            "bps": [b for rs in DEFAULT_RATES.values() for b in rs.values()],
+        },
+    )

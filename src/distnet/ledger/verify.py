@@ -1,0 +1,107 @@
+"""``distnet ledger verify`` / ``GET /ledger/verify``: every money invariant checked on a live
+database, each by one read-only query that names what is wrong (up to a few examples)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+EXAMPLES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    description: str
+    sql: str
+    """Selects the offending rows; the check passes when it selects none."""
+
+
+CHECKS: tuple[Check, ...] = (
+    Check("transactions_balance", "every ledger transaction's postings sum to 0",
+          "SELECT transaction_id, sum(amount) AS total FROM ledger_posting GROUP BY transaction_id "
+          "HAVING sum(amount) <> 0"),
+    Check("balances_equal_postings", "every account balance equals the sum of its postings",
+          """SELECT a.id AS account_id, a.kind, a.distributor_id, a.balance, coalesce(s.total, 0) AS postings
+               FROM ledger_account a
+               LEFT JOIN (SELECT account_id, sum(amount) AS total FROM ledger_posting GROUP BY account_id) s
+                 ON s.account_id = a.id
+              WHERE a.balance <> coalesce(s.total, 0)"""),
+    Check("account_signs", "distributor accounts hold no negative money (owed is never positive)",
+          """SELECT id AS account_id, distributor_id, kind, balance FROM ledger_account
+              WHERE distributor_id IS NOT NULL AND ((kind = 'owed' AND balance > 0)
+                    OR (kind <> 'owed' AND balance < 0))"""),
+    Check("commission_formula", "commission amount = floor(base x bps / 10000)",
+          "SELECT id AS commission_id, base, rate_bps, amount FROM commission "
+          "WHERE amount <> base * rate_bps / 10000 OR base < 0"),
+    Check("one_commission_per_order_level", "at most one commission per (order, level)",
+          "SELECT order_id, level, count(*) AS n FROM commission GROUP BY order_id, level HAVING count(*) > 1"),
+    Check("commission_base_is_order_amount", "a commission's base is its order's amount",
+          "SELECT c.id AS commission_id, c.base, o.amount FROM commission c JOIN orders o ON o.id = c.order_id "
+          "WHERE c.base <> o.amount"),
+    Check("reversed_within_amount", "0 <= reversed <= amount",
+          "SELECT id AS commission_id, amount, reversed FROM commission WHERE reversed < 0 OR reversed > amount"),
+    Check("reversal_follows_refunds", "reversed = floor(amount x refunded / order amount) for every commission",
+          """SELECT c.id AS commission_id, c.amount, c.reversed, o.refunded_amount, o.amount AS order_amount
+               FROM commission c JOIN orders o ON o.id = c.order_id
+              WHERE c.reversed <> c.amount * o.refunded_amount / o.amount"""),
+    Check("fully_refunded_orders_net_zero", "after refunds totalling the order amount every level nets to 0",
+          """SELECT c.order_id, c.id AS commission_id, c.amount - c.reversed AS net
+               FROM commission c JOIN orders o ON o.id = c.order_id
+              WHERE o.refunded_amount = o.amount AND c.amount <> c.reversed"""),
+    Check("refunds_sum_to_refunded_amount", "an order's refunded amount is the sum of its refunds, <= amount",
+          """SELECT o.id AS order_id, o.amount, o.refunded_amount, coalesce(r.total, 0) AS refunds
+               FROM orders o LEFT JOIN (SELECT order_id, sum(amount) AS total FROM refund GROUP BY order_id) r
+                 ON r.order_id = o.id
+              WHERE o.refunded_amount <> coalesce(r.total, 0) OR o.refunded_amount > o.amount"""),
+    Check("orders_ingested_once", "one order per (source, external_id)",
+          "SELECT source, external_id, count(*) AS n FROM orders GROUP BY 1, 2 HAVING count(*) > 1"),
+    Check("no_available_before_hold_end", "no commission became available before its hold end",
+          """SELECT id AS commission_id, status, hold_until, available_at FROM commission
+              WHERE status IN ('available', 'paid') AND available_at IS NOT NULL AND available_at < hold_until"""),
+    Check("withheld_names_its_hold", "a withheld commission names the violation hold that withholds it",
+          "SELECT id AS commission_id FROM commission WHERE status = 'withheld' AND withheld_hold_id IS NULL"),
+    Check("pending_and_withheld_match_commissions",
+          "each distributor's pending / withheld balance = the net of its pending / withheld commissions",
+          """WITH c AS (
+                 SELECT c.beneficiary_id AS d, o.currency, c.status AS kind, sum(c.amount - c.reversed) AS net
+                   FROM commission c JOIN orders o ON o.id = c.order_id
+                  WHERE c.status IN ('pending', 'withheld') GROUP BY 1, 2, 3)
+             SELECT coalesce(a.distributor_id, c.d) AS distributor_id, coalesce(a.kind, c.kind) AS kind,
+                    coalesce(a.currency, c.currency) AS currency, coalesce(a.balance, 0) AS balance,
+                    coalesce(c.net, 0) AS commissions
+               FROM (SELECT * FROM ledger_account WHERE kind IN ('pending', 'withheld')
+                       AND distributor_id IS NOT NULL) a
+               FULL JOIN c ON c.d = a.distributor_id AND c.kind = a.kind AND c.currency = a.currency
+              WHERE coalesce(a.balance, 0) <> coalesce(c.net, 0)"""),
+    Check("expense_matches_commissions", "commission expense = - the net of all commissions, per currency",
+          """WITH c AS (SELECT o.currency, sum(c.amount - c.reversed) AS net
+                          FROM commission c JOIN orders o ON o.id = c.order_id GROUP BY o.currency),
+                  e AS (SELECT currency, balance FROM ledger_account
+                         WHERE distributor_id IS NULL AND kind = 'commission_expense')
+             SELECT coalesce(c.currency, e.currency) AS currency, coalesce(e.balance, 0) AS expense,
+                    coalesce(c.net, 0) AS commissions
+               FROM c FULL JOIN e ON e.currency = c.currency
+              WHERE coalesce(e.balance, 0) <> -coalesce(c.net, 0)"""),
+)
+
+
+async def verify(session: AsyncSession, progress: Callable[[Check], None] | None = None) -> dict[str, Any]:
+    results = []
+    for check in CHECKS:
+        rows = (await session.execute(text(f"SELECT * FROM ({check.sql}) bad LIMIT {EXAMPLES + 1}"))).all()
+        bad = [{k: (str(v) if not isinstance(v, int | str | None) else v) for k, v in r._mapping.items()}
+               for r in rows]
+        ok = not bad
+        detail = check.description if ok else (
+            f"{'more than ' + str(EXAMPLES) if len(bad) > EXAMPLES else len(bad)} violation(s) of: "
+            f"{check.description}"
+        )
+        results.append({"name": check.name, "ok": ok, "detail": detail, "examples": bad[:EXAMPLES]})
+        if progress is not None:
+            progress(check)
+    return {"ok": all(r["ok"] for r in results), "checks": results}

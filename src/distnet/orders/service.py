@@ -1,0 +1,487 @@
+"""Orders: idempotent ingest (single, batch, import), commission attribution, refunds.
+
+Every accepted order is attributed by the one set-based statement of commissions.repository,
+in the same database transaction as the order row, its ledger postings, its sales rollup, the
+rank upgrade check and its ``order.created`` event."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from distnet.cards import service as cards
+from distnet.cards.errors import CardCancelled, CardNotFound
+from distnet.commissions import repository as commissions_repo
+from distnet.commissions.rules import reversal_due, reversal_lines
+from distnet.kit import outbox
+from distnet.kit.auth import Principal, Role
+from distnet.kit.crypto import keyed_hash
+from distnet.kit.errors import DistnetError, IdempotencyConflict, ValidationFailed
+from distnet.kit.money import check_currency, format_amount, parse_amount
+from distnet.ledger.service import Posting, ensure_accounts, ensure_platform_accounts, post
+from distnet.models import Card, Distributor, Hold, Order, Refund
+from distnet.models.network import VIOLATION_REASONS
+from distnet.orders import repository as repo
+from distnet.orders.errors import (
+    CardFrozen,
+    CardSuspended,
+    MaintenanceInProgress,
+    OrderFullyRefunded,
+    OrderNotFound,
+    RefundExceedsRemaining,
+    SellerClosed,
+)
+from distnet.orders.schemas import OrderCreate, RefundCreate
+from distnet.ranks import service as ranks
+from distnet.settings import Settings
+
+CLOCK_SKEW = timedelta(minutes=2)
+"""placed_at may be this far ahead of our clock (client clocks drift); further is refused."""
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedOrder:
+    source: str
+    external_id: str
+    card_number: str
+    amount: int
+    currency: str
+    category: str | None
+    channel: str | None
+    placed_at: datetime | None
+    buyer: dict[str, bytes | None]
+    body_hash: bytes
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.source, self.external_id)
+
+
+def prepare(data: OrderCreate, settings: Settings, now: datetime) -> PreparedOrder:
+    """Validate beyond the schema (money, currency, time) and compute the canonical body hash."""
+    amount = parse_amount(data.amount, field="amount")
+    currency = check_currency(data.currency, settings.business.default_currency)
+    if data.placed_at is not None:
+        if data.placed_at > now + CLOCK_SKEW:
+            raise ValidationFailed("placed_at must not be in the future", field="placed_at")
+        if data.placed_at < EARLIEST:
+            raise ValidationFailed("placed_at is before 2000-01-01", field="placed_at")
+    buyer = data.buyer
+    secret = settings.secret_key
+    hashes = {
+        "buyer_ref_hash": keyed_hash(secret, "buyer_ref", buyer.ref if buyer else None),
+        "buyer_device_hash": keyed_hash(secret, "device", buyer.device_id if buyer else None),
+        "buyer_ip_hash": keyed_hash(secret, "ip", buyer.ip if buyer else None),
+        "buyer_payment_hash": keyed_hash(secret, "payment", buyer.payment_fingerprint if buyer else None),
+    }
+    canonical = {
+        "source": data.source, "external_id": data.external_id, "card_number": data.card_number,
+        "amount": amount, "currency": currency, "category": data.category, "channel": data.channel,
+        "placed_at": data.placed_at.astimezone(UTC).isoformat() if data.placed_at else None,
+        "buyer": {k: v.hex() if v else None for k, v in hashes.items()},
+    }
+    body_hash = hmac.new(secret, json.dumps(canonical, sort_keys=True).encode(), hashlib.sha256).digest()
+    return PreparedOrder(
+        source=data.source, external_id=data.external_id, card_number=data.card_number, amount=amount,
+        currency=currency, category=data.category, channel=data.channel,
+        placed_at=data.placed_at.astimezone(UTC) if data.placed_at else None, buyer=hashes, body_hash=body_hash,
+    )
+
+
+def sell_refusal(card: Card, seller_status: str, holds: list[Hold], now: datetime) -> DistnetError | None:
+    """Why this card may not sell now, as the error to answer with; None when it may."""
+    if card.cancelled_at is not None:
+        return CardCancelled(f"card {card.number} is cancelled")
+    if card.frozen_at is not None:
+        return CardFrozen(f"card {card.number} is frozen: a loss was reported")
+    if seller_status == "closed":
+        return SellerClosed("the selling distributor's account is closed")
+    violations = [h for h in holds if h.reason in VIOLATION_REASONS]
+    if violations:
+        first = violations[0]
+        return CardSuspended(
+            f"card {card.number} is suspended by hold {first.id} ({first.reason})",
+            extra={"hold": _hold_ref(first), "holds": [_hold_ref(h) for h in violations]},
+        )
+    maintenance = [h for h in holds if h.reason == "maintenance"]
+    if maintenance:
+        ends = [h.ends_at for h in maintenance if h.ends_at is not None]
+        retry = max(1, math.ceil((max(ends) - now).total_seconds())) if ends else 60
+        return MaintenanceInProgress(
+            f"card {card.number} is suspended for system maintenance; retry in {retry} seconds",
+            extra={"hold": _hold_ref(maintenance[0]), "retry_after": retry},
+            headers={"Retry-After": str(retry)},
+        )
+    return None
+
+
+def _hold_ref(h: Hold) -> dict[str, Any]:
+    return {"id": h.id, "reason": h.reason, "since": h.started_at.isoformat(),
+            "ends_at": h.ends_at.isoformat() if h.ends_at else None, "appealable": h.appealable}
+
+
+def _row(p: PreparedOrder, card: Card, now: datetime) -> dict[str, Any]:
+    return {
+        "source": p.source, "external_id": p.external_id, "body_hash": p.body_hash, "card_id": card.id,
+        "seller_id": card.distributor_id, "amount": p.amount, "currency": p.currency, "category": p.category,
+        "channel": p.channel, "placed_at": p.placed_at or now, **p.buyer,
+    }
+
+
+async def _cards(session: AsyncSession, numbers: list[str]) -> dict[str, tuple[Card, str, list[Hold]]]:
+    """Cards by number with their seller's status and active holds (three queries for any count)."""
+    rows = (
+        await session.execute(
+            select(Card, Distributor.status).join(Distributor, Distributor.id == Card.distributor_id)
+            .where(Card.number.in_(set(numbers)))
+        )
+    ).all()
+    owners = {card.distributor_id for card, _ in rows}
+    holds: dict[int, list[Hold]] = {}
+    if owners:
+        found = await session.scalars(
+            select(Hold).where(Hold.distributor_id.in_(owners), cards.hold_is_active())
+            .order_by(Hold.started_at, Hold.id)
+        )
+        for h in found:
+            holds.setdefault(h.distributor_id, []).append(h)
+    return {card.number: (card, status, holds.get(card.distributor_id, [])) for card, status in rows}
+
+
+async def accept(session: AsyncSession, settings: Settings, orders: str, params: dict[str, Any], *,
+                 currencies: set[str], aggregate: bool, ref_type: str, ref_id: object) -> dict[str, Any]:
+    """Everything that follows the insert of new orders, set-based over ``orders`` (a query of
+    their ids): commissions with their ledger transaction, sales rollup, rank upgrades, events."""
+    if not await session.scalar(text("SELECT EXISTS (SELECT 1 FROM commission_plan)")):
+        await commissions_repo.ensure_default_plan(session)
+    default = settings.business.default_currency
+    for currency in currencies:
+        await ensure_platform_accounts(session, currency)
+    if currencies - {default}:
+        await commissions_repo.ensure_accounts_for(session, orders, params, default)
+    result = await commissions_repo.attribute(
+        session, orders, params, cap=settings.business.max_levels_cap, aggregate=aggregate,
+        ref_type=ref_type, ref_id=ref_id,
+    )
+    await repo.add_sales(session, orders, params)
+    result["rank_changes"] = await ranks.upgrade_after_orders(session, orders, params)
+    await repo.emit_order_created(session, orders, params)
+    return result
+
+
+async def _resolve_card(session: AsyncSession, principal: Principal, number: str) -> tuple[Card, str, list[Hold]]:
+    found = (await _cards(session, [number])).get(number)
+    if found is None or not (principal.has(Role.admin) or principal.distributor_id == found[0].distributor_id):
+        # a distributor sells on their own card only; never confirm that another's card exists
+        raise CardNotFound(f"no card {number}")
+    return found
+
+
+async def create_order(session: AsyncSession, settings: Settings, principal: Principal,
+                       data: OrderCreate) -> tuple[int, dict[str, Any]]:
+    now = datetime.now(UTC)
+    prepared = prepare(data, settings, now)
+    card, seller_status, holds = await _resolve_card(session, principal, prepared.card_number)
+    existing = (await repo.existing_orders(session, [prepared.key])).get(prepared.key)
+    if existing is None:
+        refusal = sell_refusal(card, seller_status, holds, now)
+        if refusal is not None:
+            raise refusal
+        inserted = await repo.insert_orders(session, [_row(prepared, card, now)])
+        if inserted:
+            order_id = inserted[0][0]
+            params = {"order_ids": [order_id]}
+            await accept(session, settings, repo.ORDER_IDS, params, currencies={prepared.currency},
+                         aggregate=False, ref_type="order", ref_id=order_id)
+            return 201, (await order_views(session, [order_id]))[0]
+        # lost a race with a concurrent duplicate: it committed first, answer as a replay
+        existing = (await repo.existing_orders(session, [prepared.key]))[prepared.key]
+    order_id, body_hash = existing
+    if body_hash != prepared.body_hash:
+        raise IdempotencyConflict(
+            f"order {prepared.source}/{prepared.external_id} exists with a different body",
+            extra={"order_id": order_id},
+        )
+    return 200, (await order_views(session, [order_id]))[0]
+
+
+def _problem(exc: DistnetError) -> dict[str, Any]:
+    body = exc.to_problem()
+    body.pop("type", None)
+    return body
+
+
+async def create_batch(session: AsyncSession, settings: Settings, principal: Principal,
+                       raw_orders: list[Any]) -> dict[str, Any]:
+    """Up to 1,000 orders: each is validated on its own and answered in its result, in input
+    order: ``created`` (201), ``replayed`` (200) or ``error`` with its problem. Accepted orders
+    are attributed in one statement; their postings form one ledger transaction, aggregated per
+    (beneficiary, account) (commission_id null on those postings)."""
+    now = datetime.now(UTC)
+    results: list[dict[str, Any] | None] = [None] * len(raw_orders)
+    prepared: list[tuple[int, PreparedOrder]] = []
+    for i, raw in enumerate(raw_orders):
+        try:
+            data = msgspec.convert(raw, OrderCreate, strict=True)
+            prepared.append((i, prepare(data, settings, now)))
+        except msgspec.ValidationError as exc:
+            err = ValidationFailed(str(exc), field=_field_of(str(exc)))
+            results[i] = {"index": i, "status": "error", "status_code": 422, "error": _problem(err)}
+        except DistnetError as exc:
+            results[i] = {"index": i, "status": "error", "status_code": exc.status, "error": _problem(exc)}
+    found = await _cards(session, [p.card_number for _, p in prepared])
+    existing = await repo.existing_orders(session, list({p.key for _, p in prepared}))
+    to_insert: list[tuple[int, PreparedOrder]] = []
+    for i, p in prepared:
+        card_info = found.get(p.card_number)
+        err: DistnetError | None
+        if card_info is None:
+            err = CardNotFound(f"no card {p.card_number}")
+        elif p.key in existing:
+            err = None
+        else:
+            err = sell_refusal(card_info[0], card_info[1], card_info[2], now)
+        if err is not None:
+            results[i] = {"index": i, "status": "error", "status_code": err.status, "error": _problem(err)}
+        elif p.key not in existing:
+            to_insert.append((i, p))
+    rows = [_row(p, found[p.card_number][0], now) for _, p in to_insert]
+    inserted = await repo.insert_orders(session, rows)
+    new_ids = {(s, e): oid for oid, s, e in inserted}
+    summary: dict[str, Any] = {"commissions": 0, "amount": 0}
+    if new_ids:
+        params = {"order_ids": sorted(new_ids.values())}
+        summary = await accept(session, settings, repo.ORDER_IDS, params,
+                               currencies={p.currency for _, p in to_insert}, aggregate=True,
+                               ref_type="order_batch", ref_id=min(new_ids.values()))
+    # keys that were not new in this statement: earlier orders, concurrent ones, or duplicates
+    # inside this batch (the first one wins, later ones are replays or conflicts)
+    claimed: set[tuple[str, str]] = set()
+    pending_keys = [p.key for i, p in prepared if results[i] is None]
+    existing = await repo.existing_orders(session, list(set(pending_keys)))
+    ids_for_view: list[int] = []
+    for i, p in prepared:
+        if results[i] is not None:
+            continue
+        order_id, body_hash = existing[p.key]
+        if p.key in new_ids and p.key not in claimed and order_id == new_ids[p.key]:
+            claimed.add(p.key)
+            results[i] = {"index": i, "status": "created", "status_code": 201, "order_id": order_id}
+        elif body_hash == p.body_hash:
+            results[i] = {"index": i, "status": "replayed", "status_code": 200, "order_id": order_id}
+        else:
+            err = IdempotencyConflict(f"order {p.source}/{p.external_id} exists with a different body",
+                                      extra={"order_id": order_id})
+            results[i] = {"index": i, "status": "error", "status_code": 409, "error": _problem(err)}
+            continue
+        ids_for_view.append(order_id)
+    views = {v["id"]: v for v in await order_views(session, ids_for_view, with_refunds=False)}
+    for r in results:
+        assert r is not None
+        if "order_id" in r:
+            r["order"] = views[r.pop("order_id")]
+    counts = {s: sum(1 for r in results if r and r["status"] == s) for s in ("created", "replayed", "error")}
+    return {"items": results, **counts, "commission_amount": format_amount(int(summary["amount"]))}
+
+
+def _field_of(message: str) -> str:
+    # msgspec: "Expected `str`, got `int` - at `$.amount`"
+    if "at `$." in message:
+        return message.rsplit("at `$.", 1)[1].rstrip("`")
+    if "missing required field" in message:
+        return message.rsplit("`", 2)[-2]
+    return "body"
+
+
+def order_status(amount: int, refunded: int) -> str:
+    if refunded == 0:
+        return "completed"
+    return "refunded" if refunded >= amount else "partially_refunded"
+
+
+def commission_view(c: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": c["id"], "level": c["level"], "beneficiary_id": c["beneficiary_id"], "rate_bps": c["rate_bps"],
+        "rank_used": c["rank_used"], "plan_version": c["plan_version"], "base": format_amount(c["base"]),
+        "amount": format_amount(c["amount"]), "reversed": format_amount(c["reversed"]),
+        "net_amount": format_amount(c["amount"] - c["reversed"]), "status": c["status"],
+        "hold_until": c["hold_until"], "withheld_hold_id": c["withheld_hold_id"],
+    }
+
+
+async def order_views(session: AsyncSession, order_ids: list[int], *, with_refunds: bool = True,
+                      explain: bool = False) -> list[dict[str, Any]]:
+    orders = await repo.orders_by_id(session, order_ids)
+    commissions = await repo.commissions_of(session, order_ids)
+    refunds: dict[int, list[dict[str, Any]]] = {}
+    if with_refunds and order_ids:
+        for r in await session.scalars(select(Refund).where(Refund.order_id.in_(order_ids)).order_by(Refund.id)):
+            refunds.setdefault(r.order_id, []).append(
+                {"id": r.id, "external_id": r.external_id, "amount": format_amount(r.amount), "created_at": r.created_at}
+            )
+    views = []
+    for oid in order_ids:
+        o = orders[oid]
+        view = {
+            "id": o["id"], "source": o["source"], "external_id": o["external_id"],
+            "status": order_status(o["amount"], o["refunded_amount"]), "card_number": o["card_number"],
+            "seller_id": o["seller_id"], "amount": format_amount(o["amount"]), "currency": o["currency"],
+            "category": o["category"], "channel": o["channel"], "placed_at": o["placed_at"],
+            "created_at": o["created_at"], "refunded_amount": format_amount(o["refunded_amount"]),
+            "remaining_amount": format_amount(o["amount"] - o["refunded_amount"]),
+            "commissions": [commission_view(c) for c in commissions.get(oid, [])],
+        }
+        if with_refunds:
+            view["refunds"] = refunds.get(oid, [])
+        views.append(view)
+    return views
+
+
+async def _visible_order(session: AsyncSession, principal: Principal, order_id: int, *, lock: bool = False) -> Order:
+    stmt = select(Order).where(Order.id == order_id)
+    if lock:
+        # racing refunds of one order serialise here
+        stmt = stmt.with_for_update()
+    order = await session.scalar(stmt)
+    if order is None or not (principal.is_staff or principal.distributor_id == order.seller_id):
+        raise OrderNotFound(f"no order {order_id}")
+    return order
+
+
+async def get_order(session: AsyncSession, settings: Settings, principal: Principal, order_id: int) -> dict[str, Any]:
+    from distnet.commissions.service import skipped_levels
+
+    await _visible_order(session, principal, order_id)
+    view = (await order_views(session, [order_id]))[0]
+    # why each level has (or has no) commission: skipped levels have no row and are explained here
+    view["attribution"] = await skipped_levels(session, order_id, cap=settings.business.max_levels_cap)
+    return view
+
+
+async def refund(session: AsyncSession, settings: Settings, principal: Principal, order_id: int,
+                 data: RefundCreate) -> tuple[int, dict[str, Any]]:
+    amount = parse_amount(data.amount, field="amount")
+    order = await _visible_order(session, principal, order_id, lock=True)
+    if not principal.has(Role.admin) and principal.distributor_id != order.seller_id:
+        raise OrderNotFound(f"no order {order_id}")
+    prior = await session.scalar(select(Refund).where(Refund.order_id == order.id,
+                                                      Refund.external_id == data.external_id))
+    if prior is not None:
+        if prior.amount != amount:
+            raise IdempotencyConflict(f"refund {data.external_id} exists with amount {format_amount(prior.amount)}",
+                                      extra={"refund_id": prior.id})
+        return 200, await _refund_view(session, prior)
+    remaining = order.amount - order.refunded_amount
+    if remaining == 0:
+        raise OrderFullyRefunded(f"order {order.id} is already fully refunded")
+    if amount > remaining:
+        raise RefundExceedsRemaining(
+            f"refund {format_amount(amount)} exceeds the remaining {format_amount(remaining)}",
+            extra={"errors": [{"field": "amount", "message": f"at most {format_amount(remaining)}"}],
+                   "remaining_amount": format_amount(remaining)},
+        )
+    refunded_total = order.refunded_amount + amount
+    order.refunded_amount = refunded_total
+    new_refund = Refund(order_id=order.id, external_id=data.external_id, amount=amount)
+    session.add(new_refund)
+    await session.flush()
+    await session.refresh(new_refund)
+    debts = await reverse_commissions(session, settings, order, refunded_total, refund_id=new_refund.id)
+    await repo.add_sales(session, repo.ORDER_IDS, {"order_ids": [order.id], "refund": amount},
+                         amount_sql="-CAST(:refund AS bigint)")
+    await outbox.emit(session, "order.refunded",
+                      {"order_id": order.id, "refund_id": new_refund.id, "external_id": data.external_id,
+                       "amount": format_amount(amount), "refunded_total": format_amount(refunded_total)},
+                      distributor_id=order.seller_id)
+    for d in debts:
+        await outbox.emit(session, "debt.created", d, distributor_id=d["distributor_id"])
+    return 201, await _refund_view(session, new_refund)
+
+
+async def reverse_commissions(session: AsyncSession, settings: Settings, order: Order, refunded_total: int, *,
+                              refund_id: int) -> list[dict[str, Any]]:
+    """Reverse each commission of ``order`` to floor(amount * refunded_total / order amount), by
+    its current status (ARCHITECTURE ledger table), as ONE balanced ledger transaction.
+    Returns the debts created (reversals of available money beyond the balance, or of paid money).
+
+    Locks: the order row is already locked by the caller. Ledger accounts are locked next, in id
+    order like every other writer (the ledger trigger, settlement, payouts), and only then the
+    commission rows, so a settlement or payout touching the same distributor cannot deadlock us."""
+    beneficiaries = list(await session.scalars(
+        text("SELECT DISTINCT beneficiary_id FROM commission WHERE order_id = :o"), {"o": order.id}
+    ))
+    if not beneficiaries:
+        return []
+    currency = order.currency
+    await ensure_platform_accounts(session, currency)
+    await ensure_accounts(session, beneficiaries, currency)
+    balances = {
+        (r.distributor_id, r.kind): r.balance
+        for r in await session.execute(
+            text(
+                """
+                SELECT id, distributor_id, kind, balance FROM ledger_account
+                 WHERE currency = :cur AND (distributor_id = ANY(CAST(:ids AS bigint[]))
+                       OR (distributor_id IS NULL AND kind IN ('commission_expense', 'forfeited_income')))
+                 ORDER BY id FOR UPDATE
+                """
+            ),
+            {"cur": currency, "ids": beneficiaries},
+        )
+    }
+    rows = (await session.execute(
+        text(
+            """
+            SELECT id, beneficiary_id, amount, reversed, status FROM commission
+             WHERE order_id = :o ORDER BY level FOR UPDATE
+            """
+        ),
+        {"o": order.id},
+    )).all()
+    postings: list[Posting] = []
+    debts: list[dict[str, Any]] = []
+    updates: list[tuple[int, int]] = []
+    for c in rows:
+        r = reversal_due(c.amount, refunded_total, order.amount, c.reversed)
+        if r == 0:
+            continue
+        available = balances.get((c.beneficiary_id, "available"), 0)
+        for kind, amount, platform in reversal_lines(c.status, r, available):
+            postings.append(Posting(kind, amount, None if platform else c.beneficiary_id, c.id))
+            if kind == "available":
+                balances[(c.beneficiary_id, "available")] = available + amount
+            if kind == "owed":
+                debts.append({"distributor_id": c.beneficiary_id, "amount": format_amount(-amount),
+                              "commission_id": c.id, "order_id": order.id, "refund_id": refund_id,
+                              "reason": "refund_clawback"})
+        updates.append((c.id, r))
+    if not updates:
+        return []
+    await post(session, kind="commission.reversed", postings=postings, ref_type="refund", ref_id=refund_id,
+               memo=f"refund of order {order.id}", currency=currency)
+    await session.execute(
+        text(
+            """
+            UPDATE commission c SET reversed = c.reversed + u.r
+              FROM unnest(CAST(:ids AS bigint[]), CAST(:rs AS bigint[])) AS u(id, r) WHERE c.id = u.id
+            """
+        ),
+        {"ids": [u[0] for u in updates], "rs": [u[1] for u in updates]},
+    )
+    return debts
+
+
+async def _refund_view(session: AsyncSession, r: Refund) -> dict[str, Any]:
+    view = (await order_views(session, [r.order_id]))[0]
+    return {"id": r.id, "order_id": r.order_id, "external_id": r.external_id, "amount": format_amount(r.amount),
+            "created_at": r.created_at, "order": view}

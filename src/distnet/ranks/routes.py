@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, get
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from distnet.kit.http import PUBLIC
+from distnet.ranks import service
+
+
+class RankController(Controller):
+    path = "/api/v1/ranks"
+    tags = ["ranks"]
+
+    @get("", opt=PUBLIC, summary="The rank ladder: thresholds and what each rank earns")
+    async def ladder(self, session: AsyncSession) -> dict[str, Any]:
+        return await service.ladder_view(session)
