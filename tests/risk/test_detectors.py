@@ -159,7 +159,7 @@ async def test_self_purchase_prunes_shared_device(net):
 
 async def _ring(net, n: int, *, pay_prefix: str):
     ds = [await net.add(payment_fingerprint=f"{pay_prefix}{i}") for i in range(n)]
-    for i, d in enumerate(ds):  # d_i buys from d_{i+1}
+    for i in range(n):  # d_i buys from d_{i+1}
         await net.order(ds[(i + 1) % n], payment=f"{pay_prefix}{i}")
     return ds
 
