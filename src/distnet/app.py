@@ -24,6 +24,7 @@ from distnet.network.routes import DistributorController
 from distnet.ops import OpsController
 from distnet.orders.routes import OrderController
 from distnet.payouts.routes import PayoutRunController, RepaymentController
+from distnet.reports.routes import ReportController
 from distnet.ranks.routes import RankController
 from distnet.settings import Settings, get_settings
 from distnet.settlement.routes import SettlementController
@@ -35,6 +36,7 @@ CONTROLLERS: list[type] = [
     SettlementController,
     PayoutRunController,
     RepaymentController,
+    ReportController,
     WebhookController,
     OrderController,
     CommissionController,

@@ -1,0 +1,1 @@
+"""Finance reports: commission statements, payout run reports, trial balance, debt ageing."""

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from typing import Annotated, Any, Literal
+
+from litestar import Controller, Response, get
+from litestar.datastructures import State
+from litestar.params import Parameter
+from litestar.response import Stream
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from distnet.kit.auth import Role
+from distnet.kit.errors import ValidationFailed
+from distnet.kit.http import roles
+from distnet.kit.money import check_currency
+from distnet.reports import render, service
+from distnet.settings import Settings
+
+Format = Annotated[Literal["json", "csv", "xlsx"], Parameter(query="format")]
+Id = Annotated[int, Parameter(ge=1, le=2**62)]
+FINANCE = roles(Role.finance)
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class ReportController(Controller):
+    path = "/api/v1/reports"
+    tags = ["reports"]
+
+    @get("/commission-statement", opt=FINANCE,
+         summary="A distributor's commissions created in [from, to): one row each, totals by status")
+    async def commission_statement(
+        self, session: AsyncSession, state: State, distributor_id: Id,
+        start: Annotated[datetime | None, Parameter(query="from")] = None,
+        end: Annotated[datetime | None, Parameter(query="to")] = None,
+        file_format: Format = "json",
+    ) -> Response[Any] | Stream:
+        now = datetime.now(UTC)
+        end = _utc(end) if end else now
+        start = _utc(start) if start else datetime.combine((end - timedelta(days=30)).date(), time(), UTC)
+        if start >= end:
+            raise ValidationFailed("from must be before to", field="from")
+        summary = await service.commission_statement_summary(session, distributor_id, start, end)
+        return await render.respond(
+            file_format, name=f"commission-statement-{distributor_id}", title="Commission statement",
+            summary=summary, columns=service.STATEMENT_COLUMNS,
+            batches=service.statement_rows(state.sessionmaker, distributor_id, start, end))
+
+    @get("/payout-runs/{run_id:int}", opt=FINANCE, summary="A payout run: totals by item status and every item")
+    async def payout_run(self, session: AsyncSession, state: State, run_id: Id,
+                         file_format: Format = "json") -> Response[Any] | Stream:
+        summary = await service.payout_run_summary(session, run_id)
+        return await render.respond(file_format, name=f"payout-run-{run_id}-report", title="Payout run",
+                                    summary=summary, columns=service.PAYOUT_COLUMNS,
+                                    batches=service.payout_run_rows(state.sessionmaker, run_id))
+
+    @get("/trial-balance", opt=FINANCE, summary="Ledger trial balance per account type; totals cancel out")
+    async def trial_balance(self, session: AsyncSession, file_format: Format = "json") -> Response[Any] | Stream:
+        summary, rows = await service.trial_balance(session)
+        return await render.respond(file_format, name="trial-balance", title="Trial balance", summary=summary,
+                                    columns=service.TRIAL_COLUMNS, batches=render.once(rows))
+
+    @get("/debt-ageing", opt=FINANCE,
+         summary="What distributors owe, by age of the debt (0-30, 31-60, 61-90, over 90 days)")
+    async def debt_ageing(self, session: AsyncSession, settings: Settings,
+                          as_of: datetime | None = None,
+                          currency: Annotated[str | None, Parameter(max_length=3)] = None,
+                          file_format: Format = "json") -> Response[Any] | Stream:
+        summary, rows = await service.debt_ageing(
+            session, _utc(as_of) if as_of else datetime.now(UTC),
+            check_currency(currency, settings.business.default_currency))
+        return await render.respond(file_format, name="debt-ageing", title="Debt ageing", summary=summary,
+                                    columns=service.AGEING_COLUMNS, batches=render.once(rows))
