@@ -3,7 +3,9 @@
 Shape: a random referral forest whose recruit counts follow a power law (node i picks its sponsor
 among earlier nodes with probability skewed to the oldest), plus two skewed shapes every real
 network ends up with: one chain 1,000 deep and one "hub" distributor with 100k direct recruits
-(size//10 at the smaller sizes). Loads distributors, bounded uplines, cards and ledger accounts.
+(size//10 at the smaller sizes). Loads distributors, the closure table, bounded uplines, cards and,
+with --accounts, the ledger accounts. Keys and indexes are dropped during the load and rebuilt
+after it; foreign keys are checked once at the end instead of per row.
 
     uv run python scripts/gen_network.py --size S            # into a scratch database, then drop it
     uv run python scripts/gen_network.py --size M --keep     # keep it; prints the URL
@@ -87,23 +89,32 @@ def _card(i: int) -> str:
     return body + luhn_digit(body)
 
 
-SECONDARY_INDEX_TABLES = ("distributor", "card", "ledger_account")
+BULK_TABLES = ("distributor", "card", "ledger_account", "distributor_closure", "distributor_upline")
 
 
-def _drop_secondary_indexes(conn: psycopg.Connection) -> list[str]:
-    """Drop the non-constraint indexes of the bulk-loaded tables; return their definitions."""
-    rows = conn.execute(
+def _drop_indexes(conn: psycopg.Connection) -> list[str]:
+    """Drop the indexes and keys of the bulk-loaded tables (but keys that foreign keys depend on);
+    return the statements that rebuild them."""
+    keys = conn.execute(
+        """SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint c
+            WHERE c.conrelid::regclass::text = ANY(%s) AND c.contype IN ('p', 'u')
+              AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.conindid = c.conindid)""",
+        (list(BULK_TABLES),),
+    ).fetchall()
+    indexes = conn.execute(
         """SELECT i.indexname, i.indexdef FROM pg_indexes i
             WHERE i.tablename = ANY(%s) AND NOT EXISTS (
                   SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)""",
-        (list(SECONDARY_INDEX_TABLES),),
+        (list(BULK_TABLES),),
     ).fetchall()
-    for name, _ in rows:
+    for name, _ in indexes:
         conn.execute(f'DROP INDEX "{name}"')
-    return [definition for _, definition in rows]
+    for table, name, _ in keys:
+        conn.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+    return [f'ALTER TABLE {t} ADD CONSTRAINT "{n}" {d}' for t, n, d in keys] + [d for _, d in indexes]
 
 
-def load(url: str, net: Network, seed: int = 7) -> dict[str, float]:
+def load(url: str, net: Network, seed: int = 7, *, accounts: bool = False) -> dict[str, float]:
     rng = np.random.default_rng(seed + 1)
     n = net.size
     ranks = RANKS[np.minimum(rng.zipf(2.5, n + 1) - 1, 3)]
@@ -114,7 +125,7 @@ def load(url: str, net: Network, seed: int = 7) -> dict[str, float]:
         # triggers (replica role). Referential integrity is checked once at the end instead.
         conn.execute("SET session_replication_role = replica")
         t0 = time.perf_counter()
-        index_definitions = _drop_secondary_indexes(conn)
+        index_definitions = _drop_indexes(conn)
         paths: list[str] = [""] * (n + 1)
         with conn.cursor() as cur, cur.copy(
             "COPY distributor (id, code, name, sponsor_id, depth, path, rank, region) FROM STDIN"
@@ -129,9 +140,6 @@ def load(url: str, net: Network, seed: int = 7) -> dict[str, float]:
         del paths
         timings["distributors_s"] = time.perf_counter() - t0
         t1b = time.perf_counter()
-        # bulk load: build the closure's indexes once after the rows, not row by row
-        conn.execute("ALTER TABLE distributor_closure DROP CONSTRAINT pk_distributor_closure")
-        conn.execute("DROP INDEX ix_distributor_closure_descendant")
         conn.execute(
             """INSERT INTO distributor_closure (ancestor_id, depth, descendant_id)
                SELECT a.anc::bigint, d.depth - a.ord + 1, d.id
@@ -139,9 +147,6 @@ def load(url: str, net: Network, seed: int = 7) -> dict[str, float]:
                       unnest(string_to_array(ltree2text(d.path), '.')) WITH ORDINALITY AS a(anc, ord)
                 WHERE a.ord <= d.depth"""
         )
-        conn.execute("ALTER TABLE distributor_closure ADD CONSTRAINT pk_distributor_closure "
-                     "PRIMARY KEY (ancestor_id, depth, descendant_id)")
-        conn.execute("CREATE INDEX ix_distributor_closure_descendant ON distributor_closure (descendant_id, depth)")
         timings["closure_s"] = time.perf_counter() - t1b
         t1 = time.perf_counter()
         conn.execute(
@@ -155,12 +160,13 @@ def load(url: str, net: Network, seed: int = 7) -> dict[str, float]:
                 copy.write_row((_card(i), i))
         timings["cards_s"] = time.perf_counter() - t2
         t3 = time.perf_counter()
-        conn.execute(
-            """INSERT INTO ledger_account (distributor_id, kind, currency, balance)
-               SELECT d, k, 'CNY', 0 FROM generate_series(1, %s) d,
-                      unnest(ARRAY['pending','available','withheld','reserved','paid','owed']) k""",
-            (n,),
-        )
+        if accounts:
+            conn.execute(
+                """INSERT INTO ledger_account (distributor_id, kind, currency, balance)
+                   SELECT d, k, 'CNY', 0 FROM generate_series(1, %s) d,
+                          unnest(ARRAY['pending','available','withheld','reserved','paid','owed']) k""",
+                (n,),
+            )
         timings["accounts_s"] = time.perf_counter() - t3
         conn.execute("SELECT setval(pg_get_serial_sequence('distributor','id'), %s)", (n,))
         t6 = time.perf_counter()
@@ -208,13 +214,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", choices=SIZES, default="S")
     parser.add_argument("--keep", action="store_true", help="keep the database and print its URL")
+    parser.add_argument("--accounts", action="store_true", help="also open the 6 ledger accounts per distributor")
     args = parser.parse_args()
     size = SIZES[args.size]
     t0 = time.perf_counter()
     net = build(size)
     build_s = time.perf_counter() - t0
     with scratch_database(f"distnet_gen_{args.size.lower()}", keep=args.keep) as url:
-        timings = load(url, net)
+        timings = load(url, net, accounts=args.accounts)
         baseline = copy_baseline(url, net)
         if args.keep:
             print(f"database: {url}", file=sys.stderr)
