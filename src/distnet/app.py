@@ -26,6 +26,8 @@ from distnet.orders.routes import OrderController
 from distnet.payouts.routes import PayoutRunController, RepaymentController
 from distnet.reports.routes import ReportController
 from distnet.ranks.routes import RankController
+from distnet.risk.console import ConsoleController
+from distnet.risk.routes import CONTROLLERS as RISK_CONTROLLERS
 from distnet.settings import Settings, get_settings
 from distnet.settlement.routes import SettlementController
 
@@ -42,6 +44,8 @@ CONTROLLERS: list[type] = [
     CommissionController,
     LedgerController,
     RankController,
+    *RISK_CONTROLLERS,
+    ConsoleController,
 ]
 
 
