@@ -205,7 +205,7 @@ async def test_claims_expire_when_idle(client, world, session, settings):
     resp = await client.post(f"/api/v1/appeals/{aid}/claim", headers=w["r3"])
     assert resp.status_code == 200 and "r3" in resp.json()["assignee"]
     await session.execute(text("UPDATE appeal SET claimed_at = now() - interval '2 hours' WHERE id = :a"), {"a": aid})
-    assert await release_stale_claims(session, settings.business) == 1
+    assert await release_stale_claims(session, settings) == 1
     await session.commit()
     view = (await client.get(f"/api/v1/appeals/{aid}", headers=w["r2"])).json()
     assert view["status"] == "submitted" and view["assignee"] is None

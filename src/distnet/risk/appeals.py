@@ -35,7 +35,7 @@ from distnet.risk.errors import (
     ReviewerConflictOfInterest,
     SeniorReviewerRequired,
 )
-from distnet.settings import BusinessSettings
+from distnet.settings import BusinessSettings, Settings, get_settings
 
 
 class AppealStatus(StrEnum):
@@ -244,9 +244,10 @@ async def decide(session: AsyncSession, principal: Principal, business: Business
     return await appeal_view(session, appeal, full=True)
 
 
-async def release_stale_claims(session: AsyncSession, business: BusinessSettings, *,
+async def release_stale_claims(session: AsyncSession, settings: Settings | None = None, *,
                                now: datetime | None = None) -> int:
-    """Periodic: claims idle too long go back to their queue."""
+    """Periodic (worker/jobs.py): claims idle too long go back to their queue."""
+    business = (settings or get_settings()).business
     at = now or now_utc()
     stale = list(await session.scalars(select(Appeal).where(
         Appeal.status == S.in_review, Appeal.claimed_at < at - timedelta(minutes=business.appeal_claim_idle_minutes)

@@ -201,3 +201,11 @@ async def end_due_windows(session: AsyncSession, *, now: datetime | None = None)
 
 
 
+
+
+async def tick(session: AsyncSession) -> dict[str, Any]:
+    """Periodic (worker/jobs.py): place late joiners' holds, send start notices, stamp ended windows.
+    Cards are suspended and restored by time whether or not this runs."""
+    placed = await start_due_windows(session)
+    ended = await end_due_windows(session)
+    return {"holds_placed": placed, "windows_ended": ended}

@@ -1,0 +1,165 @@
+"""Cheap per-order checks, run right after an order is accepted (``order.created`` handler): order
+velocity of the card, self purchase, and short purchase cycles through the seller. Each is a few
+index lookups, so brushing is caught within seconds of the order, not at the next scan.
+
+Findings go through the same path as scans (modes, breaker, dedupe by subject and anchor)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from distnet.risk import detectors
+from distnet.risk.detectors import Finding
+from distnet.risk.graph import canonical_cycle
+from distnet.risk.rules import Mode, RuleConfig, load_rules
+from distnet.risk.scan import apply_finding
+
+FRONTIER_CAP = 200
+"""A seller who bought from hundreds of distributors is a shop, not a ring: stop expanding."""
+
+
+async def _identity_of(session: AsyncSession, ids: list[int], max_shared: int) -> dict[str, list[bytes]]:
+    """Device and payment hashes of ``ids``, minus those shared by more than ``max_shared`` people."""
+    rows = (await session.execute(text("""
+        SELECT 'device' AS kind, d.device_hash AS h FROM distributor d
+         WHERE d.id = ANY(CAST(:ids AS bigint[])) AND d.device_hash IS NOT NULL
+           AND (SELECT count(*) FROM distributor x WHERE x.device_hash = d.device_hash) <= :m
+        UNION ALL
+        SELECT 'payment', d.payment_hash FROM distributor d
+         WHERE d.id = ANY(CAST(:ids AS bigint[])) AND d.payment_hash IS NOT NULL
+           AND (SELECT count(*) FROM distributor x WHERE x.payment_hash = d.payment_hash) <= :m
+    """), {"ids": ids, "m": max_shared})).all()
+    out: dict[str, list[bytes]] = {"device": [], "payment": []}
+    for r in rows:
+        out[r.kind].append(bytes(r.h))
+    return out
+
+
+async def _buyers_of_order(session: AsyncSession, order, max_shared: int) -> list[tuple[int, str]]:
+    """Distributors whose (not pruned) device or payment fingerprint the order's buyer used."""
+    rows = (await session.execute(text("""
+        SELECT d.id, 'device' AS kind FROM distributor d
+         WHERE CAST(:dev AS bytea) IS NOT NULL AND d.device_hash = CAST(:dev AS bytea)
+           AND (SELECT count(*) FROM distributor x WHERE x.device_hash = d.device_hash) <= :m
+        UNION
+        SELECT d.id, 'payment' FROM distributor d
+         WHERE CAST(:pay AS bytea) IS NOT NULL AND d.payment_hash = CAST(:pay AS bytea)
+           AND (SELECT count(*) FROM distributor x WHERE x.payment_hash = d.payment_hash) <= :m
+    """), {"dev": order.buyer_device_hash, "pay": order.buyer_payment_hash, "m": max_shared})).all()
+    return [(r.id, r.kind) for r in rows]
+
+
+async def velocity_finding(session: AsyncSession, cfg: RuleConfig, order) -> Finding | None:
+    w = timedelta(minutes=cfg.params["window_minutes"])
+    n = await session.scalar(text(
+        "SELECT count(*) FROM orders WHERE card_id = :c AND placed_at BETWEEN :t0 AND :t1"),
+        {"c": order.card_id, "t0": order.placed_at - w, "t1": order.placed_at})
+    if int(n or 0) <= cfg.params["max_orders"]:
+        return None
+    return await detectors._velocity_finding(session, cfg, order.card_id, order.placed_at - w, order.placed_at)
+
+
+async def self_purchase_findings(session: AsyncSession, cfg: RuleConfig, order,
+                                 buyers: list[tuple[int, str]]) -> list[Finding]:
+    if not buyers:
+        return []
+    levels = dict((await session.execute(text(
+        "SELECT ancestor_id, level FROM distributor_upline WHERE distributor_id = :s AND level <= :l"),
+        {"s": order.seller_id, "l": cfg.params["levels"]})).all())
+    levels[order.seller_id] = 0
+    out = []
+    for buyer_d in sorted({b for b, _ in buyers if b in levels}):
+        kinds = sorted({k for b, k in buyers if b == buyer_d})
+        ids = list(await session.scalars(text("""
+            SELECT o.id FROM orders o JOIN distributor d ON d.id = :b
+             WHERE o.card_id = :c AND o.placed_at >= now() - CAST(:lb AS interval)
+               AND (o.buyer_device_hash = d.device_hash OR o.buyer_payment_hash = d.payment_hash)
+             ORDER BY o.id"""), {"b": buyer_d, "c": order.card_id,
+                                  "lb": timedelta(days=cfg.params["lookback_days"])}))
+        out.append(detectors._self_purchase_finding(order.card_id, order.seller_id, buyer_d, levels[buyer_d],
+                                                    ids or [order.id], kinds))
+    return out
+
+
+async def cycle_findings(session: AsyncSession, cfg: RuleConfig, order,
+                         buyers: list[tuple[int, str]]) -> list[Finding]:
+    """Cycles B → seller → ... → B through this order's edge, of at most ``max_cycle`` steps: a
+    bounded breadth-first walk from the seller along "X bought from Y" edges."""
+    targets = {b for b, _ in buyers if b != order.seller_id}
+    if not targets or order.amount < cfg.money("min_amount"):
+        return []
+    lookback = timedelta(days=cfg.params["lookback_days"])
+    parent: dict[int, tuple[int, int]] = {}  # node -> (previous node, order id)
+    frontier = [order.seller_id]
+    seen = {order.seller_id}
+    for _ in range(cfg.params["max_cycle"] - 1):
+        idents = await _identity_of(session, frontier, cfg.params["max_shared"])
+        if not idents["device"] and not idents["payment"]:
+            break
+        rows = (await session.execute(text("""
+            SELECT o.id, o.seller_id, coalesce(dv.id, py.id) AS buyer
+              FROM orders o
+              LEFT JOIN distributor dv ON dv.device_hash = o.buyer_device_hash
+                                      AND dv.id = ANY(CAST(:frontier AS bigint[]))
+              LEFT JOIN distributor py ON py.payment_hash = o.buyer_payment_hash
+                                      AND py.id = ANY(CAST(:frontier AS bigint[]))
+             WHERE (o.buyer_device_hash = ANY(CAST(:dev AS bytea[])) OR o.buyer_payment_hash = ANY(CAST(:pay AS bytea[])))
+               AND o.placed_at >= now() - CAST(:lb AS interval) AND o.amount >= :min
+             ORDER BY o.id LIMIT 2000
+        """), {"frontier": frontier, "dev": idents["device"], "pay": idents["payment"], "lb": lookback,
+               "min": cfg.money("min_amount")})).all()
+        nxt = []
+        for r in rows:
+            if r.buyer is None or r.seller_id in seen:
+                continue
+            seen.add(r.seller_id)
+            parent[r.seller_id] = (r.buyer, r.id)
+            nxt.append(r.seller_id)
+        hit = sorted(targets & set(nxt))
+        if hit:
+            b = hit[0]
+            path = [b]
+            orders_by_edge: dict[tuple[int, int], list[int]] = {(b, order.seller_id): [order.id]}
+            node = b
+            while node != order.seller_id:
+                prev, oid = parent[node]
+                orders_by_edge[(prev, node)] = [oid]
+                path.append(prev)
+                node = prev
+            # seller → X1 → ... → b along "bought from" edges, closed by this order's b → seller
+            return [detectors._cycle_finding(canonical_cycle(list(reversed(path))), orders_by_edge)]
+        frontier = nxt[:FRONTIER_CAP]
+        if not frontier:
+            break
+    return []
+
+
+async def check_order(session: AsyncSession, order_id: int, *, rules: dict[str, RuleConfig] | None = None
+                      ) -> list[int]:
+    """Run the per-order checks for one order; returns the ids of cases opened."""
+    order = (await session.execute(text(
+        "SELECT id, card_id, seller_id, amount, placed_at, buyer_device_hash, buyer_payment_hash "
+        "FROM orders WHERE id = :id"), {"id": order_id})).one_or_none()
+    if order is None:
+        return []
+    rules = rules or await load_rules(session)
+    findings: list[tuple[RuleConfig, Finding]] = []
+    velocity = rules["order_velocity"]
+    if velocity.mode != Mode.off and (f := await velocity_finding(session, velocity, order)):
+        findings.append((velocity, f))
+    sp, cyc = rules["self_purchase"], rules["circular_orders"]
+    if (sp.mode != Mode.off or cyc.mode != Mode.off) and (order.buyer_device_hash or order.buyer_payment_hash):
+        buyers = await _buyers_of_order(session, order, max(sp.params["max_shared"], cyc.params["max_shared"]))
+        if sp.mode != Mode.off:
+            findings += [(sp, f) for f in await self_purchase_findings(session, sp, order, buyers)]
+        if cyc.mode != Mode.off:
+            findings += [(cyc, f) for f in await cycle_findings(session, cyc, order, buyers)]
+    opened = []
+    for cfg, finding in findings:
+        case_id, _ = await apply_finding(session, cfg, finding, scan_id=None)
+        if case_id is not None:
+            opened.append(case_id)
+    return opened
