@@ -225,3 +225,13 @@ async def list_runs(session: AsyncSession, *, limit: int, before: int | None) ->
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+async def run_settlement(session: AsyncSession, settings: Any = None) -> dict[str, Any]:
+    """Periodic job entry (worker/jobs.py). Settlement commits per partition by design (a crash
+    must keep the finished partitions: invariant 8), so it runs its own transactions on the
+    session's engine rather than inside the runner's single unit of work; the runner's session is
+    left untouched. For fan-out over several workers send the ``settlement.run`` actor instead."""
+    from distnet.db import make_sessionmaker
+
+    return await settle(make_sessionmaker(session.bind), triggered_by="scheduler")
