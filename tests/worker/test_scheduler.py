@@ -82,20 +82,35 @@ async def test_leader_whose_connection_is_killed_steps_down(settings, database_u
     with psycopg.connect(_conninfo(database_url), autocommit=True) as conn:
         conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
                      (f"{APPLICATION_NAME}:victim",))
-    await wait_until(lambda: not leader.is_leader, within=5)
-    await wait_until(lambda: leader.is_leader, within=5)  # and it wins the free lock again
+    await wait_until(lambda: leader.terms == 2, within=5)  # stepped down, then won the free lock again
+    assert leader.is_leader
     await leader.stop()
     await asyncio.wait_for(task, 5)
 
 
-def _spawn_scheduler(database_url: str, redis_url: str) -> subprocess.Popen:
+def _spawn_scheduler(database_url: str, redis_url: str, log) -> subprocess.Popen:
     env = {**os.environ, "DISTNET_DATABASE_URL": database_url, "DISTNET_REDIS_URL": redis_url,
            "DISTNET_BROKER": "stub"}
     return subprocess.Popen(
         [sys.executable, "-m", "distnet.cli", "scheduler", "--inline", "--retry-interval", "0.2",
          "--heartbeat", "0.2"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
     )
+
+
+def _wait_standby(database_url: str, pid: int, within: float = 30.0) -> None:
+    import psycopg
+
+    from distnet.worker.scheduler import _conninfo
+
+    deadline = time.monotonic() + within
+    while True:
+        with psycopg.connect(_conninfo(database_url), autocommit=True) as conn:
+            if conn.execute("SELECT 1 FROM pg_stat_activity WHERE application_name LIKE %s",
+                            (f"{APPLICATION_NAME}:%:{pid}",)).fetchone():
+                return
+        assert time.monotonic() < deadline, f"{pid} never connected"
+        time.sleep(0.1)
 
 
 def _wait_leader(database_url: str, pid: int, within: float = 30.0) -> None:
@@ -105,13 +120,15 @@ def _wait_leader(database_url: str, pid: int, within: float = 30.0) -> None:
         time.sleep(0.1)
 
 
-def test_two_scheduler_processes_failover_when_the_leader_is_killed(database_url, redis_url):
-    a = _spawn_scheduler(database_url, redis_url)
+def test_two_scheduler_processes_failover_when_the_leader_is_killed(database_url, redis_url, tmp_path):
+    log_a, log_b = open(tmp_path / "a.log", "wb"), open(tmp_path / "b.log", "wb")
+    a = _spawn_scheduler(database_url, redis_url, log_a)
     b = None
     try:
         _wait_leader(database_url, a.pid)
-        b = _spawn_scheduler(database_url, redis_url)
-        time.sleep(1.5)  # b is up and polling, but a keeps the lock
+        b = _spawn_scheduler(database_url, redis_url, log_b)
+        _wait_standby(database_url, b.pid)  # b is up and polling, but a keeps the lock
+        time.sleep(0.5)
         assert b.poll() is None
         assert leader_of(database_url).endswith(f":{a.pid}")
 
@@ -120,13 +137,17 @@ def test_two_scheduler_processes_failover_when_the_leader_is_killed(database_url
         _wait_leader(database_url, b.pid, within=15)
 
         b.send_signal(signal.SIGTERM)  # graceful stop: releases the lock, exits 0
-        assert b.wait(timeout=15) == 0, b.stderr.read().decode()
+        assert b.wait(timeout=15) == 0, (tmp_path / "b.log").read_text()
         assert leader_of(database_url) is None
+        b_log = (tmp_path / "b.log").read_text()
+        assert "leader; firing" in b_log and "Traceback" not in b_log, b_log
     finally:
         for proc in (a, b):
             if proc is not None and proc.poll() is None:
                 proc.kill()
                 proc.wait(timeout=10)
+        log_a.close()
+        log_b.close()
 
 
 async def test_run_job_skips_missing_targets_and_logs_once(sessionmaker, settings, caplog):

@@ -84,6 +84,7 @@ def register(app: typer.Typer) -> None:
         from distnet.worker.scheduler import LeaderScheduler, install_signal_handlers
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per run is noise at 2 s
 
         async def main() -> None:
             leader = LeaderScheduler(get_settings(), inline=inline, retry_interval=retry_interval,

@@ -61,11 +61,15 @@ class LeaderScheduler:
         self.lock_key = lock_key
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.is_leader = False
+        self.terms = 0
+        """How many times this instance became leader."""
         self.fired: list[str] = []
         """Names of the jobs fired by this instance (most recent last; capped)."""
         self._stopping = asyncio.Event()
         self._scheduler: AsyncIOScheduler | None = None
         self._sessionmaker: Any = None
+        self._standby_conn: psycopg.AsyncConnection[Any] | None = None
+        self._inflight: set[asyncio.Task[Any]] = set()
         self._engine: Any = None
 
     # ------------------------------------------------------------------ leadership loop
@@ -82,7 +86,13 @@ class LeaderScheduler:
                     await self._lead(conn)
                 finally:
                     await self._step_down(conn)
+                # give a standby the first chance at the lock when we lost it through our own fault
+                await self._sleep(self.retry_interval)
         finally:
+            if self._standby_conn is not None:
+                with contextlib.suppress(psycopg.Error):
+                    await self._standby_conn.close()
+                self._standby_conn = None
             if self._engine is not None:
                 await self._engine.dispose()
                 self._engine = self._sessionmaker = None
@@ -102,31 +112,40 @@ class LeaderScheduler:
         return self.database_url
 
     async def _try_lock(self) -> psycopg.AsyncConnection[Any] | None:
-        try:
-            conn = await psycopg.AsyncConnection.connect(
-                _conninfo(self._url()),
-                autocommit=True,
-                connect_timeout=5,
-                application_name=f"{APPLICATION_NAME}:{self.name}"[:63],
-                # Let the server notice a vanished leader's connection (and free the lock) quickly.
-                keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=3,
-            )
-        except psycopg.OperationalError as exc:
-            logger.warning("scheduler %s: database unreachable (%s)", self.name, exc)
-            return None
+        """The lock connection if we now hold the lock, else None. A standby keeps its connection
+        open between attempts (operators see it in pg_stat_activity; no reconnect every poll)."""
+        conn = self._standby_conn
+        if conn is None or conn.closed:
+            try:
+                conn = await psycopg.AsyncConnection.connect(
+                    _conninfo(self._url()),
+                    autocommit=True,
+                    connect_timeout=5,
+                    application_name=f"{APPLICATION_NAME}:{self.name}"[:63],
+                    # Let the server notice a vanished leader's connection (and free the lock) quickly.
+                    keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=3,
+                )
+            except psycopg.OperationalError as exc:
+                logger.warning("scheduler %s: database unreachable (%s)", self.name, exc)
+                return None
+            self._standby_conn = conn
         try:
             got = (await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (self.lock_key,))).fetchone())[0]
-        except psycopg.Error:
-            await conn.close()
+        except psycopg.Error as exc:
+            logger.warning("scheduler %s: lock attempt failed (%s)", self.name, exc)
+            with contextlib.suppress(psycopg.Error):
+                await conn.close()
+            self._standby_conn = None
             return None
         if not got:
-            await conn.close()
             return None
+        self._standby_conn = None
         return conn
 
     async def _lead(self, conn: psycopg.AsyncConnection[Any]) -> None:
         logger.info("scheduler %s: leader; firing %d jobs", self.name, len(self.jobs))
         self.is_leader = True
+        self.terms += 1
         scheduler = AsyncIOScheduler(timezone=UTC)
         for job in self.jobs:
             first_run = {"next_run_time": datetime.now(UTC)} if job.run_at_start else {}
@@ -148,9 +167,13 @@ class LeaderScheduler:
                     logger.error("scheduler %s: lost the leader connection (%s); stepping down", self.name, exc)
                     return
         finally:
+            self.is_leader = False
+            scheduler.pause()
+            # Let running jobs finish their transaction: shutdown() would cancel them mid-statement.
+            if self._inflight:
+                await asyncio.wait(set(self._inflight), timeout=30)
             scheduler.shutdown(wait=False)
             self._scheduler = None
-            self.is_leader = False
 
     async def _step_down(self, conn: psycopg.AsyncConnection[Any]) -> None:
         with contextlib.suppress(psycopg.Error):
@@ -167,6 +190,9 @@ class LeaderScheduler:
             return
         self.fired.append(job.name)
         del self.fired[:-1000]
+        task = asyncio.current_task()
+        if task is not None:
+            self._inflight.add(task)
         try:
             if self.inline:
                 await jobs_module.run_job(job.name, sessionmaker=self._inline_sessionmaker(),
@@ -175,6 +201,9 @@ class LeaderScheduler:
                 await asyncio.to_thread(self._enqueue, job)
         except Exception:
             logger.exception("scheduler %s: job %s failed", self.name, job.name)
+        finally:
+            if task is not None:
+                self._inflight.discard(task)
 
     def _enqueue(self, job: Job) -> None:
         from distnet.worker.tasks import run_job
