@@ -99,16 +99,18 @@ async def cycle_findings(session: AsyncSession, cfg: RuleConfig, order,
         idents = await _identity_of(session, frontier, cfg.params["max_shared"])
         if not idents["device"] and not idents["payment"]:
             break
+        # two index scans (device, payment) instead of an OR that would scan every order
         rows = (await session.execute(text("""
-            SELECT o.id, o.seller_id, coalesce(dv.id, py.id) AS buyer
-              FROM orders o
-              LEFT JOIN distributor dv ON dv.device_hash = o.buyer_device_hash
-                                      AND dv.id = ANY(CAST(:frontier AS bigint[]))
-              LEFT JOIN distributor py ON py.payment_hash = o.buyer_payment_hash
-                                      AND py.id = ANY(CAST(:frontier AS bigint[]))
-             WHERE (o.buyer_device_hash = ANY(CAST(:dev AS bytea[])) OR o.buyer_payment_hash = ANY(CAST(:pay AS bytea[])))
+            SELECT o.id, o.seller_id, d.id AS buyer
+              FROM distributor d JOIN orders o ON o.buyer_device_hash = d.device_hash
+             WHERE d.id = ANY(CAST(:frontier AS bigint[])) AND d.device_hash = ANY(CAST(:dev AS bytea[]))
                AND o.placed_at >= now() - CAST(:lb AS interval) AND o.amount >= :min
-             ORDER BY o.id LIMIT 2000
+            UNION
+            SELECT o.id, o.seller_id, d.id
+              FROM distributor d JOIN orders o ON o.buyer_payment_hash = d.payment_hash
+             WHERE d.id = ANY(CAST(:frontier AS bigint[])) AND d.payment_hash = ANY(CAST(:pay AS bytea[]))
+               AND o.placed_at >= now() - CAST(:lb AS interval) AND o.amount >= :min
+             ORDER BY 1 LIMIT 2000
         """), {"frontier": frontier, "dev": idents["device"], "pay": idents["payment"], "lb": lookback,
                "min": cfg.money("min_amount")})).all()
         nxt = []

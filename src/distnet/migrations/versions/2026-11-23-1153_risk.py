@@ -27,9 +27,14 @@ def upgrade() -> None:
     # forfeit_due: confirmed holds whose money is not settled yet
     op.create_index("ix_hold_forfeit_due", "hold", ["forfeit_at"],
                     postgresql_where=sa.text("forfeit_at IS NOT NULL AND money_settled_at IS NULL"))
+    # per-order cycle checks follow "bought with this distributor's device" edges: without it each
+    # step of the walk scans all orders (buyer_ref and buyer_payment are indexed by the orders domain)
+    op.create_index("ix_orders_buyer_device", "orders", ["buyer_device_hash"],
+                    postgresql_where=sa.text("buyer_device_hash IS NOT NULL"))
 
 
 def downgrade() -> None:
+    op.drop_index("ix_orders_buyer_device", table_name="orders")
     op.drop_index("ix_hold_forfeit_due", table_name="hold")
     op.drop_index("ix_hold_window", table_name="hold")
     op.drop_index("ix_hold_rule_started", table_name="hold")
