@@ -29,7 +29,7 @@ from distnet.models.payouts import SettlementPartition, SettlementRun
 from distnet.settlement import repository as repo
 from distnet.settlement.errors import AsOfInFuture, SettlementRunNotFound
 
-DEFAULT_PARTITION_ROWS = 200_000
+DEFAULT_PARTITION_ROWS = 25_000
 """Aim for about this many due commissions per partition when the caller does not choose."""
 MAX_PARTITIONS = 1024
 
