@@ -57,7 +57,7 @@ __all__ = [
     "worker_sessionmaker",
 ]
 
-NAMESPACE = "distnet"
+NAMESPACE = os.environ.get("DISTNET_BROKER_NAMESPACE") or "distnet"
 """Redis key prefix of the broker's queues."""
 
 DEFAULT_TIME_LIMIT_MS = 10 * 60 * 1000
