@@ -97,10 +97,12 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def demo(
         distributors: Annotated[int, typer.Option(min=2, help="size of the synthetic network")] = 300,
-        orders: Annotated[int, typer.Option(min=0, help="orders to place")] = 1000,
+        orders: Annotated[int, typer.Option(min=0, help="orders to place")] = 800,
         seed: Annotated[int, typer.Option(help="random seed")] = 7,
+        keep: Annotated[bool, typer.Option(help="keep the demo database afterwards")] = False,
     ) -> None:
         """A realistic synthetic network run end to end through the real API, with a summary."""
         from distnet.worker.demo import run_demo
 
-        run_demo(distributors=distributors, orders=orders, seed=seed)
+        logging.basicConfig(level=logging.WARNING)
+        run_demo(distributors=distributors, orders=orders, seed=seed, keep=keep)

@@ -1,0 +1,53 @@
+"""`distnet demo` end to end, as an operator runs it: with service URLs, and in local mode."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import psycopg
+import redis
+
+from distnet.db import normalize_url
+
+
+def _demo(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "distnet.cli", "demo", "--distributors", "25", "--orders", "40",
+                           *args], env=env, capture_output=True, text=True, timeout=600)
+
+
+def _demo_databases(admin_url: str) -> set[str]:
+    with psycopg.connect(admin_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        return {r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'distnet_demo_%'")}
+
+
+def _check_summary(out: subprocess.CompletedProcess) -> None:
+    assert out.returncode == 0, out.stdout + out.stderr
+    text = out.stdout
+    for line in ("distributors", "placed via POST /api/v1/orders", "commissions made available",
+                 "bank results (paid / failed)", "cases by rule", "relayed to the worker"):
+        assert line in text, (line, text)
+    assert "│ ledger      │ verify" in text and "FAILED" not in text, text
+    assert "Traceback" not in out.stderr, out.stderr
+
+
+def test_demo_with_service_urls_leaves_nothing_behind(database_url, redis_url):
+    admin = normalize_url(os.environ.get("DISTNET_DATABASE_URL") or database_url)
+    before = _demo_databases(admin)
+    env = {**os.environ, "DISTNET_DATABASE_URL": admin, "DISTNET_REDIS_URL": redis_url}
+    env.pop("DISTNET_BROKER_NAMESPACE", None)
+    _check_summary(_demo(env))
+    assert _demo_databases(admin) == before
+    assert not list(redis.Redis.from_url(redis_url).scan_iter(match="distnet-demo-*"))
+
+
+def test_demo_in_local_mode_on_embedded_servers(tmp_path):
+    from distnet.kit.embedded import stop_embedded
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DISTNET_")}
+    env["DISTNET_DATA_DIR"] = str(tmp_path / "data")
+    try:
+        _check_summary(_demo(env))
+    finally:
+        stop_embedded(tmp_path / "data")
