@@ -1,7 +1,10 @@
 """Internal consumers of outbox events. A handler is ``async def h(session, event) -> None`` where
 ``event`` is ``{"id", "topic", "payload", "distributor_id", "created_at"}``; it runs in its own
 transaction, at least once: the dispatcher records ``processed_event(consumer, event_id)`` in the
-same transaction, so a redelivered event is dropped."""
+same transaction, so a redelivered event is dropped.
+
+``topic`` may be exact (``hold.placed``), a family (``hold.*``) or ``*`` (every event); the
+dispatcher is events/dispatch.py, fed by the outbox relay (events/relay.py)."""
 
 from __future__ import annotations
 
