@@ -24,7 +24,6 @@ from distnet.models.money import COMMISSION_STATUSES
 from distnet.models.network import RANKS
 from distnet.settings import Settings
 
-PLAN_LOCK = 7002
 BACKDATE_TOLERANCE = timedelta(minutes=5)
 
 
@@ -61,7 +60,8 @@ async def create_plan(session: AsyncSession, settings: Settings, principal: Prin
         errors.append({"field": "effective_from", "message": "a plan cannot take effect in the past"})
     if errors:
         raise PlanInvalid(errors[0]["message"], errors=errors)
-    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PLAN_LOCK})
+    # the default plan keeps covering the time before this one
+    await repo.ensure_default_plan(session)
     version = (await session.scalar(text("SELECT coalesce(max(version), 0) + 1 FROM commission_plan")))
     plan = CommissionPlan(
         version=version, name=data.name.strip(), max_levels=data.max_levels, hold_days=data.hold_days,

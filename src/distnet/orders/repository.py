@@ -26,6 +26,9 @@ async def insert_orders(session: AsyncSession, rows: list[dict[str, Any]]) -> li
     skips, so concurrent duplicates create exactly one order."""
     if not rows:
         return []
+    # same key order in every transaction: overlapping concurrent batches then wait on each other
+    # at the unique index instead of deadlocking
+    rows = sorted(rows, key=lambda r: (r["source"], r["external_id"]))
     arrays = ", ".join(f"CAST(:{c} AS {t}[])" for c, t in zip(_COLUMNS, _TYPES, strict=True))
     result = await session.execute(
         text(
