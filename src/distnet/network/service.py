@@ -134,6 +134,9 @@ async def me(session: AsyncSession, principal: Principal) -> dict[str, Any]:
     d = await get_distributor(session, principal.distributor_id)
     view = await profile(session, d)
     view["balances"] = {k: format_amount(v) for k, v in (await ledger_balances(session, d.id)).items()}
+    from distnet.ranks.service import rank_progress  # the ranks domain explains progress to the next rank
+
+    view["rank_progress"] = await rank_progress(session, d.id, d.rank)
     return view
 
 

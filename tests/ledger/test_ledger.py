@@ -1,0 +1,98 @@
+"""Balances, statements (json, csv, xlsx) and the ledger verification (API and CLI)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from tests.conftest import bearer
+from tests.factories import auth
+from tests.orders.helpers import place, refund, verify_ok
+
+
+async def test_balances_roles(client, admin_headers, chain, make_key):
+    root, a, b, c = chain
+    await place(client, c, "100.00")
+    resp = await client.get(f"/api/v1/distributors/{c['id']}/balances", headers=auth(c))
+    assert resp.json() == {"distributor_id": c["id"], "currency": "CNY", "pending": "10.00", "available": "0.00",
+                           "withheld": "0.00", "reserved": "0.00", "paid": "0.00", "owed": "0.00"}
+    assert (await client.get(f"/api/v1/distributors/{c['id']}/balances", headers=auth(b))).status_code == 404
+    fin = bearer(await make_key("finance"))
+    assert (await client.get(f"/api/v1/distributors/{c['id']}/balances", headers=fin)).status_code == 200
+    risk = bearer(await make_key("risk_reviewer"))
+    assert (await client.get(f"/api/v1/distributors/{c['id']}/balances", headers=risk)).status_code == 403
+    assert (await client.get("/api/v1/distributors/999999/balances", headers=fin)).status_code == 404
+    assert (await client.get(f"/api/v1/distributors/{c['id']}/balances?currency=ZZZ", headers=fin)).status_code == 422
+
+
+async def test_statement_running_balance_and_formats(client, admin_headers, chain):
+    root, a, b, c = chain
+    order = await place(client, c, "100.00")
+    await place(client, c, "50.00")
+    await refund(client, order, "40.00", auth(c))
+    st = (await client.get(f"/api/v1/distributors/{c['id']}/statement", headers=auth(c))).json()
+    assert [(i["kind"], i["account"], i["amount"], i["running_balance"]) for i in st["items"]] == [
+        ("commission.accrued", "pending", "10.00", "10.00"),
+        ("commission.accrued", "pending", "5.00", "15.00"),
+        ("commission.reversed", "pending", "-4.00", "11.00"),
+    ]
+    assert st["opening_balance"] == "0.00" and st["closing_balance"] == "11.00"
+    resp = await client.get(f"/api/v1/distributors/{c['id']}/statement?format=csv", headers=auth(c))
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(resp.text)))
+    assert rows[0][0] == "at" and rows[-1][-1] == "11.00" and len(rows) == 4
+    resp = await client.get(f"/api/v1/distributors/{c['id']}/statement?format=xlsx", headers=auth(c))
+    assert resp.status_code == 200
+    assert zipfile.ZipFile(io.BytesIO(resp.content)).namelist()  # a real xlsx (zip) file
+    # a window: lines after "to" are left out, lines before "from" make the opening balance
+    late = (await client.get(f"/api/v1/distributors/{c['id']}/statement?from=2999-01-01T00:00:00Z",
+                             headers=auth(c))).json()
+    assert late["items"] == [] and late["opening_balance"] == "11.00"
+    early = (await client.get(f"/api/v1/distributors/{c['id']}/statement?to=2000-01-01T00:00:00Z",
+                              headers=auth(c))).json()
+    assert early["items"] == []
+    for bad in ("format=pdf", "from=yesterday", "from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z"):
+        resp = await client.get(f"/api/v1/distributors/{c['id']}/statement?{bad}", headers=auth(c))
+        assert resp.status_code in (400, 422), bad
+    assert (await client.get(f"/api/v1/distributors/{c['id']}/statement", headers=auth(b))).status_code == 404
+
+
+async def test_verify_names_what_is_wrong(client, admin_headers, chain, session, make_key):
+    root, a, b, c = chain
+    order = await place(client, c, "100.00")
+    await verify_ok(client, admin_headers)
+    assert (await client.get("/api/v1/ledger/verify", headers=auth(c))).status_code == 403
+    assert (await client.get("/api/v1/ledger/verify", headers=bearer(await make_key("finance")))).status_code == 200
+    # corrupt things behind the services' back: each check names its violation
+    await session.execute(text("UPDATE commission SET amount = amount + 1 WHERE order_id = :o AND level = 1"),
+                          {"o": order["id"]})
+    await session.execute(text("UPDATE ledger_account SET balance = balance + 7 WHERE distributor_id = :d AND kind = 'available'"),
+                          {"d": b["id"]})
+    await session.execute(text("UPDATE orders SET refunded_amount = amount WHERE id = :o"), {"o": order["id"]})
+    await session.commit()
+    report = (await client.get("/api/v1/ledger/verify", headers=admin_headers)).json()
+    failed = {c["name"] for c in report["checks"] if not c["ok"]}
+    assert not report["ok"]
+    assert {"commission_formula", "balances_equal_postings", "fully_refunded_orders_net_zero",
+            "refunds_sum_to_refunded_amount", "reversal_follows_refunds"} <= failed
+    assert "transactions_balance" not in failed
+    bad = next(c for c in report["checks"] if c["name"] == "balances_equal_postings")
+    assert bad["examples"][0]["distributor_id"] == b["id"]
+
+
+def test_cli_verify(database_url, monkeypatch):
+    from distnet.cli import app
+    from distnet.settings import get_settings
+
+    monkeypatch.setenv("DISTNET_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["ledger", "verify"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "ledger verified" in result.output and "transactions_balance" in result.output
