@@ -7,8 +7,6 @@ rank upgrade check and its ``order.created`` event."""
 from __future__ import annotations
 
 import hashlib
-import hmac
-import json
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -67,6 +65,21 @@ class PreparedOrder:
         return (self.source, self.external_id)
 
 
+BUYER_HASHES = ("buyer_ref_hash", "buyer_device_hash", "buyer_ip_hash", "buyer_payment_hash")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def canonical_hash(source: str, external_id: str, card_number: str, amount: int, currency: str,
+                   category: str | None, channel: str | None, placed_at: datetime | None,
+                   buyer: list[bytes | None]) -> bytes:
+    """SHA-256 of the order's canonical fields (buyer data only as keyed hashes). The CSV import
+    computes the same in SQL (orders/importer.py): an order replayed through either path matches."""
+    parts = [source, external_id, card_number, str(amount), currency, category or "", channel or "",
+             "" if placed_at is None else str((placed_at - EPOCH) // timedelta(microseconds=1)),
+             *[b.hex() if b else "" for b in buyer]]
+    return hashlib.sha256("\x1f".join(parts).encode()).digest()
+
+
 def prepare(data: OrderCreate, settings: Settings, now: datetime) -> PreparedOrder:
     """Validate beyond the schema (money, currency, time) and compute the canonical body hash."""
     amount = parse_amount(data.amount, field="amount")
@@ -84,17 +97,15 @@ def prepare(data: OrderCreate, settings: Settings, now: datetime) -> PreparedOrd
         "buyer_ip_hash": keyed_hash(secret, "ip", buyer.ip if buyer else None),
         "buyer_payment_hash": keyed_hash(secret, "payment", buyer.payment_fingerprint if buyer else None),
     }
-    canonical = {
-        "source": data.source, "external_id": data.external_id, "card_number": data.card_number,
-        "amount": amount, "currency": currency, "category": data.category, "channel": data.channel,
-        "placed_at": data.placed_at.astimezone(UTC).isoformat() if data.placed_at else None,
-        "buyer": {k: v.hex() if v else None for k, v in hashes.items()},
-    }
-    body_hash = hmac.new(secret, json.dumps(canonical, sort_keys=True).encode(), hashlib.sha256).digest()
+    placed_at = data.placed_at.astimezone(UTC) if data.placed_at else None
+    body_hash = canonical_hash(
+        data.source, data.external_id, data.card_number, amount, currency, data.category, data.channel,
+        placed_at, [hashes[k] for k in BUYER_HASHES],
+    )
     return PreparedOrder(
         source=data.source, external_id=data.external_id, card_number=data.card_number, amount=amount,
         currency=currency, category=data.category, channel=data.channel,
-        placed_at=data.placed_at.astimezone(UTC) if data.placed_at else None, buyer=hashes, body_hash=body_hash,
+        placed_at=placed_at, buyer=hashes, body_hash=body_hash,
     )
 
 

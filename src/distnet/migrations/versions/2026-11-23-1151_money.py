@@ -37,6 +37,18 @@ def upgrade() -> None:
         "ix_ledger_posting_commission", "ledger_posting", ["commission_id"],
         postgresql_where=sa.text("commission_id IS NOT NULL"),
     )
+    # CSV import: a bad timestamp marks its row as an error instead of failing the whole COPY batch
+    op.execute(
+        """
+        CREATE FUNCTION distnet_try_timestamptz(value text) RETURNS timestamptz
+        LANGUAGE plpgsql IMMUTABLE AS $$
+        BEGIN
+          RETURN value::timestamptz;
+        EXCEPTION WHEN others THEN
+          RETURN NULL;
+        END $$
+        """
+    )
     op.create_index("ix_commission_plan_effective", "commission_plan", ["effective_from", "version"])
     op.execute(
         """
@@ -61,5 +73,6 @@ def downgrade() -> None:
     op.execute("DELETE FROM commission_rate WHERE plan_id IN (SELECT id FROM commission_plan WHERE version = 1)")
     op.execute("DELETE FROM commission_plan WHERE version = 1")
     op.drop_index("ix_commission_plan_effective", table_name="commission_plan")
+    op.execute("DROP FUNCTION IF EXISTS distnet_try_timestamptz(text)")
     op.drop_index("ix_ledger_posting_commission", table_name="ledger_posting")
     op.drop_table("sales_daily")

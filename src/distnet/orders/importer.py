@@ -1,0 +1,166 @@
+"""Bulk import of orders from CSV (offline stores, history): the file goes into a temporary table
+with COPY, is validated and inserted with set-based SQL, and the new orders are attributed by the
+same statement as every other order (aggregated postings: one ledger transaction per import).
+
+Columns (header row required, any order, unknown columns refused): external_id, card_number,
+amount, and optionally source, currency, category, channel, placed_at, buyer_ref, buyer_device_id,
+buyer_ip, buyer_payment_fingerprint. Rows whose (source, external_id) exists with the same content
+are skipped as replays; with different content they are reported as conflicts. Invalid rows are
+reported by line and left out; the valid ones go in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from distnet.kit.money import CURRENCIES, MAX_AMOUNT_MINOR
+from distnet.orders.service import CLOCK_SKEW, accept
+from distnet.settings import Settings
+
+REQUIRED = ("external_id", "card_number", "amount")
+OPTIONAL = ("source", "currency", "category", "channel", "placed_at", "buyer_ref", "buyer_device_id", "buyer_ip",
+            "buyer_payment_fingerprint")
+NEW_IDS = "SELECT id FROM import_new"
+
+
+def hmac_pads(secret: bytes) -> tuple[bytes, bytes]:
+    """HMAC-SHA256 inner/outer pads of the personal-data hash key (kit.crypto), so that SQL computes
+    sha256(opad || sha256(ipad || message)) = the same keyed hash as Python, without pgcrypto."""
+    key = hashlib.sha256(b"distnet-pii-hash:" + secret).digest().ljust(64, b"\0")
+    return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
+
+
+def _keyed(kind: str, column: str) -> str:
+    value = f"lower(btrim(r.{column}, E' \\t\\n\\r\\f\\v'))"
+    return (f"CASE WHEN nullif({value}, '') IS NULL THEN NULL ELSE substring(sha256(:opad || sha256(:ipad || "
+            f"convert_to('{kind}:' || {value}, 'UTF8'))) FROM 1 FOR 16) END")
+
+
+_CHECK = f"""
+CREATE TEMP TABLE import_checked ON COMMIT DROP AS
+SELECT r.line, coalesce(nullif(r.source, ''), :source) AS source, r.external_id, r.card_number,
+       CASE WHEN r.amount ~ '^\\d{{1,13}}(\\.\\d{{1,2}})?$' THEN round(r.amount::numeric * 100)::bigint END AS amount,
+       upper(coalesce(nullif(r.currency, ''), :currency)) AS currency,
+       nullif(r.category, '') AS category, nullif(r.channel, '') AS channel,
+       CASE WHEN nullif(r.placed_at, '') IS NOT NULL THEN distnet_try_timestamptz(r.placed_at) END AS placed_at,
+       nullif(r.placed_at, '') IS NOT NULL AS has_placed_at,
+       r.placed_at ~ '(Z|[+-]\\d{{2}}(:?\\d{{2}})?)$' AS placed_at_has_zone,
+       {_keyed("buyer_ref", "buyer_ref")} AS buyer_ref_hash,
+       {_keyed("device", "buyer_device_id")} AS buyer_device_hash,
+       {_keyed("ip", "buyer_ip")} AS buyer_ip_hash,
+       {_keyed("payment", "buyer_payment_fingerprint")} AS buyer_payment_hash,
+       c.id AS card_id, c.distributor_id AS seller_id, c.frozen_at, c.cancelled_at, d.status AS seller_status,
+       EXISTS (SELECT 1 FROM hold h WHERE h.distributor_id = c.distributor_id AND h.lifted_at IS NULL
+                 AND h.started_at <= now() AND (h.ends_at IS NULL OR h.ends_at > now())) AS held
+  FROM import_raw r
+  LEFT JOIN card c ON c.number = r.card_number
+  LEFT JOIN distributor d ON d.id = c.distributor_id
+"""
+
+_ERRORS = """
+UPDATE import_checked SET error = CASE
+    WHEN external_id IS NULL OR length(external_id) > 128 THEN 'external_id: required, at most 128 characters'
+    WHEN length(source) > 64 THEN 'source: at most 64 characters'
+    WHEN amount IS NULL OR amount <= 0 OR amount > :max_amount THEN 'amount: a positive decimal with at most two places'
+    WHEN NOT (currency = ANY(CAST(:currencies AS text[]))) THEN 'currency: unknown currency'
+    WHEN length(category) > 64 OR length(channel) > 64 THEN 'category/channel: at most 64 characters'
+    WHEN has_placed_at AND (placed_at IS NULL OR NOT placed_at_has_zone) THEN 'placed_at: an RFC 3339 time with zone'
+    WHEN placed_at > now() + CAST(:skew AS interval) THEN 'placed_at: in the future'
+    WHEN placed_at < '2000-01-01T00:00:00Z' THEN 'placed_at: before 2000-01-01'
+    WHEN card_id IS NULL THEN 'card_number: no such card'
+    WHEN cancelled_at IS NOT NULL THEN 'card_number: the card is cancelled'
+    WHEN frozen_at IS NOT NULL THEN 'card_number: the card is frozen'
+    WHEN seller_status = 'closed' THEN 'card_number: the seller is closed'
+    WHEN held THEN 'card_number: the card is suspended (active hold)'
+END
+"""
+
+_HASH = """
+UPDATE import_checked SET placed_at = coalesce(placed_at, now()),
+       body_hash = sha256(convert_to(concat_ws(E'\\x1f', source, external_id, card_number, amount::text, currency,
+           coalesce(category, ''), coalesce(channel, ''),
+           CASE WHEN has_placed_at THEN ((extract(epoch FROM placed_at) * 1000000)::bigint)::text ELSE '' END,
+           coalesce(encode(buyer_ref_hash, 'hex'), ''), coalesce(encode(buyer_device_hash, 'hex'), ''),
+           coalesce(encode(buyer_ip_hash, 'hex'), ''), coalesce(encode(buyer_payment_hash, 'hex'), '')), 'UTF8'))
+ WHERE error IS NULL
+"""
+
+_INSERT = """
+WITH ins AS (
+    INSERT INTO orders (source, external_id, body_hash, card_id, seller_id, amount, currency, category, channel,
+                        placed_at, buyer_ref_hash, buyer_device_hash, buyer_ip_hash, buyer_payment_hash)
+    SELECT DISTINCT ON (source, external_id) source, external_id, body_hash, card_id, seller_id, amount, currency,
+           category, channel, placed_at, buyer_ref_hash, buyer_device_hash, buyer_ip_hash, buyer_payment_hash
+      FROM import_checked WHERE error IS NULL
+     ORDER BY source, external_id, line
+    ON CONFLICT (source, external_id) DO NOTHING
+    RETURNING id
+)
+INSERT INTO import_new SELECT id FROM ins
+"""
+
+_OUTCOME = """
+SELECT count(*) FILTER (WHERE k.error IS NULL AND o.id IN (SELECT id FROM import_new)
+                          AND k.line = first.line) AS created,
+       count(*) FILTER (WHERE k.error IS NULL AND o.body_hash = k.body_hash
+                          AND NOT (o.id IN (SELECT id FROM import_new) AND k.line = first.line)) AS replayed,
+       count(*) FILTER (WHERE k.error IS NULL AND o.body_hash <> k.body_hash) AS conflicts,
+       count(*) FILTER (WHERE k.error IS NOT NULL) AS errors
+  FROM import_checked k
+  LEFT JOIN orders o ON o.source = k.source AND o.external_id = k.external_id
+  LEFT JOIN LATERAL (SELECT min(line) AS line FROM import_checked f
+                      WHERE f.source = k.source AND f.external_id = k.external_id AND f.error IS NULL) first ON true
+"""
+
+
+async def import_csv(session: AsyncSession, settings: Settings, chunks: AsyncIterator[bytes] | Any, *,
+                     header: list[str], source: str = "import", attribute: bool = True,
+                     max_errors_listed: int = 20) -> dict[str, Any]:
+    """Import a CSV stream whose first line is ``header``. Runs in the caller's transaction."""
+    unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
+    missing = [c for c in REQUIRED if c not in header]
+    if unknown or missing:
+        from distnet.kit.errors import ValidationFailed
+
+        raise ValidationFailed(f"CSV header: unknown columns {unknown}, missing columns {missing}", field="header")
+    await session.execute(text(
+        "CREATE TEMP TABLE import_raw (line bigserial, " + ", ".join(f"{c} text" for c in REQUIRED + OPTIONAL)
+        + ") ON COMMIT DROP"))
+    await session.execute(text("CREATE TEMP TABLE import_new (id bigint PRIMARY KEY) ON COMMIT DROP"))
+    raw = (await (await session.connection()).get_raw_connection()).driver_connection
+    async with raw.cursor() as cur:
+        async with cur.copy(f"COPY import_raw ({', '.join(header)}) FROM STDIN WITH (FORMAT csv, HEADER true)") as copy:
+            if hasattr(chunks, "__aiter__"):
+                async for chunk in chunks:
+                    await copy.write(chunk)
+            else:
+                for chunk in chunks:
+                    await copy.write(chunk)
+    ipad, opad = hmac_pads(settings.secret_key)
+    await session.execute(text(_CHECK), {"source": source, "currency": settings.business.default_currency,
+                                         "ipad": ipad, "opad": opad})
+    await session.execute(text("ALTER TABLE import_checked ADD COLUMN error text, ADD COLUMN body_hash bytea"))
+    await session.execute(text(_ERRORS), {"max_amount": MAX_AMOUNT_MINOR, "currencies": sorted(CURRENCIES),
+                                          "skew": f"{int(CLOCK_SKEW.total_seconds())} seconds"})
+    await session.execute(text(_HASH))
+    await session.execute(text("ANALYZE import_checked"))
+    await session.execute(text(_INSERT))
+    await session.execute(text("ANALYZE import_new"))
+    outcome = dict((await session.execute(text(_OUTCOME))).one()._mapping)
+    errors = [dict(r._mapping) for r in await session.execute(
+        text("SELECT line + 1 AS line, external_id, error FROM import_checked WHERE error IS NOT NULL "
+             "ORDER BY line LIMIT :n"), {"n": max_errors_listed})]
+    summary: dict[str, Any] = {"commissions": 0, "amount": 0}
+    if attribute and outcome["created"]:
+        currencies = set(await session.scalars(text(
+            "SELECT DISTINCT currency FROM orders WHERE id IN (SELECT id FROM import_new)")))
+        first_id = await session.scalar(text("SELECT min(id) FROM import_new"))
+        summary = await accept(session, settings, NEW_IDS, {}, currencies=currencies, aggregate=True,
+                               ref_type="order_import", ref_id=first_id)
+    return {**{k: int(v) for k, v in outcome.items()}, "commissions": int(summary["commissions"]),
+            "commission_amount": int(summary["amount"]), "error_lines": errors}

@@ -1,0 +1,98 @@
+"""CSV import with COPY: validation per line, idempotency shared with the API, attribution."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from distnet.orders.importer import import_csv
+from tests.factories import auth
+from tests.orders.helpers import order_body, verify_ok
+
+
+def _csv(rows: list[list[str]]) -> bytes:
+    return ("\n".join(",".join(r) for r in rows) + "\n").encode()
+
+
+async def test_import_validates_and_attributes(client, admin_headers, chain, sessionmaker, settings):
+    root, a, b, c = chain
+    # an order that came through the API first, with buyer data: the same row in the file is a replay
+    api = await client.post("/api/v1/orders", json=order_body(c, "10.00", external_id="api-1", source="shop",
+                                                              placed_at="2026-03-01T10:00:00Z",
+                                                              buyer={"ref": "Buyer-9"}), headers=auth(c))
+    assert api.status_code == 201
+    card = c["card"]["number"]
+    header = ["external_id", "card_number", "amount", "source", "placed_at", "buyer_ref", "category"]
+    data = _csv([
+        header,
+        ["imp-1", card, "100.00", "", "2026-03-01T10:00:00Z", "x", ""],
+        ["imp-2", card, "50.5", "", "", "", "books"],
+        ["api-1", card, "10.00", "shop", "2026-03-01T10:00:00+00:00", " buyer-9 ", ""],  # replay of the API order
+        ["api-1", card, "11.00", "shop", "2026-03-01T10:00:00Z", "", ""],  # conflict
+        ["bad-1", card, "1.001", "", "", "", ""],
+        ["bad-2", "nope", "1.00", "", "", "", ""],
+        ["bad-3", card, "1.00", "", "2999-01-01T00:00:00Z", "", ""],
+        ["bad-4", card, "1.00", "", "2026-02-30T00:00:00Z", "", ""],
+        ["bad-5", card, "1.00", "", "2026-02-03T00:00:00", "", ""],
+        ["imp-1", card, "100.00", "", "2026-03-01T10:00:00Z", "x", ""],  # duplicate in the file: replay
+    ])
+    async with sessionmaker() as s:
+        result = await import_csv(s, settings, [data[:37], data[37:]], header=header)
+        await s.commit()
+    assert (result["created"], result["replayed"], result["conflicts"], result["errors"]) == (2, 2, 1, 5)
+    assert [e["line"] for e in result["error_lines"]] == [6, 7, 8, 9, 10]
+    assert result["error_lines"][0]["error"].startswith("amount")
+    assert result["error_lines"][1]["error"].startswith("card_number")
+    assert "future" in result["error_lines"][2]["error"]
+    assert result["commissions"] == 6 and result["commission_amount"] == (1000 + 300 + 100) + (505 + 151 + 50)
+    async with sessionmaker() as s:
+        o = (await s.execute(text("SELECT amount, category, placed_at FROM orders WHERE external_id = 'imp-2'"))).one()
+        assert o.amount == 5050 and o.category == "books"
+        assert await s.scalar(text("SELECT count(*) FROM orders")) == 3
+        assert await s.scalar(text("SELECT count(*) FROM outbox_event WHERE topic = 'order.created'")) == 3
+    await verify_ok(client, admin_headers)
+    # the same file again: nothing new
+    async with sessionmaker() as s:
+        again = await import_csv(s, settings, [data], header=header)
+        await s.commit()
+    assert again["created"] == 0 and again["replayed"] == 4 and again["conflicts"] == 1
+
+
+async def test_import_refuses_unknown_columns(sessionmaker, settings):
+    from distnet.kit.errors import ValidationFailed
+
+    async with sessionmaker() as s:
+        try:
+            await import_csv(s, settings, [b"external_id,amount,colour\n"], header=["external_id", "amount", "colour"])
+        except ValidationFailed as exc:
+            assert "colour" in exc.message and "card_number" in exc.message
+        else:  # pragma: no cover
+            raise AssertionError("expected a validation error")
+
+
+async def test_cli_import_dry_run_and_execute(client, admin_headers, chain, database_url, monkeypatch, tmp_path,
+                                              sessionmaker):
+    from distnet.cli import app
+    from distnet.settings import get_settings
+
+    c = chain[-1]
+    path = tmp_path / "orders.csv"
+    path.write_bytes(_csv([["external_id", "card_number", "amount"], ["cli-1", c["card"]["number"], "20.00"]]))
+    monkeypatch.setenv("DISTNET_DATABASE_URL", database_url)
+    monkeypatch.setenv("DISTNET_SECRET_KEY", "test-secret-key")
+    get_settings.cache_clear()
+    try:
+        dry = await asyncio.to_thread(CliRunner().invoke, app, ["orders", "import", str(path)])
+        assert dry.exit_code == 0, dry.output
+        assert "dry run" in dry.output
+        async with sessionmaker() as s:
+            assert await s.scalar(text("SELECT count(*) FROM orders")) == 0
+        done = await asyncio.to_thread(CliRunner().invoke, app, ["orders", "import", str(path), "--execute"])
+        assert done.exit_code == 0, done.output
+        assert "created 1" in done.output
+    finally:
+        get_settings.cache_clear()
+    async with sessionmaker() as s:
+        assert await s.scalar(text("SELECT count(*) FROM commission")) == 3
