@@ -22,12 +22,16 @@ _ATTRIBUTE = """
 WITH o AS (
     SELECT o.id, o.seller_id, o.amount, o.currency, o.category, o.placed_at
       FROM orders o WHERE o.id IN ({orders})
+), plans AS (
+    -- effective ranges of the plan versions (the latest version wins on equal effective_from):
+    -- a range join, not a per-order lookup, so a million orders cost one hash/nested join
+    SELECT p.*, lead(p.effective_from) OVER (ORDER BY p.effective_from) AS until
+      FROM (SELECT DISTINCT ON (effective_from) id, effective_from, max_levels, hold_days, min_order_amount,
+                   excluded_categories
+              FROM commission_plan ORDER BY effective_from, version DESC) p
 ), op AS (
     SELECT o.*, p.id AS plan_id, p.max_levels, p.hold_days
-      FROM o CROSS JOIN LATERAL (
-            SELECT p.id, p.max_levels, p.hold_days, p.min_order_amount, p.excluded_categories
-              FROM commission_plan p WHERE p.effective_from <= o.placed_at
-             ORDER BY p.effective_from DESC, p.version DESC LIMIT 1) p
+      FROM o JOIN plans p ON o.placed_at >= p.effective_from AND (p.until IS NULL OR o.placed_at < p.until)
      WHERE o.amount >= p.min_order_amount
        AND (o.category IS NULL OR NOT (o.category = ANY(p.excluded_categories)))
 ), ben AS (
@@ -38,18 +42,22 @@ WITH o AS (
     SELECT op.id, op.amount, op.currency, op.placed_at, op.plan_id, op.hold_days, u.level + 1, u.ancestor_id
       FROM op JOIN distributor_upline u
         ON u.distributor_id = op.seller_id AND u.level + 1 <= least(op.max_levels, :cap)
+), held AS (
+    SELECT DISTINCT ON (h.distributor_id) h.distributor_id, h.id AS hold_id
+      FROM hold h
+     WHERE h.reason <> 'maintenance' AND h.lifted_at IS NULL AND h.started_at <= now()
+       AND (h.ends_at IS NULL OR h.ends_at > now())
+     ORDER BY h.distributor_id, h.started_at, h.id
 ), cand AS (
     SELECT ben.id AS order_id, ben.level, ben.beneficiary_id, ben.plan_id, d.rank, r.rate_bps,
            ben.amount AS base, ben.amount * r.rate_bps / 10000 AS amount, ben.currency,
-           ben.placed_at + make_interval(days => ben.hold_days) AS hold_until, h.hold_id
+           ben.placed_at + make_interval(days => ben.hold_days) AS hold_until, held.hold_id
       FROM ben
       JOIN distributor d ON d.id = ben.beneficiary_id AND d.status <> 'closed'
       JOIN commission_rate r ON r.plan_id = ben.plan_id AND r.level = ben.level AND r.rank = d.rank
-      LEFT JOIN LATERAL (
-            SELECT h.id AS hold_id FROM hold h
-             WHERE h.distributor_id = ben.beneficiary_id AND h.reason <> 'maintenance'
-               AND h.lifted_at IS NULL AND h.started_at <= now() AND (h.ends_at IS NULL OR h.ends_at > now())
-             ORDER BY h.started_at, h.id LIMIT 1) h ON true
+      LEFT JOIN held ON held.distributor_id = ben.beneficiary_id
+     -- the orders are new in this transaction, so nobody else can be attributing them
+     WHERE NOT EXISTS (SELECT 1 FROM commission c WHERE c.order_id = ben.id AND c.level = ben.level)
 ), ins AS (
     INSERT INTO commission (order_id, level, beneficiary_id, plan_id, rank_used, rate_bps, base, amount,
                             status, hold_until, withheld_hold_id)
@@ -59,9 +67,7 @@ WITH o AS (
     ON CONFLICT (order_id, level) DO NOTHING
     RETURNING id, order_id, level, beneficiary_id, amount, status
 ), accrued AS (
-    SELECT ins.id, ins.beneficiary_id, ins.amount, ins.status, cand.currency
-      FROM ins JOIN cand ON cand.order_id = ins.order_id AND cand.level = ins.level
-     WHERE ins.amount > 0
+    {accrued}
 ), txn AS (
     INSERT INTO ledger_transaction (kind, ref_type, ref_id, memo)
     SELECT 'commission.accrued', :ref_type, :ref_id, :memo WHERE EXISTS (SELECT 1 FROM accrued)
@@ -76,7 +82,7 @@ WITH o AS (
         ON coalesce(a.distributor_id, 0) = coalesce(l.owner, 0) AND a.kind = l.kind AND a.currency = l.currency
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM ins) AS commissions,
+SELECT (SELECT count(*) FROM ins) AS commissions, (SELECT count(*) FROM cand) AS candidates,
        (SELECT coalesce(sum(amount), 0) FROM accrued) AS amount,
        (SELECT count(*) FROM lines) AS lines,
        (SELECT count(*) FROM posted) AS posted,
@@ -104,8 +110,20 @@ _LINES_AGGREGATED = """
 """
 
 
+# per commission: the inserted rows (their ids go on the postings)
+_ACCRUED_INSERTED = """SELECT ins.id, ins.beneficiary_id, ins.amount, ins.status, cand.currency
+      FROM ins JOIN cand ON cand.order_id = ins.order_id AND cand.level = ins.level
+     WHERE ins.amount > 0"""
+# aggregated: straight from the candidates (no join back); every candidate is inserted, which
+# attribute() checks (commissions = candidates) before the caller can commit
+_ACCRUED_CANDIDATES = """SELECT NULL::bigint AS id, beneficiary_id, amount,
+           CASE WHEN hold_id IS NULL THEN 'pending' ELSE 'withheld' END AS status, currency
+      FROM cand WHERE amount > 0"""
+
+
 def attribute_sql(orders: str, *, aggregate: bool) -> str:
-    return _ATTRIBUTE.format(orders=orders, lines=_LINES_AGGREGATED if aggregate else _LINES_PER_COMMISSION)
+    return _ATTRIBUTE.format(orders=orders, lines=_LINES_AGGREGATED if aggregate else _LINES_PER_COMMISSION,
+                             accrued=_ACCRUED_CANDIDATES if aggregate else _ACCRUED_INSERTED)
 
 
 async def attribute(
@@ -120,7 +138,11 @@ async def attribute(
             {**params, "cap": cap, "ref_type": ref_type, "ref_id": str(ref_id), "memo": memo},
         )
     ).one()
-    return dict(row._mapping)
+    result = dict(row._mapping)
+    if result["commissions"] != result["candidates"] or result["posted"] != result["lines"]:
+        raise RuntimeError(f"attribution wrote {result['commissions']} of {result['candidates']} commissions and "
+                           f"{result['posted']} of {result['lines']} postings: refusing to continue")
+    return result
 
 
 async def ensure_accounts_for(session: AsyncSession, orders: str, params: dict[str, Any], default_currency: str) -> None:

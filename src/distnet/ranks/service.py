@@ -10,6 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.commissions import repository as commissions_repo
+from distnet.commissions.rules import DEFAULT_RATES
 from distnet.kit.money import format_amount
 from distnet.ranks.ladder import RANK_ORDER, Ladder, current_ladder, progress
 
@@ -142,7 +143,10 @@ async def ladder_view(session: AsyncSession) -> dict[str, Any]:
     """The public ladder with what each rank earns under the plan in effect now."""
     ladder = current_ladder()
     plan = await commissions_repo.plan_at(session, await session.scalar(text("SELECT now()")))
-    rates = await commissions_repo.plan_rates(session, plan["id"]) if plan else []
+    if plan is not None:
+        rates = await commissions_repo.plan_rates(session, plan["id"])
+    else:  # an empty database: the default plan is what the first order will be attributed under
+        rates = [{"level": lv, "rank": rk, "rate_bps": b} for lv, rs in DEFAULT_RATES.items() for rk, b in rs.items()]
     return {
         "period_days": ladder.period_days,
         "rule": "a rank is reached when both personal and team sales over the period reach its thresholds; "

@@ -1,0 +1,126 @@
+"""Commission attribution at scale: the production statement (commissions.repository.attribute,
+aggregated postings) over every order of a generated network, next to the same run's baseline:
+one raw INSERT ... SELECT joining the orders to the stored ancestors (distributor_upline).
+
+    uv run python scripts/bench_commissions.py --size S|M|L   (100k / 1M / 10M orders)
+
+Builds its own network with set-based SQL in a scratch database (dropped at the end)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import emit, scratch_database  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+
+from distnet.commissions import repository as commissions_repo  # noqa: E402
+from distnet.db import make_engine, make_sessionmaker  # noqa: E402
+
+ORDERS = {"S": 100_000, "M": 1_000_000, "L": 10_000_000}
+FANOUT = 5
+RANKS = "ARRAY['member','member','member','silver','silver','gold','platinum']"
+
+
+async def build(session, distributors: int, orders: int) -> None:
+    """A FANOUT-ary sponsor tree (parent(i) = (i - 2) / FANOUT + 1), its bounded upline, cards,
+    accounts and orders, all set-based."""
+    await session.execute(text(
+        """
+        INSERT INTO distributor (id, code, name, sponsor_id, depth, path, rank)
+        WITH RECURSIVE t(id, path, depth) AS (
+            SELECT 1::bigint, '1'::ltree, 0
+            UNION ALL
+            SELECT c.id, t.path || c.id::text, t.depth + 1
+              FROM t JOIN generate_series(2, :n) AS c(id) ON (c.id - 2) / :k + 1 = t.id
+        )
+        SELECT id, 'C' || id, 'd' || id, CASE WHEN id = 1 THEN NULL ELSE (id - 2) / :k + 1 END, depth, path,
+               (""" + RANKS + """)[1 + (id % 7)]
+          FROM t
+        """), {"n": distributors, "k": FANOUT})
+    await session.execute(text("SELECT setval(pg_get_serial_sequence('distributor', 'id'), :n)"), {"n": distributors})
+    await session.execute(text(
+        """
+        INSERT INTO distributor_upline (distributor_id, level, ancestor_id)
+        SELECT d.id, k, ltree2text(subpath(d.path, nlevel(d.path) - 1 - k, 1))::bigint
+          FROM distributor d, generate_series(1, 3) AS k WHERE nlevel(d.path) - 1 - k >= 0
+        """))
+    await session.execute(text(
+        "INSERT INTO card (number, distributor_id) SELECT lpad(id::text, 16, '0'), id FROM distributor"))
+    await session.execute(text(
+        """
+        INSERT INTO ledger_account (distributor_id, kind, currency)
+        SELECT id, k, 'CNY' FROM distributor, unnest(ARRAY['pending','available','withheld','reserved','paid','owed']) k
+        UNION ALL SELECT NULL, k, 'CNY'
+          FROM unnest(ARRAY['commission_expense','payout_clearing','forfeited_income','repayment_clearing']) k
+        """))
+    await session.execute(text(
+        """
+        INSERT INTO orders (source, external_id, body_hash, card_id, seller_id, amount, currency, placed_at)
+        SELECT 'bench', 'o' || g, '\\x00', s, s, 100 + (g * 7919) % 100000, 'CNY',
+               now() - make_interval(secs => (g % 2592000))
+          FROM (SELECT g, 1 + (g * 104729) % :n AS s FROM generate_series(1::bigint, :orders) g) x
+        """), {"n": distributors, "orders": orders})
+    await commissions_repo.ensure_default_plan(session)
+    await session.commit()
+    for table in ("distributor", "distributor_upline", "orders", "ledger_account", "commission_rate"):
+        await session.execute(text(f"ANALYZE {table}"))
+    await session.commit()
+
+
+BASELINE = """
+INSERT INTO commission (order_id, level, beneficiary_id, plan_id, rank_used, rate_bps, base, amount, status,
+                        hold_until)
+SELECT o.id, 1, o.seller_id, 1, 'member', 1000, o.amount, o.amount * 1000 / 10000, 'pending', o.placed_at
+  FROM orders o
+UNION ALL
+SELECT o.id, u.level + 1, u.ancestor_id, 1, 'member', 300, o.amount, o.amount * 300 / 10000, 'pending', o.placed_at
+  FROM orders o JOIN distributor_upline u ON u.distributor_id = o.seller_id AND u.level < 3
+"""
+
+
+async def main(size: str) -> None:
+    orders = ORDERS[size]
+    distributors = max(1000, orders // 10)
+    with scratch_database("bench_commissions") as url:
+        engine = make_engine(url, pool_size=2)
+        sm = make_sessionmaker(engine)
+        async with sm() as s:
+            t0 = time.perf_counter()
+            await build(s, distributors, orders)
+            setup = time.perf_counter() - t0
+            plan_id = await s.scalar(text("SELECT id FROM commission_plan WHERE version = 1"))
+            t0 = time.perf_counter()
+            await s.execute(text(BASELINE.replace("1, 'member'", f"{plan_id}, 'member'")))
+            await s.commit()
+            baseline = time.perf_counter() - t0
+            base_rows = await s.scalar(text("SELECT count(*) FROM commission"))
+            await s.execute(text("TRUNCATE commission"))
+            await s.commit()
+            t0 = time.perf_counter()
+            result = await commissions_repo.attribute(s, "SELECT id FROM orders", {}, cap=3, aggregate=True,
+                                                      ref_type="bench", ref_id=size)
+            await s.commit()
+            seconds = time.perf_counter() - t0
+            ok = await s.scalar(text(
+                "SELECT count(*) = 0 FROM (SELECT transaction_id FROM ledger_posting GROUP BY 1 HAVING sum(amount) <> 0) x"))
+        await engine.dispose()
+    print(f"{'size':>5} {'orders':>10} {'distributors':>12} {'commissions':>12} {'baseline s':>10} {'ours s':>8} "
+          f"{'ratio':>6}")
+    print(f"{size:>5} {orders:>10} {distributors:>12} {result['commissions']:>12} {baseline:>10.2f} {seconds:>8.2f} "
+          f"{seconds / baseline:>6.2f}")
+    emit({"name": "commissions", "size": size, "orders": orders, "distributors": distributors,
+          "commissions": int(result["commissions"]), "baseline_rows": int(base_rows), "seconds": round(seconds, 3),
+          "baseline_seconds": round(baseline, 3), "ratio": round(seconds / baseline, 3),
+          "orders_per_second": round(orders / seconds), "setup_seconds": round(setup, 1), "ledger_balanced": ok})
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=sorted(ORDERS), default="S")
+    asyncio.run(main(parser.parse_args().size))

@@ -1,0 +1,180 @@
+"""Order ingest: the CSV import (COPY into a staging table, set-based validation, insert, commission
+attribution) against a plain binary COPY of the same rows into ``orders`` (the baseline); then
+POST /orders/batch over HTTP on loopback and single POST /orders latency at a fixed rate.
+
+    uv run python scripts/bench_ingest.py --size S|M|L   (100k / 1M / 10M imported orders)
+        [--http-orders 20000] [--single-seconds 20] [--rate 200]
+
+Builds its own network in a scratch database (dropped at the end)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import httpx  # noqa: E402
+import psycopg  # noqa: E402
+from _common import emit, percentile, plain, scratch_database  # noqa: E402
+from bench_commissions import build  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+
+from distnet.db import make_engine, make_sessionmaker  # noqa: E402
+from distnet.orders.importer import import_csv  # noqa: E402
+from distnet.settings import BusinessSettings, DatabaseSettings, RedisSettings, Settings  # noqa: E402
+
+ORDERS = {"S": 100_000, "M": 1_000_000, "L": 10_000_000}
+HEADER = ["external_id", "card_number", "amount", "placed_at", "buyer_ref"]
+
+
+def csv_bytes(n: int, distributors: int, prefix: str) -> bytes:
+    buf = io.StringIO()
+    buf.write(",".join(HEADER) + "\n")
+    for i in range(n):
+        seller = 1 + (i * 104729) % distributors
+        buf.write(f"{prefix}{i},{seller:016d},{(i * 7919) % 100000 / 100 + 1:.2f},2026-11-01T00:00:00Z,b{i % 5000}\n")
+    return buf.getvalue().encode()
+
+
+def copy_baseline(url: str, n: int, distributors: int) -> float:
+    """Binary COPY of the same number of rows straight into orders (no validation, no commissions)."""
+    rows = [("copy", f"c{i}", b"\0", 1 + (i * 104729) % distributors, 1 + (i * 104729) % distributors,
+             100 + (i * 7919) % 100000, "CNY") for i in range(n)]
+    with psycopg.connect(plain(url)) as conn:
+        t0 = time.perf_counter()
+        with conn.cursor().copy("COPY orders (source, external_id, body_hash, card_id, seller_id, amount, currency) "
+                                "FROM STDIN WITH (FORMAT binary)") as copy:
+            copy.set_types(["text", "text", "bytea", "int8", "int8", "int8", "text"])
+            for row in rows:
+                copy.write_row(row)
+        conn.commit()
+        return time.perf_counter() - t0
+
+
+def serve(url: str, port: int, settings: Settings) -> threading.Thread:
+    import uvicorn
+
+    from distnet.app import create_app
+
+    app = create_app(settings, database_url=url, redis_url="redis://127.0.0.1:6379/0")
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    thread.server = server  # type: ignore[attr-defined]
+    return thread
+
+
+async def admin_key(sm) -> str:
+    from distnet.kit.auth import create_key
+
+    async with sm() as s:
+        _, raw = await create_key(s, name="bench", roles=["admin"])
+        await s.commit()
+    return raw
+
+
+async def main(args: argparse.Namespace) -> None:
+    n = ORDERS[args.size]
+    distributors = max(1000, n // 10)
+    with scratch_database("bench_ingest") as url:
+        settings = Settings(data_dir=Path("/tmp/distnet-bench"), secret_key=b"bench",
+                            database=DatabaseSettings(url=url, pool_size=10),
+                            redis=RedisSettings(url="redis://127.0.0.1:6379/0"), business=BusinessSettings())
+        engine = make_engine(url, pool_size=10)
+        sm = make_sessionmaker(engine)
+        async with sm() as s:
+            await build(s, distributors, 0)
+            await s.execute(text("INSERT INTO distributor_closure (ancestor_id, depth, descendant_id) "
+                                 "SELECT ancestor_id, level, distributor_id FROM distributor_upline"))
+            await s.commit()
+        data = csv_bytes(n, distributors, "imp")
+        chunks = [data[i:i + (1 << 20)] for i in range(0, len(data), 1 << 20)]
+        async with sm() as s:
+            t0 = time.perf_counter()
+            result = await import_csv(s, settings, chunks, header=HEADER, attribute=False)
+            await s.commit()
+            import_plain = time.perf_counter() - t0
+        async with sm() as s:
+            await s.execute(text("DELETE FROM orders"))
+            await s.commit()
+            t0 = time.perf_counter()
+            result = await import_csv(s, settings, chunks, header=HEADER, attribute=True)
+            await s.commit()
+            import_full = time.perf_counter() - t0
+        baseline = await asyncio.to_thread(copy_baseline, url, n, distributors)
+        print(f"import {n} rows: {import_plain:.2f}s without commissions ({n / import_plain:,.0f}/s), "
+              f"{import_full:.2f}s with commissions ({n / import_full:,.0f}/s); binary COPY {baseline:.2f}s "
+              f"({n / baseline:,.0f}/s); created {result['created']}, errors {result['errors']}")
+
+        key = await admin_key(sm)
+        port = 18765
+        thread = serve(url, port, settings)
+        headers = {"Authorization": f"Bearer {key}"}
+        http_total = args.http_orders
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=120) as client:
+            batches = [[{"external_id": f"http-{b}-{i}", "card_number": f"{1 + (b * 1000 + i) % distributors:016d}",
+                         "amount": "12.34"} for i in range(1000)] for b in range(http_total // 1000)]
+            sem = asyncio.Semaphore(4)
+
+            async def send(batch):
+                async with sem:
+                    r = await client.post("/api/v1/orders/batch", json={"orders": batch})
+                    assert r.status_code == 200 and r.json()["created"] == len(batch), r.text[:300]
+
+            t0 = time.perf_counter()
+            await asyncio.gather(*[send(b) for b in batches])
+            http_seconds = time.perf_counter() - t0
+            print(f"POST /orders/batch: {http_total} orders in {http_seconds:.2f}s = {http_total / http_seconds:,.0f}/s")
+
+            latencies: list[float] = []
+            interval = 1 / args.rate
+
+            async def one(i: int):
+                body = {"external_id": f"single-{i}", "card_number": f"{1 + i % distributors:016d}", "amount": "9.99"}
+                t = time.perf_counter()
+                r = await client.post("/api/v1/orders", json=body)
+                latencies.append(time.perf_counter() - t)
+                assert r.status_code == 201, r.text[:300]
+
+            tasks = []
+            start = time.perf_counter()
+            for i in range(int(args.rate * args.single_seconds)):
+                delay = start + i * interval - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(one(i)))
+            await asyncio.gather(*tasks)
+            p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
+            print(f"single POST /orders at {args.rate}/s: p50 {p50:.1f} ms, p99 {p99:.1f} ms ({len(latencies)} requests)")
+        thread.server.should_exit = True  # type: ignore[attr-defined]
+        thread.join(10)
+        await engine.dispose()
+    emit({"name": "ingest", "size": args.size, "orders": n, "seconds": round(import_plain, 3),
+          "baseline_seconds": round(baseline, 3), "ratio": round(baseline / import_plain, 3),
+          "import_orders_per_second": round(n / import_plain),
+          "import_with_commissions_seconds": round(import_full, 3),
+          "import_with_commissions_orders_per_second": round(n / import_full),
+          "http_batch_orders_per_second": round(http_total / http_seconds),
+          "single_p50_ms": round(p50, 1), "single_p99_ms": round(p99, 1), "single_rate": args.rate})
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=sorted(ORDERS), default="S")
+    parser.add_argument("--http-orders", type=int, default=20_000)
+    parser.add_argument("--single-seconds", type=float, default=20)
+    parser.add_argument("--rate", type=float, default=200)
+    asyncio.run(main(parser.parse_args()))
