@@ -46,11 +46,31 @@ def database_url(embedded_dir: Path | None, worker_id: str) -> Iterator[str]:
 
     admin = os.environ.get("DISTNET_DATABASE_URL") or ensure_postgres(embedded_dir)
     admin = normalize_url(admin)
-    name = f"distnet_test_{worker_id}_{secrets.token_hex(4)}"
+    _drop_orphaned_test_databases(admin)
+    name = f"distnet_test_{worker_id}_{os.getpid()}_{secrets.token_hex(4)}"
     url = create_database(admin, name)
     upgrade(url)
     yield url
     drop_database(admin, name)
+
+
+def _drop_orphaned_test_databases(admin: str) -> None:
+    """A run killed before its teardown leaves its database behind; the database name carries
+    the owning process id, so the next run on this machine drops those whose process is gone."""
+    from distnet.kit.embedded import drop_database
+
+    with psycopg.connect(admin.replace("postgresql+psycopg://", "postgresql://", 1), autocommit=True) as conn:
+        names = [r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'distnet_test_%'")]
+    for name in names:
+        parts = name.split("_")
+        if len(parts) != 5 or not parts[3].isdigit():
+            continue
+        try:
+            os.kill(int(parts[3]), 0)
+        except ProcessLookupError:
+            drop_database(admin, name)
+        except PermissionError:
+            pass
 
 
 @pytest.fixture(scope="session")
