@@ -86,3 +86,17 @@ async def test_per_order_check_latency(net):
         timings.append(time.perf_counter() - t)
     p99 = statistics.quantiles(timings, n=100)[98]
     assert p99 < 0.05, p99  # generous for CI; the benchmark reports the real figure
+
+
+async def test_per_order_self_purchase_prunes_by_its_own_max_shared(net):
+    """Same pruning as the scan: each rule's own max_shared (not the larger of the two rules')."""
+    seller = await net.add(device_id="KIOSK-2")
+    for _ in range(3):
+        await net.add(device_id="KIOSK-2")  # 4 distributors share the device
+    await net.set_mode("self_purchase", "review", max_shared=3)
+    pruned = await net.order(seller, device="KIOSK-2")
+    assert await check_order(net.session, pruned) == []
+    await net.set_mode("self_purchase", "review", max_shared=4)
+    (case_id,) = await check_order(net.session, await net.order(seller, device="KIOSK-2"))
+    rule = await net.session.scalar(text("SELECT rule FROM risk_case WHERE id = :i"), {"i": case_id})
+    assert rule == "self_purchase"

@@ -302,3 +302,25 @@ async def test_circuit_breaker_sends_the_rest_to_review(net):
     actions = (await net.session.execute(text("SELECT action, status FROM risk_case ORDER BY id"))).all()
     assert sorted(a.action for a in actions) == ["hold", "hold", "review_breaker"]
     assert [a.status for a in actions if a.action == "review_breaker"] == ["open"]
+
+
+async def test_scan_shares_buyer_matches_and_matches_the_detectors_alone(net):
+    """self_purchase and circular_orders read the buyer-is-a-distributor matches once per scan;
+    their findings are those of each detector run on its own, and the scan leaves no cache and no
+    work_mem change behind."""
+    from distnet.risk.detectors import SCAN_CACHE
+
+    ring = await _ring(net, 3, pay_prefix="S")
+    seller = await net.add(payment_fingerprint="OWN")
+    await net.order(seller, payment="OWN")
+    alone = {r: sorted(f.subject_key for f in await find(net, r)) for r in ("self_purchase", "circular_orders")}
+    assert len(alone["self_purchase"]) == 1 and len(alone["circular_orders"]) == 1
+    work_mem = await net.session.scalar(text("SHOW work_mem"))
+    result = await run_scan(net.session, only=["self_purchase", "circular_orders"])
+    assert {r: s["findings"] for r, s in result["stats"]["rules"].items()} == {"self_purchase": 1,
+                                                                               "circular_orders": 1}
+    keys = (await net.session.execute(text("SELECT rule, subject_key FROM risk_case ORDER BY rule"))).all()
+    assert {(k.rule, k.subject_key) for k in keys} == {(r, k) for r, ks in alone.items() for k in ks}
+    assert SCAN_CACHE not in net.session.info
+    assert await net.session.scalar(text("SHOW work_mem")) == work_mem
+    assert ring

@@ -22,15 +22,18 @@ FRONTIER_CAP = 200
 
 
 async def _identity_of(session: AsyncSession, ids: list[int], max_shared: int) -> dict[str, list[bytes]]:
-    """Device and payment hashes of ``ids``, minus those shared by more than ``max_shared`` people."""
+    """Device and payment hashes of ``ids``, minus those shared by more than ``max_shared`` people
+    (each share count reads at most ``max_shared + 1`` index entries)."""
     rows = (await session.execute(text("""
         SELECT 'device' AS kind, d.device_hash AS h FROM distributor d
          WHERE d.id = ANY(CAST(:ids AS bigint[])) AND d.device_hash IS NOT NULL
-           AND (SELECT count(*) FROM distributor x WHERE x.device_hash = d.device_hash) <= :m
+           AND (SELECT count(*) FROM (SELECT 1 FROM distributor x WHERE x.device_hash = d.device_hash
+                                       LIMIT :m + 1) c) <= :m
         UNION ALL
         SELECT 'payment', d.payment_hash FROM distributor d
          WHERE d.id = ANY(CAST(:ids AS bigint[])) AND d.payment_hash IS NOT NULL
-           AND (SELECT count(*) FROM distributor x WHERE x.payment_hash = d.payment_hash) <= :m
+           AND (SELECT count(*) FROM (SELECT 1 FROM distributor x WHERE x.payment_hash = d.payment_hash
+                                       LIMIT :m + 1) c) <= :m
     """), {"ids": ids, "m": max_shared})).all()
     out: dict[str, list[bytes]] = {"device": [], "payment": []}
     for r in rows:
@@ -38,41 +41,56 @@ async def _identity_of(session: AsyncSession, ids: list[int], max_shared: int) -
     return out
 
 
-async def _buyers_of_order(session: AsyncSession, order, max_shared: int) -> list[tuple[int, str]]:
-    """Distributors whose (not pruned) device or payment fingerprint the order's buyer used."""
-    rows = (await session.execute(text("""
-        SELECT d.id, 'device' AS kind FROM distributor d
-         WHERE CAST(:dev AS bytea) IS NOT NULL AND d.device_hash = CAST(:dev AS bytea)
-           AND (SELECT count(*) FROM distributor x WHERE x.device_hash = d.device_hash) <= :m
-        UNION
-        SELECT d.id, 'payment' FROM distributor d
-         WHERE CAST(:pay AS bytea) IS NOT NULL AND d.payment_hash = CAST(:pay AS bytea)
-           AND (SELECT count(*) FROM distributor x WHERE x.payment_hash = d.payment_hash) <= :m
-    """), {"dev": order.buyer_device_hash, "pay": order.buyer_payment_hash, "m": max_shared})).all()
-    return [(r.id, r.kind) for r in rows]
+# Everything the common case needs in one round trip, each part an index lookup bounded by the
+# order's card/seller and window: the order; its card's orders in the velocity window
+# (ix_orders_card_placed); distributors holding the buyer's device or payment hash
+# (ix_distributor_device_hash / _payment_hash) with the hash's share count capped at :cap + 1
+# entries; and each such distributor's upline level above the seller (distributor_upline PK).
+_CHECK = """
+    WITH o AS (SELECT id, card_id, seller_id, amount, placed_at, buyer_device_hash, buyer_payment_hash
+                 FROM orders WHERE id = :id),
+    b AS (SELECT d.id AS buyer_d, 'device' AS kind,
+                 (SELECT count(*) FROM (SELECT 1 FROM distributor x WHERE x.device_hash = o.buyer_device_hash
+                                         LIMIT :cap + 1) c) AS shared
+            FROM o JOIN distributor d ON d.device_hash = o.buyer_device_hash
+          UNION ALL
+          SELECT d.id, 'payment',
+                 (SELECT count(*) FROM (SELECT 1 FROM distributor x WHERE x.payment_hash = o.buyer_payment_hash
+                                         LIMIT :cap + 1) c)
+            FROM o JOIN distributor d ON d.payment_hash = o.buyer_payment_hash)
+    SELECT o.id, o.card_id, o.seller_id, o.amount, o.placed_at, o.buyer_device_hash, o.buyer_payment_hash,
+           CASE WHEN :vel THEN (SELECT count(*) FROM orders x
+                                 WHERE x.card_id = o.card_id
+                                   AND x.placed_at BETWEEN o.placed_at - CAST(:w AS interval) AND o.placed_at)
+           END AS velocity,
+           (SELECT coalesce(json_agg(json_build_array(b.buyer_d, b.kind, b.shared,
+                                                      CASE WHEN b.buyer_d = o.seller_id THEN 0 ELSE u.level END)), '[]')
+              FROM b LEFT JOIN distributor_upline u ON u.distributor_id = o.seller_id AND u.ancestor_id = b.buyer_d
+           ) AS buyers
+      FROM o
+"""
 
 
-async def velocity_finding(session: AsyncSession, cfg: RuleConfig, order) -> Finding | None:
+async def velocity_finding(session: AsyncSession, cfg: RuleConfig, order, count: int | None = None
+                           ) -> Finding | None:
     w = timedelta(minutes=cfg.params["window_minutes"])
-    n = await session.scalar(text(
-        "SELECT count(*) FROM orders WHERE card_id = :c AND placed_at BETWEEN :t0 AND :t1"),
-        {"c": order.card_id, "t0": order.placed_at - w, "t1": order.placed_at})
-    if int(n or 0) <= cfg.params["max_orders"]:
+    if count is None:
+        count = await session.scalar(text(
+            "SELECT count(*) FROM orders WHERE card_id = :c AND placed_at BETWEEN :t0 AND :t1"),
+            {"c": order.card_id, "t0": order.placed_at - w, "t1": order.placed_at})
+    if int(count or 0) <= cfg.params["max_orders"]:
         return None
     return await detectors._velocity_finding(session, cfg, order.card_id, order.placed_at - w, order.placed_at)
 
 
 async def self_purchase_findings(session: AsyncSession, cfg: RuleConfig, order,
-                                 buyers: list[tuple[int, str]]) -> list[Finding]:
-    if not buyers:
-        return []
-    levels = dict((await session.execute(text(
-        "SELECT ancestor_id, level FROM distributor_upline WHERE distributor_id = :s AND level <= :l"),
-        {"s": order.seller_id, "l": cfg.params["levels"]})).all())
-    levels[order.seller_id] = 0
+                                 buyers: list[tuple[int, str, int | None]]) -> list[Finding]:
+    """``buyers``: (distributor, kind, level above the seller: 0 self, 1..3 upline, None) of the
+    order's buyer fingerprints, already pruned by this rule's ``max_shared``."""
+    levels = {b: lvl for b, _, lvl in buyers if lvl is not None and (lvl == 0 or lvl <= cfg.params["levels"])}
     out = []
-    for buyer_d in sorted({b for b, _ in buyers if b in levels}):
-        kinds = sorted({k for b, k in buyers if b == buyer_d})
+    for buyer_d in sorted(levels):
+        kinds = sorted({k for b, k, _ in buyers if b == buyer_d})
         ids = list(await session.scalars(text("""
             SELECT o.id FROM orders o JOIN distributor d ON d.id = :b
              WHERE o.card_id = :c AND o.placed_at >= now() - CAST(:lb AS interval)
@@ -85,10 +103,11 @@ async def self_purchase_findings(session: AsyncSession, cfg: RuleConfig, order,
 
 
 async def cycle_findings(session: AsyncSession, cfg: RuleConfig, order,
-                         buyers: list[tuple[int, str]]) -> list[Finding]:
+                         buyers: list[tuple[int, str, int | None]]) -> list[Finding]:
     """Cycles B → seller → ... → B through this order's edge, of at most ``max_cycle`` steps: a
-    bounded breadth-first walk from the seller along "X bought from Y" edges."""
-    targets = {b for b, _ in buyers if b != order.seller_id}
+    bounded breadth-first walk from the seller along "X bought from Y" edges. Runs only when the
+    buyer is a distributor other than the seller (rare), so the common order costs no walk."""
+    targets = {b for b, _, _ in buyers if b != order.seller_id}
     if not targets or order.amount < cfg.money("min_amount"):
         return []
     lookback = timedelta(days=cfg.params["lookback_days"])
@@ -141,23 +160,27 @@ async def cycle_findings(session: AsyncSession, cfg: RuleConfig, order,
 
 async def check_order(session: AsyncSession, order_id: int, *, rules: dict[str, RuleConfig] | None = None
                       ) -> list[int]:
-    """Run the per-order checks for one order; returns the ids of cases opened."""
-    order = (await session.execute(text(
-        "SELECT id, card_id, seller_id, amount, placed_at, buyer_device_hash, buyer_payment_hash "
-        "FROM orders WHERE id = :id"), {"id": order_id})).one_or_none()
+    """Run the per-order checks for one order; returns the ids of cases opened. One statement
+    (``_CHECK``) answers the common case; more reads happen only for an actual finding or when the
+    buyer is a distributor (cycle walk)."""
+    rules = rules or await load_rules(session)
+    velocity, sp, cyc = rules["order_velocity"], rules["self_purchase"], rules["circular_orders"]
+    cap = max(sp.params["max_shared"], cyc.params["max_shared"])
+    order = (await session.execute(text(_CHECK), {
+        "id": order_id, "cap": cap, "vel": velocity.mode != Mode.off,
+        "w": timedelta(minutes=velocity.params["window_minutes"])})).one_or_none()
     if order is None:
         return []
-    rules = rules or await load_rules(session)
     findings: list[tuple[RuleConfig, Finding]] = []
-    velocity = rules["order_velocity"]
-    if velocity.mode != Mode.off and (f := await velocity_finding(session, velocity, order)):
+    if velocity.mode != Mode.off and (f := await velocity_finding(session, velocity, order, order.velocity)):
         findings.append((velocity, f))
-    sp, cyc = rules["self_purchase"], rules["circular_orders"]
-    if (sp.mode != Mode.off or cyc.mode != Mode.off) and (order.buyer_device_hash or order.buyer_payment_hash):
-        buyers = await _buyers_of_order(session, order, max(sp.params["max_shared"], cyc.params["max_shared"]))
+    matched = [(int(d), kind, int(shared), level) for d, kind, shared, level in order.buyers]
+    if matched:
         if sp.mode != Mode.off:
+            buyers = [(d, k, lvl) for d, k, shared, lvl in matched if shared <= sp.params["max_shared"]]
             findings += [(sp, f) for f in await self_purchase_findings(session, sp, order, buyers)]
         if cyc.mode != Mode.off:
+            buyers = [(d, k, lvl) for d, k, shared, lvl in matched if shared <= cyc.params["max_shared"]]
             findings += [(cyc, f) for f in await cycle_findings(session, cyc, order, buyers)]
     opened = []
     for cfg, finding in findings:

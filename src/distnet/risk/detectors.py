@@ -72,12 +72,13 @@ async def self_referral(session: AsyncSession, cfg: RuleConfig) -> list[Finding]
     p = cfg.params
     rows = await session.execute(text(f"""
         WITH ident AS ({_IDENTS}),
-        shared AS (SELECT kind, h FROM ident GROUP BY kind, h HAVING count(*) BETWEEN 2 AND :max_shared)
+        shared AS (SELECT kind, h FROM ident GROUP BY kind, h HAVING count(*) BETWEEN 2 AND :max_shared),
+        -- only the identifiers that are shared (few): the pair join never sorts every identifier
+        si AS MATERIALIZED (SELECT i.d, i.kind, i.h FROM ident i JOIN shared s ON s.kind = i.kind AND s.h = i.h)
         SELECT r.d AS recruit, a.d AS ancestor, c.depth AS level, array_agg(r.kind ORDER BY r.kind) AS kinds,
                array_agg(encode(r.h, 'hex') ORDER BY r.kind) AS hashes
-          FROM ident r
-          JOIN shared s ON s.kind = r.kind AND s.h = r.h
-          JOIN ident a ON a.kind = r.kind AND a.h = r.h AND a.d <> r.d
+          FROM si r
+          JOIN si a ON a.kind = r.kind AND a.h = r.h AND a.d <> r.d
           JOIN distributor_closure c ON c.ancestor_id = a.d AND c.descendant_id = r.d AND c.depth <= :levels
          GROUP BY r.d, a.d, c.depth
          ORDER BY r.d, a.d
@@ -190,22 +191,36 @@ async def _velocity_finding(session: AsyncSession, cfg: RuleConfig, card_id: int
 
 async def repeat_buyer(session: AsyncSession, cfg: RuleConfig) -> list[Finding]:
     p = cfg.params
+    # Counts only over the window's (card, fingerprint) groups: order ids and the spread over cards
+    # are read afterwards for the few groups that qualify, by index (card_id, placed_at) and hash.
     rows = (await session.execute(text("""
         WITH o AS MATERIALIZED (
-            SELECT id, card_id, buyer_ref_hash, buyer_payment_hash, buyer_device_hash FROM orders
+            SELECT card_id, buyer_ref_hash, buyer_payment_hash, buyer_device_hash FROM orders
              WHERE placed_at >= now() - CAST(:days AS interval)),
-        f AS MATERIALIZED (
-            SELECT id, card_id, 'buyer_ref' AS kind, buyer_ref_hash AS h FROM o WHERE buyer_ref_hash IS NOT NULL
-            UNION ALL SELECT id, card_id, 'payment', buyer_payment_hash FROM o WHERE buyer_payment_hash IS NOT NULL
-            UNION ALL SELECT id, card_id, 'device', buyer_device_hash FROM o WHERE buyer_device_hash IS NOT NULL),
-        g AS (SELECT card_id, kind, h, array_agg(id ORDER BY id) AS ids FROM f GROUP BY card_id, kind, h
-               HAVING count(*) >= :min),
-        spread AS (SELECT f.kind, f.h, count(DISTINCT f.card_id) AS cards FROM f
-                    WHERE (f.kind, f.h) IN (SELECT kind, h FROM g) GROUP BY f.kind, f.h)
-        SELECT g.card_id, g.kind, encode(g.h, 'hex') AS h, g.ids, s.cards
-          FROM g JOIN spread s ON s.kind = g.kind AND s.h = g.h
-         WHERE s.cards <= :max_shared
-         ORDER BY g.card_id, g.kind, g.h
+        g AS MATERIALIZED (
+            SELECT card_id, 'buyer_ref' AS kind, buyer_ref_hash AS h FROM o WHERE buyer_ref_hash IS NOT NULL
+             GROUP BY card_id, buyer_ref_hash HAVING count(*) >= :min
+            UNION ALL SELECT card_id, 'payment', buyer_payment_hash FROM o WHERE buyer_payment_hash IS NOT NULL
+             GROUP BY card_id, buyer_payment_hash HAVING count(*) >= :min
+            UNION ALL SELECT card_id, 'device', buyer_device_hash FROM o WHERE buyer_device_hash IS NOT NULL
+             GROUP BY card_id, buyer_device_hash HAVING count(*) >= :min),
+        s AS (SELECT g.card_id, g.kind, g.h,
+                     CASE g.kind
+                       WHEN 'buyer_ref' THEN (SELECT count(DISTINCT x.card_id) FROM orders x WHERE x.buyer_ref_hash = g.h
+                                                 AND x.placed_at >= now() - CAST(:days AS interval))
+                       WHEN 'payment' THEN (SELECT count(DISTINCT x.card_id) FROM orders x WHERE x.buyer_payment_hash = g.h
+                                               AND x.placed_at >= now() - CAST(:days AS interval))
+                       ELSE (SELECT count(DISTINCT x.card_id) FROM orders x WHERE x.buyer_device_hash = g.h
+                                AND x.placed_at >= now() - CAST(:days AS interval))
+                     END AS cards
+                FROM g)
+        SELECT s.card_id, s.kind, encode(s.h, 'hex') AS h, s.cards,
+               (SELECT array_agg(x.id ORDER BY x.id) FROM orders x
+                 WHERE x.card_id = s.card_id AND x.placed_at >= now() - CAST(:days AS interval)
+                   AND CASE s.kind WHEN 'buyer_ref' THEN x.buyer_ref_hash WHEN 'payment' THEN x.buyer_payment_hash
+                                   ELSE x.buyer_device_hash END = s.h) AS ids
+          FROM s WHERE s.cards <= :max_shared
+         ORDER BY s.card_id, s.kind, s.h
     """), {"days": timedelta(days=p["days"]), "min": p["min_orders"], "max_shared": p["max_shared"]})).all()
     owners = await _card_owners(session, [r.card_id for r in rows])
     out = []
@@ -221,38 +236,89 @@ async def repeat_buyer(session: AsyncSession, cfg: RuleConfig) -> list[Finding]:
     return out
 
 
-# buyer fingerprints that identify a distributor (not pruned): the "distributor B bought from
-# seller S" edges behind self purchase and circular orders
-_BUYER_MATCHES = """
-    WITH ident AS MATERIALIZED (
-        SELECT id AS d, 'device' AS kind, device_hash AS h FROM distributor WHERE device_hash IS NOT NULL
-        UNION ALL SELECT id, 'payment', payment_hash FROM distributor WHERE payment_hash IS NOT NULL),
-    usable AS MATERIALIZED (SELECT kind, h, min(d) AS d FROM ident GROUP BY kind, h
-                             HAVING count(*) <= :max_shared),
-    o AS MATERIALIZED (SELECT id, card_id, seller_id, amount, buyer_device_hash, buyer_payment_hash FROM orders
-                        WHERE placed_at >= now() - CAST(:lookback AS interval) {extra}),
-    m AS (SELECT o.id, o.card_id, o.seller_id, o.amount, i.d AS buyer_d, 'device' AS kind
-            FROM o JOIN ident i ON i.kind = 'device' AND i.h = o.buyer_device_hash
-            JOIN usable u ON u.kind = 'device' AND u.h = i.h
-          UNION ALL
-          SELECT o.id, o.card_id, o.seller_id, o.amount, i.d, 'payment'
-            FROM o JOIN ident i ON i.kind = 'payment' AND i.h = o.buyer_payment_hash
-            JOIN usable u ON u.kind = 'payment' AND u.h = i.h)
-"""
+SCAN_CACHE = "risk_scan_cache"
+"""``session.info`` key of a dict that ``run_scan`` sets for the length of one scan (one transaction,
+one ``now()``): detectors that read the same rows share them through it. Absent outside scans."""
+
+
+@dataclass(frozen=True, slots=True)
+class BuyerMatch:
+    order_id: int
+    card_id: int
+    seller_id: int
+    amount: int
+    placed_at: Any
+    buyer_d: int
+    kind: str
+    shared: int
+    """How many distributors (any status) hold this fingerprint: pruned above a rule's max_shared."""
+    level: int | None
+    """The buyer's upline level above the seller (1..3), None if not within 3 levels."""
+
+
+async def _buyer_matches(session: AsyncSession, lookback_days: int) -> tuple[Any, list[BuyerMatch]]:
+    """Orders of the last ``lookback_days`` whose buyer device or payment fingerprint is some
+    distributor's: the "distributor B bought from seller S" edges behind self purchase and circular
+    orders. One scan of the window's orders, hash-joined to the distributor table on both hashes;
+    share counts and upline levels are then looked up for the few matches only. Shared by the two
+    rules within a scan (``SCAN_CACHE``); ``now`` comes back so that callers filter by their own
+    lookback and prune by their own ``max_shared`` in Python."""
+    cache = session.info.get(SCAN_CACHE)
+    key = ("buyer_matches", lookback_days)
+    if cache is not None and key in cache:
+        return cache[key]
+    rows = (await session.execute(text("""
+        WITH j AS MATERIALIZED (
+            SELECT o.id, o.card_id, o.seller_id, o.amount, o.placed_at, dd.id AS dev_d, dp.id AS pay_d,
+                   o.buyer_device_hash, o.buyer_payment_hash
+              FROM orders o
+              LEFT JOIN distributor dd ON dd.device_hash = o.buyer_device_hash
+              LEFT JOIN distributor dp ON dp.payment_hash = o.buyer_payment_hash
+             WHERE o.placed_at >= now() - CAST(:lookback AS interval)
+               AND (o.buyer_device_hash IS NOT NULL OR o.buyer_payment_hash IS NOT NULL)
+               AND (dd.id IS NOT NULL OR dp.id IS NOT NULL)),
+        m AS MATERIALIZED (
+            SELECT id, card_id, seller_id, amount, placed_at, dev_d AS buyer_d, 'device' AS kind,
+                   buyer_device_hash AS h FROM j WHERE dev_d IS NOT NULL
+            UNION
+            SELECT id, card_id, seller_id, amount, placed_at, pay_d, 'payment', buyer_payment_hash
+              FROM j WHERE pay_d IS NOT NULL),
+        hs AS (SELECT kind, h,
+                      CASE kind WHEN 'device' THEN (SELECT count(*) FROM distributor x WHERE x.device_hash = hh.h)
+                                ELSE (SELECT count(*) FROM distributor x WHERE x.payment_hash = hh.h) END AS shared
+                 FROM (SELECT DISTINCT kind, h FROM m) hh)
+        SELECT m.id, m.card_id, m.seller_id, m.amount, m.placed_at, m.buyer_d, m.kind, hs.shared, u.level, now() AS now
+          FROM m JOIN hs ON hs.kind = m.kind AND hs.h = m.h
+          LEFT JOIN distributor_upline u ON u.distributor_id = m.seller_id AND u.ancestor_id = m.buyer_d
+    """), {"lookback": timedelta(days=lookback_days)})).all()
+    now = rows[0].now if rows else await session.scalar(text("SELECT now()"))
+    result = (now, [BuyerMatch(r.id, r.card_id, r.seller_id, int(r.amount), r.placed_at, r.buyer_d, r.kind,
+                               int(r.shared), r.level) for r in rows])
+    if cache is not None:
+        cache[key] = result
+    return result
 
 
 async def self_purchase(session: AsyncSession, cfg: RuleConfig) -> list[Finding]:
     p = cfg.params
-    rows = (await session.execute(text(_BUYER_MATCHES.format(extra="") + """
-        SELECT m.card_id, m.seller_id, m.buyer_d, coalesce(u.level, 0) AS level,
-               array_agg(DISTINCT m.id ORDER BY m.id) AS ids, array_agg(DISTINCT m.kind) AS kinds
-          FROM m LEFT JOIN distributor_upline u ON u.distributor_id = m.seller_id AND u.ancestor_id = m.buyer_d
-         WHERE m.buyer_d = m.seller_id OR u.level <= :levels
-         GROUP BY m.card_id, m.seller_id, m.buyer_d, u.level
-         ORDER BY m.card_id, m.buyer_d
-    """), {"lookback": timedelta(days=p["lookback_days"]), "max_shared": p["max_shared"],
-           "levels": p["levels"]})).all()
-    return [_self_purchase_finding(r.card_id, r.seller_id, r.buyer_d, r.level, r.ids, r.kinds) for r in rows]
+    now, matches = await _buyer_matches(session, p["lookback_days"])
+    since = now - timedelta(days=p["lookback_days"])
+    groups: dict[tuple[int, int, int, int], tuple[set[int], set[str]]] = {}
+    for m in matches:
+        if m.placed_at < since or m.shared > p["max_shared"]:
+            continue
+        if m.buyer_d == m.seller_id:
+            level = 0
+        elif m.level is not None and m.level <= p["levels"]:
+            level = m.level
+        else:
+            continue
+        ids, kinds = groups.setdefault((m.card_id, m.seller_id, m.buyer_d, level), (set(), set()))
+        ids.add(m.order_id)
+        kinds.add(m.kind)
+    return [_self_purchase_finding(card_id, seller_id, buyer_d, level, sorted(ids), sorted(kinds))
+            for (card_id, seller_id, buyer_d, level), (ids, kinds)
+            in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][2]))]
 
 
 def _self_purchase_finding(card_id: int, seller_id: int, buyer_d: int, level: int, ids: list[int],
@@ -269,12 +335,15 @@ def _self_purchase_finding(card_id: int, seller_id: int, buyer_d: int, level: in
 
 async def circular_orders(session: AsyncSession, cfg: RuleConfig) -> list[Finding]:
     p = cfg.params
-    rows = (await session.execute(text(_BUYER_MATCHES.format(extra="AND amount >= :min_amount") + """
-        SELECT buyer_d, seller_id, array_agg(DISTINCT id ORDER BY id) AS ids FROM m
-         WHERE buyer_d <> seller_id GROUP BY buyer_d, seller_id
-    """), {"lookback": timedelta(days=p["lookback_days"]), "max_shared": p["max_shared"],
-           "min_amount": cfg.money("min_amount")})).all()
-    orders_by_edge = {(r.buyer_d, r.seller_id): list(r.ids) for r in rows}
+    now, matches = await _buyer_matches(session, p["lookback_days"])
+    since = now - timedelta(days=p["lookback_days"])
+    min_amount = cfg.money("min_amount")
+    edges: dict[tuple[int, int], set[int]] = {}
+    for m in matches:
+        if (m.placed_at >= since and m.shared <= p["max_shared"] and m.amount >= min_amount
+                and m.buyer_d != m.seller_id):
+            edges.setdefault((m.buyer_d, m.seller_id), set()).add(m.order_id)
+    orders_by_edge = {e: sorted(ids) for e, ids in edges.items()}
     return [_cycle_finding(c, orders_by_edge) for c in graph.order_cycles(list(orders_by_edge),
                                                                            max_cycle=p["max_cycle"])]
 
@@ -290,15 +359,18 @@ def _cycle_finding(cycle: tuple[int, ...], orders_by_edge: dict[tuple[int, int],
 
 async def refund_ratio(session: AsyncSession, cfg: RuleConfig) -> list[Finding]:
     p = cfg.params
+    # one hash aggregate per card (counts and sums only); refunded order ids for qualifying cards only
     rows = (await session.execute(text("""
-        WITH cand AS (SELECT DISTINCT card_id FROM orders
-                       WHERE refunded_amount > 0 AND placed_at >= now() - CAST(:days AS interval))
-        SELECT o.card_id, count(*) AS n, sum(o.amount) AS sales, sum(o.refunded_amount) AS refunded,
-               array_agg(o.id ORDER BY o.id) FILTER (WHERE o.refunded_amount > 0) AS ids
-          FROM orders o JOIN cand USING (card_id)
-         WHERE o.placed_at >= now() - CAST(:days AS interval)
-         GROUP BY o.card_id
-        HAVING count(*) >= :min AND sum(o.refunded_amount) >= :ratio * sum(o.amount)
+        WITH agg AS MATERIALIZED (
+            SELECT card_id, count(*) AS n, sum(amount) AS sales, sum(refunded_amount) AS refunded FROM orders
+             WHERE placed_at >= now() - CAST(:days AS interval)
+             GROUP BY card_id
+            HAVING count(*) FILTER (WHERE refunded_amount > 0) > 0 AND count(*) >= :min
+               AND sum(refunded_amount) >= :ratio * sum(amount))
+        SELECT agg.*, (SELECT array_agg(o.id ORDER BY o.id) FROM orders o
+                        WHERE o.card_id = agg.card_id AND o.placed_at >= now() - CAST(:days AS interval)
+                          AND o.refunded_amount > 0) AS ids
+          FROM agg
     """), {"days": timedelta(days=p["days"]), "min": p["min_orders"], "ratio": p["ratio"]})).all()
     owners = await _card_owners(session, [r.card_id for r in rows])
     out = []

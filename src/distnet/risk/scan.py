@@ -21,10 +21,14 @@ from distnet.kit import audit
 from distnet.kit.auth import SYSTEM, Principal
 from distnet.models import RiskScan
 from distnet.risk import holds
-from distnet.risk.detectors import DETECTORS, Finding
+from distnet.risk.detectors import DETECTORS, SCAN_CACHE, Finding
 from distnet.risk.rules import Mode, RuleConfig, load_rules
 
 Progress = Callable[[str, int, int], None]
+
+SCAN_WORK_MEM = "256MB"
+"""work_mem for the scan's statements (restored afterwards): the window aggregates over every order
+(card x fingerprint groups, distributor hash joins) then stay in memory instead of spilling."""
 
 
 async def breaker_open(session: AsyncSession, cfg: RuleConfig, extra: int) -> bool:
@@ -122,17 +126,26 @@ async def run_scan(session: AsyncSession, actor: Principal = SYSTEM, *, only: li
     stats: dict[str, Any] = {"debt_holds_lifted": len(lifted), "rules": {}}
     todo = [cfg for name, cfg in rules.items() if cfg.mode != Mode.off and (only is None or name in only)]
     total_cases = total_holds = 0
-    for i, cfg in enumerate(todo):
-        if progress:
-            progress(cfg.name, i, len(todo))
-        started = time.perf_counter()
-        findings = await DETECTORS[cfg.name](session, cfg)
-        cases, placed = await apply_findings(session, cfg, findings, scan_id=scan.id)
-        stats["rules"][cfg.name] = {"mode": cfg.mode.value, "version": cfg.version, "findings": len(findings),
-                                    "cases_opened": cases, "holds_placed": placed,
-                                    "seconds": round(time.perf_counter() - started, 3)}
-        total_cases += cases
-        total_holds += placed
+    work_mem = await session.scalar(text("SELECT current_setting('work_mem')"))
+    await session.execute(text("SELECT set_config('work_mem', :v, true)"), {"v": SCAN_WORK_MEM})
+    # rows read once per scan and shared by detectors (self_purchase and circular_orders share the
+    # buyer-is-a-distributor matches); one transaction, one now(), dropped when the scan ends
+    session.info[SCAN_CACHE] = {}
+    try:
+        for i, cfg in enumerate(todo):
+            if progress:
+                progress(cfg.name, i, len(todo))
+            started = time.perf_counter()
+            findings = await DETECTORS[cfg.name](session, cfg)
+            cases, placed = await apply_findings(session, cfg, findings, scan_id=scan.id)
+            stats["rules"][cfg.name] = {"mode": cfg.mode.value, "version": cfg.version, "findings": len(findings),
+                                        "cases_opened": cases, "holds_placed": placed,
+                                        "seconds": round(time.perf_counter() - started, 3)}
+            total_cases += cases
+            total_holds += placed
+    finally:
+        session.info.pop(SCAN_CACHE, None)
+    await session.execute(text("SELECT set_config('work_mem', :v, true)"), {"v": work_mem})
     if progress:
         progress("done", len(todo), len(todo))
     await session.execute(text(
