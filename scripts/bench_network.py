@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import sys
-import threading
 import time
 from pathlib import Path
 
 import httpx
 import psycopg
-import uvicorn
 
 sys.path.insert(0, str(Path(__file__).parent))
 import logging  # noqa: E402
@@ -30,6 +27,7 @@ from gen_network import build, load  # noqa: E402
 from distnet.app import create_app  # noqa: E402
 from distnet.db import make_engine, make_sessionmaker  # noqa: E402
 from distnet.kit.auth import SYSTEM, hash_key, new_key  # noqa: E402
+from distnet.kit.liveserver import serve_in_thread  # noqa: E402
 from distnet.network import repository, service  # noqa: E402
 from distnet.settings import DatabaseSettings, RedisSettings, Settings  # noqa: E402
 
@@ -91,21 +89,15 @@ def bench_http(url: str, ids: dict[str, int], n: int) -> dict[str, dict[str, flo
     settings = Settings(Path("/tmp/distnet-bench"), b"bench", DatabaseSettings(url), RedisSettings(None))
     redis_url = __import__("os").environ.get("DISTNET_REDIS_URL", "redis://127.0.0.1:6379/0")
     app = create_app(settings, database_url=url, redis_url=redis_url)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
     paths = {
         "upline": f"/api/v1/distributors/{ids['leaf']}/upline",
         "downline_page": f"/api/v1/distributors/{ids['hub']}/downline?limit=50",
         "team_stats": f"/api/v1/distributors/{ids['hub']}/team-stats",
     }
     out = {}
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {raw_key}"}) as client:
+    with serve_in_thread(app) as base_url, httpx.Client(
+        base_url=base_url, headers={"Authorization": f"Bearer {raw_key}"}
+    ) as client:
         for name, path in paths.items():
             samples = []
             for _ in range(n):
@@ -114,8 +106,6 @@ def bench_http(url: str, ids: dict[str, int], n: int) -> dict[str, dict[str, flo
                 samples.append(time.perf_counter() - t)
                 assert resp.status_code == 200, resp.text
             out[name] = _ms(samples)
-    server.should_exit = True
-    thread.join(timeout=10)
     return out
 
 

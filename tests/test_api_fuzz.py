@@ -4,20 +4,17 @@ the real app served on loopback against the test database."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from pathlib import Path
 
 import hypothesis
 import psycopg
 import pytest
 import schemathesis
-import uvicorn
 from schemathesis.checks import not_a_server_error
 
 from distnet.app import create_app
 from distnet.kit.auth import hash_key, new_key
+from distnet.kit.liveserver import serve_in_thread
 from distnet.settings import DatabaseSettings, RedisSettings, Settings
 
 _schema_settings = Settings(Path("/nonexistent"), b"schema-only", DatabaseSettings(None), RedisSettings(None))
@@ -26,20 +23,8 @@ schema = schemathesis.openapi.from_dict(create_app(_schema_settings).openapi_sch
 
 @pytest.fixture(scope="session")
 def live_server(settings, database_url, redis_url):
-    app = create_app(settings, database_url=database_url, redis_url=redis_url)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 20
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
-    assert server.started, "test server did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_in_thread(create_app(settings, database_url=database_url, redis_url=redis_url)) as url:
+        yield url
 
 
 @pytest.fixture
@@ -54,7 +39,7 @@ def admin_key(database_url) -> str:
 
 
 @schema.parametrize()
-@hypothesis.settings(max_examples=12, deadline=None, suppress_health_check=list(hypothesis.HealthCheck),
+@hypothesis.settings(max_examples=6, deadline=None, suppress_health_check=list(hypothesis.HealthCheck),
                      phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate])
 def test_no_server_errors(case, live_server, admin_key):
     response = case.call(base_url=live_server, headers={"Authorization": f"Bearer {admin_key}"}, timeout=30)

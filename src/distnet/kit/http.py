@@ -11,20 +11,15 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from distnet.db import session_scope
 from distnet.kit.auth import Principal, resolve_principal
 from distnet.settings import Settings
 
 
 async def provide_session(state: State) -> AsyncGenerator[AsyncSession, None]:
-    async with state.sessionmaker() as session:
-        try:
-            yield session
-        except BaseException:
-            await session.rollback()
-            raise
-        else:
-            if session.in_transaction():
-                await session.commit()
+    """The request owns its unit of work: commit when the handler succeeds, roll back otherwise."""
+    async with session_scope(state.sessionmaker) as session:
+        yield session
 
 
 async def provide_principal(request: Request) -> Principal:
