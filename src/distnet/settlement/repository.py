@@ -4,63 +4,83 @@ every transaction's balance at once (see ARCHITECTURE.md, ledger postings table)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-# Lock every money account of the beneficiaries that have due pending commissions in the range,
-# in id order (the ledger trigger locks in id order too, and so does payout-run creation, so the
-# three never deadlock). Holding them makes a concurrent settlement of the same distributor wait,
-# and the owed balance read for netting cannot change under us.
-LOCK_BENEFICIARIES = text(
+# Phase 1 of a partition: lock, in id order, exactly the ledger accounts the partition will post
+# to (the ledger trigger locks in id order too, and so do payout-run creation and refund reversals,
+# so none of them deadlock with us): per beneficiary with due pending commissions in the range its
+# ``pending`` account, ``withheld`` if it is under a violation hold, otherwise ``available``, and
+# ``owed`` when it is in debt. A refund reversal locks all of a beneficiary's accounts before its
+# commission rows, so once we hold the ``pending`` account no reversal of that beneficiary's
+# commissions is in flight, and phase 2 updates the commission rows without a separate lock pass.
+# FOR UPDATE returns the newest version of each row: the ``owed`` balances read here are the ones
+# netting uses (nobody can change them until we commit; a debt repaid meanwhile drops out).
+LOCK_ACCOUNTS = text(
     """
-    SELECT coalesce(array_agg(DISTINCT s.distributor_id), '{}') FROM (
-        SELECT a.distributor_id FROM ledger_account a
-         WHERE a.distributor_id IN (
-                 SELECT c.beneficiary_id FROM commission c
-                  WHERE c.status = 'pending' AND c.hold_until <= :as_of
-                    AND c.beneficiary_id BETWEEN :lo AND :hi)
-           AND a.kind IN ('pending', 'available', 'withheld', 'owed')
-         ORDER BY a.id
-           FOR UPDATE) s
+    WITH ben AS (
+        SELECT DISTINCT c.beneficiary_id AS d FROM commission c
+         WHERE c.status = 'pending' AND c.hold_until <= :as_of AND c.beneficiary_id BETWEEN :lo AND :hi
+    ), held AS (
+        SELECT DISTINCT h.distributor_id AS d FROM hold h
+         WHERE h.distributor_id BETWEEN :lo AND :hi AND h.reason <> 'maintenance'
+           AND h.lifted_at IS NULL AND h.started_at <= now() AND (h.ends_at IS NULL OR h.ends_at > now())
+    )
+    SELECT a.id, a.distributor_id AS d, a.kind, a.currency, a.balance, held.d IS NOT NULL AS held
+      FROM ben
+      JOIN ledger_account a ON coalesce(a.distributor_id, 0) = ben.d
+      LEFT JOIN held ON held.d = ben.d
+     WHERE a.kind = 'pending'
+        OR (a.kind = 'available' AND held.d IS NULL)
+        OR (a.kind = 'withheld' AND held.d IS NOT NULL)
+        OR (a.kind = 'owed' AND a.balance < 0)
+     ORDER BY a.id
+       FOR UPDATE OF a
     """
 )
 
-# One statement per partition (its snapshot is taken after LOCK_BENEFICIARIES, so rows moved by a
-# run that held the locks before us are no longer 'pending' here). Commission rows locked by
-# someone else (a refund reversal in flight) are skipped, not waited for: the next run takes them.
+# Phase 2, one statement per partition (its snapshot is taken after phase 1, so a reversal that
+# held the accounts before us is visible, and rows moved by a run that held them before us are no
+# longer 'pending'). Only beneficiaries locked in phase 1 are touched, and only when their hold
+# state is still the one phase 1 locked for (a hold placed or lifted in between leaves that
+# beneficiary's commissions pending for the next run). The UPDATE's own row locks are the only
+# locks on commission rows; its RETURNING feeds the per-beneficiary sums:
 #   held beneficiary (active violation hold)  -> withheld:  D.pending -w, D.withheld +w
 #   otherwise, net > 0                       -> available: D.pending -x, D.owed +n, D.available +(x-n)
 #   otherwise, net = 0 (refunded away)       -> reversed (no money left to move)
-# with n = min(x, debt) netted against what the distributor owes.
+# with n = min(x, debt) netted against what the distributor owes (the balance locked in phase 1).
+# Postings go to the accounts locked in phase 1 (passed in, so no account lookups here).
 SETTLE_PARTITION = text(
     """
-    WITH held AS (
-        SELECT DISTINCT ON (h.distributor_id) h.distributor_id, h.id AS hold_id
+    WITH acct AS (
+        SELECT * FROM unnest(CAST(:acc_ids AS bigint[]), CAST(:acc_ds AS bigint[]), CAST(:acc_kinds AS text[]),
+                             CAST(:acc_currencies AS text[]), CAST(:acc_balances AS bigint[]))
+               AS a(id, d, kind, currency, balance)
+    ), ben AS (
+        SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:was_held AS boolean[])) AS b(d, was_held)
+    ), held AS (
+        SELECT DISTINCT ON (h.distributor_id) h.distributor_id AS d, h.id AS hold_id
           FROM hold h
-         WHERE h.distributor_id = ANY(CAST(:ids AS bigint[])) AND h.reason <> 'maintenance'
+         WHERE h.distributor_id BETWEEN :lo AND :hi AND h.reason <> 'maintenance'
            AND h.lifted_at IS NULL AND h.started_at <= now() AND (h.ends_at IS NULL OR h.ends_at > now())
          ORDER BY h.distributor_id, h.started_at, h.id
-    ), due AS (
-        SELECT c.id, c.beneficiary_id AS d, c.amount - c.reversed AS net, o.currency, held.hold_id
-          FROM commission c
-          JOIN orders o ON o.id = c.order_id
-          LEFT JOIN held ON held.distributor_id = c.beneficiary_id
-         WHERE c.status = 'pending' AND c.hold_until <= :as_of
-           AND c.beneficiary_id = ANY(CAST(:ids AS bigint[]))
-           FOR UPDATE OF c SKIP LOCKED
+    ), ok AS (
+        SELECT ben.d, held.hold_id FROM ben LEFT JOIN held ON held.d = ben.d
+         WHERE (held.d IS NOT NULL) = ben.was_held
     ), moved AS (
         UPDATE commission c
-           SET status = CASE WHEN due.hold_id IS NOT NULL THEN 'withheld'
-                             WHEN due.net = 0 THEN 'reversed' ELSE 'available' END,
-               withheld_hold_id = coalesce(due.hold_id, c.withheld_hold_id),
-               available_at = CASE WHEN due.hold_id IS NULL AND due.net > 0 THEN clock_timestamp()
+           SET status = CASE WHEN ok.hold_id IS NOT NULL THEN 'withheld'
+                             WHEN c.amount = c.reversed THEN 'reversed' ELSE 'available' END,
+               withheld_hold_id = coalesce(ok.hold_id, c.withheld_hold_id),
+               available_at = CASE WHEN ok.hold_id IS NULL AND c.amount > c.reversed THEN clock_timestamp()
                                    ELSE c.available_at END
-          FROM due
-         WHERE c.id = due.id
-        RETURNING c.id
+          FROM ok, orders o
+         WHERE c.beneficiary_id = ok.d AND o.id = c.order_id
+           AND c.status = 'pending' AND c.hold_until <= :as_of AND c.beneficiary_id BETWEEN :lo AND :hi
+        RETURNING c.beneficiary_id AS d, c.amount - c.reversed AS net, o.currency, ok.hold_id
     ), agg AS (
         SELECT d, currency,
                coalesce(sum(net) FILTER (WHERE hold_id IS NULL), 0) AS x,
@@ -68,12 +88,11 @@ SETTLE_PARTITION = text(
                count(*) FILTER (WHERE hold_id IS NULL AND net > 0) AS n_available,
                count(*) FILTER (WHERE hold_id IS NOT NULL) AS n_withheld,
                count(*) FILTER (WHERE hold_id IS NULL AND net = 0) AS n_reversed
-          FROM due GROUP BY d, currency
+          FROM moved GROUP BY d, currency
     ), netting AS (
         SELECT agg.*, least(agg.x, greatest(-coalesce(ow.balance, 0), 0)) AS n
           FROM agg
-          LEFT JOIN ledger_account ow ON ow.distributor_id = agg.d AND ow.kind = 'owed'
-                                     AND ow.currency = agg.currency
+          LEFT JOIN acct ow ON ow.d = agg.d AND ow.kind = 'owed' AND ow.currency = agg.currency
     ), lines AS (
         SELECT 'settlement' AS txn, d, currency, 'pending' AS kind, -x AS amount FROM netting WHERE x > 0
         UNION ALL SELECT 'settlement', d, currency, 'owed', n FROM netting WHERE n > 0
@@ -90,8 +109,8 @@ SETTLE_PARTITION = text(
         SELECT txn.id, a.id, lines.amount
           FROM lines
           JOIN txn ON txn.kind = lines.txn
-          JOIN ledger_account a ON a.distributor_id = lines.d AND a.kind = lines.kind
-                               AND a.currency = lines.currency
+          JOIN acct a ON a.d = lines.d AND a.kind = lines.kind AND a.currency = lines.currency
+         ORDER BY a.id
         RETURNING 1
     ), events AS (
         INSERT INTO outbox_event (id, topic, distributor_id, payload)
@@ -102,8 +121,7 @@ SETTLE_PARTITION = text(
           FROM netting WHERE n_available > 0
         RETURNING 1
     )
-    SELECT (SELECT count(*) FROM moved) AS rows_moved,
-           (SELECT coalesce(sum(n_available), 0) FROM agg) AS moved,
+    SELECT (SELECT coalesce(sum(n_available), 0) FROM agg) AS moved,
            (SELECT coalesce(sum(n_withheld), 0) FROM agg) AS withheld,
            (SELECT coalesce(sum(n_reversed), 0) FROM agg) AS reversed,
            (SELECT coalesce(sum(x), 0) FROM agg) AS amount,
@@ -117,6 +135,19 @@ SETTLE_PARTITION = text(
 
 
 @dataclass(frozen=True, slots=True)
+class LockedAccounts:
+    """What phase 1 locked: the beneficiaries (with their hold state) and their accounts."""
+
+    ids: list[int] = field(default_factory=list)
+    held: list[bool] = field(default_factory=list)
+    account_ids: list[int] = field(default_factory=list)
+    account_ds: list[int] = field(default_factory=list)
+    account_kinds: list[str] = field(default_factory=list)
+    account_currencies: list[str] = field(default_factory=list)
+    account_balances: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
 class PartitionResult:
     moved: int = 0
     withheld: int = 0
@@ -126,21 +157,35 @@ class PartitionResult:
     netted: int = 0
 
 
-async def lock_beneficiaries(session: AsyncSession, *, as_of: datetime, lo: int, hi: int) -> list[int]:
-    return list(await session.scalar(LOCK_BENEFICIARIES, {"as_of": as_of, "lo": lo, "hi": hi}) or [])
+async def lock_beneficiaries(session: AsyncSession, *, as_of: datetime, lo: int, hi: int) -> LockedAccounts:
+    rows = (await session.execute(LOCK_ACCOUNTS, {"as_of": as_of, "lo": lo, "hi": hi})).all()
+    held: dict[int, bool] = {}
+    for r in rows:
+        held.setdefault(r.d, r.held)
+    ids = sorted(held)
+    return LockedAccounts(
+        ids=ids, held=[held[d] for d in ids], account_ids=[r.id for r in rows], account_ds=[r.d for r in rows],
+        account_kinds=[r.kind for r in rows], account_currencies=[r.currency for r in rows],
+        account_balances=[r.balance for r in rows],
+    )
 
 
 async def settle_beneficiaries(
-    session: AsyncSession, *, ids: list[int], as_of: datetime, run_id: int, partition_no: int
+    session: AsyncSession, *, locked: LockedAccounts, as_of: datetime, lo: int, hi: int, run_id: int,
+    partition_no: int,
 ) -> PartitionResult:
     row = (
         await session.execute(
             SETTLE_PARTITION,
-            {"ids": ids, "as_of": as_of, "run_ref": str(run_id), "memo": f"partition {partition_no}"},
+            {"ids": locked.ids, "was_held": locked.held, "acc_ids": locked.account_ids, "acc_ds": locked.account_ds,
+             "acc_kinds": locked.account_kinds, "acc_currencies": locked.account_currencies,
+             "acc_balances": locked.account_balances, "as_of": as_of, "lo": lo, "hi": hi,
+             "run_ref": str(run_id), "memo": f"partition {partition_no}"},
         )
     ).one()
     if row.postings != row.lines:
-        # a beneficiary without its ledger accounts: refuse rather than lose money silently
+        # a posting to an account phase 1 did not lock (or that does not exist): refuse rather
+        # than lose money silently
         raise RuntimeError(f"settlement partition {partition_no}: wrote {row.postings} of {row.lines} postings")
     return PartitionResult(
         moved=int(row.moved), withheld=int(row.withheld), reversed=int(row.reversed), amount=int(row.amount),

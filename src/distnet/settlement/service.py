@@ -120,11 +120,11 @@ async def process_partition(
         return None
     run = await session.get(SettlementRun, run_id)
     assert run is not None
-    ids = await repo.lock_beneficiaries(session, as_of=run.as_of, lo=part.lo, hi=part.hi)
+    locked = await repo.lock_beneficiaries(session, as_of=run.as_of, lo=part.lo, hi=part.hi)
     result = repo.PartitionResult()
-    if ids:
-        result = await repo.settle_beneficiaries(session, ids=ids, as_of=run.as_of, run_id=run_id,
-                                                 partition_no=part.partition_no)
+    if locked.ids:
+        result = await repo.settle_beneficiaries(session, locked=locked, as_of=run.as_of, lo=part.lo, hi=part.hi,
+                                                 run_id=run_id, partition_no=part.partition_no)
     await session.execute(
         text(
             """
