@@ -14,7 +14,6 @@ from pathlib import Path
 import psycopg
 import pytest
 from litestar.testing import AsyncTestClient
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from distnet.app import create_app

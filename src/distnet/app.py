@@ -24,8 +24,8 @@ from distnet.network.routes import DistributorController
 from distnet.ops import OpsController
 from distnet.orders.routes import OrderController
 from distnet.payouts.routes import PayoutRunController, RepaymentController
-from distnet.reports.routes import ReportController
 from distnet.ranks.routes import RankController
+from distnet.reports.routes import ReportController
 from distnet.risk.console import ConsoleController
 from distnet.risk.routes import CONTROLLERS as RISK_CONTROLLERS
 from distnet.settings import Settings, get_settings

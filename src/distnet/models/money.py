@@ -165,6 +165,8 @@ class LedgerAccount(Base):
             "currency",
             unique=True,
         ),
+        # lookups by owner (balances, payouts, settlement) cannot use the coalesce() index above
+        Index("ix_ledger_account_distributor", "distributor_id", "kind"),
     )
 
 

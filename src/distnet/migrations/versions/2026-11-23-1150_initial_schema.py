@@ -509,6 +509,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("ancestor_id", "depth", "descendant_id", name=op.f("pk_distributor_closure")),
     )
     op.create_index("ix_distributor_closure_descendant", "distributor_closure", ["descendant_id", "depth"])
+    op.create_index("ix_ledger_account_distributor", "ledger_account", ["distributor_id", "kind"])
     op.execute(LEDGER_TRIGGERS)
 
 
