@@ -105,16 +105,17 @@ INSERT INTO import_new SELECT id FROM ins
 """
 
 _OUTCOME = """
-SELECT count(*) FILTER (WHERE k.error IS NULL AND o.id IN (SELECT id FROM import_new)
-                          AND k.line = first.line) AS created,
-       count(*) FILTER (WHERE k.error IS NULL AND o.body_hash = k.body_hash
-                          AND NOT (o.id IN (SELECT id FROM import_new) AND k.line = first.line)) AS replayed,
-       count(*) FILTER (WHERE k.error IS NULL AND o.body_hash <> k.body_hash) AS conflicts,
+WITH k AS (
+    SELECT k.error, k.body_hash, o.id AS order_id, o.body_hash AS existing_hash,
+           row_number() OVER (PARTITION BY k.source, k.external_id, k.error IS NULL ORDER BY k.line) AS nth
+      FROM import_checked k LEFT JOIN orders o ON o.source = k.source AND o.external_id = k.external_id
+)
+SELECT count(*) FILTER (WHERE k.error IS NULL AND k.nth = 1 AND n.id IS NOT NULL) AS created,
+       count(*) FILTER (WHERE k.error IS NULL AND k.existing_hash = k.body_hash
+                          AND NOT (k.nth = 1 AND n.id IS NOT NULL)) AS replayed,
+       count(*) FILTER (WHERE k.error IS NULL AND k.existing_hash <> k.body_hash) AS conflicts,
        count(*) FILTER (WHERE k.error IS NOT NULL) AS errors
-  FROM import_checked k
-  LEFT JOIN orders o ON o.source = k.source AND o.external_id = k.external_id
-  LEFT JOIN LATERAL (SELECT min(line) AS line FROM import_checked f
-                      WHERE f.source = k.source AND f.external_id = k.external_id AND f.error IS NULL) first ON true
+  FROM k LEFT JOIN import_new n ON n.id = k.order_id
 """
 
 
