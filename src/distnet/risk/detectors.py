@@ -256,13 +256,13 @@ class BuyerMatch:
     """The buyer's upline level above the seller (1..3), None if not within 3 levels."""
 
 
-async def _buyer_matches(session: AsyncSession, lookback_days: int) -> tuple[Any, list[BuyerMatch]]:
+async def _buyer_matches(session: AsyncSession, lookback_days: int) -> list[BuyerMatch]:
     """Orders of the last ``lookback_days`` whose buyer device or payment fingerprint is some
     distributor's: the "distributor B bought from seller S" edges behind self purchase and circular
     orders. One scan of the window's orders, hash-joined to the distributor table on both hashes;
     share counts and upline levels are then looked up for the few matches only. Shared by the two
-    rules within a scan (``SCAN_CACHE``); ``now`` comes back so that callers filter by their own
-    lookback and prune by their own ``max_shared`` in Python."""
+    rules within a scan (``SCAN_CACHE``, keyed by the window, so each rule reads exactly its own
+    lookback); callers prune by their own ``max_shared`` (and amount) in Python."""
     cache = session.info.get(SCAN_CACHE)
     key = ("buyer_matches", lookback_days)
     if cache is not None and key in cache:
@@ -287,13 +287,12 @@ async def _buyer_matches(session: AsyncSession, lookback_days: int) -> tuple[Any
                       CASE kind WHEN 'device' THEN (SELECT count(*) FROM distributor x WHERE x.device_hash = hh.h)
                                 ELSE (SELECT count(*) FROM distributor x WHERE x.payment_hash = hh.h) END AS shared
                  FROM (SELECT DISTINCT kind, h FROM m) hh)
-        SELECT m.id, m.card_id, m.seller_id, m.amount, m.placed_at, m.buyer_d, m.kind, hs.shared, u.level, now() AS now
+        SELECT m.id, m.card_id, m.seller_id, m.amount, m.placed_at, m.buyer_d, m.kind, hs.shared, u.level
           FROM m JOIN hs ON hs.kind = m.kind AND hs.h = m.h
           LEFT JOIN distributor_upline u ON u.distributor_id = m.seller_id AND u.ancestor_id = m.buyer_d
     """), {"lookback": timedelta(days=lookback_days)})).all()
-    now = rows[0].now if rows else await session.scalar(text("SELECT now()"))
-    result = (now, [BuyerMatch(r.id, r.card_id, r.seller_id, int(r.amount), r.placed_at, r.buyer_d, r.kind,
-                               int(r.shared), r.level) for r in rows])
+    result = [BuyerMatch(r.id, r.card_id, r.seller_id, int(r.amount), r.placed_at, r.buyer_d, r.kind,
+                         int(r.shared), r.level) for r in rows]
     if cache is not None:
         cache[key] = result
     return result
@@ -301,11 +300,9 @@ async def _buyer_matches(session: AsyncSession, lookback_days: int) -> tuple[Any
 
 async def self_purchase(session: AsyncSession, cfg: RuleConfig) -> list[Finding]:
     p = cfg.params
-    now, matches = await _buyer_matches(session, p["lookback_days"])
-    since = now - timedelta(days=p["lookback_days"])
     groups: dict[tuple[int, int, int, int], tuple[set[int], set[str]]] = {}
-    for m in matches:
-        if m.placed_at < since or m.shared > p["max_shared"]:
+    for m in await _buyer_matches(session, p["lookback_days"]):
+        if m.shared > p["max_shared"]:
             continue
         if m.buyer_d == m.seller_id:
             level = 0
@@ -335,13 +332,10 @@ def _self_purchase_finding(card_id: int, seller_id: int, buyer_d: int, level: in
 
 async def circular_orders(session: AsyncSession, cfg: RuleConfig) -> list[Finding]:
     p = cfg.params
-    now, matches = await _buyer_matches(session, p["lookback_days"])
-    since = now - timedelta(days=p["lookback_days"])
     min_amount = cfg.money("min_amount")
     edges: dict[tuple[int, int], set[int]] = {}
-    for m in matches:
-        if (m.placed_at >= since and m.shared <= p["max_shared"] and m.amount >= min_amount
-                and m.buyer_d != m.seller_id):
+    for m in await _buyer_matches(session, p["lookback_days"]):
+        if m.shared <= p["max_shared"] and m.amount >= min_amount and m.buyer_d != m.seller_id:
             edges.setdefault((m.buyer_d, m.seller_id), set()).add(m.order_id)
     orders_by_edge = {e: sorted(ids) for e, ids in edges.items()}
     return [_cycle_finding(c, orders_by_edge) for c in graph.order_cycles(list(orders_by_edge),
