@@ -16,6 +16,7 @@ import socket
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -45,13 +46,14 @@ def csv_bytes(n: int, distributors: int, prefix: str) -> bytes:
 
 def copy_baseline(url: str, n: int, distributors: int) -> float:
     """Binary COPY of the same number of rows straight into orders (no validation, no commissions)."""
+    placed = datetime(2026, 11, 1, tzinfo=UTC)
     rows = [("copy", f"c{i}", b"\0", 1 + (i * 104729) % distributors, 1 + (i * 104729) % distributors,
-             100 + (i * 7919) % 100000, "CNY") for i in range(n)]
+             100 + (i * 7919) % 100000, "CNY", placed) for i in range(n)]
     with psycopg.connect(plain(url)) as conn:
         t0 = time.perf_counter()
-        with conn.cursor().copy("COPY orders (source, external_id, body_hash, card_id, seller_id, amount, currency) "
-                                "FROM STDIN WITH (FORMAT binary)") as copy:
-            copy.set_types(["text", "text", "bytea", "int8", "int8", "int8", "text"])
+        with conn.cursor().copy("COPY orders (source, external_id, body_hash, card_id, seller_id, amount, currency, "
+                                "placed_at) FROM STDIN WITH (FORMAT binary)") as copy:
+            copy.set_types(["text", "text", "bytea", "int8", "int8", "int8", "text", "timestamptz"])
             for row in rows:
                 copy.write_row(row)
         conn.commit()

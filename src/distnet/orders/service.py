@@ -444,7 +444,7 @@ async def reverse_commissions(session: AsyncSession, settings: Settings, order: 
                 SELECT id, distributor_id, kind, balance FROM ledger_account
                  WHERE currency = :cur AND (distributor_id = ANY(CAST(:ids AS bigint[]))
                        OR (distributor_id IS NULL AND kind IN ('commission_expense', 'forfeited_income')))
-                 ORDER BY id FOR UPDATE
+                 ORDER BY id FOR NO KEY UPDATE
                 """
             ),
             {"cur": currency, "ids": beneficiaries},

@@ -24,7 +24,29 @@ DEFAULT_RATES = {  # level -> rank -> basis points
 }
 
 
+# The 0001 trigger locked accounts FOR UPDATE. The foreign key check of ledger_posting.account_id
+# takes FOR KEY SHARE on the same accounts first, row by row in posting order, and FOR UPDATE
+# conflicts with KEY SHARE: two concurrent postings to overlapping accounts deadlocked (seen with
+# concurrent order batches). FOR NO KEY UPDATE (what the balance UPDATE takes anyway) still
+# serialises writers in id order but does not conflict with the foreign key checks.
+LEDGER_TRIGGER_NO_KEY = """
+CREATE OR REPLACE FUNCTION ledger_apply_postings() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM new_postings GROUP BY transaction_id HAVING sum(amount) <> 0) THEN
+    RAISE EXCEPTION 'unbalanced ledger transaction' USING ERRCODE = '23514';
+  END IF;
+  PERFORM 1 FROM ledger_account
+   WHERE id IN (SELECT DISTINCT account_id FROM new_postings) ORDER BY id FOR NO KEY UPDATE;
+  UPDATE ledger_account a SET balance = a.balance + s.total
+    FROM (SELECT account_id, sum(amount) AS total FROM new_postings GROUP BY account_id) s
+   WHERE a.id = s.account_id;
+  RETURN NULL;
+END $$;
+"""
+
+
 def upgrade() -> None:
+    op.execute(LEDGER_TRIGGER_NO_KEY)
     op.create_table(
         "sales_daily",
         sa.Column("distributor_id", sa.BigInteger(), nullable=False),
