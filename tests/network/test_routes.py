@@ -240,3 +240,16 @@ async def test_moves_and_closures_keep_every_structure_consistent(client, admin_
                                     headers=admin_headers)
             assert resp.status_code in (200, 409), resp.text
         await _check_consistency(session)
+
+
+async def test_me_shows_debt_as_a_positive_owed_amount(client, admin_headers, session):
+    root = await register(client, admin_headers, name="Root")
+    await session.execute(text("""
+        WITH t AS (INSERT INTO ledger_transaction (kind) VALUES ('test_debt') RETURNING id)
+        INSERT INTO ledger_posting (transaction_id, account_id, amount)
+        SELECT t.id, a.id, CASE a.kind WHEN 'owed' THEN -1234 ELSE 1234 END FROM t, ledger_account a
+         WHERE a.distributor_id = :d AND a.kind IN ('owed', 'paid')"""), {"d": root["id"]})
+    await session.commit()
+    me = (await client.get("/api/v1/me", headers=auth(root))).json()
+    balances = (await client.get(f"/api/v1/distributors/{root['id']}/balances", headers=auth(root))).json()
+    assert me["balances"]["owed"] == balances["owed"] == "12.34"

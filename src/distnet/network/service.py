@@ -18,6 +18,7 @@ from distnet.kit.money import format_amount
 from distnet.kit.pagination import check_limit, decode_cursor, encode_cursor
 from distnet.ledger.service import balances as ledger_balances
 from distnet.ledger.service import ensure_accounts
+from distnet.ledger.statement import balances_view
 from distnet.models import Card, Distributor
 from distnet.network import repository as repo
 from distnet.network.closure import closure_blockers
@@ -133,7 +134,7 @@ async def me(session: AsyncSession, principal: Principal) -> dict[str, Any]:
         raise NotFound("this key belongs to no distributor")
     d = await get_distributor(session, principal.distributor_id)
     view = await profile(session, d)
-    view["balances"] = {k: format_amount(v) for k, v in (await ledger_balances(session, d.id)).items()}
+    view["balances"] = balances_view(await ledger_balances(session, d.id))
     from distnet.ranks.service import rank_progress  # the ranks domain explains progress to the next rank
 
     view["rank_progress"] = await rank_progress(session, d.id, d.rank)

@@ -10,7 +10,7 @@ PAYOUT_LOCK = 0x64697374_7061796F  # "distpayo": serialises payout money moves (
 TAKE_PAYOUT_LOCK = text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=PAYOUT_LOCK)
 
 # Candidates: available >= min and no active violation hold (maintenance holds do not block
-# payouts). Locked FOR UPDATE in id order, the order the ledger trigger and settlement use too, so
+# payouts). Locked FOR NO KEY UPDATE in id order, as the ledger trigger and settlement do, so
 # a settlement in flight for one of them finishes first and its money is included, or starts after
 # us and finds the money reserved.
 LOCK_CANDIDATES = text(
@@ -25,7 +25,7 @@ LOCK_CANDIDATES = text(
                    AND h.lifted_at IS NULL AND h.started_at <= now()
                    AND (h.ends_at IS NULL OR h.ends_at > now()))
          ORDER BY a.id
-           FOR UPDATE) s
+           FOR NO KEY UPDATE) s
     """
 )
 

@@ -309,7 +309,7 @@ async def record_repayment(
         return repayment_view(first), False
     owed_balance = await session.scalar(text(
         "SELECT balance FROM ledger_account WHERE distributor_id = :d AND kind = 'owed' AND currency = :c "
-        "FOR UPDATE"), {"d": distributor_id, "c": currency})
+        "FOR NO KEY UPDATE"), {"d": distributor_id, "c": currency})
     owed = -(owed_balance or 0)
     if minor > owed:
         raise RepaymentExceedsOwed(f"the distributor owes {format_amount(max(owed, 0))}; "

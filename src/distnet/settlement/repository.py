@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 # ``owed`` when it is in debt. A refund reversal locks all of a beneficiary's accounts before its
 # commission rows, so once we hold the ``pending`` account no reversal of that beneficiary's
 # commissions is in flight, and phase 2 updates the commission rows without a separate lock pass.
-# FOR UPDATE returns the newest version of each row: the ``owed`` balances read here are the ones
+# FOR NO KEY UPDATE (the mode the ledger trigger uses: FOR UPDATE would deadlock against the
+# posting foreign-key checks) returns the newest version of each row: the ``owed`` balances read here are the ones
 # netting uses (nobody can change them until we commit; a debt repaid meanwhile drops out).
 LOCK_ACCOUNTS = text(
     """
@@ -38,7 +39,7 @@ LOCK_ACCOUNTS = text(
         OR (a.kind = 'withheld' AND held.d IS NOT NULL)
         OR (a.kind = 'owed' AND a.balance < 0)
      ORDER BY a.id
-       FOR UPDATE OF a
+       FOR NO KEY UPDATE OF a
     """
 )
 
