@@ -324,3 +324,34 @@ async def test_scan_shares_buyer_matches_and_matches_the_detectors_alone(net):
     assert SCAN_CACHE not in net.session.info
     assert await net.session.scalar(text("SHOW work_mem")) == work_mem
     assert ring
+
+
+async def test_scan_shares_the_window_counts_and_matches_the_detectors_alone(net):
+    """order_velocity, repeat_buyer and buyer_concentration read one GROUPING SETS pass per window
+    within a scan, at the least of their thresholds; each still finds exactly what it finds alone,
+    also with different thresholds and windows (and self_referral / identity_cluster, which share
+    the identifier set)."""
+    rules = ("order_velocity", "repeat_buyer", "buyer_concentration", "self_referral", "identity_cluster")
+    fast, repeat, brush, old = await net.add(), await net.add(), await net.add(), await net.add()
+    for i in range(6):
+        await net.order(fast, buyer=f"f{i}", placed_at=NOW - timedelta(minutes=30 - i))
+    for i in range(3):
+        await net.order(repeat, buyer="R", placed_at=NOW - timedelta(days=1 + i))
+        await net.order(repeat, payment="RP", placed_at=NOW - timedelta(days=1 + i))
+        await net.order(brush, buyer="B1", placed_at=NOW - timedelta(hours=2) + timedelta(minutes=10 * i))
+        await net.order(old, buyer="OLD", placed_at=NOW - timedelta(days=10, minutes=10 * i))  # 30-day window only
+    sponsor = await net.add(device_id="DEV")
+    await net.add(sponsor, device_id="DEV")
+    for _ in range(3):
+        await net.add(ip="10.0.0.9")
+    await net.set_mode("order_velocity", "review", max_orders=5)
+    await net.set_mode("repeat_buyer", "review", min_orders=3)
+    await net.set_mode("buyer_concentration", "review", lookback_days=30)
+    await net.set_mode("identity_cluster", "review", min_size=3)
+    alone = {r: sorted(f.subject_key for f in await find(net, r)) for r in rules}
+    assert all(alone.values()), alone
+    assert any(k.startswith(f"card:{old.card_id}:") for k in alone["buyer_concentration"])
+    result = await run_scan(net.session, only=list(rules))
+    assert {r: s["findings"] for r, s in result["stats"]["rules"].items()} == {r: len(k) for r, k in alone.items()}
+    keys = (await net.session.execute(text("SELECT rule, subject_key FROM risk_case"))).all()
+    assert {(k.rule, k.subject_key) for k in keys} == {(r, k) for r, ks in alone.items() for k in ks}

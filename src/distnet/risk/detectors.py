@@ -47,6 +47,11 @@ def hx(value: bytes | memoryview | None) -> str | None:
     return bytes(value).hex()[:16] if value is not None else None
 
 
+SCAN_CACHE = "risk_scan_cache"
+"""``session.info`` key of a dict that ``run_scan`` sets for the length of one scan (one transaction,
+one ``now()``): detectors that read the same rows share them through it. Absent outside scans."""
+
+
 # identifiers of distributors as (distributor, kind, hash) rows; keyed hashes are per kind, so a
 # phone never matches an IP
 _IDENTS = """
@@ -68,49 +73,79 @@ async def _card_owners(session: AsyncSession, card_ids: Iterable[int]) -> dict[i
 
 # --------------------------------------------------------------------------- fake promotion
 
+async def _shared_identifiers(session: AsyncSession, max_shared: int) -> list[tuple[int, str, bytes, int]]:
+    """(distributor, kind, hash, holders) for every identifier (device, phone, payment, IP) of a
+    non-closed distributor that 2..``max_shared`` non-closed distributors hold. self_referral and
+    identity_cluster share it within a scan (``SCAN_CACHE``): one read of the identifier set and one
+    ``GROUP BY (kind, hash)``; a cached read with a cap >= ``max_shared`` is filtered in Python,
+    a smaller cap reads again."""
+    cache = session.info.get(SCAN_CACHE)
+    hit = cache.get("shared_identifiers") if cache is not None else None
+    if hit is not None and hit[0] >= max_shared:
+        return [r for r in hit[1] if r[3] <= max_shared]
+    rows = await session.execute(text(f"""
+        WITH ident AS MATERIALIZED ({_IDENTS}
+              UNION ALL SELECT id, 'ip', ip_hash FROM distributor WHERE ip_hash IS NOT NULL AND status <> 'closed'),
+        shared AS (SELECT kind, h, count(*) AS n FROM ident GROUP BY kind, h HAVING count(*) BETWEEN 2 AND :max_shared)
+        SELECT i.d, i.kind, i.h, s.n FROM ident i JOIN shared s ON s.kind = i.kind AND s.h = i.h
+    """), {"max_shared": max_shared})
+    result = [(r.d, r.kind, bytes(r.h), int(r.n)) for r in rows]
+    if cache is not None:
+        cache["shared_identifiers"] = (max_shared, result)
+    return result
+
+
 async def self_referral(session: AsyncSession, cfg: RuleConfig) -> list[Finding]:
     p = cfg.params
-    rows = await session.execute(text(f"""
-        WITH ident AS ({_IDENTS}),
-        shared AS (SELECT kind, h FROM ident GROUP BY kind, h HAVING count(*) BETWEEN 2 AND :max_shared),
-        -- only the identifiers that are shared (few): the pair join never sorts every identifier
-        si AS MATERIALIZED (SELECT i.d, i.kind, i.h FROM ident i JOIN shared s ON s.kind = i.kind AND s.h = i.h)
-        SELECT r.d AS recruit, a.d AS ancestor, c.depth AS level, array_agg(r.kind ORDER BY r.kind) AS kinds,
-               array_agg(encode(r.h, 'hex') ORDER BY r.kind) AS hashes
-          FROM si r
-          JOIN si a ON a.kind = r.kind AND a.h = r.h AND a.d <> r.d
-          JOIN distributor_closure c ON c.ancestor_id = a.d AND c.descendant_id = r.d AND c.depth <= :levels
-         GROUP BY r.d, a.d, c.depth
-         ORDER BY r.d, a.d
-    """), {"max_shared": p["max_shared"], "levels": p["levels"]})
+    # pairs of distributors sharing a device / phone / payment identifier (few), then the closure
+    # rows for those pairs only: which one is the other's upline within ``levels``
+    holders: dict[tuple[str, bytes], list[int]] = {}
+    for d, kind, h, _ in await _shared_identifiers(session, p["max_shared"]):
+        if kind != "ip":
+            holders.setdefault((kind, h), []).append(d)
+    shared_by_pair: dict[tuple[int, int], list[tuple[str, str]]] = {}
+    for (kind, h), ds in holders.items():
+        for r in ds:
+            for a in ds:
+                if a != r:
+                    shared_by_pair.setdefault((r, a), []).append((kind, h.hex()))
+    if not shared_by_pair:
+        return []
+    pairs = list(shared_by_pair)
+    rows = (await session.execute(text("""
+        SELECT c.descendant_id AS recruit, c.ancestor_id AS ancestor, c.depth AS level
+          FROM unnest(CAST(:r AS bigint[]), CAST(:a AS bigint[])) AS p(r, a)
+          JOIN distributor_closure c ON c.ancestor_id = p.a AND c.descendant_id = p.r AND c.depth <= :levels
+    """), {"r": [r for r, _ in pairs], "a": [a for _, a in pairs], "levels": p["levels"]})).all()
     out = []
-    for r in rows:
-        ids = (r.recruit, r.ancestor)
-        out.append(Finding(
-            rule="self_referral", anchor=f"recruit:{r.recruit}", subject_key=f"recruit:{r.recruit}:{r.ancestor}",
-            score=float(len(r.kinds)), hold_distributor_ids=ids, distributor_ids=ids,
-            evidence={
-                "recruit": r.recruit, "ancestor": r.ancestor, "level": r.level,
-                "shared_identifiers": [{"kind": k, "hash": h[:16]} for k, h in zip(r.kinds, r.hashes, strict=True)],
-                "graph": {"nodes": [{"id": r.recruit, "type": "distributor"}, {"id": r.ancestor, "type": "distributor"}]
-                          + [{"id": f"{k}:{h[:16]}", "type": k} for k, h in zip(r.kinds, r.hashes, strict=True)],
-                          "edges": [{"source": r.ancestor, "target": r.recruit, "relation": f"sponsor_level_{r.level}"}]
-                          + [{"source": d, "target": f"{k}:{h[:16]}"} for k, h in zip(r.kinds, r.hashes, strict=True)
-                             for d in ids]},
-            },
-        ))
+    for row in sorted(rows, key=lambda x: (x.recruit, x.ancestor)):
+        shared = sorted(shared_by_pair[(row.recruit, row.ancestor)])
+        kinds = [k for k, _ in shared]
+        hashes = [h for _, h in shared]
+        out.append(_self_referral_finding(row.recruit, row.ancestor, row.level, kinds, hashes))
     return out
+
+
+def _self_referral_finding(recruit: int, ancestor: int, level: int, kinds: list[str], hashes: list[str]) -> Finding:
+    ids = (recruit, ancestor)
+    return Finding(
+        rule="self_referral", anchor=f"recruit:{recruit}", subject_key=f"recruit:{recruit}:{ancestor}",
+        score=float(len(kinds)), hold_distributor_ids=ids, distributor_ids=ids,
+        evidence={
+            "recruit": recruit, "ancestor": ancestor, "level": level,
+            "shared_identifiers": [{"kind": k, "hash": h[:16]} for k, h in zip(kinds, hashes, strict=True)],
+            "graph": {"nodes": [{"id": recruit, "type": "distributor"}, {"id": ancestor, "type": "distributor"}]
+                      + [{"id": f"{k}:{h[:16]}", "type": k} for k, h in zip(kinds, hashes, strict=True)],
+                      "edges": [{"source": ancestor, "target": recruit, "relation": f"sponsor_level_{level}"}]
+                      + [{"source": d, "target": f"{k}:{h[:16]}"} for k, h in zip(kinds, hashes, strict=True)
+                         for d in ids]},
+        },
+    )
 
 
 async def identity_cluster(session: AsyncSession, cfg: RuleConfig) -> list[Finding]:
     p = cfg.params
-    rows = await session.execute(text(f"""
-        WITH ident AS ({_IDENTS}
-              UNION ALL SELECT id, 'ip', ip_hash FROM distributor WHERE ip_hash IS NOT NULL AND status <> 'closed'),
-        shared AS (SELECT kind, h FROM ident GROUP BY kind, h HAVING count(*) BETWEEN 2 AND :max_shared)
-        SELECT i.d, i.kind, encode(i.h, 'hex') AS h FROM ident i JOIN shared s ON s.kind = i.kind AND s.h = i.h
-    """), {"max_shared": p["max_shared"]})
-    links = [(r.d, r.kind, r.h[:16]) for r in rows]
+    links = [(d, kind, h.hex()[:16]) for d, kind, h, _ in await _shared_identifiers(session, p["max_shared"])]
     out = []
     for cluster in graph.identity_clusters(links, min_size=p["min_size"]):
         out.append(Finding(
@@ -157,12 +192,90 @@ async def recruit_burst(session: AsyncSession, cfg: RuleConfig) -> list[Finding]
 
 # --------------------------------------------------------------------------- order brushing
 
+@dataclass(frozen=True, slots=True)
+class WindowGroup:
+    card_id: int
+    kind: str
+    """"card" (all of the card's orders in the window) or a fingerprint kind: "buyer_ref",
+    "payment", "device"."""
+    h: bytes | None
+    n: int
+
+
+_GROUP_COLS = {"buyer_ref": "buyer_ref_hash", "payment": "buyer_payment_hash", "device": "buyer_device_hash"}
+"""fingerprint kind -> its orders column."""
+
+
+def _window_needs(cfg: RuleConfig) -> tuple[int, int | None, dict[str, int]] | None:
+    """What a rule reads from the shared window pass: (window days, least orders per card or None,
+    least orders per (card, fingerprint kind))."""
+    p = cfg.params
+    if cfg.name == "order_velocity":
+        return p["lookback_days"], p["max_orders"] + 1, {}
+    if cfg.name == "repeat_buyer":
+        return p["days"], None, dict.fromkeys(_GROUP_COLS, p["min_orders"])
+    if cfg.name == "buyer_concentration":
+        return p["lookback_days"], None, {"buyer_ref": max(1, math.ceil(p["min_ratio"]))}
+    return None
+
+
+async def _window_groups(session: AsyncSession, cfg: RuleConfig) -> list[WindowGroup]:
+    """Order counts per card and per (card, fingerprint) over a rule's window, with at least the
+    rule's thresholds: one read of the window's orders, ``GROUPING SETS ((card_id), (card_id,
+    buyer_ref_hash), (card_id, buyer_payment_hash), (card_id, buyer_device_hash))``. Within a scan
+    (``SCAN_CACHE``) the first rule computes it for every scanned rule with the same window
+    (order_velocity, repeat_buyer and buyer_concentration by default) at the least of their
+    thresholds; each rule then filters by its own, so it sees exactly its own groups."""
+    days = _window_needs(cfg)[0]  # type: ignore[index]
+    cache = session.info.get(SCAN_CACHE)
+    key = ("window_groups", days)
+    if cache is not None and key in cache:
+        return cache[key]
+    needs = [_window_needs(cfg)]
+    if cache is not None:
+        needs += [_window_needs(c) for c in cache.get("configs", {}).values() if c.name != cfg.name]
+    card_mins = [n[1] for n in needs if n is not None and n[0] == days and n[1] is not None]
+    kind_mins: dict[str, int] = {}
+    for n in needs:
+        if n is not None and n[0] == days:
+            for kind, m in n[2].items():
+                kind_mins[kind] = min(m, kind_mins.get(kind, m))
+    cols = {kind: col for kind, col in _GROUP_COLS.items() if kind in kind_mins}
+    # GROUPING(col) = 0 on the rows of col's set; the card set aggregates over every fingerprint column
+    label = "CASE " + " ".join(f"WHEN GROUPING({col}) = 0 THEN '{kind}'" for kind, col in cols.items()) \
+        + " ELSE 'card' END" if cols else "'card'"
+    sets, having, params = [], [], {"days": timedelta(days=days)}
+    if card_mins:
+        sets.append("(card_id)")
+        having.append("(" + " AND ".join([f"GROUPING({col}) = 1" for col in cols.values()]
+                                         + ["count(*) >= :card_min"]) + ")")
+        params["card_min"] = min(card_mins)
+    for kind, col in cols.items():
+        sets.append(f"(card_id, {col})")
+        having.append(f"(GROUPING({col}) = 0 AND {col} IS NOT NULL AND count(*) >= :min_{kind})")
+        params[f"min_{kind}"] = kind_mins[kind]
+    h = f"coalesce({', '.join(cols.values())})" if cols else "CAST(NULL AS bytea)"
+    rows = (await session.execute(text(f"""
+        SELECT card_id, {label} AS kind, {h} AS h, count(*) AS n
+          FROM orders WHERE placed_at >= now() - CAST(:days AS interval)
+         GROUP BY GROUPING SETS ({", ".join(sets)})
+        HAVING {" OR ".join(having)}
+    """), params)).all()
+    result = [WindowGroup(r.card_id, r.kind, bytes(r.h) if r.h is not None else None, int(r.n)) for r in rows]
+    if cache is not None:
+        cache[key] = result
+    return result
+
+
 async def order_velocity(session: AsyncSession, cfg: RuleConfig) -> list[Finding]:
     p = cfg.params
     w = timedelta(minutes=p["window_minutes"])
+    cards = sorted(g.card_id for g in await _window_groups(session, cfg)
+                   if g.kind == "card" and g.n > p["max_orders"])
+    if not cards:
+        return []
     rows = (await session.execute(text("""
-        WITH cand AS (SELECT card_id FROM orders WHERE placed_at >= now() - CAST(:lookback AS interval)
-                       GROUP BY card_id HAVING count(*) > :max),
+        WITH cand AS (SELECT unnest(CAST(:cards AS bigint[])) AS card_id),
         win AS (SELECT o.card_id, o.placed_at,
                        count(*) OVER (PARTITION BY o.card_id ORDER BY o.placed_at
                                       RANGE BETWEEN CURRENT ROW AND CAST(:w AS interval) FOLLOWING) AS n
@@ -170,7 +283,7 @@ async def order_velocity(session: AsyncSession, cfg: RuleConfig) -> list[Finding
                  WHERE o.placed_at >= now() - CAST(:lookback AS interval))
         SELECT DISTINCT ON (card_id) card_id, placed_at AS t0, n FROM win WHERE n > :max
          ORDER BY card_id, n DESC, placed_at
-    """), {"lookback": timedelta(days=p["lookback_days"]), "max": p["max_orders"], "w": w})).all()
+    """), {"cards": cards, "lookback": timedelta(days=p["lookback_days"]), "max": p["max_orders"], "w": w})).all()
     return [await _velocity_finding(session, cfg, r.card_id, r.t0, r.t0 + w) for r in rows]
 
 
@@ -191,19 +304,15 @@ async def _velocity_finding(session: AsyncSession, cfg: RuleConfig, card_id: int
 
 async def repeat_buyer(session: AsyncSession, cfg: RuleConfig) -> list[Finding]:
     p = cfg.params
-    # Counts only over the window's (card, fingerprint) groups: order ids and the spread over cards
-    # are read afterwards for the few groups that qualify, by index (card_id, placed_at) and hash.
+    # The window's (card, fingerprint) groups with >= min_orders come from the shared window pass
+    # (counts only); order ids and the spread over cards are read for those groups only, by index
+    # (card_id, placed_at) and hash.
+    groups = sorted((g.card_id, g.kind, g.h) for g in await _window_groups(session, cfg)
+                    if g.kind != "card" and g.n >= p["min_orders"])
+    if not groups:
+        return []
     rows = (await session.execute(text("""
-        WITH o AS MATERIALIZED (
-            SELECT card_id, buyer_ref_hash, buyer_payment_hash, buyer_device_hash FROM orders
-             WHERE placed_at >= now() - CAST(:days AS interval)),
-        g AS MATERIALIZED (
-            SELECT card_id, 'buyer_ref' AS kind, buyer_ref_hash AS h FROM o WHERE buyer_ref_hash IS NOT NULL
-             GROUP BY card_id, buyer_ref_hash HAVING count(*) >= :min
-            UNION ALL SELECT card_id, 'payment', buyer_payment_hash FROM o WHERE buyer_payment_hash IS NOT NULL
-             GROUP BY card_id, buyer_payment_hash HAVING count(*) >= :min
-            UNION ALL SELECT card_id, 'device', buyer_device_hash FROM o WHERE buyer_device_hash IS NOT NULL
-             GROUP BY card_id, buyer_device_hash HAVING count(*) >= :min),
+        WITH g AS (SELECT * FROM unnest(CAST(:c AS bigint[]), CAST(:k AS text[]), CAST(:h AS bytea[])) AS g(card_id, kind, h)),
         s AS (SELECT g.card_id, g.kind, g.h,
                      CASE g.kind
                        WHEN 'buyer_ref' THEN (SELECT count(DISTINCT x.card_id) FROM orders x WHERE x.buyer_ref_hash = g.h
@@ -221,7 +330,8 @@ async def repeat_buyer(session: AsyncSession, cfg: RuleConfig) -> list[Finding]:
                                    ELSE x.buyer_device_hash END = s.h) AS ids
           FROM s WHERE s.cards <= :max_shared
          ORDER BY s.card_id, s.kind, s.h
-    """), {"days": timedelta(days=p["days"]), "min": p["min_orders"], "max_shared": p["max_shared"]})).all()
+    """), {"c": [g[0] for g in groups], "k": [g[1] for g in groups], "h": [g[2] for g in groups],
+           "days": timedelta(days=p["days"]), "max_shared": p["max_shared"]})).all()
     owners = await _card_owners(session, [r.card_id for r in rows])
     out = []
     for r in rows:
@@ -236,9 +346,6 @@ async def repeat_buyer(session: AsyncSession, cfg: RuleConfig) -> list[Finding]:
     return out
 
 
-SCAN_CACHE = "risk_scan_cache"
-"""``session.info`` key of a dict that ``run_scan`` sets for the length of one scan (one transaction,
-one ``now()``): detectors that read the same rows share them through it. Absent outside scans."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,14 +492,18 @@ async def buyer_concentration(session: AsyncSession, cfg: RuleConfig) -> list[Fi
     window = timedelta(minutes=p["window_minutes"])
     # Pigeonhole prefilter: a rate >= r in an interval needs one buyer with >= ceil(r) orders in it,
     # so only cards with such a (card, buyer) pair over the lookback can brush.
+    # (the (card, buyer) counts come from the shared window pass)
+    need = max(1, math.ceil(p["min_ratio"]))
+    cards = sorted({g.card_id for g in await _window_groups(session, cfg) if g.kind == "buyer_ref" and g.n >= need})
+    if not cards:
+        return []
     rows = (await session.execute(text("""
-        WITH cand AS (SELECT DISTINCT card_id FROM orders
-                       WHERE placed_at >= now() - CAST(:lookback AS interval) AND buyer_ref_hash IS NOT NULL
-                       GROUP BY card_id, buyer_ref_hash HAVING count(*) >= :need)
+        WITH cand AS (SELECT unnest(CAST(:cards AS bigint[])) AS card_id)
         SELECT o.id, o.card_id, encode(o.buyer_ref_hash, 'hex') AS buyer, o.placed_at
           FROM orders o JOIN cand USING (card_id)
          WHERE o.placed_at >= now() - CAST(:lookback AS interval) AND o.buyer_ref_hash IS NOT NULL
-    """), {"lookback": timedelta(days=p["lookback_days"]), "need": max(1, math.ceil(p["min_ratio"]))})).all()
+         ORDER BY o.card_id, o.placed_at, o.id
+    """), {"cards": cards, "lookback": timedelta(days=p["lookback_days"])})).all()
     events = [OrderEvent(r.id, r.card_id, r.buyer[:16], r.placed_at) for r in rows]
     findings = find_buyer_concentration(events, window=window, min_ratio=p["min_ratio"])
     owners = await _card_owners(session, [f.card for f in findings])  # type: ignore[misc]

@@ -129,8 +129,10 @@ async def run_scan(session: AsyncSession, actor: Principal = SYSTEM, *, only: li
     work_mem = await session.scalar(text("SELECT current_setting('work_mem')"))
     await session.execute(text("SELECT set_config('work_mem', :v, true)"), {"v": SCAN_WORK_MEM})
     # rows read once per scan and shared by detectors (self_purchase and circular_orders share the
-    # buyer-is-a-distributor matches); one transaction, one now(), dropped when the scan ends
-    session.info[SCAN_CACHE] = {}
+    # buyer-is-a-distributor matches; order_velocity, repeat_buyer and buyer_concentration the
+    # window's order counts, computed for every scanned rule's config; self_referral and
+    # identity_cluster the shared identifiers); one transaction, one now(), dropped when the scan ends
+    session.info[SCAN_CACHE] = {"configs": {cfg.name: cfg for cfg in todo}}
     try:
         for i, cfg in enumerate(todo):
             if progress:
