@@ -1,0 +1,53 @@
+"""Invariant 1 at the database itself: whatever code writes postings, an unbalanced transaction is
+refused, postings cannot be changed or deleted, and balances equal the sum of postings."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from distnet.ledger.service import Posting, UnbalancedTransaction, post
+from tests.factories import register
+
+
+async def _accounts(session, distributor_id):
+    rows = await session.execute(text("SELECT kind, id FROM ledger_account WHERE distributor_id = :d"),
+                                 {"d": distributor_id})
+    return dict(rows.all())
+
+
+async def test_database_refuses_unbalanced_transactions(client, admin_headers, sessionmaker):
+    root = await register(client, admin_headers, name="Root")
+    async with sessionmaker() as s:
+        acc = await _accounts(s, root["id"])
+        txn = await s.scalar(text("INSERT INTO ledger_transaction (kind) VALUES ('test') RETURNING id"))
+        with pytest.raises(DBAPIError, match="unbalanced"):
+            await s.execute(text("INSERT INTO ledger_posting (transaction_id, account_id, amount) "
+                                 "VALUES (:t, :a, 100), (:t, :b, -99)"),
+                            {"t": txn, "a": acc["pending"], "b": acc["available"]})
+        await s.rollback()
+    async with sessionmaker() as s:
+        with pytest.raises(UnbalancedTransaction):
+            await post(s, kind="test", postings=[Posting("pending", 5, root["id"]), Posting("available", -4, root["id"])])
+
+
+async def test_postings_are_append_only_and_balances_follow(client, admin_headers, sessionmaker):
+    root = await register(client, admin_headers, name="Root")
+    async with sessionmaker() as s:
+        await post(s, kind="test", postings=[Posting("pending", 700, root["id"]), Posting("available", -300, root["id"]),
+                                             Posting("withheld", -400, root["id"])])
+        await post(s, kind="test", postings=[Posting("pending", -200, root["id"]), Posting("available", 200, root["id"])])
+        await s.commit()
+        mismatched = await s.scalar(text("""
+            SELECT count(*) FROM ledger_account a
+             WHERE a.balance <> (SELECT coalesce(sum(p.amount), 0) FROM ledger_posting p WHERE p.account_id = a.id)
+               AND a.distributor_id = :d"""), {"d": root["id"]})
+        assert mismatched == 0
+        balances = dict((await s.execute(text(
+            "SELECT kind, balance FROM ledger_account WHERE distributor_id = :d"), {"d": root["id"]})).all())
+        assert (balances["pending"], balances["available"], balances["withheld"]) == (500, -100, -400)
+        for statement in ("UPDATE ledger_posting SET amount = amount + 1", "DELETE FROM ledger_posting"):
+            with pytest.raises(DBAPIError, match="append-only"):
+                await s.execute(text(statement))
+            await s.rollback()
