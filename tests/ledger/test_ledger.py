@@ -96,3 +96,30 @@ def test_cli_verify(database_url, monkeypatch):
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     assert "ledger verified" in result.output and "transactions_balance" in result.output
+
+
+async def test_commission_expense_is_not_a_hot_row(client, admin_headers, chain, sessionmaker):
+    """Every order posts to the platform commission_expense account: its balance is applied at
+    commit (deferred), so concurrent writers do not wait for each other's commit on that row, and
+    committed balances still equal the sum of postings."""
+    from distnet.ledger.service import Posting, post
+
+    root, a, b, c = chain
+    await place(client, c, "100.00")
+    expense_sql = text("SELECT balance FROM ledger_account WHERE distributor_id IS NULL AND kind = 'commission_expense'")
+    async with sessionmaker() as s:
+        before = await s.scalar(expense_sql)
+    async with sessionmaker() as first, sessionmaker() as second:
+        await post(first, kind="test", postings=[Posting("commission_expense", -5), Posting("pending", 5, b["id"])])
+        # a second writer to the same platform account does not wait for the first to commit
+        await second.execute(text("SET LOCAL lock_timeout = '2s'"))
+        await post(second, kind="test", postings=[Posting("commission_expense", -3), Posting("pending", 3, a["id"])])
+        await second.commit()
+        await first.commit()
+    async with sessionmaker() as s:
+        assert await s.scalar(expense_sql) == before - 8
+        assert await s.scalar(text("SELECT count(*) FROM ledger_balance_pending")) == 0
+    report = (await client.get("/api/v1/ledger/verify", headers=admin_headers)).json()
+    failed = {c["name"] for c in report["checks"] if not c["ok"]}
+    # the test postings are not commissions; everything about balances holds
+    assert not failed & {"transactions_balance", "balances_equal_postings", "account_signs"}, failed

@@ -1,6 +1,9 @@
 """Double-entry ledger core. Every money movement is one call to :func:`post` (or a set-based
 statement that inserts a whole transaction's postings at once): the database trigger refuses
-unbalanced transactions and keeps ``ledger_account.balance`` equal to the sum of postings."""
+unbalanced transactions and keeps ``ledger_account.balance`` equal to the sum of postings. The
+platform ``commission_expense`` balance (posted to by every order) is applied at COMMIT by a
+deferred trigger (migration 0002), so inside an uncommitted transaction that posted to it the
+stored value lags; never lock that row explicitly (committing writers wait for it)."""
 
 from __future__ import annotations
 

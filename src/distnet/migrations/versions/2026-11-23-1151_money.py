@@ -7,6 +7,8 @@ Revises: 0001
 * the default commission plan, version 1, effective since 2000-01-01, so that orders are
   attributed from the first day; operators add versions with ``POST /commission-plans``.
 * an index for the postings of one commission (explain, verify).
+* the ledger trigger locks FOR NO KEY UPDATE; the platform ``commission_expense`` balance is
+  applied at commit (``ledger_balance_pending`` + a deferred constraint trigger), not per statement.
 """
 
 import sqlalchemy as sa
@@ -36,16 +38,49 @@ BEGIN
     RAISE EXCEPTION 'unbalanced ledger transaction' USING ERRCODE = '23514';
   END IF;
   PERFORM 1 FROM ledger_account
-   WHERE id IN (SELECT DISTINCT account_id FROM new_postings) ORDER BY id FOR NO KEY UPDATE;
+   WHERE id IN (SELECT DISTINCT account_id FROM new_postings)
+     AND NOT (distributor_id IS NULL AND kind = 'commission_expense')
+   ORDER BY id FOR NO KEY UPDATE;
   UPDATE ledger_account a SET balance = a.balance + s.total
     FROM (SELECT account_id, sum(amount) AS total FROM new_postings GROUP BY account_id) s
-   WHERE a.id = s.account_id;
+   WHERE a.id = s.account_id AND NOT (a.distributor_id IS NULL AND a.kind = 'commission_expense');
+  INSERT INTO ledger_balance_pending (account_id, amount)
+  SELECT a.id, s.total
+    FROM (SELECT account_id, sum(amount) AS total FROM new_postings GROUP BY account_id) s
+    JOIN ledger_account a ON a.id = s.account_id
+   WHERE a.distributor_id IS NULL AND a.kind = 'commission_expense'
+   ORDER BY a.id;
   RETURN NULL;
 END $$;
 """
 
+# The platform commission_expense account is posted to by every order and every refund. Updating
+# its balance in the statement trigger locked that one row from the first order of a transaction
+# until its commit and serialised all order writers (batches, single orders, imports). Its deltas
+# are queued in ledger_balance_pending instead (insert only, no lock) and applied by a DEFERRED
+# constraint trigger, i.e. at COMMIT: the row is locked only while the transaction commits, and
+# committed balances still equal the sum of postings. Inside an uncommitted transaction that posted
+# to it, the stored expense balance lags its postings until commit. Nothing may lock the expense
+# row earlier in a transaction (a committing writer waits for it while holding its other locks).
+PENDING_BALANCE = """
+CREATE TABLE ledger_balance_pending (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  account_id bigint NOT NULL,
+  amount bigint NOT NULL
+);
+CREATE FUNCTION ledger_apply_pending_balance() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE ledger_account SET balance = balance + NEW.amount WHERE id = NEW.account_id;
+  DELETE FROM ledger_balance_pending WHERE id = NEW.id;
+  RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER ledger_balance_pending_apply AFTER INSERT ON ledger_balance_pending
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_apply_pending_balance();
+"""
+
 
 def upgrade() -> None:
+    op.execute(PENDING_BALANCE)
     op.execute(LEDGER_TRIGGER_NO_KEY)
     op.create_table(
         "sales_daily",
@@ -92,6 +127,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute(LEDGER_TRIGGER_NO_KEY.split("  INSERT INTO ledger_balance_pending")[0]
+               .replace("\n     AND NOT (distributor_id IS NULL AND kind = 'commission_expense')", "")
+               .replace(" AND NOT (a.distributor_id IS NULL AND a.kind = 'commission_expense')", "")
+               + "  RETURN NULL;\nEND $$;\n")
+    op.execute("DROP TABLE IF EXISTS ledger_balance_pending")
+    op.execute("DROP FUNCTION IF EXISTS ledger_apply_pending_balance()")
     op.execute("DELETE FROM commission_rate WHERE plan_id IN (SELECT id FROM commission_plan WHERE version = 1)")
     op.execute("DELETE FROM commission_plan WHERE version = 1")
     op.drop_index("ix_commission_plan_effective", table_name="commission_plan")
