@@ -130,7 +130,10 @@ dramatiq.set_broker(broker)
 # --------------------------------------------------------------------------- worker-side DB access
 
 _database_url: str | None = None
-_engines: dict[tuple[int, int], tuple[AsyncEngine, async_sessionmaker[AsyncSession]]] = {}
+# (pid, id(loop)) -> (loop, url, engine, sessionmaker). The loop itself is kept and compared: a new
+# worker's loop can get the id of a dead one, and an engine whose connections belong to a dead
+# loop hangs every actor that uses it.
+_engines: dict[tuple[int, int], tuple[asyncio.AbstractEventLoop, str, AsyncEngine, async_sessionmaker[AsyncSession]]] = {}
 _engines_lock = threading.Lock()
 
 
@@ -148,24 +151,30 @@ def worker_sessionmaker() -> async_sessionmaker[AsyncSession]:
     for an in-process scheduler on the API loop. Actors use it as
     ``async with session_scope(worker_sessionmaker()) as session``.
     """
-    key = (os.getpid(), id(asyncio.get_running_loop()))
+    loop = asyncio.get_running_loop()
+    key = (os.getpid(), id(loop))
     with _engines_lock:
         found = _engines.get(key)
-        if found is None:
+        if found is None or found[0] is not loop or (_database_url and found[1] != _database_url):
             from distnet.db import make_engine, make_sessionmaker, resolve_database_url
 
             settings = get_settings()
             url = _database_url or resolve_database_url(settings)
             engine = make_engine(url, pool_size=min(settings.database.pool_size, 5))
-            found = (engine, make_sessionmaker(engine))
+            found = (loop, url, engine, make_sessionmaker(engine))
             _engines[key] = found
-    return found[1]
+    return found[3]
 
 
 async def dispose_worker_engines() -> None:
     """Dispose the engines opened on the running loop (call before that loop ends)."""
-    key = (os.getpid(), id(asyncio.get_running_loop()))
+    loop = asyncio.get_running_loop()
+    key = (os.getpid(), id(loop))
     with _engines_lock:
-        found = _engines.pop(key, None)
+        found = _engines.get(key)
+        if found is not None and found[0] is loop:
+            del _engines[key]
+        else:
+            found = None
     if found is not None:
-        await found[0].dispose()
+        await found[2].dispose()
