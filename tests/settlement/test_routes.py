@@ -73,20 +73,35 @@ async def test_distnet_settle_command(database_url, sessionmaker):
 
 
 async def test_actors_plan_and_settle_partitions(sessionmaker, database_url, session):
+    """The actors' own code: ``settlement.run`` plans and fans out one message per partition,
+    ``settlement.run_partition`` settles each. Messages are taken from the stub queue and handed
+    to the actor functions here, on this test's loop: dramatiq's AsyncIO middleware keeps one
+    event-loop thread per process, which another test's worker shutting down could stop under a
+    second worker (real workers are exercised in tests/worker)."""
     from distnet.settlement import tasks
     from distnet.worker.broker import broker, configure_worker_database
 
     await build_world(sessionmaker)
     configure_worker_database(database_url)
     broker.flush_all()
-    worker = dramatiq.Worker(broker, worker_timeout=100)
-    worker.start()
     try:
-        tasks.run.send(None, 3)
-        await asyncio.to_thread(broker.join, "settlement", timeout=60_000)
-        await asyncio.to_thread(worker.join)
+        # the actors are async functions that dramatiq wraps to run on its loop thread
+        planned = await tasks.run.fn.__wrapped__(None, 3)
+        assert planned["enqueued"] == 3
+        queue = broker.queues["settlement"]
+        handled = 0
+        while not queue.empty():
+            message = dramatiq.Message.decode(queue.get_nowait())
+            assert message.actor_name == "settlement.run_partition"
+            assert await tasks.run_partition.fn.__wrapped__(*message.args) is True
+            queue.task_done()
+            handled += 1
+        assert handled == 3
     finally:
-        worker.stop()
+        broker.flush_all()
+        from distnet.worker.broker import dispose_worker_engines
+
+        await dispose_worker_engines()
         configure_worker_database(None)
     row = (await session.execute(text("SELECT status, partitions, partitions_done, moved FROM settlement_run"))).one()
     assert tuple(row) == ("done", 3, 3, 22)
