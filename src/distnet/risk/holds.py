@@ -304,34 +304,30 @@ async def release_withheld(session: AsyncSession, hold: Hold) -> int:
             {"o": other, "h": hold.id})
         await _settle_once(session, hold)
         return 0
-    rows = (await session.execute(
-        text(
-            """
-            UPDATE commission c SET status = 'pending'
-              FROM orders o
-             WHERE c.withheld_hold_id = :h AND c.status = 'withheld' AND o.id = c.order_id
-            RETURNING c.id, c.beneficiary_id, c.amount - c.reversed AS net, o.currency
-            """
-        ), {"h": hold.id})).all()
-    await _post_by_currency(session, rows, kind="withheld_released", to_kind="pending", hold=hold)
-    await _settle_once(session, hold)
-    return sum(int(r.net) for r in rows)
+    return await _move_withheld(session, hold, status="pending", kind="withheld_released", to_kind="pending")
 
 
 async def forfeit_withheld(session: AsyncSession, hold: Hold) -> int:
     """Forfeit the commissions a confirmed hold withholds (D.withheld → forfeited_income)."""
     if hold.outcome != "confirmed":
         raise Conflict("only a confirmed hold's money can be forfeited")
+    return await _move_withheld(session, hold, status="forfeited", kind="withheld_forfeited",
+                                to_kind="forfeited_income")
+
+
+async def _move_withheld(session: AsyncSession, hold: Hold, *, status: str, kind: str, to_kind: str) -> int:
+    """Move every commission this hold withholds to ``status`` and its money from D.withheld to
+    ``to_kind``, in one statement and one ledger transaction per currency; stamp the hold once."""
     rows = (await session.execute(
         text(
             """
-            UPDATE commission c SET status = 'forfeited'
+            UPDATE commission c SET status = :status
               FROM orders o
              WHERE c.withheld_hold_id = :h AND c.status = 'withheld' AND o.id = c.order_id
             RETURNING c.id, c.beneficiary_id, c.amount - c.reversed AS net, o.currency
             """
-        ), {"h": hold.id})).all()
-    await _post_by_currency(session, rows, kind="withheld_forfeited", to_kind="forfeited_income", hold=hold)
+        ), {"h": hold.id, "status": status})).all()
+    await _post_by_currency(session, rows, kind=kind, to_kind=to_kind, hold=hold)
     await _settle_once(session, hold)
     return sum(int(r.net) for r in rows)
 
