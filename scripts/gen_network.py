@@ -114,6 +114,24 @@ def _drop_indexes(conn: psycopg.Connection) -> list[str]:
     return [f'ALTER TABLE {t} ADD CONSTRAINT "{n}" {d}' for t, n, d in keys] + [d for _, d in indexes]
 
 
+def _rebuild_indexes(url: str, definitions: list[str], connections: int = 2) -> None:
+    """Build the dropped keys and indexes on several connections at once (one per core), largest
+    tables first so the two long builds (closure key, closure descendant index) run side by side."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ordered = sorted(definitions, key=lambda d: "distributor_closure" not in d)
+
+    def build(statements: list[str]) -> None:
+        with psycopg.connect(plain(url), autocommit=True) as conn:
+            for statement in statements:
+                conn.execute(statement)
+
+    shares = [ordered[i::connections] for i in range(connections)]
+    with ThreadPoolExecutor(connections) as pool:
+        for future in [pool.submit(build, share) for share in shares]:
+            future.result()
+
+
 def load(url: str, net: Network, seed: int = 7, *, accounts: bool = False) -> dict[str, float]:
     rng = np.random.default_rng(seed + 1)
     n = net.size
@@ -169,9 +187,9 @@ def load(url: str, net: Network, seed: int = 7, *, accounts: bool = False) -> di
             )
         timings["accounts_s"] = time.perf_counter() - t3
         conn.execute("SELECT setval(pg_get_serial_sequence('distributor','id'), %s)", (n,))
+        conn.commit()
         t6 = time.perf_counter()
-        for definition in index_definitions:
-            conn.execute(definition)
+        _rebuild_indexes(url, index_definitions)
         timings["indexes_s"] = time.perf_counter() - t6
         t5 = time.perf_counter()
         orphans = conn.execute(
