@@ -8,7 +8,6 @@ import os
 import sys
 from pathlib import Path
 
-import dramatiq
 from sqlalchemy import text
 
 from tests.conftest import bearer
@@ -72,35 +71,27 @@ async def test_distnet_settle_command(database_url, sessionmaker):
     assert result["moved"] == 22 and result["partitions_done"] == 2 and result["triggered_by"] == "cli"
 
 
-async def test_actors_plan_and_settle_partitions(sessionmaker, database_url, session):
+async def test_actors_plan_and_settle_partitions(sessionmaker, database_url, session, monkeypatch):
     """The actors' own code: ``settlement.run`` plans and fans out one message per partition,
-    ``settlement.run_partition`` settles each. Messages are taken from the stub queue and handed
-    to the actor functions here, on this test's loop: dramatiq's AsyncIO middleware keeps one
-    event-loop thread per process, which another test's worker shutting down could stop under a
-    second worker (real workers are exercised in tests/worker)."""
+    ``settlement.run_partition`` settles each. The fan-out is captured at ``send`` and the
+    partition actor is run here, on this test's loop, so no other worker alive in this test
+    process can take the messages (dramatiq keeps one AsyncIO loop thread per process; real
+    workers are exercised in tests/worker)."""
     from distnet.settlement import tasks
-    from distnet.worker.broker import broker, configure_worker_database
+    from distnet.worker.broker import configure_worker_database, dispose_worker_engines
 
     await build_world(sessionmaker)
     configure_worker_database(database_url)
-    broker.flush_all()
+    sent: list[tuple] = []
+    monkeypatch.setattr(tasks.run_partition, "send", lambda *args: sent.append(args))
     try:
         # the actors are async functions that dramatiq wraps to run on its loop thread
         planned = await tasks.run.fn.__wrapped__(None, 3)
         assert planned["enqueued"] == 3
-        queue = broker.queues["settlement"]
-        handled = 0
-        while not queue.empty():
-            message = dramatiq.Message.decode(queue.get_nowait())
-            assert message.actor_name == "settlement.run_partition"
-            assert await tasks.run_partition.fn.__wrapped__(*message.args) is True
-            queue.task_done()
-            handled += 1
-        assert handled == 3
+        assert sorted(no for _, no in sent) == [1, 2, 3]
+        for run_id, no in sent:
+            assert await tasks.run_partition.fn.__wrapped__(run_id, no) is True
     finally:
-        broker.flush_all()
-        from distnet.worker.broker import dispose_worker_engines
-
         await dispose_worker_engines()
         configure_worker_database(None)
     row = (await session.execute(text("SELECT status, partitions, partitions_done, moved FROM settlement_run"))).one()
