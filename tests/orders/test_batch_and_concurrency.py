@@ -149,6 +149,18 @@ async def test_racing_refunds_never_exceed_the_order(client, admin_headers, chai
     await verify_ok(client, admin_headers)
 
 
+async def _payout_item(session, distributor_id: int, amount: int, *, status: str) -> None:
+    """The payout run and item that a simulated payout stands for: ledger verify checks that
+    reserved and paid balances are backed by payout items."""
+    run_status = "completed" if status == "paid" else "exported"
+    run_id = await session.scalar(text(
+        "INSERT INTO payout_run (status, min_amount, cutoff, created_by, item_count, total_amount) "
+        "VALUES (:s, 0, now(), 'test', 1, :a) RETURNING id"), {"s": run_status, "a": amount})
+    await session.execute(text(
+        "INSERT INTO payout_item (run_id, distributor_id, amount, status) VALUES (:r, :d, :a, :s)"),
+        {"r": run_id, "d": distributor_id, "a": amount, "s": status})
+
+
 async def _settle(session, commission_id: int, *, paid: bool = False) -> None:
     """What settlement (and a payout) do to one commission, per ARCHITECTURE's postings table."""
     c = (await session.execute(text("SELECT beneficiary_id, amount - reversed AS net FROM commission WHERE id = :i"),
@@ -162,6 +174,7 @@ async def _settle(session, commission_id: int, *, paid: bool = False) -> None:
                                                      Posting("paid", c.net, c.beneficiary_id)])
         await session.execute(text("UPDATE commission SET status = 'paid', paid_at = now() WHERE id = :i"),
                               {"i": commission_id})
+        await _payout_item(session, c.beneficiary_id, c.net, status="paid")
     await session.commit()
 
 
@@ -173,6 +186,7 @@ async def test_reversal_of_available_and_paid_creates_debt(client, admin_headers
     await _settle(session, by_level[2]["id"], paid=True)  # b: 3.00 paid out
     # c spends part of its available balance on a payout of 4.00 elsewhere
     await post(session, kind="payout", postings=[Posting("available", -400, c["id"]), Posting("reserved", 400, c["id"])])
+    await _payout_item(session, c["id"], 400, status="reserved")
     await session.commit()
     await refund(client, order, "100.00", auth(c))
     bal_c = await balances(client, c)

@@ -9,7 +9,7 @@ import io
 
 from sqlalchemy import text
 
-from distnet.payouts.checks import verify_payouts
+from distnet.ledger.verify import verify
 from tests.factories import auth, register
 from tests.orders.helpers import balances, place, refund, verify_ok
 from tests.settlement.builders import days_ago
@@ -54,7 +54,8 @@ async def test_orders_to_paid_and_back(client, admin_headers, finance, session):
     statuses = (await client.get(f"/api/v1/commissions?beneficiary_id={b['id']}", headers=auth(b))).json()
     assert sorted(c["status"] for c in statuses["items"]) == ["paid", "paid", "pending"]
     await verify_ok(client, admin_headers)
-    assert (await verify_payouts(session))["ok"]
+    report = await verify(session)
+    assert report["ok"] and "reserved_matches_payout_items" in {c["name"] for c in report["checks"]}
     await session.rollback()
 
     # clawback after payout: the refund of a paid order turns into debt
@@ -72,6 +73,7 @@ async def test_orders_to_paid_and_back(client, admin_headers, finance, session):
     expected = int(earned.replace(".", "")) - 6000  # the remaining 60.00 of debt is netted first
     assert final["owed"] == "0.00" and final["available"] == f"{expected // 100}.{expected % 100:02d}"
     await verify_ok(client, admin_headers)
-    assert (await verify_payouts(session))["ok"]
+    report = await verify(session)
+    assert report["ok"] and "reserved_matches_payout_items" in {c["name"] for c in report["checks"]}
     topics = set((await session.execute(text("SELECT DISTINCT topic FROM outbox_event"))).scalars())
     assert {"commission.available", "payout.paid", "repayment.received"} <= topics

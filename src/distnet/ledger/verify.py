@@ -91,8 +91,11 @@ CHECKS: tuple[Check, ...] = (
 
 
 async def verify(session: AsyncSession, progress: Callable[[Check], None] | None = None) -> dict[str, Any]:
+    # payout checks (invariant 5) live with payouts; imported here, as they import ``Check`` from us
+    from distnet.payouts.checks import CHECKS as PAYOUT_CHECKS
+
     results = []
-    for check in CHECKS:
+    for check in (*CHECKS, *PAYOUT_CHECKS):
         rows = (await session.execute(text(f"SELECT * FROM ({check.sql}) bad LIMIT {EXAMPLES + 1}"))).all()
         bad = [{k: (str(v) if not isinstance(v, int | str | None) else v) for k, v in r._mapping.items()}
                for r in rows]

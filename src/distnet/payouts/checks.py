@@ -3,12 +3,7 @@ each selects the offending rows and passes when it selects none."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from distnet.ledger.verify import EXAMPLES, Check
+from distnet.ledger.verify import Check
 
 CHECKS: tuple[Check, ...] = (
     Check("reserved_matches_payout_items", "each distributor's reserved balance = its items still reserved",
@@ -43,11 +38,3 @@ CHECKS: tuple[Check, ...] = (
               GROUP BY r.id HAVING r.applied <> r.amount OR count(t.id) <> 1"""),
 )
 
-
-async def verify_payouts(session: AsyncSession) -> dict[str, Any]:
-    results = []
-    for check in CHECKS:
-        rows = (await session.execute(text(f"SELECT * FROM ({check.sql}) bad LIMIT {EXAMPLES}"))).all()
-        results.append({"name": check.name, "ok": not rows, "detail": check.description,
-                        "examples": [{k: str(v) for k, v in r._mapping.items()} for r in rows]})
-    return {"ok": all(r["ok"] for r in results), "checks": results}
