@@ -1,0 +1,82 @@
+"""order ingest without hot rows: insert-only sales deltas; fact tables without per-row FK checks
+
+1. ``sales_delta``: order ingest and refunds append (distributor, day, personal, team) rows
+   instead of upserting ``sales_daily``. The upsert locked the seller's and every ancestor's row
+   for the day until commit, so every concurrent order writer queued on the root's row. Readers
+   sum both tables; ``ranks.service.fold_sales`` moves deltas into ``sales_daily`` in one
+   statement (scheduler job ``fold_sales`` and before each rank evaluation).
+
+2. ``orders`` and ``commission`` lose their foreign keys. A foreign key check runs one query per
+   inserted row and KEY SHARE-locks the parent row (a MultiXact on hot parents such as the root
+   distributor, locked by every concurrent order): measured 2.6 s of a 4.6 s insert of 100k orders
+   and 3.3 s of a 9.0 s insert of 300k commissions. What the keys guaranteed is kept by:
+   - every writer joins the parents in the same statement (an order's card and seller are looked
+     up, attribution joins distributor, plan and hold), so no row is written with a dangling id;
+   - the parents are never deleted (distributors and cards are closed or cancelled, plans are
+     versioned, holds are lifted): a trigger now refuses DELETE on them, and on orders and
+     commissions;
+   - ``ledger verify`` checks every reference (check ``fact_references``).
+
+Revision ID: 0005
+Revises: 0004
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+FOREIGN_KEYS = (
+    ("orders", "fk_orders_card_id_card", "card_id", "card"),
+    ("orders", "fk_orders_seller_id_distributor", "seller_id", "distributor"),
+    ("commission", "fk_commission_order_id_orders", "order_id", "orders"),
+    ("commission", "fk_commission_beneficiary_id_distributor", "beneficiary_id", "distributor"),
+    ("commission", "fk_commission_plan_id_commission_plan", "plan_id", "commission_plan"),
+    ("commission", "fk_commission_withheld_hold_id_hold", "withheld_hold_id", "hold"),
+)
+NEVER_DELETED = ("distributor", "card", "commission_plan", "hold", "orders", "commission")
+
+
+def upgrade() -> None:
+    op.create_table(
+        "sales_delta",
+        sa.Column("distributor_id", sa.BigInteger(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("personal", sa.BigInteger(), nullable=False, server_default=sa.text("0")),
+        sa.Column("team", sa.BigInteger(), nullable=False, server_default=sa.text("0")),
+    )
+    op.create_index("ix_sales_delta_distributor_day", "sales_delta", ["distributor_id", "day"])
+    for table, name, _, _ in FOREIGN_KEYS:
+        op.drop_constraint(name, table, type_="foreignkey")
+    op.execute(
+        """
+        CREATE FUNCTION distnet_refuse_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION '% rows are never deleted (close, cancel, lift or version them instead)', TG_TABLE_NAME
+                USING ERRCODE = 'restrict_violation';
+        END $$
+        """
+    )
+    for table in NEVER_DELETED:
+        op.execute(f"CREATE TRIGGER {table}_never_deleted BEFORE DELETE ON {table} "
+                   "FOR EACH STATEMENT EXECUTE FUNCTION distnet_refuse_delete()")
+
+
+def downgrade() -> None:
+    for table in NEVER_DELETED:
+        op.execute(f"DROP TRIGGER {table}_never_deleted ON {table}")
+    op.execute("DROP FUNCTION distnet_refuse_delete()")
+    for table, name, column, parent in FOREIGN_KEYS:
+        op.create_foreign_key(name, table, parent, [column], ["id"])
+    op.execute(
+        """
+        INSERT INTO sales_daily (distributor_id, day, personal, team)
+        SELECT distributor_id, day, sum(personal), sum(team) FROM sales_delta GROUP BY 1, 2
+        ON CONFLICT (distributor_id, day) DO UPDATE
+           SET personal = sales_daily.personal + EXCLUDED.personal, team = sales_daily.team + EXCLUDED.team
+        """
+    )
+    op.drop_table("sales_delta")
