@@ -110,7 +110,7 @@ async def main(args: argparse.Namespace) -> None:
             await s.commit()
             import_plain = time.perf_counter() - t0
         async with sm() as s:
-            await s.execute(text("DELETE FROM orders"))
+            await s.execute(text("TRUNCATE orders"))
             await s.commit()
             t0 = time.perf_counter()
             result = await import_csv(s, settings, chunks, header=HEADER, attribute=True)

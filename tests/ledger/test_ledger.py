@@ -123,3 +123,29 @@ async def test_commission_expense_is_not_a_hot_row(client, admin_headers, chain,
     failed = {c["name"] for c in report["checks"] if not c["ok"]}
     # the test postings are not commissions; everything about balances holds
     assert not failed & {"transactions_balance", "balances_equal_postings", "account_signs"}, failed
+
+
+async def test_fact_tables_keep_their_references(client, admin_headers, chain, sessionmaker):
+    """orders and commission have no foreign keys (migration 0005): their parents refuse DELETE,
+    and ledger verify names any row whose reference is missing."""
+    import pytest
+    from sqlalchemy.exc import DBAPIError
+
+    root, a, b, c = chain
+    order = await place(client, c, "100.00")
+    for table in ("distributor", "card", "commission_plan", "hold", "orders", "commission"):
+        async with sessionmaker() as s:
+            with pytest.raises(DBAPIError, match="never deleted"):
+                await s.execute(text(f"DELETE FROM {table} WHERE id = -1"))
+    async with sessionmaker() as s:
+        # a row written around the services, with references that do not exist
+        await s.execute(text("UPDATE commission SET beneficiary_id = 999999 WHERE order_id = :o AND level = 3"),
+                        {"o": order["id"]})
+        await s.execute(text("UPDATE orders SET card_id = (SELECT id FROM card WHERE distributor_id = :b) "
+                             "WHERE id = :o"), {"b": b["id"], "o": order["id"]})
+        await s.commit()
+    report = (await client.get("/api/v1/ledger/verify", headers=admin_headers)).json()
+    check = next(ch for ch in report["checks"] if ch["name"] == "fact_references")
+    assert not check["ok"]
+    assert {(e["row"], e["id"]) for e in check["examples"]} == {
+        ("order", order["id"]), ("commission", order["commissions"][2]["id"])}

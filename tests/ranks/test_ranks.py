@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from distnet.ranks.service import evaluate_ranks
-from tests.factories import auth
+from tests.factories import auth, make_tree
 from tests.orders.helpers import place, refund
 
 
@@ -65,7 +65,6 @@ async def test_downgrade_waits_for_evaluation(client, admin_headers, chain, sess
 
 
 async def test_evaluation_upgrades_deep_uplines(client, admin_headers, session, sessionmaker):
-    from tests.factories import make_tree
 
     chain = await make_tree(client, admin_headers, 5)
     # root is 5 levels above the seller: outside the cheap check, upgraded at evaluation
@@ -86,3 +85,37 @@ async def test_evaluation_upgrades_deep_uplines(client, admin_headers, session, 
         changes = await evaluate_ranks(s)
         await s.commit()
     assert changes == [{"id": chain[0]["id"], "old_rank": "gold", "new_rank": "member"}]
+
+
+async def test_sales_writers_do_not_queue_on_the_root(client, admin_headers, sessionmaker, settings):
+    """Every order credits the team sales of every ancestor, the root included. The credit is
+    appended (sales_delta), so an order in another branch does not wait for the first one's
+    commit; folding moves the deltas into sales_daily without changing any total."""
+    from distnet.kit.auth import SYSTEM
+    from distnet.orders import service
+    from distnet.orders.schemas import OrderCreate
+    from distnet.ranks.service import fold_sales, sales_totals
+    from tests.factories import register
+
+    root, x, y, z = await make_tree(client, admin_headers, 3)
+    p = await register(client, sponsor=root, name="p")  # another branch: shares only the root
+    await place(client, root, "1.00")  # the plan and platform accounts exist, as in production
+    async with sessionmaker() as first, sessionmaker() as second:
+        await service.create_order(first, settings, SYSTEM, OrderCreate(
+            external_id="deep", card_number=z["card"]["number"], amount="70.00"))
+        await second.execute(text("SET LOCAL lock_timeout = '2s'"))
+        status, _ = await service.create_order(second, settings, SYSTEM, OrderCreate(
+            external_id="shallow", card_number=p["card"]["number"], amount="30.00"))
+        assert status == 201
+        await second.commit()
+        await first.commit()
+    async with sessionmaker() as s:
+        before = {d["id"]: await sales_totals(s, d["id"], 90) for d in (root, x, z, p)}
+        assert before[root["id"]] == (100, 10000) and before[z["id"]] == (7000, 0) and before[p["id"]] == (3000, 0)
+        assert await s.scalar(text("SELECT count(*) FROM sales_delta")) > 0
+        assert await fold_sales(s) > 0
+        await s.commit()
+    async with sessionmaker() as s:
+        assert await s.scalar(text("SELECT count(*) FROM sales_delta")) == 0
+        assert {d["id"]: await sales_totals(s, d["id"], 90) for d in (root, x, z, p)} == before
+        assert await fold_sales(s) == 0  # nothing left: folding twice changes nothing

@@ -60,6 +60,24 @@ CHECKS: tuple[Check, ...] = (
               WHERE o.refunded_amount <> coalesce(r.total, 0) OR o.refunded_amount > o.amount"""),
     Check("orders_ingested_once", "one order per (source, external_id)",
           "SELECT source, external_id, count(*) AS n FROM orders GROUP BY 1, 2 HAVING count(*) > 1"),
+    # orders and commission have no foreign keys (migration 0005): their references are checked here
+    Check("fact_references", "every order names an existing card of its seller; every commission an existing "
+                             "order, beneficiary, plan and (when withheld) hold",
+          """SELECT 'order' AS row, o.id, 'card ' || o.card_id || ' / seller ' || o.seller_id AS missing
+               FROM orders o LEFT JOIN card c ON c.id = o.card_id
+               LEFT JOIN distributor d ON d.id = o.seller_id
+              WHERE c.id IS NULL OR d.id IS NULL OR c.distributor_id <> o.seller_id
+             UNION ALL
+             SELECT 'commission', k.id, concat_ws(', ', CASE WHEN o.id IS NULL THEN 'order ' || k.order_id END,
+                                                CASE WHEN d.id IS NULL THEN 'beneficiary ' || k.beneficiary_id END,
+                                                CASE WHEN p.id IS NULL THEN 'plan ' || k.plan_id END,
+                                                CASE WHEN k.withheld_hold_id IS NOT NULL AND h.id IS NULL
+                                                     THEN 'hold ' || k.withheld_hold_id END)
+               FROM commission k LEFT JOIN orders o ON o.id = k.order_id
+               LEFT JOIN distributor d ON d.id = k.beneficiary_id
+               LEFT JOIN commission_plan p ON p.id = k.plan_id
+               LEFT JOIN hold h ON h.id = k.withheld_hold_id
+              WHERE o.id IS NULL OR d.id IS NULL OR p.id IS NULL OR (k.withheld_hold_id IS NOT NULL AND h.id IS NULL)"""),
     Check("no_available_before_hold_end", "no commission became available before its hold end",
           """SELECT id AS commission_id, status, hold_until, available_at FROM commission
               WHERE status IN ('available', 'paid') AND available_at IS NOT NULL AND available_at < hold_until"""),

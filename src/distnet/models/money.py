@@ -6,13 +6,16 @@ from datetime import date, datetime
 
 from sqlalchemy import (
     ARRAY,
+    BigInteger,
     CheckConstraint,
+    Column,
     Date,
     ForeignKey,
     Index,
     LargeBinary,
     SmallInteger,
     String,
+    Table,
     Text,
     UniqueConstraint,
     text,
@@ -56,8 +59,11 @@ class Order(Base):
     external_id: Mapped[str] = mapped_column(String(128))
     body_hash: Mapped[bytes] = mapped_column(LargeBinary)
     """Hash of the canonical request body: the same id with a different body is a 409."""
-    card_id: Mapped[int] = mapped_column(ForeignKey("card.id"))
-    seller_id: Mapped[int] = mapped_column(ForeignKey("distributor.id"))
+    # orders and commissions carry no foreign keys (migration 0005: per-row checks and parent
+    # locks cost half of every bulk insert); their parents are never deleted and ledger verify
+    # checks every reference (fact_references)
+    card_id: Mapped[int]
+    seller_id: Mapped[int]
     amount: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3))
     category: Mapped[str | None] = mapped_column(String(64))
@@ -101,10 +107,10 @@ COMMISSION_STATUSES = ("pending", "available", "withheld", "paid", "forfeited", 
 class Commission(Base):
     __tablename__ = "commission"
     id: Mapped[int] = mapped_column(primary_key=True)
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    order_id: Mapped[int]
     level: Mapped[int] = mapped_column(SmallInteger)
-    beneficiary_id: Mapped[int] = mapped_column(ForeignKey("distributor.id"))
-    plan_id: Mapped[int] = mapped_column(ForeignKey("commission_plan.id"))
+    beneficiary_id: Mapped[int]
+    plan_id: Mapped[int]
     rank_used: Mapped[str] = mapped_column(String(16))
     rate_bps: Mapped[int]
     base: Mapped[int]
@@ -114,7 +120,7 @@ class Commission(Base):
     """Sum of refund reversals so far; net = amount - reversed."""
     status: Mapped[str] = mapped_column(String(16))
     hold_until: Mapped[datetime]
-    withheld_hold_id: Mapped[int | None] = mapped_column(ForeignKey("hold.id"))
+    withheld_hold_id: Mapped[int | None]
     """The violation hold that withholds this commission, if any."""
     created_at: Mapped[datetime] = created_at_column()
     available_at: Mapped[datetime | None]
@@ -200,10 +206,26 @@ class SalesDaily(Base):
 
     ``personal`` counts the distributor's own orders; ``team`` its whole downline's (every level),
     credited to the ancestors the seller had when the order was placed. Maintained set-based by
-    order ingest and refunds, so a rank check reads a few dozen rows instead of a team's orders."""
+    order ingest and refunds, so a rank check reads a few dozen rows instead of a team's orders.
+
+    Writers append to ``sales_delta`` (migration 0005: same columns, no key, rows repeat) and
+    never update this table, so concurrent orders never wait on an ancestor's daily row. Readers
+    sum both (``ranks.service.SALES``); ``ranks.service.fold_sales`` moves the deltas here."""
 
     __tablename__ = "sales_daily"
     distributor_id: Mapped[int] = mapped_column(primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     personal: Mapped[int] = mapped_column(server_default=text("0"))
     team: Mapped[int] = mapped_column(server_default=text("0"))
+
+
+sales_delta = Table(
+    # appended by order ingest and refunds, folded into sales_daily (see SalesDaily); no key, rows
+    # repeat, so a Core table rather than a mapped class
+    "sales_delta", Base.metadata,
+    Column("distributor_id", BigInteger, nullable=False),
+    Column("day", Date, nullable=False),
+    Column("personal", BigInteger, nullable=False, server_default=text("0")),
+    Column("team", BigInteger, nullable=False, server_default=text("0")),
+    Index("ix_sales_delta_distributor_day", "distributor_id", "day"),
+)

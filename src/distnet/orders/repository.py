@@ -62,26 +62,20 @@ async def existing_orders(session: AsyncSession, keys: list[tuple[str, str]]) ->
 
 SALES_ROLLUP = """
 WITH s AS (
-    SELECT seller_id, (placed_at AT TIME ZONE 'UTC')::date AS day, sum({amount}) AS amt
+    SELECT seller_id, (placed_at AT TIME ZONE 'UTC')::date AS day, sum({amount})::bigint AS amt
       FROM orders WHERE id IN ({orders}) GROUP BY 1, 2
-), r AS (
-    SELECT seller_id AS d, day, amt AS personal, 0 AS team FROM s
-    UNION ALL
-    SELECT c.ancestor_id, s.day, 0, s.amt FROM s JOIN distributor_closure c ON c.descendant_id = s.seller_id
-), agg AS (
-    SELECT d, day, sum(personal)::bigint AS personal, sum(team)::bigint AS team FROM r GROUP BY d, day
 )
-INSERT INTO sales_daily (distributor_id, day, personal, team)
-SELECT d, day, personal, team FROM agg ORDER BY d, day
-ON CONFLICT (distributor_id, day) DO UPDATE
-   SET personal = sales_daily.personal + EXCLUDED.personal, team = sales_daily.team + EXCLUDED.team
+INSERT INTO sales_delta (distributor_id, day, personal, team)
+SELECT seller_id, day, amt, 0 FROM s
+UNION ALL
+SELECT c.ancestor_id, s.day, 0, s.amt FROM s JOIN distributor_closure c ON c.descendant_id = s.seller_id
 """
 
 
 async def add_sales(session: AsyncSession, orders: str, params: dict[str, Any], amount_sql: str = "amount") -> None:
     """Credit the orders' amounts (or ``amount_sql``, e.g. a negative refund) to the sellers'
-    personal sales and every ancestor's team sales, on the order's day. Rows are written in
-    (distributor, day) order, so concurrent ingests lock them in the same order."""
+    personal sales and every ancestor's team sales, on the order's day. Append-only
+    (``sales_delta``): concurrent ingests never wait on each other's rows."""
     await session.execute(text(SALES_ROLLUP.format(orders=orders, amount=amount_sql)), params)
 
 

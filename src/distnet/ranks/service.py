@@ -1,6 +1,7 @@
 """Ranks: upgrade at once inside the transaction that crosses a threshold (the next order already
 earns the new rate), downgrade only at the periodic evaluation. Both are the same set-based
-statement over ``sales_daily``; the ladder itself is pure (ranks/ladder.py)."""
+statement over the sales rollup (``SALES``: ``sales_daily`` plus the ``sales_delta`` rows not
+folded yet); the ladder itself is pure (ranks/ladder.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,22 @@ from distnet.commissions.rules import DEFAULT_RATES
 from distnet.kit.money import format_amount
 from distnet.ranks.ladder import RANK_ORDER, Ladder, current_ladder, progress
 
+SALES = "(SELECT * FROM sales_daily UNION ALL SELECT * FROM sales_delta)"
+"""Sales per distributor and day: the folded rows and the appended deltas, to be summed."""
+
+_FOLD = """
+WITH moved AS (
+    DELETE FROM sales_delta RETURNING distributor_id, day, personal, team
+), agg AS (
+    SELECT distributor_id, day, sum(personal)::bigint AS personal, sum(team)::bigint AS team
+      FROM moved GROUP BY 1, 2
+)
+INSERT INTO sales_daily (distributor_id, day, personal, team)
+SELECT * FROM agg ORDER BY distributor_id, day
+ON CONFLICT (distributor_id, day) DO UPDATE
+   SET personal = sales_daily.personal + EXCLUDED.personal, team = sales_daily.team + EXCLUDED.team
+"""
+
 # ``{scope}``: a query of the distributor ids to evaluate (NULL scope = everyone).
 _APPLY = """
 WITH ladder(rank, pos, min_personal, min_team) AS (
@@ -24,7 +41,7 @@ WITH ladder(rank, pos, min_personal, min_team) AS (
      WHERE d.status = 'active' {scope}
 ), totals AS (
     SELECT scope.id, scope.rank, coalesce(sum(s.personal), 0) AS personal, coalesce(sum(s.team), 0) AS team
-      FROM scope LEFT JOIN sales_daily s
+      FROM scope LEFT JOIN """ + SALES + """ s
         ON s.distributor_id = scope.id AND s.day > (now() AT TIME ZONE 'UTC')::date - CAST(:days AS int)
      GROUP BY scope.id, scope.rank
 ), target AS (
@@ -89,8 +106,17 @@ async def upgrade_after_orders(session: AsyncSession, orders: str, params: dict[
     return await apply_ranks(session, scope=scope, params=params, upgrade_only=True, reason="threshold_crossed")
 
 
+async def fold_sales(session: AsyncSession) -> int:
+    """Move the appended sales deltas into ``sales_daily`` (scheduler job ``fold_sales``): one
+    statement, so every reader sees the rows either here or there, never both or neither. Only
+    this job and the evaluation lock ``sales_daily`` rows, for the length of one statement."""
+    result = await session.execute(text(_FOLD))
+    return result.rowcount or 0
+
+
 async def evaluate_ranks(session: AsyncSession) -> list[dict[str, Any]]:
     """Periodic evaluation (for the scheduler): every active distributor, upgrades and downgrades."""
+    await fold_sales(session)
     return await apply_ranks(session, upgrade_only=False, reason="periodic_evaluation")
 
 
@@ -99,7 +125,7 @@ async def sales_totals(session: AsyncSession, distributor_id: int, days: int) ->
         await session.execute(
             text(
                 """
-                SELECT coalesce(sum(personal), 0), coalesce(sum(team), 0) FROM sales_daily
+                SELECT coalesce(sum(personal), 0), coalesce(sum(team), 0) FROM """ + SALES + """ s
                  WHERE distributor_id = :d AND day > (now() AT TIME ZONE 'UTC')::date - CAST(:days AS int)
                 """
             ),

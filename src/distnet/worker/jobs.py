@@ -50,6 +50,7 @@ JOBS: list[Job] = [
     Job("forfeit_withheld", timedelta(hours=1), "distnet.risk.holds.forfeit_due"),
     Job("appeal_claim_expiry", timedelta(minutes=1), "distnet.risk.appeals.release_stale_claims"),
     Job("rank_evaluation", timedelta(days=1), "distnet.ranks.service.evaluate_ranks"),
+    Job("fold_sales", timedelta(seconds=30), "distnet.ranks.service.fold_sales"),
 ]
 
 
