@@ -9,33 +9,47 @@ PAYOUT_LOCK = 0x64697374_7061796F  # "distpayo": serialises payout money moves (
 
 TAKE_PAYOUT_LOCK = text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=PAYOUT_LOCK)
 
+RUN_WORK_MEM = text("SELECT set_config('work_mem', '64MB', true)")
+
 # Candidates: available >= min and no active violation hold (maintenance holds do not block
 # payouts). Locked FOR NO KEY UPDATE in id order, as the ledger trigger and settlement do, so
 # a settlement in flight for one of them finishes first and its money is included, or starts after
-# us and finds the money reserved.
+# us and finds the money reserved. The lock returns the newest version of each row, and nobody can
+# change a locked balance until we commit, so the balances returned here are the ones the items
+# reserve. The same statement looks up each candidate's ``reserved`` account (not locked here: the
+# ledger trigger locks it, in id order, when the postings are written), by ``distributor_id``
+# through ``ix_ledger_account_distributor``: CREATE_ITEMS then needs no account lookups at all.
 LOCK_CANDIDATES = text(
     """
-    SELECT coalesce(array_agg(s.id), '{}') FROM (
-        SELECT a.id FROM ledger_account a
+    SELECT coalesce(array_agg(s.id ORDER BY s.id), '{}') AS ids, coalesce(array_agg(s.d ORDER BY s.id), '{}') AS ds,
+           coalesce(array_agg(s.balance ORDER BY s.id), '{}') AS amounts,
+           coalesce(array_agg(s.reserved_id ORDER BY s.id), '{}') AS reserved_ids
+      FROM (
+        SELECT a.id, a.distributor_id AS d, a.balance, r.id AS reserved_id
+          FROM ledger_account a
+          LEFT JOIN ledger_account r ON r.distributor_id = a.distributor_id AND r.kind = 'reserved'
+                                    AND r.currency = a.currency
          WHERE a.kind = 'available' AND a.currency = :currency AND a.distributor_id IS NOT NULL
-           AND a.balance >= :min_amount
+           AND a.balance >= :min_amount AND a.balance > 0
            AND NOT EXISTS (
                 SELECT 1 FROM hold h
                  WHERE h.distributor_id = a.distributor_id AND h.reason <> 'maintenance'
                    AND h.lifted_at IS NULL AND h.started_at <= now()
                    AND (h.ends_at IS NULL OR h.ends_at > now()))
          ORDER BY a.id
-           FOR NO KEY UPDATE) s
+           FOR NO KEY UPDATE OF a) s
     """
 )
 
-# Items reserve the whole available balance, in the same statement as the postings
-# D.available -a, D.reserved +a (ARCHITECTURE.md: payout item created).
+# Items reserve the whole (locked) available balance, in the same statement as the postings
+# D.available -a, D.reserved +a (ARCHITECTURE.md: payout item created). The candidates come in as
+# arrays from LOCK_CANDIDATES (unnest: the planner knows their length); a candidate without a
+# ``reserved`` account gets no posting, and the caller refuses the run (postings != 2 * items).
 CREATE_ITEMS = text(
     """
     WITH cand AS (
-        SELECT a.id AS available_id, a.distributor_id AS d, a.balance AS amount
-          FROM ledger_account a WHERE a.id = ANY(CAST(:ids AS bigint[])) AND a.balance > 0
+        SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:ds AS bigint[]), CAST(:amounts AS bigint[]),
+                             CAST(:reserved_ids AS bigint[])) AS c(available_id, d, amount, reserved_id)
     ), items AS (
         INSERT INTO payout_item (run_id, distributor_id, amount, currency, status)
         SELECT :run, d, amount, :currency, 'reserved' FROM cand ORDER BY d
@@ -47,10 +61,11 @@ CREATE_ITEMS = text(
         RETURNING id
     ), posted AS (
         INSERT INTO ledger_posting (transaction_id, account_id, amount)
-        SELECT txn.id, cand.available_id, -cand.amount FROM txn, cand
-        UNION ALL
-        SELECT txn.id, r.id, cand.amount FROM txn, cand
-          JOIN ledger_account r ON r.distributor_id = cand.d AND r.kind = 'reserved' AND r.currency = :currency
+        SELECT txn.id, p.account_id, p.amount
+          FROM txn, cand
+         CROSS JOIN LATERAL (VALUES (cand.available_id, -cand.amount), (cand.reserved_id, cand.amount))
+               AS p(account_id, amount)
+         WHERE p.account_id IS NOT NULL
         RETURNING 1
     )
     SELECT (SELECT count(*) FROM items) AS items, (SELECT coalesce(sum(amount), 0) FROM cand) AS total,

@@ -88,14 +88,19 @@ async def create_run(
     # one payout money move at a time: two runs created at once serialise here, and the second
     # one's statements (new snapshots under READ COMMITTED) see the first one's reservations
     await session.execute(repo.TAKE_PAYOUT_LOCK)
-    account_ids = list(await session.scalar(repo.LOCK_CANDIDATES, {"currency": currency, "min_amount": minimum}))
+    # one run writes two postings per eligible distributor in one statement: let the ledger
+    # trigger's sorts and hash aggregates over them stay in memory (transaction-local setting)
+    await session.execute(repo.RUN_WORK_MEM)
+    cand = (await session.execute(repo.LOCK_CANDIDATES, {"currency": currency, "min_amount": minimum})).one()
     # the cutoff is read after the candidates are locked: any commission made available before
     # it is in the balance we reserve (settlement stamps available_at after taking the same locks)
     run = PayoutRun(status=S.draft.value, min_amount=minimum, currency=currency, note=note,
                     cutoff=await _now(session), created_by=principal.actor, created_by_key_id=principal.key_id)
     session.add(run)
     await session.flush()
-    row = (await session.execute(repo.CREATE_ITEMS, {"ids": account_ids, "run": run.id, "currency": currency})).one()
+    row = (await session.execute(repo.CREATE_ITEMS, {
+        "ids": cand.ids, "ds": cand.ds, "amounts": cand.amounts, "reserved_ids": cand.reserved_ids, "run": run.id,
+        "currency": currency})).one()
     if row.postings != 2 * row.items:
         raise RuntimeError(f"payout run {run.id}: {row.postings} postings for {row.items} items")
     run.item_count, run.total_amount = int(row.items), int(row.total)

@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 # FOR NO KEY UPDATE (the mode the ledger trigger uses: FOR UPDATE would deadlock against the
 # posting foreign-key checks) returns the newest version of each row: the ``owed`` balances read here are the ones
 # netting uses (nobody can change them until we commit; a debt repaid meanwhile drops out).
+# Accounts are found by the partition's distributor id range (``ix_ledger_account_distributor``);
+# a join on ``distributor_id`` alone cannot use an index range and read every account per partition.
 LOCK_ACCOUNTS = text(
     """
     WITH ben AS (
@@ -32,12 +34,13 @@ LOCK_ACCOUNTS = text(
     )
     SELECT a.id, a.distributor_id AS d, a.kind, a.currency, a.balance, held.d IS NOT NULL AS held
       FROM ben
-      JOIN ledger_account a ON coalesce(a.distributor_id, 0) = ben.d
+      JOIN ledger_account a ON a.distributor_id = ben.d
       LEFT JOIN held ON held.d = ben.d
-     WHERE a.kind = 'pending'
+     WHERE a.distributor_id BETWEEN :lo AND :hi
+       AND (a.kind = 'pending'
         OR (a.kind = 'available' AND held.d IS NULL)
         OR (a.kind = 'withheld' AND held.d IS NOT NULL)
-        OR (a.kind = 'owed' AND a.balance < 0)
+        OR (a.kind = 'owed' AND a.balance < 0))
      ORDER BY a.id
        FOR NO KEY UPDATE OF a
     """
