@@ -27,6 +27,22 @@ async def test_order_attributes_three_levels(client, admin_headers, chain):
     await verify_ok(client, admin_headers)
 
 
+async def test_created_answer_is_what_a_read_returns(client, admin_headers, chain):
+    """The 201 body is built from the rows just written (no read back): it must equal GET, for an
+    order with commissions, one placed in the past and one excluded below the minimum."""
+    root, a, b, c = chain
+    placed = (datetime.now(UTC) - timedelta(days=3)).isoformat()
+    for body in (order_body(c, "123.45"), order_body(c, "9.99", placed_at=placed, category="books", channel="app",
+                                                     buyer={"ref": "u1", "ip": "10.0.0.1"})):
+        created = await client.post("/api/v1/orders", json=body, headers=auth(c))
+        assert created.status_code == 201, created.text
+        read = (await client.get(f"/api/v1/orders/{created.json()['id']}", headers=auth(c))).json()
+        read.pop("attribution")
+        assert created.json() == read
+        replay = await client.post("/api/v1/orders", json=body, headers=auth(c))
+        assert replay.status_code == 200 and replay.json() == created.json()
+
+
 async def test_order_events_and_fingerprints(client, admin_headers, chain, session):
     c = chain[-1]
     order = await place(client, c, "10.00", buyer={"ref": "buyer-1", "device_id": "D1", "ip": "1.2.3.4",

@@ -65,7 +65,8 @@ WITH o AS (
            CASE WHEN hold_id IS NULL THEN 'pending' ELSE 'withheld' END, hold_until, hold_id
       FROM cand
     ON CONFLICT (order_id, level) DO NOTHING
-    RETURNING id, order_id, level, beneficiary_id, amount, status
+    RETURNING id, order_id, level, beneficiary_id, amount, status, plan_id, rank_used, rate_bps, base, reversed,
+              hold_until, withheld_hold_id
 ), accrued AS (
     {accrued}
 ), txn AS (
@@ -87,7 +88,16 @@ SELECT (SELECT count(*) FROM ins) AS commissions, (SELECT count(*) FROM cand) AS
        (SELECT count(*) FROM lines) AS lines,
        (SELECT count(*) FROM posted) AS posted,
        (SELECT id FROM txn) AS transaction_id
-"""
+{rows}"""
+
+# per commission: the commissions written come back too (one row each, the counts repeated), so a
+# single order's answer needs no second read
+COMMISSION_COLUMNS = ("id", "order_id", "level", "beneficiary_id", "rate_bps", "rank_used", "plan_version", "base",
+                      "amount", "reversed", "status", "hold_until", "withheld_hold_id")
+_ROWS = """, {columns}
+  FROM (SELECT i.*, p.version AS plan_version FROM ins i JOIN commission_plan p ON p.id = i.plan_id) i
+   RIGHT JOIN (SELECT 1) one ON true
+ ORDER BY i.order_id, i.level""".format(columns=", ".join(f"i.{c} AS c_{c}" for c in COMMISSION_COLUMNS))
 
 # one transaction, postings per commission (each carries its commission_id)
 _LINES_PER_COMMISSION = """
@@ -123,22 +133,28 @@ _ACCRUED_CANDIDATES = """SELECT NULL::bigint AS id, beneficiary_id, amount,
 
 def attribute_sql(orders: str, *, aggregate: bool) -> str:
     return _ATTRIBUTE.format(orders=orders, lines=_LINES_AGGREGATED if aggregate else _LINES_PER_COMMISSION,
-                             accrued=_ACCRUED_CANDIDATES if aggregate else _ACCRUED_INSERTED)
+                             accrued=_ACCRUED_CANDIDATES if aggregate else _ACCRUED_INSERTED,
+                             rows="" if aggregate else _ROWS)
 
 
 async def attribute(
     session: AsyncSession, orders: str, params: dict[str, Any], *, cap: int, aggregate: bool,
     ref_type: str, ref_id: object, memo: str | None = None,
 ) -> dict[str, Any]:
-    """Attribute the orders selected by the SQL ``orders`` (ids); returns counts and the ledger
-    transaction id. Raises if a posting found no account (the trigger refuses the imbalance)."""
-    row = (
+    """Attribute the orders selected by the SQL ``orders`` (ids); returns counts, the ledger
+    transaction id and (not ``aggregate``) the commissions written, as ``rows``. Raises if a
+    posting found no account (the trigger refuses the imbalance)."""
+    found = (
         await session.execute(
             text(attribute_sql(orders, aggregate=aggregate)),
             {**params, "cap": cap, "ref_type": ref_type, "ref_id": str(ref_id), "memo": memo},
         )
-    ).one()
-    result = dict(row._mapping)
+    ).all()
+    result = {k: found[0]._mapping[k] for k in ("commissions", "candidates", "amount", "lines", "posted",
+                                                 "transaction_id")}
+    if not aggregate:
+        result["rows"] = [{k: r._mapping[f"c_{k}"] for k in COMMISSION_COLUMNS} for r in found
+                          if r.c_id is not None]
     if result["commissions"] != result["candidates"] or result["posted"] != result["lines"]:
         raise RuntimeError(f"attribution wrote {result['commissions']} of {result['candidates']} commissions and "
                            f"{result['posted']} of {result['lines']} postings: refusing to continue")

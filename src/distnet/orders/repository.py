@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import exists, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from distnet.cards.service import hold_is_active
+from distnet.ledger.service import PLATFORM_ACCOUNTS
+from distnet.models import Card, CommissionPlan, Distributor, Hold, LedgerAccount, Order
 
 ORDER_IDS = "SELECT unnest(CAST(:order_ids AS bigint[]))"
 """The order set of single orders and batches (an import uses its own temporary table)."""
@@ -20,9 +25,9 @@ _TYPES = (
 )
 
 
-async def insert_orders(session: AsyncSession, rows: list[dict[str, Any]]) -> list[tuple[int, str, str]]:
-    """Insert, skipping (source, external_id) already present; returns (id, source, external_id) of
-    the new rows. A concurrent insert of the same key waits for the other transaction and then
+async def insert_orders(session: AsyncSession, rows: list[dict[str, Any]]) -> list[tuple[int, str, str, Any]]:
+    """Insert, skipping (source, external_id) already present; returns (id, source, external_id,
+    created_at) of the new rows. A concurrent insert of the same key waits for the other transaction and then
     skips, so concurrent duplicates create exactly one order."""
     if not rows:
         return []
@@ -36,12 +41,46 @@ async def insert_orders(session: AsyncSession, rows: list[dict[str, Any]]) -> li
             INSERT INTO orders ({", ".join(_COLUMNS)})
             SELECT * FROM unnest({arrays})
             ON CONFLICT (source, external_id) DO NOTHING
-            RETURNING id, source, external_id
+            RETURNING id, source, external_id, created_at
             """
         ),
         {c: [r[c] for r in rows] for c in _COLUMNS},
     )
-    return [(r[0], r[1], r[2]) for r in result]
+    return [(r[0], r[1], r[2], r[3]) for r in result]
+
+
+@dataclass(frozen=True, slots=True)
+class SingleLookup:
+    card: Card | None
+    seller_status: str | None
+    held: bool
+    """The seller has an active hold (read the holds to answer why)."""
+    existing: tuple[int, bytes] | None
+    """(id, body hash) of the order already stored under this (source, external_id)."""
+    ready: bool
+    """A commission plan and the currency's platform accounts exist."""
+
+
+async def lookup_single(session: AsyncSession, card_number: str, key: tuple[str, str], currency: str) -> SingleLookup:
+    """Everything a single order needs to know before its insert, in one query."""
+    held = exists().where(Hold.distributor_id == Card.distributor_id, hold_is_active())
+    platform = (select(func.count()).select_from(LedgerAccount)
+                .where(LedgerAccount.distributor_id.is_(None), LedgerAccount.currency == currency)
+                .scalar_subquery())
+    stmt = (
+        select(Card, Distributor.status, held.label("held"), Order.id, Order.body_hash,
+               exists().where(CommissionPlan.id.isnot(None)).label("has_plan"), platform.label("platform"))
+        .select_from(select(literal(1).label("one")).subquery())
+        .outerjoin(Card, Card.number == card_number)
+        .outerjoin(Distributor, Distributor.id == Card.distributor_id)
+        .outerjoin(Order, (Order.source == key[0]) & (Order.external_id == key[1]))
+    )
+    card, status, is_held, order_id, body_hash, has_plan, platform_count = (await session.execute(stmt)).one()
+    return SingleLookup(
+        card=card, seller_status=status, held=bool(is_held),
+        existing=None if order_id is None else (order_id, bytes(body_hash)),
+        ready=bool(has_plan) and platform_count >= len(PLATFORM_ACCOUNTS),
+    )
 
 
 async def existing_orders(session: AsyncSession, keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, bytes]]:
@@ -79,22 +118,24 @@ async def add_sales(session: AsyncSession, orders: str, params: dict[str, Any], 
     await session.execute(text(SALES_ROLLUP.format(orders=orders, amount=amount_sql)), params)
 
 
-async def emit_order_created(session: AsyncSession, orders: str, params: dict[str, Any]) -> None:
-    await session.execute(
-        text(
-            f"""
-            INSERT INTO outbox_event (id, topic, distributor_id, payload)
-            SELECT gen_random_uuid(), 'order.created', o.seller_id,
-                   jsonb_build_object('order_id', o.id, 'card_number', c.number, 'seller_id', o.seller_id,
-                                      'amount', (o.amount / 100)::text || '.' || lpad((o.amount % 100)::text, 2, '0'),
-                                      'currency', o.currency, 'placed_at', o.placed_at)
-              FROM orders o JOIN card c ON c.id = o.card_id
-             WHERE o.id IN ({orders})
-             ORDER BY o.id
-            """
-        ),
-        params,
-    )
+_ORDER_CREATED = """
+INSERT INTO outbox_event (id, topic, distributor_id, payload)
+SELECT gen_random_uuid(), 'order.created', o.seller_id,
+       jsonb_build_object('order_id', o.id, 'card_number', c.number, 'seller_id', o.seller_id,
+                          'amount', (o.amount / 100)::text || '.' || lpad((o.amount % 100)::text, 2, '0'),
+                          'currency', o.currency, 'placed_at', o.placed_at)
+  FROM orders o JOIN card c ON c.id = o.card_id
+ WHERE o.id IN ({orders})
+ ORDER BY o.id
+"""
+
+
+async def add_sales_and_events(session: AsyncSession, orders: str, params: dict[str, Any]) -> None:
+    """The sales credit and the ``order.created`` events of new orders, in one statement."""
+    sales = SALES_ROLLUP.format(orders=orders, amount="amount").strip()
+    events = _ORDER_CREATED.format(orders=orders).strip()
+    # two data-modifying CTEs: both run, whatever the final SELECT reads
+    await session.execute(text(f"WITH e AS ({events} RETURNING 1), {sales.removeprefix('WITH ')}"), params)
 
 
 async def commissions_of(session: AsyncSession, order_ids: list[int]) -> dict[int, list[dict[str, Any]]]:

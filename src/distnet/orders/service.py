@@ -170,51 +170,55 @@ async def _cards(session: AsyncSession, numbers: list[str]) -> dict[str, tuple[C
 
 
 async def accept(session: AsyncSession, settings: Settings, orders: str, params: dict[str, Any], *,
-                 currencies: set[str], aggregate: bool, ref_type: str, ref_id: object) -> dict[str, Any]:
+                 currencies: set[str], aggregate: bool, ref_type: str, ref_id: object,
+                 ready: bool = False) -> dict[str, Any]:
     """Everything that follows the insert of new orders, set-based over ``orders`` (a query of
-    their ids): commissions with their ledger transaction, sales rollup, rank upgrades, events."""
-    if not await session.scalar(text("SELECT EXISTS (SELECT 1 FROM commission_plan)")):
-        await commissions_repo.ensure_default_plan(session)
+    their ids): commissions with their ledger transaction, sales rollup and ``order.created``
+    events, rank upgrades. ``ready``: the caller has seen that a plan and the platform accounts
+    of ``currencies`` exist (a single order learns it in its one lookup query)."""
     default = settings.business.default_currency
-    for currency in currencies:
-        await ensure_platform_accounts(session, currency)
+    if not ready:
+        if not await session.scalar(text("SELECT EXISTS (SELECT 1 FROM commission_plan)")):
+            await commissions_repo.ensure_default_plan(session)
+        for currency in currencies:
+            await ensure_platform_accounts(session, currency)
     if currencies - {default}:
         await commissions_repo.ensure_accounts_for(session, orders, params, default)
     result = await commissions_repo.attribute(
         session, orders, params, cap=settings.business.max_levels_cap, aggregate=aggregate,
         ref_type=ref_type, ref_id=ref_id,
     )
-    await repo.add_sales(session, orders, params)
+    await repo.add_sales_and_events(session, orders, params)
     result["rank_changes"] = await ranks.upgrade_after_orders(session, orders, params)
-    await repo.emit_order_created(session, orders, params)
     return result
-
-
-async def _resolve_card(session: AsyncSession, principal: Principal, number: str) -> tuple[Card, str, list[Hold]]:
-    found = (await _cards(session, [number])).get(number)
-    if found is None or not (principal.has(Role.admin) or principal.distributor_id == found[0].distributor_id):
-        # a distributor sells on their own card only; never confirm that another's card exists
-        raise CardNotFound(f"no card {number}")
-    return found
 
 
 async def create_order(session: AsyncSession, settings: Settings, principal: Principal,
                        data: OrderCreate) -> tuple[int, dict[str, Any]]:
+    """One order in six round trips: one lookup (card, seller, holds, replay, readiness), the
+    insert, attribution, sales and event, the rank check, and commit. The 201 body is built from
+    the rows just written."""
     now = datetime.now(UTC)
     prepared = prepare(data, settings, now)
-    card, seller_status, holds = await _resolve_card(session, principal, prepared.card_number)
-    existing = (await repo.existing_orders(session, [prepared.key])).get(prepared.key)
+    found = await repo.lookup_single(session, prepared.card_number, prepared.key, prepared.currency)
+    card = found.card
+    if card is None or not (principal.has(Role.admin) or principal.distributor_id == card.distributor_id):
+        # a distributor sells on their own card only; never confirm that another's card exists
+        raise CardNotFound(f"no card {prepared.card_number}")
+    existing = found.existing
     if existing is None:
-        refusal = sell_refusal(card, seller_status, holds, now)
+        holds = await _active_holds(session, card.distributor_id) if found.held else []
+        refusal = sell_refusal(card, found.seller_status, holds, now)
         if refusal is not None:
             raise refusal
-        inserted = await repo.insert_orders(session, [_row(prepared, card, now)])
+        row = _row(prepared, card, now)
+        inserted = await repo.insert_orders(session, [row])
         if inserted:
-            order_id = inserted[0][0]
+            order_id, _, _, created_at = inserted[0]
             params = {"order_ids": [order_id]}
-            await accept(session, settings, repo.ORDER_IDS, params, currencies={prepared.currency},
-                         aggregate=False, ref_type="order", ref_id=order_id)
-            return 201, (await order_views(session, [order_id]))[0]
+            result = await accept(session, settings, repo.ORDER_IDS, params, currencies={prepared.currency},
+                                  aggregate=False, ref_type="order", ref_id=order_id, ready=found.ready)
+            return 201, _new_order_view(order_id, created_at, row, card.number, result["rows"])
         # lost a race with a concurrent duplicate: it committed first, answer as a replay
         existing = (await repo.existing_orders(session, [prepared.key]))[prepared.key]
     order_id, body_hash = existing
@@ -224,6 +228,27 @@ async def create_order(session: AsyncSession, settings: Settings, principal: Pri
             extra={"order_id": order_id},
         )
     return 200, (await order_views(session, [order_id]))[0]
+
+
+async def _active_holds(session: AsyncSession, distributor_id: int) -> list[Hold]:
+    return list(await session.scalars(
+        select(Hold).where(Hold.distributor_id == distributor_id, cards.hold_is_active())
+        .order_by(Hold.started_at, Hold.id)
+    ))
+
+
+def _new_order_view(order_id: int, created_at: datetime, row: dict[str, Any], card_number: str,
+                    commissions: list[dict[str, Any]]) -> dict[str, Any]:
+    """The view of an order just written (what order_views would read back)."""
+    amount = row["amount"]
+    return {
+        "id": order_id, "source": row["source"], "external_id": row["external_id"], "status": "completed",
+        "card_number": card_number, "seller_id": row["seller_id"], "amount": format_amount(amount),
+        "currency": row["currency"], "category": row["category"], "channel": row["channel"],
+        "placed_at": row["placed_at"], "created_at": created_at, "refunded_amount": format_amount(0),
+        "remaining_amount": format_amount(amount), "commissions": [commission_view(c) for c in commissions],
+        "refunds": [],
+    }
 
 
 def _problem(exc: DistnetError) -> dict[str, Any]:
@@ -268,7 +293,7 @@ async def create_batch(session: AsyncSession, settings: Settings, principal: Pri
             to_insert.append((i, p))
     rows = [_row(p, found[p.card_number][0], now) for _, p in to_insert]
     inserted = await repo.insert_orders(session, rows)
-    new_ids = {(s, e): oid for oid, s, e in inserted}
+    new_ids = {(s, e): oid for oid, s, e, _ in inserted}
     summary: dict[str, Any] = {"commissions": 0, "amount": 0}
     if new_ids:
         params = {"order_ids": sorted(new_ids.values())}
