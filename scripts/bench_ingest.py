@@ -12,9 +12,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
-import socket
+import logging
+import os
+import subprocess
 import sys
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,23 +61,22 @@ def copy_baseline(url: str, n: int, distributors: int) -> float:
         return time.perf_counter() - t0
 
 
-def serve(url: str, port: int, settings: Settings) -> threading.Thread:
-    import uvicorn
-
-    from distnet.app import create_app
-
-    app = create_app(settings, database_url=url, redis_url="redis://127.0.0.1:6379/0")
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(100):
+def serve(url: str, port: int, processes: int) -> subprocess.Popen:
+    """``distnet serve --processes N`` on the scratch database, as an operator would run it."""
+    env = {**os.environ, "DISTNET_DATABASE_URL": url, "DISTNET_REDIS_URL": "redis://127.0.0.1:6379/0",
+           "DISTNET_SECRET_KEY": "bench", "DISTNET_DATA_DIR": "/tmp/distnet-bench"}
+    server = subprocess.Popen([sys.executable, "-m", "distnet", "serve", "--port", str(port), "--processes",
+                               str(processes), "--no-workers"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    thread.server = server  # type: ignore[attr-defined]
-    return thread
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            time.sleep(0.2)
+    server.kill()
+    raise RuntimeError("the server did not start")
 
 
 async def admin_key(sm) -> str:
@@ -89,6 +89,7 @@ async def admin_key(sm) -> str:
 
 
 async def main(args: argparse.Namespace) -> None:
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a log line per request costs the client CPU
     n = ORDERS[args.size]
     distributors = max(1000, n // 10)
     with scratch_database("bench_ingest") as url:
@@ -99,31 +100,37 @@ async def main(args: argparse.Namespace) -> None:
         sm = make_sessionmaker(engine)
         async with sm() as s:
             await build(s, distributors, 0)
+            # every ancestor (the sales rollup credits them all), not only the three nearest
             await s.execute(text("INSERT INTO distributor_closure (ancestor_id, depth, descendant_id) "
-                                 "SELECT ancestor_id, level, distributor_id FROM distributor_upline"))
+                                 "SELECT ltree2text(subpath(path, i, 1))::bigint, nlevel(path) - 1 - i, id "
+                                 "FROM distributor, generate_series(0, nlevel(path) - 2) i"))
             await s.commit()
         data = csv_bytes(n, distributors, "imp")
         chunks = [data[i:i + (1 << 20)] for i in range(0, len(data), 1 << 20)]
+        import_plain = import_full = baseline = float("nan")
         async with sm() as s:
+            if args.skip_import:  # quick runs of the HTTP phases only
+                chunks = []
             t0 = time.perf_counter()
             result = await import_csv(s, settings, chunks, header=HEADER, attribute=False)
             await s.commit()
             import_plain = time.perf_counter() - t0
         async with sm() as s:
-            await s.execute(text("TRUNCATE orders"))
+            await s.execute(text("TRUNCATE orders, refund"))
             await s.commit()
             t0 = time.perf_counter()
             result = await import_csv(s, settings, chunks, header=HEADER, attribute=True)
             await s.commit()
             import_full = time.perf_counter() - t0
-        baseline = await asyncio.to_thread(copy_baseline, url, n, distributors)
+        if not args.skip_import:
+            baseline = await asyncio.to_thread(copy_baseline, url, n, distributors)
         print(f"import {n} rows: {import_plain:.2f}s without commissions ({n / import_plain:,.0f}/s), "
               f"{import_full:.2f}s with commissions ({n / import_full:,.0f}/s); binary COPY {baseline:.2f}s "
               f"({n / baseline:,.0f}/s); created {result['created']}, errors {result['errors']}")
 
         key = await admin_key(sm)
         port = 18765
-        thread = serve(url, port, settings)
+        server = serve(url, port, args.processes)
         headers = {"Authorization": f"Bearer {key}"}
         http_total = args.http_orders
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=120) as client:
@@ -178,8 +185,8 @@ async def main(args: argparse.Namespace) -> None:
             print(f"single POST /orders at {args.rate}/s: p50 {p50:.1f} ms, p99 {p99:.1f} ms ({len(latencies)} "
                   f"answered of {len(tasks)} in {single_seconds:.1f}s, {len(failures)} failed, {len(late)} unanswered)"
                   + (f"; first failure: {failures[0]}" if failures else ""))
-        thread.server.should_exit = True  # type: ignore[attr-defined]
-        thread.join(10)
+        server.terminate()
+        server.wait(30)
         await engine.dispose()
     emit({"name": "ingest", "size": args.size, "orders": n, "seconds": round(import_plain, 3),
           "baseline_seconds": round(baseline, 3), "ratio": round(baseline / import_plain, 3),
@@ -188,7 +195,7 @@ async def main(args: argparse.Namespace) -> None:
           "import_with_commissions_orders_per_second": round(n / import_full),
           "http_batch_orders_per_second": round(http_total / http_seconds),
           "single_p50_ms": round(p50, 1), "single_p99_ms": round(p99, 1), "single_rate": args.rate,
-          "single_failed": len(failures), "single_unanswered": len(late)})
+          "single_failed": len(failures), "single_unanswered": len(late), "server_processes": args.processes})
 
 
 if __name__ == "__main__":
@@ -198,4 +205,6 @@ if __name__ == "__main__":
     parser.add_argument("--single-seconds", type=float, default=20)
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--single-in-flight", type=int, default=24)
+    parser.add_argument("--skip-import", action="store_true", help="only the HTTP phases")
+    parser.add_argument("--processes", type=int, default=2, help="server processes (distnet serve --processes)")
     asyncio.run(main(parser.parse_args()))

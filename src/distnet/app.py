@@ -80,3 +80,18 @@ def create_app(
         ),
         request_max_body_size=8 * 1024 * 1024,
     )
+
+
+def serve_app() -> Litestar:
+    """The app of one ``distnet serve`` process (uvicorn factory): settings from the environment,
+    with the in-process worker and scheduler when ``DISTNET_SERVE_BACKGROUND=1``. With several
+    processes each runs a worker; the scheduler's advisory lock keeps one leader."""
+    import os
+
+    settings = get_settings()
+    app = create_app(settings)
+    if os.environ.get("DISTNET_SERVE_BACKGROUND") == "1":
+        from distnet.worker.inprocess import attach_background
+
+        attach_background(app, settings)
+    return app

@@ -52,12 +52,14 @@ def serve(
     port: int = 8000,
     workers: Annotated[bool, typer.Option(help="run a worker and the scheduler in-process (default in local mode)")]
     = None,  # type: ignore[assignment]
+    processes: Annotated[int, typer.Option(min=1, help="server processes sharing the port (one per core)")] = 1,
 ) -> None:
     """Serve the API. In local mode: embedded servers, migrations, in-process worker and scheduler."""
+    import os
+
     import uvicorn
 
-    from distnet.app import create_app
-    from distnet.db import resolve_database_url
+    from distnet.db import resolve_database_url, resolve_redis_url
     from distnet.migrate import upgrade
 
     settings = get_settings()
@@ -65,12 +67,13 @@ def serve(
     if settings.local_mode:
         upgrade(resolve_database_url(settings))
     in_process = settings.local_mode if workers is None else workers
-    app_ = create_app(settings)
-    if in_process:
-        from distnet.worker.inprocess import attach_background
-
-        attach_background(app_, settings)
-    uvicorn.run(app_, host=host, port=port, log_level="info")
+    # the processes build the app from the environment (serve_app): pass what was resolved here,
+    # so that every process talks to the same (possibly embedded) servers
+    os.environ["DISTNET_DATABASE_URL"] = resolve_database_url(settings)
+    os.environ["DISTNET_REDIS_URL"] = resolve_redis_url(settings)
+    os.environ["DISTNET_SERVE_BACKGROUND"] = "1" if in_process else "0"
+    uvicorn.run("distnet.app:serve_app", factory=True, host=host, port=port, workers=processes,
+                log_level="info")
 
 
 def _register_domains() -> None:

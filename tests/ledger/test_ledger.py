@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from tests.conftest import bearer
 from tests.factories import auth
-from tests.orders.helpers import place, refund, verify_ok
+from tests.orders.helpers import balances, place, refund, verify_ok
 
 
 async def test_balances_roles(client, admin_headers, chain, make_key):
@@ -149,3 +149,29 @@ async def test_fact_tables_keep_their_references(client, admin_headers, chain, s
     assert not check["ok"]
     assert {(e["row"], e["id"]) for e in check["examples"]} == {
         ("order", order["id"]), ("commission", order["commissions"][2]["id"])}
+
+
+async def test_commission_credits_do_not_queue(client, admin_headers, chain, sessionmaker, settings):
+    """Orders whose levels share beneficiaries: their pending credits are applied at commit
+    (migration 0005), so the second order does not wait for the first one's commit, and the
+    committed balances are the sums of both."""
+    from distnet.kit.auth import SYSTEM
+    from distnet.orders import service
+    from distnet.orders.schemas import OrderCreate
+
+    root, a, b, c = chain
+    await place(client, root, "1.00")  # the plan and platform accounts exist, as in production
+    async with sessionmaker() as first, sessionmaker() as second:
+        await service.create_order(first, settings, SYSTEM, OrderCreate(
+            external_id="by-c", card_number=c["card"]["number"], amount="100.00"))  # c, b, a
+        await second.execute(text("SET LOCAL lock_timeout = '2s'"))
+        status, _ = await service.create_order(second, settings, SYSTEM, OrderCreate(
+            external_id="by-b", card_number=b["card"]["number"], amount="100.00"))  # b, a, root
+        assert status == 201
+        await second.commit()
+        await first.commit()
+    # b: 3% of c's order + 10% of its own; a: 1% + 3%; root: 10% of 1.00 + 1% of b's order
+    assert [(await balances(client, d))["pending"] for d in (c, b, a, root)] == ["10.00", "13.00", "4.00", "1.10"]
+    async with sessionmaker() as s:
+        assert await s.scalar(text("SELECT count(*) FROM ledger_balance_pending")) == 0
+    await verify_ok(client, admin_headers)

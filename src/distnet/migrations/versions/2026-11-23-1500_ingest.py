@@ -17,6 +17,15 @@
      commissions;
    - ``ledger verify`` checks every reference (check ``fact_references``).
 
+3. Credits to distributors' ``pending`` and ``withheld`` accounts (commission accrual) are
+   applied at commit, like the platform ``commission_expense`` account since 0002: the statement
+   trigger queues them in ``ledger_balance_pending`` (insert only, no lock) and the deferred
+   trigger applies them. Before, the trigger locked every beneficiary's pending account from
+   attribution until commit, and orders whose three levels shared a beneficiary (everyone under
+   one busy sponsor) queued behind each other. A credit cannot take a balance below zero, so it
+   needs no lock to be checked against; debits (settlement, reversals, payouts) still lock and
+   apply at once. Committed balances still equal the sum of postings.
+
 Revision ID: 0005
 Revises: 0004
 """
@@ -39,6 +48,25 @@ FOREIGN_KEYS = (
 )
 NEVER_DELETED = ("distributor", "card", "commission_plan", "hold", "orders", "commission")
 
+# per account: the statement's net amount, and whether it is applied at commit (deferred)
+_NET = """(SELECT a.id, s.total, (a.distributor_id IS NULL AND a.kind = 'commission_expense')
+                    OR (a.distributor_id IS NOT NULL AND a.kind IN ('pending', 'withheld') AND s.total > 0) AS deferred
+               FROM (SELECT account_id, sum(amount) AS total FROM new_postings GROUP BY account_id) s
+               JOIN ledger_account a ON a.id = s.account_id)"""
+LEDGER_TRIGGER_DEFERRED_CREDITS = f"""
+CREATE OR REPLACE FUNCTION ledger_apply_postings() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM new_postings GROUP BY transaction_id HAVING sum(amount) <> 0) THEN
+    RAISE EXCEPTION 'unbalanced ledger transaction' USING ERRCODE = '23514';
+  END IF;
+  PERFORM 1 FROM ledger_account WHERE id IN (SELECT id FROM {_NET} n WHERE NOT deferred)
+   ORDER BY id FOR NO KEY UPDATE;
+  UPDATE ledger_account a SET balance = a.balance + n.total FROM {_NET} n WHERE a.id = n.id AND NOT n.deferred;
+  INSERT INTO ledger_balance_pending (account_id, amount) SELECT id, total FROM {_NET} n WHERE deferred ORDER BY id;
+  RETURN NULL;
+END $$;
+"""
+
 
 def upgrade() -> None:
     op.create_table(
@@ -51,6 +79,7 @@ def upgrade() -> None:
     op.create_index("ix_sales_delta_distributor_day", "sales_delta", ["distributor_id", "day"])
     for table, name, _, _ in FOREIGN_KEYS:
         op.drop_constraint(name, table, type_="foreignkey")
+    op.execute(LEDGER_TRIGGER_DEFERRED_CREDITS)
     op.execute(
         """
         CREATE FUNCTION distnet_refuse_delete() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -66,6 +95,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # back to 0002's trigger: only commission_expense is applied at commit
+    op.execute(LEDGER_TRIGGER_DEFERRED_CREDITS.replace(
+        " OR (a.distributor_id IS NOT NULL AND a.kind IN ('pending', 'withheld') AND s.total > 0)", ""))
     for table in NEVER_DELETED:
         op.execute(f"DROP TRIGGER {table}_never_deleted ON {table}")
     op.execute("DROP FUNCTION distnet_refuse_delete()")

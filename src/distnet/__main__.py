@@ -1,0 +1,5 @@
+"""``python -m distnet``: the command line."""
+
+from distnet.cli import main
+
+main()
