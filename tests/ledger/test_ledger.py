@@ -133,7 +133,8 @@ async def test_fact_tables_keep_their_references(client, admin_headers, chain, s
 
     root, a, b, c = chain
     order = await place(client, c, "100.00")
-    for table in ("distributor", "card", "commission_plan", "hold", "orders", "commission"):
+    for table in ("distributor", "card", "commission_plan", "hold", "orders", "commission", "ledger_account",
+                  "ledger_transaction"):
         async with sessionmaker() as s:
             with pytest.raises(DBAPIError, match="never deleted"):
                 await s.execute(text(f"DELETE FROM {table} WHERE id = -1"))

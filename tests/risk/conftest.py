@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.kit.auth import SYSTEM
 from distnet.kit.crypto import keyed_hash
-from distnet.ledger.service import Posting, ensure_accounts, post
+from distnet.ledger.service import Posting, apply_deferred_balances, ensure_accounts, post
 from distnet.network import service as network
 from distnet.network.schemas import DistributorCreate
 from distnet.risk import rules as rules_mod
@@ -100,6 +100,8 @@ class Net:
         return cid
 
     async def balances(self, d: D) -> dict[str, int]:
+        # this session has not committed: credits queued for commit go into the balances now
+        await apply_deferred_balances(self.session)
         rows = await self.session.execute(text(
             "SELECT kind, balance FROM ledger_account WHERE distributor_id = :d"), {"d": d.id})
         return {r.kind: int(r.balance) for r in rows}

@@ -61,6 +61,15 @@ async def ensure_platform_accounts(session: AsyncSession, currency: str = "CNY")
     )
 
 
+async def apply_deferred_balances(session: AsyncSession) -> None:
+    """Apply this transaction's queued balance deltas now instead of at commit (migration 0005:
+    credits to pending / withheld and the platform expense are applied at commit). For a reader
+    that must see its own transaction's credits in the stored balances; committed balances never
+    need it."""
+    await session.execute(text("SET CONSTRAINTS ledger_balance_pending_apply IMMEDIATE"))
+    await session.execute(text("SET CONSTRAINTS ledger_balance_pending_apply DEFERRED"))
+
+
 async def post(
     session: AsyncSession,
     *,

@@ -62,7 +62,8 @@ CHECKS: tuple[Check, ...] = (
           "SELECT source, external_id, count(*) AS n FROM orders GROUP BY 1, 2 HAVING count(*) > 1"),
     # orders and commission have no foreign keys (migration 0005): their references are checked here
     Check("fact_references", "every order names an existing card of its seller; every commission an existing "
-                             "order, beneficiary, plan and (when withheld) hold",
+                             "order, beneficiary, plan and (when withheld) hold; every posting an existing "
+                             "account and transaction",
           """SELECT 'order' AS row, o.id, 'card ' || o.card_id || ' / seller ' || o.seller_id AS missing
                FROM orders o LEFT JOIN card c ON c.id = o.card_id
                LEFT JOIN distributor d ON d.id = o.seller_id
@@ -77,7 +78,13 @@ CHECKS: tuple[Check, ...] = (
                LEFT JOIN distributor d ON d.id = k.beneficiary_id
                LEFT JOIN commission_plan p ON p.id = k.plan_id
                LEFT JOIN hold h ON h.id = k.withheld_hold_id
-              WHERE o.id IS NULL OR d.id IS NULL OR p.id IS NULL OR (k.withheld_hold_id IS NOT NULL AND h.id IS NULL)"""),
+              WHERE o.id IS NULL OR d.id IS NULL OR p.id IS NULL OR (k.withheld_hold_id IS NOT NULL AND h.id IS NULL)
+             UNION ALL
+             SELECT 'posting', lp.id, concat_ws(', ', CASE WHEN a.id IS NULL THEN 'account ' || lp.account_id END,
+                                                 CASE WHEN t.id IS NULL THEN 'transaction ' || lp.transaction_id END)
+               FROM ledger_posting lp LEFT JOIN ledger_account a ON a.id = lp.account_id
+               LEFT JOIN ledger_transaction t ON t.id = lp.transaction_id
+              WHERE a.id IS NULL OR t.id IS NULL"""),
     Check("no_available_before_hold_end", "no commission became available before its hold end",
           """SELECT id AS commission_id, status, hold_until, available_at FROM commission
               WHERE status IN ('available', 'paid') AND available_at IS NOT NULL AND available_at < hold_until"""),

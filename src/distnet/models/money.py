@@ -191,8 +191,10 @@ class LedgerTransaction(Base):
 class LedgerPosting(Base):
     __tablename__ = "ledger_posting"
     id: Mapped[int] = mapped_column(primary_key=True)
-    transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transaction.id"), index=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_account.id"))
+    # no foreign keys (migration 0005): accounts and transactions are never deleted, and ledger
+    # verify checks every reference (fact_references)
+    transaction_id: Mapped[int] = mapped_column(index=True)
+    account_id: Mapped[int]
     amount: Mapped[int]
     """Signed minor units; the postings of one transaction sum to zero."""
     commission_id: Mapped[int | None]

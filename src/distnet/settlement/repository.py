@@ -10,6 +10,12 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+# A partition's statements sort and hash its due commissions (tens of thousands to a few hundred
+# thousand rows); at the server default work_mem those hashes spill into batches, and a batched
+# hash join no longer returns rows in the order they came in, which undoes the physical-order
+# processing of SETTLE_PARTITION. Transaction-local.
+PARTITION_WORK_MEM = text("SELECT set_config('work_mem', '64MB', true)")
+
 # Phase 1 of a partition: lock, in id order, exactly the ledger accounts the partition will post
 # to (the ledger trigger locks in id order too, and so do payout-run creation and refund reversals,
 # so none of them deadlock with us): per beneficiary with due pending commissions in the range its
@@ -74,17 +80,22 @@ SETTLE_PARTITION = text(
     ), ok AS (
         SELECT ben.d, held.hold_id FROM ben LEFT JOIN held ON held.d = ben.d
          WHERE (held.d IS NOT NULL) = ben.was_held
+    ), due AS MATERIALIZED (
+        SELECT c.ctid AS tid, c.order_id, ok.hold_id
+          FROM commission c JOIN ok ON ok.d = c.beneficiary_id
+         WHERE c.status = 'pending' AND c.hold_until <= :as_of AND c.beneficiary_id BETWEEN :lo AND :hi
+         ORDER BY c.ctid
     ), moved AS (
         UPDATE commission c
-           SET status = CASE WHEN ok.hold_id IS NOT NULL THEN 'withheld'
+           SET status = CASE WHEN due.hold_id IS NOT NULL THEN 'withheld'
                              WHEN c.amount = c.reversed THEN 'reversed' ELSE 'available' END,
-               withheld_hold_id = coalesce(ok.hold_id, c.withheld_hold_id),
-               available_at = CASE WHEN ok.hold_id IS NULL AND c.amount > c.reversed THEN clock_timestamp()
+               withheld_hold_id = coalesce(due.hold_id, c.withheld_hold_id),
+               available_at = CASE WHEN due.hold_id IS NULL AND c.amount > c.reversed THEN clock_timestamp()
                                    ELSE c.available_at END
-          FROM ok, orders o
-         WHERE c.beneficiary_id = ok.d AND o.id = c.order_id
-           AND c.status = 'pending' AND c.hold_until <= :as_of AND c.beneficiary_id BETWEEN :lo AND :hi
-        RETURNING c.beneficiary_id AS d, c.amount - c.reversed AS net, o.currency, ok.hold_id
+          FROM due, orders o
+         WHERE c.ctid = due.tid AND o.id = due.order_id
+           AND c.status = 'pending' AND c.hold_until <= :as_of
+        RETURNING c.beneficiary_id AS d, c.amount - c.reversed AS net, o.currency, due.hold_id
     ), agg AS (
         SELECT d, currency,
                coalesce(sum(net) FILTER (WHERE hold_id IS NULL), 0) AS x,
