@@ -6,6 +6,8 @@ the same statement, so the ledger trigger checks the balance of everything at on
 
 from __future__ import annotations
 
+import functools
+import re
 from typing import Any
 
 from sqlalchemy import text
@@ -84,7 +86,7 @@ WITH o AS (
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM ins) AS commissions, (SELECT count(*) FROM cand) AS candidates,
-       (SELECT coalesce(sum(amount), 0) FROM accrued) AS amount,
+       (SELECT coalesce(sum(amount), 0) FROM accrued) AS accrued_amount,
        (SELECT count(*) FROM lines) AS lines,
        (SELECT count(*) FROM posted) AS posted,
        (SELECT id FROM txn) AS transaction_id
@@ -94,10 +96,8 @@ SELECT (SELECT count(*) FROM ins) AS commissions, (SELECT count(*) FROM cand) AS
 # single order's answer needs no second read
 COMMISSION_COLUMNS = ("id", "order_id", "level", "beneficiary_id", "rate_bps", "rank_used", "plan_version", "base",
                       "amount", "reversed", "status", "hold_until", "withheld_hold_id")
-_ROWS = """, {columns}
-  FROM (SELECT i.*, p.version AS plan_version FROM ins i JOIN commission_plan p ON p.id = i.plan_id) i
-   RIGHT JOIN (SELECT 1) one ON true
- ORDER BY i.order_id, i.level""".format(columns=", ".join(f"i.{c} AS c_{c}" for c in COMMISSION_COLUMNS))
+_ROWS = """, i.* FROM (SELECT i.*, p.version AS plan_version FROM ins i JOIN commission_plan p ON p.id = i.plan_id) i
+ RIGHT JOIN (SELECT 1) one ON true ORDER BY i.order_id, i.level"""
 
 # one transaction, postings per commission (each carries its commission_id)
 _LINES_PER_COMMISSION = """
@@ -131,10 +131,15 @@ _ACCRUED_CANDIDATES = """SELECT NULL::bigint AS id, beneficiary_id, amount,
       FROM cand WHERE amount > 0"""
 
 
+@functools.lru_cache(maxsize=32)
 def attribute_sql(orders: str, *, aggregate: bool) -> str:
-    return _ATTRIBUTE.format(orders=orders, lines=_LINES_AGGREGATED if aggregate else _LINES_PER_COMMISSION,
-                             accrued=_ACCRUED_CANDIDATES if aggregate else _ACCRUED_INSERTED,
-                             rows="" if aggregate else _ROWS)
+    sql = _ATTRIBUTE.format(orders=orders, lines=_LINES_AGGREGATED if aggregate else _LINES_PER_COMMISSION,
+                            accrued=_ACCRUED_CANDIDATES if aggregate else _ACCRUED_INSERTED,
+                            rows="" if aggregate else _ROWS)
+    # without comments and runs of blanks it stays under psycopg's 4,096 characters, so its
+    # parameter parsing is cached instead of redone on every order (the SQL has no string
+    # literal with "--" or repeated blanks)
+    return " ".join(re.sub(r"--[^\n]*", "", sql).split())
 
 
 async def attribute(
@@ -150,11 +155,11 @@ async def attribute(
             {**params, "cap": cap, "ref_type": ref_type, "ref_id": str(ref_id), "memo": memo},
         )
     ).all()
-    result = {k: found[0]._mapping[k] for k in ("commissions", "candidates", "amount", "lines", "posted",
-                                                 "transaction_id")}
+    first = found[0]._mapping
+    result = {k: first[k] for k in ("commissions", "candidates", "lines", "posted", "transaction_id")}
+    result["amount"] = first["accrued_amount"]
     if not aggregate:
-        result["rows"] = [{k: r._mapping[f"c_{k}"] for k in COMMISSION_COLUMNS} for r in found
-                          if r.c_id is not None]
+        result["rows"] = [{k: r._mapping[k] for k in COMMISSION_COLUMNS} for r in found if r.id is not None]
     if result["commissions"] != result["candidates"] or result["posted"] != result["lines"]:
         raise RuntimeError(f"attribution wrote {result['commissions']} of {result['candidates']} commissions and "
                            f"{result['posted']} of {result['lines']} postings: refusing to continue")

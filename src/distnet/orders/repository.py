@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from sqlalchemy import exists, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +26,19 @@ _TYPES = (
 )
 
 
+_INSERT_ORDERS = text(
+    f"""
+    INSERT INTO orders ({", ".join(_COLUMNS)})
+    SELECT {", ".join(f"decode(r.{c}, 'base64')" if t == "bytea" else f"r.{c}"
+                      for c, t in zip(_COLUMNS, _TYPES, strict=True))}
+      FROM json_to_recordset(CAST(:rows AS json))
+           AS r({", ".join(f"{c} {'text' if t == 'bytea' else t}" for c, t in zip(_COLUMNS, _TYPES, strict=True))})
+    ON CONFLICT (source, external_id) DO NOTHING
+    RETURNING id, source, external_id, created_at
+    """
+)
+
+
 async def insert_orders(session: AsyncSession, rows: list[dict[str, Any]]) -> list[tuple[int, str, str, Any]]:
     """Insert, skipping (source, external_id) already present; returns (id, source, external_id,
     created_at) of the new rows. A concurrent insert of the same key waits for the other transaction and then
@@ -34,18 +48,9 @@ async def insert_orders(session: AsyncSession, rows: list[dict[str, Any]]) -> li
     # same key order in every transaction: overlapping concurrent batches then wait on each other
     # at the unique index instead of deadlocking
     rows = sorted(rows, key=lambda r: (r["source"], r["external_id"]))
-    arrays = ", ".join(f"CAST(:{c} AS {t}[])" for c, t in zip(_COLUMNS, _TYPES, strict=True))
-    result = await session.execute(
-        text(
-            f"""
-            INSERT INTO orders ({", ".join(_COLUMNS)})
-            SELECT * FROM unnest({arrays})
-            ON CONFLICT (source, external_id) DO NOTHING
-            RETURNING id, source, external_id, created_at
-            """
-        ),
-        {c: [r[c] for r in rows] for c in _COLUMNS},
-    )
+    # one JSON document (msgspec: bytes as base64, times as RFC 3339) instead of 14 arrays: psycopg
+    # dumps a 1,000-element array in Python, about 70 ms of a batch's 14
+    result = await session.execute(_INSERT_ORDERS, {"rows": msgspec.json.encode(rows).decode()})
     return [(r[0], r[1], r[2], r[3]) for r in result]
 
 
