@@ -10,7 +10,7 @@ import functools
 import re
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.commissions.rules import DEFAULT_HOLD_DAYS, DEFAULT_RATES
@@ -142,6 +142,11 @@ def attribute_sql(orders: str, *, aggregate: bool) -> str:
     return " ".join(re.sub(r"--[^\n]*", "", sql).split())
 
 
+@functools.lru_cache(maxsize=32)
+def _attribute_text(orders: str, aggregate: bool) -> TextClause:
+    return text(attribute_sql(orders, aggregate=aggregate))
+
+
 async def attribute(
     session: AsyncSession, orders: str, params: dict[str, Any], *, cap: int, aggregate: bool,
     ref_type: str, ref_id: object, memo: str | None = None,
@@ -151,7 +156,7 @@ async def attribute(
     posting found no account (the trigger refuses the imbalance)."""
     found = (
         await session.execute(
-            text(attribute_sql(orders, aggregate=aggregate)),
+            _attribute_text(orders, aggregate),
             {**params, "cap": cap, "ref_type": ref_type, "ref_id": str(ref_id), "memo": memo},
         )
     ).all()

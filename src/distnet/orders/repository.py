@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import exists, func, literal, select, text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.cards.service import hold_is_active
 from distnet.ledger.service import PLATFORM_ACCOUNTS
-from distnet.models import Card, CommissionPlan, Distributor, Hold, LedgerAccount, Order
+from distnet.models import Card
 
 ORDER_IDS = "SELECT unnest(CAST(:order_ids AS bigint[]))"
 """The order set of single orders and batches (an import uses its own temporary table)."""
@@ -66,30 +67,40 @@ class SingleLookup:
     """A commission plan and the currency's platform accounts exist."""
 
 
+# One statement: the card and its seller, whether the seller has an active hold, the order already
+# stored under the key, whether a plan and the currency's platform accounts exist. It also makes
+# the rest of the transaction use generic plans: the order's few statements run on small
+# parameters, and plans prepared after five runs on a connection spare re-planning the attribution
+# CTE each time (2.3 of its 3 ms; PostgreSQL's own choice kept custom plans). Transaction-scoped.
+_ACTIVE_HOLD = str(hold_is_active().compile(compile_kwargs={"literal_binds": True}))
+_LOOKUP_SINGLE = text(
+    f"""
+    SELECT c.id, c.number, c.distributor_id, c.frozen_at, c.cancelled_at, d.status,
+           EXISTS (SELECT 1 FROM hold WHERE hold.distributor_id = c.distributor_id AND {_ACTIVE_HOLD}) AS held,
+           o.id AS order_id, o.body_hash,
+           EXISTS (SELECT 1 FROM commission_plan) AS has_plan,
+           (SELECT count(*) FROM ledger_account
+             WHERE distributor_id IS NULL AND currency = :currency) >= :platform_accounts AS platform_ready,
+           set_config('plan_cache_mode', 'force_generic_plan', true) AS plans
+      FROM (SELECT 1) one
+      LEFT JOIN card c ON c.number = :card_number
+      LEFT JOIN distributor d ON d.id = c.distributor_id
+      LEFT JOIN orders o ON o.source = :source AND o.external_id = :external_id
+    """
+)
+
+
 async def lookup_single(session: AsyncSession, card_number: str, key: tuple[str, str], currency: str) -> SingleLookup:
-    """Everything a single order needs to know before its insert, in one query."""
-    held = exists().where(Hold.distributor_id == Card.distributor_id, hold_is_active())
-    platform = (select(func.count()).select_from(LedgerAccount)
-                .where(LedgerAccount.distributor_id.is_(None), LedgerAccount.currency == currency)
-                .scalar_subquery())
-    # The rest of this transaction runs the same few statements on small parameters: generic
-    # plans (prepared after five runs on a connection) spare re-planning the attribution CTE each
-    # time, 2.3 of its 3 ms. PostgreSQL's own choice kept custom plans. Transaction-scoped.
-    generic = func.set_config("plan_cache_mode", "force_generic_plan", True)
-    stmt = (
-        select(Card, Distributor.status, held.label("held"), Order.id, Order.body_hash,
-               exists().where(CommissionPlan.id.isnot(None)).label("has_plan"), platform.label("platform"),
-               generic)
-        .select_from(select(literal(1).label("one")).subquery())
-        .outerjoin(Card, Card.number == card_number)
-        .outerjoin(Distributor, Distributor.id == Card.distributor_id)
-        .outerjoin(Order, (Order.source == key[0]) & (Order.external_id == key[1]))
-    )
-    card, status, is_held, order_id, body_hash, has_plan, platform_count, _ = (await session.execute(stmt)).one()
+    """Everything a single order needs to know before its insert, in one query. The card is a row
+    with the attributes of ``Card`` that selling reads (id, number, distributor_id, frozen_at,
+    cancelled_at)."""
+    r = (await session.execute(_LOOKUP_SINGLE, {
+        "card_number": card_number, "source": key[0], "external_id": key[1], "currency": currency,
+        "platform_accounts": len(PLATFORM_ACCOUNTS)})).one()
     return SingleLookup(
-        card=card, seller_status=status, held=bool(is_held),
-        existing=None if order_id is None else (order_id, bytes(body_hash)),
-        ready=bool(has_plan) and platform_count >= len(PLATFORM_ACCOUNTS),
+        card=None if r.id is None else r, seller_status=r.status, held=bool(r.held),
+        existing=None if r.order_id is None else (r.order_id, bytes(r.body_hash)),
+        ready=bool(r.has_plan and r.platform_ready),
     )
 
 
@@ -140,12 +151,17 @@ SELECT gen_random_uuid(), 'order.created', o.seller_id,
 """
 
 
-async def add_sales_and_events(session: AsyncSession, orders: str, params: dict[str, Any]) -> None:
-    """The sales credit and the ``order.created`` events of new orders, in one statement."""
+@functools.lru_cache(maxsize=8)
+def _sales_and_events(orders: str) -> TextClause:
     sales = SALES_ROLLUP.format(orders=orders, amount="amount").strip()
     events = _ORDER_CREATED.format(orders=orders).strip()
     # two data-modifying CTEs: both run, whatever the final SELECT reads
-    await session.execute(text(f"WITH e AS ({events} RETURNING 1), {sales.removeprefix('WITH ')}"), params)
+    return text(f"WITH e AS ({events} RETURNING 1), {sales.removeprefix('WITH ')}")
+
+
+async def add_sales_and_events(session: AsyncSession, orders: str, params: dict[str, Any]) -> None:
+    """The sales credit and the ``order.created`` events of new orders, in one statement."""
+    await session.execute(_sales_and_events(orders), params)
 
 
 async def commissions_of(session: AsyncSession, order_ids: list[int]) -> dict[int, list[dict[str, Any]]]:

@@ -5,9 +5,10 @@ folded yet); the ladder itself is pure (ranks/ladder.py)."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.commissions import repository as commissions_repo
@@ -82,14 +83,18 @@ def _ladder_params(ladder: Ladder) -> dict[str, Any]:
     }
 
 
+@functools.lru_cache(maxsize=16)
+def _apply_text(scope: str | None) -> TextClause:
+    return text(_APPLY.format(scope=f"AND d.id IN ({scope})" if scope else ""))
+
+
 async def apply_ranks(
     session: AsyncSession, *, scope: str | None = None, params: dict[str, Any] | None = None,
     upgrade_only: bool, reason: str, ladder: Ladder | None = None,
 ) -> list[dict[str, Any]]:
     ladder = ladder or current_ladder()
-    sql = _APPLY.format(scope=f"AND d.id IN ({scope})" if scope else "")
     rows = await session.execute(
-        text(sql),
+        _apply_text(scope),
         {**(params or {}), **_ladder_params(ladder), "upgrade_only": upgrade_only, "reason": reason,
          "actor": "system:ranks"},
     )
