@@ -41,53 +41,59 @@ def _keyed(kind: str, column: str) -> str:
             f"convert_to('{kind}:' || {value}, 'UTF8'))) FROM 1 FOR 16) END")
 
 
+# One pass over the raw rows: parse, look up the card, decide the row's error (the first rule that
+# fails, by line) and hash the canonical body of the valid ones. (Three passes before, a CREATE and
+# two full-table UPDATEs: 0.9 s of a 7.5 s import of 100k rows.)
 _CHECK = f"""
 CREATE TEMP TABLE import_checked ON COMMIT DROP AS
-SELECT r.line, coalesce(nullif(r.source, ''), :source) AS source, r.external_id, r.card_number,
-       CASE WHEN r.amount ~ '^\\d{{1,13}}(\\.\\d{{1,2}})?$' THEN round(r.amount::numeric * 100)::bigint END AS amount,
-       upper(coalesce(nullif(r.currency, ''), :currency)) AS currency,
-       nullif(r.category, '') AS category, nullif(r.channel, '') AS channel,
-       CASE WHEN nullif(r.placed_at, '') IS NOT NULL THEN distnet_try_timestamptz(r.placed_at) END AS placed_at,
-       nullif(r.placed_at, '') IS NOT NULL AS has_placed_at,
-       r.placed_at ~ '(Z|[+-]\\d{{2}}(:?\\d{{2}})?)$' AS placed_at_has_zone,
-       {_keyed("buyer_ref", "buyer_ref")} AS buyer_ref_hash,
-       {_keyed("device", "buyer_device_id")} AS buyer_device_hash,
-       {_keyed("ip", "buyer_ip")} AS buyer_ip_hash,
-       {_keyed("payment", "buyer_payment_fingerprint")} AS buyer_payment_hash,
-       c.id AS card_id, c.distributor_id AS seller_id, c.frozen_at, c.cancelled_at, d.status AS seller_status,
-       EXISTS (SELECT 1 FROM hold h WHERE h.distributor_id = c.distributor_id AND h.lifted_at IS NULL
-                 AND h.started_at <= now() AND (h.ends_at IS NULL OR h.ends_at > now())) AS held
-  FROM import_raw r
-  LEFT JOIN card c ON c.number = r.card_number
-  LEFT JOIN distributor d ON d.id = c.distributor_id
-"""
-
-_ERRORS = """
-UPDATE import_checked SET error = CASE
-    WHEN external_id IS NULL OR length(external_id) > 128 THEN 'external_id: required, at most 128 characters'
-    WHEN length(source) > 64 THEN 'source: at most 64 characters'
-    WHEN amount IS NULL OR amount <= 0 OR amount > :max_amount THEN 'amount: a positive decimal with at most two places'
-    WHEN NOT (currency = ANY(CAST(:currencies AS text[]))) THEN 'currency: unknown currency'
-    WHEN length(category) > 64 OR length(channel) > 64 THEN 'category/channel: at most 64 characters'
-    WHEN has_placed_at AND (placed_at IS NULL OR NOT placed_at_has_zone) THEN 'placed_at: an RFC 3339 time with zone'
-    WHEN placed_at > now() + CAST(:skew AS interval) THEN 'placed_at: in the future'
-    WHEN placed_at < '2000-01-01T00:00:00Z' THEN 'placed_at: before 2000-01-01'
-    WHEN card_id IS NULL THEN 'card_number: no such card'
-    WHEN cancelled_at IS NOT NULL THEN 'card_number: the card is cancelled'
-    WHEN frozen_at IS NOT NULL THEN 'card_number: the card is frozen'
-    WHEN seller_status = 'closed' THEN 'card_number: the seller is closed'
-    WHEN held THEN 'card_number: the card is suspended (active hold)'
-END
-"""
-
-_HASH = """
-UPDATE import_checked SET placed_at = coalesce(placed_at, now()),
-       body_hash = sha256(convert_to(concat_ws(E'\\x1f', source, external_id, card_number, amount::text, currency,
-           coalesce(category, ''), coalesce(channel, ''),
+WITH p AS (
+    SELECT r.line, coalesce(nullif(r.source, ''), :source) AS source, r.external_id, r.card_number,
+           CASE WHEN r.amount ~ '^\\d{{1,13}}(\\.\\d{{1,2}})?$' THEN round(r.amount::numeric * 100)::bigint END AS amount,
+           upper(coalesce(nullif(r.currency, ''), :currency)) AS currency,
+           nullif(r.category, '') AS category, nullif(r.channel, '') AS channel,
+           CASE WHEN nullif(r.placed_at, '') IS NOT NULL THEN distnet_try_timestamptz(r.placed_at) END AS placed_at,
+           nullif(r.placed_at, '') IS NOT NULL AS has_placed_at,
+           r.placed_at ~ '(Z|[+-]\\d{{2}}(:?\\d{{2}})?)$' AS placed_at_has_zone,
+           {_keyed("buyer_ref", "buyer_ref")} AS buyer_ref_hash,
+           {_keyed("device", "buyer_device_id")} AS buyer_device_hash,
+           {_keyed("ip", "buyer_ip")} AS buyer_ip_hash,
+           {_keyed("payment", "buyer_payment_fingerprint")} AS buyer_payment_hash,
+           c.id AS card_id, c.distributor_id AS seller_id, c.frozen_at, c.cancelled_at, d.status AS seller_status,
+           EXISTS (SELECT 1 FROM hold h WHERE h.distributor_id = c.distributor_id AND h.lifted_at IS NULL
+                     AND h.started_at <= now() AND (h.ends_at IS NULL OR h.ends_at > now())) AS held
+      FROM import_raw r
+      LEFT JOIN card c ON c.number = r.card_number
+      LEFT JOIN distributor d ON d.id = c.distributor_id
+), e AS (
+    SELECT p.*, CASE
+        WHEN external_id IS NULL OR length(external_id) > 128 THEN 'external_id: required, at most 128 characters'
+        WHEN length(source) > 64 THEN 'source: at most 64 characters'
+        WHEN amount IS NULL OR amount <= 0 OR amount > :max_amount
+            THEN 'amount: a positive decimal with at most two places'
+        WHEN NOT (currency = ANY(CAST(:currencies AS text[]))) THEN 'currency: unknown currency'
+        WHEN length(category) > 64 OR length(channel) > 64 THEN 'category/channel: at most 64 characters'
+        WHEN has_placed_at AND (placed_at IS NULL OR NOT placed_at_has_zone)
+            THEN 'placed_at: an RFC 3339 time with zone'
+        WHEN placed_at > now() + CAST(:skew AS interval) THEN 'placed_at: in the future'
+        WHEN placed_at < '2000-01-01T00:00:00Z' THEN 'placed_at: before 2000-01-01'
+        WHEN card_id IS NULL THEN 'card_number: no such card'
+        WHEN cancelled_at IS NOT NULL THEN 'card_number: the card is cancelled'
+        WHEN frozen_at IS NOT NULL THEN 'card_number: the card is frozen'
+        WHEN seller_status = 'closed' THEN 'card_number: the seller is closed'
+        WHEN held THEN 'card_number: the card is suspended (active hold)'
+    END AS error
+      FROM p
+)
+SELECT line, source, external_id, card_number, amount, currency, category, channel,
+       coalesce(placed_at, now()) AS placed_at, buyer_ref_hash, buyer_device_hash, buyer_ip_hash, buyer_payment_hash,
+       card_id, seller_id, error,
+       CASE WHEN error IS NULL THEN sha256(convert_to(concat_ws(E'\\x1f', source, external_id, card_number,
+           amount::text, currency, coalesce(category, ''), coalesce(channel, ''),
            CASE WHEN has_placed_at THEN ((extract(epoch FROM placed_at) * 1000000)::bigint)::text ELSE '' END,
            coalesce(encode(buyer_ref_hash, 'hex'), ''), coalesce(encode(buyer_device_hash, 'hex'), ''),
            coalesce(encode(buyer_ip_hash, 'hex'), ''), coalesce(encode(buyer_payment_hash, 'hex'), '')), 'UTF8'))
- WHERE error IS NULL
+       END AS body_hash
+  FROM e
 """
 
 _INSERT = """
@@ -143,12 +149,10 @@ async def import_csv(session: AsyncSession, settings: Settings, chunks: AsyncIte
                 for chunk in chunks:
                     await copy.write(chunk)
     ipad, opad = hmac_pads(settings.secret_key)
-    await session.execute(text(_CHECK), {"source": source, "currency": settings.business.default_currency,
-                                         "ipad": ipad, "opad": opad})
-    await session.execute(text("ALTER TABLE import_checked ADD COLUMN error text, ADD COLUMN body_hash bytea"))
-    await session.execute(text(_ERRORS), {"max_amount": MAX_AMOUNT_MINOR, "currencies": sorted(CURRENCIES),
-                                          "skew": f"{int(CLOCK_SKEW.total_seconds())} seconds"})
-    await session.execute(text(_HASH))
+    await session.execute(text(_CHECK), {
+        "source": source, "currency": settings.business.default_currency, "ipad": ipad, "opad": opad,
+        "max_amount": MAX_AMOUNT_MINOR, "currencies": sorted(CURRENCIES),
+        "skew": f"{int(CLOCK_SKEW.total_seconds())} seconds"})
     await session.execute(text("ANALYZE import_checked"))
     await session.execute(text(_INSERT))
     await session.execute(text("ANALYZE import_new"))
