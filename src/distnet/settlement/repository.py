@@ -103,7 +103,7 @@ SETTLE_PARTITION = text(
                available_at = CASE WHEN due.hold_id IS NULL AND c.amount > c.reversed THEN clock_timestamp()
                                    ELSE c.available_at END
           FROM due, orders o
-         WHERE c.ctid = ANY (ARRAY(SELECT tid FROM due)) AND c.ctid = due.tid AND o.id = due.order_id
+         WHERE c.ctid = due.tid AND o.id = due.order_id
            AND c.status = 'pending' AND c.hold_until <= :as_of
         RETURNING c.beneficiary_id AS d, c.amount - c.reversed AS net, o.currency, due.hold_id
     ), agg AS (
