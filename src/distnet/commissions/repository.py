@@ -21,9 +21,8 @@ from distnet.commissions.rules import DEFAULT_HOLD_DAYS, DEFAULT_RATES
 # category is excluded or its amount is below the plan minimum (GET /orders/{id} explains skips).
 # Withheld when the beneficiary has an active violation hold (the earliest one is recorded).
 _ATTRIBUTE = """
-WITH o AS (
-    SELECT o.id, o.seller_id, o.amount, o.currency, o.category, o.placed_at
-      FROM orders o WHERE o.id IN ({orders})
+WITH {before}o AS (
+    {order_rows}
 ), plans AS (
     -- effective ranges of the plan versions (the latest version wins on equal effective_from):
     -- a range join, not a per-order lookup, so a million orders cost one hash/nested join
@@ -73,7 +72,7 @@ WITH o AS (
     {accrued}
 ), txn AS (
     INSERT INTO ledger_transaction (kind, ref_type, ref_id, memo)
-    SELECT 'commission.accrued', :ref_type, :ref_id, :memo WHERE EXISTS (SELECT 1 FROM accrued)
+    SELECT 'commission.accrued', :ref_type, {ref_id}, :memo WHERE EXISTS (SELECT 1 FROM accrued)
     RETURNING id
 ), lines AS (
     {lines}
@@ -84,8 +83,8 @@ WITH o AS (
       JOIN ledger_account a
         ON coalesce(a.distributor_id, 0) = coalesce(l.owner, 0) AND a.kind = l.kind AND a.currency = l.currency
     RETURNING 1
-)
-SELECT (SELECT count(*) FROM ins) AS commissions, (SELECT count(*) FROM cand) AS candidates,
+){after}
+SELECT {columns}(SELECT count(*) FROM ins) AS commissions, (SELECT count(*) FROM cand) AS candidates,
        (SELECT coalesce(sum(amount), 0) FROM accrued) AS accrued_amount,
        (SELECT count(*) FROM lines) AS lines,
        (SELECT count(*) FROM posted) AS posted,
@@ -131,9 +130,19 @@ _ACCRUED_CANDIDATES = """SELECT NULL::bigint AS id, beneficiary_id, amount,
       FROM cand WHERE amount > 0"""
 
 
+ORDER_ROWS = "SELECT o.id, o.seller_id, o.amount, o.currency, o.category, o.placed_at FROM orders o WHERE o.id IN ({orders})"
+
+
 @functools.lru_cache(maxsize=32)
-def attribute_sql(orders: str, *, aggregate: bool) -> str:
-    sql = _ATTRIBUTE.format(orders=orders, lines=_LINES_AGGREGATED if aggregate else _LINES_PER_COMMISSION,
+def attribute_sql(orders: str, *, aggregate: bool, before: str = "", order_rows: str | None = None,
+                  after: str = "", columns: str = "", ref_id: str = ":ref_id") -> str:
+    """The attribution statement for the orders whose ids ``orders`` selects. A caller may also
+    give the order rows themselves (``order_rows``, e.g. from an INSERT in ``before``: one
+    statement that writes an order and its commissions), more CTEs (``after``) and more leading
+    result ``columns`` ("expr AS name, ")."""
+    sql = _ATTRIBUTE.format(before=before, order_rows=order_rows or ORDER_ROWS.format(orders=orders), after=after,
+                            columns=columns, ref_id=ref_id,
+                            lines=_LINES_AGGREGATED if aggregate else _LINES_PER_COMMISSION,
                             accrued=_ACCRUED_CANDIDATES if aggregate else _ACCRUED_INSERTED,
                             rows="" if aggregate else _ROWS)
     # without comments and runs of blanks it stays under psycopg's 4,096 characters, so its
@@ -149,19 +158,20 @@ def _attribute_text(orders: str, aggregate: bool) -> TextClause:
 
 async def attribute(
     session: AsyncSession, orders: str, params: dict[str, Any], *, cap: int, aggregate: bool,
-    ref_type: str, ref_id: object, memo: str | None = None,
+    ref_type: str, ref_id: object, memo: str | None = None, statement: TextClause | None = None,
 ) -> dict[str, Any]:
     """Attribute the orders selected by the SQL ``orders`` (ids); returns counts, the ledger
     transaction id and (not ``aggregate``) the commissions written, as ``rows``. Raises if a
     posting found no account (the trigger refuses the imbalance)."""
     found = (
         await session.execute(
-            _attribute_text(orders, aggregate),
+            statement if statement is not None else _attribute_text(orders, aggregate),
             {**params, "cap": cap, "ref_type": ref_type, "ref_id": str(ref_id), "memo": memo},
         )
     ).all()
     first = found[0]._mapping
     result = {k: first[k] for k in ("commissions", "candidates", "lines", "posted", "transaction_id")}
+    result["first"] = first
     result["amount"] = first["accrued_amount"]
     if not aggregate:
         result["rows"] = [{k: r._mapping[k] for k in COMMISSION_COLUMNS} for r in found if r.id is not None]

@@ -40,6 +40,11 @@ _INSERT_ORDERS = text(
 )
 
 
+def order_rows_json(rows: list[dict[str, Any]]) -> str:
+    """Order rows as the JSON document the insert reads (bytes as base64, times as RFC 3339)."""
+    return msgspec.json.encode(rows).decode()
+
+
 async def insert_orders(session: AsyncSession, rows: list[dict[str, Any]]) -> list[tuple[int, str, str, Any]]:
     """Insert, skipping (source, external_id) already present; returns (id, source, external_id,
     created_at) of the new rows. A concurrent insert of the same key waits for the other transaction and then
@@ -51,7 +56,7 @@ async def insert_orders(session: AsyncSession, rows: list[dict[str, Any]]) -> li
     rows = sorted(rows, key=lambda r: (r["source"], r["external_id"]))
     # one JSON document (msgspec: bytes as base64, times as RFC 3339) instead of 14 arrays: psycopg
     # dumps a 1,000-element array in Python, about 70 ms of a batch's 14
-    result = await session.execute(_INSERT_ORDERS, {"rows": msgspec.json.encode(rows).decode()})
+    result = await session.execute(_INSERT_ORDERS, {"rows": order_rows_json(rows)})
     return [(r[0], r[1], r[2], r[3]) for r in result]
 
 
@@ -123,7 +128,7 @@ async def existing_orders(session: AsyncSession, keys: list[tuple[str, str]]) ->
 SALES_ROLLUP = """
 WITH s AS (
     SELECT seller_id, (placed_at AT TIME ZONE 'UTC')::date AS day, sum({amount})::bigint AS amt
-      FROM orders WHERE id IN ({orders}) GROUP BY 1, 2
+      FROM {rows} GROUP BY 1, 2
 )
 INSERT INTO sales_delta (distributor_id, day, personal, team)
 SELECT seller_id, day, amt, 0 FROM s
@@ -136,7 +141,7 @@ async def add_sales(session: AsyncSession, orders: str, params: dict[str, Any], 
     """Credit the orders' amounts (or ``amount_sql``, e.g. a negative refund) to the sellers'
     personal sales and every ancestor's team sales, on the order's day. Append-only
     (``sales_delta``): concurrent ingests never wait on each other's rows."""
-    await session.execute(text(SALES_ROLLUP.format(orders=orders, amount=amount_sql)), params)
+    await session.execute(text(SALES_ROLLUP.format(rows=_rows_of(orders), amount=amount_sql)), params)
 
 
 _ORDER_CREATED = """
@@ -145,16 +150,19 @@ SELECT gen_random_uuid(), 'order.created', o.seller_id,
        jsonb_build_object('order_id', o.id, 'card_number', c.number, 'seller_id', o.seller_id,
                           'amount', (o.amount / 100)::text || '.' || lpad((o.amount % 100)::text, 2, '0'),
                           'currency', o.currency, 'placed_at', o.placed_at)
-  FROM orders o JOIN card c ON c.id = o.card_id
- WHERE o.id IN ({orders})
+  FROM {rows} JOIN card c ON c.id = o.card_id
  ORDER BY o.id
 """
 
 
+def _rows_of(orders: str) -> str:
+    return f"(SELECT * FROM orders WHERE id IN ({orders})) o"
+
+
 @functools.lru_cache(maxsize=8)
 def _sales_and_events(orders: str) -> TextClause:
-    sales = SALES_ROLLUP.format(orders=orders, amount="amount").strip()
-    events = _ORDER_CREATED.format(orders=orders).strip()
+    sales = SALES_ROLLUP.format(rows=_rows_of(orders), amount="amount").strip()
+    events = _ORDER_CREATED.format(rows=_rows_of(orders)).strip()
     # two data-modifying CTEs: both run, whatever the final SELECT reads
     return text(f"WITH e AS ({events} RETURNING 1), {sales.removeprefix('WITH ')}")
 
@@ -162,6 +170,30 @@ def _sales_and_events(orders: str) -> TextClause:
 async def add_sales_and_events(session: AsyncSession, orders: str, params: dict[str, Any]) -> None:
     """The sales credit and the ``order.created`` events of new orders, in one statement."""
     await session.execute(_sales_and_events(orders), params)
+
+
+def _single_statement() -> TextClause:
+    """One order's insert, attribution (commissions and their ledger transaction), sales credit
+    and ``order.created`` event in one statement: the new row reaches the others through the
+    ``new_order`` CTE (a statement does not see its own inserts in the table)."""
+    from distnet.commissions.repository import attribute_sql
+
+    insert = _INSERT_ORDERS.text.strip().replace(
+        "RETURNING id, source, external_id, created_at",
+        "RETURNING id, seller_id, card_id, amount, currency, category, placed_at, created_at")
+    sales = SALES_ROLLUP.format(rows="new_order", amount="amount").strip().removeprefix("WITH ")
+    sales_cte, sales_insert = sales.split("\n)\n", 1)
+    events = _ORDER_CREATED.format(rows="new_order o").strip()
+    return text(attribute_sql(
+        "", aggregate=False, before=f"new_order AS ({insert}), ",
+        order_rows="SELECT id, seller_id, amount, currency, category, placed_at FROM new_order",
+        after=f", {sales_cte}\n), sales AS ({sales_insert} RETURNING 1), events AS ({events} RETURNING 1)",
+        columns="(SELECT id FROM new_order) AS new_order_id, (SELECT created_at FROM new_order) AS new_order_created_at, ",
+        ref_id="(SELECT id::text FROM new_order)",
+    ))
+
+
+SINGLE = _single_statement()
 
 
 async def commissions_of(session: AsyncSession, order_ids: list[int]) -> dict[int, list[dict[str, Any]]]:

@@ -173,18 +173,16 @@ async def _cards(session: AsyncSession, numbers: list[str]) -> dict[str, tuple[C
 
 
 async def accept(session: AsyncSession, settings: Settings, orders: str, params: dict[str, Any], *,
-                 currencies: set[str], aggregate: bool, ref_type: str, ref_id: object,
-                 ready: bool = False) -> dict[str, Any]:
+                 currencies: set[str], aggregate: bool, ref_type: str, ref_id: object) -> dict[str, Any]:
     """Everything that follows the insert of new orders, set-based over ``orders`` (a query of
     their ids): commissions with their ledger transaction, sales rollup and ``order.created``
-    events, rank upgrades. ``ready``: the caller has seen that a plan and the platform accounts
-    of ``currencies`` exist (a single order learns it in its one lookup query)."""
+    events, rank upgrades. (A single order in the default currency does the same in one
+    statement, orders.repository.SINGLE.)"""
     default = settings.business.default_currency
-    if not ready:
-        if not await session.scalar(text("SELECT EXISTS (SELECT 1 FROM commission_plan)")):
-            await commissions_repo.ensure_default_plan(session)
-        for currency in currencies:
-            await ensure_platform_accounts(session, currency)
+    if not await session.scalar(text("SELECT EXISTS (SELECT 1 FROM commission_plan)")):
+        await commissions_repo.ensure_default_plan(session)
+    for currency in currencies:
+        await ensure_platform_accounts(session, currency)
     if currencies - {default}:
         await commissions_repo.ensure_accounts_for(session, orders, params, default)
     result = await commissions_repo.attribute(
@@ -198,9 +196,9 @@ async def accept(session: AsyncSession, settings: Settings, orders: str, params:
 
 async def create_order(session: AsyncSession, settings: Settings, principal: Principal,
                        data: OrderCreate) -> tuple[int, dict[str, Any]]:
-    """One order in six round trips: one lookup (card, seller, holds, replay, readiness), the
-    insert, attribution, sales and event, the rank check, and commit. The 201 body is built from
-    the rows just written."""
+    """One order in four round trips: one lookup (card, seller, hold flag, replay, readiness), one
+    statement that inserts the order and writes its commissions, ledger transaction, sales credit
+    and event, the rank check, and commit. The 201 body is built from the rows just written."""
     now = datetime.now(UTC)
     prepared = prepare(data, settings, now)
     found = await repo.lookup_single(session, prepared.card_number, prepared.key, prepared.currency)
@@ -215,12 +213,23 @@ async def create_order(session: AsyncSession, settings: Settings, principal: Pri
         if refusal is not None:
             raise refusal
         row = _row(prepared, card, now)
-        inserted = await repo.insert_orders(session, [row])
-        if inserted:
-            order_id, _, _, created_at = inserted[0]
-            params = {"order_ids": [order_id]}
-            result = await accept(session, settings, repo.ORDER_IDS, params, currencies={prepared.currency},
-                                  aggregate=False, ref_type="order", ref_id=order_id, ready=found.ready)
+        if found.ready and prepared.currency == settings.business.default_currency:
+            # the common case: insert, attribution, sales and event are one statement
+            result = await commissions_repo.attribute(
+                session, "", {"rows": repo.order_rows_json([row])}, cap=settings.business.max_levels_cap,
+                aggregate=False, ref_type="order", ref_id=None, statement=repo.SINGLE)
+            order_id, created_at = result["first"]["new_order_id"], result["first"]["new_order_created_at"]
+            if order_id is not None:
+                await ranks.upgrade_after_orders(session, repo.ORDER_IDS, {"order_ids": [order_id]})
+        else:  # first order in a currency, or on an emptied database: open accounts, plan first
+            inserted = await repo.insert_orders(session, [row])
+            order_id = created_at = None
+            if inserted:
+                order_id, _, _, created_at = inserted[0]
+                result = await accept(session, settings, repo.ORDER_IDS, {"order_ids": [order_id]},
+                                      currencies={prepared.currency}, aggregate=False, ref_type="order",
+                                      ref_id=order_id)
+        if order_id is not None:
             return 201, _new_order_view(order_id, created_at, row, card.number, result["rows"])
         # lost a race with a concurrent duplicate: it committed first, answer as a replay
         existing = (await repo.existing_orders(session, [prepared.key]))[prepared.key]

@@ -104,7 +104,7 @@ SETTLE_PARTITION = text(
                                    ELSE c.available_at END
           FROM due, orders o
          WHERE c.ctid = due.tid AND o.id = due.order_id
-           AND c.status = 'pending' AND c.hold_until <= :as_of
+           AND c.status = 'pending' AND c.hold_until <= :as_of AND c.beneficiary_id BETWEEN :lo AND :hi
         RETURNING c.beneficiary_id AS d, c.amount - c.reversed AS net, o.currency, due.hold_id
     ), agg AS (
         SELECT d, currency,
