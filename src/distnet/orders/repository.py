@@ -178,9 +178,12 @@ def _single_statement() -> TextClause:
     ``new_order`` CTE (a statement does not see its own inserts in the table)."""
     from distnet.commissions.repository import attribute_sql
 
-    insert = _INSERT_ORDERS.text.strip().replace(
-        "RETURNING id, source, external_id, created_at",
-        "RETURNING id, seller_id, card_id, amount, currency, category, placed_at, created_at")
+    # VALUES, not the JSON document of batches: the planner must know it is one row (a set-returning
+    # function counts as 100, and the generic plan then hash-joins whole tables)
+    insert = (f"INSERT INTO orders ({', '.join(_COLUMNS)}) VALUES ("
+              + ", ".join(f"CAST(:{c} AS {t})" for c, t in zip(_COLUMNS, _TYPES, strict=True))
+              + ") ON CONFLICT (source, external_id) DO NOTHING"
+              " RETURNING id, seller_id, card_id, amount, currency, category, placed_at, created_at")
     sales = SALES_ROLLUP.format(rows="new_order", amount="amount").strip().removeprefix("WITH ")
     sales_cte, sales_insert = sales.split("\n)\n", 1)
     events = _ORDER_CREATED.format(rows="new_order o").strip()

@@ -216,7 +216,7 @@ async def create_order(session: AsyncSession, settings: Settings, principal: Pri
         if found.ready and prepared.currency == settings.business.default_currency:
             # the common case: insert, attribution, sales and event are one statement
             result = await commissions_repo.attribute(
-                session, "", {"rows": repo.order_rows_json([row])}, cap=settings.business.max_levels_cap,
+                session, "", row, cap=settings.business.max_levels_cap,
                 aggregate=False, ref_type="order", ref_id=None, statement=repo.SINGLE)
             order_id, created_at = result["first"]["new_order_id"], result["first"]["new_order_created_at"]
             if order_id is not None:
