@@ -37,18 +37,29 @@ LOCK_ACCOUNTS = text(
         SELECT DISTINCT h.distributor_id AS d FROM hold h
          WHERE h.distributor_id BETWEEN :lo AND :hi AND h.reason <> 'maintenance'
            AND h.lifted_at IS NULL AND h.started_at <= now() AND (h.ends_at IS NULL OR h.ends_at > now())
+    ), locked AS (
+        SELECT a.id, a.distributor_id AS d, a.kind, a.currency, a.balance, held.d IS NOT NULL AS held
+          FROM ben
+          JOIN ledger_account a ON a.distributor_id = ben.d
+          LEFT JOIN held ON held.d = ben.d
+         WHERE a.distributor_id BETWEEN :lo AND :hi
+           AND (a.kind = 'pending'
+            OR (a.kind = 'available' AND held.d IS NULL)
+            OR (a.kind = 'withheld' AND held.d IS NOT NULL)
+            OR (a.kind = 'owed' AND a.balance < 0))
+         ORDER BY a.id
+           FOR NO KEY UPDATE OF a
+    ), bens AS (
+        SELECT DISTINCT d, held FROM locked
     )
-    SELECT a.id, a.distributor_id AS d, a.kind, a.currency, a.balance, held.d IS NOT NULL AS held
-      FROM ben
-      JOIN ledger_account a ON a.distributor_id = ben.d
-      LEFT JOIN held ON held.d = ben.d
-     WHERE a.distributor_id BETWEEN :lo AND :hi
-       AND (a.kind = 'pending'
-        OR (a.kind = 'available' AND held.d IS NULL)
-        OR (a.kind = 'withheld' AND held.d IS NOT NULL)
-        OR (a.kind = 'owed' AND a.balance < 0))
-     ORDER BY a.id
-       FOR NO KEY UPDATE OF a
+    SELECT (SELECT coalesce(array_agg(d ORDER BY d), '{}') FROM bens) AS ids,
+           (SELECT coalesce(array_agg(held ORDER BY d), '{}') FROM bens) AS held,
+           coalesce(array_agg(id ORDER BY id), '{}') AS account_ids,
+           coalesce(array_agg(d ORDER BY id), '{}') AS account_ds,
+           coalesce(array_agg(kind ORDER BY id), '{}') AS account_kinds,
+           coalesce(array_agg(currency ORDER BY id), '{}') AS account_currencies,
+           coalesce(array_agg(balance ORDER BY id), '{}') AS account_balances
+      FROM locked
     """
 )
 
@@ -183,15 +194,12 @@ class PartitionResult:
 
 
 async def lock_beneficiaries(session: AsyncSession, *, as_of: datetime, lo: int, hi: int) -> LockedAccounts:
-    rows = (await session.execute(LOCK_ACCOUNTS, {"as_of": as_of, "lo": lo, "hi": hi})).all()
-    held: dict[int, bool] = {}
-    for r in rows:
-        held.setdefault(r.d, r.held)
-    ids = sorted(held)
+    """Phase 1; the locked accounts come back as arrays (one row), ready to be passed to phase 2."""
+    row = (await session.execute(LOCK_ACCOUNTS, {"as_of": as_of, "lo": lo, "hi": hi})).one()
     return LockedAccounts(
-        ids=ids, held=[held[d] for d in ids], account_ids=[r.id for r in rows], account_ds=[r.d for r in rows],
-        account_kinds=[r.kind for r in rows], account_currencies=[r.currency for r in rows],
-        account_balances=[r.balance for r in rows],
+        ids=list(row.ids), held=list(row.held), account_ids=list(row.account_ids), account_ds=list(row.account_ds),
+        account_kinds=list(row.account_kinds), account_currencies=list(row.account_currencies),
+        account_balances=list(row.account_balances),
     )
 
 
