@@ -96,3 +96,30 @@ async def test_cli_import_dry_run_and_execute(client, admin_headers, chain, data
         get_settings.cache_clear()
     async with sessionmaker() as s:
         assert await s.scalar(text("SELECT count(*) FROM commission")) == 3
+
+
+async def test_import_times_on_both_parse_paths(client, admin_headers, chain, sessionmaker, settings):
+    """Plain days 1-28 are cast directly; days 29-31 and other shapes go through the guarded parse.
+    Both give the same instants, and a file of only new orders needs no replay lookup."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    card = chain[3]["card"]["number"]
+    header = ["external_id", "card_number", "amount", "placed_at"]
+    data = _csv([header,
+                 ["t-1", card, "1.00", "2026-01-31T23:59:59.5+08:00"],
+                 ["t-2", card, "1.00", "2026-01-15 08:30:00.25-0130"],
+                 ["t-3", card, "1.00", "2024-02-29T00:00:00Z"],
+                 ["t-4", card, "1.00", "2026-01-28T12:00Z"]])
+    async with sessionmaker() as s:
+        result = await import_csv(s, settings, [data], header=header)
+        await s.commit()
+    assert (result["created"], result["replayed"], result["conflicts"], result["errors"]) == (4, 0, 0, 0)
+    async with sessionmaker() as s:
+        placed = dict((await s.execute(text("SELECT external_id, placed_at FROM orders"))).all())
+    assert placed == {
+        "t-1": datetime(2026, 1, 31, 23, 59, 59, 500000, tzinfo=timezone(timedelta(hours=8))),
+        "t-2": datetime(2026, 1, 15, 8, 30, 0, 250000, tzinfo=timezone(-timedelta(hours=1, minutes=30))),
+        "t-3": datetime(2024, 2, 29, tzinfo=UTC),
+        "t-4": datetime(2026, 1, 28, 12, 0, tzinfo=UTC),
+    }
+    await verify_ok(client, admin_headers)
