@@ -161,6 +161,9 @@ async def import_csv(session: AsyncSession, settings: Settings, chunks: AsyncIte
                 for chunk in chunks:
                     await copy.write(chunk)
     ipad, opad = hmac_pads(settings.secret_key)
+    # the parse pass, the key-ordered insert and the aggregated postings sort and hash whole files:
+    # in memory rather than spilled to temporary files at the default 4 MB (this transaction only)
+    await session.execute(text("SET LOCAL work_mem = '256MB'"))
     await session.execute(text(_CHECK), {
         "source": source, "currency": settings.business.default_currency, "ipad": ipad, "opad": opad,
         "max_amount": MAX_AMOUNT_MINOR, "currencies": sorted(CURRENCIES),
