@@ -52,6 +52,10 @@ FOREIGN_KEYS = (
 NEVER_DELETED = ("distributor", "card", "commission_plan", "hold", "orders", "commission", "ledger_account",
                  "ledger_transaction")
 
+# Every transaction that accrues commissions inserts and deletes rows here: vacuum it often.
+PENDING_AUTOVACUUM = ("ALTER TABLE ledger_balance_pending SET (autovacuum_vacuum_threshold = 1000, "
+                      "autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_insert_threshold = 1000)")
+
 # 0002 applied each queued delta in its own row-trigger call (an UPDATE and a DELETE per account:
 # a batch of 1,000 orders has about 2,000) and locked the accounts in no particular order across
 # statements. Now the first call at commit applies all of the transaction's deltas at once, locking
@@ -63,9 +67,12 @@ BEGIN
   IF NOT EXISTS (SELECT 1 FROM ledger_balance_pending WHERE id = NEW.id) THEN
     RETURN NULL;
   END IF;
-  PERFORM 1 FROM ledger_account WHERE id IN (SELECT account_id FROM ledger_balance_pending)
+  -- this transaction's rows are NEW.id and later (the first call is for its first row): a range
+  -- on the key, not a scan of the table and the dead rows every transaction leaves behind
+  PERFORM 1 FROM ledger_account
+   WHERE id IN (SELECT account_id FROM ledger_balance_pending WHERE id >= NEW.id)
    ORDER BY id FOR NO KEY UPDATE;
-  WITH d AS (DELETE FROM ledger_balance_pending RETURNING account_id, amount)
+  WITH d AS (DELETE FROM ledger_balance_pending WHERE id >= NEW.id RETURNING account_id, amount)
   UPDATE ledger_account a SET balance = a.balance + s.total
     FROM (SELECT account_id, sum(amount) AS total FROM d GROUP BY account_id) s
    WHERE a.id = s.account_id;
@@ -114,6 +121,7 @@ def upgrade() -> None:
         op.drop_constraint(name, table, type_="foreignkey")
     op.execute(LEDGER_TRIGGER_DEFERRED_CREDITS)
     op.execute(APPLY_PENDING_AT_ONCE)
+    op.execute(PENDING_AUTOVACUUM)
     op.execute(
         """
         CREATE FUNCTION distnet_refuse_delete() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -130,6 +138,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute(APPLY_PENDING_PER_ROW)
+    op.execute("ALTER TABLE ledger_balance_pending RESET (autovacuum_vacuum_threshold, "
+               "autovacuum_vacuum_scale_factor, autovacuum_vacuum_insert_threshold)")
     # back to 0002's trigger: only commission_expense is applied at commit
     op.execute(LEDGER_TRIGGER_DEFERRED_CREDITS.replace(
         " OR (a.distributor_id IS NOT NULL AND a.kind IN ('pending', 'withheld') AND s.total > 0)", ""))
