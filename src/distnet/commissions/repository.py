@@ -57,8 +57,9 @@ WITH {before}o AS (
       JOIN distributor d ON d.id = ben.beneficiary_id AND d.status <> 'closed'
       JOIN commission_rate r ON r.plan_id = ben.plan_id AND r.level = ben.level AND r.rank = d.rank
       LEFT JOIN held ON held.distributor_id = ben.beneficiary_id
-     -- the orders are new in this transaction, so nobody else can be attributing them
-     WHERE NOT EXISTS (SELECT 1 FROM commission c WHERE c.order_id = ben.id AND c.level = ben.level)
+    -- no anti-join with existing commissions: callers attribute orders they have just inserted, so
+    -- none has any; if one had, ON CONFLICT skips it and attribute() refuses the count mismatch
+    -- (written < candidates) before anything commits
 ), ins AS (
     INSERT INTO commission (order_id, level, beneficiary_id, plan_id, rank_used, rate_bps, base, amount,
                             status, hold_until, withheld_hold_id)
@@ -66,8 +67,7 @@ WITH {before}o AS (
            CASE WHEN hold_id IS NULL THEN 'pending' ELSE 'withheld' END, hold_until, hold_id
       FROM cand
     ON CONFLICT (order_id, level) DO NOTHING
-    RETURNING id, order_id, level, beneficiary_id, amount, status, plan_id, rank_used, rate_bps, base, reversed,
-              hold_until, withheld_hold_id
+    RETURNING {returning}
 ), accrued AS (
     {accrued}
 ), txn AS (
@@ -130,6 +130,8 @@ _ACCRUED_CANDIDATES = """SELECT NULL::bigint AS id, beneficiary_id, amount,
       FROM cand WHERE amount > 0"""
 
 
+_RETURNING = ("id, order_id, level, beneficiary_id, amount, status, plan_id, rank_used, rate_bps, base, reversed, "
+              "hold_until, withheld_hold_id")
 ORDER_ROWS = "SELECT o.id, o.seller_id, o.amount, o.currency, o.category, o.placed_at FROM orders o WHERE o.id IN ({orders})"
 
 
@@ -144,7 +146,10 @@ def attribute_sql(orders: str, *, aggregate: bool, before: str = "", order_rows:
                             columns=columns, ref_id=ref_id,
                             lines=_LINES_AGGREGATED if aggregate else _LINES_PER_COMMISSION,
                             accrued=_ACCRUED_CANDIDATES if aggregate else _ACCRUED_INSERTED,
-                            rows="" if aggregate else _ROWS)
+                            rows="" if aggregate else _ROWS,
+                            # aggregated: the inserted rows are only counted (a million-row CTE of
+                            # every column spilled to disk)
+                            returning="1" if aggregate else _RETURNING)
     # without comments and runs of blanks it stays under psycopg's 4,096 characters, so its
     # parameter parsing is cached instead of redone on every order (the SQL has no string
     # literal with "--" or repeated blanks)
