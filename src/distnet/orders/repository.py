@@ -125,16 +125,15 @@ async def existing_orders(session: AsyncSession, keys: list[tuple[str, str]]) ->
     return {(r.source, r.external_id): (r.id, bytes(r.body_hash)) for r in result}
 
 
-SALES_ROLLUP = """
-WITH s AS (
+_SALES_BY_DAY = """
     SELECT seller_id, (placed_at AT TIME ZONE 'UTC')::date AS day, sum({amount})::bigint AS amt
-      FROM {rows} GROUP BY 1, 2
-)
-INSERT INTO sales_delta (distributor_id, day, personal, team)
+      FROM {rows} GROUP BY 1, 2"""
+# reads the per-day sums as CTE ``s``
+_SALES_INSERT = """INSERT INTO sales_delta (distributor_id, day, personal, team)
 SELECT seller_id, day, amt, 0 FROM s
 UNION ALL
-SELECT c.ancestor_id, s.day, 0, s.amt FROM s JOIN distributor_closure c ON c.descendant_id = s.seller_id
-"""
+SELECT c.ancestor_id, s.day, 0, s.amt FROM s JOIN distributor_closure c ON c.descendant_id = s.seller_id"""
+SALES_ROLLUP = f"WITH s AS ({_SALES_BY_DAY})\n{_SALES_INSERT}"
 
 
 async def add_sales(session: AsyncSession, orders: str, params: dict[str, Any], amount_sql: str = "amount") -> None:
@@ -161,10 +160,10 @@ def _rows_of(orders: str) -> str:
 
 @functools.lru_cache(maxsize=8)
 def _sales_and_events(orders: str) -> TextClause:
-    sales = SALES_ROLLUP.format(rows=_rows_of(orders), amount="amount").strip()
+    by_day = _SALES_BY_DAY.format(rows=_rows_of(orders), amount="amount")
     events = _ORDER_CREATED.format(rows=_rows_of(orders)).strip()
-    # two data-modifying CTEs: both run, whatever the final SELECT reads
-    return text(f"WITH e AS ({events} RETURNING 1), {sales.removeprefix('WITH ')}")
+    # two data-modifying statements: the CTE runs whatever the final statement reads
+    return text(f"WITH e AS ({events} RETURNING 1), s AS ({by_day})\n{_SALES_INSERT}")
 
 
 async def add_sales_and_events(session: AsyncSession, orders: str, params: dict[str, Any]) -> None:
@@ -184,13 +183,12 @@ def _single_statement() -> TextClause:
               + ", ".join(f"CAST(:{c} AS {t})" for c, t in zip(_COLUMNS, _TYPES, strict=True))
               + ") ON CONFLICT (source, external_id) DO NOTHING"
               " RETURNING id, seller_id, card_id, amount, currency, category, placed_at, created_at")
-    sales = SALES_ROLLUP.format(rows="new_order", amount="amount").strip().removeprefix("WITH ")
-    sales_cte, sales_insert = sales.split("\n)\n", 1)
+    by_day = _SALES_BY_DAY.format(rows="new_order", amount="amount")
     events = _ORDER_CREATED.format(rows="new_order o").strip()
     return text(attribute_sql(
         "", aggregate=False, before=f"new_order AS ({insert}), ",
         order_rows="SELECT id, seller_id, amount, currency, category, placed_at FROM new_order",
-        after=f", {sales_cte}\n), sales AS ({sales_insert} RETURNING 1), events AS ({events} RETURNING 1)",
+        after=f", s AS ({by_day}), sales AS ({_SALES_INSERT} RETURNING 1), events AS ({events} RETURNING 1)",
         columns="(SELECT id FROM new_order) AS new_order_id, (SELECT created_at FROM new_order) AS new_order_created_at, ",
         ref_id="(SELECT id::text FROM new_order)",
     ))
