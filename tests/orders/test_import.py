@@ -123,3 +123,29 @@ async def test_import_times_on_both_parse_paths(client, admin_headers, chain, se
         "t-4": datetime(2026, 1, 28, 12, 0, tzinfo=UTC),
     }
     await verify_ok(client, admin_headers)
+
+
+async def test_concurrent_imports_of_the_same_keys(client, admin_headers, chain, sessionmaker, settings):
+    """A file whose keys another import is inserting waits for it, then counts those rows as
+    replays or conflicts against what the other one stored (the one-statement path fails on the
+    unique index and the import falls back to the staged path); nothing is created twice."""
+    card = chain[-1]["card"]["number"]
+    header = ["external_id", "card_number", "amount"]
+    first = _csv([header, ["race-1", card, "1.00"], ["race-2", card, "2.00"]])
+    second = _csv([header, ["race-2", card, "2.00"], ["race-3", card, "3.00"], ["race-1", card, "9.00"]])
+    async with sessionmaker() as a, sessionmaker() as b:
+        one = await import_csv(a, settings, [first], header=header)
+        racing = asyncio.create_task(import_csv(b, settings, [second], header=header))
+        await asyncio.sleep(0.5)
+        assert not racing.done()  # waiting on the first import's uncommitted keys
+        await a.commit()
+        two = await racing
+        await b.commit()
+    assert (one["created"], one["replayed"], one["conflicts"]) == (2, 0, 0)
+    assert (two["created"], two["replayed"], two["conflicts"], two["errors"]) == (1, 1, 1, 0)
+    assert two["commissions"] == 3
+    async with sessionmaker() as s:
+        stored = dict((await s.execute(text(
+            "SELECT external_id, amount FROM orders WHERE external_id LIKE 'race-%'"))).all())
+    assert stored == {"race-1": 100, "race-2": 200, "race-3": 300}
+    await verify_ok(client, admin_headers)

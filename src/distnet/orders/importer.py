@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.kit.money import CURRENCIES, MAX_AMOUNT_MINOR
@@ -26,6 +27,7 @@ REQUIRED = ("external_id", "card_number", "amount")
 OPTIONAL = ("source", "currency", "category", "channel", "placed_at", "buyer_ref", "buyer_device_id", "buyer_ip",
             "buyer_payment_fingerprint")
 NEW_IDS = "SELECT id FROM import_new"
+UNIQUE_VIOLATION, DEADLOCK_DETECTED = "23505", "40P01"
 
 
 def hmac_pads(secret: bytes) -> tuple[bytes, bytes]:
@@ -54,8 +56,7 @@ _SURELY_A_TIME = (r"^[12]\d{3}-(0[1-9]|1[0-2])-(0[1-9]|1\d|2[0-8])[T ]([01]\d|2[
 # two full-table UPDATEs: 0.9 s of a 7.5 s import of 100k rows.) ``p`` is MATERIALIZED: inlined,
 # its expressions (the timestamp parse, a subtransaction each; the keyed hashes) would run once per
 # reference.
-_CHECK = f"""
-CREATE TEMP TABLE import_checked ON COMMIT DROP AS
+_CHECKED = f"""
 WITH p AS MATERIALIZED (
     SELECT r.line, coalesce(nullif(r.source, ''), :source) AS source, r.external_id, r.card_number,
            CASE WHEN r.amount ~ '^\\d{{1,13}}(\\.\\d{{1,2}})?$' THEN round(r.amount::numeric * 100)::bigint END AS amount,
@@ -109,6 +110,44 @@ SELECT line, source, external_id, card_number, amount, currency, category, chann
        END AS body_hash
   FROM e
 """
+_CHECK = f"CREATE TEMP TABLE import_checked ON COMMIT DROP AS {_CHECKED}"
+
+# The common case in one statement, with no staging table: the checked rows stay in the
+# statement's memory (``k``), each valid row learns the order already stored under its key and the
+# first row of its key in the file (``v``), and the new keys go in with a plain INSERT, in key
+# order. No ON CONFLICT: speculative insertion cost 0.26 s per 100k rows, and the staging table
+# 0.1 s more to write and read. If another transaction inserts one of the keys meanwhile, the
+# INSERT fails on the unique index and the caller takes the staged path below instead.
+_FAST = f"""
+WITH k AS MATERIALIZED ({_CHECKED}),
+v AS MATERIALIZED (
+    SELECT k.*, (SELECT o.body_hash FROM orders o WHERE o.source = k.source AND o.external_id = k.external_id)
+                AS existing_hash,
+           first_value(k.body_hash) OVER w AS first_hash, row_number() OVER w AS nth
+      FROM k WHERE k.error IS NULL
+    WINDOW w AS (PARTITION BY k.source, k.external_id ORDER BY k.line)
+),
+ins AS (
+    INSERT INTO orders (source, external_id, body_hash, card_id, seller_id, amount, currency, category, channel,
+                        placed_at, buyer_ref_hash, buyer_device_hash, buyer_ip_hash, buyer_payment_hash)
+    SELECT source, external_id, body_hash, card_id, seller_id, amount, currency, category, channel,
+           placed_at, buyer_ref_hash, buyer_device_hash, buyer_ip_hash, buyer_payment_hash
+      FROM v WHERE nth = 1 AND existing_hash IS NULL
+     ORDER BY source, external_id
+    RETURNING id
+),
+new AS ({{keep_new}})
+SELECT (SELECT count(*) FROM new) AS created,
+       (SELECT count(*) FROM v WHERE coalesce(existing_hash, first_hash) = body_hash
+                                 AND NOT (nth = 1 AND existing_hash IS NULL)) AS replayed,
+       (SELECT count(*) FROM v WHERE coalesce(existing_hash, first_hash) <> body_hash) AS conflicts,
+       (SELECT count(*) FROM k WHERE error IS NOT NULL) AS errors,
+       (SELECT coalesce(json_agg(x ORDER BY x.line), '[]') FROM (
+            SELECT line + 1 AS line, external_id, error FROM k WHERE error IS NOT NULL ORDER BY line LIMIT :n) x
+       ) AS error_lines
+"""
+_FAST_COUNT = _FAST.replace("{keep_new}", "SELECT id FROM ins")
+_FAST_KEEP = _FAST.replace("{keep_new}", "INSERT INTO import_new SELECT id FROM ins RETURNING id")
 
 _INSERT = """
 WITH ins AS (
@@ -139,6 +178,28 @@ SELECT count(*) FILTER (WHERE k.error IS NULL AND k.nth = 1 AND n.id IS NOT NULL
 """
 
 
+async def _staged(session: AsyncSession, params: dict[str, Any], max_errors_listed: int
+                  ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The path for files whose keys another transaction inserted while the one-statement path
+    ran: the checked rows are staged, the insert skips keys that exist (ON CONFLICT, waiting for a
+    concurrent inserter to finish), and the outcome is read back from the table."""
+    await session.execute(text(_CHECK), params)
+    await session.execute(text(_INSERT))
+    await session.execute(text("ANALYZE import_new"))
+    valid, errors_n, created = (await session.execute(text(
+        "SELECT count(*) FILTER (WHERE error IS NULL), count(*) FILTER (WHERE error IS NOT NULL), "
+        "(SELECT count(*) FROM import_new) FROM import_checked"))).one()
+    if valid == created:  # every valid row is a new order: nothing was a replay or a conflict
+        outcome = {"created": created, "replayed": 0, "conflicts": 0, "errors": errors_n}
+    else:
+        await session.execute(text("ANALYZE import_checked"))
+        outcome = dict((await session.execute(text(_OUTCOME))).one()._mapping)
+    errors = [dict(r._mapping) for r in await session.execute(
+        text("SELECT line + 1 AS line, external_id, error FROM import_checked WHERE error IS NOT NULL "
+             "ORDER BY line LIMIT :n"), {"n": max_errors_listed})]
+    return outcome, errors
+
+
 async def import_csv(session: AsyncSession, settings: Settings, chunks: AsyncIterator[bytes] | Any, *,
                      header: list[str], source: str = "import", attribute: bool = True,
                      max_errors_listed: int = 20) -> dict[str, Any]:
@@ -166,23 +227,21 @@ async def import_csv(session: AsyncSession, settings: Settings, chunks: AsyncIte
     # the parse pass, the key-ordered insert and the aggregated postings sort and hash whole files:
     # in memory rather than spilled to temporary files at the default 4 MB (this transaction only)
     await session.execute(text("SET LOCAL work_mem = '256MB'"))
-    await session.execute(text(_CHECK), {
-        "source": source, "currency": settings.business.default_currency, "ipad": ipad, "opad": opad,
-        "max_amount": MAX_AMOUNT_MINOR, "currencies": sorted(CURRENCIES),
-        "skew": f"{int(CLOCK_SKEW.total_seconds())} seconds"})
-    await session.execute(text(_INSERT))
-    await session.execute(text("ANALYZE import_new"))
-    valid, errors_n, created = (await session.execute(text(
-        "SELECT count(*) FILTER (WHERE error IS NULL), count(*) FILTER (WHERE error IS NOT NULL), "
-        "(SELECT count(*) FROM import_new) FROM import_checked"))).one()
-    if valid == created:  # every valid row is a new order: nothing was a replay or a conflict
-        outcome = {"created": created, "replayed": 0, "conflicts": 0, "errors": errors_n}
+    params = {"source": source, "currency": settings.business.default_currency, "ipad": ipad, "opad": opad,
+              "max_amount": MAX_AMOUNT_MINOR, "currencies": sorted(CURRENCIES),
+              "skew": f"{int(CLOCK_SKEW.total_seconds())} seconds", "n": max_errors_listed}
+    try:
+        async with session.begin_nested():
+            row = (await session.execute(text(_FAST_KEEP if attribute else _FAST_COUNT), params)).one()
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) not in (UNIQUE_VIOLATION, DEADLOCK_DETECTED):
+            raise
+        outcome, errors = await _staged(session, params, max_errors_listed)
     else:
-        await session.execute(text("ANALYZE import_checked"))
-        outcome = dict((await session.execute(text(_OUTCOME))).one()._mapping)
-    errors = [dict(r._mapping) for r in await session.execute(
-        text("SELECT line + 1 AS line, external_id, error FROM import_checked WHERE error IS NOT NULL "
-             "ORDER BY line LIMIT :n"), {"n": max_errors_listed})]
+        outcome = {k: row._mapping[k] for k in ("created", "replayed", "conflicts", "errors")}
+        errors = list(row.error_lines)
+    if attribute:
+        await session.execute(text("ANALYZE import_new"))
     summary: dict[str, Any] = {"commissions": 0, "amount": 0}
     if attribute and outcome["created"]:
         currencies = set(await session.scalars(text(
