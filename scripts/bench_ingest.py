@@ -135,76 +135,78 @@ async def main(args: argparse.Namespace) -> None:
         gc.freeze()  # the client's own full collections paused it for ~60 ms (counted as latency)
         port = 18765
         server = serve(url, port, args.processes)
-        headers = {"Authorization": f"Bearer {key}"}
-        http_total = args.http_orders
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=120) as client:
-            batches = [[{"external_id": f"http-{b}-{i}", "card_number": f"{1 + (b * 1000 + i) % distributors:016d}",
-                         "amount": "12.34"} for i in range(1000)] for b in range(http_total // 1000)]
-            sem = asyncio.Semaphore(4)
+        try:
+            headers = {"Authorization": f"Bearer {key}"}
+            http_total = args.http_orders
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=120) as client:
+                batches = [[{"external_id": f"http-{b}-{i}", "card_number": f"{1 + (b * 1000 + i) % distributors:016d}",
+                             "amount": "12.34"} for i in range(1000)] for b in range(http_total // 1000)]
+                sem = asyncio.Semaphore(4)
 
-            async def send(batch):
-                async with sem:
-                    r = await client.post("/api/v1/orders/batch", json={"orders": batch})
-                    assert r.status_code == 200 and r.json()["created"] == len(batch), r.text[:300]
+                async def send(batch):
+                    async with sem:
+                        r = await client.post("/api/v1/orders/batch", json={"orders": batch})
+                        assert r.status_code == 200 and r.json()["created"] == len(batch), r.text[:300]
 
-            t0 = time.perf_counter()
-            await asyncio.gather(*[send(b) for b in batches])
-            http_seconds = time.perf_counter() - t0
-            print(f"POST /orders/batch: {http_total} orders in {http_seconds:.2f}s = {http_total / http_seconds:,.0f}/s")
+                t0 = time.perf_counter()
+                await asyncio.gather(*[send(b) for b in batches])
+                http_seconds = time.perf_counter() - t0
+                print(f"POST /orders/batch: {http_total} orders in {http_seconds:.2f}s = {http_total / http_seconds:,.0f}/s")
 
-            # Open loop: request i is due at start + i / rate and its latency counts from then (a
-            # server that falls behind shows as latency, not as a slower send rate). At most
-            # ``--single-in-flight`` requests are outstanding (below the server's pool of 10 + 20),
-            # each gives up after 5 s, and the phase stops by itself at its end + 30 s. A warm-up at
-            # the same rate comes first and is not counted: each server process opens its pool's
-            # connections and prepares its statements (the first five runs of a statement on a
-            # connection are planned one by one) on its first requests.
-            async def open_loop(prefix: str, seconds: float):
-                latencies: list[tuple[float, float]] = []
-                failures: list[str] = []
-                interval = 1 / args.rate
-                in_flight = asyncio.Semaphore(args.single_in_flight)
+                # Open loop: request i is due at start + i / rate and its latency counts from then (a
+                # server that falls behind shows as latency, not as a slower send rate). At most
+                # ``--single-in-flight`` requests are outstanding (below the server's pool of 10 + 20),
+                # each gives up after 5 s, and the phase stops by itself at its end + 30 s. A warm-up at
+                # the same rate comes first and is not counted: each server process opens its pool's
+                # connections and prepares its statements (the first five runs of a statement on a
+                # connection are planned one by one) on its first requests.
+                async def open_loop(prefix: str, seconds: float):
+                    latencies: list[tuple[float, float]] = []
+                    failures: list[str] = []
+                    interval = 1 / args.rate
+                    in_flight = asyncio.Semaphore(args.single_in_flight)
 
-                async def one(i: int, due: float):
-                    body = {"external_id": f"{prefix}-{i}", "card_number": f"{1 + i % distributors:016d}",
-                            "amount": "9.99"}
-                    async with in_flight:
-                        try:
-                            r = await client.post("/api/v1/orders", json=body, timeout=5)
-                        except httpx.HTTPError as exc:
-                            failures.append(type(exc).__name__)
-                            return
-                    latencies.append((time.perf_counter() - due, due - start))
-                    if r.status_code != 201:
-                        failures.append(f"{r.status_code}: {r.text[:120]}")
+                    async def one(i: int, due: float):
+                        body = {"external_id": f"{prefix}-{i}", "card_number": f"{1 + i % distributors:016d}",
+                                "amount": "9.99"}
+                        async with in_flight:
+                            try:
+                                r = await client.post("/api/v1/orders", json=body, timeout=5)
+                            except httpx.HTTPError as exc:
+                                failures.append(type(exc).__name__)
+                                return
+                        latencies.append((time.perf_counter() - due, due - start))
+                        if r.status_code != 201:
+                            failures.append(f"{r.status_code}: {r.text[:120]}")
 
-                tasks = []
-                start = time.perf_counter()
-                for i in range(int(args.rate * seconds)):
-                    due = start + i * interval
-                    delay = due - time.perf_counter()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                    tasks.append(asyncio.create_task(one(i, due)))
-                _, late = await asyncio.wait(tasks, timeout=30)
-                for t in late:
-                    t.cancel()
-                return latencies, failures, late, tasks, time.perf_counter() - start
+                    tasks = []
+                    start = time.perf_counter()
+                    for i in range(int(args.rate * seconds)):
+                        due = start + i * interval
+                        delay = due - time.perf_counter()
+                        if delay > 0:
+                            await asyncio.sleep(delay)
+                        tasks.append(asyncio.create_task(one(i, due)))
+                    _, late = await asyncio.wait(tasks, timeout=30) if tasks else (set(), set())
+                    for t in late:
+                        t.cancel()
+                    return latencies, failures, late, tasks, time.perf_counter() - start
 
-            warm, warm_failures, _, _, _ = await open_loop("warmup", args.warmup_seconds)
-            if warm:
-                print(f"warm-up at {args.rate}/s for {args.warmup_seconds}s: p99 "
-                      f"{percentile([x for x, _ in warm], 99) * 1000:.1f} ms (not counted), {len(warm_failures)} failed")
-            timed, failures, late, tasks, single_seconds = await open_loop("single", args.single_seconds)
-            latencies = [x for x, _ in timed]
-            slowest = sorted(timed, reverse=True)[:5]
-            print("slowest: " + ", ".join(f"{x * 1000:.0f} ms at +{at:.2f}s" for x, at in slowest))
-            p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
-            print(f"single POST /orders at {args.rate}/s: p50 {p50:.1f} ms, p99 {p99:.1f} ms ({len(latencies)} "
-                  f"answered of {len(tasks)} in {single_seconds:.1f}s, {len(failures)} failed, {len(late)} unanswered)"
-                  + (f"; first failure: {failures[0]}" if failures else ""))
-        server.terminate()
-        server.wait(30)
+                warm, warm_failures, _, _, _ = await open_loop("warmup", args.warmup_seconds)
+                if warm:
+                    print(f"warm-up at {args.rate}/s for {args.warmup_seconds}s: p99 "
+                          f"{percentile([x for x, _ in warm], 99) * 1000:.1f} ms (not counted), {len(warm_failures)} failed")
+                timed, failures, late, tasks, single_seconds = await open_loop("single", args.single_seconds)
+                latencies = [x for x, _ in timed]
+                slowest = sorted(timed, reverse=True)[:5]
+                print("slowest: " + ", ".join(f"{x * 1000:.0f} ms at +{at:.2f}s" for x, at in slowest))
+                p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
+                print(f"single POST /orders at {args.rate}/s: p50 {p50:.1f} ms, p99 {p99:.1f} ms ({len(latencies)} "
+                      f"answered of {len(tasks)} in {single_seconds:.1f}s, {len(failures)} failed, {len(late)} unanswered)"
+                      + (f"; first failure: {failures[0]}" if failures else ""))
+        finally:
+            server.terminate()
+            server.wait(30)
         await engine.dispose()
     emit({"name": "ingest", "size": args.size, "orders": n, "seconds": round(import_plain, 3),
           "baseline_seconds": round(baseline, 3), "ratio": round(baseline / import_plain, 3),
