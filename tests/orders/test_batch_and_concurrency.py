@@ -55,6 +55,13 @@ async def test_batch_results_in_order(client, admin_headers, chain, session):
     # the whole batch again: everything replays, nothing new
     again = (await client.post("/api/v1/orders/batch", json={"orders": good}, headers=admin_headers)).json()
     assert [r["status"] for r in again["items"]] == ["replayed"] * 5
+    # a created answer is built from the rows just written, a replayed one is read back: the same
+    # body, and what GET returns (less the refunds and the per-level explanation)
+    assert [r["order"] for r in again["items"]] == [r["order"] for r in body["items"][:5]]
+    for item in body["items"][:5] + body["items"][11:]:
+        read = (await client.get(f"/api/v1/orders/{item['order']['id']}", headers=admin_headers)).json()
+        read.pop("attribution"), read.pop("refunds")
+        assert item["order"] == read
 
 
 async def test_batch_limits_and_roles(client, admin_headers, chain):

@@ -173,7 +173,8 @@ async def _cards(session: AsyncSession, numbers: list[str]) -> dict[str, tuple[C
 
 
 async def accept(session: AsyncSession, settings: Settings, orders: str, params: dict[str, Any], *,
-                 currencies: set[str], aggregate: bool, ref_type: str, ref_id: object) -> dict[str, Any]:
+                 currencies: set[str], aggregate: bool, ref_type: str, ref_id: object,
+                 rows: bool | None = None) -> dict[str, Any]:
     """Everything that follows the insert of new orders, set-based over ``orders`` (a query of
     their ids): commissions with their ledger transaction, sales rollup and ``order.created``
     events, rank upgrades. (A single order in the default currency does the same in one
@@ -187,7 +188,7 @@ async def accept(session: AsyncSession, settings: Settings, orders: str, params:
         await commissions_repo.ensure_accounts_for(session, orders, params, default)
     result = await commissions_repo.attribute(
         session, orders, params, cap=settings.business.max_levels_cap, aggregate=aggregate,
-        ref_type=ref_type, ref_id=ref_id,
+        ref_type=ref_type, ref_id=ref_id, rows=rows,
     )
     await repo.add_sales_and_events(session, orders, params)
     result["rank_changes"] = await ranks.upgrade_after_orders(session, orders, params)
@@ -305,24 +306,41 @@ async def create_batch(session: AsyncSession, settings: Settings, principal: Pri
             to_insert.append((i, p))
     rows = [_row(p, found[p.card_number][0], now) for _, p in to_insert]
     inserted = await repo.insert_orders(session, rows)
-    new_ids = {(s, e): oid for oid, s, e, _ in inserted}
-    summary: dict[str, Any] = {"commissions": 0, "amount": 0}
+    new_ids = {(s, e): (oid, created_at) for oid, s, e, created_at in inserted}
+    summary: dict[str, Any] = {"commissions": 0, "amount": 0, "rows": []}
     if new_ids:
-        params = {"order_ids": sorted(new_ids.values())}
+        params = {"order_ids": sorted(oid for oid, _ in new_ids.values())}
+        # the commissions come back from their insert: the new orders' answers need no read-back
         summary = await accept(session, settings, repo.ORDER_IDS, params,
                                currencies={p.currency for _, p in to_insert}, aggregate=True,
-                               ref_type="order_batch", ref_id=min(new_ids.values()))
-    # keys that were not new in this statement: earlier orders, concurrent ones, or duplicates
-    # inside this batch (the first one wins, later ones are replays or conflicts)
+                               ref_type="order_batch", ref_id=min(params["order_ids"]), rows=True)
+    commissions: dict[int, list[dict[str, Any]]] = {}
+    for c in summary["rows"]:
+        commissions.setdefault(c["order_id"], []).append(c)
+    # what each key holds now: the row this batch inserted (the first of its key in the batch; a
+    # sorted insert keeps input order among equal keys), else what another transaction or an
+    # earlier request stored, read once for those keys only
+    stored: dict[tuple[str, str], tuple[int, bytes]] = {}
+    new_views: dict[int, dict[str, Any]] = {}
+    for (_, p), row in zip(to_insert, rows, strict=True):
+        if p.key in new_ids and p.key not in stored:
+            order_id, created_at = new_ids[p.key]
+            stored[p.key] = (order_id, p.body_hash)
+            view = _new_order_view(order_id, created_at, row, p.card_number, commissions.get(order_id, []))
+            view.pop("refunds")  # a batch's answers carry no refunds (order_views(with_refunds=False))
+            new_views[order_id] = view
+    stored.update(existing)  # stored before this batch: their keys and bodies do not change
     claimed: set[tuple[str, str]] = set()
-    pending_keys = [p.key for i, p in prepared if results[i] is None]
-    existing = await repo.existing_orders(session, list(set(pending_keys)))
+    # keys inserted meanwhile by a concurrent request (this batch's insert skipped them)
+    others = {p.key for i, p in prepared if results[i] is None and p.key not in stored}
+    if others:
+        stored.update(await repo.existing_orders(session, list(others)))
     ids_for_view: list[int] = []
     for i, p in prepared:
         if results[i] is not None:
             continue
-        order_id, body_hash = existing[p.key]
-        if p.key in new_ids and p.key not in claimed and order_id == new_ids[p.key]:
+        order_id, body_hash = stored[p.key]
+        if p.key in new_ids and p.key not in claimed and order_id == new_ids[p.key][0]:
             claimed.add(p.key)
             results[i] = {"index": i, "status": "created", "status_code": 201, "order_id": order_id}
         elif body_hash == p.body_hash:
@@ -332,8 +350,9 @@ async def create_batch(session: AsyncSession, settings: Settings, principal: Pri
                                       extra={"order_id": order_id})
             results[i] = {"index": i, "status": "error", "status_code": 409, "error": _problem(err)}
             continue
-        ids_for_view.append(order_id)
-    views = {v["id"]: v for v in await order_views(session, ids_for_view, with_refunds=False)}
+        if order_id not in new_views:
+            ids_for_view.append(order_id)
+    views = {**{v["id"]: v for v in await order_views(session, ids_for_view, with_refunds=False)}, **new_views}
     for r in results:
         assert r is not None
         if "order_id" in r:
@@ -369,6 +388,8 @@ def commission_view(c: dict[str, Any]) -> dict[str, Any]:
 
 async def order_views(session: AsyncSession, order_ids: list[int], *, with_refunds: bool = True,
                       explain: bool = False) -> list[dict[str, Any]]:
+    if not order_ids:
+        return []
     orders = await repo.orders_by_id(session, order_ids)
     commissions = await repo.commissions_of(session, order_ids)
     refunds: dict[int, list[dict[str, Any]]] = {}
