@@ -1,7 +1,7 @@
 """Bank files of a payout run, streamed: items are read through a server-side cursor in batches,
 so a 100k-item run never sits in memory at once. CSV goes out as it is produced; XLSX is written
-by xlsxwriter in constant_memory mode to a temporary file (the zip container is only complete at
-close) and then streamed from it.
+by xlsxwriter in constant_memory mode, in a child process (``xlsx_book``), to a temporary file (the
+zip container is only complete at close) and then streamed from it.
 
 The account reference is decrypted here and written, unmasked, into the bank file only: it is never
 logged and never appears in any other response."""
@@ -9,20 +9,23 @@ logged and never appears in any other response."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import os
+import sys
 import tempfile
 from collections.abc import AsyncIterator
 
+import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from distnet.kit.crypto import decrypt
+from distnet.kit.crypto import decrypt_many
 from distnet.kit.money import format_amount
+from distnet.payouts.xlsx_book import COLUMNS, FRAME_HEADER
 
 BATCH = 2000
-COLUMNS = ["distributor_code", "name", "account_reference", "amount", "currency", "item_id"]
 
 ITEMS = text(
     """
@@ -39,9 +42,10 @@ async def _rows(sessionmaker: async_sessionmaker[AsyncSession], secret: bytes, r
     async with sessionmaker() as session:
         result = await session.stream(ITEMS.execution_options(yield_per=BATCH), {"run": run_id})
         async for batch in result.partitions(BATCH):
+            accounts = decrypt_many(secret, [row[3] for row in batch])
             yield [
-                [code, name, decrypt(secret, enc) or "", format_amount(amount), currency, item_id]
-                for item_id, code, name, enc, amount, currency in batch
+                [code, name, account or "", format_amount(amount), currency, item_id]
+                for (item_id, code, name, _, amount, currency), account in zip(batch, accounts, strict=True)
             ]
 
 
@@ -50,11 +54,13 @@ async def csv_stream(sessionmaker: async_sessionmaker[AsyncSession], secret: byt
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(COLUMNS)
-    async for rows in _rows(sessionmaker, secret, run_id):
-        writer.writerows(rows)
-        yield buf.getvalue().encode()
-        buf.seek(0)
-        buf.truncate()
+    # a download abandoned half way closes the item cursor's session now, not at garbage collection
+    async with contextlib.aclosing(_rows(sessionmaker, secret, run_id)) as batches:
+        async for rows in batches:
+            writer.writerows(rows)
+            yield buf.getvalue().encode()
+            buf.seek(0)
+            buf.truncate()
     if buf.tell():
         yield buf.getvalue().encode()
 
@@ -73,46 +79,54 @@ async def run_summary(session: AsyncSession, run_id: int) -> dict[str, object]:
 
 async def xlsx_stream(sessionmaker: async_sessionmaker[AsyncSession], secret: bytes, run_id: int
                       ) -> AsyncIterator[bytes]:
-    import xlsxwriter
-
+    """The workbook is written by a child process (``xlsx_book``) fed through a pipe: this process
+    reads and decrypts the next batch while the child writes the previous one, and the event loop
+    is never held for the seconds xlsxwriter needs for 100k rows."""
     fd, path = tempfile.mkstemp(prefix=f"payout-run-{run_id}-", suffix=".xlsx")
     os.close(fd)
+    book = None
+    stack = contextlib.ExitStack()
     try:
         async with sessionmaker() as session:
             summary = await run_summary(session, run_id)
-        wb = xlsxwriter.Workbook(path, {"constant_memory": True, "strings_to_formulas": False,
-                                        "strings_to_urls": False})
-        bold = wb.add_format({"bold": True})
-        # summary first: in constant_memory mode each sheet is written row by row, in order
-        ws = wb.add_worksheet("Summary")
-        for r, (label, value) in enumerate([
-            ("payout run", summary["id"]), ("status", summary["status"]), ("currency", summary["currency"]),
-            ("cutoff", str(summary["cutoff"])), ("created by", summary["created_by"]),
-            ("approved by", summary["approved_by"] or ""), ("note", summary["note"] or ""),
-            ("items", summary["items"]), ("total amount", format_amount(int(summary["total"]))),
-        ]):
-            ws.write_string(r, 0, label, bold)
-            if isinstance(value, int):
-                ws.write_number(r, 1, value)
-            else:
-                ws.write_string(r, 1, str(value))
-        items = wb.add_worksheet("Items")
-        for c, name in enumerate(COLUMNS):
-            items.write_string(0, c, name, bold)
-        r = 1
-        async for rows in _rows(sessionmaker, secret, run_id):
-            for code, name, account, amount, currency, item_id in rows:
-                # strings stay strings: a name such as "=1+1" must not become a formula
-                items.write_string(r, 0, code)
-                items.write_string(r, 1, name)
-                items.write_string(r, 2, account)
-                items.write_string(r, 3, amount)
-                items.write_string(r, 4, currency)
-                items.write_number(r, 5, item_id)
-                r += 1
-        await asyncio.to_thread(wb.close)
+        # stderr to a file, not a pipe: a child that writes a lot there can never block on it
+        errors = stack.enter_context(tempfile.TemporaryFile())
+        book = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "distnet.payouts.xlsx_book", path,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL, stderr=errors)
+        assert book.stdin is not None
+        encode = msgspec.msgpack.Encoder().encode
+
+        async def send(obj: object) -> None:
+            payload = encode(obj)
+            book.stdin.write(FRAME_HEADER.pack(len(payload)) + payload)
+            await book.stdin.drain()
+
+        try:
+            await send([
+                ["payout run", summary["id"]], ["status", summary["status"]], ["currency", summary["currency"]],
+                ["cutoff", str(summary["cutoff"])], ["created by", summary["created_by"]],
+                ["approved by", summary["approved_by"] or ""], ["note", summary["note"] or ""],
+                ["items", summary["items"]], ["total amount", format_amount(int(summary["total"]))],
+            ])
+            # closed on the way out even when the child dies half way: its session holds a cursor
+            async with contextlib.aclosing(_rows(sessionmaker, secret, run_id)) as batches:
+                async for rows in batches:
+                    await send(rows)
+            book.stdin.close()  # end of input: the child closes the workbook
+            await book.stdin.wait_closed()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the child died: its exit status and stderr say why, below
+        if await book.wait() != 0:
+            errors.seek(0)
+            raise RuntimeError(f"xlsx bank file of payout run {run_id}: writer exited with {book.returncode}: "
+                               f"{errors.read().decode(errors='replace')[-2000:]}")
         with open(path, "rb") as fh:  # noqa: ASYNC230 - local temp file, read in 256 KiB chunks
             while chunk := fh.read(256 * 1024):
                 yield chunk
     finally:
+        if book is not None and book.returncode is None:  # the download was abandoned half way
+            book.kill()
+            await book.wait()
+        stack.close()
         os.unlink(path)
