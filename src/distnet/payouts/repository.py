@@ -11,21 +11,25 @@ TAKE_PAYOUT_LOCK = text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=PAYOUT_
 
 RUN_WORK_MEM = text("SELECT set_config('work_mem', '64MB', true)")
 
+# One statement locks the candidates and writes the items and their postings, so the candidate
+# set never travels to the client and back (it was four 100k-element arrays out and in again).
+#
 # Candidates: available >= min and no active violation hold (maintenance holds do not block
 # payouts). Locked FOR NO KEY UPDATE in id order, as the ledger trigger and settlement do, so
 # a settlement in flight for one of them finishes first and its money is included, or starts after
 # us and finds the money reserved. The lock returns the newest version of each row, and nobody can
 # change a locked balance until we commit, so the balances returned here are the ones the items
-# reserve. The same statement looks up each candidate's ``reserved`` account (not locked here: the
+# reserve. The same CTE looks up each candidate's ``reserved`` account (not locked here: the
 # ledger trigger locks it, in id order, when the postings are written), by ``distributor_id``
-# through ``ix_ledger_account_distributor``: CREATE_ITEMS then needs no account lookups at all.
-LOCK_CANDIDATES = text(
+# through ``ix_ledger_account_distributor``. A CTE with a locking clause is evaluated once.
+#
+# Items reserve the whole (locked) available balance, in the same statement as the postings
+# D.available -a, D.reserved +a (ARCHITECTURE.md: payout item created). A candidate without a
+# ``reserved`` account gets no posting, and the caller refuses the run (postings != 2 * items).
+CREATE_ITEMS = text(
     """
-    SELECT coalesce(array_agg(s.id ORDER BY s.id), '{}') AS ids, coalesce(array_agg(s.d ORDER BY s.id), '{}') AS ds,
-           coalesce(array_agg(s.balance ORDER BY s.id), '{}') AS amounts,
-           coalesce(array_agg(s.reserved_id ORDER BY s.id), '{}') AS reserved_ids
-      FROM (
-        SELECT a.id, a.distributor_id AS d, a.balance, r.id AS reserved_id
+    WITH cand AS (
+        SELECT a.id AS available_id, a.distributor_id AS d, a.balance AS amount, r.id AS reserved_id
           FROM ledger_account a
           LEFT JOIN ledger_account r ON r.distributor_id = a.distributor_id AND r.kind = 'reserved'
                                     AND r.currency = a.currency
@@ -37,19 +41,7 @@ LOCK_CANDIDATES = text(
                    AND h.lifted_at IS NULL AND h.started_at <= now()
                    AND (h.ends_at IS NULL OR h.ends_at > now()))
          ORDER BY a.id
-           FOR NO KEY UPDATE OF a) s
-    """
-)
-
-# Items reserve the whole (locked) available balance, in the same statement as the postings
-# D.available -a, D.reserved +a (ARCHITECTURE.md: payout item created). The candidates come in as
-# arrays from LOCK_CANDIDATES (unnest: the planner knows their length); a candidate without a
-# ``reserved`` account gets no posting, and the caller refuses the run (postings != 2 * items).
-CREATE_ITEMS = text(
-    """
-    WITH cand AS (
-        SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:ds AS bigint[]), CAST(:amounts AS bigint[]),
-                             CAST(:reserved_ids AS bigint[])) AS c(available_id, d, amount, reserved_id)
+           FOR NO KEY UPDATE OF a
     ), items AS (
         INSERT INTO payout_item (run_id, distributor_id, amount, currency, status)
         SELECT :run, d, amount, :currency, 'reserved' FROM cand ORDER BY d

@@ -91,18 +91,19 @@ async def create_run(
     # one run writes two postings per eligible distributor in one statement: let the ledger
     # trigger's sorts and hash aggregates over them stay in memory (transaction-local setting)
     await session.execute(repo.RUN_WORK_MEM)
-    cand = (await session.execute(repo.LOCK_CANDIDATES, {"currency": currency, "min_amount": minimum})).one()
-    # the cutoff is read after the candidates are locked: any commission made available before
-    # it is in the balance we reserve (settlement stamps available_at after taking the same locks)
+    # the run row first (its items refer to it); its cutoff is provisional until the candidates
+    # are locked, and nobody sees it before we commit
     run = PayoutRun(status=S.draft.value, min_amount=minimum, currency=currency, note=note,
                     cutoff=await _now(session), created_by=principal.actor, created_by_key_id=principal.key_id)
     session.add(run)
     await session.flush()
-    row = (await session.execute(repo.CREATE_ITEMS, {
-        "ids": cand.ids, "ds": cand.ds, "amounts": cand.amounts, "reserved_ids": cand.reserved_ids, "run": run.id,
-        "currency": currency})).one()
+    row = (await session.execute(repo.CREATE_ITEMS, {"run": run.id, "currency": currency,
+                                                     "min_amount": minimum})).one()
     if row.postings != 2 * row.items:
         raise RuntimeError(f"payout run {run.id}: {row.postings} postings for {row.items} items")
+    # the cutoff is read after the candidates are locked: any commission made available before
+    # it is in the balance we reserve (settlement stamps available_at after taking the same locks)
+    run.cutoff = await _now(session)
     run.item_count, run.total_amount = int(row.items), int(row.total)
     await session.flush()
     await audit.record(session, principal, "payout_run.created", "payout_run", run.id,
