@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import resource
 import secrets
 import sys
 import tempfile
@@ -218,8 +217,6 @@ def main() -> None:
         "items": mine["items"], "export_csv_seconds": round(mine["export_csv_seconds"], 3),
         "export_xlsx_seconds": round(mine["export_xlsx_seconds"], 3),
         "rss_before_export_mb": round(mine["rss_before_export_mb"], 1),
-        # the XLSX is written by a child process (payouts.xlsx_book): its peak, on its own
-        "peak_rss_children_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
     })
 
 
