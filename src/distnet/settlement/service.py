@@ -37,15 +37,24 @@ pages all over the table and its indexes: the number of partitions multiplies th
 at 1M commissions (2 workers): 36 partitions 85 s, 9 partitions 66 s, 4 partitions 53 s. The
 price of large partitions is lock time: a partition holds its beneficiaries' ``pending`` and
 ``available`` accounts until it commits, and commission accruals and reversals for them wait."""
-MIN_PARTITION_ROWS = 25_000
 MIN_PARTITIONS = 4
-"""Runs with at least MIN_PARTITIONS * MIN_PARTITION_ROWS due commissions get at least this many
-partitions, so that concurrent workers have something to share."""
+"""Runs of more than DEFAULT_PARTITION_ROWS due commissions get at least this many partitions, so
+that concurrent workers have something to share."""
+SMALL_RUN_PARTITION_ROWS = 12_500
+SMALL_RUN_PARTITIONS = 8
+"""Runs of at most DEFAULT_PARTITION_ROWS due commissions get partitions of about
+SMALL_RUN_PARTITION_ROWS, at most SMALL_RUN_PARTITIONS of them. Such a run is in memory, and the
+rewrite-everything cost above does not apply; smaller partitions mean smaller sorts and hashes.
+Measured at 90k due commissions (2 workers, quiet machine, two runs each): 2 partitions 1.32 s,
+4 partitions 1.21-1.34 s, 8 partitions 1.15-1.17 s, 16 partitions 1.40-1.43 s."""
 MAX_PARTITIONS = 1024
 
 
 def default_partitions(due: int) -> int:
-    wanted = max(math.ceil(due / DEFAULT_PARTITION_ROWS), min(MIN_PARTITIONS, math.ceil(due / MIN_PARTITION_ROWS)))
+    if due <= DEFAULT_PARTITION_ROWS:
+        wanted = min(SMALL_RUN_PARTITIONS, math.ceil(due / SMALL_RUN_PARTITION_ROWS))
+    else:
+        wanted = max(MIN_PARTITIONS, math.ceil(due / DEFAULT_PARTITION_ROWS))
     return min(MAX_PARTITIONS, max(1, wanted))
 
 Progress = Callable[[int, int], None]
