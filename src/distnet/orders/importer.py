@@ -240,8 +240,8 @@ async def import_csv(session: AsyncSession, settings: Settings, chunks: AsyncIte
     else:
         outcome = {k: row._mapping[k] for k in ("created", "replayed", "conflicts", "errors")}
         errors = list(row.error_lines)
-    if attribute:
-        await session.execute(text("ANALYZE import_new"))
+        if attribute:  # the staged path analyzed it already
+            await session.execute(text("ANALYZE import_new"))
     summary: dict[str, Any] = {"commissions": 0, "amount": 0}
     if attribute and outcome["created"]:
         currencies = set(await session.scalars(text(
