@@ -103,8 +103,8 @@ async def main(size: str) -> None:
             await s.execute(text("TRUNCATE commission"))
             await s.commit()
             t0 = time.perf_counter()
-            result = await commissions_repo.attribute(s, "SELECT id FROM orders", {}, cap=3, aggregate=True,
-                                                      ref_type="bench", ref_id=size)
+            result = await commissions_repo.attribute_in_chunks(s, "SELECT id FROM orders", {}, cap=3,
+                                                                ref_type="bench", ref_id=size)
             await s.commit()
             seconds = time.perf_counter() - t0
             ok = await s.scalar(text(

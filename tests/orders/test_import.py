@@ -98,6 +98,37 @@ async def test_cli_import_dry_run_and_execute(client, admin_headers, chain, data
         assert await s.scalar(text("SELECT count(*) FROM commission")) == 3
 
 
+async def test_large_imports_are_attributed_in_chunks(client, admin_headers, chain, sessionmaker, settings,
+                                                     monkeypatch):
+    """An import bigger than a chunk is attributed one id range at a time: every order still gets
+    its three levels at floor(base x bps / 10000), each range is its own balanced ledger
+    transaction, and the beneficiaries' balances equal their commissions."""
+    from distnet.commissions import repository as commissions_repo
+
+    monkeypatch.setattr(commissions_repo, "CHUNK_ORDERS", 3)
+    root, a, b, c = chain
+    card = c["card"]["number"]
+    amounts = [101 + 37 * i for i in range(10)]  # minor units, none a multiple of 100
+    header = ["external_id", "card_number", "amount"]
+    data = _csv([header, *([f"ch-{i}", card, f"{m / 100:.2f}"] for i, m in enumerate(amounts))])
+    async with sessionmaker() as s:
+        result = await import_csv(s, settings, [data], header=header)
+        await s.commit()
+    assert result["created"] == 10 and result["commissions"] == 30
+    assert result["commission_amount"] == sum(m * 1000 // 10000 + m * 300 // 10000 + m * 100 // 10000 for m in amounts)
+    async with sessionmaker() as s:
+        per_level = dict((await s.execute(text(
+            "SELECT level, sum(amount) FROM commission GROUP BY level"))).all())
+        ranges = await s.scalar(text("SELECT count(*) FROM ledger_transaction WHERE ref_type = 'order_import'"))
+        pending = dict((await s.execute(text(
+            "SELECT distributor_id, balance FROM ledger_account WHERE kind = 'pending' AND balance <> 0"))).all())
+    assert per_level == {1: sum(m * 1000 // 10000 for m in amounts), 2: sum(m * 300 // 10000 for m in amounts),
+                         3: sum(m * 100 // 10000 for m in amounts)}
+    assert ranges == 4  # ten new ids, three a range
+    assert pending == {c["id"]: per_level[1], b["id"]: per_level[2], a["id"]: per_level[3]}
+    await verify_ok(client, admin_headers)
+
+
 async def test_import_times_on_both_parse_paths(client, admin_headers, chain, sessionmaker, settings):
     """Plain days 1-28 are cast directly; days 29-31 and other shapes go through the guarded parse.
     Both give the same instants, and a file of only new orders needs no replay lookup."""

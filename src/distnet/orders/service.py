@@ -186,10 +186,14 @@ async def accept(session: AsyncSession, settings: Settings, orders: str, params:
         await ensure_platform_accounts(session, currency)
     if currencies - {default}:
         await commissions_repo.ensure_accounts_for(session, orders, params, default)
-    result = await commissions_repo.attribute(
-        session, orders, params, cap=settings.business.max_levels_cap, aggregate=aggregate,
-        ref_type=ref_type, ref_id=ref_id, rows=rows,
-    )
+    if aggregate and not rows:  # an import: any number of orders, attributed a million at a time
+        result = await commissions_repo.attribute_in_chunks(
+            session, orders, params, cap=settings.business.max_levels_cap, ref_type=ref_type, ref_id=ref_id)
+    else:
+        result = await commissions_repo.attribute(
+            session, orders, params, cap=settings.business.max_levels_cap, aggregate=aggregate,
+            ref_type=ref_type, ref_id=ref_id, rows=rows,
+        )
     await repo.add_sales_and_events(session, orders, params)
     result["rank_changes"] = await ranks.upgrade_after_orders(session, orders, params)
     return result
