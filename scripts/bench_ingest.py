@@ -4,6 +4,7 @@ POST /orders/batch over HTTP on loopback and single POST /orders latency at a fi
 
     uv run python scripts/bench_ingest.py --size S|M|L   (100k / 1M / 10M imported orders)
         [--http-orders 20000] [--single-seconds 20] [--rate 200] [--single-in-flight 24] [--warmup-seconds 3]
+        [--parts 2] [--processes 2] [--skip-import]
 
 Builds its own network in a scratch database (dropped at the end)."""
 
@@ -30,7 +31,7 @@ from bench_commissions import build  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from distnet.db import make_engine, make_sessionmaker  # noqa: E402
-from distnet.orders.importer import import_csv  # noqa: E402
+from distnet.orders.importer import import_csv_parts  # noqa: E402
 from distnet.settings import BusinessSettings, DatabaseSettings, RedisSettings, Settings  # noqa: E402
 
 ORDERS = {"S": 100_000, "M": 1_000_000, "L": 10_000_000}
@@ -121,26 +122,29 @@ async def main(args: argparse.Namespace) -> None:
             await s.commit()
         data = csv_bytes(n, distributors, "imp")
         chunks = [data[i:i + (1 << 20)] for i in range(0, len(data), 1 << 20)]
-        import_plain = import_full = baseline = float("nan")
-        async with sm() as s:
-            if args.skip_import:  # quick runs of the HTTP phases only
-                chunks = []
+        import_plain = import_one = import_full = baseline = float("nan")
+        if args.skip_import:  # quick runs of the HTTP phases only
+            chunks = []
+
+        async def timed_import(chunks: list[bytes], parts: int, attribute: bool) -> tuple[float, dict]:
+            """What ``distnet orders import --parts N --execute`` does, on an empty orders table."""
+            async with sm() as s:
+                await s.execute(text("TRUNCATE orders, refund, commission, ledger_posting, ledger_transaction"))
+                await s.execute(text("UPDATE ledger_account SET balance = 0 WHERE balance <> 0"))
+                await s.commit()
             t0 = time.perf_counter()
-            result = await import_csv(s, settings, chunks, header=HEADER, attribute=False)
-            await s.commit()
-            import_plain = time.perf_counter() - t0
-        async with sm() as s:
-            await s.execute(text("TRUNCATE orders, refund"))
-            await s.commit()
-            t0 = time.perf_counter()
-            result = await import_csv(s, settings, chunks, header=HEADER, attribute=True)
-            await s.commit()
-            import_full = time.perf_counter() - t0
+            result = await import_csv_parts(sm, settings, chunks, header=HEADER, attribute=attribute, parts=parts)
+            return time.perf_counter() - t0, result
+
+        import_one, _ = await timed_import(chunks, 1, False)
+        import_plain, result = await timed_import(chunks, args.parts, False)
+        import_full, result = await timed_import(chunks, args.parts, True)
         if not args.skip_import:
             baseline = await asyncio.to_thread(copy_baseline, url, n, distributors)
-        print(f"import {n} rows: {import_plain:.2f}s without commissions ({n / import_plain:,.0f}/s), "
-              f"{import_full:.2f}s with commissions ({n / import_full:,.0f}/s); binary COPY {baseline:.2f}s "
-              f"({n / baseline:,.0f}/s); created {result['created']}, errors {result['errors']}")
+        print(f"import {n} rows on {args.parts} connections: {import_plain:.2f}s without commissions "
+              f"({n / import_plain:,.0f}/s; one connection {import_one:.2f}s), {import_full:.2f}s with commissions "
+              f"({n / import_full:,.0f}/s); binary COPY {baseline:.2f}s ({n / baseline:,.0f}/s); "
+              f"created {result['created']}, errors {result['errors']}")
 
         key = await admin_key(sm)
         await fold(sm)
@@ -225,7 +229,8 @@ async def main(args: argparse.Namespace) -> None:
         await engine.dispose()
     emit({"name": "ingest", "size": args.size, "orders": n, "seconds": round(import_plain, 3),
           "baseline_seconds": round(baseline, 3), "ratio": round(baseline / import_plain, 3),
-          "import_orders_per_second": round(n / import_plain),
+          "import_orders_per_second": round(n / import_plain), "import_parts": args.parts,
+          "import_one_connection_seconds": round(import_one, 3),
           "import_with_commissions_seconds": round(import_full, 3),
           "import_with_commissions_orders_per_second": round(n / import_full),
           "http_batch_orders_per_second": round(http_total / http_seconds),
@@ -243,4 +248,5 @@ if __name__ == "__main__":
     parser.add_argument("--warmup-seconds", type=float, default=3, help="single orders at --rate first, not counted")
     parser.add_argument("--skip-import", action="store_true", help="only the HTTP phases")
     parser.add_argument("--processes", type=int, default=2, help="server processes (distnet serve --processes)")
+    parser.add_argument("--parts", type=int, default=2, help="import connections (distnet orders import --parts)")
     asyncio.run(main(parser.parse_args()))

@@ -7,17 +7,22 @@ amount, and optionally source, currency, category, channel, placed_at, buyer_ref
 buyer_ip, buyer_payment_fingerprint. Rows whose (source, external_id) exists with the same content
 are skipped as replays; with different content they are reported as conflicts. Invalid rows are
 reported by line and left out; the valid ones go in.
+
+``import_csv`` runs in the caller's transaction. ``import_csv_parts`` (the CLI) splits the file by
+key over several connections, so that PostgreSQL checks and inserts on several cores at once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from distnet.kit.money import CURRENCIES, MAX_AMOUNT_MINOR
 from distnet.orders.service import CLOCK_SKEW, accept
@@ -200,29 +205,40 @@ async def _staged(session: AsyncSession, params: dict[str, Any], max_errors_list
     return outcome, errors
 
 
-async def import_csv(session: AsyncSession, settings: Settings, chunks: AsyncIterator[bytes] | Any, *,
-                     header: list[str], source: str = "import", attribute: bool = True,
-                     max_errors_listed: int = 20) -> dict[str, Any]:
-    """Import a CSV stream whose first line is ``header``. Runs in the caller's transaction."""
+def _check_header(header: list[str]) -> None:
     unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
     missing = [c for c in REQUIRED if c not in header]
     if unknown or missing:
         from distnet.kit.errors import ValidationFailed
 
         raise ValidationFailed(f"CSV header: unknown columns {unknown}, missing columns {missing}", field="header")
+
+
+def _copy_sql(header: list[str], source: str, part: tuple[int, int] | None) -> str:
+    """COPY of the file into ``import_raw``; with ``part`` = (k, n), only the rows whose key hashes
+    to k of n (every row of a key lands in the same part; ``line`` still counts every row)."""
+    sql = f"COPY import_raw ({', '.join(header)}) FROM STDIN WITH (FORMAT csv, HEADER true)"
+    if part is None:
+        return sql
+    k, n = part
+    default = "'" + source.replace("'", "''") + "'"  # COPY ... WHERE takes no parameters
+    return (f"{sql} WHERE (hashtext(coalesce(nullif(source, ''), {default}) || E'\\x1f' || coalesce(external_id, '')) & 2147483647) % {n} "
+            f"= {k}")
+
+
+async def _stage(session: AsyncSession) -> Any:
+    """The transaction's staging tables; returns the raw psycopg connection for the COPY."""
     await session.execute(text(
         "CREATE TEMP TABLE import_raw (line bigserial, " + ", ".join(f"{c} text" for c in REQUIRED + OPTIONAL)
         + ") ON COMMIT DROP"))
     await session.execute(text("CREATE TEMP TABLE import_new (id bigint PRIMARY KEY) ON COMMIT DROP"))
-    raw = (await (await session.connection()).get_raw_connection()).driver_connection
-    async with raw.cursor() as cur:
-        async with cur.copy(f"COPY import_raw ({', '.join(header)}) FROM STDIN WITH (FORMAT csv, HEADER true)") as copy:
-            if hasattr(chunks, "__aiter__"):
-                async for chunk in chunks:
-                    await copy.write(chunk)
-            else:
-                for chunk in chunks:
-                    await copy.write(chunk)
+    return (await (await session.connection()).get_raw_connection()).driver_connection
+
+
+async def _insert(session: AsyncSession, settings: Settings, *, source: str, attribute: bool,
+                  max_errors_listed: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Check the staged rows and insert the new orders (the one-statement path, or the staged one
+    when another writer inserted some of the keys meanwhile)."""
     ipad, opad = hmac_pads(settings.secret_key)
     # the parse pass, the key-ordered insert and the aggregated postings sort and hash whole files:
     # in memory rather than spilled to temporary files at the default 4 MB (this transaction only)
@@ -236,12 +252,15 @@ async def import_csv(session: AsyncSession, settings: Settings, chunks: AsyncIte
     except DBAPIError as exc:
         if getattr(exc.orig, "sqlstate", None) not in (UNIQUE_VIOLATION, DEADLOCK_DETECTED):
             raise
-        outcome, errors = await _staged(session, params, max_errors_listed)
-    else:
-        outcome = {k: row._mapping[k] for k in ("created", "replayed", "conflicts", "errors")}
-        errors = list(row.error_lines)
-        if attribute:  # the staged path analyzed it already
-            await session.execute(text("ANALYZE import_new"))
+        return await _staged(session, params, max_errors_listed)
+    if attribute:  # the staged path analyzed it already
+        await session.execute(text("ANALYZE import_new"))
+    return {k: row._mapping[k] for k in ("created", "replayed", "conflicts", "errors")}, list(row.error_lines)
+
+
+async def _attribute(session: AsyncSession, settings: Settings, outcome: dict[str, Any], errors: list[dict[str, Any]],
+                     attribute: bool) -> dict[str, Any]:
+    """Commissions, sales and events of the new orders; the part's result."""
     summary: dict[str, Any] = {"commissions": 0, "amount": 0}
     if attribute and outcome["created"]:
         currencies = set(await session.scalars(text(
@@ -251,3 +270,88 @@ async def import_csv(session: AsyncSession, settings: Settings, chunks: AsyncIte
                                ref_type="order_import", ref_id=first_id)
     return {**{k: int(v) for k, v in outcome.items()}, "commissions": int(summary["commissions"]),
             "commission_amount": int(summary["amount"]), "error_lines": errors}
+
+
+async def _chunks_of(chunks: AsyncIterator[bytes] | Any) -> AsyncIterator[bytes]:
+    if hasattr(chunks, "__aiter__"):
+        async for chunk in chunks:
+            yield chunk
+    else:
+        for chunk in chunks:
+            yield chunk
+
+
+async def import_csv(session: AsyncSession, settings: Settings, chunks: AsyncIterator[bytes] | Any, *,
+                     header: list[str], source: str = "import", attribute: bool = True,
+                     max_errors_listed: int = 20) -> dict[str, Any]:
+    """Import a CSV stream whose first line is ``header``. Runs in the caller's transaction."""
+    _check_header(header)
+    raw = await _stage(session)
+    async with raw.cursor() as cur, cur.copy(_copy_sql(header, source, None)) as copy:
+        async for chunk in _chunks_of(chunks):
+            await copy.write(chunk)
+    outcome, errors = await _insert(session, settings, source=source, attribute=attribute,
+                                    max_errors_listed=max_errors_listed)
+    return await _attribute(session, settings, outcome, errors, attribute)
+
+
+class ImportPartlyCommitted(RuntimeError):
+    """A later part of a parallel import failed after earlier parts had committed."""
+
+
+async def import_csv_parts(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings,
+                           chunks: AsyncIterator[bytes] | Any, *, header: list[str], source: str = "import",
+                           attribute: bool = True, commit: bool = True, parts: int = 2,
+                           max_errors_listed: int = 20) -> dict[str, Any]:
+    """Import a CSV stream on ``parts`` connections at once, each in its own transaction: every
+    connection receives the whole stream, keeps the rows whose key hashes to it (so every row of a
+    key, duplicates included, is in one part and no two parts insert the same key), and checks and
+    inserts them, all parts in parallel (PostgreSQL runs one statement on one core). Commissions
+    follow part after part, each part committing (or, without ``commit``, rolling back) as soon as
+    they are written: two parts attributing at once would wait on each other's rank upgrades.
+    Nothing commits unless every part's orders went in. A failure while a later part attributes
+    leaves the earlier parts committed (``ImportPartlyCommitted``); the import is idempotent, so
+    running the same file again finishes it."""
+    _check_header(header)
+    if parts <= 1:
+        async with sessionmaker() as session:
+            result = await import_csv(session, settings, chunks, header=header, source=source, attribute=attribute,
+                                      max_errors_listed=max_errors_listed)
+            await (session.commit() if commit else session.rollback())
+            return result
+    sessions = [sessionmaker() for _ in range(parts)]
+    committed = 0
+    try:
+        raws = [await _stage(s) for s in sessions]
+        async with contextlib.AsyncExitStack() as stack:
+            copies = []
+            for k, raw in enumerate(raws):
+                cur = await stack.enter_async_context(raw.cursor())
+                copies.append(await stack.enter_async_context(cur.copy(_copy_sql(header, source, (k, parts)))))
+            async for chunk in _chunks_of(chunks):
+                await asyncio.gather(*(c.write(chunk) for c in copies))
+        inserted = await asyncio.gather(*(
+            _insert(s, settings, source=source, attribute=attribute, max_errors_listed=max_errors_listed)
+            for s in sessions))
+        results = []
+        for s, (outcome, errors) in zip(sessions, inserted, strict=True):
+            results.append(await _attribute(s, settings, outcome, errors, attribute))
+            await (s.commit() if commit else s.rollback())
+            committed += commit
+    except Exception as exc:
+        for s in sessions:
+            await s.rollback()
+        if committed:
+            raise ImportPartlyCommitted(
+                f"{committed} of {parts} parts of the import committed before this error: {exc}; import the same "
+                "file again to finish it (rows already imported are skipped as replays)") from exc
+        raise
+    finally:
+        for s in sessions:
+            await s.close()
+    merged: dict[str, Any] = {k: sum(r[k] for r in results)
+                              for k in ("created", "replayed", "conflicts", "errors", "commissions",
+                                        "commission_amount")}
+    merged["error_lines"] = sorted((e for r in results for e in r["error_lines"]),
+                                   key=lambda e: e["line"])[:max_errors_listed]
+    return merged
