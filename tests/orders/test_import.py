@@ -102,8 +102,8 @@ async def test_cli_import_dry_run_and_execute(client, admin_headers, chain, data
 async def test_large_imports_are_attributed_in_chunks(client, admin_headers, chain, sessionmaker, settings,
                                                      monkeypatch):
     """An import bigger than a chunk is attributed one id range at a time: every order still gets
-    its three levels at floor(base x bps / 10000), each range is its own balanced ledger
-    transaction, and the beneficiaries' balances equal their commissions."""
+    its three levels at floor(base x bps / 10000), the sums are posted once, as one balanced
+    ledger transaction with one posting per account, and the balances equal the commissions."""
     from distnet.commissions import repository as commissions_repo
 
     monkeypatch.setattr(commissions_repo, "CHUNK_ORDERS", 3)
@@ -120,12 +120,14 @@ async def test_large_imports_are_attributed_in_chunks(client, admin_headers, cha
     async with sessionmaker() as s:
         per_level = dict((await s.execute(text(
             "SELECT level, sum(amount) FROM commission GROUP BY level"))).all())
-        ranges = await s.scalar(text("SELECT count(*) FROM ledger_transaction WHERE ref_type = 'order_import'"))
+        postings = (await s.execute(text(
+            "SELECT count(DISTINCT t.id), count(*), count(DISTINCT p.account_id), sum(p.amount) FROM ledger_posting p "
+            "JOIN ledger_transaction t ON t.id = p.transaction_id WHERE t.ref_type = 'order_import'"))).one()
         pending = dict((await s.execute(text(
             "SELECT distributor_id, balance FROM ledger_account WHERE kind = 'pending' AND balance <> 0"))).all())
     assert per_level == {1: sum(m * 1000 // 10000 for m in amounts), 2: sum(m * 300 // 10000 for m in amounts),
                          3: sum(m * 100 // 10000 for m in amounts)}
-    assert ranges == 4  # ten new ids, three a range
+    assert tuple(postings) == (1, 4, 4, 0)  # three beneficiaries' pending accounts and the expense account
     assert pending == {c["id"]: per_level[1], b["id"]: per_level[2], a["id"]: per_level[3]}
     await verify_ok(client, admin_headers)
 

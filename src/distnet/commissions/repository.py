@@ -131,19 +131,41 @@ _ACCRUED_CANDIDATES = """SELECT NULL::bigint AS id, beneficiary_id, amount,
       FROM cand WHERE amount > 0"""
 
 
-# bulk (attribute_in_chunks): one currency per statement, so the candidates stream straight into
-# the INSERT like a plain INSERT ... SELECT (no second reader: no 3M-row CTE written to disk),
-# and the postings are summed per beneficiary from the narrow rows the INSERT returns
-_ACCRUED_BULK = """SELECT beneficiary_id, CASE WHEN status = 'withheld' THEN 'withheld' ELSE 'pending' END AS kind,
-           sum(amount)::bigint AS amount, count(*) AS n
-      FROM ins GROUP BY 1, 2"""
-_LINES_BULK = """
-    SELECT NULL::bigint AS commission_id, beneficiary_id AS owner, kind, amount, CAST(:currency AS text) AS currency
-      FROM accrued WHERE amount > 0
+# bulk (attribute_in_chunks): one currency and id range per statement; the candidates stream
+# straight into the INSERT like a plain INSERT ... SELECT (no second reader, so no 3M-row CTE
+# written to disk), and the commissions' sums per beneficiary go to a temporary table. The
+# postings come once, for the whole set, from those sums (_POST_SUMS): posting each range's sums
+# wrote ~870k postings per million orders at L, most of them for the same accounts again.
+_BULK_TAIL = """), summed AS (
+    INSERT INTO accrual_sums (owner, kind, currency, amount, n)
+    SELECT beneficiary_id, CASE WHEN status = 'withheld' THEN 'withheld' ELSE 'pending' END, CAST(:currency AS text),
+           sum(amount)::bigint, count(*)
+      FROM ins GROUP BY 1, 2
+    RETURNING amount, n
+)
+SELECT coalesce(sum(n), 0) AS commissions, coalesce(sum(amount), 0) AS accrued_amount FROM summed"""
+
+_POST_SUMS = text("""
+WITH lines AS MATERIALIZED (
+    SELECT owner, kind, currency, sum(amount)::bigint AS amount
+      FROM accrual_sums GROUP BY 1, 2, 3 HAVING sum(amount) > 0
     UNION ALL
-    SELECT NULL::bigint, NULL::bigint, 'commission_expense', -sum(amount)::bigint, CAST(:currency AS text)
-      FROM accrued HAVING sum(amount) > 0
-"""
+    SELECT NULL::bigint, 'commission_expense', currency, -sum(amount)::bigint
+      FROM accrual_sums GROUP BY currency HAVING sum(amount) > 0
+), txn AS (
+    INSERT INTO ledger_transaction (kind, ref_type, ref_id, memo)
+    SELECT 'commission.accrued', :ref_type, :ref_id, :memo WHERE EXISTS (SELECT 1 FROM lines)
+    RETURNING id
+), posted AS (
+    INSERT INTO ledger_posting (transaction_id, account_id, amount, commission_id)
+    SELECT txn.id, a.id, l.amount, NULL
+      FROM lines l CROSS JOIN txn
+      JOIN ledger_account a
+        ON coalesce(a.distributor_id, 0) = coalesce(l.owner, 0) AND a.kind = l.kind AND a.currency = l.currency
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM lines) AS lines, (SELECT count(*) FROM posted) AS posted,
+       (SELECT id FROM txn) AS transaction_id""")
 
 _RETURNING = ("id, order_id, level, beneficiary_id, amount, status, plan_id, rank_used, rate_bps, base, reversed, "
               "hold_until, withheld_hold_id")
@@ -161,15 +183,13 @@ def attribute_sql(orders: str, *, aggregate: bool, before: str = "", order_rows:
     ``aggregate`` (``rows`` overrides: a batch aggregates its postings but answers with every
     commission)."""
     rows = not aggregate if rows is None else rows
-    if bulk:  # the orders of one currency (``:currency``), aggregated postings, counts only
+    if bulk:  # the orders of one currency (``:currency``) and id range; sums to ``accrual_sums``
         # the range is on ``orders`` itself too: its primary key bounds the scan (a plan that read
         # every order by another index per chunk would be quadratic)
         ranged = ("SELECT o.id, o.seller_id, o.amount, o.currency, o.category, o.placed_at FROM orders o "
                   f"WHERE o.id >= :chunk_from AND o.id < :chunk_to AND o.currency = :currency AND o.id IN ({orders})")
-        sql = _ATTRIBUTE.format(before=before, order_rows=ranged,
-                                after=after, columns=columns, ref_id=ref_id, lines=_LINES_BULK, accrued=_ACCRUED_BULK,
-                                rows="", returning="beneficiary_id, amount, status",
-                                count="(SELECT coalesce(sum(n), 0) FROM accrued)")
+        head = _ATTRIBUTE[:_ATTRIBUTE.index("), accrued AS (")]
+        sql = head.format(before=before, order_rows=ranged, returning="beneficiary_id, amount, status") + _BULK_TAIL
         return " ".join(re.sub(r"--[^\n]*", "", sql).split())
     sql = _ATTRIBUTE.format(before=before, order_rows=order_rows or ORDER_ROWS.format(orders=orders), after=after,
                             columns=columns, ref_id=ref_id,
@@ -187,8 +207,13 @@ def attribute_sql(orders: str, *, aggregate: bool, before: str = "", order_rows:
 
 
 @functools.lru_cache(maxsize=32)
-def _attribute_text(orders: str, aggregate: bool, rows: bool, bulk: bool = False) -> TextClause:
-    return text(attribute_sql(orders, aggregate=aggregate, rows=rows, bulk=bulk))
+def _attribute_text(orders: str, aggregate: bool, rows: bool) -> TextClause:
+    return text(attribute_sql(orders, aggregate=aggregate, rows=rows))
+
+
+@functools.lru_cache(maxsize=8)
+def _bulk_text(orders: str) -> TextClause:
+    return text(attribute_sql(orders, aggregate=True, bulk=True))
 
 
 async def attribute(
@@ -229,31 +254,33 @@ async def attribute_in_chunks(
     session: AsyncSession, orders: str, params: dict[str, Any], *, cap: int, ref_type: str, ref_id: object,
     memo: str | None = None, chunk: int | None = None,
 ) -> dict[str, Any]:
-    """``attribute`` with aggregated postings for any number of orders: one statement per currency
-    and id range of about ``chunk`` orders, all in the caller's transaction (one ledger
-    transaction each, each balanced). Returns the summed counts and the first ledger transaction
-    id."""
+    """Attribute any number of orders (an import) in the caller's transaction: one statement per
+    currency and id range of about ``chunk`` orders writes the commissions, then one statement
+    posts their sums per account as a single balanced ledger transaction. Returns the counts and
+    that transaction's id."""
     chunk = chunk or CHUNK_ORDERS
     spans = (await session.execute(text(
         f"SELECT currency, min(id), max(id), count(*) FROM orders WHERE id IN ({orders}) GROUP BY currency "
         "ORDER BY currency"), params)).all()
-    ranged = f"SELECT id FROM ({orders}) x WHERE id >= :chunk_from AND id < :chunk_to"
-    statement = _attribute_text(ranged, True, False, True)
     # its joins and sums hash whole chunks: in memory, not spilled at the default 4 MB (this
     # transaction only; the import sets the same)
     await session.execute(text("SET LOCAL work_mem = '256MB'"))
-    total: dict[str, Any] = {"commissions": 0, "lines": 0, "posted": 0, "amount": 0, "transaction_id": None}
+    await session.execute(text("CREATE TEMP TABLE IF NOT EXISTS accrual_sums (owner bigint, kind text, currency text, "
+                               "amount bigint, n bigint) ON COMMIT DROP"))
+    await session.execute(text("TRUNCATE accrual_sums"))
+    statement = _bulk_text(orders)
+    total: dict[str, Any] = {"commissions": 0, "amount": 0}
     for currency, lo, hi, n in spans:
         width = -(-(hi - lo + 1) * chunk // n)  # ids are nearly dense (one sequence): ~chunk orders a range
         for start in range(lo, hi + 1, width):
-            part = await attribute(session, ranged, {**params, "currency": currency, "chunk_from": start,
-                                                     "chunk_to": min(start + width, hi + 1)},
-                                   cap=cap, aggregate=True, ref_type=ref_type, ref_id=ref_id, memo=memo,
-                                   statement=statement, rows=False)
-            for key in ("commissions", "lines", "posted", "amount"):
-                total[key] += part[key]
-            total["transaction_id"] = total["transaction_id"] or part["transaction_id"]
-    return total
+            part = (await session.execute(statement, {**params, "cap": cap, "currency": currency, "chunk_from": start,
+                                                      "chunk_to": min(start + width, hi + 1)})).one()
+            total["commissions"] += part.commissions
+            total["amount"] += part.accrued_amount
+    posted = (await session.execute(_POST_SUMS, {"ref_type": ref_type, "ref_id": str(ref_id), "memo": memo})).one()
+    if posted.posted != posted.lines:
+        raise RuntimeError(f"attribution wrote {posted.posted} of {posted.lines} postings: refusing to continue")
+    return {**total, "lines": posted.lines, "posted": posted.posted, "transaction_id": posted.transaction_id}
 
 
 async def ensure_accounts_for(session: AsyncSession, orders: str, params: dict[str, Any], default_currency: str) -> None:
