@@ -222,8 +222,8 @@ def _copy_sql(header: list[str], source: str, part: tuple[int, int] | None) -> s
         return sql
     k, n = part
     default = "'" + source.replace("'", "''") + "'"  # COPY ... WHERE takes no parameters
-    return (f"{sql} WHERE (hashtext(coalesce(nullif(source, ''), {default}) || E'\\x1f' || coalesce(external_id, '')) & 2147483647) % {n} "
-            f"= {k}")
+    key = f"coalesce(nullif(source, ''), {default}) || E'\\x1f' || coalesce(external_id, '')"
+    return f"{sql} WHERE (hashtext({key}) & 2147483647) % {n} = {k}"
 
 
 async def _stage(session: AsyncSession) -> Any:
