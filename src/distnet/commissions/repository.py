@@ -259,12 +259,12 @@ async def attribute_in_chunks(
     posts their sums per account as a single balanced ledger transaction. Returns the counts and
     that transaction's id."""
     chunk = chunk or CHUNK_ORDERS
-    spans = (await session.execute(text(
-        f"SELECT currency, min(id), max(id), count(*) FROM orders WHERE id IN ({orders}) GROUP BY currency "
-        "ORDER BY currency"), params)).all()
     # its joins and sums hash whole chunks: in memory, not spilled at the default 4 MB (this
     # transaction only; the import sets the same)
     await session.execute(text("SET LOCAL work_mem = '256MB'"))
+    spans = (await session.execute(text(
+        f"SELECT currency, min(id), max(id), count(*) FROM orders WHERE id IN ({orders}) GROUP BY currency "
+        "ORDER BY currency"), params)).all()
     await session.execute(text("CREATE TEMP TABLE IF NOT EXISTS accrual_sums (owner bigint, kind text, currency text, "
                                "amount bigint, n bigint) ON COMMIT DROP"))
     await session.execute(text("TRUNCATE accrual_sums"))
