@@ -1,6 +1,7 @@
 """Bulk import of orders from CSV (offline stores, history): the file goes into a temporary table
 with COPY, is validated and inserted with set-based SQL, and the new orders are attributed by the
-same statement as every other order (aggregated postings: one ledger transaction per import).
+same statement as every other order, a million at a time (aggregated postings: one ledger
+transaction per import, or per part when it runs on several connections).
 
 Columns (header row required, any order, unknown columns refused): external_id, card_number,
 amount, and optionally source, currency, category, channel, placed_at, buyer_ref, buyer_device_id,
