@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import gc
 import io
-import logging
 import os
 import subprocess
 import sys
@@ -24,7 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import aiohttp  # noqa: E402
 import httpx  # noqa: E402
+import psutil  # noqa: E402
 import psycopg  # noqa: E402
 from _common import emit, percentile, plain, scratch_database  # noqa: E402
 from bench_commissions import build  # noqa: E402
@@ -81,6 +82,41 @@ def serve(url: str, port: int, processes: int) -> subprocess.Popen:
     raise RuntimeError("the server did not start")
 
 
+class CpuMeter:
+    """CPU seconds used over a phase by the server's processes, the database's backends and this
+    client (they all share these cores), to say where a request's cost goes."""
+
+    def __init__(self, server: subprocess.Popen, url: str) -> None:
+        self.server, self.url, self.dbname = psutil.Process(server.pid), plain(url), url.rsplit("/", 1)[1]
+        self.before: dict[tuple[str, int], float] = {}
+
+    def _sample(self) -> dict[tuple[str, int], float]:
+        with psycopg.connect(self.url) as conn:
+            backends = [r[0] for r in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [self.dbname])]
+        kinds = {"server": [self.server, *self.server.children(recursive=True)],
+                 "postgres": [psutil.Process(pid) for pid in backends], "client": [psutil.Process()]}
+        sample = {}
+        for kind, procs in kinds.items():
+            for proc in procs:
+                try:
+                    t = proc.cpu_times()
+                except psutil.NoSuchProcess:
+                    continue
+                sample[(kind, proc.pid)] = t.user + t.system
+        return sample
+
+    def start(self) -> None:
+        self.before = self._sample()
+
+    def per_request_ms(self, requests: int) -> dict[str, float]:
+        """CPU milliseconds per request by kind since start() (a backend started since counts whole)."""
+        totals = {"server": 0.0, "postgres": 0.0, "client": 0.0}
+        for (kind, pid), seconds in self._sample().items():
+            totals[kind] += seconds - self.before.get((kind, pid), 0.0)
+        return {kind: round(seconds * 1000 / max(1, requests), 2) for kind, seconds in totals.items()}
+
+
 async def admin_key(sm) -> str:
     from distnet.kit.auth import create_key
 
@@ -104,7 +140,6 @@ async def fold(sm) -> None:
 
 
 async def main(args: argparse.Namespace) -> None:
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # a log line per request costs the client CPU
     n = ORDERS[args.size]
     distributors = max(1000, n // 10)
     with scratch_database("bench_ingest") as url:
@@ -123,8 +158,6 @@ async def main(args: argparse.Namespace) -> None:
         data = csv_bytes(n, distributors, "imp")
         chunks = [data[i:i + (1 << 20)] for i in range(0, len(data), 1 << 20)]
         import_plain = import_one = import_full = baseline = float("nan")
-        if args.skip_import:  # quick runs of the HTTP phases only
-            chunks = []
 
         async def timed_import(chunks: list[bytes], parts: int, attribute: bool) -> tuple[float, dict]:
             """What ``distnet orders import --parts N --execute`` does, on an empty orders table."""
@@ -136,15 +169,15 @@ async def main(args: argparse.Namespace) -> None:
             result = await import_csv_parts(sm, settings, chunks, header=HEADER, attribute=attribute, parts=parts)
             return time.perf_counter() - t0, result
 
-        import_one, _ = await timed_import(chunks, 1, False)
-        import_plain, result = await timed_import(chunks, args.parts, False)
-        import_full, result = await timed_import(chunks, args.parts, True)
-        if not args.skip_import:
+        if not args.skip_import:  # --skip-import: quick runs of the HTTP phases only
+            import_one, _ = await timed_import(chunks, 1, False)
+            import_plain, result = await timed_import(chunks, args.parts, False)
+            import_full, result = await timed_import(chunks, args.parts, True)
             baseline = await asyncio.to_thread(copy_baseline, url, n, distributors)
-        print(f"import {n} rows on {args.parts} connections: {import_plain:.2f}s without commissions "
-              f"({n / import_plain:,.0f}/s; one connection {import_one:.2f}s), {import_full:.2f}s with commissions "
-              f"({n / import_full:,.0f}/s); binary COPY {baseline:.2f}s ({n / baseline:,.0f}/s); "
-              f"created {result['created']}, errors {result['errors']}")
+            print(f"import {n} rows on {args.parts} connections: {import_plain:.2f}s without commissions "
+                  f"({n / import_plain:,.0f}/s; one connection {import_one:.2f}s), {import_full:.2f}s with commissions "
+                  f"({n / import_full:,.0f}/s); binary COPY {baseline:.2f}s ({n / baseline:,.0f}/s); "
+                  f"created {result['created']}, errors {result['errors']}")
 
         key = await admin_key(sm)
         await fold(sm)
@@ -156,20 +189,28 @@ async def main(args: argparse.Namespace) -> None:
         try:
             headers = {"Authorization": f"Bearer {key}"}
             http_total = args.http_orders
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=120) as client:
+            meter = CpuMeter(server, url)
+            # aiohttp, not httpx, as the load client: httpx cost this client ~2-3 ms of CPU per
+            # request on these shared cores, CPU the server then did not have
+            connector = aiohttp.TCPConnector(limit=max(args.single_in_flight, 4))
+            async with aiohttp.ClientSession(f"http://127.0.0.1:{port}", headers=headers, connector=connector,
+                                             timeout=aiohttp.ClientTimeout(total=120)) as client:
                 batches = [[{"external_id": f"http-{b}-{i}", "card_number": f"{1 + (b * 1000 + i) % distributors:016d}",
                              "amount": "12.34"} for i in range(1000)] for b in range(http_total // 1000)]
                 sem = asyncio.Semaphore(4)
 
                 async def send(batch):
-                    async with sem:
-                        r = await client.post("/api/v1/orders/batch", json={"orders": batch})
-                        assert r.status_code == 200 and r.json()["created"] == len(batch), r.text[:300]
+                    async with sem, client.post("/api/v1/orders/batch", json={"orders": batch}) as r:
+                        body = await r.json()
+                        assert r.status == 200 and body["created"] == len(batch), str(body)[:300]
 
+                meter.start()
                 t0 = time.perf_counter()
                 await asyncio.gather(*[send(b) for b in batches])
                 http_seconds = time.perf_counter() - t0
-                print(f"POST /orders/batch: {http_total} orders in {http_seconds:.2f}s = {http_total / http_seconds:,.0f}/s")
+                batch_cpu = meter.per_request_ms(http_total)
+                print(f"POST /orders/batch: {http_total} orders in {http_seconds:.2f}s = {http_total / http_seconds:,.0f}/s; "
+                      f"CPU ms per order: {batch_cpu}")
                 await fold(sm)
 
                 # Open loop: request i is due at start + i / rate and its latency counts from then (a
@@ -190,13 +231,15 @@ async def main(args: argparse.Namespace) -> None:
                                 "amount": "9.99"}
                         async with in_flight:
                             try:
-                                r = await client.post("/api/v1/orders", json=body, timeout=5)
-                            except httpx.HTTPError as exc:
+                                async with client.post("/api/v1/orders", json=body,
+                                                       timeout=aiohttp.ClientTimeout(total=5)) as r:
+                                    status, answer = r.status, await r.read()
+                            except (aiohttp.ClientError, TimeoutError) as exc:
                                 failures.append(type(exc).__name__)
                                 return
                         latencies.append((time.perf_counter() - due, due - start))
-                        if r.status_code != 201:
-                            failures.append(f"{r.status_code}: {r.text[:120]}")
+                        if status != 201:
+                            failures.append(f"{status}: {answer[:120]!r}")
 
                     tasks = []
                     start = time.perf_counter()
@@ -215,27 +258,30 @@ async def main(args: argparse.Namespace) -> None:
                 if warm:
                     print(f"warm-up at {args.rate}/s for {args.warmup_seconds}s: p99 "
                           f"{percentile([x for x, _ in warm], 99) * 1000:.1f} ms (not counted), {len(warm_failures)} failed")
+                meter.start()
                 timed, failures, late, tasks, single_seconds = await open_loop("single", args.single_seconds)
+                single_cpu = meter.per_request_ms(len(timed))
                 latencies = [x for x, _ in timed]
                 slowest = sorted(timed, reverse=True)[:5]
                 print("slowest: " + ", ".join(f"{x * 1000:.0f} ms at +{at:.2f}s" for x, at in slowest))
                 p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
                 print(f"single POST /orders at {args.rate}/s: p50 {p50:.1f} ms, p99 {p99:.1f} ms ({len(latencies)} "
                       f"answered of {len(tasks)} in {single_seconds:.1f}s, {len(failures)} failed, {len(late)} unanswered)"
-                      + (f"; first failure: {failures[0]}" if failures else ""))
+                      + (f"; first failure: {failures[0]}" if failures else "") + f"; CPU ms per request: {single_cpu}")
         finally:
             server.terminate()
             server.wait(30)
         await engine.dispose()
     emit({"name": "ingest", "size": args.size, "orders": n, "seconds": round(import_plain, 3),
           "baseline_seconds": round(baseline, 3), "ratio": round(baseline / import_plain, 3),
-          "import_orders_per_second": round(n / import_plain), "import_parts": args.parts,
+          "import_orders_per_second": round(n / import_plain) if import_plain == import_plain else None, "import_parts": args.parts,
           "import_one_connection_seconds": round(import_one, 3),
           "import_with_commissions_seconds": round(import_full, 3),
-          "import_with_commissions_orders_per_second": round(n / import_full),
-          "http_batch_orders_per_second": round(http_total / http_seconds),
+          "import_with_commissions_orders_per_second": round(n / import_full) if import_full == import_full else None,
+          "http_batch_orders_per_second": round(http_total / http_seconds) if http_total else None,
           "single_p50_ms": round(p50, 1), "single_p99_ms": round(p99, 1), "single_rate": args.rate,
-          "single_failed": len(failures), "single_unanswered": len(late), "server_processes": args.processes})
+          "single_failed": len(failures), "single_unanswered": len(late), "server_processes": args.processes,
+          "batch_cpu_ms_per_order": batch_cpu, "single_cpu_ms_per_request": single_cpu})
 
 
 if __name__ == "__main__":

@@ -36,9 +36,11 @@ def resolve_redis_url(settings: Settings) -> str:
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(
-        normalize_url(url), pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True
-    )
+    """No ping before each checkout: it was a round trip per request (per order). A connection
+    the server dropped fails its first statement instead; SQLAlchemy (or ``kit.pg``) then
+    discards it and the other pooled ones, and the API answers 503 with Retry-After
+    (kit/problems.py), so the client's retry gets a fresh one."""
+    return create_async_engine(normalize_url(url), pool_size=pool_size, max_overflow=pool_size * 2)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -279,3 +279,48 @@ async def test_short_upline_explains_missing_levels(client, admin_headers):
     assert [x["level"] for x in order["commissions"]] == [1, 2]
     view = (await client.get(f"/api/v1/orders/{order['id']}", headers=auth(child))).json()
     assert view["attribution"]["levels"][2]["note"] == "no distributor at this level of the upline"
+
+
+async def test_a_lost_database_connection_is_a_503_and_the_next_order_goes_through(client, admin_headers, chain,
+                                                                                 settings, database_url, redis_url):
+    """The pool does not ping a connection before each request (a round trip per order): when
+    PostgreSQL drops the pooled connections (restart, failover), the order that meets a dead one
+    is answered 503 with Retry-After, nothing of it is stored, and the pool is renewed, so the
+    retry succeeds. The same for a statement through SQLAlchemy's session (a read)."""
+    import asyncio
+
+    import psycopg
+    from litestar.testing import AsyncTestClient
+
+    from distnet.app import create_app
+
+    # an app of its own, whose connections carry a name: only they are dropped
+    named = database_url + ("&" if "?" in database_url else "?") + "application_name=dropped_503"
+    app = create_app(settings, database_url=named, redis_url=redis_url)
+
+    def drop_connections() -> int:
+        with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://", 1),
+                             autocommit=True) as conn:
+            return conn.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                "WHERE application_name = 'dropped_503'").fetchone()[0]
+
+    *_, c = chain
+    async with AsyncTestClient(app=app) as own:
+        await asyncio.gather(*(place(own, c, "10.00") for _ in range(3)))  # the pool now holds connections
+        assert drop_connections() >= 1
+        outcomes = []
+        body = order_body(c, "20.00")
+        for _ in range(2):  # the first meets a dead connection; the pool is then renewed
+            resp = await own.post("/api/v1/orders", json=body, headers=auth(c))
+            outcomes.append(resp.status_code)
+            if resp.status_code == 503:
+                assert resp.headers["Retry-After"] == "1"
+                assert resp.json()["code"] == "database-unavailable"
+        assert outcomes == [503, 201], outcomes
+        order = resp.json()
+        assert [x["level"] for x in order["commissions"]] == [1, 2, 3]
+        assert drop_connections() >= 1
+        first = await own.get(f"/api/v1/orders/{order['id']}", headers=auth(c))
+        assert first.status_code == 503 and first.headers["Retry-After"] == "1", first.text
+        assert (await own.get(f"/api/v1/orders/{order['id']}", headers=auth(c))).json()["id"] == order["id"]
+    await verify_ok(client, admin_headers)

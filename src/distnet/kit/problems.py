@@ -6,8 +6,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from distnet.kit.errors import PROBLEM_BASE, DistnetError
 
@@ -65,6 +68,27 @@ def http_error_handler(request: Request, exc: HTTPException) -> Response:
     return resp
 
 
+def database_error_handler(request: Request, exc: DBAPIError) -> Response:
+    """The database went away (restart, failover, network) or the pool had no connection to give
+    within its timeout: 503 with Retry-After, so clients retry instead of treating it as a bug.
+    Anything else from the database is unexpected (500)."""
+    if exc.connection_invalidated or isinstance(exc.orig, psycopg.OperationalError):
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.orig)
+        resp = _problem(503, "database-unavailable", "Database unavailable",
+                        "the database is unavailable or busy; retry shortly", request)
+        resp.headers["Retry-After"] = "1"
+        return resp
+    return unexpected_error_handler(request, exc)
+
+
+def pool_timeout_handler(request: Request, exc: PoolTimeout) -> Response:
+    log.warning("no database connection within the pool timeout on %s %s", request.method, request.url.path)
+    resp = _problem(503, "database-unavailable", "Database unavailable",
+                    "every database connection is busy; retry shortly", request)
+    resp.headers["Retry-After"] = "1"
+    return resp
+
+
 def unexpected_error_handler(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return _problem(500, "internal-error", "Internal error", "an unexpected error occurred; it has been logged",
@@ -74,6 +98,8 @@ def unexpected_error_handler(request: Request, exc: Exception) -> Response:
 EXCEPTION_HANDLERS = {
     DistnetError: domain_error_handler,
     HTTPException: http_error_handler,
+    DBAPIError: database_error_handler,
+    PoolTimeout: pool_timeout_handler,
     Exception: unexpected_error_handler,
 }
 

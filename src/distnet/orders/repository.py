@@ -11,6 +11,7 @@ from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.cards.service import hold_is_active
+from distnet.kit import pg
 from distnet.ledger.service import PLATFORM_ACCOUNTS
 from distnet.models import Card
 
@@ -99,9 +100,9 @@ async def lookup_single(session: AsyncSession, card_number: str, key: tuple[str,
     """Everything a single order needs to know before its insert, in one query. The card is a row
     with the attributes of ``Card`` that selling reads (id, number, distributor_id, frozen_at,
     cancelled_at)."""
-    r = (await session.execute(_LOOKUP_SINGLE, {
+    (r,) = await pg.fetch(session, _LOOKUP_SINGLE, {
         "card_number": card_number, "source": key[0], "external_id": key[1], "currency": currency,
-        "platform_accounts": len(PLATFORM_ACCOUNTS)})).one()
+        "platform_accounts": len(PLATFORM_ACCOUNTS)})
     return SingleLookup(
         card=None if r.id is None else r, seller_status=r.status, held=bool(r.held),
         existing=None if r.order_id is None else (r.order_id, bytes(r.body_hash)),

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.commissions import repository as commissions_repo
 from distnet.commissions.rules import DEFAULT_RATES
+from distnet.kit import pg
 from distnet.kit.money import format_amount
 from distnet.ranks.ladder import RANK_ORDER, Ladder, current_ladder, progress
 
@@ -93,12 +94,12 @@ async def apply_ranks(
     upgrade_only: bool, reason: str, ladder: Ladder | None = None,
 ) -> list[dict[str, Any]]:
     ladder = ladder or current_ladder()
-    rows = await session.execute(
-        _apply_text(scope),
+    changed = await pg.fetch(
+        session, _apply_text(scope),
         {**(params or {}), **_ladder_params(ladder), "upgrade_only": upgrade_only, "reason": reason,
          "actor": "system:ranks"},
     )
-    return [dict(r._mapping) for r in rows]
+    return [r._asdict() for r in changed]
 
 
 async def upgrade_after_orders(session: AsyncSession, orders: str, params: dict[str, Any]) -> list[dict[str, Any]]:
