@@ -190,8 +190,8 @@ async def main(args: argparse.Namespace) -> None:
             headers = {"Authorization": f"Bearer {key}"}
             http_total = args.http_orders
             meter = CpuMeter(server, url)
-            # aiohttp, not httpx, as the load client: httpx cost this client ~2-3 ms of CPU per
-            # request on these shared cores, CPU the server then did not have
+            # aiohttp as the load client: lighter than httpx, and the client's CPU is taken from
+            # the same cores as the server's (its cost per request is printed with the figures)
             connector = aiohttp.TCPConnector(limit=max(args.single_in_flight, 4))
             async with aiohttp.ClientSession(f"http://127.0.0.1:{port}", headers=headers, connector=connector,
                                              timeout=aiohttp.ClientTimeout(total=120)) as client:

@@ -2,9 +2,8 @@
 session's own psycopg connection, inside the session's transaction.
 
 An order's few statements went through ``AsyncSession.execute``: ORM bookkeeping, a compiled-cache
-lookup, the greenlet bridge and a result proxy, about a third of the server's CPU per order
-(BENCHMARKS.md). Here the statement is compiled once to psycopg's placeholders and sent by
-psycopg itself; the rows come back as tuples with their column names. The session still owns
+lookup, the greenlet bridge and a result proxy (BENCHMARKS.md). Here the statement is compiled
+once and sent by psycopg itself; the rows come back as named tuples. The session still owns
 the transaction: it began it, and it commits or rolls it back."""
 
 from __future__ import annotations
@@ -16,17 +15,21 @@ from typing import Any
 import psycopg
 from psycopg.rows import namedtuple_row
 from sqlalchemy import TextClause
-from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as numeric_dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-_DIALECT = psycopg_dialect()
+# compiled with PostgreSQL's own $n placeholders (the dialect of asyncpg, for the text only):
+# psycopg's raw cursor sends them as they are, where its default cursor re-parses the %(name)s
+# placeholders of a statement over 4,096 characters (an order's is 5,300) on every execution
+_DIALECT = numeric_dialect()
 
 
 @functools.cache
-def _sql(clause: TextClause) -> str:
-    """The statement with psycopg's ``%(name)s`` placeholders (literal ``%`` doubled)."""
-    return str(clause.compile(dialect=_DIALECT))
+def _sql(clause: TextClause) -> tuple[str, tuple[str, ...]]:
+    """The statement with $n placeholders, and the parameter name of each n."""
+    compiled = clause.compile(dialect=_DIALECT)
+    return str(compiled), tuple(compiled.positiontup or ())
 
 
 async def fetch(session: AsyncSession, clause: TextClause, params: Mapping[str, Any]) -> list[Any]:
@@ -37,10 +40,10 @@ async def fetch(session: AsyncSession, clause: TextClause, params: Mapping[str, 
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     driver: psycopg.AsyncConnection = raw.driver_connection  # type: ignore[assignment]
-    sql = _sql(clause)
+    sql, names = _sql(clause)
     try:
-        async with driver.cursor(row_factory=namedtuple_row) as cursor:
-            await cursor.execute(sql, params)
+        async with psycopg.AsyncRawCursor(driver, row_factory=namedtuple_row) as cursor:
+            await cursor.execute(sql, [params[n] for n in names])
             return [] if cursor.description is None else await cursor.fetchall()
     except psycopg.Error as exc:
         if driver.broken:  # the server dropped it: so it did the pooled ones, most likely
