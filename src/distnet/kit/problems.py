@@ -68,25 +68,26 @@ def http_error_handler(request: Request, exc: HTTPException) -> Response:
     return resp
 
 
+def _unavailable(request: Request, detail: str) -> Response:
+    resp = _problem(503, "database-unavailable", "Database unavailable", detail, request)
+    resp.headers["Retry-After"] = "1"
+    return resp
+
+
 def database_error_handler(request: Request, exc: DBAPIError) -> Response:
-    """The database went away (restart, failover, network) or the pool had no connection to give
-    within its timeout: 503 with Retry-After, so clients retry instead of treating it as a bug.
-    Anything else from the database is unexpected (500)."""
+    """The database went away (restart, failover, network), or refused for a passing reason
+    (timeout, lock, deadlock): 503 with Retry-After, so clients retry instead of treating it as
+    a bug. Anything else from the database is unexpected (500)."""
     if exc.connection_invalidated or isinstance(exc.orig, psycopg.OperationalError):
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.orig)
-        resp = _problem(503, "database-unavailable", "Database unavailable",
-                        "the database is unavailable or busy; retry shortly", request)
-        resp.headers["Retry-After"] = "1"
-        return resp
+        return _unavailable(request, "the database is unavailable or busy; retry shortly")
     return unexpected_error_handler(request, exc)
 
 
 def pool_timeout_handler(request: Request, exc: PoolTimeout) -> Response:
+    """Every pooled connection stayed busy for the pool's whole timeout."""
     log.warning("no database connection within the pool timeout on %s %s", request.method, request.url.path)
-    resp = _problem(503, "database-unavailable", "Database unavailable",
-                    "every database connection is busy; retry shortly", request)
-    resp.headers["Retry-After"] = "1"
-    return resp
+    return _unavailable(request, "every database connection is busy; retry shortly")
 
 
 def unexpected_error_handler(request: Request, exc: Exception) -> Response:
