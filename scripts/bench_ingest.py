@@ -94,16 +94,16 @@ class CpuMeter:
         with psycopg.connect(self.url) as conn:
             backends = [r[0] for r in conn.execute(
                 "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [self.dbname])]
-        kinds = {"server": [self.server, *self.server.children(recursive=True)],
-                 "postgres": [psutil.Process(pid) for pid in backends], "client": [psutil.Process()]}
+        pids = {"server": [self.server.pid, *(p.pid for p in self.server.children(recursive=True))],
+                "postgres": backends, "client": [os.getpid()]}
         sample = {}
-        for kind, procs in kinds.items():
-            for proc in procs:
-                try:
-                    t = proc.cpu_times()
+        for kind, ids in pids.items():
+            for pid in ids:
+                try:  # a process that ended since (a pool's connection closed) is left out
+                    t = psutil.Process(pid).cpu_times()
                 except psutil.NoSuchProcess:
                     continue
-                sample[(kind, proc.pid)] = t.user + t.system
+                sample[(kind, pid)] = t.user + t.system
         return sample
 
     def start(self) -> None:

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 _DIALECT = numeric_dialect()
 
 
-@functools.cache
+@functools.lru_cache(maxsize=256)
 def _sql(clause: TextClause) -> tuple[str, tuple[str, ...]]:
     """The statement with $n placeholders, and the parameter name of each n."""
     compiled = clause.compile(dialect=_DIALECT)
