@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import BigInteger, DateTime, MetaData, func
+from sqlalchemy.dialects.postgresql import base as postgresql_base
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import UserDefinedType
 
@@ -27,6 +28,10 @@ class LTree(UserDefinedType):
 
     def get_col_spec(self, **kw: object) -> str:
         return "ltree"
+
+
+# reflection (Alembic's comparison) knows the type instead of warning about it
+postgresql_base.ischema_names["ltree"] = LTree
 
 
 def created_at_column() -> Mapped[datetime]:

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Column,
     Date,
     ForeignKey,
+    Identity,
     Index,
     LargeBinary,
     SmallInteger,
@@ -38,7 +39,11 @@ class CommissionPlan(Base):
     created_at: Mapped[datetime] = created_at_column()
     created_by: Mapped[str | None] = mapped_column(String(200))
 
-    __table_args__ = (CheckConstraint("max_levels BETWEEN 1 AND 10", name="max_levels"),)
+    __table_args__ = (
+        CheckConstraint("max_levels BETWEEN 1 AND 10", name="max_levels"),
+        # the plan in effect at an order's placed_at: the newest version effective by then
+        Index("ix_commission_plan_effective", "effective_from", "version"),
+    )
 
 
 class CommissionRate(Base):
@@ -84,6 +89,8 @@ class Order(Base):
         Index("ix_orders_card_placed", "card_id", "placed_at"),
         Index("ix_orders_buyer_ref", "buyer_ref_hash"),
         Index("ix_orders_buyer_payment", "buyer_payment_hash"),
+        # per-order cycle checks follow "bought with this distributor's device" edges
+        Index("ix_orders_buyer_device", "buyer_device_hash", postgresql_where=text("buyer_device_hash IS NOT NULL")),
     )
 
 
@@ -135,6 +142,12 @@ class Commission(Base):
         Index("ix_commission_beneficiary", "beneficiary_id", "id"),
         Index("ix_commission_pending_due", "hold_until", postgresql_where=text("status = 'pending'")),
         Index("ix_commission_withheld_hold", "withheld_hold_id", postgresql_where=text("status = 'withheld'")),
+        # settlement partitions select due pending commissions by beneficiary range
+        Index("ix_commission_pending_beneficiary", "beneficiary_id", "hold_until",
+              postgresql_where=text("status = 'pending'")),
+        # a paid payout marks a distributor's available commissions up to the run's cutoff
+        Index("ix_commission_available_beneficiary", "beneficiary_id", "available_at",
+              postgresql_where=text("status = 'available'")),
     )
 
 
@@ -200,7 +213,24 @@ class LedgerPosting(Base):
     commission_id: Mapped[int | None]
     created_at: Mapped[datetime] = created_at_column()
 
-    __table_args__ = (Index("ix_ledger_posting_account", "account_id", "id"),)
+    __table_args__ = (
+        Index("ix_ledger_posting_account", "account_id", "id"),
+        # the postings of one commission (explain, verify)
+        Index("ix_ledger_posting_commission", "commission_id", postgresql_where=text("commission_id IS NOT NULL")),
+    )
+
+
+ledger_balance_pending = Table(
+    # Credits to distributors' pending/withheld accounts and every posting to the platform
+    # commission_expense account are queued here by the ledger statement trigger (insert only, no
+    # lock) and applied at commit by a deferred constraint trigger (migrations/sql/ledger.sql), so
+    # concurrent orders sharing a beneficiary do not wait for each other. Rows never outlive their
+    # transaction. Written only by triggers, so a Core table rather than a mapped class.
+    "ledger_balance_pending", Base.metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+)
 
 
 class SalesDaily(Base):

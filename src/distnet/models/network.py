@@ -172,4 +172,11 @@ class Hold(Base):
             unique=True,
             postgresql_where=text("lifted_at IS NULL"),
         ),
+        # the circuit breaker counts a rule's automatic holds of the last hour
+        Index("ix_hold_rule_started", "rule_name", "started_at", postgresql_where=text("source_type = 'rule'")),
+        # a window's holds are stamped lifted (end job, cancel) by window id
+        Index("ix_hold_window", "maintenance_window_id", postgresql_where=text("maintenance_window_id IS NOT NULL")),
+        # forfeit_due: confirmed holds whose money is not settled yet
+        Index("ix_hold_forfeit_due", "forfeit_at",
+              postgresql_where=text("forfeit_at IS NOT NULL AND money_settled_at IS NULL")),
     )

@@ -98,6 +98,7 @@ class PayoutItem(Base):
         CheckConstraint("amount > 0", name="amount_positive"),
         Index("ix_payout_item_run", "run_id", "id"),
         Index("ix_payout_item_distributor", "distributor_id"),
+        Index("ix_payout_item_reserved", "distributor_id", postgresql_where=text("status = 'reserved'")),
     )
 
 
@@ -111,7 +112,10 @@ class Repayment(Base):
     created_at: Mapped[datetime] = created_at_column()
     created_by: Mapped[str | None] = mapped_column(String(200))
 
-    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        Index("ix_repayment_distributor", "distributor_id", "id"),
+    )
 
 
 __all__ = ["SettlementRun", "SettlementPartition", "PayoutRun", "PayoutItem", "Repayment", "JSONB", "Any"]

@@ -10,39 +10,13 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 import distnet.models.base
+from distnet.migrate import sql_source
 
 revision = '0001'
 down_revision = None
 branch_labels = None
 depends_on = None
 
-# Balances are maintained by one statement-level trigger so that bulk INSERT ... SELECT of postings
-# updates each account once per statement; it also refuses any transaction whose postings do not
-# sum to zero. Postings of one transaction are always inserted by one statement (ledger.service).
-LEDGER_TRIGGERS = """
-CREATE FUNCTION ledger_apply_postings() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF EXISTS (SELECT 1 FROM new_postings GROUP BY transaction_id HAVING sum(amount) <> 0) THEN
-    RAISE EXCEPTION 'unbalanced ledger transaction' USING ERRCODE = '23514';
-  END IF;
-  -- lock accounts in id order first: concurrent statements touching the same accounts
-  -- (the platform expense account, a busy sponsor) then queue instead of deadlocking
-  PERFORM 1 FROM ledger_account
-   WHERE id IN (SELECT DISTINCT account_id FROM new_postings) ORDER BY id FOR UPDATE;
-  UPDATE ledger_account a SET balance = a.balance + s.total
-    FROM (SELECT account_id, sum(amount) AS total FROM new_postings GROUP BY account_id) s
-   WHERE a.id = s.account_id;
-  RETURN NULL;
-END $$;
-CREATE TRIGGER ledger_posting_apply AFTER INSERT ON ledger_posting
-  REFERENCING NEW TABLE AS new_postings FOR EACH STATEMENT EXECUTE FUNCTION ledger_apply_postings();
-CREATE FUNCTION ledger_postings_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  RAISE EXCEPTION 'ledger postings are append-only' USING ERRCODE = '42501';
-END $$;
-CREATE TRIGGER ledger_posting_no_change BEFORE UPDATE OR DELETE ON ledger_posting
-  FOR EACH ROW EXECUTE FUNCTION ledger_postings_append_only();
-"""
 
 
 def upgrade() -> None:
@@ -510,7 +484,8 @@ def upgrade() -> None:
     )
     op.create_index("ix_distributor_closure_descendant", "distributor_closure", ["descendant_id", "depth"])
     op.create_index("ix_ledger_account_distributor", "ledger_account", ["distributor_id", "kind"])
-    op.execute(LEDGER_TRIGGERS)
+    op.execute(sql_source("ledger_apply_postings", "0001"))
+    op.execute(sql_source("ledger_postings_append_only", "0001"))
 
 
 def downgrade() -> None:

@@ -34,6 +34,8 @@ Revises: 0004
 import sqlalchemy as sa
 from alembic import op
 
+from distnet.migrate import sql_source
+
 revision = "0005"
 down_revision = "0004"
 branch_labels = None
@@ -49,63 +51,10 @@ FOREIGN_KEYS = (
     ("ledger_posting", "fk_ledger_posting_account_id_ledger_account", "account_id", "ledger_account"),
     ("ledger_posting", "fk_ledger_posting_transaction_id_ledger_transaction", "transaction_id", "ledger_transaction"),
 )
-NEVER_DELETED = ("distributor", "card", "commission_plan", "hold", "orders", "commission", "ledger_account",
-                 "ledger_transaction")
 
 # Every transaction that accrues commissions inserts and deletes rows here: vacuum it often.
 PENDING_AUTOVACUUM = ("ALTER TABLE ledger_balance_pending SET (autovacuum_vacuum_threshold = 1000, "
                       "autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_insert_threshold = 1000)")
-
-# 0002 applied each queued delta in its own row-trigger call (an UPDATE and a DELETE per account:
-# a batch of 1,000 orders has about 2,000) and locked the accounts in no particular order across
-# statements. Now the first call at commit applies all of the transaction's deltas at once, locking
-# the accounts in id order; the later calls find their row gone. Other transactions' queued rows
-# are invisible here (uncommitted) and never outlive their own commit.
-APPLY_PENDING_AT_ONCE = """
-CREATE OR REPLACE FUNCTION ledger_apply_pending_balance() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF NOT EXISTS (SELECT 1 FROM ledger_balance_pending WHERE id = NEW.id) THEN
-    RETURN NULL;
-  END IF;
-  -- this transaction's rows are NEW.id and later (the first call is for its first row): a range
-  -- on the key, not a scan of the table and the dead rows every transaction leaves behind
-  PERFORM 1 FROM ledger_account
-   WHERE id IN (SELECT account_id FROM ledger_balance_pending WHERE id >= NEW.id)
-   ORDER BY id FOR NO KEY UPDATE;
-  WITH d AS (DELETE FROM ledger_balance_pending WHERE id >= NEW.id RETURNING account_id, amount)
-  UPDATE ledger_account a SET balance = a.balance + s.total
-    FROM (SELECT account_id, sum(amount) AS total FROM d GROUP BY account_id) s
-   WHERE a.id = s.account_id;
-  RETURN NULL;
-END $$;
-"""
-APPLY_PENDING_PER_ROW = """
-CREATE OR REPLACE FUNCTION ledger_apply_pending_balance() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  UPDATE ledger_account SET balance = balance + NEW.amount WHERE id = NEW.account_id;
-  DELETE FROM ledger_balance_pending WHERE id = NEW.id;
-  RETURN NULL;
-END $$;
-"""
-
-# per account: the statement's net amount, and whether it is applied at commit (deferred)
-_NET = """(SELECT a.id, s.total, (a.distributor_id IS NULL AND a.kind = 'commission_expense')
-                    OR (a.distributor_id IS NOT NULL AND a.kind IN ('pending', 'withheld') AND s.total > 0) AS deferred
-               FROM (SELECT account_id, sum(amount) AS total FROM new_postings GROUP BY account_id) s
-               JOIN ledger_account a ON a.id = s.account_id)"""
-LEDGER_TRIGGER_DEFERRED_CREDITS = f"""
-CREATE OR REPLACE FUNCTION ledger_apply_postings() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF EXISTS (SELECT 1 FROM new_postings GROUP BY transaction_id HAVING sum(amount) <> 0) THEN
-    RAISE EXCEPTION 'unbalanced ledger transaction' USING ERRCODE = '23514';
-  END IF;
-  PERFORM 1 FROM ledger_account WHERE id IN (SELECT id FROM {_NET} n WHERE NOT deferred)
-   ORDER BY id FOR NO KEY UPDATE;
-  UPDATE ledger_account a SET balance = a.balance + n.total FROM {_NET} n WHERE a.id = n.id AND NOT n.deferred;
-  INSERT INTO ledger_balance_pending (account_id, amount) SELECT id, total FROM {_NET} n WHERE deferred ORDER BY id;
-  RETURN NULL;
-END $$;
-"""
 
 
 def upgrade() -> None:
@@ -119,33 +68,19 @@ def upgrade() -> None:
     op.create_index("ix_sales_delta_distributor_day", "sales_delta", ["distributor_id", "day"])
     for table, name, _, _ in FOREIGN_KEYS:
         op.drop_constraint(name, table, type_="foreignkey")
-    op.execute(LEDGER_TRIGGER_DEFERRED_CREDITS)
-    op.execute(APPLY_PENDING_AT_ONCE)
+    op.execute(sql_source("ledger_apply_postings", "0005"))
+    op.execute(sql_source("ledger_apply_pending_balance", "0005"))
     op.execute(PENDING_AUTOVACUUM)
-    op.execute(
-        """
-        CREATE FUNCTION distnet_refuse_delete() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            RAISE EXCEPTION '% rows are never deleted (close, cancel, lift or version them instead)', TG_TABLE_NAME
-                USING ERRCODE = 'restrict_violation';
-        END $$
-        """
-    )
-    for table in NEVER_DELETED:
-        op.execute(f"CREATE TRIGGER {table}_never_deleted BEFORE DELETE ON {table} "
-                   "FOR EACH STATEMENT EXECUTE FUNCTION distnet_refuse_delete()")
+    op.execute(sql_source("distnet_refuse_delete", "0005"))  # and a trigger on each parent table
 
 
 def downgrade() -> None:
-    op.execute(APPLY_PENDING_PER_ROW)
+    op.execute("DROP FUNCTION ledger_apply_pending_balance() CASCADE")  # and its trigger, which 0002's file creates
+    op.execute(sql_source("ledger_apply_pending_balance", "0002"))
     op.execute("ALTER TABLE ledger_balance_pending RESET (autovacuum_vacuum_threshold, "
                "autovacuum_vacuum_scale_factor, autovacuum_vacuum_insert_threshold)")
-    # back to 0002's trigger: only commission_expense is applied at commit
-    op.execute(LEDGER_TRIGGER_DEFERRED_CREDITS.replace(
-        " OR (a.distributor_id IS NOT NULL AND a.kind IN ('pending', 'withheld') AND s.total > 0)", ""))
-    for table in NEVER_DELETED:
-        op.execute(f"DROP TRIGGER {table}_never_deleted ON {table}")
-    op.execute("DROP FUNCTION distnet_refuse_delete()")
+    op.execute(sql_source("ledger_apply_postings", "0002"))  # only commission_expense is applied at commit
+    op.execute("DROP FUNCTION distnet_refuse_delete() CASCADE")  # and its triggers
     for table, name, column, parent in FOREIGN_KEYS:
         op.create_foreign_key(name, table, parent, [column], ["id"])
     op.execute(
