@@ -8,13 +8,20 @@ accepted, the event is sent again later, which consumers drop by event id (``pro
 Several relays may run at once: rows are claimed with ``FOR UPDATE SKIP LOCKED``. Within one relay
 events go out in ``seq`` order, and a batch stops at the first refusal so none overtakes an earlier
 one that is still waiting.
+
+While Redis refuses, each relay process logs one line when the outage starts and one when it ends
+(``kit.outage``); the periodic job skips its runs under an exponential backoff (1 s up to 10 s)
+meanwhile, and once Redis is back it publishes batch after batch until the backlog is out (or
+``CATCH_UP_SECONDS`` have passed; the next run goes on).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,11 +31,31 @@ from dramatiq import Message
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from distnet.kit.outage import Outage
+
 logger = logging.getLogger(__name__)
 
 DISPATCH_ACTOR = "events.dispatch"
 EVENTS_QUEUE = "events"
 DEFAULT_BATCH = 500
+CATCH_UP_SECONDS = 5.0
+
+# One outage record per broker this process relays to (the relay's actor runs on one event loop).
+_outages: weakref.WeakKeyDictionary[dramatiq.Broker, Outage] = weakref.WeakKeyDictionary()
+
+
+def broker_outage(broker: dramatiq.Broker) -> Outage:
+    """The outage record of ``broker`` as seen by this process's relay."""
+    outage = _outages.get(broker)
+    if outage is None:
+        outage = _outages[broker] = Outage("outbox relay: Redis (broker)", logger)
+    return outage
+
+
+def _default_broker() -> dramatiq.Broker:
+    from distnet.worker.broker import broker
+
+    return broker
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +106,7 @@ async def relay_outbox(
     session: AsyncSession, *, limit: int = DEFAULT_BATCH, broker: dramatiq.Broker | None = None
 ) -> RelayResult:
     """Publish up to ``limit`` unpublished events; the caller commits (or uses ``session_scope``)."""
-    if broker is None:
-        from distnet.worker.broker import broker as default_broker
-
-        broker = default_broker
+    broker = broker or _default_broker()
     rows = (
         await session.execute(
             text(
@@ -120,12 +144,26 @@ async def relay_outbox(
             text("UPDATE outbox_event SET attempts = attempts + 1, last_error = :error WHERE id = :id"),
             {"error": error, "id": rows[sent].id},
         )
-        logger.warning("outbox relay: broker refused event %s (%s); %d waiting", rows[sent].id, error,
-                       len(rows) - sent)
+        broker_outage(broker).failed(exc)
+        logger.debug("outbox relay: broker refused event %s (%s); %d waiting", rows[sent].id, error,
+                     len(rows) - sent)
+    else:
+        broker_outage(broker).succeeded()
     return RelayResult(published=sent, waiting=len(rows) - sent, error=error)
 
 
-async def relay_job(session: AsyncSession, settings: object = None) -> int:
-    """Periodic job (worker/jobs.py): one batch. Returns how many events were published."""
-    result = await relay_outbox(session, limit=DEFAULT_BATCH)
-    return result.published
+async def relay_job(session: AsyncSession, settings: object = None, *, broker: dramatiq.Broker | None = None,
+                    limit: int = DEFAULT_BATCH) -> int:
+    """Periodic job (worker/jobs.py): publish batches until the outbox is empty (a backlog after an
+    outage drains in one run, up to ``CATCH_UP_SECONDS``); skipped while backing off from a broker
+    outage. Returns how many events were published."""
+    broker = broker or _default_broker()
+    if not broker_outage(broker).should_attempt():
+        return 0
+    published = 0
+    deadline = time.monotonic() + CATCH_UP_SECONDS
+    while True:
+        result = await relay_outbox(session, limit=limit, broker=broker)
+        published += result.published
+        if result.waiting or result.published < limit or time.monotonic() > deadline:
+            return published

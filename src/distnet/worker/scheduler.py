@@ -8,6 +8,12 @@ checks its lock connection every ``heartbeat`` seconds and stops firing as soon 
 
 Firing a job means enqueueing ``worker.run_job(name)`` (any worker runs it) or, ``inline``, running
 it in this process. Jobs are idempotent, so a job fired twice around a leadership change is harmless.
+
+While Redis refuses (an outage), the scheduler logs one line, stops trying every job at every
+interval and probes with one enqueue at a time under an exponential backoff (1 s up to 10 s); the
+jobs whose firing was skipped meanwhile are enqueued once each as soon as Redis takes a message
+again, with one line saying so. A database outage (the lock connection) is logged the same way:
+one line when it starts, one when it ends.
 """
 
 from __future__ import annotations
@@ -21,10 +27,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import dramatiq
 import psycopg
+import redis
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.engine import make_url
 
+from distnet.kit.outage import Outage
 from distnet.settings import Settings
 from distnet.worker import jobs as jobs_module
 from distnet.worker.jobs import Job
@@ -33,6 +42,8 @@ logger = logging.getLogger(__name__)
 
 LOCK_KEY = 0x64_6E_73_63_68_65_64  # "dnsched": one scheduler leader per database
 APPLICATION_NAME = "distnet-scheduler"
+BROKER_ERRORS = (redis.RedisError, dramatiq.errors.ConnectionError, OSError)
+"""What an enqueue raises when Redis is down, refusing (loading, read-only, out of memory) or slow."""
 
 
 def _conninfo(database_url: str) -> str:
@@ -51,6 +62,8 @@ class LeaderScheduler:
         heartbeat: float = 5.0,
         lock_key: int = LOCK_KEY,
         name: str | None = None,
+        broker: dramatiq.Broker | None = None,
+        broker_backoff: tuple[float, float] = (1.0, 10.0),
     ) -> None:
         self.settings = settings
         self.database_url = database_url
@@ -71,6 +84,12 @@ class LeaderScheduler:
         self._standby_conn: psycopg.AsyncConnection[Any] | None = None
         self._inflight: set[asyncio.Task[Any]] = set()
         self._engine: Any = None
+        self._broker = broker
+        """Where jobs are enqueued; None = the broker of the ``worker.run_job`` actor."""
+        self.broker_outage = Outage(f"scheduler {self.name}: Redis (broker)", logger, *broker_backoff)
+        self.database_outage = Outage(f"scheduler {self.name}: PostgreSQL", logger, retry_interval, retry_interval)
+        self._missed: set[str] = set()
+        """Jobs not enqueued during the current broker outage; each is sent once when it ends."""
 
     # ------------------------------------------------------------------ leadership loop
 
@@ -126,17 +145,18 @@ class LeaderScheduler:
                     keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=3,
                 )
             except psycopg.OperationalError as exc:
-                logger.warning("scheduler %s: database unreachable (%s)", self.name, exc)
+                self.database_outage.failed(exc)
                 return None
             self._standby_conn = conn
         try:
             got = (await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (self.lock_key,))).fetchone())[0]
         except psycopg.Error as exc:
-            logger.warning("scheduler %s: lock attempt failed (%s)", self.name, exc)
+            self.database_outage.failed(exc)
             with contextlib.suppress(psycopg.Error):
                 await conn.close()
             self._standby_conn = None
             return None
+        self.database_outage.succeeded()
         if not got:
             return None
         self._standby_conn = None
@@ -198,12 +218,39 @@ class LeaderScheduler:
                 await jobs_module.run_job(job.name, sessionmaker=self._inline_sessionmaker(),
                                           settings=self.settings, jobs=self.jobs)
             else:
-                await asyncio.to_thread(self._enqueue, job)
+                await self._send(job)
         except Exception:
             logger.exception("scheduler %s: job %s failed", self.name, job.name)
         finally:
             if task is not None:
                 self._inflight.discard(task)
+
+    async def _send(self, job: Job) -> None:
+        """Enqueue ``job``; during a broker outage, skip it (remembered) unless the backoff says probe."""
+        outage = self.broker_outage
+        if not outage.should_attempt():
+            self._missed.add(job.name)
+            return
+        try:
+            await asyncio.to_thread(self._enqueue, job)
+        except BROKER_ERRORS as exc:
+            outage.failed(exc)
+            self._missed.add(job.name)
+            return
+        if outage.succeeded() is None:
+            return
+        # Catch up: every job that should have fired during the outage goes out once (the one just
+        # sent included). A second outage at once keeps the rest for the next recovery.
+        missed, self._missed = sorted(self._missed - {job.name}), set()
+        by_name = jobs_module.jobs_by_name(self.jobs)
+        for i, name in enumerate(missed):
+            try:
+                await asyncio.to_thread(self._enqueue, by_name[name])
+            except BROKER_ERRORS as exc:
+                outage.failed(exc)
+                self._missed = set(missed[i:])
+                return
+        logger.info("scheduler %s: caught up, sent %d job(s) skipped during the outage", self.name, len(missed) + 1)
 
     def _enqueue(self, job: Job) -> None:
         from distnet.worker.tasks import run_job
@@ -211,7 +258,8 @@ class LeaderScheduler:
         # A message older than a few intervals is stale (the next one is on its way): dropped by
         # AgeLimit, so a worker back from an outage does not replay a backlog of relay runs.
         max_age_ms = int(max(job.interval.total_seconds() * 3, 30) * 1000)
-        run_job.send_with_options(args=(job.name,), max_age=max_age_ms)
+        message = run_job.message_with_options(args=(job.name,), max_age=max_age_ms)
+        (self._broker or run_job.broker).enqueue(message)
 
     def _inline_sessionmaker(self) -> Any:
         if self._sessionmaker is None:
