@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -24,6 +25,46 @@ def db_upgrade(revision: str = "head") -> None:
 
     upgrade(resolve_database_url(get_settings()), revision)
     typer.echo(f"database at {revision}")
+
+
+@db_app.command("backup")
+def db_backup(
+    out: Annotated[Path, typer.Option("--out", "-o", help="archive file to write (FILE.json gets the manifest)")],
+) -> None:
+    """Back up the database (pg_dump custom format, one consistent snapshot; safe while serving)."""
+    from distnet.backup import BackupError, backup
+    from distnet.db import resolve_database_url
+
+    try:
+        manifest = backup(resolve_database_url(get_settings()), out)
+    except BackupError as exc:
+        typer.echo(f"backup failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"{out}: {manifest.bytes:,} bytes in {manifest.seconds:.1f}s, snapshot after {manifest.snapshot_after}")
+    typer.echo("rows: " + ", ".join(f"{table} {n:,}" for table, n in manifest.rows.items()))
+
+
+@db_app.command("restore")
+def db_restore(
+    archive: Annotated[Path, typer.Argument(help="archive written by `distnet db backup`")],
+    database: Annotated[str, typer.Argument(help="name of the NEW database to create and restore into")],
+    verify: Annotated[bool, typer.Option(help="run `ledger verify` on the restored database")] = True,
+) -> None:
+    """Restore an archive into a new database on the configured server, then check it."""
+    from distnet.backup import BackupError, restore
+    from distnet.db import resolve_database_url
+
+    try:
+        report = restore(archive, resolve_database_url(get_settings()), database, verify=verify)
+    except BackupError as exc:
+        typer.echo(f"restore failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"restored into {report.database} in {report.seconds:.1f}s; rows match the manifest")
+    typer.echo("rows: " + ", ".join(f"{table} {n:,}" for table, n in report.rows.items()))
+    if not report.ledger_ok:
+        typer.echo("ledger verify FAILED on the restored database:\n  " + "\n  ".join(report.failed_checks), err=True)
+        raise typer.Exit(2)
+    typer.echo("ledger verified" if verify else "ledger not verified (--no-verify)")
 
 
 @keys_app.command("create")
