@@ -92,6 +92,11 @@ OWNERSHIP_TABLE = [
     ("POST", "/api/v1/cards/{card}/loss-report", ADMIN, 200),
     ("GET", "/api/v1/me", OWNER, 200),
     ("GET", "/api/v1/me", STAFF_ROLE, 403),
+    ("GET", "/api/v1/me/orders", OWNER, 200),
+    ("GET", "/api/v1/me/orders", STAFF_ROLE, 403),
+    ("GET", "/api/v1/distributors/{id}/orders", OWNER, 200),
+    ("GET", "/api/v1/distributors/{id}/orders", OTHER, 404),
+    ("GET", "/api/v1/distributors/{id}/orders", STAFF_ROLE, 200),
 ]
 
 

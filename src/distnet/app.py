@@ -22,7 +22,7 @@ from distnet.kit.problems import EXCEPTION_HANDLERS
 from distnet.ledger.routes import LedgerController
 from distnet.network.routes import DistributorController
 from distnet.ops import OpsController
-from distnet.orders.routes import OrderController
+from distnet.orders.routes import OrderController, SellerOrderController
 from distnet.payouts.routes import PayoutRunController, RepaymentController
 from distnet.ranks.routes import RankController
 from distnet.reports.routes import ReportController
@@ -41,6 +41,7 @@ CONTROLLERS: list[type] = [
     ReportController,
     WebhookController,
     OrderController,
+    SellerOrderController,
     CommissionController,
     LedgerController,
     RankController,

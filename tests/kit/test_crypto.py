@@ -9,7 +9,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from hypothesis import given
 from hypothesis import strategies as st
 
-from distnet.kit.crypto import _fernet_key, decrypt, decrypt_many, encrypt
+from distnet.kit.crypto import _fernet_key, decrypt, decrypt_many, encrypt, encrypt_many
 
 SECRET = b"test-secret"
 
@@ -74,3 +74,21 @@ def test_decrypt_many_refuses_bad_padding_under_a_valid_hmac(last_block):
         decrypt(SECRET, token)
     with pytest.raises(InvalidToken):
         decrypt_many(SECRET, [token])
+
+
+@given(st.lists(st.one_of(st.none(), st.text(max_size=60)), max_size=40))
+def test_encrypt_many_makes_fernet_tokens(values):
+    tokens = encrypt_many(SECRET, values)
+    fernet = Fernet(base64.urlsafe_b64encode(_fernet_key(SECRET)))
+    for value, token in zip(values, tokens, strict=True):
+        if value is None or not value.strip():
+            assert token is None
+        else:
+            assert fernet.decrypt(token).decode() == value
+    assert decrypt_many(SECRET, tokens) == [None if t is None else v for v, t in zip(values, tokens, strict=True)]
+
+
+def test_encrypt_many_never_repeats_an_iv():
+    tokens = encrypt_many(SECRET, ["same"] * 50) + encrypt_many(SECRET, ["same"] * 50)
+    ivs = {base64.urlsafe_b64decode(t)[9:25] for t in tokens}
+    assert len(ivs) == 100 and len(set(tokens)) == 100

@@ -77,6 +77,9 @@ class Order(Base):
     created_at: Mapped[datetime] = created_at_column()
     refunded_amount: Mapped[int] = mapped_column(server_default=text("0"))
     buyer_ref_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
+    buyer_ref_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """The buyer reference as the seller supplied it, encrypted (kit.crypto); NULL on orders stored
+    before migration 0060, which are shown masked."""
     buyer_device_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
     buyer_ip_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
     buyer_payment_hash: Mapped[bytes | None] = mapped_column(LargeBinary)

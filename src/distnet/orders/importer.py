@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -25,6 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from distnet.kit.crypto import encrypt_many
 from distnet.kit.money import CURRENCIES, MAX_AMOUNT_MINOR
 from distnet.orders.service import CLOCK_SKEW, accept
 from distnet.settings import Settings
@@ -72,13 +74,14 @@ WITH p AS MATERIALIZED (
                 WHEN nullif(r.placed_at, '') IS NOT NULL THEN distnet_try_timestamptz(r.placed_at) END AS placed_at,
            nullif(r.placed_at, '') IS NOT NULL AS has_placed_at,
            r.placed_at ~ '(Z|[+-]\\d{{2}}(:?\\d{{2}})?)$' AS placed_at_has_zone,
-           {_keyed("buyer_ref", "buyer_ref")} AS buyer_ref_hash,
+           {_keyed("buyer_ref", "buyer_ref")} AS buyer_ref_hash, br.enc AS buyer_ref_enc,
            {_keyed("device", "buyer_device_id")} AS buyer_device_hash,
            {_keyed("ip", "buyer_ip")} AS buyer_ip_hash,
            {_keyed("payment", "buyer_payment_fingerprint")} AS buyer_payment_hash,
            c.id AS card_id, c.distributor_id AS seller_id, c.frozen_at, c.cancelled_at, d.status AS seller_status,
            h.distributor_id IS NOT NULL AS held
       FROM import_raw r
+      LEFT JOIN import_buyer_ref br ON br.line = r.line
       LEFT JOIN card c ON c.number = r.card_number
       LEFT JOIN distributor d ON d.id = c.distributor_id
       -- the few sellers under an active hold, hashed once (not a probe per row)
@@ -107,7 +110,7 @@ WITH p AS MATERIALIZED (
 )
 SELECT line, source, external_id, card_number, amount, currency, category, channel,
        coalesce(placed_at, now()) AS placed_at, buyer_ref_hash, buyer_device_hash, buyer_ip_hash, buyer_payment_hash,
-       card_id, seller_id, error,
+       buyer_ref_enc, card_id, seller_id, error,
        CASE WHEN error IS NULL THEN sha256(convert_to(concat_ws(E'\\x1f', source, external_id, card_number,
            amount::text, currency, coalesce(category, ''), coalesce(channel, ''),
            CASE WHEN has_placed_at THEN ((extract(epoch FROM placed_at) * 1000000)::bigint)::text ELSE '' END,
@@ -135,9 +138,10 @@ v AS MATERIALIZED (
 ),
 ins AS (
     INSERT INTO orders (source, external_id, body_hash, card_id, seller_id, amount, currency, category, channel,
-                        placed_at, buyer_ref_hash, buyer_device_hash, buyer_ip_hash, buyer_payment_hash)
+                        placed_at, buyer_ref_hash, buyer_device_hash, buyer_ip_hash, buyer_payment_hash,
+                        buyer_ref_enc)
     SELECT source, external_id, body_hash, card_id, seller_id, amount, currency, category, channel,
-           placed_at, buyer_ref_hash, buyer_device_hash, buyer_ip_hash, buyer_payment_hash
+           placed_at, buyer_ref_hash, buyer_device_hash, buyer_ip_hash, buyer_payment_hash, buyer_ref_enc
       FROM v WHERE nth = 1 AND existing_hash IS NULL
      ORDER BY source, external_id
     RETURNING id
@@ -158,9 +162,11 @@ _FAST_KEEP = _FAST.replace("{keep_new}", "INSERT INTO import_new SELECT id FROM 
 _INSERT = """
 WITH ins AS (
     INSERT INTO orders (source, external_id, body_hash, card_id, seller_id, amount, currency, category, channel,
-                        placed_at, buyer_ref_hash, buyer_device_hash, buyer_ip_hash, buyer_payment_hash)
+                        placed_at, buyer_ref_hash, buyer_device_hash, buyer_ip_hash, buyer_payment_hash,
+                        buyer_ref_enc)
     SELECT DISTINCT ON (source, external_id) source, external_id, body_hash, card_id, seller_id, amount, currency,
-           category, channel, placed_at, buyer_ref_hash, buyer_device_hash, buyer_ip_hash, buyer_payment_hash
+           category, channel, placed_at, buyer_ref_hash, buyer_device_hash, buyer_ip_hash, buyer_payment_hash,
+           buyer_ref_enc
       FROM import_checked WHERE error IS NULL
      ORDER BY source, external_id, line
     ON CONFLICT (source, external_id) DO NOTHING
@@ -233,13 +239,54 @@ async def _stage(session: AsyncSession) -> Any:
         "CREATE TEMP TABLE import_raw (line bigserial, " + ", ".join(f"{c} text" for c in REQUIRED + OPTIONAL)
         + ") ON COMMIT DROP"))
     await session.execute(text("CREATE TEMP TABLE import_new (id bigint PRIMARY KEY) ON COMMIT DROP"))
+    await session.execute(text("CREATE TEMP TABLE import_buyer_ref (line bigint PRIMARY KEY, enc bytea NOT NULL) "
+                               "ON COMMIT DROP"))
     return (await (await session.connection()).get_raw_connection()).driver_connection
+
+
+_BUYER_REFS_OUT = r"COPY (SELECT line, buyer_ref FROM import_raw WHERE buyer_ref ~ '\S') TO STDOUT"
+_BUYER_REFS_IN = "COPY import_buyer_ref (line, enc) FROM STDIN"
+_COPY_TEXT_ESCAPES = {b"\\\\": b"\\", b"\\t": b"\t", b"\\n": b"\n", b"\\r": b"\r"}
+
+
+def _unescape_copy_text(field: bytes) -> str:
+    """A field of COPY's text format (PostgreSQL escapes backslash, tab, newline, carriage return)."""
+    if b"\\" in field:
+        field = re.sub(rb"\\[\\tnr]", lambda m: _COPY_TEXT_ESCAPES[m.group()], field)
+    return field.decode()
+
+
+async def _encrypt_buyer_refs(session: AsyncSession, secret: bytes) -> int:
+    """The staged buyer references, encrypted into ``import_buyer_ref`` (line, Fernet token), which
+    the check joins: COPY out of the raw table, one AES pass (kit.crypto.encrypt_many), COPY back.
+    Raw COPY text both ways, so no Python work per row beyond the split and the token."""
+    raw = (await (await session.connection()).get_raw_connection()).driver_connection
+    out = bytearray()
+    async with raw.cursor() as cur, cur.copy(_BUYER_REFS_OUT) as copy:
+        async for block in copy:
+            out += block
+    if not out:
+        return 0
+    lines, refs = [], []
+    for record in bytes(out).split(b"\n")[:-1]:
+        line, _, ref = record.partition(b"\t")
+        lines.append(line)
+        refs.append(_unescape_copy_text(ref))
+    tokens = encrypt_many(secret, refs)
+    # Fernet tokens are base64url: nothing in them needs COPY escaping
+    payload = b"".join(line + b"\t\\\\x" + bytes(t).hex().encode() + b"\n"
+                       for line, t in zip(lines, tokens, strict=True) if t is not None)
+    async with raw.cursor() as cur, cur.copy(_BUYER_REFS_IN) as copy:
+        await copy.write(payload)
+    await session.execute(text("ANALYZE import_buyer_ref"))
+    return len(lines)
 
 
 async def _insert(session: AsyncSession, settings: Settings, *, source: str, attribute: bool,
                   max_errors_listed: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Check the staged rows and insert the new orders (the one-statement path, or the staged one
     when another writer inserted some of the keys meanwhile)."""
+    await _encrypt_buyer_refs(session, settings.secret_key)
     ipad, opad = hmac_pads(settings.secret_key)
     # the parse pass, the key-ordered insert and the aggregated postings sort and hash whole files:
     # in memory rather than spilled to temporary files at the default 4 MB (this transaction only)

@@ -21,10 +21,11 @@ ORDER_IDS = "SELECT unnest(CAST(:order_ids AS bigint[]))"
 _COLUMNS = (
     "source", "external_id", "body_hash", "card_id", "seller_id", "amount", "currency", "category",
     "channel", "placed_at", "buyer_ref_hash", "buyer_device_hash", "buyer_ip_hash", "buyer_payment_hash",
+    "buyer_ref_enc",
 )
 _TYPES = (
     "text", "text", "bytea", "bigint", "bigint", "bigint", "text", "text",
-    "text", "timestamptz", "bytea", "bytea", "bytea", "bytea",
+    "text", "timestamptz", "bytea", "bytea", "bytea", "bytea", "bytea",
 )
 
 
@@ -221,7 +222,8 @@ async def orders_by_id(session: AsyncSession, order_ids: list[int]) -> dict[int,
         text(
             """
             SELECT o.id, o.source, o.external_id, c.number AS card_number, o.seller_id, o.amount, o.currency,
-                   o.category, o.channel, o.placed_at, o.created_at, o.refunded_amount
+                   o.category, o.channel, o.placed_at, o.created_at, o.refunded_amount,
+                   o.buyer_ref_enc, o.buyer_ref_hash
               FROM orders o JOIN card c ON c.id = o.card_id
              WHERE o.id = ANY(CAST(:ids AS bigint[]))
             """
@@ -229,3 +231,61 @@ async def orders_by_id(session: AsyncSession, order_ids: list[int]) -> dict[int,
         {"ids": order_ids},
     )
     return {r.id: dict(r._mapping) for r in rows}
+
+
+STATUS_FILTERS = {
+    "completed": "o.refunded_amount = 0",
+    "partially_refunded": "o.refunded_amount > 0 AND o.refunded_amount < o.amount",
+    "refunded": "o.refunded_amount = o.amount",
+}
+
+
+async def seller_orders_page(session: AsyncSession, seller_id: int, *, placed_from: Any, placed_to: Any,
+                             status: str | None, after: tuple[Any, int] | None, limit: int) -> list[Any]:
+    """A seller's orders, newest first, by (placed_at, id) keyset: a range scan of
+    ix_orders_seller_placed however many orders the seller has."""
+    where = ["o.seller_id = :seller"]
+    params: dict[str, Any] = {"seller": seller_id, "limit": limit}
+    if placed_from is not None:
+        where.append("o.placed_at >= :placed_from")
+        params["placed_from"] = placed_from
+    if placed_to is not None:
+        where.append("o.placed_at < :placed_to")
+        params["placed_to"] = placed_to
+    if status is not None:
+        where.append(STATUS_FILTERS[status])
+    if after is not None:
+        where.append("(o.placed_at, o.id) < (:after_at, :after_id)")
+        params.update(after_at=after[0], after_id=after[1])
+    rows = await session.execute(text(
+        f"""
+        SELECT o.id, o.source, o.external_id, c.number AS card_number, o.amount, o.currency, o.category,
+               o.channel, o.placed_at, o.created_at, o.refunded_amount, o.buyer_ref_enc, o.buyer_ref_hash
+          FROM orders o JOIN card c ON c.id = o.card_id
+         WHERE {" AND ".join(where)}
+         ORDER BY o.placed_at DESC, o.id DESC
+         LIMIT :limit
+        """), params)
+    return list(rows)
+
+
+async def commission_lines(session: AsyncSession, order_ids: list[int]) -> list[Any]:
+    """The orders' commissions with each beneficiary's code and name (to be masked by the caller)."""
+    if not order_ids:
+        return []
+    return list(await session.execute(text(
+        """
+        SELECT c.order_id, c.level, c.beneficiary_id, d.code, d.name, d.erased_at, c.rate_bps, c.base,
+               c.amount, c.reversed, c.status
+          FROM commission c JOIN distributor d ON d.id = c.beneficiary_id
+         WHERE c.order_id = ANY(CAST(:ids AS bigint[]))
+         ORDER BY c.order_id, c.level
+        """), {"ids": order_ids}))
+
+
+async def refunds_of(session: AsyncSession, order_ids: list[int]) -> list[Any]:
+    if not order_ids:
+        return []
+    return list(await session.execute(text(
+        "SELECT id, order_id, external_id, amount, created_at FROM refund "
+        "WHERE order_id = ANY(CAST(:ids AS bigint[])) ORDER BY order_id, id"), {"ids": order_ids}))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from litestar import Controller, Response, get, post
 from litestar.params import Parameter
@@ -9,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from distnet.kit.auth import STAFF, Principal, Role
 from distnet.kit.http import roles
 from distnet.orders import service
-from distnet.orders.schemas import OrderBatch, OrderCreate, RefundCreate
+from distnet.orders.schemas import OrderBatch, OrderCreate, RefundCreate, SellerOrderPage
 from distnet.settings import Settings
 
 OrderId = Annotated[int, Parameter(ge=1, le=2**62)]
@@ -40,3 +41,37 @@ class OrderController(Controller):
                      data: RefundCreate) -> Response[dict[str, Any]]:
         status, body = await service.refund(session, settings, principal, order_id, data)
         return Response(body, status_code=status)
+
+
+DistributorId = Annotated[int, Parameter(ge=1, le=2**62)]
+OrderStatus = Literal["completed", "partially_refunded", "refunded"]
+PlacedFrom = Annotated[datetime | None, Parameter(query="from", description="placed at or after (RFC 3339)")]
+PlacedTo = Annotated[datetime | None, Parameter(query="to", description="placed before (RFC 3339)")]
+Limit = Annotated[int | None, Parameter(ge=1, le=500)]
+Cursor = Annotated[str | None, Parameter(max_length=200)]
+
+
+class SellerOrderController(Controller):
+    """A distributor's own sales (GET /orders/{id} reads one; these list them)."""
+
+    path = "/api/v1"
+    tags = ["orders"]
+
+    @get("/me/orders", opt=roles(Role.distributor), summary="My orders, newest first")
+    async def my_orders(self, session: AsyncSession, settings: Settings, principal: Principal,
+                        placed_from: PlacedFrom = None, placed_to: PlacedTo = None,
+                        status: OrderStatus | None = None, cursor: Cursor = None,
+                        limit: Limit = None) -> SellerOrderPage:
+        return await service.seller_orders(
+            session, settings, principal, principal.distributor_id or 0, placed_from=placed_from,
+            placed_to=placed_to, status=status, cursor=cursor, limit=limit)
+
+    @get("/distributors/{distributor_id:int}/orders", opt=roles(Role.distributor, *STAFF),
+         summary="A distributor's orders (owner or staff)")
+    async def distributor_orders(self, session: AsyncSession, settings: Settings, principal: Principal,
+                                 distributor_id: DistributorId, placed_from: PlacedFrom = None,
+                                 placed_to: PlacedTo = None, status: OrderStatus | None = None,
+                                 cursor: Cursor = None, limit: Limit = None) -> SellerOrderPage:
+        return await service.seller_orders(
+            session, settings, principal, distributor_id, placed_from=placed_from, placed_to=placed_to,
+            status=status, cursor=cursor, limit=limit)

@@ -39,3 +39,59 @@ class OrderBatch(msgspec.Struct, forbid_unknown_fields=True):
 class RefundCreate(msgspec.Struct, forbid_unknown_fields=True):
     external_id: ExternalId
     amount: Amount
+
+
+class PersonRef(msgspec.Struct):
+    """Another distributor as a seller sees them: referral code and masked name (张*), nothing else."""
+
+    code: str
+    name: str
+
+
+class SellerOrderCommission(msgspec.Struct):
+    level: int
+    """1 = the seller, 2 = its sponsor, 3 = the sponsor's sponsor."""
+    beneficiary: PersonRef
+    own: bool
+    """The line is the viewed distributor's own commission."""
+    rate_bps: int
+    base: str
+    amount: str
+    reversed: str
+    net_amount: str
+    status: str | None
+    """Shown on the viewed distributor's own lines only: an upline's ``withheld`` would tell that
+    another distributor is under a hold."""
+
+
+class SellerOrderRefund(msgspec.Struct):
+    id: int
+    external_id: str
+    amount: str
+    created_at: datetime
+
+
+class SellerOrder(msgspec.Struct):
+    id: int
+    source: str
+    external_id: str
+    status: str
+    """completed | partially_refunded | refunded"""
+    card_number: str
+    amount: str
+    currency: str
+    category: str | None
+    channel: str | None
+    placed_at: datetime
+    created_at: datetime
+    refunded_amount: str
+    remaining_amount: str
+    buyer_ref: str | None
+    """As the seller supplied it; ``****`` and a hash prefix on orders stored before it was kept."""
+    commissions: list[SellerOrderCommission]
+    refunds: list[SellerOrderRefund]
+
+
+class SellerOrderPage(msgspec.Struct):
+    items: list[SellerOrder]
+    next_cursor: str | None

@@ -30,6 +30,7 @@ from distnet.ledger.service import Posting, post
 from distnet.models import Appeal, Card, Hold
 from distnet.models.network import VIOLATION_REASONS
 from distnet.risk.errors import HoldAlreadyLifted, HoldNotFound
+from distnet.settings import Settings
 
 MANUAL_REASONS = ("manual", "fake_promotion", "order_brushing", "unpaid_balance")
 OPEN_APPEAL_STATUSES = ("submitted", "in_review", "info_requested", "escalated")
@@ -161,14 +162,17 @@ def evidence_summary(evidence: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-async def hold_view(session: AsyncSession, hold: Hold, *, full: bool) -> dict[str, Any]:
+async def hold_view(session: AsyncSession, hold: Hold, *, full: bool, settings: Settings | None = None) -> dict[str, Any]:
+    """The hold as its owner (``full=False``) or staff see it. With ``settings``, also what it rests on
+    (risk.evidence): the owner's own orders the rule counted, the rule and its parameters in words,
+    and whether an appeal is still possible and why not."""
     card_number = await session.scalar(select(Card.number).where(Card.id == hold.card_id))
     withheld = (await session.execute(
         text("SELECT count(*) AS n, coalesce(sum(amount - reversed), 0) AS w FROM commission "
              "WHERE withheld_hold_id = :h AND status = 'withheld'"), {"h": hold.id})).one()
     from distnet.kit.money import format_amount
 
-    return {
+    view = {
         "id": hold.id,
         "card_number": card_number,
         "distributor_id": hold.distributor_id,
@@ -190,11 +194,36 @@ async def hold_view(session: AsyncSession, hold: Hold, *, full: bool) -> dict[st
         "withheld": {"count": int(withheld.n), "amount": format_amount(int(withheld.w))},
         "how_to_appeal": HOW_TO_APPEAL if hold.appealable and hold.outcome != "cleared" else None,
     }
+    if settings is not None:
+        view.update(await _grounds(session, hold, settings))
+    return view
 
 
-async def hold_for_view(session: AsyncSession, principal: Principal, hold_id: int) -> dict[str, Any]:
+async def _grounds(session: AsyncSession, hold: Hold, settings: Settings) -> dict[str, Any]:
+    from distnet.risk import evidence as ev
+
+    behind = await ev.orders_behind(session, settings.secret_key, list((hold.evidence or {}).get("order_ids", [])),
+                                    seller_id=hold.distributor_id)
+    params = await ev.rule_params(session, hold.rule_name, hold.rule_version)
+    can = await ev.appealability(session, hold, max_submissions=settings.business.appeal_max_submissions)
+    return {
+        "explanation": ev.explain(hold.rule_name, hold.reason, params, hold.evidence, behind, hold.note),
+        "rule_params": params,
+        "orders": {"total": behind.total, "buyers": behind.buyers,
+                   "items": [{"id": o.id, "external_id": o.external_id, "placed_at": o.placed_at,
+                              "amount": o.amount, "currency": o.currency, "refunded_amount": o.refunded_amount,
+                              "buyer_ref": o.buyer_ref, "buyer_key": o.buyer_key} for o in behind.orders]},
+        "appealable": can.appealable,
+        "appeal_unavailable_reason": can.reason,
+        "appeals": {"submitted": can.submissions, "max": can.max_submissions},
+        "how_to_appeal": HOW_TO_APPEAL if can.appealable else None,
+    }
+
+
+async def hold_for_view(session: AsyncSession, principal: Principal, hold_id: int,
+                        settings: Settings | None = None) -> dict[str, Any]:
     hold = await visible_hold(session, principal, hold_id)
-    return await hold_view(session, hold, full=principal.is_staff)
+    return await hold_view(session, hold, full=principal.is_staff, settings=settings)
 
 
 # --------------------------------------------------------------------------- lifting

@@ -43,8 +43,9 @@ class HoldController(Controller):
         return await holds.place_manual_hold(session, principal, number, reason=data.reason, note=data.note)
 
     @get("/holds/{hold_id:int}", opt=roles(Role.distributor, *STAFF))
-    async def get_hold(self, session: AsyncSession, principal: Principal, hold_id: Id) -> dict[str, Any]:
-        return await holds.hold_for_view(session, principal, hold_id)
+    async def get_hold(self, session: AsyncSession, principal: Principal, settings: Settings,
+                       hold_id: Id) -> dict[str, Any]:
+        return await holds.hold_for_view(session, principal, hold_id, settings)
 
     @post("/holds/{hold_id:int}/lift", opt=roles(*RISK), status_code=200)
     async def lift(self, session: AsyncSession, principal: Principal, settings: Settings, hold_id: Id,
