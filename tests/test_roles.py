@@ -97,6 +97,11 @@ OWNERSHIP_TABLE = [
     ("GET", "/api/v1/distributors/{id}/orders", OWNER, 200),
     ("GET", "/api/v1/distributors/{id}/orders", OTHER, 404),
     ("GET", "/api/v1/distributors/{id}/orders", STAFF_ROLE, 200),
+    ("GET", "/api/v1/distributors/{id}/downline.svg", OWNER, 200),
+    ("GET", "/api/v1/distributors/{id}/downline.svg", OTHER, 404),
+    ("GET", "/api/v1/distributors/{id}/downline.svg", STAFF_ROLE, 200),
+    ("GET", "/api/v1/me/export", OWNER, 200),
+    ("GET", "/api/v1/me/export", STAFF_ROLE, 403),
 ]
 
 

@@ -24,6 +24,7 @@ from distnet.network.routes import DistributorController
 from distnet.ops import OpsController
 from distnet.orders.routes import OrderController, SellerOrderController
 from distnet.payouts.routes import PayoutRunController, RepaymentController
+from distnet.personal_data.routes import PersonalDataController
 from distnet.ranks.routes import RankController
 from distnet.reports.routes import ReportController
 from distnet.risk.console import ConsoleController
@@ -42,6 +43,7 @@ CONTROLLERS: list[type] = [
     WebhookController,
     OrderController,
     SellerOrderController,
+    PersonalDataController,
     CommissionController,
     LedgerController,
     RankController,

@@ -155,3 +155,10 @@ def test_any_text_and_any_cap_give_well_formed_svg(labels, cap, flagged):
     assert len(drawn) == min(cap, len(labels)) + (1 if len(labels) > cap else 0)
     flagged_drawn = {k for k, g in drawn.items() if "flagged" in g.get("class").split()}
     assert flagged_drawn == {f"n{i}" for i in flagged if i < min(cap, len(labels))}
+
+
+def test_more_node_hangs_from_the_given_anchor_when_nothing_dropped_names_one():
+    nodes, edges = hub(3)
+    root = parse(render_svg(nodes, edges, more_total=10, more_level=1, more_anchor="root"))
+    lines = [e for e in root.iterfind(".//s:line", NS) if e.get("data-target") == MORE_NODE_ID]
+    assert [e.get("data-source") for e in lines] == ["root"]

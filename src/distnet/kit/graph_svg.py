@@ -78,6 +78,7 @@ def render_svg(
     title: str | None = None,
     more_total: int | None = None,
     more_level: int | None = None,
+    more_anchor: str | None = None,
 ) -> str:
     """The SVG document for a graph.
 
@@ -85,7 +86,8 @@ def render_svg(
     under their parent; ``"graph"`` uses a force-directed layout (deterministic: fixed seed);
     ``"auto"`` picks tree when every node has a level. ``more_total`` is the number of nodes that
     exist beyond those passed in (a caller that fetched only the first N of 100k says how many it
-    left out); they are counted in the "+K more" node with the ones the cap drops.
+    left out); they are counted in the "+K more" node with the ones the cap drops. The "+K more"
+    node hangs from the drawn node most dropped nodes hang from, else from ``more_anchor``.
     """
     if max_nodes < 1:
         raise ValueError("max_nodes must be at least 1")
@@ -99,6 +101,8 @@ def render_svg(
         layout = "tree" if nodes and all(n.level is not None for n in nodes) else "graph"
     if extra:
         more, more_edge = _more_node(hidden, edges, shown_ids, extra, layout, more_level)
+        if more_edge is None and more_anchor in shown_ids:
+            more_edge = GraphEdge(source=more_anchor, target=MORE_NODE_ID)
         shown.append(more)
         if more_edge is not None:
             kept.append(more_edge)

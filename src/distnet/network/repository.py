@@ -223,7 +223,7 @@ async def downline_page(
     rows = await session.execute(
         text(
             """
-            SELECT d.id, d.code, c.depth AS level, d.rank, d.joined_at
+            SELECT d.id, d.code, d.name, d.erased_at, d.sponsor_id, c.depth AS level, d.rank, d.joined_at
               FROM distributor_closure c JOIN distributor d ON d.id = c.descendant_id
              WHERE c.ancestor_id = :id AND c.depth <= :hi
                AND (c.depth, c.descendant_id) > (:after_depth, :after_id)
@@ -259,3 +259,25 @@ async def team_stats(session: AsyncSession, distributor_id: int) -> list[dict[st
     )
     by_level = dict(sales.all())
     return [{"level": level, "count": count, "sales": by_level.get(level, 0)} for level, count in counts.all()]
+
+
+async def net_sales_of(session: AsyncSession, seller_ids: list[int], placed_from: Any, placed_to: Any) -> dict[int, int]:
+    """Each seller's net sales (amount - refunded) placed in [from, to): a range scan of
+    ix_orders_seller_placed per seller of one page."""
+    if not seller_ids:
+        return {}
+    rows = await session.execute(text(
+        """
+        SELECT o.seller_id, sum(o.amount - o.refunded_amount)::bigint AS sales
+          FROM orders o
+         WHERE o.seller_id = ANY(CAST(:ids AS bigint[])) AND o.placed_at >= :lo AND o.placed_at < :hi
+         GROUP BY o.seller_id
+        """), {"ids": seller_ids, "lo": placed_from, "hi": placed_to})
+    return {r.seller_id: int(r.sales) for r in rows}
+
+
+async def team_size(session: AsyncSession, distributor_id: int, max_depth: int) -> int:
+    """Members down to ``max_depth``: an index-only range scan of the closure's primary key."""
+    return int(await session.scalar(text(
+        "SELECT count(*) FROM distributor_closure WHERE ancestor_id = :id AND depth <= :hi"),
+        {"id": distributor_id, "hi": max_depth}) or 0)

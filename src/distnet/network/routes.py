@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
-from litestar import Controller, get, post, put
+from litestar import Controller, Response, get, post, put
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -49,9 +50,18 @@ class DistributorController(Controller):
         max_depth: Annotated[int | None, Parameter(ge=1, le=10_000)] = None,
         limit: Annotated[int | None, Parameter(ge=1, le=500)] = None,
         cursor: Annotated[str | None, Parameter(max_length=200)] = None,
+        placed_from: Annotated[datetime | None, Parameter(query="from", description="sales period start")] = None,
+        placed_to: Annotated[datetime | None, Parameter(query="to", description="sales period end")] = None,
     ) -> dict[str, Any]:
         return await service.downline(session, principal, distributor_id, max_depth=max_depth, limit=limit,
-                                      cursor=cursor)
+                                      cursor=cursor, placed_from=placed_from, placed_to=placed_to)
+
+    @get("/distributors/{distributor_id:int}/downline.svg", opt=ANY_KEY, media_type="image/svg+xml",
+         summary="The team as a picture (first 150 members, a count of the rest)")
+    async def downline_svg(self, session: AsyncSession, principal: Principal, distributor_id: DistributorId,
+                           depth: Annotated[int, Parameter(ge=1, le=3)] = 1) -> Response[str]:
+        svg = await service.team_svg(session, principal, distributor_id, depth=depth)
+        return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "private, max-age=60"})
 
     @get("/distributors/{distributor_id:int}/team-stats", opt=ANY_KEY)
     async def team_stats(self, session: AsyncSession, principal: Principal,

@@ -14,6 +14,8 @@ from distnet.kit import audit, outbox
 from distnet.kit.auth import Principal, Role, create_key, ensure_self_or_staff
 from distnet.kit.crypto import encrypt, keyed_hash
 from distnet.kit.errors import NotFound, ValidationFailed
+from distnet.kit.graph_svg import GraphEdge, GraphNode, render_svg
+from distnet.kit.masking import mask_name
 from distnet.kit.money import format_amount
 from distnet.kit.pagination import check_limit, decode_cursor, encode_cursor
 from distnet.ledger.service import balances as ledger_balances
@@ -157,7 +159,7 @@ async def upline(session: AsyncSession, principal: Principal, distributor_id: in
 
 async def downline(
     session: AsyncSession, principal: Principal, distributor_id: int, *, max_depth: int | None,
-    limit: int | None, cursor: str | None,
+    limit: int | None, cursor: str | None, placed_from: datetime | None = None, placed_to: datetime | None = None,
 ) -> dict[str, Any]:
     d = await visible_distributor(session, principal, distributor_id)
     limit = check_limit(limit)
@@ -171,7 +173,53 @@ async def downline(
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = encode_cursor(rows[-1]["level"], rows[-1]["id"]) if more else None
-    return {"items": rows, "next_cursor": next_cursor}
+    lo, hi = sales_period(placed_from, placed_to)
+    return {"items": await team_entries(session, rows, lo, hi), "next_cursor": next_cursor,
+            "period": {"from": lo, "to": hi}}
+
+
+def sales_period(placed_from: datetime | None, placed_to: datetime | None) -> tuple[datetime, datetime]:
+    """The period of a team's sales: [from, to), by default this calendar month (UTC) to now."""
+    now = datetime.now(UTC)
+    hi = placed_to or now
+    lo = placed_from or now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    if hi <= lo:
+        raise ValidationFailed("to must be after from", field="to")
+    return lo, hi
+
+
+async def team_entries(session: AsyncSession, rows: list[dict[str, Any]], lo: datetime,
+                       hi: datetime) -> list[dict[str, Any]]:
+    """Downline members as their upline may see them (DESIGN invariant 10): code, masked name, rank
+    and the member's net sales for the period. Never contact or payout data."""
+    sales = await repo.net_sales_of(session, [r["id"] for r in rows], lo, hi)
+    return [{"id": r["id"], "code": r["code"], "name": mask_name(r["name"], erased=r["erased_at"] is not None),
+             "level": r["level"], "rank": r["rank"], "joined_at": r["joined_at"],
+             "sales": format_amount(sales.get(r["id"], 0))} for r in rows]
+
+
+TEAM_PICTURE_CAP = 150
+"""Members drawn in a team picture; the rest are one "+K more" node."""
+
+
+async def team_svg(session: AsyncSession, principal: Principal, distributor_id: int, *, depth: int,
+                   max_nodes: int = TEAM_PICTURE_CAP) -> str:
+    """The team down to ``depth`` levels as an SVG tree (kit.graph_svg): the first ``max_nodes``
+    members in (level, id) order and a count of the rest, so a hub with 100k recruits costs one
+    page read and one index-only count."""
+    if not 1 <= depth <= 3:
+        raise ValidationFailed("depth must be between 1 and 3", field="depth")
+    d = await visible_distributor(session, principal, distributor_id)
+    rows = await repo.downline_page(session, d.id, depth, None, max_nodes)
+    total = len(rows) if len(rows) < max_nodes else await repo.team_size(session, d.id, depth)
+    lo, hi = sales_period(None, None)
+    members = await team_entries(session, rows, lo, hi)
+    nodes = [GraphNode(id=str(d.id), label=d.code, sublabel=d.rank, level=0, group="self")]
+    nodes += [GraphNode(id=str(m["id"]), label=f"{m['name']} {m['code']}", sublabel=f"{m['rank']} · {m['sales']}",
+                        level=m["level"], group=m["rank"]) for m in members]
+    edges = [GraphEdge(source=str(r["sponsor_id"]), target=str(r["id"])) for r in rows if r["sponsor_id"]]
+    return render_svg(nodes, edges, max_nodes=max_nodes + 1, layout="tree", more_total=total - len(rows),
+                      more_level=1, more_anchor=str(d.id), title=f"{d.code}: {total:,} members in {depth} level(s)")
 
 
 async def team_stats(session: AsyncSession, principal: Principal, distributor_id: int) -> dict[str, Any]:
