@@ -102,6 +102,7 @@ OWNERSHIP_TABLE = [
     ("GET", "/api/v1/distributors/{id}/downline.svg", STAFF_ROLE, 200),
     ("GET", "/api/v1/me/export", OWNER, 200),
     ("GET", "/api/v1/me/export", STAFF_ROLE, 403),
+    ("POST", "/api/v1/me/keys/rotate", STAFF_ROLE, 403),
 ]
 
 

@@ -15,6 +15,7 @@ from distnet.cards.routes import CardController
 from distnet.commissions.routes import CommissionController
 from distnet.db import make_engine, make_sessionmaker, resolve_database_url, resolve_redis_url
 from distnet.events.routes import WebhookController
+from distnet.keys.routes import KeyController
 from distnet.kit.auth import role_guard
 from distnet.kit.http import DEPENDENCIES
 from distnet.kit.metrics import metrics_middleware
@@ -44,6 +45,7 @@ CONTROLLERS: list[type] = [
     OrderController,
     SellerOrderController,
     PersonalDataController,
+    KeyController,
     CommissionController,
     LedgerController,
     RankController,

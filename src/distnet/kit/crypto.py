@@ -133,17 +133,21 @@ def encrypt_many(secret: bytes, values: Sequence[str | None]) -> list[bytes | No
         pad = 16 - len(data) % 16
         padded.append(data + bytes((pad,)) * pad)
     encryptor = Cipher(algorithms.AES(encryption_key), modes.CBC(iv)).encryptor()
-    cipher = memoryview(encryptor.update(b"".join(p for p in padded if p is not None)) + encryptor.finalize())
+    cipher = encryptor.update(b"".join(p for p in padded if p is not None)) + encryptor.finalize()
     out: list[bytes | None] = []
     at = 0
     previous = iv
+    digest, b64, urlsafe = hmac.digest, binascii.b2a_base64, _URLSAFE
     for p in padded:
         if p is None:
             out.append(None)
             continue
-        body = bytes(cipher[at:at + len(p)])
-        at += len(p)
-        signed = stamp + previous + body
-        out.append(base64.urlsafe_b64encode(signed + hmac.digest(signing_key, signed, "sha256")))
-        previous = body[-16:]
+        end = at + len(p)
+        signed = stamp + previous + cipher[at:end]
+        out.append(b64(signed + digest(signing_key, signed, "sha256"), newline=False).translate(urlsafe))
+        previous = cipher[end - 16:end]
+        at = end
     return out
+
+
+_URLSAFE = bytes.maketrans(b"+/", b"-_")

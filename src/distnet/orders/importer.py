@@ -273,9 +273,9 @@ async def _encrypt_buyer_refs(session: AsyncSession, secret: bytes) -> int:
         lines.append(line)
         refs.append(_unescape_copy_text(ref))
     tokens = encrypt_many(secret, refs)
-    # Fernet tokens are base64url: nothing in them needs COPY escaping
-    payload = b"".join(line + b"\t\\\\x" + bytes(t).hex().encode() + b"\n"
-                       for line, t in zip(lines, tokens, strict=True) if t is not None)
+    # Fernet tokens are base64url text: as bytea input (escape format) and in COPY text alike every
+    # character stands for itself, so the token goes in as it is (no hex: half the bytes)
+    payload = b"".join(line + b"\t" + t + b"\n" for line, t in zip(lines, tokens, strict=True) if t is not None)
     async with raw.cursor() as cur, cur.copy(_BUYER_REFS_IN) as copy:
         await copy.write(payload)
     await session.execute(text("ANALYZE import_buyer_ref"))

@@ -86,25 +86,26 @@ async def owner_key_ids(session: AsyncSession, distributor_id: int) -> set[int]:
 
 
 # Tables of other domains (notifications, consents) read when they exist, so that the export grows
-# with them: (section, table, the column naming the distributor).
+# with them: (section, table, the column naming the distributor). One-time codes are left out: a
+# code's salted hash is a security record, not information about the person.
 OPTIONAL_TABLES = (
     ("notifications", "notification", "distributor_id"),
-    ("notifications", "notification_delivery", "distributor_id"),
     ("notifications", "notification_preference", "distributor_id"),
     ("consents", "consent", "distributor_id"),
-    ("consents", "contact_verification", "distributor_id"),
 )
 
 
 async def optional_rows(session: AsyncSession, table: str, column: str, distributor_id: int) -> list[dict[str, Any]]:
-    """Every row of ``table`` whose ``column`` is the distributor, as JSON objects; nothing when the
-    table (or the column) does not exist in this database."""
-    exists = await session.scalar(text(
-        "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
-        "AND table_name = :t AND column_name = :c)"), {"t": table, "c": column})
-    if not exists:
+    """Every row of ``table`` whose ``column`` is the distributor, as JSON objects without their
+    binary columns (ciphertexts and hashes); nothing when the table or column does not exist."""
+    columns = {r.column_name: r.data_type for r in await session.execute(text(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND table_name = :t"), {"t": table})}
+    if column not in columns:
         return []
-    # names come from OPTIONAL_TABLES above, never from the request
+    binary = [name for name, kind in columns.items() if kind == "bytea"]
+    # table and column names come from OPTIONAL_TABLES and the catalog, never from the request
     rows = await session.execute(text(
-        f'SELECT to_jsonb(x) AS row FROM "{table}" x WHERE x."{column}" = :d ORDER BY 1'), {"d": distributor_id})
+        f'SELECT to_jsonb(x) - CAST(:binary AS text[]) AS row FROM "{table}" x WHERE x."{column}" = :d ORDER BY 1'),
+        {"d": distributor_id, "binary": binary})
     return [dict(r.row) for r in rows]

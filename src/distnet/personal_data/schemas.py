@@ -28,6 +28,10 @@ class ExportProfile(msgspec.Struct):
     ip: str | None
     payment_fingerprint: str | None
     bank_account: str | None
+    email: str | None = None
+    phone_verified_at: datetime | None = None
+    email_verified_at: datetime | None = None
+    locale: str | None = None
 
 
 class ExportCard(msgspec.Struct):

@@ -46,8 +46,10 @@ async def export(session: AsyncSession, settings: Settings, principal: Principal
     """The owner's copy. Audited (``distributor.data_exported``): personal data left the system."""
     d = await visible_distributor(session, principal, distributor_id)
     secret = settings.secret_key
-    phone, device, ip, payment, bank = decrypt_many(
-        secret, [d.phone_enc, d.device_enc, d.ip_enc, d.payment_enc, d.bank_account_enc])
+    # contact fields of the notification domain are read where the model has them
+    phone, device, ip, payment, bank, email = decrypt_many(
+        secret, [d.phone_enc, d.device_enc, d.ip_enc, d.payment_enc, d.bank_account_enc,
+                 getattr(d, "email_enc", None)])
     sponsor = None
     if d.sponsor_id is not None:
         s = await get_distributor(session, d.sponsor_id)
@@ -55,7 +57,9 @@ async def export(session: AsyncSession, settings: Settings, principal: Principal
     profile = ExportProfile(
         id=d.id, code=d.code, name=d.name, sponsor=sponsor, rank=d.rank, region=d.region, status=d.status,
         joined_at=d.joined_at, closed_at=d.closed_at, erase_after=d.erase_after, erased_at=d.erased_at,
-        phone=phone, device_id=device, ip=ip, payment_fingerprint=payment, bank_account=bank)
+        phone=phone, device_id=device, ip=ip, payment_fingerprint=payment, bank_account=bank, email=email,
+        phone_verified_at=getattr(d, "phone_verified_at", None), email_verified_at=getattr(d, "email_verified_at", None),
+        locale=getattr(d, "locale", None))
     own_keys = await repo.owner_key_ids(session, d.id)
     events: dict[int, list[ExportAppealMessage]] = {}
     for e in await repo.appeal_events(session, d.id):

@@ -1,0 +1,18 @@
+"""All SQL of API key rotation and recovery."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+async def revoke(session: AsyncSession, *, distributor_id: int, key_id: int | None) -> list[tuple[int, str]]:
+    """Revoke the distributor's live key ``key_id`` (or, with None, all of their live keys);
+    returns (id, prefix) of each revoked key."""
+    rows = await session.execute(text(
+        """
+        UPDATE api_key SET revoked_at = now()
+         WHERE distributor_id = :d AND revoked_at IS NULL AND (CAST(:k AS bigint) IS NULL OR id = :k)
+        RETURNING id, prefix
+        """), {"d": distributor_id, "k": key_id})
+    return [(r.id, r.prefix) for r in rows]

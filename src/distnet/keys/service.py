@@ -1,0 +1,48 @@
+"""A distributor's API key: rotation (``POST /me/keys/rotate``) and, later, recovery of a lost key
+through a one-time code sent to a verified contact.
+
+A rotated or recovered key is a new random key with the same roles; the old one is revoked in the
+same transaction and audited (``api_key.rotated``). Requests already authenticated in another API
+process may use the old key for up to ``kit.auth.PRINCIPAL_TTL`` seconds (its resolution cache)."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from distnet.keys import repository as repo
+from distnet.keys.errors import KeyNotFound
+from distnet.keys.schemas import IssuedKey
+from distnet.kit import audit, auth
+from distnet.kit.auth import Principal, Role
+from distnet.network.service import get_distributor
+
+
+def forget_cached(key_ids: set[int]) -> None:
+    """Drop revoked keys from this process's principal cache, so they fail here at once."""
+    for digest, (_, principal) in list(auth._principal_cache.items()):
+        if principal.key_id in key_ids:
+            auth._principal_cache.pop(digest, None)
+
+
+async def rotate(session: AsyncSession, principal: Principal) -> IssuedKey:
+    """Replace the calling distributor key by a new one (same name and roles)."""
+    if principal.distributor_id is None or principal.key_id is None:
+        raise KeyNotFound("this key belongs to no distributor")
+    revoked = await repo.revoke(session, distributor_id=principal.distributor_id, key_id=principal.key_id)
+    if not revoked:  # revoked meanwhile by a concurrent rotation
+        raise KeyNotFound("this key was revoked meanwhile")
+    return await _issue(session, principal, principal.distributor_id, list(principal.roles), revoked,
+                        action="api_key.rotated")
+
+
+async def _issue(session: AsyncSession, actor: Principal, distributor_id: int, roles: list[str],
+                 revoked: list[tuple[int, str]], *, action: str) -> IssuedKey:
+    d = await get_distributor(session, distributor_id)
+    key, raw = await auth.create_key(session, name=f"distributor {d.code}", roles=roles or [Role.distributor],
+                                     distributor_id=distributor_id)
+    await session.refresh(key, ["created_at", "roles"])
+    await audit.record(session, actor, action, "distributor", distributor_id,
+                       before={"keys": [p for _, p in revoked]}, after={"key": key.prefix})
+    forget_cached({key_id for key_id, _ in revoked})
+    return IssuedKey(api_key=raw, prefix=key.prefix, roles=list(key.roles), created_at=key.created_at,
+                     revoked_prefixes=[p for _, p in revoked])
