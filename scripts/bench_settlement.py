@@ -47,13 +47,20 @@ MIN_AMOUNT = 100  # 1.00
 def generate(url: str, commissions: int, distributors: int) -> dict[str, float]:
     timings = {}
     bank = encrypt(SECRET, "6222 0200 1234 5678 901")
+    holder = encrypt(SECRET, "持卡人")
+    resident = encrypt(SECRET, "110101199003070011")
     with psycopg.connect(plain(url), autocommit=True) as conn:
         t = time.perf_counter()
         conn.execute("SELECT setseed(0.42)")
         conn.execute(
-            """INSERT INTO distributor (id, code, name, depth, path, bank_account_enc)
-               SELECT i, 'B' || lpad(i::text, 9, '0'), 'Bench distributor ' || i, 0, text2ltree(i::text), %s
-                 FROM generate_series(1, %s) i""", (bank, distributors))
+            """INSERT INTO distributor (id, code, name, depth, path)
+               SELECT i, 'B' || lpad(i::text, 9, '0'), 'Bench distributor ' || i, 0, text2ltree(i::text)
+                 FROM generate_series(1, %s) i""", (distributors,))
+        conn.execute(
+            """INSERT INTO payout_account (distributor_id, method, holder_name_enc, account_number_enc, account_last4,
+                                           bank_name, resident_id_enc, resident_id_last4, status, cooling_until)
+               SELECT i, 'bank_card', %s, %s, '8901', 'bench bank', %s, '0011', 'active', '2020-01-01'
+                 FROM generate_series(1, %s) i""", (holder, bank, resident, distributors))
         conn.execute("SELECT setval(pg_get_serial_sequence('distributor', 'id'), %s)", (distributors,))
         conn.execute("INSERT INTO card (id, number, distributor_id) SELECT i, '62' || lpad(i::text, 14, '0'), i "
                      "FROM generate_series(1, %s) i", (distributors,))
@@ -63,7 +70,7 @@ def generate(url: str, commissions: int, distributors: int) -> dict[str, float]:
                       unnest(ARRAY['pending','available','withheld','reserved','paid','owed']) k""", (distributors,))
         conn.execute("""INSERT INTO ledger_account (distributor_id, kind, currency, balance)
                         SELECT NULL, k, 'CNY', 0 FROM unnest(ARRAY['commission_expense','payout_clearing',
-                        'forfeited_income','repayment_clearing']) k""")
+                        'forfeited_income','repayment_clearing','tax_payable']) k""")
         found = conn.execute("SELECT id FROM commission_plan ORDER BY version LIMIT 1").fetchone()
         plan = found[0] if found else conn.execute(
             """INSERT INTO commission_plan (version, name, max_levels, hold_days, min_order_amount, effective_from)

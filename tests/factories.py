@@ -27,3 +27,27 @@ async def make_tree(client: AsyncTestClient, admin_headers: dict[str, str], dept
 
 def auth(d: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {d['api_key']}"}
+
+
+RESIDENT_ID = "11010519491231002X"  # GB 11643's own example, check character X
+
+
+def card_number(seed: int) -> str:
+    """A 19-digit bank card number with its Luhn check digit."""
+    from distnet.payout_accounts.rules import luhn_ok
+
+    body = f"622202{seed:012d}"
+    return body + next(d for d in "0123456789" if luhn_ok(body + d))
+
+
+async def set_payout_account(client: AsyncTestClient, d: dict[str, Any], *, headers: dict[str, str] | None = None,
+                             expect: int | None = None, **fields: Any) -> dict[str, Any]:
+    """PUT a payout account (a bank card by default) as the owner, or with ``headers``."""
+    body = {"method": "bank_card", "holder_name": d.get("name") or "持卡人", "account_number": card_number(d["id"]),
+            "bank_name": "中国工商银行", "bank_branch": "北京分行", "resident_id": RESIDENT_ID, **fields}
+    resp = await client.put(f"/api/v1/distributors/{d['id']}/payout-account", json=body, headers=headers or auth(d))
+    if expect is not None:
+        assert resp.status_code == expect, resp.text
+    else:
+        assert resp.status_code in (200, 201), resp.text
+    return resp.json()

@@ -24,6 +24,7 @@ from distnet.ledger.routes import LedgerController
 from distnet.network.routes import DistributorController
 from distnet.ops import OpsController
 from distnet.orders.routes import OrderController, SellerOrderController
+from distnet.payout_accounts.routes import PayoutAccountController
 from distnet.payouts.routes import PayoutRunController, RepaymentController
 from distnet.personal_data.routes import PersonalDataController
 from distnet.ranks.routes import RankController
@@ -40,6 +41,7 @@ CONTROLLERS: list[type] = [
     SettlementController,
     PayoutRunController,
     RepaymentController,
+    PayoutAccountController,
     ReportController,
     WebhookController,
     OrderController,

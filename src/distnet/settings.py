@@ -41,6 +41,15 @@ class BusinessSettings:
     forfeit_after_days: int = 14
     """A confirmed violation hold's withheld commissions are forfeited this long after confirmation
     when no appeal is open."""
+    payout_account_cooling_hours: int = 72
+    """After a payout account changes, payouts to the distributor are skipped this long (account
+    takeover: the owner has time to notice the notice and react)."""
+    payout_skip_open_risk_case: bool = True
+    """Payout runs skip distributors named in an open risk case."""
+    tax_retention_years: int = 10
+    """Tax records (name, resident ID, payments) outlive the erasure of a closed account this long."""
+    time_zone: str = "Asia/Shanghai"
+    """The business calendar: a payment's tax month is its run's cutoff month in this zone."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +82,10 @@ def _secret_key(data_dir: Path) -> bytes:
     return path.read_bytes().strip()
 
 
+def _flag(value: str) -> bool:
+    return value.strip().lower() not in ("0", "false", "no", "off", "")
+
+
 def load_settings() -> Settings:
     data_dir = Path(os.environ.get("DISTNET_DATA_DIR") or _default_data_dir())
     business = BusinessSettings(
@@ -80,6 +93,10 @@ def load_settings() -> Settings:
         erasure_retention_days=int(os.environ.get("DISTNET_ERASURE_RETENTION_DAYS", "30")),
         default_currency=os.environ.get("DISTNET_CURRENCY", "CNY"),
         payout_min_amount=int(os.environ.get("DISTNET_PAYOUT_MIN_AMOUNT", "10000")),
+        payout_account_cooling_hours=int(os.environ.get("DISTNET_PAYOUT_ACCOUNT_COOLING_HOURS", "72")),
+        payout_skip_open_risk_case=_flag(os.environ.get("DISTNET_PAYOUT_SKIP_OPEN_RISK_CASE", "1")),
+        tax_retention_years=int(os.environ.get("DISTNET_TAX_RETENTION_YEARS", "10")),
+        time_zone=os.environ.get("DISTNET_TIME_ZONE", "Asia/Shanghai"),
     )
     return Settings(
         data_dir=data_dir,

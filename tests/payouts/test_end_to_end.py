@@ -10,15 +10,17 @@ import io
 from sqlalchemy import text
 
 from distnet.ledger.verify import verify
-from tests.factories import auth, register
+from tests.factories import auth, card_number, register, set_payout_account
 from tests.orders.helpers import balances, place, refund, verify_ok
 from tests.settlement.builders import days_ago
 
 
 async def test_orders_to_paid_and_back(client, admin_headers, finance, session):
-    root = await register(client, admin_headers, name="Root", bank_account="6222 1111 0001")
-    a = await register(client, sponsor=root, name="A", bank_account="6222 1111 0002")
-    b = await register(client, sponsor=a, name="B", bank_account="6222 1111 0003")
+    root = await register(client, admin_headers, name="Root")
+    a = await register(client, sponsor=root, name="A")
+    b = await register(client, sponsor=a, name="B")
+    for d in (root, a, b):
+        await set_payout_account(client, d)
     long_ago = days_ago(20).isoformat()
     o1 = await place(client, b, "1000.00", placed_at=long_ago)
     o2 = await place(client, b, "500.00", placed_at=long_ago)
@@ -44,7 +46,7 @@ async def test_orders_to_paid_and_back(client, admin_headers, finance, session):
     bank = await client.get(f"/api/v1/payout-runs/{run['id']}/export?format=csv", headers=finance["finance"])
     rows = list(csv.DictReader(io.StringIO(bank.text)))
     row_b = next(r for r in rows if r["distributor_code"] == b["code"])
-    assert row_b["account_reference"] == "6222 1111 0003" and row_b["amount"] == before["available"]
+    assert row_b["account_reference"] == card_number(b["id"]) and row_b["amount"] == before["available"]
     results = {"results": [{"item_id": int(r["item_id"]), "status": "paid", "reference": f"BK{r['item_id']}",
                             "amount": r["amount"]} for r in rows]}
     done = await client.post(f"/api/v1/payout-runs/{run['id']}/results", json=results, headers=finance["finance"])

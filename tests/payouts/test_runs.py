@@ -66,9 +66,10 @@ async def test_two_runs_created_at_once_never_reserve_the_same_money(client, fin
     before = sum([(await _bal(session, d))["available"] for d in payable["ids"]])
     r1, r2 = await asyncio.gather(_create(client, finance["finance"], key="a", min_amount="1.00"),
                                   _create(client, finance["finance2"], key="b", min_amount="1.00"))
-    assert {r1.status_code, r2.status_code} == {201}
-    counts = sorted([r1.json()["item_count"], r2.json()["item_count"]])
-    assert counts == [0, 4]  # the second saw the first's reservations
+    first, second = sorted([r1, r2], key=lambda r: r.status_code)
+    assert (first.status_code, second.status_code) == (201, 422)
+    # the second saw the first's reservations: nothing left to pay, so no empty run is kept
+    assert first.json()["item_count"] == 4 and second.json()["code"] == "empty-run"
     rows = (await session.execute(text(
         "SELECT distributor_id, count(*) AS n, sum(amount) AS s FROM payout_item GROUP BY 1"))).all()
     assert all(r.n == 1 for r in rows)
@@ -79,14 +80,16 @@ async def test_two_runs_created_at_once_never_reserve_the_same_money(client, fin
 async def test_many_concurrent_creations_at_the_service_level(sessionmaker, settings, payable, session):
     from distnet.db import session_scope
     from distnet.kit.auth import SYSTEM
+    from distnet.payouts.errors import EmptyRun
     from distnet.payouts.service import create_run
 
     async def one():
         async with session_scope(sessionmaker) as s:
             return await create_run(s, settings, SYSTEM, min_amount="0.01")
 
-    runs = await asyncio.gather(*(one() for _ in range(5)))
-    assert sorted(r["item_count"] for r in runs) == [0, 0, 0, 0, 4]
+    runs = await asyncio.gather(*(one() for _ in range(5)), return_exceptions=True)
+    assert sum(isinstance(r, EmptyRun) for r in runs) == 4
+    assert [r["item_count"] for r in runs if isinstance(r, dict)] == [4]
     snap = await ledger_snapshot(session)
     assert snap["unbalanced"] == 0 and snap["accounts"] == snap["posting_sums"]
     assert all(b >= 0 for (d, k, _), b in snap["accounts"].items() if d is not None and k != "owed")
@@ -150,28 +153,35 @@ async def test_export_csv_and_xlsx(client, finance, payable, session):
     resp = await client.get(url + "?format=csv", headers=finance["finance"])
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(resp.text)))
-    assert list(rows[0]) == ["distributor_code", "name", "account_reference", "amount", "currency", "item_id"]
+    assert list(rows[0]) == ["distributor_code", "name", "method", "holder", "account_reference", "bank", "branch",
+                             "gross", "tax", "amount", "currency", "item_id"]
     d0 = payable["ids"][0]
     row = next(r for r in rows if r["distributor_code"] == f"T{d0:07d}")
     assert row["account_reference"] == f"6222 0000 {d0:08d}" and row["amount"] == "200.00"
-    assert row["currency"] == "CNY" and len(rows) == 3
+    assert row["gross"] == "200.00" and row["tax"] == "0.00" and row["holder"] == f"持卡人{d0}"
+    assert row["currency"] == "CNY" and row["method"] == "bank_card" and len(rows) == 3
     status = await session.scalar(text("SELECT status FROM payout_run WHERE id = :r"), {"r": run["id"]})
     assert status == "exported"
+    card = await client.get(url + "?format=csv&method=bank_card", headers=finance["finance"])
+    lines = list(csv.reader(io.StringIO(card.text)))
+    assert lines[0][:3] == ["序号", "收款账号", "收款户名"] and len(lines) == 4
+    assert card.headers["content-disposition"].endswith('-bank_card.csv"')
 
     resp = await client.get(url + "?format=xlsx", headers=finance["finance"])
     assert resp.status_code == 200
     book = zipfile.ZipFile(io.BytesIO(resp.content))
-    names = book.namelist()
-    assert "xl/worksheets/sheet1.xml" in names and "xl/worksheets/sheet2.xml" in names
     workbook = book.read("xl/workbook.xml").decode()
-    assert 'name="Summary"' in workbook and 'name="Items"' in workbook
+    assert 'name="Summary"' in workbook and 'name="bank_card' in workbook
     items_xml = book.read("xl/worksheets/sheet2.xml").decode()
-    assert f"6222 0000 {d0:08d}" in items_xml and "200.00" in items_xml
+    assert f"6222 0000 {d0:08d}" in items_xml and "<v>200</v>" in items_xml
     summary_xml = book.read("xl/worksheets/sheet1.xml").decode()
-    assert "460.00" in summary_xml  # total
+    assert "<v>460</v>" in summary_xml  # total, a number
     actions = list((await session.execute(text(
         "SELECT action FROM audit_log WHERE subject_type = 'payout_run' ORDER BY id"))).scalars())
-    assert actions[-2:] == ["payout_run.exported", "payout_run.export_downloaded"]
+    assert actions[-3:] == ["payout_run.exported", "payout_run.export_downloaded", "payout_run.export_downloaded"]
+    methods = list((await session.execute(text(
+        "SELECT after->>'method' FROM audit_log WHERE action LIKE 'payout_run.export%' ORDER BY id"))).scalars())
+    assert methods == ["all", "bank_card", "all"]
     assert (await client.get(url + "?format=pdf", headers=finance["finance"])).status_code in (400, 422)
 
 

@@ -28,13 +28,15 @@ async def add_distributors(session: AsyncSession, n: int, *, bank: bool = True, 
     await session.execute(
         text(
             """
-            INSERT INTO distributor (id, code, name, depth, path, bank_account_enc)
-            SELECT i, 'T' || lpad(i::text, 7, '0'), 'Distributor ' || i, 0, text2ltree(i::text), b
-              FROM unnest(CAST(:ids AS bigint[]), CAST(:banks AS bytea[])) AS t(i, b)
+            INSERT INTO distributor (id, code, name, depth, path)
+            SELECT i, 'T' || lpad(i::text, 7, '0'), 'Distributor ' || i, 0, text2ltree(i::text)
+              FROM unnest(CAST(:ids AS bigint[])) AS t(i)
             """
         ),
-        {"ids": ids, "banks": [encrypt(SECRET, f"6222 0000 {i:08d}") if bank else None for i in ids]},
+        {"ids": ids},
     )
+    if bank:
+        await add_payout_accounts(session, ids)
     await session.execute(
         text("INSERT INTO card (number, distributor_id) SELECT '62' || lpad(i::text, 14, '0'), i "
              "FROM unnest(CAST(:ids AS bigint[])) i"),
@@ -43,6 +45,29 @@ async def add_distributors(session: AsyncSession, n: int, *, bank: bool = True, 
     await ensure_accounts(session, ids, currency)
     await ensure_platform_accounts(session, currency)
     return ids
+
+
+async def add_payout_accounts(session: AsyncSession, ids: list[int], *, cooling_until: datetime = PAST) -> None:
+    """A confirmed bank card payout account per distributor, out of cooling-off unless told."""
+    await session.execute(
+        text(
+            """
+            INSERT INTO payout_account (distributor_id, method, holder_name_enc, account_number_enc, account_last4,
+                                        bank_name, resident_id_enc, resident_id_last4, status, cooling_until)
+            SELECT i, 'bank_card', n, a, right(i::text, 4), '中国工商银行', r, '0011', 'active', :cooling
+              FROM unnest(CAST(:ids AS bigint[]), CAST(:names AS bytea[]), CAST(:accounts AS bytea[]),
+                          CAST(:residents AS bytea[])) AS t(i, n, a, r)
+            """
+        ),
+        {"ids": ids, "cooling": cooling_until,
+         "names": [encrypt(SECRET, f"持卡人{i}") for i in ids],
+         "accounts": [encrypt(SECRET, f"6222 0000 {i:08d}") for i in ids],
+         "residents": [encrypt(SECRET, "110101199003070011") for _ in ids]},
+    )
+    await session.execute(
+        text("INSERT INTO tax_identity (distributor_id, name_enc, resident_id_enc) "
+             "SELECT distributor_id, holder_name_enc, resident_id_enc FROM payout_account "
+             "WHERE distributor_id = ANY(:ids) AND superseded_at IS NULL ON CONFLICT DO NOTHING"), {"ids": ids})
 
 
 async def _plan_id(session: AsyncSession) -> int:

@@ -291,7 +291,8 @@ async def ensure_accounts_for(session: AsyncSession, orders: str, params: dict[s
             INSERT INTO ledger_account (distributor_id, kind, currency, balance)
             SELECT NULL, k, c.currency, 0
               FROM (SELECT DISTINCT currency FROM orders WHERE id IN ({orders})) c,
-                   unnest(ARRAY['commission_expense','payout_clearing','forfeited_income','repayment_clearing']) k
+                   unnest(ARRAY['commission_expense','payout_clearing','forfeited_income','repayment_clearing',
+                                'tax_payable']) k
             ON CONFLICT DO NOTHING
             """
         ),

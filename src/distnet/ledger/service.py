@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from distnet.models import LedgerAccount, LedgerTransaction
 
 DISTRIBUTOR_ACCOUNTS = ("pending", "available", "withheld", "reserved", "paid", "owed")
-PLATFORM_ACCOUNTS = ("commission_expense", "payout_clearing", "forfeited_income", "repayment_clearing")
+PLATFORM_ACCOUNTS = ("commission_expense", "payout_clearing", "forfeited_income", "repayment_clearing",
+                     "tax_payable")
 
 
 class UnbalancedTransaction(ValueError):

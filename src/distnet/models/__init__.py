@@ -1,6 +1,7 @@
 """All tables. Models live centrally so that every domain can join any table."""
 
 from distnet.models.base import Base
+from distnet.models.finance import PayoutAccount, PayoutSkip, TaxIdentity, TaxTable
 from distnet.models.foundation import ApiKey, AuditLog, IdempotencyRecord, OutboxEvent
 from distnet.models.money import (
     Commission,
@@ -31,5 +32,5 @@ __all__ = [
     "CommissionRate", "LedgerAccount", "LedgerPosting", "LedgerTransaction", "Order", "Refund", "Card",
     "Distributor", "DistributorClosure", "DistributorUpline", "Hold", "PayoutItem", "PayoutRun", "Repayment", "SettlementRun",
     "Appeal", "AppealEvent", "MaintenanceWindow", "ProcessedEvent", "RiskCase", "RiskRule",
-    "RiskRuleVersion", "RiskScan", "WebhookEndpoint",
+    "RiskRuleVersion", "RiskScan", "WebhookEndpoint", "PayoutAccount", "PayoutSkip", "TaxIdentity", "TaxTable",
 ]

@@ -167,6 +167,7 @@ ACCOUNT_KINDS = (
     "payout_clearing",
     "forfeited_income",
     "repayment_clearing",
+    "tax_payable",
 )
 
 

@@ -50,7 +50,6 @@ class Distributor(Base):
     ip_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
     payment_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     payment_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
-    bank_account_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     __table_args__ = (
         CheckConstraint("rank IN ('member','silver','gold','platinum')", name="rank"),

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -91,11 +91,25 @@ class PayoutItem(Base):
     bank_reference: Mapped[str | None] = mapped_column(String(128))
     failure_reason: Mapped[str | None] = mapped_column(Text)
     result_at: Mapped[datetime | None]
+    tax: Mapped[int] = mapped_column(server_default=text("0"))
+    """Income tax withheld from ``amount`` (the gross); the net paid is ``amount - tax``."""
+    tax_month: Mapped[date | None] = mapped_column(Date)
+    """First day of the payment month (the run's cutoff month in the business time zone)."""
+    tax_table_id: Mapped[int | None] = mapped_column(ForeignKey("tax_table.id"))
+    payout_account_id: Mapped[int | None] = mapped_column(ForeignKey("payout_account.id"))
+    """The payout account version the item is paid to."""
+    final_payout: Mapped[bool] = mapped_column(server_default=text("false"))
+    """The final payout of a closing account: the closure completes when it is paid."""
+    returned_at: Mapped[datetime | None]
+    return_reference: Mapped[str | None] = mapped_column(String(128))
+    return_reason: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         UniqueConstraint("run_id", "distributor_id"),
-        CheckConstraint("status IN ('reserved','paid','failed','cancelled')", name="status"),
+        CheckConstraint("status IN ('reserved','paid','failed','cancelled','returned')", name="status"),
         CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("tax BETWEEN 0 AND amount", name="tax_bounded"),
+        Index("ix_payout_item_tax_month", "tax_month", "distributor_id"),
         Index("ix_payout_item_run", "run_id", "id"),
         Index("ix_payout_item_distributor", "distributor_id"),
         Index("ix_payout_item_reserved", "distributor_id", postgresql_where=text("status = 'reserved'")),

@@ -33,7 +33,8 @@ from distnet.network.errors import (
     UnknownSponsor,
 )
 from distnet.network.schemas import DistributorCreate
-from distnet.settings import Settings
+from distnet.payout_accounts import service as payout_accounts
+from distnet.settings import BusinessSettings, Settings
 
 PII_FIELDS = ("phone", "device", "ip", "payment")
 
@@ -87,7 +88,6 @@ async def register(
                         depth=path.count("."),
                         path=path,
                         region=data.region,
-                        bank_account_enc=encrypt(secret, data.bank_account),
                         **{f"{k}_enc": encrypt(secret, v) for k, v in pii.items()},
                         **{f"{k}_hash": keyed_hash(secret, k, v) for k, v in pii.items()},
                     )
@@ -100,6 +100,7 @@ async def register(
     if sponsor is not None:
         await repo.insert_links(session, new_id, sponsor.id)
     card = await cards.issue_card(session, new_id)
+    await payout_accounts.record_unconfirmed(session, settings, new_id, data.bank_account)
     await ensure_accounts(session, [new_id], settings.business.default_currency)
     _, raw_key = await create_key(session, name=f"distributor {code}", roles=[Role.distributor],
                                   distributor_id=new_id)
@@ -294,21 +295,45 @@ async def close_account(
     return view
 
 
-async def erase_due_personal_data(session: AsyncSession, now: datetime | None = None) -> int:
-    """Erase contact data of accounts closed longer than the retention period; ids, codes and
-    financial records stay. Set-based and idempotent."""
+async def erase_due_personal_data(session: AsyncSession, now: datetime | None = None, *,
+                                  settings: Settings | None = None) -> int:
+    """Erase contact and payout account data of accounts closed longer than the retention period;
+    ids, codes and financial records stay, and so does what tax law requires (``tax_identity``:
+    name, resident ID) for ``DISTNET_TAX_RETENTION_YEARS``. Set-based and idempotent."""
+    tax_retention_years = (settings.business if settings else BusinessSettings()).tax_retention_years
     result = await session.execute(
         text(
             """
-            UPDATE distributor SET name = 'erased', erased_at = now(),
-                   phone_enc = NULL, phone_hash = NULL, device_enc = NULL, device_hash = NULL,
-                   ip_enc = NULL, ip_hash = NULL, payment_enc = NULL, payment_hash = NULL,
-                   bank_account_enc = NULL
-             WHERE status = 'closed' AND erased_at IS NULL AND erase_after <= coalesce(:now, now())
+            WITH erased AS (
+                UPDATE distributor SET name = 'erased', erased_at = now(),
+                       phone_enc = NULL, phone_hash = NULL, device_enc = NULL, device_hash = NULL,
+                       ip_enc = NULL, ip_hash = NULL, payment_enc = NULL, payment_hash = NULL
+                 WHERE status = 'closed' AND erased_at IS NULL AND erase_after <= coalesce(:now, now())
+                RETURNING id
+            ), accounts AS (
+                UPDATE payout_account a SET holder_name_enc = NULL, account_number_enc = NULL, account_hash = NULL,
+                       resident_id_enc = NULL, bank_branch = NULL, status = 'erased'
+                  FROM erased WHERE a.distributor_id = erased.id
+                RETURNING 1
+            ), kept AS (
+                UPDATE tax_identity t SET retain_until = coalesce(:now, now()) + make_interval(years => :years)
+                  FROM erased WHERE t.distributor_id = erased.id
+                RETURNING 1
+            )
+            SELECT count(*) FROM erased
             """
         ),
-        {"now": now},
+        {"now": now, "years": tax_retention_years},
     )
+    return int(result.scalar_one())
+
+
+async def purge_expired_tax_identities(session: AsyncSession, now: datetime | None = None) -> int:
+    """Tax records of erased accounts past their legal retention go too."""
+    result = await session.execute(text(
+        "UPDATE tax_identity SET name_enc = NULL, resident_id_enc = NULL "
+        "WHERE retain_until <= coalesce(:now, now()) AND (name_enc IS NOT NULL OR resident_id_enc IS NOT NULL)"),
+        {"now": now})
     return result.rowcount
 
 

@@ -86,6 +86,7 @@ def export_command(
     run: Annotated[int, typer.Argument(help="payout run id")],
     out: Annotated[Path, typer.Option("--out", "-o", help="file to write")],
     file_format: Annotated[str, typer.Option("--format", help="csv or xlsx")] = "csv",
+    method: Annotated[str | None, typer.Option(help="bank_card, alipay or wechat: that channel's layout")] = None,
     actor: Annotated[str, typer.Option(help="who exports, for the audit log")] = "cli",
 ) -> None:
     """Write the bank file of an approved (or already exported) run."""
@@ -97,6 +98,8 @@ def export_command(
 
     if file_format not in ("csv", "xlsx"):
         raise typer.BadParameter("csv or xlsx", param_hint="--format")
+    if method not in (None, *export.METHODS):
+        raise typer.BadParameter("bank_card, alipay or wechat", param_hint="--method")
     settings = get_settings()
     principal = Principal(key_id=None, name=actor, roles=frozenset({Role.finance}))
 
@@ -105,8 +108,11 @@ def export_command(
         try:
             sm = make_sessionmaker(engine)
             async with session_scope(sm) as session:
-                await start_export(session, principal, run, file_format)
-            stream = (export.xlsx_stream if file_format == "xlsx" else export.csv_stream)(sm, settings.secret_key, run)
+                await start_export(session, principal, run, file_format, method=method)
+            if file_format == "xlsx":
+                stream = export.xlsx_stream(sm, settings.secret_key, run, method, time_zone=settings.business.time_zone)
+            else:
+                stream = export.csv_stream(sm, settings.secret_key, run, method)
             with out.open("wb") as fh:  # noqa: ASYNC230 - a CLI writing its output file
                 async for chunk in stream:
                     fh.write(chunk)

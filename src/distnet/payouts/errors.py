@@ -31,3 +31,9 @@ class RepaymentExceedsOwed(DistnetError):
 class RepaymentConflict(Conflict):
     code = "repayment-conflict"
     title = "This external_id was recorded with a different repayment"
+
+
+class EmptyRun(DistnetError):
+    status = 422
+    code = "empty-run"
+    title = "The payout run would have no items"

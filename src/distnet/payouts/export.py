@@ -3,8 +3,16 @@ so a 100k-item run never sits in memory at once. CSV goes out as it is produced;
 by xlsxwriter in constant_memory mode, in a child process (``xlsx_book``), to a temporary file (the
 zip container is only complete at close) and then streamed from it.
 
-The account reference is decrypted here and written, unmasked, into the bank file only: it is never
-logged and never appears in any other response."""
+One layout per payout method, as that channel's batch template asks (``LAYOUTS``): bank cards in
+a batch-payment (代发) layout, Alipay in its batch-transfer layout, WeChat by openid. Without a
+method the CSV has every item in one neutral layout and the XLSX a sheet per method. Every file
+carries gross, tax, net paid, currency and item id; XLSX money cells are numbers with a
+two-decimal format, dates are dates, each sheet ends with a totals row, and the Summary sheet's
+totals are those of the items.
+
+The account number and holder are decrypted here and written, unmasked, into the bank file only:
+they are never logged and never appear in any other response. Every export is audited
+(``service.start_export``)."""
 
 from __future__ import annotations
 
@@ -16,6 +24,8 @@ import os
 import sys
 import tempfile
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 import msgspec
 from sqlalchemy import text
@@ -23,41 +33,114 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from distnet.kit.crypto import decrypt_many
 from distnet.kit.money import format_amount
-from distnet.payouts.xlsx_book import COLUMNS, FRAME_HEADER
+from distnet.payouts.xlsx_book import FRAME_HEADER
 
 BATCH = 2000
+METHODS = ("bank_card", "alipay", "wechat")
 
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    title: str
+    field: str
+    kind: str = "text"
+    """text | int | money (minor units) | date"""
+
+
+C = Column
+GENERIC = ("Items", (
+    C("distributor_code", "code"), C("name", "name"), C("method", "method"), C("holder", "holder"),
+    C("account_reference", "account"), C("bank", "bank"), C("branch", "branch"), C("gross", "gross", "money"),
+    C("tax", "tax", "money"), C("amount", "net", "money"), C("currency", "currency"), C("item_id", "item_id", "int"),
+))
+LAYOUTS: dict[str, tuple[str, tuple[Column, ...]]] = {
+    # a bank's batch payment (代发) template: payee account, name, bank and branch, amount, purpose
+    "bank_card": ("bank_card 银行卡代发", (
+        C("序号", "seq", "int"), C("收款账号", "account"), C("收款户名", "holder"), C("开户银行", "bank"),
+        C("开户网点", "branch"), C("实发金额", "net", "money"), C("币种", "currency"), C("应发金额", "gross", "money"),
+        C("代扣个税", "tax", "money"), C("用途", "purpose"), C("付款明细号", "item_id", "int"),
+    )),
+    # Alipay batch transfer (批量转账到支付宝账户): account, real name, amount, remark
+    "alipay": ("alipay 支付宝批量转账", (
+        C("序号", "seq", "int"), C("收款方支付宝账号", "account"), C("收款方姓名", "holder"),
+        C("金额", "net", "money"), C("币种", "currency"), C("应发金额", "gross", "money"),
+        C("代扣个税", "tax", "money"), C("备注", "purpose"), C("商户明细号", "item_id", "int"),
+    )),
+    # WeChat Pay batch transfer to change (商家转账到零钱): detail number, openid, name, amount, remark
+    "wechat": ("wechat 微信批量转账", (
+        C("商家明细单号", "item_id", "int"), C("收款用户openid", "account"), C("收款用户姓名", "holder"),
+        C("转账金额", "net", "money"), C("币种", "currency"), C("应发金额", "gross", "money"),
+        C("代扣个税", "tax", "money"), C("转账备注", "purpose"),
+    )),
+}
+
+# the account version the item was created for; items from before payout accounts existed use the
+# distributor's current account
 ITEMS = text(
     """
-    SELECT i.id, d.code, d.name, d.bank_account_enc, i.amount, i.currency
-      FROM payout_item i JOIN distributor d ON d.id = i.distributor_id
+    SELECT i.id, d.code, d.name, i.amount, i.tax, i.currency,
+           coalesce(a.method, c.method, 'bank_card') AS method,
+           coalesce(a.holder_name_enc, c.holder_name_enc) AS holder_enc,
+           coalesce(a.account_number_enc, c.account_number_enc) AS account_enc,
+           coalesce(a.bank_name, c.bank_name) AS bank, coalesce(a.bank_branch, c.bank_branch) AS branch
+      FROM payout_item i
+      JOIN distributor d ON d.id = i.distributor_id
+      LEFT JOIN payout_account a ON a.id = i.payout_account_id
+      LEFT JOIN payout_account c ON i.payout_account_id IS NULL AND c.distributor_id = i.distributor_id
+                                AND c.superseded_at IS NULL
      WHERE i.run_id = :run AND i.status <> 'cancelled'
+       AND (CAST(:method AS text) IS NULL OR coalesce(a.method, c.method, 'bank_card') = CAST(:method AS text))
      ORDER BY i.id
     """
 )
 
+SKIPPED = text(
+    """
+    SELECT d.code, s.available, array_to_string(s.reasons, ', ') AS reasons
+      FROM payout_skip s JOIN distributor d ON d.id = s.distributor_id
+     WHERE s.run_id = :run ORDER BY s.distributor_id
+    """
+)
 
-async def _rows(sessionmaker: async_sessionmaker[AsyncSession], secret: bytes, run_id: int
-                ) -> AsyncIterator[list[list[object]]]:
+
+def layout(method: str | None) -> tuple[str, tuple[Column, ...]]:
+    return GENERIC if method is None else LAYOUTS[method]
+
+
+async def _records(sessionmaker: async_sessionmaker[AsyncSession], secret: bytes, run_id: int,
+                   method: str | None) -> AsyncIterator[list[dict[str, object]]]:
+    seq = 0
     async with sessionmaker() as session:
-        result = await session.stream(ITEMS.execution_options(yield_per=BATCH), {"run": run_id})
+        result = await session.stream(ITEMS.execution_options(yield_per=BATCH), {"run": run_id, "method": method})
         async for batch in result.partitions(BATCH):
-            accounts = decrypt_many(secret, [row[3] for row in batch])
-            yield [
-                [code, name, account or "", format_amount(amount), currency, item_id]
-                for (item_id, code, name, _, amount, currency), account in zip(batch, accounts, strict=True)
-            ]
+            accounts = decrypt_many(secret, [row.account_enc for row in batch])
+            holders = decrypt_many(secret, [row.holder_enc for row in batch])
+            records = []
+            for row, account, holder in zip(batch, accounts, holders, strict=True):
+                seq += 1
+                records.append({
+                    "seq": seq, "code": row.code, "name": row.name, "method": row.method, "holder": holder or "",
+                    "account": account or "", "bank": row.bank or "", "branch": row.branch or "",
+                    "gross": row.amount, "tax": row.tax, "net": row.amount - row.tax, "currency": row.currency,
+                    "item_id": row.id, "purpose": f"佣金 payout run {run_id}",
+                })
+            yield records
 
 
-async def csv_stream(sessionmaker: async_sessionmaker[AsyncSession], secret: bytes, run_id: int
-                     ) -> AsyncIterator[bytes]:
+def _csv_value(value: object, kind: str) -> object:
+    return format_amount(int(value)) if kind == "money" else value
+
+
+async def csv_stream(sessionmaker: async_sessionmaker[AsyncSession], secret: bytes, run_id: int,
+                     method: str | None = None) -> AsyncIterator[bytes]:
+    _, columns = layout(method)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
+    writer.writerow([c.title for c in columns])
     # a download abandoned half way closes the item cursor's session now, not at garbage collection
-    async with contextlib.aclosing(_rows(sessionmaker, secret, run_id)) as batches:
-        async for rows in batches:
-            writer.writerows(rows)
+    async with contextlib.aclosing(_records(sessionmaker, secret, run_id, method)) as batches:
+        async for records in batches:
+            writer.writerows([[_csv_value(r[c.field], c.kind) for c in columns] for r in records])
             yield buf.getvalue().encode()
             buf.seek(0)
             buf.truncate()
@@ -70,15 +153,49 @@ async def run_summary(session: AsyncSession, run_id: int) -> dict[str, object]:
         """
         SELECT r.id, r.status, r.currency, r.cutoff, r.created_by, r.approved_by, r.note,
                count(i.id) FILTER (WHERE i.status <> 'cancelled') AS items,
-               coalesce(sum(i.amount) FILTER (WHERE i.status <> 'cancelled'), 0) AS total
+               coalesce(sum(i.amount) FILTER (WHERE i.status <> 'cancelled'), 0) AS total,
+               coalesce(sum(i.tax) FILTER (WHERE i.status <> 'cancelled'), 0) AS tax,
+               min(i.tax_month) AS tax_month,
+               (SELECT count(*) FROM payout_skip s WHERE s.run_id = r.id) AS skipped
           FROM payout_run r LEFT JOIN payout_item i ON i.run_id = r.id
          WHERE r.id = :run GROUP BY r.id
         """), {"run": run_id})).one()
-    return dict(row._mapping)
+    summary = dict(row._mapping)
+    by_method = await session.execute(text(
+        """
+        SELECT coalesce(a.method, c.method, 'bank_card') AS method, count(*) AS items, sum(i.amount) AS gross,
+               sum(i.tax) AS tax
+          FROM payout_item i
+          LEFT JOIN payout_account a ON a.id = i.payout_account_id
+          LEFT JOIN payout_account c ON i.payout_account_id IS NULL AND c.distributor_id = i.distributor_id
+                                    AND c.superseded_at IS NULL
+         WHERE i.run_id = :run AND i.status <> 'cancelled'
+         GROUP BY 1
+        """), {"run": run_id})
+    summary["methods"] = {r.method: {"items": int(r.items), "gross": int(r.gross), "tax": int(r.tax)}
+                          for r in by_method}
+    return summary
 
 
-async def xlsx_stream(sessionmaker: async_sessionmaker[AsyncSession], secret: bytes, run_id: int
-                      ) -> AsyncIterator[bytes]:
+def summary_pairs(summary: dict[str, object], time_zone: str) -> list[list[object]]:
+    cutoff = summary["cutoff"].astimezone(ZoneInfo(time_zone))  # type: ignore[union-attr]
+    total, tax = int(summary["total"]), int(summary["tax"])  # type: ignore[arg-type]
+    pairs: list[list[object]] = [
+        ["payout run", summary["id"], "int"], ["status", summary["status"], "text"],
+        ["currency", summary["currency"], "text"], [f"cutoff ({time_zone})", cutoff.isoformat(), "date"],
+        ["tax month", str(summary["tax_month"] or ""), "text"],
+        ["created by", summary["created_by"], "text"], ["approved by", summary["approved_by"] or "", "text"],
+        ["note", summary["note"] or "", "text"], ["items", summary["items"], "int"],
+        ["gross", total, "money"], ["tax withheld", tax, "money"], ["net paid", total - tax, "money"],
+    ]
+    for method, m in sorted(summary["methods"].items()):  # type: ignore[union-attr]
+        pairs += [[f"{method} items", m["items"], "int"], [f"{method} net", m["gross"] - m["tax"], "money"]]
+    pairs.append(["skipped distributors", summary["skipped"], "int"])
+    return pairs
+
+
+async def xlsx_stream(sessionmaker: async_sessionmaker[AsyncSession], secret: bytes, run_id: int,
+                      method: str | None = None, *, time_zone: str = "Asia/Shanghai") -> AsyncIterator[bytes]:
     """The workbook is written by a child process (``xlsx_book``) fed through a pipe: this process
     reads and decrypts the next batch while the child writes the previous one, and the event loop
     is never held for the seconds xlsxwriter needs for 100k rows."""
@@ -97,22 +214,28 @@ async def xlsx_stream(sessionmaker: async_sessionmaker[AsyncSession], secret: by
         assert book.stdin is not None
         encode = msgspec.msgpack.Encoder().encode
 
-        async def send(obj: object) -> None:
-            payload = encode(obj)
+        async def send(*frame: object) -> None:
+            payload = encode(list(frame))
             book.stdin.write(FRAME_HEADER.pack(len(payload)) + payload)
             await book.stdin.drain()
 
         try:
-            await send([
-                ["payout run", summary["id"]], ["status", summary["status"]], ["currency", summary["currency"]],
-                ["cutoff", str(summary["cutoff"])], ["created by", summary["created_by"]],
-                ["approved by", summary["approved_by"] or ""], ["note", summary["note"] or ""],
-                ["items", summary["items"]], ["total amount", format_amount(int(summary["total"]))],
-            ])
-            # closed on the way out even when the child dies half way: its session holds a cursor
-            async with contextlib.aclosing(_rows(sessionmaker, secret, run_id)) as batches:
-                async for rows in batches:
-                    await send(rows)
+            await send("pairs", "Summary", summary_pairs(summary, time_zone))
+            methods = [method] if method else [m for m in METHODS if m in summary["methods"]]  # type: ignore[operator]
+            for m in methods:
+                name, columns = LAYOUTS[m]
+                await send("sheet", name[:31], [c.title for c in columns], [c.kind for c in columns])
+                # closed on the way out even when the child dies half way: its session holds a cursor
+                async with contextlib.aclosing(_records(sessionmaker, secret, run_id, m)) as batches:
+                    async for records in batches:
+                        await send("rows", [[r[c.field] for c in columns] for r in records])
+                await send("totals", "合计 total")
+            if not method:
+                await send("sheet", "Skipped", ["distributor_code", "available", "reasons"], ["text", "money", "text"])
+                async with sessionmaker() as session:
+                    skipped = [list(r) for r in await session.execute(SKIPPED, {"run": run_id})]
+                for start in range(0, len(skipped), BATCH):
+                    await send("rows", skipped[start:start + BATCH])
             book.stdin.close()  # end of input: the child closes the workbook
             await book.stdin.wait_closed()
         except (BrokenPipeError, ConnectionResetError):

@@ -11,58 +11,121 @@ TAKE_PAYOUT_LOCK = text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=PAYOUT_
 
 RUN_WORK_MEM = text("SELECT set_config('work_mem', '64MB', true)")
 
-# One statement locks the candidates and writes the items and their postings, so the candidate
-# set never travels to the client and back (it was four 100k-element arrays out and in again).
+# One statement decides who is paid, locks the candidates and writes the items, the skips and the
+# postings, so the candidate set never travels to the client and back (it was four 100k-element
+# arrays out and in again).
 #
-# Candidates: available >= min and no active violation hold (maintenance holds do not block
-# payouts). Locked FOR NO KEY UPDATE in id order, as the ledger trigger and settlement do, so
+# Pool: every distributor with money available in the run's currency at or above the minimum (a
+# closing account's final payout at any amount). Each gets the list of reasons it cannot be paid
+# (``reasons``, ARCHITECTURE.md "Payout eligibility"); those with reasons are written to
+# ``payout_skip``, the others are candidates.
+#
+# Candidates are locked FOR NO KEY UPDATE in id order, as the ledger trigger and settlement do, so
 # a settlement in flight for one of them finishes first and its money is included, or starts after
-# us and finds the money reserved. The lock returns the newest version of each row, and nobody can
-# change a locked balance until we commit, so the balances returned here are the ones the items
-# reserve. The same CTE looks up each candidate's ``reserved`` account (not locked here: the
-# ledger trigger locks it, in id order, when the postings are written), by ``distributor_id``
-# through ``ix_ledger_account_distributor``. A CTE with a locking clause is evaluated once.
+# us and finds the money reserved. The lock returns the newest version of each row and re-checks the
+# amount condition on it, and nobody can change a locked balance until we commit, so the balances
+# returned here are the ones the items reserve. A CTE with a locking clause is evaluated once.
 #
-# Items reserve the whole (locked) available balance, in the same statement as the postings
-# D.available -a, D.reserved +a (ARCHITECTURE.md: payout item created). A candidate without a
-# ``reserved`` account gets no posting, and the caller refuses the run (postings != 2 * items).
+# Tax (ARCHITECTURE.md "Tax"): all payments to one person in one month are one income, so an
+# item's tax is the tax on the month's gross so far (items not failed, returned or cancelled) plus
+# this item, less the tax those items withheld. Postings, one transaction: D.available -gross,
+# D.reserved +net, tax_payable +tax (one line for the run). A candidate without a ``reserved``
+# account gets no posting, and the caller refuses the run (postings != lines).
 CREATE_ITEMS = text(
     """
-    WITH cand AS (
-        SELECT a.id AS available_id, a.distributor_id AS d, a.balance AS amount, r.id AS reserved_id
+    WITH risk AS (
+        SELECT DISTINCT CAST(x AS bigint) AS d
+          FROM risk_case rc, jsonb_array_elements_text(rc.subject -> 'distributor_ids') AS x
+         WHERE CAST(:skip_risk AS boolean) AND rc.status = 'open'
+           AND jsonb_typeof(rc.subject -> 'distributor_ids') = 'array'
+    ), pool AS (
+        SELECT a.id AS available_id, a.distributor_id AS d, a.balance AS seen, dist.status = 'closing' AS final_payout,
+               pa.id AS payout_account_id,
+               array_remove(ARRAY[
+                   CASE WHEN dist.erased_at IS NOT NULL THEN 'erased' WHEN dist.status = 'closed' THEN 'closed' END,
+                   CASE WHEN pa.id IS NULL OR pa.status = 'erased' THEN 'no_payout_account'
+                        WHEN pa.status = 'needs_confirmation' THEN 'payout_account_unconfirmed'
+                        WHEN pa.cooling_until > now() THEN 'payout_account_cooling_off' END,
+                   CASE WHEN EXISTS (
+                        SELECT 1 FROM hold h
+                         WHERE h.distributor_id = a.distributor_id AND h.reason <> 'maintenance'
+                           AND h.lifted_at IS NULL AND h.started_at <= now()
+                           AND (h.ends_at IS NULL OR h.ends_at > now())) THEN 'violation_hold' END,
+                   CASE WHEN risk.d IS NOT NULL THEN 'open_risk_case' END
+               ], NULL) AS reasons
           FROM ledger_account a
+          JOIN distributor dist ON dist.id = a.distributor_id
+          LEFT JOIN payout_account pa ON pa.distributor_id = a.distributor_id AND pa.superseded_at IS NULL
+          LEFT JOIN risk ON risk.d = a.distributor_id
+         WHERE a.kind = 'available' AND a.currency = :currency AND a.distributor_id IS NOT NULL
+           AND a.balance > 0 AND (a.balance >= :min_amount OR dist.status = 'closing')
+    ), skipped AS (
+        INSERT INTO payout_skip (run_id, distributor_id, available, reasons)
+        SELECT :run, d, seen, reasons FROM pool WHERE cardinality(reasons) > 0
+        RETURNING reasons
+    ), cand AS (
+        SELECT a.id AS available_id, a.distributor_id AS d, a.balance AS amount, r.id AS reserved_id,
+               pool.final_payout, pool.payout_account_id
+          FROM ledger_account a
+          JOIN pool ON pool.available_id = a.id AND cardinality(pool.reasons) = 0
           LEFT JOIN ledger_account r ON r.distributor_id = a.distributor_id AND r.kind = 'reserved'
                                     AND r.currency = a.currency
-         WHERE a.kind = 'available' AND a.currency = :currency AND a.distributor_id IS NOT NULL
-           AND a.balance >= :min_amount AND a.balance > 0
-           AND NOT EXISTS (
-                SELECT 1 FROM hold h
-                 WHERE h.distributor_id = a.distributor_id AND h.reason <> 'maintenance'
-                   AND h.lifted_at IS NULL AND h.started_at <= now()
-                   AND (h.ends_at IS NULL OR h.ends_at > now()))
+         WHERE a.balance > 0 AND (a.balance >= :min_amount OR pool.final_payout)
          ORDER BY a.id
            FOR NO KEY UPDATE OF a
+    ), taxed AS (
+        SELECT cand.*,
+               CASE WHEN CAST(:tax_rules AS jsonb) IS NULL THEN 0
+                    ELSE least(greatest(distnet_withholding_tax(m.gross + cand.amount, CAST(:tax_rules AS jsonb))
+                                        - m.tax, 0), cand.amount) END AS tax
+          FROM cand
+          CROSS JOIN LATERAL (
+                SELECT CAST(coalesce(sum(i.amount), 0) AS bigint) AS gross, CAST(coalesce(sum(i.tax), 0) AS bigint) AS tax
+                  FROM payout_item i
+                 WHERE i.distributor_id = cand.d AND i.tax_month = CAST(:tax_month AS date)
+                   AND i.currency = :currency AND i.status IN ('reserved', 'paid')) m
     ), items AS (
-        INSERT INTO payout_item (run_id, distributor_id, amount, currency, status)
-        SELECT :run, d, amount, :currency, 'reserved' FROM cand ORDER BY d
+        INSERT INTO payout_item (run_id, distributor_id, amount, currency, status, tax, tax_month, tax_table_id,
+                                 payout_account_id, final_payout)
+        SELECT :run, d, amount, :currency, 'reserved', tax, CAST(:tax_month AS date), :tax_table_id,
+               payout_account_id, final_payout
+          FROM taxed ORDER BY d
         RETURNING id
     ), txn AS (
         INSERT INTO ledger_transaction (kind, ref_type, ref_id, memo)
-        SELECT 'payout_reserved', 'payout_run', CAST(:run AS text), 'payout run items reserved'
+        SELECT 'payout_reserved', 'payout_run', CAST(:run AS text), 'payout run items reserved, tax withheld'
          WHERE EXISTS (SELECT 1 FROM cand)
         RETURNING id
+    ), lines AS (
+        SELECT p.account_id, p.amount
+          FROM taxed
+         CROSS JOIN LATERAL (VALUES (taxed.available_id, -taxed.amount), (taxed.reserved_id, taxed.amount - taxed.tax))
+               AS p(account_id, amount)
+         WHERE p.amount <> 0
+        UNION ALL
+        SELECT CAST(:tax_account AS bigint), sum(tax) FROM taxed HAVING sum(tax) > 0
     ), posted AS (
         INSERT INTO ledger_posting (transaction_id, account_id, amount)
-        SELECT txn.id, p.account_id, p.amount
-          FROM txn, cand
-         CROSS JOIN LATERAL (VALUES (cand.available_id, -cand.amount), (cand.reserved_id, cand.amount))
-               AS p(account_id, amount)
-         WHERE p.account_id IS NOT NULL
+        SELECT txn.id, lines.account_id, lines.amount FROM txn, lines WHERE lines.account_id IS NOT NULL
         RETURNING 1
     )
     SELECT (SELECT count(*) FROM items) AS items, (SELECT coalesce(sum(amount), 0) FROM cand) AS total,
-           (SELECT count(*) FROM posted) AS postings
+           (SELECT coalesce(sum(tax), 0) FROM taxed) AS tax,
+           (SELECT count(*) FROM lines) AS lines, (SELECT count(*) FROM posted) AS postings,
+           (SELECT count(*) FROM skipped) AS skipped
     """
+)
+
+SKIPPED_BY_REASON = text(
+    """
+    SELECT reason, count(*) AS distributors, sum(available) AS amount
+      FROM payout_skip, unnest(reasons) AS reason
+     WHERE run_id = :run GROUP BY reason ORDER BY reason
+    """
+)
+
+TAX_ACCOUNT = text(
+    "SELECT id FROM ledger_account WHERE distributor_id IS NULL AND kind = 'tax_payable' AND currency = :currency"
 )
 
 # Cancel a draft: reserved -> available for every item (ARCHITECTURE.md: draft cancelled).

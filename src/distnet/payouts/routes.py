@@ -14,8 +14,16 @@ from distnet.kit.auth import Principal, Role
 from distnet.kit.errors import ValidationFailed
 from distnet.kit.http import roles
 from distnet.kit.pagination import check_limit, decode_cursor, encode_cursor
+from distnet.payout_accounts.schemas import PayoutMethod
 from distnet.payouts import export, service
-from distnet.payouts.schemas import PayoutResults, PayoutRunCreate, RepaymentCreate
+from distnet.payouts.schemas import (
+    PayoutResults,
+    PayoutRunCreate,
+    PayoutSkip,
+    PayoutSkipPage,
+    RepaymentCreate,
+    SkipReason,
+)
 from distnet.settings import Settings
 
 RunId = Annotated[int, Parameter(ge=1, le=2**62)]
@@ -24,7 +32,7 @@ IdempotencyKey = Annotated[str | None, Parameter(header="Idempotency-Key", min_l
 Limit = Annotated[int | None, Parameter(ge=1, le=500)]
 Cursor = Annotated[str | None, Parameter(max_length=200)]
 RunStatus = Literal["draft", "approved", "exported", "completed", "cancelled"]
-ItemStatus = Literal["reserved", "paid", "failed", "cancelled"]
+ItemStatus = Literal["reserved", "paid", "failed", "cancelled", "returned"]
 READERS = roles(Role.finance, Role.finance_approver)
 
 
@@ -78,6 +86,17 @@ class PayoutRunController(Controller):
         rows = rows[:limit]
         return {"items": rows, "next_cursor": encode_cursor(rows[-1]["id"]) if more else None}
 
+    @get("/{run_id:int}/skipped", opt=READERS,
+         summary="Distributors at or above the minimum who got no item, with the reasons")
+    async def skipped(self, session: AsyncSession, run_id: RunId, limit: Limit = None, cursor: Cursor = None,
+                      reason: SkipReason | None = None) -> PayoutSkipPage:
+        limit = check_limit(limit)
+        rows = await service.list_skipped(session, run_id, limit=limit + 1, after=_after(cursor), reason=reason)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return PayoutSkipPage(items=[msgspec.convert(r, PayoutSkip) for r in rows],
+                              next_cursor=encode_cursor(rows[-1]["distributor_id"]) if more else None)
+
     @post("/{run_id:int}/approve", opt=roles(Role.finance_approver), status_code=200,
           summary="Four eyes: a finance approver who did not create the run approves it")
     async def approve(self, session: AsyncSession, principal: Principal, run_id: RunId) -> dict[str, Any]:
@@ -88,23 +107,26 @@ class PayoutRunController(Controller):
     async def cancel(self, session: AsyncSession, principal: Principal, run_id: RunId) -> dict[str, Any]:
         return await service.cancel_run(session, principal, run_id)
 
-    @get("/{run_id:int}/export", opt=roles(Role.finance), summary="The bank file (CSV or XLSX), streamed")
+    @get("/{run_id:int}/export", opt=roles(Role.finance),
+         summary="The bank file (CSV or XLSX), streamed; ?method= gives that channel's layout; audited")
     async def export_file(self, session: AsyncSession, state: State, settings: Settings, principal: Principal,
                           run_id: RunId,
                           file_format: Annotated[Literal["csv", "xlsx"], Parameter(query="format")] = "csv",
-                          ) -> Stream:
-        await service.start_export(session, principal, run_id, file_format)
+                          method: PayoutMethod | None = None) -> Stream:
+        await service.start_export(session, principal, run_id, file_format, method=method)
         # the transition is committed before the file is produced: a bank file never exists for
         # a run that does not say "exported"
         await session.commit()
         if file_format == "xlsx":
-            content = export.xlsx_stream(state.sessionmaker, settings.secret_key, run_id)
+            content = export.xlsx_stream(state.sessionmaker, settings.secret_key, run_id, method,
+                                         time_zone=settings.business.time_zone)
             media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
         else:
-            content = export.csv_stream(state.sessionmaker, settings.secret_key, run_id)
+            content = export.csv_stream(state.sessionmaker, settings.secret_key, run_id, method)
             media = "text/csv; charset=utf-8"
+        name = f"payout-run-{run_id}" + (f"-{method}" if method else "")
         return Stream(content, media_type=media, headers={
-            "Content-Disposition": f'attachment; filename="payout-run-{run_id}.{file_format}"'})
+            "Content-Disposition": f'attachment; filename="{name}.{file_format}"'})
 
     @post("/{run_id:int}/results", opt=roles(Role.finance), status_code=200,
           summary="Bank results: paid (with reference) or failed (with reason); all or nothing, idempotent")

@@ -14,9 +14,27 @@ class PayoutRunCreate(msgspec.Struct, forbid_unknown_fields=True):
     currency: Annotated[str, msgspec.Meta(min_length=3, max_length=3)] | None = None
 
 
+SkipReason = Literal["closed", "erased", "no_payout_account", "payout_account_unconfirmed",
+                     "payout_account_cooling_off", "violation_hold", "open_risk_case"]
+
+
+class PayoutSkip(msgspec.Struct):
+    distributor_id: int
+    distributor_code: str
+    available: str
+    """The available balance when the run was created."""
+    reasons: list[SkipReason]
+
+
+class PayoutSkipPage(msgspec.Struct):
+    items: list[PayoutSkip]
+    next_cursor: str | None
+
+
 class PayoutResult(msgspec.Struct, forbid_unknown_fields=True):
     item_id: Annotated[int, msgspec.Meta(ge=1, le=2**62)]
-    status: Literal["paid", "failed"]
+    status: Literal["paid", "failed", "returned"]
+    """``returned``: a paid transfer that came back from the bank (退票), with its reference and reason."""
     reference: Annotated[str, msgspec.Meta(max_length=128)] | None = None
     """The bank's reference of the transfer (required for paid)."""
     reason: Annotated[str, msgspec.Meta(max_length=1000)] | None = None

@@ -4,6 +4,7 @@ Repayments of debt. Services take the session first and never commit."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -16,10 +17,11 @@ from distnet.kit import audit, outbox
 from distnet.kit.auth import Principal
 from distnet.kit.errors import NotFound
 from distnet.kit.money import check_currency, format_amount, parse_amount
-from distnet.ledger.service import Posting, post
-from distnet.models import Distributor, PayoutItem, PayoutRun, Repayment
+from distnet.ledger.service import Posting, ensure_platform_accounts, post
+from distnet.models import Distributor, PayoutItem, PayoutRun, PayoutSkip, Repayment
 from distnet.payouts import repository as repo
 from distnet.payouts.errors import (
+    EmptyRun,
     FourEyesRequired,
     InvalidRunTransition,
     PayoutRunNotFound,
@@ -31,6 +33,7 @@ from distnet.payouts.schemas import PayoutResult
 from distnet.payouts.state import PayoutRunStatus as S
 from distnet.payouts.state import transition
 from distnet.settings import Settings
+from distnet.tax.service import effective_table, tax_month
 
 
 async def _now(session: AsyncSession) -> datetime:
@@ -71,10 +74,14 @@ async def run_detail(session: AsyncSession, run_id: int) -> dict[str, Any]:
     run = await get_run(session, run_id)
     view = run_view(run)
     rows = await session.execute(
-        select(PayoutItem.status, func.count(), func.coalesce(func.sum(PayoutItem.amount), 0))
+        select(PayoutItem.status, func.count(), func.coalesce(func.sum(PayoutItem.amount), 0),
+               func.coalesce(func.sum(PayoutItem.tax), 0))
         .where(PayoutItem.run_id == run_id).group_by(PayoutItem.status)
     )
-    view["items_by_status"] = {s: {"count": n, "amount": format_amount(int(a))} for s, n, a in rows}
+    view["items_by_status"] = {s: {"count": n, "amount": format_amount(int(a)), "tax": format_amount(int(t)),
+                                   "net": format_amount(int(a) - int(t))} for s, n, a, t in rows}
+    view["skipped"] = [{"reason": r.reason, "distributors": int(r.distributors), "amount": format_amount(int(r.amount))}
+                       for r in await session.execute(repo.SKIPPED_BY_REASON, {"run": run_id})]
     return view
 
 
@@ -97,10 +104,24 @@ async def create_run(
                     cutoff=await _now(session), created_by=principal.actor, created_by_key_id=principal.key_id)
     session.add(run)
     await session.flush()
-    row = (await session.execute(repo.CREATE_ITEMS, {"run": run.id, "currency": currency,
-                                                     "min_amount": minimum})).one()
-    if row.postings != 2 * row.items:
-        raise RuntimeError(f"payout run {run.id}: {row.postings} postings for {row.items} items")
+    month = tax_month(run.cutoff, settings.business.time_zone)
+    # tax is withheld on payments in the platform's own currency (the tax table's amounts are yuan)
+    table = await effective_table(session, month) if currency == settings.business.default_currency else None
+    table = None  # withholding is switched on with the net-aware results and cancellation (next increment)
+    await ensure_platform_accounts(session, currency)
+    row = (await session.execute(repo.CREATE_ITEMS, {
+        "run": run.id, "currency": currency, "min_amount": minimum,
+        "skip_risk": settings.business.payout_skip_open_risk_case,
+        "tax_rules": json.dumps(table.rules) if table else None, "tax_table_id": table.id if table else None,
+        "tax_month": month, "tax_account": await session.scalar(repo.TAX_ACCOUNT, {"currency": currency}),
+    })).one()
+    if row.postings != row.lines:
+        raise RuntimeError(f"payout run {run.id}: {row.postings} postings for {row.lines} lines")
+    if row.items == 0:
+        skipped = [{"reason": r.reason, "distributors": int(r.distributors), "amount": format_amount(int(r.amount))}
+                   for r in await session.execute(repo.SKIPPED_BY_REASON, {"run": run.id})]
+        raise EmptyRun(f"no distributor can be paid: {row.skipped} at or above the minimum were skipped",
+                       extra={"skipped": skipped})
     # the cutoff is read after the candidates are locked: any commission made available before
     # it is in the balance we reserve (settlement stamps available_at after taking the same locks)
     run.cutoff = await _now(session)
@@ -108,6 +129,7 @@ async def create_run(
     await session.flush()
     await audit.record(session, principal, "payout_run.created", "payout_run", run.id,
                        after={"status": run.status, "items": run.item_count, "total": run.total_amount,
+                              "tax": int(row.tax), "skipped": int(row.skipped), "tax_month": month.isoformat(),
                               "min_amount": minimum, "currency": currency})
     return run_view(run)
 
@@ -121,6 +143,8 @@ async def approve_run(session: AsyncSession, principal: Principal, run_id: int) 
         or principal.actor == run.created_by
     ):
         raise FourEyesRequired("you created this payout run; another finance approver must approve it")
+    if run.status == S.draft and run.item_count == 0:
+        raise EmptyRun(f"payout run {run.id} has no items; there is nothing to approve")
     before = transition(run, S.approved, await _now(session))
     run.approved_by, run.approved_by_key_id = principal.actor, principal.key_id
     await session.flush()
@@ -142,17 +166,20 @@ async def cancel_run(session: AsyncSession, principal: Principal, run_id: int) -
     return run_view(run)
 
 
-async def start_export(session: AsyncSession, principal: Principal, run_id: int, fmt: str) -> PayoutRun:
-    """approved -> exported on the first export; later downloads of the same file are audited too."""
+async def start_export(session: AsyncSession, principal: Principal, run_id: int, fmt: str, *,
+                       method: str | None = None) -> PayoutRun:
+    """approved -> exported on the first export; every download (it holds full account numbers)
+    is audited with who, when, format and method."""
     run = await get_run(session, run_id, lock=True)
     if run.status == S.approved:
         before = transition(run, S.exported, await _now(session))
         await session.flush()
         await audit.record(session, principal, "payout_run.exported", "payout_run", run.id,
-                           before={"status": before.value}, after={"status": run.status, "format": fmt})
+                           before={"status": before.value},
+                           after={"status": run.status, "format": fmt, "method": method or "all"})
     elif run.status in (S.exported, S.completed):
         await audit.record(session, principal, "payout_run.export_downloaded", "payout_run", run.id,
-                           after={"status": run.status, "format": fmt})
+                           after={"status": run.status, "format": fmt, "method": method or "all"})
     else:
         raise InvalidRunTransition(f"payout run {run.id} is {run.status}; only an approved run is exported",
                                    extra={"current_status": run.status})
@@ -183,10 +210,26 @@ async def list_items(session: AsyncSession, run_id: int, *, limit: int, after: i
         stmt = stmt.where(PayoutItem.status == status)
     return [
         {"id": i.id, "run_id": i.run_id, "distributor_id": i.distributor_id, "distributor_code": code,
-         "distributor_name": name, "amount": format_amount(i.amount), "currency": i.currency, "status": i.status,
-         "bank_reference": i.bank_reference, "failure_reason": i.failure_reason, "result_at": i.result_at}
+         "distributor_name": name, "amount": format_amount(i.amount), "gross": format_amount(i.amount),
+         "tax": format_amount(i.tax), "net": format_amount(i.amount - i.tax),
+         "tax_month": i.tax_month, "final_payout": i.final_payout, "currency": i.currency, "status": i.status,
+         "bank_reference": i.bank_reference, "failure_reason": i.failure_reason, "result_at": i.result_at,
+         "return_reference": i.return_reference, "return_reason": i.return_reason, "returned_at": i.returned_at}
         for i, code, name in (await session.execute(stmt)).all()
     ]
+
+
+async def list_skipped(session: AsyncSession, run_id: int, *, limit: int, after: int | None,
+                       reason: str | None = None) -> list[dict[str, Any]]:
+    await get_run(session, run_id)
+    stmt = (select(PayoutSkip, Distributor.code).join(Distributor, Distributor.id == PayoutSkip.distributor_id)
+            .where(PayoutSkip.run_id == run_id).order_by(PayoutSkip.distributor_id).limit(limit))
+    if after is not None:
+        stmt = stmt.where(PayoutSkip.distributor_id > after)
+    if reason is not None:
+        stmt = stmt.where(PayoutSkip.reasons.any(reason))
+    return [{"distributor_id": sk.distributor_id, "distributor_code": code, "available": format_amount(sk.available),
+             "reasons": list(sk.reasons)} for sk, code in (await session.execute(stmt)).all()]
 
 
 # --------------------------------------------------------------------------- bank results

@@ -2,7 +2,7 @@
 HTTP app and services, on a throwaway database, with a summary.
 
 1. a root and N distributors recruited by preferential attachment (a few recruit many, most recruit
-   nobody: the power law seen in real MLM networks), with contact data and bank accounts;
+   nobody: the power law seen in real MLM networks), with contact data and payout accounts (bank card, Alipay, WeChat);
 2. orders through ``POST /api/v1/orders`` on each seller's own card: sellers Pareto-weighted,
    amounts log-normal, placed over the last 40 days; some refunds; a few order-brushing rings
    (one buyer device behind many orders of one seller);
@@ -100,6 +100,27 @@ class Demo:
                 self.keys[name] = {"Authorization": f"Bearer {raw}"}
             await s.commit()
 
+    async def _payout_account(self, person: dict[str, Any], i: int) -> None:
+        """Where the distributor is paid: mostly bank cards, some Alipay and WeChat."""
+        from distnet.payout_accounts.rules import luhn_ok, resident_id_check_char
+
+        kind = self.rng.choices(["bank_card", "alipay", "wechat"], weights=[6, 3, 1])[0]
+        body: dict[str, Any] = {"method": kind, "holder_name": person.get("name") or f"Distributor {i}"}
+        if kind == "bank_card":
+            digits = f"622202{self.rng.randrange(10**12):012d}"
+            digits += next(d for d in "0123456789" if luhn_ok(digits + d))
+            body.update(account_number=digits, bank_name="中国工商银行", bank_branch="北京分行")
+        elif kind == "alipay":
+            body["account_number"] = f"139{self.rng.randrange(10**8):08d}"
+        else:
+            body["account_number"] = "o" + secrets.token_urlsafe(21)[:27]
+        first17 = f"110101{1970 + self.rng.randrange(35)}0{self.rng.randrange(1, 10)}1{self.rng.randrange(10)}" \
+                  f"{self.rng.randrange(1000):03d}"
+        body["resident_id"] = first17 + resident_id_check_char(first17)
+        resp = await self.client.put(f"/api/v1/distributors/{person['id']}/payout-account", json=body,
+                                     headers={"Authorization": f"Bearer {person['api_key']}"})
+        resp.raise_for_status()
+
     # ------------------------------------------------------------------ steps
 
     async def network(self) -> None:
@@ -112,12 +133,12 @@ class Demo:
                 "region": self.rng.choice(regions),
                 "device_id": f"dev-{secrets.token_hex(6)}",
                 "ip": f"10.{self.rng.randrange(256)}.{self.rng.randrange(256)}.{self.rng.randrange(1, 255)}",
-                "bank_account": f"6222 {self.rng.randrange(10**4):04d} {self.rng.randrange(10**8):08d}",
             }
 
         resp = await self._post("/api/v1/distributors", body(0), self.keys["admin"])
         resp.raise_for_status()
         self.people.append(resp.json())
+        await self._payout_account(resp.json(), 0)
         # Preferential attachment: sponsor chosen with weight (recruits + 1)^1.2, so recruiting
         # follows a power law; registrations are sequential because each changes the weights.
         for i in range(1, self.n_distributors):
@@ -126,6 +147,7 @@ class Demo:
             resp = await self._post("/api/v1/distributors", {**body(i), "sponsor_code": sponsor["code"]})
             resp.raise_for_status()
             self.people.append(resp.json())
+            await self._payout_account(resp.json(), i)
             self.recruits[sponsor["id"]] += 1
         counts = sorted(self.recruits.values(), reverse=True)
         self.report.add("network", "distributors", len(self.people))

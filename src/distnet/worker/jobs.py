@@ -43,6 +43,7 @@ class Job:
 JOBS: list[Job] = [
     Job("outbox_relay", timedelta(seconds=2), "distnet.events.relay.relay_job", run_at_start=True),
     Job("erase_personal_data", timedelta(days=1), "distnet.network.service.erase_due_personal_data"),
+    Job("purge_tax_identities", timedelta(days=1), "distnet.network.service.purge_expired_tax_identities"),
     # owned by other domains; skipped until their function exists
     Job("settlement", timedelta(hours=1), "distnet.settlement.service.run_settlement"),
     Job("risk_scan", timedelta(minutes=15), "distnet.risk.service.scan"),
