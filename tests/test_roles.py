@@ -12,7 +12,7 @@ import pytest
 from litestar.routes import HTTPRoute
 
 from distnet.kit.auth import Role
-from tests.factories import auth, register
+from tests.factories import RESIDENT_ID, auth, register
 
 ALL_ROLES = [r.value for r in Role]
 
@@ -90,6 +90,10 @@ OWNERSHIP_TABLE = [
     ("POST", "/api/v1/cards/{card}/loss-report", OTHER, 404),
     ("POST", "/api/v1/cards/{card}/loss-report", STAFF_ROLE, 403),
     ("POST", "/api/v1/cards/{card}/loss-report", ADMIN, 200),
+    ("GET", "/api/v1/distributors/{id}/payout-account", OTHER, 404),
+    ("GET", "/api/v1/distributors/{id}/payout-account", OWNER, 404),  # none set yet: not found, to the owner too
+    ("PUT", "/api/v1/distributors/{id}/payout-account", OTHER, 404),
+    ("PUT", "/api/v1/distributors/{id}/payout-account", STAFF_ROLE, 403),
     ("GET", "/api/v1/me", OWNER, 200),
     ("GET", "/api/v1/me", STAFF_ROLE, 403),
     ("GET", "/api/v1/me/orders", OWNER, 200),
@@ -119,5 +123,7 @@ async def test_ownership_rules(client, admin_headers, make_key, method, template
     }[who]
     path = template.format(id=owner["id"], card=owner["card"]["number"])
     body = {"sponsor_id": other["id"]} if path.endswith("/sponsor") else None
+    if path.endswith("/payout-account") and method == "PUT":
+        body = {"method": "alipay", "holder_name": "x", "account_number": "13800138000", "resident_id": RESIDENT_ID}
     resp = await client.request(method, path, headers=headers, json=body)
     assert resp.status_code == expected, resp.text

@@ -26,15 +26,15 @@ def luhn_ok(digits: str) -> bool:
 
 def bank_card(value: str, field: str = "account_number") -> str:
     digits = re.sub(r"[\s-]", "", value)
-    if not re.fullmatch(r"\d{12,19}", digits):
+    if not re.fullmatch(r"\d{12,19}", digits, re.ASCII):
         raise FieldInvalid(field, "a bank card number has 12 to 19 digits")
     if not luhn_ok(digits):
         raise FieldInvalid(field, "the bank card number fails its check digit (Luhn)")
     return digits
 
 
-_MOBILE = re.compile(r"(?:\+?86)?(1[3-9]\d{9})")
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}")
+_MOBILE = re.compile(r"(?:\+?86)?(1[3-9]\d{9})", re.ASCII)
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}", re.ASCII)
 
 
 def alipay_account(value: str, field: str = "account_number") -> str:
@@ -67,7 +67,7 @@ def resident_id_check_char(first17: str) -> str:
 def resident_id(value: str, field: str = "resident_id") -> str:
     """An 18-character citizen ID number: 6-digit area, birth date, 3-digit sequence, check char."""
     v = value.strip().upper()
-    if not re.fullmatch(r"\d{17}[\dX]", v):
+    if not re.fullmatch(r"\d{17}[\dX]", v, re.ASCII):
         raise FieldInvalid(field, "a resident ID number has 17 digits and a check digit or X")
     try:
         born = date(int(v[6:10]), int(v[10:12]), int(v[12:14]))

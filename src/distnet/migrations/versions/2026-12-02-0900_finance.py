@@ -19,6 +19,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from distnet.migrate import sql_source
+
 revision = "0070"
 down_revision = "0006"
 branch_labels = None
@@ -33,29 +35,6 @@ DEFAULT_RULES = {
         {"up_to": None, "rate_bps": 4000, "quick_deduction": 700000},
     ],
 }
-
-# rounded half up to the cent: numeric round() rounds halves away from zero, and every operand is >= 0
-WITHHOLDING_FUNCTION = """
-CREATE FUNCTION distnet_withholding_tax(income bigint, rules jsonb) RETURNS bigint
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    WITH i AS (SELECT greatest(income, 0) AS income),
-    d AS (
-        SELECT i.income,
-               greatest(i.income - CASE WHEN i.income <= (rules #>> '{deduction,threshold}')::bigint
-                                        THEN (rules #>> '{deduction,fixed}')::bigint
-                                        ELSE round(i.income * (rules #>> '{deduction,rate_bps}')::numeric / 10000)::bigint
-                                   END, 0) AS taxable
-          FROM i
-    ), b AS (
-        SELECT (e ->> 'rate_bps')::numeric AS rate, (e ->> 'quick_deduction')::bigint AS quick
-          FROM d, jsonb_array_elements(rules -> 'brackets') WITH ORDINALITY AS x(e, n)
-         WHERE e ->> 'up_to' IS NULL OR d.taxable <= (e ->> 'up_to')::bigint
-         ORDER BY n LIMIT 1
-    )
-    SELECT greatest(round(d.taxable * b.rate / 10000)::bigint - b.quick, 0) FROM d, b
-$$
-"""
-
 
 def upgrade() -> None:
     op.create_table(
@@ -73,7 +52,7 @@ def upgrade() -> None:
     op.execute(sa.text("INSERT INTO tax_table (version, name, effective_from, rules, created_by) "
                        "VALUES (1, :name, DATE '2019-01-01', CAST(:rules AS jsonb), 'migration 0070')")
                .bindparams(name="劳务报酬所得 预扣预缴 (China, labour remuneration)", rules=json.dumps(DEFAULT_RULES)))
-    op.execute(WITHHOLDING_FUNCTION)
+    op.execute(sql_source("distnet_withholding_tax", "0070"))
 
     op.create_table(
         "payout_account",
@@ -177,5 +156,4 @@ def downgrade() -> None:
     op.drop_table("payout_account")
     op.execute("DROP FUNCTION distnet_withholding_tax(bigint, jsonb)")
     op.drop_table("tax_table")
-    op.execute("DELETE FROM ledger_account WHERE distributor_id IS NULL AND kind = 'tax_payable' AND balance = 0")
 
