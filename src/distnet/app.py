@@ -33,6 +33,7 @@ from distnet.risk.console import ConsoleController
 from distnet.risk.routes import CONTROLLERS as RISK_CONTROLLERS
 from distnet.settings import Settings, get_settings
 from distnet.settlement.routes import SettlementController
+from distnet.tax.routes import TaxController
 
 CONTROLLERS: list[type] = [
     OpsController,
@@ -42,6 +43,7 @@ CONTROLLERS: list[type] = [
     PayoutRunController,
     RepaymentController,
     PayoutAccountController,
+    TaxController,
     ReportController,
     WebhookController,
     OrderController,

@@ -42,7 +42,8 @@ CREATE_ITEMS = text(
         SELECT a.id AS available_id, a.distributor_id AS d, a.balance AS seen, dist.status = 'closing' AS final_payout,
                pa.id AS payout_account_id,
                array_remove(ARRAY[
-                   CASE WHEN dist.erased_at IS NOT NULL THEN 'erased' WHEN dist.status = 'closed' THEN 'closed' END,
+                   CASE WHEN dist.erased_at IS NOT NULL OR dist.status = 'erased' THEN 'erased'
+                        WHEN dist.status = 'closed' THEN 'closed' END,
                    CASE WHEN pa.id IS NULL OR pa.status = 'erased' THEN 'no_payout_account'
                         WHEN pa.status = 'needs_confirmation' THEN 'payout_account_unconfirmed'
                         WHEN pa.cooling_until > now() THEN 'payout_account_cooling_off' END,
