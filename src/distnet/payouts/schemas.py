@@ -33,8 +33,7 @@ class PayoutSkipPage(msgspec.Struct):
 
 class PayoutResult(msgspec.Struct, forbid_unknown_fields=True):
     item_id: Annotated[int, msgspec.Meta(ge=1, le=2**62)]
-    status: Literal["paid", "failed", "returned"]
-    """``returned``: a paid transfer that came back from the bank (退票), with its reference and reason."""
+    status: Literal["paid", "failed"]
     reference: Annotated[str, msgspec.Meta(max_length=128)] | None = None
     """The bank's reference of the transfer (required for paid)."""
     reason: Annotated[str, msgspec.Meta(max_length=1000)] | None = None

@@ -23,6 +23,7 @@ from distnet.kit.money import format_amount
 from distnet.network.service import get_distributor, visible_distributor
 from distnet.orders.schemas import PersonRef
 from distnet.orders.service import seller_order_views
+from distnet.payout_accounts.service import current as current_payout_account
 from distnet.personal_data import repository as repo
 from distnet.personal_data.schemas import (
     ExportAppeal,
@@ -47,8 +48,10 @@ async def export(session: AsyncSession, settings: Settings, principal: Principal
     d = await visible_distributor(session, principal, distributor_id)
     secret = settings.secret_key
     # contact fields of the notification domain are read where the model has them
+    # the payout account (its current version) replaced registration's bank_account (migration 0070)
+    account = await current_payout_account(session, d.id)
     phone, device, ip, payment, bank, email = decrypt_many(
-        secret, [d.phone_enc, d.device_enc, d.ip_enc, d.payment_enc, d.bank_account_enc,
+        secret, [d.phone_enc, d.device_enc, d.ip_enc, d.payment_enc, account.account_number_enc if account else None,
                  getattr(d, "email_enc", None)])
     sponsor = None
     if d.sponsor_id is not None:

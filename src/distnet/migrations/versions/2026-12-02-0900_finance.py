@@ -10,7 +10,7 @@
 * ``tax_payable`` platform account per currency; ``tax_identity`` kept through erasure.
 
 Revision ID: 0070
-Revises: 0006
+Revises: 0060
 """
 
 import json
@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql
 from distnet.migrate import sql_source
 
 revision = "0070"
-down_revision = "0006"
+down_revision = "0060"
 branch_labels = None
 depends_on = None
 
