@@ -66,6 +66,8 @@ class Env:
     steps: int = 0
     refused: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+    progress: Any = None
+    """Called with the Env every 500 steps (long runs report progress)."""
 
 
 def configure(client: TestClient, database_url: str, reset_sql: list[str]) -> Env:
@@ -163,6 +165,8 @@ class MoneyMachine(RuleBasedStateMachine):
         resp = self.env.client.request(method, path, json=json, headers=headers)
         assert resp.status_code < 500, f"{name}: {resp.status_code} {resp.text}"
         self.env.steps += 1
+        if self.env.progress and self.env.steps % 500 == 0:
+            self.env.progress(self.env)
         self.refused_last = resp.status_code >= 400
         key = f"{name}:{'refused' if self.refused_last else 'ok'}"
         self.env.counts[key] = self.env.counts.get(key, 0) + 1
@@ -270,6 +274,7 @@ class MoneyMachine(RuleBasedStateMachine):
         if export.status_code != 200:
             self.refused_last = True
             return
+        self.state = self._state()  # the first export moves the run to exported: a change of its own
         rows = list(csv.DictReader(io.StringIO(export.text)))
         results = []
         for row, outcome in zip(rows, itertools.cycle(outcomes), strict=False):
