@@ -6,16 +6,16 @@ from __future__ import annotations
 from distnet.ledger.verify import Check
 
 CHECKS: tuple[Check, ...] = (
-    Check("reserved_matches_payout_items", "each distributor's reserved balance = its items still reserved",
-          """WITH i AS (SELECT distributor_id, currency, sum(amount) AS total FROM payout_item
+    Check("reserved_matches_payout_items", "each distributor's reserved balance = the net (gross - tax) of its items still reserved",
+          """WITH i AS (SELECT distributor_id, currency, sum(amount - tax) AS total FROM payout_item
                          WHERE status = 'reserved' GROUP BY 1, 2)
              SELECT coalesce(a.distributor_id, i.distributor_id) AS distributor_id, coalesce(a.balance, 0) AS reserved,
                     coalesce(i.total, 0) AS items
                FROM (SELECT * FROM ledger_account WHERE kind = 'reserved' AND distributor_id IS NOT NULL) a
                FULL JOIN i ON i.distributor_id = a.distributor_id AND i.currency = a.currency
               WHERE coalesce(a.balance, 0) <> coalesce(i.total, 0)"""),
-    Check("paid_matches_payout_items", "each distributor's paid balance = the sum of its paid items",
-          """WITH i AS (SELECT distributor_id, currency, sum(amount) AS total FROM payout_item
+    Check("paid_matches_payout_items", "each distributor's paid balance = the net (gross - tax) of its paid items",
+          """WITH i AS (SELECT distributor_id, currency, sum(amount - tax) AS total FROM payout_item
                          WHERE status = 'paid' GROUP BY 1, 2)
              SELECT coalesce(a.distributor_id, i.distributor_id) AS distributor_id, coalesce(a.balance, 0) AS paid,
                     coalesce(i.total, 0) AS items
@@ -36,5 +36,21 @@ CHECKS: tuple[Check, ...] = (
           """SELECT r.id AS repayment_id, r.amount, r.applied, count(t.id) AS transactions
                FROM repayment r LEFT JOIN ledger_transaction t ON t.ref_type = 'repayment' AND t.ref_id = r.id::text
               GROUP BY r.id HAVING r.applied <> r.amount OR count(t.id) <> 1"""),
+    Check("tax_payable_matches_items", "tax_payable = the tax of the payout items not failed, returned or cancelled, "
+                                       "per currency",
+          """WITH i AS (SELECT currency, sum(tax) AS tax FROM payout_item WHERE status IN ('reserved', 'paid')
+                         GROUP BY currency)
+             SELECT coalesce(a.currency, i.currency) AS currency, coalesce(a.balance, 0) AS tax_payable,
+                    coalesce(i.tax, 0) AS items_tax
+               FROM (SELECT * FROM ledger_account WHERE distributor_id IS NULL AND kind = 'tax_payable') a
+               FULL JOIN i ON i.currency = a.currency
+              WHERE coalesce(a.balance, 0) <> coalesce(i.tax, 0)"""),
+    Check("no_payout_to_a_cooling_account", "no item was created for (and paid to) a payout account in cooling-off, "
+                                            "unconfirmed, or of another distributor",
+          """SELECT i.id AS item_id, i.distributor_id, a.id AS payout_account_id, a.cooling_until, r.cutoff, a.status
+               FROM payout_item i JOIN payout_run r ON r.id = i.run_id
+               JOIN payout_account a ON a.id = i.payout_account_id
+              WHERE i.status IN ('reserved', 'paid', 'returned')
+                AND (a.cooling_until > r.created_at OR a.distributor_id <> i.distributor_id
+                     OR (a.status = 'needs_confirmation'))"""),
 )
-

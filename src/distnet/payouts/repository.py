@@ -129,16 +129,18 @@ TAX_ACCOUNT = text(
     "SELECT id FROM ledger_account WHERE distributor_id IS NULL AND kind = 'tax_payable' AND currency = :currency"
 )
 
-# Cancel a draft: reserved -> available for every item (ARCHITECTURE.md: draft cancelled).
+# Cancel a draft: every item's gross goes back to available (D.reserved -net, tax_payable -tax,
+# D.available +gross; ARCHITECTURE.md: draft cancelled).
 CANCEL_ITEMS = text(
     """
     WITH upd AS (
         UPDATE payout_item SET status = 'cancelled', result_at = clock_timestamp()
          WHERE run_id = :run AND status = 'reserved'
-        RETURNING distributor_id, amount, currency
+        RETURNING distributor_id, amount, tax, currency
     ), lines AS (
-        SELECT distributor_id, currency, 'reserved' AS kind, -amount AS amount FROM upd
+        SELECT distributor_id, currency, 'reserved' AS kind, -(amount - tax) AS amount FROM upd WHERE amount > tax
         UNION ALL SELECT distributor_id, currency, 'available', amount FROM upd
+        UNION ALL SELECT NULL, currency, 'tax_payable', -tax FROM upd WHERE tax > 0
     ), txn AS (
         INSERT INTO ledger_transaction (kind, ref_type, ref_id, memo)
         SELECT 'payout_cancelled', 'payout_run', CAST(:run AS text), 'draft payout run cancelled'
@@ -147,8 +149,8 @@ CANCEL_ITEMS = text(
     ), posted AS (
         INSERT INTO ledger_posting (transaction_id, account_id, amount)
         SELECT txn.id, a.id, lines.amount FROM txn, lines
-          JOIN ledger_account a ON a.distributor_id = lines.distributor_id AND a.kind = lines.kind
-                               AND a.currency = lines.currency
+          JOIN ledger_account a ON coalesce(a.distributor_id, 0) = coalesce(lines.distributor_id, 0)
+                               AND a.kind = lines.kind AND a.currency = lines.currency
         RETURNING 1
     )
     SELECT (SELECT count(*) FROM upd) AS items, (SELECT count(*) FROM lines) AS lines,
@@ -157,8 +159,9 @@ CANCEL_ITEMS = text(
 )
 
 # Apply bank results to items still reserved (items already final are left alone: a file imported
-# twice changes nothing). paid: D.reserved -a, D.paid +a, and the distributor's commissions that
-# were available at the run's cutoff become 'paid'; failed: D.reserved -a, D.available +a.
+# twice changes nothing). paid: D.reserved -net, D.paid +net, and the distributor's commissions that
+# were available at the run's cutoff become 'paid'; failed: D.reserved -net, tax_payable -tax,
+# D.available +gross (the tax is reversed).
 APPLY_RESULTS = text(
     """
     WITH r AS (
@@ -172,12 +175,17 @@ APPLY_RESULTS = text(
                result_at = clock_timestamp()
           FROM r
          WHERE i.id = r.id AND i.run_id = :run AND i.status = 'reserved'
-        RETURNING i.id, i.distributor_id, i.amount, i.currency, i.status, i.bank_reference, i.failure_reason
+        RETURNING i.id, i.distributor_id, i.amount, i.tax, i.currency, i.status, i.bank_reference, i.failure_reason
     ), lines AS (
-        SELECT 'payout_' || status AS txn, distributor_id, currency, 'reserved' AS kind, -amount AS amount FROM upd
+        SELECT 'payout_' || status AS txn, distributor_id, currency, 'reserved' AS kind, -(amount - tax) AS amount
+          FROM upd WHERE amount > tax
         UNION ALL
-        SELECT 'payout_' || status, distributor_id, currency,
-               CASE status WHEN 'paid' THEN 'paid' ELSE 'available' END, amount FROM upd
+        SELECT 'payout_paid', distributor_id, currency, 'paid', amount - tax FROM upd
+         WHERE status = 'paid' AND amount > tax
+        UNION ALL  -- a failed item's tax is reversed: the whole gross goes back to available
+        SELECT 'payout_failed', distributor_id, currency, 'available', amount FROM upd WHERE status = 'failed'
+        UNION ALL
+        SELECT 'payout_failed', NULL, currency, 'tax_payable', -tax FROM upd WHERE status = 'failed' AND tax > 0
     ), txn AS (
         INSERT INTO ledger_transaction (kind, ref_type, ref_id, memo)
         SELECT k.kind, 'payout_run', CAST(:run AS text), 'bank results' FROM (SELECT DISTINCT txn AS kind FROM lines) k
@@ -186,8 +194,8 @@ APPLY_RESULTS = text(
         INSERT INTO ledger_posting (transaction_id, account_id, amount)
         SELECT txn.id, a.id, lines.amount FROM lines
           JOIN txn ON txn.kind = lines.txn
-          JOIN ledger_account a ON a.distributor_id = lines.distributor_id AND a.kind = lines.kind
-                               AND a.currency = lines.currency
+          JOIN ledger_account a ON coalesce(a.distributor_id, 0) = coalesce(lines.distributor_id, 0)
+                               AND a.kind = lines.kind AND a.currency = lines.currency
         RETURNING 1
     ), paid_commissions AS (
         UPDATE commission c SET status = 'paid', paid_at = clock_timestamp()
@@ -198,8 +206,8 @@ APPLY_RESULTS = text(
         INSERT INTO outbox_event (id, topic, distributor_id, payload)
         SELECT gen_random_uuid(), 'payout.' || status, distributor_id,
                jsonb_build_object('run_id', CAST(:run AS bigint), 'item_id', id, 'distributor_id', distributor_id,
-                                  'amount', amount, 'currency', currency, 'status', status,
-                                  'reference', bank_reference, 'reason', failure_reason)
+                                  'amount', amount - tax, 'gross', amount, 'tax', tax, 'currency', currency,
+                                  'status', status, 'reference', bank_reference, 'reason', failure_reason)
           FROM upd
         RETURNING 1
     )

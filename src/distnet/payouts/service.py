@@ -107,7 +107,6 @@ async def create_run(
     month = tax_month(run.cutoff, settings.business.time_zone)
     # tax is withheld on payments in the platform's own currency (the tax table's amounts are yuan)
     table = await effective_table(session, month) if currency == settings.business.default_currency else None
-    table = None  # withholding is switched on with the net-aware results and cancellation (next increment)
     await ensure_platform_accounts(session, currency)
     row = (await session.execute(repo.CREATE_ITEMS, {
         "run": run.id, "currency": currency, "min_amount": minimum,
@@ -282,9 +281,10 @@ async def import_results(
                 amount = parse_amount(r.amount, field="amount")
             except Exception:
                 amount = None
-            if amount != item.amount:
+            if amount != item.amount - item.tax:  # the bank pays the net
                 problems.append({"item_id": item_id, "problem":
-                                 f"amount {r.amount} does not match the item's {format_amount(item.amount)}"})
+                                 f"amount {r.amount} does not match the item's net "
+                                 f"{format_amount(item.amount - item.tax)}"})
                 continue
         if item.status == "reserved":
             continue

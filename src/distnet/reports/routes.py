@@ -13,7 +13,7 @@ from distnet.kit.auth import Role
 from distnet.kit.errors import ValidationFailed
 from distnet.kit.http import roles
 from distnet.kit.money import check_currency
-from distnet.reports import render, service
+from distnet.reports import money, render, service
 from distnet.settings import Settings
 
 Format = Annotated[Literal["json", "csv", "xlsx"], Parameter(query="format")]
@@ -73,3 +73,23 @@ class ReportController(Controller):
             check_currency(currency, settings.business.default_currency))
         return await render.respond(file_format, name="debt-ageing", title="Debt ageing", summary=summary,
                                     columns=service.AGEING_COLUMNS, batches=render.once(rows))
+
+    @get("/withheld", opt=FINANCE, summary="Money withheld and forfeited, by hold reason and month")
+    async def withheld(self, session: AsyncSession, settings: Settings,
+                       currency: Annotated[str | None, Parameter(max_length=3)] = None,
+                       file_format: Format = "json") -> Response[Any] | Stream:
+        summary, rows = await money.withheld_and_forfeited(
+            session, time_zone=settings.business.time_zone,
+            currency=check_currency(currency, settings.business.default_currency))
+        return await render.respond(file_format, name="withheld-forfeited", title="Withheld and forfeited",
+                                    summary=summary, columns=money.WITHHELD_COLUMNS, batches=render.once(rows))
+
+    @get("/payouts-by-month", opt=FINANCE, summary="Payout items by month and status: gross, tax, net")
+    async def payouts_by_month(self, session: AsyncSession, settings: Settings,
+                               currency: Annotated[str | None, Parameter(max_length=3)] = None,
+                               file_format: Format = "json") -> Response[Any] | Stream:
+        summary, rows = await money.payouts_by_month(
+            session, time_zone=settings.business.time_zone,
+            currency=check_currency(currency, settings.business.default_currency))
+        return await render.respond(file_format, name="payouts-by-month", title="Payouts by month",
+                                    summary=summary, columns=money.PAYOUT_MONTH_COLUMNS, batches=render.once(rows))
