@@ -3,26 +3,40 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from distnet.settings import get_settings
+from distnet.db import resolve_database_url, resolve_redis_url
+from distnet.kit.embedded import embedded_status, stop_embedded
+from distnet.kit.errors import DistnetError
+from distnet.kit.keys import create_key, list_keys, revoke_key
+from distnet.kit.runner import run_in_session
+from distnet.migrate import upgrade
+from distnet.models import ApiKey
+from distnet.settings import Settings, get_settings
+
+T = TypeVar("T")
 
 app = typer.Typer(help="distnet: distribution network backend", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="database schema", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+local_app = typer.Typer(help="local mode: the embedded PostgreSQL and Redis of the data directory",
+                        no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(local_app, name="local")
 
 
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Apply migrations (local mode starts the embedded PostgreSQL first)."""
-    from distnet.db import resolve_database_url
-    from distnet.migrate import upgrade
-
     upgrade(resolve_database_url(get_settings()), revision)
     typer.echo(f"database at {revision}")
 
@@ -33,7 +47,6 @@ def db_backup(
 ) -> None:
     """Back up the database (pg_dump custom format, one consistent snapshot; safe while serving)."""
     from distnet.backup import BackupError, backup
-    from distnet.db import resolve_database_url
 
     try:
         manifest = backup(resolve_database_url(get_settings()), out)
@@ -52,7 +65,6 @@ def db_restore(
 ) -> None:
     """Restore an archive into a new database on the configured server, then check it."""
     from distnet.backup import BackupError, restore
-    from distnet.db import resolve_database_url
 
     try:
         report = restore(archive, resolve_database_url(get_settings()), database, verify=verify)
@@ -74,17 +86,71 @@ def keys_create(
     distributor_id: Annotated[int | None, typer.Option("--distributor-id")] = None,
 ) -> None:
     """Create an API key; the key is printed once, as the last line."""
-    from distnet.kit.auth import create_key
-    from distnet.kit.runner import run_in_session
 
-    async def create(session, settings):
+    async def create(session: AsyncSession, settings: Settings) -> tuple[int, list[str], str]:
         key, raw = await create_key(session, name=name, roles=role, distributor_id=distributor_id)
         return key.id, key.roles, raw
 
-    key_id, roles, raw = run_in_session(create)
+    key_id, roles, raw = _run_or_exit(create)
     typer.echo(f"key {key_id} '{name}' roles: {', '.join(roles)}")
     typer.echo("store it now: it is shown once")
     typer.echo(raw)
+
+
+@keys_app.command("list")
+def keys_list(
+    all_keys: Annotated[bool, typer.Option("--all", help="include revoked keys")] = False,
+) -> None:
+    """List API keys: id, name, roles, distributor, prefix (the key itself is never stored)."""
+
+    async def listing(session: AsyncSession, settings: Settings) -> list[ApiKey]:
+        return await list_keys(session, include_revoked=all_keys)
+
+    table = Table("id", "name", "roles", "distributor", "prefix", "created", "revoked", box=None)
+    for key in _run_or_exit(listing):
+        table.add_row(str(key.id), key.name, ",".join(key.roles), str(key.distributor_id or ""), key.prefix,
+                      f"{key.created_at:%Y-%m-%d %H:%M}",
+                      f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "")
+    Console(width=200).print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[int, typer.Argument(help="the key's id (keys list)")]) -> None:
+    """Revoke an API key. Running servers stop accepting it within a few seconds."""
+
+    async def revoke(session: AsyncSession, settings: Settings) -> datetime:
+        return await revoke_key(session, key_id=key_id)
+
+    revoked_at = _run_or_exit(revoke)
+    typer.echo(f"key {key_id} revoked at {revoked_at:%Y-%m-%d %H:%M:%S %Z}")
+
+
+def _run_or_exit(fn: Callable[[AsyncSession, Settings], Awaitable[T]]) -> T:
+    """Run ``fn`` in one unit of work; a business rejection is a message and exit code 1."""
+    try:
+        return run_in_session(fn)
+    except DistnetError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from exc
+
+
+@local_app.command("status")
+def local_status() -> None:
+    """Whether the embedded PostgreSQL and Redis of DISTNET_DATA_DIR run (starts nothing)."""
+    settings = get_settings()
+    typer.echo(f"data directory {settings.data_dir}")
+    for server in embedded_status(settings.data_dir):
+        state = f"running, pid {server.pid}, {server.url}" if server.pid else "stopped"
+        typer.echo(f"{server.name:<11} {state}")
+
+
+@local_app.command("stop")
+def local_stop() -> None:
+    """Stop the embedded servers of DISTNET_DATA_DIR (a running `distnet serve` loses its database)."""
+    settings = get_settings()
+    stop_embedded(settings.data_dir)
+    for server in embedded_status(settings.data_dir):
+        typer.echo(f"{server.name:<11} {'still running' if server.pid else 'stopped'}")
 
 
 @app.command()
@@ -100,13 +166,10 @@ def serve(
 
     import uvicorn
 
-    from distnet.db import resolve_database_url, resolve_redis_url
-    from distnet.migrate import upgrade
-
     settings = get_settings()
     logging.basicConfig(level=logging.INFO)
-    if settings.local_mode:
-        upgrade(resolve_database_url(settings))
+    if settings.local_mode and settings.database.url:
+        upgrade(settings.database.url)  # an embedded database is migrated as it is resolved
     in_process = settings.local_mode if workers is None else workers
     # the processes build the app from the environment (serve_app): pass what was resolved here,
     # so that every process talks to the same (possibly embedded) servers

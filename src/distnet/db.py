@@ -5,33 +5,28 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from distnet.settings import Settings
+from distnet.kit.embedded import ensure_postgres, ensure_redis
+from distnet.migrate import upgrade_if_behind
+from distnet.settings import Settings, normalize_url
 
-
-def normalize_url(url: str) -> str:
-    """Accept ``postgres://`` / ``postgresql://`` URLs and use the psycopg 3 driver."""
-    parsed = make_url(url.replace("postgres://", "postgresql://", 1))
-    if parsed.drivername in ("postgresql", "postgresql+psycopg2", "postgresql+asyncpg"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    return parsed.render_as_string(hide_password=False)
+__all__ = ["normalize_url", "resolve_database_url", "resolve_redis_url", "make_engine", "make_sessionmaker",
+           "session_scope"]
 
 
 def resolve_database_url(settings: Settings) -> str:
+    """The configured database, or in local mode the embedded one of the data directory, started
+    if needed and migrated to the newest revision under the same lock: whichever process needs it
+    first (``serve``, ``keys create``, a worker) starts and migrates it, and the others wait."""
     if settings.database.url:
         return normalize_url(settings.database.url)
-    from distnet.kit.embedded import ensure_postgres
-
-    return normalize_url(ensure_postgres(settings.data_dir))
+    return normalize_url(ensure_postgres(settings.data_dir, ready=upgrade_if_behind))
 
 
 def resolve_redis_url(settings: Settings) -> str:
     if settings.redis.url:
         return settings.redis.url
-    from distnet.kit.embedded import ensure_redis
-
     return ensure_redis(settings.data_dir)
 
 

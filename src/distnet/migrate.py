@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 
-from distnet.db import normalize_url
+from distnet.settings import normalize_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQL = MIGRATIONS / "sql"
@@ -32,3 +34,23 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config("postgresql://unused")).get_current_head()
+
+
+def current_revision(url: str) -> str | None:
+    plain = normalize_url(url).replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(plain, autocommit=True) as conn:
+        if conn.execute("SELECT to_regclass('alembic_version')").fetchone() == (None,):
+            return None
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    return row[0] if row else None
+
+
+def upgrade_if_behind(url: str) -> None:
+    """Upgrade to the newest revision unless the database is there already (one query, no
+    Alembic run: this is on the path of every local-mode command)."""
+    if current_revision(url) != head_revision():
+        upgrade(url)

@@ -8,93 +8,30 @@ because only they know whose resource it is.
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import time
-from dataclasses import dataclass, field
-from enum import StrEnum
 
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from distnet.kit.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
-from distnet.models import ApiKey
+from distnet.kit.errors import Forbidden, NotFound, Unauthorized
+from distnet.kit.keys import (
+    ANONYMOUS,
+    FINANCE_STAFF,
+    RISK_STAFF,
+    STAFF,
+    SYSTEM,
+    Principal,
+    Role,
+    create_key,
+    hash_key,
+    new_key,
+    principal_for,
+)
 
-
-class Role(StrEnum):
-    distributor = "distributor"
-    risk_reviewer = "risk_reviewer"
-    risk_admin = "risk_admin"
-    finance = "finance"
-    finance_approver = "finance_approver"
-    admin = "admin"
-
-
-STAFF = frozenset({Role.risk_reviewer, Role.risk_admin, Role.finance, Role.finance_approver, Role.admin})
-RISK_STAFF = frozenset({Role.risk_reviewer, Role.risk_admin})
-FINANCE_STAFF = frozenset({Role.finance, Role.finance_approver})
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    key_id: int | None
-    name: str
-    roles: frozenset[str] = field(default_factory=frozenset)
-    distributor_id: int | None = None
-
-    @property
-    def authenticated(self) -> bool:
-        return self.key_id is not None
-
-    def has(self, *roles: str) -> bool:
-        return Role.admin in self.roles or any(r in self.roles for r in roles)
-
-    @property
-    def is_staff(self) -> bool:
-        return bool(self.roles & STAFF)
-
-    @property
-    def actor(self) -> str:
-        return f"key:{self.key_id}:{self.name}" if self.key_id else "system"
-
-
-ANONYMOUS = Principal(key_id=None, name="anonymous")
-SYSTEM = Principal(key_id=None, name="system", roles=frozenset({Role.admin}))
-
-
-def hash_key(raw: str) -> bytes:
-    return hashlib.sha256(raw.encode()).digest()
-
-
-def new_key() -> tuple[str, str]:
-    prefix = secrets.token_hex(4)
-    return f"dn_{prefix}_{secrets.token_urlsafe(32)}", prefix
-
-
-async def create_key(
-    session: AsyncSession, *, name: str, roles: list[str], distributor_id: int | None = None
-) -> tuple[ApiKey, str]:
-    """Returns the stored key and the raw secret, which is shown once and never stored."""
-    bad = [r for r in roles if r not in Role.__members__]
-    if not roles or bad:
-        raise ValidationFailed(f"unknown role(s): {', '.join(bad) or '(none given)'}", field="roles")
-    raw, prefix = new_key()
-    key = ApiKey(name=name, prefix=prefix, key_hash=hash_key(raw), roles=sorted(set(roles)),
-                 distributor_id=distributor_id)
-    session.add(key)
-    await session.flush()
-    return key, raw
-
-
-async def principal_for(session: AsyncSession, raw: str) -> Principal | None:
-    key = await session.scalar(
-        select(ApiKey).where(ApiKey.key_hash == hash_key(raw), ApiKey.revoked_at.is_(None))
-    )
-    if key is None:
-        return None
-    return Principal(key.id, key.name, frozenset(key.roles), key.distributor_id)
+__all__ = [  # keys and principals live in kit.keys (no web framework: the CLI imports them fast)
+    "ANONYMOUS", "FINANCE_STAFF", "RISK_STAFF", "STAFF", "SYSTEM", "Principal", "Role", "create_key", "hash_key",
+    "new_key", "principal_for", "resolve_principal", "role_guard", "ensure_self_or_staff", "provide_principal",
+]
 
 
 # Resolved keys are cached briefly per process: a lookup per request would be a database round

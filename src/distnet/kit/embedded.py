@@ -37,6 +37,7 @@ import subprocess
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,8 @@ __all__ = [
     "ensure_postgres",
     "ensure_redis",
     "stop_embedded",
+    "embedded_status",
+    "ServerStatus",
 ]
 
 logger = logging.getLogger(__name__)
@@ -72,8 +75,10 @@ class EmbeddedServerError(RuntimeError):
 # --------------------------------------------------------------------------- public API
 
 
-def ensure_postgres(data_dir: Path) -> str:
-    """Start (or reuse) the embedded PostgreSQL of ``data_dir``; return the SQLAlchemy URL of db ``distnet``."""
+def ensure_postgres(data_dir: Path, *, ready: Callable[[str], None] | None = None) -> str:
+    """Start (or reuse) the embedded PostgreSQL of ``data_dir``; return the SQLAlchemy URL of db
+    ``distnet``. ``ready(url)`` runs while the lock is still held (local mode migrates there, so
+    no process ever sees the database half-migrated)."""
     data_dir = _prepare(data_dir)
     pgdata = data_dir / "postgres"
     with _locked(data_dir / ".postgres.lock"):
@@ -83,6 +88,8 @@ def ensure_postgres(data_dir: Path) -> str:
         if port is None:
             port = _pg_start(data_dir, pgdata)
         _pg_ensure_database(_pg_url(port, "postgres"), PG_DATABASE)
+        if ready is not None:
+            ready(_pg_url(port, PG_DATABASE))
     return _pg_url(port, PG_DATABASE)
 
 
@@ -123,6 +130,37 @@ def stop_embedded(data_dir: Path) -> None:
         _pg_stop(data_dir / "postgres")
     with _locked(data_dir / ".redis.lock"):
         _redis_stop(data_dir / "redis")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStatus:
+    name: str
+    directory: Path
+    pid: int | None
+    """None: not running."""
+    url: str | None
+
+
+def embedded_status(data_dir: Path) -> list[ServerStatus]:
+    """Whether the embedded PostgreSQL and Redis of ``data_dir`` run, their pids and URLs. Reads
+    pid files and command lines only: starts nothing, takes no lock, connects to nothing."""
+    data_dir = data_dir.expanduser().resolve()
+    pgdata, rdir = data_dir / "postgres", data_dir / "redis"
+    postmaster = _pg_postmaster(pgdata)
+    redis_pid = _redis_pid(rdir)
+    redis_port = _read_port(rdir / "redis.port") if redis_pid is not None else None
+    return [
+        ServerStatus("postgresql", pgdata, postmaster[0] if postmaster else None,
+                     _pg_url(postmaster[1], PG_DATABASE).replace("+psycopg", "") if postmaster else None),
+        ServerStatus("redis", rdir, redis_pid, f"redis://{HOST}:{redis_port}/0" if redis_port else None),
+    ]
+
+
+def _read_port(path: Path) -> int | None:
+    try:
+        return int(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 # --------------------------------------------------------------------------- shared helpers
