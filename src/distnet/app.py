@@ -89,30 +89,3 @@ def create_app(
         ),
         request_max_body_size=8 * 1024 * 1024,
     )
-
-
-def _freeze_startup_objects() -> None:
-    """Move everything alive after start-up (modules, the app, SQLAlchemy's and Litestar's
-    caches: several hundred thousand objects) out of the collector's reach. A full collection
-    traversed them all and paused the process for 30-100 ms every few seconds under load, the
-    slowest 1% of single orders at 200/s (BENCHMARKS.md); now it walks only what requests made."""
-    import gc
-
-    gc.collect()
-    gc.freeze()
-
-
-def serve_app() -> Litestar:
-    """The app of one ``distnet serve`` process (uvicorn factory): settings from the environment,
-    with the in-process worker and scheduler when ``DISTNET_SERVE_BACKGROUND=1``. With several
-    processes each runs a worker; the scheduler's advisory lock keeps one leader."""
-    import os
-
-    settings = get_settings()
-    app = create_app(settings)
-    app.on_startup.append(_freeze_startup_objects)
-    if os.environ.get("DISTNET_SERVE_BACKGROUND") == "1":
-        from distnet.worker.inprocess import attach_background
-
-        attach_background(app, settings)
-    return app

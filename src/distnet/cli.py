@@ -20,18 +20,28 @@ from distnet.kit.keys import create_key, list_keys, revoke_key
 from distnet.kit.runner import run_in_session
 from distnet.migrate import upgrade
 from distnet.models import ApiKey
-from distnet.settings import Settings, get_settings
+from distnet.settings import Settings, SettingsError, get_settings
 
 T = TypeVar("T")
 
 app = typer.Typer(help="distnet: distribution network backend", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="database schema", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys", no_args_is_help=True)
-app.add_typer(db_app, name="db")
 local_app = typer.Typer(help="local mode: the embedded PostgreSQL and Redis of the data directory",
                         no_args_is_help=True)
+app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(local_app, name="local")
+
+
+@app.callback()
+def check_settings() -> None:
+    """Every command starts by reading the DISTNET_* settings: a bad value stops it with one line."""
+    try:
+        get_settings()
+    except SettingsError as exc:
+        typer.echo(f"configuration error: {exc}", err=True)
+        raise typer.Exit(2) from exc
 
 
 @db_app.command("upgrade")
@@ -176,7 +186,7 @@ def serve(
     os.environ["DISTNET_DATABASE_URL"] = resolve_database_url(settings)
     os.environ["DISTNET_REDIS_URL"] = resolve_redis_url(settings)
     os.environ["DISTNET_SERVE_BACKGROUND"] = "1" if in_process else "0"
-    uvicorn.run("distnet.app:serve_app", factory=True, host=host, port=port, workers=processes,
+    uvicorn.run("distnet.asgi:serve_app", factory=True, host=host, port=port, workers=processes,
                 log_level="info")
 
 

@@ -1,14 +1,67 @@
-"""Settings read once from the environment (``DISTNET_*``)."""
+"""Settings: every ``DISTNET_*`` environment variable is read here, and only here.
+
+One frozen dataclass per concern, each with a ``from_env`` that reads its variables through
+:func:`_read` (typed, validated, a :class:`SettingsError` naming the variable and what it must be).
+``get_settings()`` loads them once; the CLI loads them before any command runs, so a bad value
+stops the process at start with one clear line. To add a setting: a field on the right section,
+one ``_read`` line in its ``from_env``, and a row in README's configuration table (a test checks
+the table lists every variable read here and that nothing else reads ``DISTNET_*``)."""
 
 from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal, TypeVar, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import make_url
+
+T = TypeVar("T")
+Env = Mapping[str, str]
+
+
+class SettingsError(ValueError):
+    """A ``DISTNET_*`` variable has a value distnet cannot use."""
+
+
+def _read(env: Env, name: str, default: T, parse: Callable[[str], T], *,
+          check: Callable[[T], bool] = lambda _: True, must: str = "") -> T:
+    """``env[name]`` parsed, or ``default`` when unset or empty."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = parse(raw)
+    except (ValueError, KeyError, ZoneInfoNotFoundError) as exc:
+        raise SettingsError(f"{name}={raw!r} is not valid: {must or exc}") from None
+    if not check(value):
+        raise SettingsError(f"{name}={raw!r} is not valid: must be {must}")
+    return value
+
+
+def _positive(env: Env, name: str, default: int) -> int:
+    return _read(env, name, default, int, check=lambda v: v > 0, must="a whole number above 0")
+
+
+def _not_negative(env: Env, name: str, default: int) -> int:
+    return _read(env, name, default, int, check=lambda v: v >= 0, must="a whole number, 0 or more")
+
+
+def _text(env: Env, name: str) -> str | None:
+    return env.get(name, "").strip() or None
+
+
+def _flag(env: Env, name: str, default: bool) -> bool:
+    choices = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+    return _read(env, name, default, lambda raw: choices[raw.lower()], must="1/true/yes or 0/false/no")
+
+
+def _choice(env: Env, name: str, default: str, choices: tuple[str, ...]) -> str:
+    return _read(env, name, default, str.lower, check=lambda v: v in choices, must=" or ".join(choices))
 
 
 def normalize_url(url: str) -> str:
@@ -19,9 +72,17 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def _default_data_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "distnet"
+def _database_url(raw: str) -> str:
+    url = normalize_url(raw)
+    if not url.startswith("postgresql+psycopg://"):
+        raise ValueError("must be a postgresql:// URL")
+    return url
+
+
+def _redis_url(raw: str) -> str:
+    if not raw.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("must be a redis:// URL")
+    return raw
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,11 +91,77 @@ class DatabaseSettings:
     """SQLAlchemy URL; None means local mode (embedded PostgreSQL under the data dir)."""
     pool_size: int = 10
 
+    @classmethod
+    def from_env(cls, env: Env) -> DatabaseSettings:
+        return cls(url=_read(env, "DISTNET_DATABASE_URL", None, _database_url),
+                   pool_size=_positive(env, "DISTNET_DATABASE_POOL_SIZE", 10))
+
 
 @dataclass(frozen=True, slots=True)
 class RedisSettings:
     url: str | None
     """None means local mode (embedded Redis under the data dir)."""
+
+    @classmethod
+    def from_env(cls, env: Env) -> RedisSettings:
+        return cls(url=_read(env, "DISTNET_REDIS_URL", None, _redis_url))
+
+
+BrokerKind = Literal["auto", "redis", "stub"]
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerSettings:
+    kind: BrokerKind = "auto"
+    """``auto``: a StubBroker under pytest, Redis otherwise."""
+    namespace: str = "distnet"
+    """Redis key prefix of the broker's queues (the demo uses its own)."""
+
+    @classmethod
+    def from_env(cls, env: Env) -> BrokerSettings:
+        return cls(kind=cast(BrokerKind, _choice(env, "DISTNET_BROKER", "auto", ("auto", "redis", "stub"))),
+                   namespace=_text(env, "DISTNET_BROKER_NAMESPACE") or "distnet")
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    min_backoff_ms: int = 5_000
+    max_backoff_ms: int = 60 * 60 * 1000
+    max_retries: int = 12
+
+    @classmethod
+    def from_env(cls, env: Env) -> WebhookSettings:
+        default = cls()
+        found = cls(min_backoff_ms=_positive(env, "DISTNET_WEBHOOK_MIN_BACKOFF_MS", default.min_backoff_ms),
+                    max_backoff_ms=_positive(env, "DISTNET_WEBHOOK_MAX_BACKOFF_MS", default.max_backoff_ms),
+                    max_retries=_not_negative(env, "DISTNET_WEBHOOK_MAX_RETRIES", default.max_retries))
+        if found.max_backoff_ms < found.min_backoff_ms:
+            raise SettingsError("DISTNET_WEBHOOK_MAX_BACKOFF_MS must not be below DISTNET_WEBHOOK_MIN_BACKOFF_MS")
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class RankSettings:
+    period_days: int = 90
+    """Trailing period of the sales that rank thresholds count."""
+    ladder: str | None = None
+    """JSON override of the ladder's thresholds (parsed and checked by ``ranks.ladder``)."""
+
+    @classmethod
+    def from_env(cls, env: Env) -> RankSettings:
+        default = cls()
+        return cls(period_days=_positive(env, "DISTNET_RANK_PERIOD_DAYS", default.period_days),
+                   ladder=_text(env, "DISTNET_RANK_LADDER"))
+
+
+@dataclass(frozen=True, slots=True)
+class ServeSettings:
+    background: bool = False
+    """Set by ``distnet serve`` for its server processes: run a worker and the scheduler inside."""
+
+    @classmethod
+    def from_env(cls, env: Env) -> ServeSettings:
+        return cls(background=_flag(env, "DISTNET_SERVE_BACKGROUND", False))
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +186,30 @@ class BusinessSettings:
     tax_retention_years: int = 10
     """Tax records (name, resident ID, payments) outlive the erasure of a closed account this long."""
     time_zone: str = "Asia/Shanghai"
-    """The business calendar: a payment's tax month is its run's cutoff month in this zone."""
+    """The platform's business calendar: what a day and a month are (IANA zone name)."""
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    @classmethod
+    def from_env(cls, env: Env) -> BusinessSettings:
+        default = cls()
+        return cls(
+            max_levels_cap=_read(env, "DISTNET_MAX_LEVELS_CAP", default.max_levels_cap, int,
+                                 check=lambda v: 1 <= v <= 10, must="a whole number from 1 to 10"),
+            erasure_retention_days=_not_negative(env, "DISTNET_ERASURE_RETENTION_DAYS", default.erasure_retention_days),
+            default_currency=_read(env, "DISTNET_CURRENCY", default.default_currency, str.upper,
+                                   check=lambda v: len(v) == 3 and v.isalpha(), must="an ISO 4217 code like CNY"),
+            payout_min_amount=_positive(env, "DISTNET_PAYOUT_MIN_AMOUNT", default.payout_min_amount),
+            payout_account_cooling_hours=_not_negative(env, "DISTNET_PAYOUT_ACCOUNT_COOLING_HOURS",
+                                                       default.payout_account_cooling_hours),
+            payout_skip_open_risk_case=_flag(env, "DISTNET_PAYOUT_SKIP_OPEN_RISK_CASE",
+                                             default.payout_skip_open_risk_case),
+            tax_retention_years=_not_negative(env, "DISTNET_TAX_RETENTION_YEARS", default.tax_retention_years),
+            time_zone=_read(env, "DISTNET_TIME_ZONE", default.time_zone, lambda raw: ZoneInfo(raw).key,
+                            must="an IANA time zone such as Asia/Shanghai"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,16 +219,24 @@ class Settings:
     database: DatabaseSettings
     redis: RedisSettings
     business: BusinessSettings = field(default_factory=BusinessSettings)
+    broker: BrokerSettings = field(default_factory=BrokerSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    ranks: RankSettings = field(default_factory=RankSettings)
+    serve: ServeSettings = field(default_factory=ServeSettings)
 
     @property
     def local_mode(self) -> bool:
         return self.database.url is None or self.redis.url is None
 
 
-def _secret_key(data_dir: Path) -> bytes:
-    env = os.environ.get("DISTNET_SECRET_KEY")
-    if env:
-        return env.encode()
+def _default_data_dir(env: Env) -> Path:
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "distnet"
+
+
+def _secret_key(env: Env, data_dir: Path) -> bytes:
+    if raw := _text(env, "DISTNET_SECRET_KEY"):
+        return raw.encode()
     # Local mode: generate once into the data dir; every process on that dir must agree on it,
     # or keyed hashes of personal data would stop matching.
     path = data_dir / "secret.key"
@@ -92,31 +250,33 @@ def _secret_key(data_dir: Path) -> bytes:
     return path.read_bytes().strip()
 
 
-def _flag(value: str) -> bool:
-    return value.strip().lower() not in ("0", "false", "no", "off", "")
-
-
-def load_settings() -> Settings:
-    data_dir = Path(os.environ.get("DISTNET_DATA_DIR") or _default_data_dir())
-    business = BusinessSettings(
-        max_levels_cap=int(os.environ.get("DISTNET_MAX_LEVELS_CAP", "3")),
-        erasure_retention_days=int(os.environ.get("DISTNET_ERASURE_RETENTION_DAYS", "30")),
-        default_currency=os.environ.get("DISTNET_CURRENCY", "CNY"),
-        payout_min_amount=int(os.environ.get("DISTNET_PAYOUT_MIN_AMOUNT", "10000")),
-        payout_account_cooling_hours=int(os.environ.get("DISTNET_PAYOUT_ACCOUNT_COOLING_HOURS", "72")),
-        payout_skip_open_risk_case=_flag(os.environ.get("DISTNET_PAYOUT_SKIP_OPEN_RISK_CASE", "1")),
-        tax_retention_years=int(os.environ.get("DISTNET_TAX_RETENTION_YEARS", "10")),
-        time_zone=os.environ.get("DISTNET_TIME_ZONE", "Asia/Shanghai"),
-    )
+def load_settings(env: Env | None = None) -> Settings:
+    """Read and check every ``DISTNET_*`` variable; raises :class:`SettingsError`."""
+    env = os.environ if env is None else env
+    data_dir = _read(env, "DISTNET_DATA_DIR", _default_data_dir(env), lambda raw: Path(raw).expanduser())
     return Settings(
         data_dir=data_dir,
-        secret_key=_secret_key(data_dir),
-        database=DatabaseSettings(url=os.environ.get("DISTNET_DATABASE_URL") or None),
-        redis=RedisSettings(url=os.environ.get("DISTNET_REDIS_URL") or None),
-        business=business,
+        secret_key=_secret_key(env, data_dir),
+        database=DatabaseSettings.from_env(env),
+        redis=RedisSettings.from_env(env),
+        business=BusinessSettings.from_env(env),
+        broker=BrokerSettings.from_env(env),
+        webhooks=WebhookSettings.from_env(env),
+        ranks=RankSettings.from_env(env),
+        serve=ServeSettings.from_env(env),
     )
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return load_settings()
+
+
+S = TypeVar("S", BrokerSettings, WebhookSettings, RankSettings, ServeSettings)
+
+
+def read_section(section: type[S]) -> S:
+    """One section read now, for what is configured at import time (the broker, the webhook retry
+    schedule) or may change within a process (the demo's broker namespace): unlike
+    ``get_settings()`` it needs no data directory and generates no secret."""
+    return section.from_env(os.environ)

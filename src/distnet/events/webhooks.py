@@ -23,7 +23,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from distnet.kit import audit
 from distnet.kit.auth import Principal
 from distnet.kit.errors import NotFound, ValidationFailed
 from distnet.models import WebhookEndpoint
+from distnet.settings import WebhookSettings, read_section
 
 logger = logging.getLogger(__name__)
 
@@ -52,9 +52,10 @@ SIGNATURE_TOLERANCE_S = 300
 TIMEOUT_S = 10.0
 
 # Retry schedule of a delivery (milliseconds; module attributes so tests can shorten them).
-MIN_BACKOFF_MS = int(os.environ.get("DISTNET_WEBHOOK_MIN_BACKOFF_MS", "5000"))
-MAX_BACKOFF_MS = int(os.environ.get("DISTNET_WEBHOOK_MAX_BACKOFF_MS", str(60 * 60 * 1000)))
-MAX_RETRIES = int(os.environ.get("DISTNET_WEBHOOK_MAX_RETRIES", "12"))
+_SCHEDULE = read_section(WebhookSettings)
+MIN_BACKOFF_MS = _SCHEDULE.min_backoff_ms
+MAX_BACKOFF_MS = _SCHEDULE.max_backoff_ms
+MAX_RETRIES = _SCHEDULE.max_retries
 
 
 # --------------------------------------------------------------------------- signing

@@ -4,21 +4,15 @@ database, each by one read-only query that names what is wrong (up to a few exam
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from distnet.kit.checks import Check
+from distnet.payouts.checks import CHECKS as PAYOUT_CHECKS  # invariant 5 lives with payouts
+
 EXAMPLES = 5
-
-
-@dataclass(frozen=True, slots=True)
-class Check:
-    name: str
-    description: str
-    sql: str
-    """Selects the offending rows; the check passes when it selects none."""
 
 
 CHECKS: tuple[Check, ...] = (
@@ -116,8 +110,6 @@ CHECKS: tuple[Check, ...] = (
 
 
 async def verify(session: AsyncSession, progress: Callable[[Check], None] | None = None) -> dict[str, Any]:
-    # payout checks (invariant 5) live with payouts; imported here, as they import ``Check`` from us
-    from distnet.payouts.checks import CHECKS as PAYOUT_CHECKS
 
     results = []
     for check in (*CHECKS, *PAYOUT_CHECKS):

@@ -34,6 +34,7 @@ from distnet.network.errors import (
 )
 from distnet.network.schemas import DistributorCreate
 from distnet.payout_accounts import service as payout_accounts
+from distnet.ranks.service import rank_progress
 from distnet.settings import BusinessSettings, Settings
 
 PII_FIELDS = ("phone", "device", "ip", "payment")
@@ -138,7 +139,6 @@ async def me(session: AsyncSession, principal: Principal) -> dict[str, Any]:
     d = await get_distributor(session, principal.distributor_id)
     view = await profile(session, d)
     view["balances"] = balances_view(await ledger_balances(session, d.id))
-    from distnet.ranks.service import rank_progress  # the ranks domain explains progress to the next rank
 
     view["rank_progress"] = await rank_progress(session, d.id, d.rank)
     return view

@@ -27,6 +27,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from distnet.kit.crypto import encrypt_many
+from distnet.kit.errors import ValidationFailed
 from distnet.kit.money import CURRENCIES, MAX_AMOUNT_MINOR
 from distnet.orders.service import CLOCK_SKEW, accept
 from distnet.settings import Settings
@@ -216,8 +217,6 @@ def _check_header(header: list[str]) -> None:
     unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
     missing = [c for c in REQUIRED if c not in header]
     if unknown or missing:
-        from distnet.kit.errors import ValidationFailed
-
         raise ValidationFailed(f"CSV header: unknown columns {unknown}, missing columns {missing}", field="header")
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.cards.service import hold_is_active
+from distnet.commissions.repository import attribute_sql
 from distnet.kit import pg
 from distnet.ledger.service import PLATFORM_ACCOUNTS
 from distnet.models import Card
@@ -177,7 +178,6 @@ def _single_statement() -> TextClause:
     """One order's insert, attribution (commissions and their ledger transaction), sales credit
     and ``order.created`` event in one statement: the new row reaches the others through the
     ``new_order`` CTE (a statement does not see its own inserts in the table)."""
-    from distnet.commissions.repository import attribute_sql
 
     # VALUES, not the JSON document of batches: the planner must know it is one row (a set-returning
     # function counts as 100, and the generic plan then hash-joins whole tables)

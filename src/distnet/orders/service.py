@@ -20,6 +20,7 @@ from distnet.cards import service as cards
 from distnet.cards.errors import CardCancelled, CardNotFound
 from distnet.commissions import repository as commissions_repo
 from distnet.commissions.rules import reversal_due, reversal_lines
+from distnet.commissions.service import skipped_levels
 from distnet.kit import outbox
 from distnet.kit.auth import Principal, Role
 from distnet.kit.crypto import decrypt_many, encrypt, encrypt_many, keyed_hash
@@ -464,7 +465,6 @@ async def _visible_order(session: AsyncSession, principal: Principal, order_id: 
 
 
 async def get_order(session: AsyncSession, settings: Settings, principal: Principal, order_id: int) -> dict[str, Any]:
-    from distnet.commissions.service import skipped_levels
 
     await _visible_order(session, principal, order_id)
     view = (await order_views(session, [order_id], secret=settings.secret_key))[0]

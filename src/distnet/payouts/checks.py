@@ -3,7 +3,7 @@ each selects the offending rows and passes when it selects none."""
 
 from __future__ import annotations
 
-from distnet.ledger.verify import Check
+from distnet.kit.checks import Check
 
 CHECKS: tuple[Check, ...] = (
     Check("reserved_matches_payout_items", "each distributor's reserved balance = the net (gross - tax) of its items still reserved",

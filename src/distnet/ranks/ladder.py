@@ -9,11 +9,11 @@ and the period with ``DISTNET_RANK_PERIOD_DAYS``.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 
 from distnet.kit.money import parse_amount
+from distnet.settings import RankSettings, read_section
 
 RANK_ORDER = ("member", "silver", "gold", "platinum")
 DEFAULT_PERIOD_DAYS = 90
@@ -105,8 +105,8 @@ def _parse_ladder(raw: str, period_days: int) -> Ladder:
 
 @lru_cache(maxsize=1)
 def current_ladder() -> Ladder:
-    period = int(os.environ.get("DISTNET_RANK_PERIOD_DAYS", DEFAULT_PERIOD_DAYS))
-    raw = os.environ.get("DISTNET_RANK_LADDER")
+    configured = read_section(RankSettings)
+    period, raw = configured.period_days, configured.ladder
     if raw:
         return _parse_ladder(raw, period)
     return Ladder(steps=DEFAULT_LADDER.steps, period_days=period)

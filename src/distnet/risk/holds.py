@@ -26,11 +26,12 @@ from distnet.cards.service import hold_is_active, visible_card
 from distnet.kit import audit, outbox
 from distnet.kit.auth import SYSTEM, Principal, ensure_self_or_staff
 from distnet.kit.errors import Conflict, ValidationFailed
+from distnet.kit.money import format_amount
 from distnet.ledger.service import Posting, post
 from distnet.models import Appeal, Card, Hold
 from distnet.models.network import VIOLATION_REASONS
 from distnet.risk.errors import HoldAlreadyLifted, HoldNotFound
-from distnet.settings import Settings
+from distnet.settings import Settings, get_settings
 
 MANUAL_REASONS = ("manual", "fake_promotion", "order_brushing", "unpaid_balance")
 OPEN_APPEAL_STATUSES = ("submitted", "in_review", "info_requested", "escalated")
@@ -170,7 +171,6 @@ async def hold_view(session: AsyncSession, hold: Hold, *, full: bool, settings: 
     withheld = (await session.execute(
         text("SELECT count(*) AS n, coalesce(sum(amount - reversed), 0) AS w FROM commission "
              "WHERE withheld_hold_id = :h AND status = 'withheld'"), {"h": hold.id})).one()
-    from distnet.kit.money import format_amount
 
     view = {
         "id": hold.id,
@@ -303,8 +303,6 @@ async def confirm_hold(session: AsyncSession, actor: Principal, hold: Hold, *, n
 
 async def appeals_exhausted(session: AsyncSession, hold: Hold, *, max_submissions: int | None = None) -> bool:
     """True when the last allowed submission was rejected (no resubmission possible)."""
-    from distnet.settings import get_settings
-
     cap = max_submissions or get_settings().business.appeal_max_submissions
     rejected = await session.scalar(
         select(func.count()).select_from(Appeal).where(Appeal.hold_id == hold.id, Appeal.status == "rejected"))

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from distnet.db import session_scope
+from distnet.db import make_sessionmaker, session_scope
 from distnet.kit.money import format_amount
 from distnet.models.payouts import SettlementPartition, SettlementRun
 from distnet.settlement import repository as repo
@@ -257,6 +257,4 @@ async def run_settlement(session: AsyncSession, settings: Any = None) -> dict[st
     must keep the finished partitions: invariant 8), so it runs its own transactions on the
     session's engine rather than inside the runner's single unit of work; the runner's session is
     left untouched. For fan-out over several workers send the ``settlement.run`` actor instead."""
-    from distnet.db import make_sessionmaker
-
     return await settle(make_sessionmaker(session.bind), triggered_by="scheduler")

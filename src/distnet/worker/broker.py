@@ -44,7 +44,8 @@ from dramatiq.middleware import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from distnet.settings import Settings, get_settings
+from distnet.db import make_engine, make_sessionmaker, resolve_database_url, resolve_redis_url
+from distnet.settings import BrokerSettings, Settings, get_settings, read_section
 
 __all__ = [
     "NAMESPACE",
@@ -57,7 +58,7 @@ __all__ = [
     "worker_sessionmaker",
 ]
 
-NAMESPACE = os.environ.get("DISTNET_BROKER_NAMESPACE") or "distnet"
+NAMESPACE = read_section(BrokerSettings).namespace
 """Redis key prefix of the broker's queues."""
 
 DEFAULT_TIME_LIMIT_MS = 10 * 60 * 1000
@@ -94,9 +95,9 @@ class WorkerEngines(Middleware):
 
 
 def _use_stub() -> bool:
-    choice = os.environ.get("DISTNET_BROKER", "").lower()
-    if choice:
-        return choice == "stub"
+    kind = read_section(BrokerSettings).kind
+    if kind != "auto":
+        return kind == "stub"
     return "pytest" in sys.modules
 
 
@@ -118,8 +119,6 @@ def redis_broker(url: str, *, namespace: str = NAMESPACE) -> dramatiq.Broker:
 def make_broker(settings: Settings | None = None, *, stub: bool | None = None) -> dramatiq.Broker:
     if stub if stub is not None else _use_stub():
         return StubBroker(middleware=make_middleware())
-    from distnet.db import resolve_redis_url
-
     return redis_broker(resolve_redis_url(settings or get_settings()))
 
 
@@ -156,8 +155,6 @@ def worker_sessionmaker() -> async_sessionmaker[AsyncSession]:
     with _engines_lock:
         found = _engines.get(key)
         if found is None or found[0] is not loop or (_database_url and found[1] != _database_url):
-            from distnet.db import make_engine, make_sessionmaker, resolve_database_url
-
             settings = get_settings()
             url = _database_url or resolve_database_url(settings)
             engine = make_engine(url, pool_size=min(settings.database.pool_size, 5))

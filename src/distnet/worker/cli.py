@@ -2,53 +2,20 @@
 
 from __future__ import annotations
 
-import importlib
+import asyncio
 import logging
+import os
+import secrets
 import signal
 import threading
 from typing import Annotated
 
 import typer
 
-# Every module that declares actors. A domain that has not landed yet is skipped.
-TASK_MODULES = (
-    "distnet.worker.tasks",
-    "distnet.events.tasks",
-    "distnet.orders.tasks",
-    "distnet.settlement.tasks",
-    "distnet.payouts.tasks",
-    "distnet.risk.tasks",
-    "distnet.ranks.tasks",
-)
+from distnet.settings import BrokerSettings, get_settings, read_section
 
-logger = logging.getLogger(__name__)
-
-
-def import_task_modules() -> list[str]:
-    """Import every actor module that exists; return the names imported."""
-    loaded = []
-    for name in TASK_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            logger.info("no actors module %s (yet)", name)
-            continue
-        loaded.append(name)
-    return loaded
-
-
-def start_worker(threads: int, queues: list[str] | None = None):
-    """Start a dramatiq worker on our broker in this process (threads); the caller stops it."""
-    import dramatiq
-
-    import_task_modules()
-    from distnet.worker.broker import broker
-
-    worker = dramatiq.Worker(broker, worker_threads=threads, queues=set(queues) if queues else None)
-    worker.start()
-    return worker
+# Each command imports its machinery when it runs: registering the commands must not load every
+# actor module and the app (``distnet keys create`` would pay for them).
 
 
 def register(app: typer.Typer) -> None:
@@ -62,8 +29,9 @@ def register(app: typer.Typer) -> None:
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
+        from distnet.worker.runner import broker, start_worker
+
         running = start_worker(threads, queue)
-        from distnet.worker.broker import broker
 
         typer.echo(f"worker: {threads} threads on {type(broker).__name__}, queues: "
                    f"{', '.join(sorted(queue or broker.get_declared_queues()))}")
@@ -78,9 +46,6 @@ def register(app: typer.Typer) -> None:
         heartbeat: Annotated[float, typer.Option(help="seconds between leader-connection checks")] = 5.0,
     ) -> None:
         """Fire the periodic jobs while this process holds the leader lock (run several for failover)."""
-        import asyncio
-
-        from distnet.settings import get_settings
         from distnet.worker.scheduler import LeaderScheduler, install_signal_handlers
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -102,6 +67,11 @@ def register(app: typer.Typer) -> None:
         keep: Annotated[bool, typer.Option(help="keep the demo database afterwards")] = False,
     ) -> None:
         """A realistic synthetic network run end to end through the real API, with a summary."""
+        # Our own broker namespace, set before the broker module is first imported: a production
+        # worker on the same Redis must never take a demo message (it would run it against the
+        # real database). An operator-chosen distnet-demo-* namespace is kept.
+        if not read_section(BrokerSettings).namespace.startswith("distnet-demo-"):
+            os.environ["DISTNET_BROKER_NAMESPACE"] = f"distnet-demo-{secrets.token_hex(4)}"
         from distnet.worker.demo import run_demo
 
         logging.basicConfig(level=logging.WARNING)

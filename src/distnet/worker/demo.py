@@ -21,7 +21,6 @@ import csv
 import io
 import logging
 import math
-import os
 import random
 import secrets
 import time
@@ -31,8 +30,26 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from litestar.testing import AsyncTestClient
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import text
+
+from distnet.app import create_app
+from distnet.db import make_engine, make_sessionmaker, resolve_database_url, resolve_redis_url
+from distnet.events.relay import relay_outbox
+from distnet.kit.auth import create_key
+from distnet.kit.embedded import create_database, drop_database
+from distnet.migrate import upgrade
+from distnet.settings import BrokerSettings, get_settings, read_section
+from distnet.worker.broker import broker, configure_worker_database
+from distnet.worker.runner import start_worker
+
+if not read_section(BrokerSettings).namespace.startswith("distnet-demo-"):
+    # the broker is configured when its module is first imported: ``distnet demo`` sets its own
+    # namespace before importing this module, so a production worker on the same Redis never
+    # takes a demo message (it would run it against the real database)
+    raise RuntimeError("import distnet.worker.demo only after setting DISTNET_BROKER_NAMESPACE=distnet-demo-...")
 
 console = Console()
 
@@ -91,8 +108,6 @@ class Demo:
         return await asyncio.gather(*(one(j) for j in jobs))
 
     async def make_keys(self) -> None:
-        from distnet.kit.auth import create_key
-
         async with self.sessionmaker() as s:
             for name, roles in (("admin", ["admin"]), ("finance", ["finance"]),
                                 ("approver", ["finance_approver"]), ("risk", ["risk_admin"])):
@@ -272,10 +287,6 @@ class Demo:
         self.report.add("ledger", "verify", "ok" if report.get("ok") else f"FAILED: {', '.join(bad)}")
 
     async def events(self, broker: Any) -> None:
-        from sqlalchemy import text
-
-        from distnet.events.relay import relay_outbox
-
         published = 0
         while True:
             async with self.sessionmaker() as s:
@@ -298,8 +309,6 @@ class Demo:
         self.report.add("events", "consumer deliveries recorded (processed_event)", handled)
 
     async def money(self) -> None:
-        from sqlalchemy import text
-
         async with self.sessionmaker() as s:
             rows = (await s.execute(text(
                 "SELECT level, count(*), coalesce(sum(amount - reversed), 0) FROM commission GROUP BY level "
@@ -312,14 +321,6 @@ class Demo:
 
 
 async def _run(distributors: int, orders: int, seed: int, database_url: str, report: Report) -> None:
-    from litestar.testing import AsyncTestClient
-
-    from distnet.app import create_app
-    from distnet.db import make_engine, make_sessionmaker, resolve_redis_url
-    from distnet.settings import get_settings
-    from distnet.worker.broker import broker, configure_worker_database
-    from distnet.worker.cli import start_worker
-
     settings = get_settings()
     configure_worker_database(database_url)
     worker = await asyncio.to_thread(start_worker, 4)
@@ -347,16 +348,8 @@ async def _run(distributors: int, orders: int, seed: int, database_url: str, rep
 
 
 def run_demo(*, distributors: int = 300, orders: int = 800, seed: int = 7, keep: bool = False) -> Report:
-    from distnet.db import resolve_database_url, resolve_redis_url
-    from distnet.kit.embedded import create_database, drop_database
-    from distnet.migrate import upgrade
-    from distnet.settings import get_settings
-
     settings = get_settings()
     tag = secrets.token_hex(4)
-    # Our own broker namespace, set before the broker module is first imported: a production worker
-    # on the same Redis must never take a demo message (it would run it against the real database).
-    os.environ.setdefault("DISTNET_BROKER_NAMESPACE", f"distnet-demo-{tag}")
     server_url = resolve_database_url(settings)
     name = f"distnet_demo_{tag}"
     console.print(f"[bold]distnet demo[/]: database {name} on {server_url.rsplit('@', 1)[-1].rsplit('/', 1)[0]}")
@@ -373,7 +366,7 @@ def run_demo(*, distributors: int = 300, orders: int = 800, seed: int = 7, keep:
             console.print(f"kept database {database_url}")
         else:
             drop_database(server_url, name)
-        _forget_redis_namespace(resolve_redis_url(settings), os.environ["DISTNET_BROKER_NAMESPACE"])
+        _forget_redis_namespace(resolve_redis_url(settings), read_section(BrokerSettings).namespace)
     _print(report)
     return report
 

@@ -15,7 +15,11 @@ from typing import Any
 
 from litestar import Litestar
 
+from distnet.db import resolve_database_url
 from distnet.settings import Settings
+from distnet.worker.broker import configure_worker_database
+from distnet.worker.runner import start_worker
+from distnet.worker.scheduler import LeaderScheduler
 
 logger = logging.getLogger(__name__)
 
@@ -32,16 +36,10 @@ def attach_background(
     running: dict[str, Any] = {}
 
     async def start() -> None:
-        from distnet.db import resolve_database_url
-        from distnet.worker.broker import configure_worker_database
-        from distnet.worker.cli import start_worker
-
         url = database_url or resolve_database_url(settings)
         configure_worker_database(url)
         running["worker"] = await asyncio.to_thread(start_worker, threads)
         if scheduler:
-            from distnet.worker.scheduler import LeaderScheduler
-
             leader = LeaderScheduler(settings, database_url=url, name=f"serve:{id(app):x}")
             running["leader"] = leader
             running["leader_task"] = asyncio.create_task(leader.run(), name="distnet-scheduler")
@@ -57,8 +55,6 @@ def attach_background(
         worker = running.pop("worker", None)
         if worker is not None:
             await asyncio.to_thread(worker.stop, 30_000)
-        from distnet.worker.broker import configure_worker_database
-
         configure_worker_database(None)
 
     app.on_startup.append(start)

@@ -33,10 +33,12 @@ import redis
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.engine import make_url
 
+from distnet.db import make_engine, make_sessionmaker, resolve_database_url
 from distnet.kit.outage import Outage
 from distnet.settings import Settings
 from distnet.worker import jobs as jobs_module
 from distnet.worker.jobs import Job
+from distnet.worker.tasks import run_job
 
 logger = logging.getLogger(__name__)
 
@@ -125,8 +127,6 @@ class LeaderScheduler:
 
     def _url(self) -> str:
         if self.database_url is None:
-            from distnet.db import resolve_database_url
-
             self.database_url = resolve_database_url(self.settings)
         return self.database_url
 
@@ -253,8 +253,6 @@ class LeaderScheduler:
         logger.info("scheduler %s: caught up, sent %d job(s) skipped during the outage", self.name, len(missed) + 1)
 
     def _enqueue(self, job: Job) -> None:
-        from distnet.worker.tasks import run_job
-
         # A message older than a few intervals is stale (the next one is on its way): dropped by
         # AgeLimit, so a worker back from an outage does not replay a backlog of relay runs.
         max_age_ms = int(max(job.interval.total_seconds() * 3, 30) * 1000)
@@ -263,8 +261,6 @@ class LeaderScheduler:
 
     def _inline_sessionmaker(self) -> Any:
         if self._sessionmaker is None:
-            from distnet.db import make_engine, make_sessionmaker
-
             self._engine = make_engine(self._url(), pool_size=2)
             self._sessionmaker = make_sessionmaker(self._engine)
         return self._sessionmaker
