@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any, cast
 
+from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from distnet.kit.embedded import ensure_postgres, ensure_redis
 from distnet.migrate import upgrade_if_behind
 from distnet.settings import Settings, normalize_url
 
-__all__ = ["normalize_url", "resolve_database_url", "resolve_redis_url", "make_engine", "make_sessionmaker",
+__all__ = ["rowcount", "normalize_url", "resolve_database_url", "resolve_redis_url", "make_engine", "make_sessionmaker",
            "session_scope"]
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows an INSERT/UPDATE/DELETE touched (``AsyncSession.execute`` is typed as a plain Result)."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 def resolve_database_url(settings: Settings) -> str:

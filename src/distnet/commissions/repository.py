@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import operator
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import TextClause, text
@@ -261,7 +262,7 @@ async def attribute_in_chunks(
     # its joins and sums hash whole chunks: in memory, not spilled at the default 4 MB (this
     # transaction only; the import sets the same)
     await session.execute(text("SET LOCAL work_mem = '256MB'"))
-    spans = (await session.execute(text(
+    spans: Sequence[Any] = (await session.execute(text(
         f"SELECT currency, min(id), max(id), count(*) FROM orders WHERE id IN ({orders}) GROUP BY currency "
         "ORDER BY currency"), params)).all()
     await session.execute(text("CREATE TEMP TABLE IF NOT EXISTS accrual_sums (owner bigint, kind text, currency text, "

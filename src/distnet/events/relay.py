@@ -24,7 +24,7 @@ import uuid
 import weakref
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import dramatiq
 from dramatiq import Message
@@ -125,7 +125,7 @@ async def relay_outbox(
     if not rows:
         return RelayResult(published=0, waiting=0)
 
-    messages = [event_message(event_dict(*row)) for row in rows]
+    messages = [event_message(event_dict(*cast(tuple[Any, ...], row))) for row in rows]
     sent, exc = await asyncio.to_thread(_enqueue_all, broker, messages)
     accepted = [row.id for row in rows[:sent]]
     if accepted:

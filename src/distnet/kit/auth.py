@@ -76,7 +76,7 @@ async def resolve_principal(connection: ASGIConnection) -> Principal:
 async def role_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     """App-wide guard: reads the handler's ``roles`` option; ``public`` handlers need no key."""
     openapi = connection.app.openapi_config
-    if openapi is not None and connection.scope["path"].startswith(openapi.path):
+    if openapi is not None and connection.scope["path"].startswith(openapi.path or "/schema"):
         return  # the API description is public
     principal = await resolve_principal(connection)
     if handler.opt.get("public"):

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import logging
 import os
 import pwd
@@ -492,7 +493,7 @@ def _redis_start(rdir: Path) -> int:
             ],
             cwd=rdir,
         )
-        if _wait_for(lambda p=port: _redis_serves(p, rdir), 10):
+        if _wait_for(functools.partial(_redis_serves, port, rdir), 10):
             return port
         _redis_stop(rdir)  # leave nothing half-started behind
         (rdir / "redis.port").unlink(missing_ok=True)

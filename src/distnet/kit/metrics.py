@@ -29,7 +29,7 @@ def metrics_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send_wrapper)
         finally:
             label = scope.get("path_template") or "unmatched"
-            REQUESTS.labels(scope["method"], label, str(status["code"])).inc()
-            LATENCY.labels(scope["method"], label).observe(time.perf_counter() - start)
+            REQUESTS.labels(scope.get("method", "WS"), label, str(status["code"])).inc()
+            LATENCY.labels(scope.get("method", "WS"), label).observe(time.perf_counter() - start)
 
     return middleware

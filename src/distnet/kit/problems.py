@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import ExceptionHandlersMap
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -96,7 +97,7 @@ def unexpected_error_handler(request: Request, exc: Exception) -> Response:
                     request)
 
 
-EXCEPTION_HANDLERS = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     DistnetError: domain_error_handler,
     HTTPException: http_error_handler,
     DBAPIError: database_error_handler,

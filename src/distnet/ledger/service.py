@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from distnet.db import rowcount
 from distnet.models import LedgerAccount, LedgerTransaction
 
 DISTRIBUTOR_ACCOUNTS = ("pending", "available", "withheld", "reserved", "paid", "owed")
@@ -85,11 +86,11 @@ async def post(
     lines = [p for p in postings if p.amount != 0]
     if sum(p.amount for p in lines) != 0:
         raise UnbalancedTransaction(f"{kind}: postings sum to {sum(p.amount for p in lines)}")
-    txn_id = await session.scalar(
+    txn_id: int = (await session.execute(
         insert(LedgerTransaction)
         .values(kind=kind, ref_type=ref_type, ref_id=None if ref_id is None else str(ref_id), memo=memo)
         .returning(LedgerTransaction.id)
-    )
+    )).scalar_one()
     if not lines:
         return txn_id
     if any(p.distributor_id is None for p in lines):
@@ -116,8 +117,8 @@ async def post(
             "currency": currency,
         },
     )
-    if result.rowcount != len(lines):
-        raise UnbalancedTransaction(f"{kind}: an account is missing (wrote {result.rowcount} of {len(lines)})")
+    if (written := rowcount(result)) != len(lines):
+        raise UnbalancedTransaction(f"{kind}: an account is missing (wrote {written} of {len(lines)})")
     return txn_id
 
 

@@ -16,6 +16,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from distnet.db import rowcount
+
 UPLINE_DEPTH = 3
 """Levels kept in ``distributor_upline``: the legal three-level ceiling, so also the cap's maximum."""
 
@@ -163,7 +165,7 @@ async def compress_out(session: AsyncSession, distributor_id: int, sponsor_id: i
     )
     await session.execute(text("DELETE FROM distributor_upline WHERE distributor_id = :root"), params)
     await rebuild_upline_ids(session, affected_ids)
-    return moved.rowcount
+    return rowcount(moved)
 
 
 async def rebuild_upline_below(session: AsyncSession, root_id: int, max_rel_depth: int) -> None:
@@ -257,7 +259,7 @@ async def team_stats(session: AsyncSession, distributor_id: int) -> list[dict[st
         ),
         {"id": distributor_id},
     )
-    by_level = dict(sales.all())
+    by_level: dict[Any, Any] = dict(sales.all())
     return [{"level": level, "count": count, "sales": by_level.get(level, 0)} for level, count in counts.all()]
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.cards import service as cards
+from distnet.db import rowcount
 from distnet.kit import audit, outbox
 from distnet.kit.auth import Principal, Role, create_key, ensure_self_or_staff
 from distnet.kit.crypto import encrypt, keyed_hash
@@ -334,7 +335,7 @@ async def purge_expired_tax_identities(session: AsyncSession, now: datetime | No
         "UPDATE tax_identity SET name_enc = NULL, resident_id_enc = NULL "
         "WHERE retain_until <= coalesce(:now, now()) AND (name_enc IS NOT NULL OR resident_id_enc IS NOT NULL)"),
         {"now": now})
-    return result.rowcount
+    return rowcount(result)
 
 
 __all__ = ["Card", "PII_FIELDS"]

@@ -319,7 +319,7 @@ async def _attribute(session: AsyncSession, settings: Settings, outcome: dict[st
             "commission_amount": int(summary["amount"]), "error_lines": errors}
 
 
-async def _chunks_of(chunks: AsyncIterator[bytes] | Any) -> AsyncIterator[bytes]:
+async def _chunks_of(chunks: Any) -> AsyncIterator[bytes]:
     if hasattr(chunks, "__aiter__"):
         async for chunk in chunks:
             yield chunk

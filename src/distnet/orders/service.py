@@ -123,7 +123,7 @@ def prepare(data: OrderCreate, settings: Settings, now: datetime) -> PreparedOrd
     )
 
 
-def sell_refusal(card: Card, seller_status: str, holds: list[Hold], now: datetime) -> DistnetError | None:
+def sell_refusal(card: Any, seller_status: str | None, holds: list[Hold], now: datetime) -> DistnetError | None:
     """Why this card may not sell now, as the error to answer with; None when it may."""
     if card.cancelled_at is not None:
         return CardCancelled(f"card {card.number} is cancelled")
@@ -175,7 +175,7 @@ def shown_buyer_refs(secret: bytes, stored: list[tuple[bytes | None, bytes | Non
             for value, (_, h) in zip(plain, stored, strict=True)]
 
 
-async def _cards(session: AsyncSession, numbers: list[str]) -> dict[str, tuple[Card, str, list[Hold]]]:
+async def _cards(session: AsyncSession, numbers: list[str]) -> dict[str, tuple[Any, str, list[Hold]]]:
     """Cards by number with their seller's status and active holds (three queries for any count)."""
     # plain rows, not Card instances: a batch reads up to 1,000 cards (ORM identity-map work was
     # 40 ms of a batch); sell_refusal and _row read the same attributes from either
@@ -323,15 +323,15 @@ async def create_batch(session: AsyncSession, settings: Settings, principal: Pri
     to_insert: list[tuple[int, PreparedOrder]] = []
     for i, p in prepared:
         card_info = found.get(p.card_number)
-        err: DistnetError | None
+        refusal: DistnetError | None
         if card_info is None:
-            err = CardNotFound(f"no card {p.card_number}")
+            refusal = CardNotFound(f"no card {p.card_number}")
         elif p.key in existing:
-            err = None
+            refusal = None
         else:
-            err = sell_refusal(card_info[0], card_info[1], card_info[2], now)
-        if err is not None:
-            results[i] = {"index": i, "status": "error", "status_code": err.status, "error": _problem(err)}
+            refusal = sell_refusal(card_info[0], card_info[1], card_info[2], now)
+        if refusal is not None:
+            results[i] = {"index": i, "status": "error", "status_code": refusal.status, "error": _problem(refusal)}
         elif p.key not in existing:
             to_insert.append((i, p))
     # one AES pass for the batch's buyer references (a Fernet call each was ~10% of a batch)
@@ -379,9 +379,9 @@ async def create_batch(session: AsyncSession, settings: Settings, principal: Pri
         elif body_hash == p.body_hash:
             results[i] = {"index": i, "status": "replayed", "status_code": 200, "order_id": order_id}
         else:
-            err = IdempotencyConflict(f"order {p.source}/{p.external_id} exists with a different body",
-                                      extra={"order_id": order_id})
-            results[i] = {"index": i, "status": "error", "status_code": 409, "error": _problem(err)}
+            conflict = IdempotencyConflict(f"order {p.source}/{p.external_id} exists with a different body",
+                                           extra={"order_id": order_id})
+            results[i] = {"index": i, "status": "error", "status_code": 409, "error": _problem(conflict)}
             continue
         if order_id not in new_views:
             ids_for_view.append(order_id)

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.commissions import repository as commissions_repo
 from distnet.commissions.rules import DEFAULT_RATES
+from distnet.db import rowcount
 from distnet.kit import pg
 from distnet.kit.money import format_amount
 from distnet.ranks.ladder import RANK_ORDER, Ladder, current_ladder, progress
@@ -117,7 +118,7 @@ async def fold_sales(session: AsyncSession) -> int:
     statement, so every reader sees the rows either here or there, never both or neither. Only
     this job and the evaluation lock ``sales_daily`` rows, for the length of one statement."""
     result = await session.execute(text(_FOLD))
-    return result.rowcount or 0
+    return rowcount(result)
 
 
 async def evaluate_ranks(session: AsyncSession) -> list[dict[str, Any]]:

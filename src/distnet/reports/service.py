@@ -130,7 +130,7 @@ async def trial_balance(session: AsyncSession) -> tuple[list[tuple[str, Any]], l
           FROM ledger_account a LEFT JOIN sums s ON s.account_id = a.id
          GROUP BY 1, 2, 3 ORDER BY 3, 2 DESC, 1
         """))).all()
-    out = [[r.kind, r.owner, r.currency, int(r.accounts), format_amount(int(r.balance)),
+    out: list[Sequence[Any]] = [[r.kind, r.owner, r.currency, int(r.accounts), format_amount(int(r.balance)),
             format_amount(int(r.postings)), int(r.balance) == int(r.postings)] for r in rows]
     totals: dict[str, int] = {}
     for r in rows:
@@ -181,7 +181,7 @@ AGEING_ROWS = text(
 async def debt_ageing(session: AsyncSession, as_of: datetime, currency: str
                       ) -> tuple[list[tuple[str, Any]], list[Sequence[Any]]]:
     rows = (await session.execute(AGEING_ROWS, {"as_of": as_of, "currency": currency})).all()
-    out = [[r.d, r.code, r.name, format_amount(int(r.owed)), format_amount(int(r.b0)), format_amount(int(r.b1)),
+    out: list[Sequence[Any]] = [[r.d, r.code, r.name, format_amount(int(r.owed)), format_amount(int(r.b0)), format_amount(int(r.b1)),
             format_amount(int(r.b2)), format_amount(int(r.b3)), r.oldest] for r in rows]
     summary: list[tuple[str, Any]] = [("as_of", as_of), ("currency", currency), ("debtors", len(rows)),
                                       ("owed", format_amount(sum(int(r.owed) for r in rows)))]

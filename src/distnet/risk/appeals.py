@@ -266,7 +266,7 @@ async def appeal_view(session: AsyncSession, appeal: Appeal, *, full: bool) -> d
     hold = await holds.get_hold(session, appeal.hold_id)
     events = (await session.scalars(select(AppealEvent).where(AppealEvent.appeal_id == appeal.id)
                                     .order_by(AppealEvent.id))).all()
-    view = {
+    view: dict[str, Any] = {
         "id": appeal.id, "hold_id": appeal.hold_id, "distributor_id": appeal.distributor_id,
         "status": appeal.status, "submission_no": appeal.submission_no, "statement": appeal.statement,
         "evidence": appeal.evidence, "due_at": appeal.due_at, "paused": appeal.paused_at is not None,

@@ -244,7 +244,9 @@ async def _window_groups(session: AsyncSession, cfg: RuleConfig) -> list[WindowG
     # GROUPING(col) = 0 on the rows of col's set; the card set aggregates over every fingerprint column
     label = "CASE " + " ".join(f"WHEN GROUPING({col}) = 0 THEN '{kind}'" for kind, col in cols.items()) \
         + " ELSE 'card' END" if cols else "'card'"
-    sets, having, params = [], [], {"days": timedelta(days=days)}
+    sets: list[str] = []
+    having: list[str] = []
+    params: dict[str, Any] = {"days": timedelta(days=days)}
     if card_mins:
         sets.append("(card_id)")
         having.append("(" + " AND ".join([f"GROUPING({col}) = 1" for col in cols.values()]

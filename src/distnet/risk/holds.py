@@ -16,6 +16,7 @@ was forfeited cannot be cleared afterwards (never both).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -359,7 +360,7 @@ async def _move_withheld(session: AsyncSession, hold: Hold, *, status: str, kind
     return sum(int(r.net) for r in rows)
 
 
-async def _post_by_currency(session: AsyncSession, rows: list[Any], *, kind: str, to_kind: str, hold: Hold) -> None:
+async def _post_by_currency(session: AsyncSession, rows: Sequence[Any], *, kind: str, to_kind: str, hold: Hold) -> None:
     by_currency: dict[str, list[Any]] = {}
     for r in rows:
         if int(r.net) > 0:

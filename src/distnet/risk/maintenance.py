@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from distnet.db import rowcount
 from distnet.kit import audit, outbox
 from distnet.kit.auth import SYSTEM, Principal
 from distnet.kit.errors import ValidationFailed
@@ -72,7 +73,7 @@ async def place_window_holds(session: AsyncSession, window: MaintenanceWindow) -
     """), {"w": window.id, "subject": f"window:{window.id}", "message": window.message[:2000],
            "starts": window.starts_at, "ends": window.ends_at, "regions": scope.get("regions"),
            "ranks": scope.get("ranks")})
-    return result.rowcount or 0
+    return rowcount(result)
 
 
 async def create_window(session: AsyncSession, principal: Principal, *, starts_at: datetime, ends_at: datetime,
@@ -156,7 +157,7 @@ async def _stamp_holds_lifted(session: AsyncSession, w: MaintenanceWindow, *, at
                         outcome = 'cleared'
          WHERE maintenance_window_id = :w AND reason = 'maintenance' AND lifted_at IS NULL
     """), {"w": w.id, "at": at, "note": note})
-    return result.rowcount or 0
+    return rowcount(result)
 
 
 async def start_due_windows(session: AsyncSession, *, now: datetime | None = None) -> int:

@@ -18,10 +18,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from distnet.db import make_sessionmaker, session_scope
 from distnet.kit.money import format_amount
@@ -81,7 +81,7 @@ async def start_run(
         return running, True
     as_of = as_of or now
     lo, hi, due = await repo.due_bounds(session, as_of)
-    if lo is None:
+    if lo is None or hi is None:
         run = SettlementRun(as_of=as_of, status="done", partitions=0, partitions_done=0,
                             triggered_by=triggered_by, finished_at=now)
         session.add(run)
@@ -116,9 +116,9 @@ async def start_run(
         ),
         {"run": run_id, "los": [r[0] for r in ranges], "his": [r[1] for r in ranges]},
     )
-    run = await session.get(SettlementRun, run_id)
-    assert run is not None
-    return run, False
+    created = await session.get(SettlementRun, run_id)
+    assert created is not None
+    return created, False
 
 
 async def _claim(session: AsyncSession, run_id: int, partition_no: int | None, skip_locked: bool):
@@ -257,4 +257,4 @@ async def run_settlement(session: AsyncSession, settings: Any = None) -> dict[st
     must keep the finished partitions: invariant 8), so it runs its own transactions on the
     session's engine rather than inside the runner's single unit of work; the runner's session is
     left untouched. For fan-out over several workers send the ``settlement.run`` actor instead."""
-    return await settle(make_sessionmaker(session.bind), triggered_by="scheduler")
+    return await settle(make_sessionmaker(cast(AsyncEngine, session.bind)), triggered_by="scheduler")

@@ -149,7 +149,8 @@ class LeaderScheduler:
                 return None
             self._standby_conn = conn
         try:
-            got = (await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (self.lock_key,))).fetchone())[0]
+            row = await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (self.lock_key,))).fetchone()
+            got = row is not None and row[0]
         except psycopg.Error as exc:
             self.database_outage.failed(exc)
             with contextlib.suppress(psycopg.Error):
