@@ -66,7 +66,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         db_url = database_url or resolve_database_url(settings)
-        engine = make_engine(db_url, pool_size=settings.database.pool_size)
+        engine = make_engine(db_url, pool_size=settings.database.pool_size,
+                             time_zone=settings.business.time_zone)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.settings = settings

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -15,14 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.db import resolve_database_url, resolve_redis_url
 from distnet.kit.embedded import embedded_status, stop_embedded
-from distnet.kit.errors import DistnetError
 from distnet.kit.keys import create_key, list_keys, revoke_key
-from distnet.kit.runner import run_in_session
+from distnet.kit.runner import run_command
 from distnet.migrate import upgrade
 from distnet.models import ApiKey
 from distnet.settings import Settings, SettingsError, get_settings
-
-T = TypeVar("T")
 
 app = typer.Typer(help="distnet: distribution network backend", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="database schema", no_args_is_help=True)
@@ -101,7 +97,7 @@ def keys_create(
         key, raw = await create_key(session, name=name, roles=role, distributor_id=distributor_id)
         return key.id, key.roles, raw
 
-    key_id, roles, raw = _run_or_exit(create)
+    key_id, roles, raw = run_command(create)
     typer.echo(f"key {key_id} '{name}' roles: {', '.join(roles)}")
     typer.echo("store it now: it is shown once")
     typer.echo(raw)
@@ -117,7 +113,7 @@ def keys_list(
         return await list_keys(session, include_revoked=all_keys)
 
     table = Table("id", "name", "roles", "distributor", "prefix", "created", "revoked", box=None)
-    for key in _run_or_exit(listing):
+    for key in run_command(listing):
         table.add_row(str(key.id), key.name, ",".join(key.roles), str(key.distributor_id or ""), key.prefix,
                       f"{key.created_at:%Y-%m-%d %H:%M}",
                       f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "")
@@ -131,17 +127,8 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(help="the key's id (keys l
     async def revoke(session: AsyncSession, settings: Settings) -> datetime:
         return await revoke_key(session, key_id=key_id)
 
-    revoked_at = _run_or_exit(revoke)
+    revoked_at = run_command(revoke)
     typer.echo(f"key {key_id} revoked at {revoked_at:%Y-%m-%d %H:%M:%S %Z}")
-
-
-def _run_or_exit(fn: Callable[[AsyncSession, Settings], Awaitable[T]]) -> T:
-    """Run ``fn`` in one unit of work; a business rejection is a message and exit code 1."""
-    try:
-        return run_in_session(fn)
-    except DistnetError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(1) from exc
 
 
 @local_app.command("status")
@@ -191,13 +178,14 @@ def serve(
 
 
 def _register_domains() -> None:
+    from distnet.calendar import cli as calendar_cli
     from distnet.ledger import cli as ledger_cli
     from distnet.orders import cli as orders_cli
     from distnet.payouts import cli as payouts_cli
     from distnet.risk import cli as risk_cli
     from distnet.worker import cli as worker_cli
 
-    for module in (orders_cli, ledger_cli, payouts_cli, risk_cli, worker_cli):
+    for module in (calendar_cli, orders_cli, ledger_cli, payouts_cli, risk_cli, worker_cli):
         module.register(app)
 
 

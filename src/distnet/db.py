@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from distnet.kit.embedded import ensure_postgres, ensure_redis
 from distnet.migrate import upgrade_if_behind
-from distnet.settings import Settings, normalize_url
+from distnet.settings import BusinessSettings, Settings, normalize_url, read_section
 
 __all__ = ["rowcount", "normalize_url", "resolve_database_url", "resolve_redis_url", "make_engine", "make_sessionmaker",
            "session_scope"]
@@ -37,12 +37,15 @@ def resolve_redis_url(settings: Settings) -> str:
     return ensure_redis(settings.data_dir)
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def make_engine(url: str, *, pool_size: int = 10, time_zone: str | None = None) -> AsyncEngine:
     """No ping before each checkout: it was a round trip per request (per order). A connection
     the server dropped fails its first statement instead; SQLAlchemy (or ``kit.pg``) then
     discards it and the other pooled ones, and the API answers 503 with Retry-After
     (kit/problems.py), so the client's retry gets a fresh one."""
-    return create_async_engine(normalize_url(url), pool_size=pool_size, max_overflow=pool_size * 2)
+    zone = time_zone or read_section(BusinessSettings).time_zone
+    # the business calendar's zone for SQL (distnet_local_day): every connection carries it
+    return create_async_engine(normalize_url(url), pool_size=pool_size, max_overflow=pool_size * 2,
+                               connect_args={"options": f"-c distnet.time_zone={zone}"})
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -272,7 +272,7 @@ def get_settings() -> Settings:
     return load_settings()
 
 
-S = TypeVar("S", BrokerSettings, WebhookSettings, RankSettings, ServeSettings)
+S = TypeVar("S", BusinessSettings, BrokerSettings, WebhookSettings, RankSettings, ServeSettings)
 
 
 def read_section(section: type[S]) -> S:

@@ -35,8 +35,8 @@ CATALOG = {
     "triggers": """SELECT tgrelid::regclass || '.' || tgname, pg_get_triggerdef(oid)
                      FROM pg_trigger WHERE NOT tgisinternal""",
     "functions": """SELECT p.proname, p.prosrc FROM pg_proc p
-                     WHERE p.pronamespace = 'public'::regnamespace AND p.prolang = (SELECT oid FROM pg_language
-                                                                                    WHERE lanname = 'plpgsql')""",
+                     WHERE p.pronamespace = 'public'::regnamespace
+                       AND p.prolang IN (SELECT oid FROM pg_language WHERE lanname IN ('plpgsql', 'sql'))""",
     "storage": """SELECT relname, array_to_string(reloptions, ',') FROM pg_class
                    WHERE relnamespace = 'public'::regnamespace AND reloptions IS NOT NULL""",
 }
@@ -98,7 +98,7 @@ def newest_sql_files() -> dict[str, Path]:
 def test_every_database_function_is_the_newest_file_of_its_sql_folder(database_url: str) -> None:
     functions = catalog(database_url, ("functions",))["functions"]
     files = newest_sql_files()
-    assert set(functions) == set(files), "a plpgsql function without its migrations/sql folder, or the reverse"
+    assert set(functions) == set(files), "a plpgsql or SQL function without its migrations/sql folder, or the reverse"
     for name, path in files.items():
         body = path.read_text().split("$$")[1]
         assert functions[name] == body, f"{name} in the database is not {path.relative_to(SQL)}"
@@ -114,3 +114,6 @@ def test_the_chain_downgrades_to_nothing_and_upgrades_to_the_same_schema(databas
     assert left == (None,)
     upgrade(scratch_database)
     assert catalog(scratch_database) == catalog(database_url)
+    with psycopg.connect(_plain(scratch_database)) as conn:  # the shipped 2026 calendar (migration 0040)
+        assert conn.execute("SELECT count(*), count(*) FILTER (WHERE working) FROM business_day "
+                            "WHERE day BETWEEN '2026-01-01' AND '2026-12-31'").fetchone() == (39, 6)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from distnet.risk.appeals import TRANSITIONS, AppealAction, AppealStatus, add_business_days, transition
+from distnet.risk.appeals import TRANSITIONS, AppealAction, AppealStatus, transition
 from distnet.risk.errors import AppealTransitionRefused
 from tests.factories import auth, register
 
@@ -26,13 +26,6 @@ def test_transition_table(status, action):
     # decided appeals are final
     if status in (AppealStatus.approved, AppealStatus.rejected):
         assert not allowed
-
-
-def test_due_date_counts_business_days():
-    friday = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
-    assert add_business_days(friday, 3) == datetime(2026, 12, 2, 10, 0, tzinfo=UTC)  # Wed
-    monday = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-    assert add_business_days(monday, 3) == datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -235,7 +228,7 @@ async def test_queue_order_and_filters(client, world, session, admin_headers):
 
 async def test_bad_input_and_not_appealable(client, world, admin_headers):
     w = world
-    from datetime import UTC, datetime, timedelta
+    from datetime import datetime, timedelta
 
     now = datetime.now(UTC)
     resp = await client.post("/api/v1/maintenance-windows", headers=w["senior"], json={

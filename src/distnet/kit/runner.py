@@ -6,9 +6,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import typer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from distnet.db import make_engine, make_sessionmaker, resolve_database_url, session_scope
+from distnet.kit.errors import DistnetError
 from distnet.settings import Settings, get_settings
 
 T = TypeVar("T")
@@ -20,7 +22,8 @@ def run_with_sessionmaker(fn: Callable[[async_sessionmaker[AsyncSession], Settin
     settings = settings or get_settings()
 
     async def main() -> T:
-        engine = make_engine(resolve_database_url(settings), pool_size=pool_size)
+        engine = make_engine(resolve_database_url(settings), pool_size=pool_size,
+                             time_zone=settings.business.time_zone)
         try:
             return await fn(make_sessionmaker(engine), settings)
         finally:
@@ -37,3 +40,13 @@ def run_in_session(fn: Callable[[AsyncSession, Settings], Awaitable[T]], setting
             return await fn(session, settings)
 
     return run_with_sessionmaker(in_session, settings=settings)
+
+
+def run_command(fn: Callable[[AsyncSession, Settings], Awaitable[T]], settings: Settings | None = None) -> T:
+    """:func:`run_in_session` for a CLI command: a business rejection (``DistnetError``) is one
+    line on stderr and exit code 1, not a traceback."""
+    try:
+        return run_in_session(fn, settings)
+    except DistnetError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from exc

@@ -2,7 +2,7 @@
 
 from distnet.models.base import Base
 from distnet.models.finance import PayoutAccount, PayoutSkip, TaxIdentity, TaxTable
-from distnet.models.foundation import ApiKey, AuditLog, IdempotencyRecord, OutboxEvent
+from distnet.models.foundation import ApiKey, AuditLog, BusinessDay, IdempotencyRecord, OutboxEvent
 from distnet.models.money import (
     Commission,
     CommissionPlan,
@@ -28,7 +28,7 @@ from distnet.models.risk import (
 )
 
 __all__ = [
-    "Base", "ApiKey", "AuditLog", "IdempotencyRecord", "OutboxEvent", "Commission", "CommissionPlan",
+    "Base", "ApiKey", "AuditLog", "BusinessDay", "IdempotencyRecord", "OutboxEvent", "Commission", "CommissionPlan",
     "CommissionRate", "LedgerAccount", "LedgerPosting", "LedgerTransaction", "Order", "Refund", "Card",
     "Distributor", "DistributorClosure", "DistributorUpline", "Hold", "PayoutItem", "PayoutRun", "Repayment", "SettlementRun",
     "Appeal", "AppealEvent", "MaintenanceWindow", "ProcessedEvent", "RiskCase", "RiskRule",

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, ForeignKey, Index, LargeBinary, String, Text, Uuid, text
+from sqlalchemy import ARRAY, Boolean, Date, ForeignKey, Index, LargeBinary, String, Text, Uuid, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -24,6 +24,20 @@ class ApiKey(Base):
     distributor_id: Mapped[int | None] = mapped_column(ForeignKey("distributor.id"), index=True)
     created_at: Mapped[datetime] = created_at_column()
     revoked_at: Mapped[datetime | None]
+
+
+class BusinessDay(Base):
+    """A day that differs from the Monday-Friday week in the platform's calendar: a public holiday
+    (``working`` false) or a make-up working day on a weekend (调休, ``working`` true). Days not
+    listed follow the week. Loaded per year by an admin (``distnet calendar load``)."""
+
+    __tablename__ = "business_day"
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    working: Mapped[bool] = mapped_column(Boolean)
+    name: Mapped[str] = mapped_column(String(100))
+    source: Mapped[str | None] = mapped_column(String(200))
+    """Where the year's table comes from (the official notice)."""
+    loaded_at: Mapped[datetime] = created_at_column()
 
 
 class AuditLog(Base):

@@ -238,7 +238,7 @@ ledger_balance_pending = Table(
 
 
 class SalesDaily(Base):
-    """Sales per distributor and UTC day, net of refunds, for rank thresholds over a trailing period.
+    """Sales per distributor and business day (``distnet_local_day``: DISTNET_TIME_ZONE), net of refunds, for rank thresholds over a trailing period.
 
     ``personal`` counts the distributor's own orders; ``team`` its whole downline's (every level),
     credited to the ancestors the seller had when the order was placed. Maintained set-based by

@@ -129,7 +129,7 @@ async def existing_orders(session: AsyncSession, keys: list[tuple[str, str]]) ->
 
 
 _SALES_BY_DAY = """
-    SELECT seller_id, (placed_at AT TIME ZONE 'UTC')::date AS day, sum({amount})::bigint AS amt
+    SELECT seller_id, distnet_local_day(placed_at) AS day, sum({amount})::bigint AS amt
       FROM {rows} GROUP BY 1, 2"""
 # reads the per-day sums as CTE ``s``
 _SALES_INSERT = """INSERT INTO sales_delta (distributor_id, day, personal, team)

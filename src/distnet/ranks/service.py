@@ -45,7 +45,7 @@ WITH ladder(rank, pos, min_personal, min_team) AS (
 ), totals AS (
     SELECT scope.id, scope.rank, coalesce(sum(s.personal), 0) AS personal, coalesce(sum(s.team), 0) AS team
       FROM scope LEFT JOIN """ + SALES + """ s
-        ON s.distributor_id = scope.id AND s.day > (now() AT TIME ZONE 'UTC')::date - CAST(:days AS int)
+        ON s.distributor_id = scope.id AND s.day > distnet_local_day(now()) - CAST(:days AS int)
      GROUP BY scope.id, scope.rank
 ), target AS (
     SELECT DISTINCT ON (t.id) t.id, t.rank AS old_rank, l.rank AS new_rank, l.pos AS new_pos,
@@ -133,7 +133,7 @@ async def sales_totals(session: AsyncSession, distributor_id: int, days: int) ->
             text(
                 """
                 SELECT coalesce(sum(personal), 0), coalesce(sum(team), 0) FROM """ + SALES + """ s
-                 WHERE distributor_id = :d AND day > (now() AT TIME ZONE 'UTC')::date - CAST(:days AS int)
+                 WHERE distributor_id = :d AND day > distnet_local_day(now()) - CAST(:days AS int)
                 """
             ),
             {"d": distributor_id, "days": days},

@@ -21,8 +21,9 @@ Id = Annotated[int, Parameter(ge=1, le=2**62)]
 FINANCE = roles(Role.finance)
 
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+def _local(value: datetime, settings: Settings) -> datetime:
+    """A time without an offset is the platform's local time (DISTNET_TIME_ZONE)."""
+    return value if value.tzinfo else value.replace(tzinfo=settings.business.zone)
 
 
 class ReportController(Controller):
@@ -38,8 +39,11 @@ class ReportController(Controller):
         file_format: Format = "json",
     ) -> Response[Any] | Stream:
         now = datetime.now(UTC)
-        end = _utc(end) if end else now
-        start = _utc(start) if start else datetime.combine((end - timedelta(days=30)).date(), time(), UTC)
+        zone = state.settings.business.zone
+        end = _local(end, state.settings) if end else now
+        # default: from local midnight 30 days before ``to``
+        start = _local(start, state.settings) if start else datetime.combine(
+            (end.astimezone(zone) - timedelta(days=30)).date(), time(), zone)
         if start >= end:
             raise ValidationFailed("from must be before to", field="from")
         summary = await service.commission_statement_summary(session, distributor_id, start, end)
@@ -69,7 +73,7 @@ class ReportController(Controller):
                           currency: Annotated[str | None, Parameter(max_length=3)] = None,
                           file_format: Format = "json") -> Response[Any] | Stream:
         summary, rows = await service.debt_ageing(
-            session, _utc(as_of) if as_of else datetime.now(UTC),
+            session, _local(as_of, settings) if as_of else datetime.now(UTC),
             check_currency(currency, settings.business.default_currency))
         return await render.respond(file_format, name="debt-ageing", title="Debt ageing", summary=summary,
                                     columns=service.AGEING_COLUMNS, batches=render.once(rows))

@@ -18,6 +18,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from distnet.calendar.service import working_days_after
 from distnet.kit import audit, outbox
 from distnet.kit.auth import SYSTEM, Principal, Role
 from distnet.kit.errors import ValidationFailed
@@ -85,16 +86,6 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-def add_business_days(start: datetime, days: int) -> datetime:
-    """``days`` working days (Mon–Fri) after ``start``, same time of day."""
-    at = start
-    while days > 0:
-        at += timedelta(days=1)
-        if at.weekday() < 5:
-            days -= 1
-    return at
-
-
 async def _event(session: AsyncSession, appeal: Appeal, actor: Principal, action: str, before: str | None,
                  note: str | None = None, attachments: list[Any] | None = None) -> None:
     session.add(AppealEvent(appeal_id=appeal.id, actor=actor.actor, action=action, from_status=before,
@@ -132,7 +123,8 @@ async def submit(session: AsyncSession, principal: Principal, business: Business
     at = now_utc()
     appeal = Appeal(hold_id=hold_id, distributor_id=hold.distributor_id, statement=statement.strip(),
                     evidence=evidence, status=S.submitted.value, submission_no=len(previous) + 1,
-                    due_at=add_business_days(at, business.appeal_due_business_days))
+                    due_at=await working_days_after(session, at, business.appeal_due_business_days,
+                                                    zone=business.zone))
     try:
         async with session.begin_nested():
             session.add(appeal)
