@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from distnet.db import resolve_database_url, resolve_redis_url
 from distnet.kit.embedded import embedded_status, stop_embedded
 from distnet.kit.keys import create_key, list_keys, revoke_key
+from distnet.kit.logs import configure_logging
 from distnet.kit.runner import run_command
 from distnet.migrate import upgrade
 from distnet.models import ApiKey
@@ -164,7 +164,7 @@ def serve(
     import uvicorn
 
     settings = get_settings()
-    logging.basicConfig(level=logging.INFO)
+    configure_logging()
     if settings.local_mode and settings.database.url:
         upgrade(settings.database.url)  # an embedded database is migrated as it is resolved
     in_process = settings.local_mode if workers is None else workers

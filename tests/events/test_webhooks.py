@@ -125,9 +125,10 @@ async def test_signed_delivery_verifies_at_the_receiver(sessionmaker, stub_broke
 
 
 async def test_receiver_failing_twice_gets_the_event_once_after_retries(
-    sessionmaker, stub_broker, stub_worker, fast_retries
+    sessionmaker, stub_broker, stub_worker, fast_retries, caplog
 ):
     receiver = Receiver(statuses=[503, 500])
+    caplog.set_level("INFO")
     try:
         await add_endpoint(sessionmaker, receiver.url, ["*"])
         event_id = await emit_and_relay(sessionmaker, stub_broker, "order.created", {"order_id": 1})
@@ -139,6 +140,10 @@ async def test_receiver_failing_twice_gets_the_event_once_after_retries(
         assert len(receiver.delivered) == 1
         assert {r.headers["X-Distnet-Event-Id"] for r in receiver.requests} == {event_id}
         assert len({r.body for r in receiver.requests}) == 1  # the same bytes every attempt
+        # each failed attempt is one line naming the endpoint and the status, without a traceback
+        failures = [r for r in caplog.records if "webhook" in r.getMessage() and r.levelname != "DEBUG"]
+        assert [(r.levelname, "attempt" in r.getMessage()) for r in failures] == [("WARNING", True)] * 2
+        assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records if r.exc_info]
     finally:
         receiver.close()
 

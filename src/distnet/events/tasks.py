@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 import dramatiq
+from dramatiq.middleware import CurrentMessage
 
 from distnet.db import session_scope
 from distnet.events import dispatch as dispatching
@@ -31,7 +32,10 @@ async def deliver_webhook(endpoint_id: int, event: dict[str, Any]) -> None:
         async with session_scope(worker_sessionmaker()) as session:
             await webhooks.deliver(session, endpoint_id, event)
     except webhooks.DeliveryFailed as exc:
-        logger.info("%s; will retry", exc)
-        if exc.retry_after_s is not None:
-            raise dramatiq.Retry(str(exc), delay=int(exc.retry_after_s * 1000)) from exc
-        raise
+        # one line per failed attempt, no traceback: a receiver being down is expected. Retry is
+        # the exception dramatiq retries without logging it (no delay: the actor's backoff)
+        retries = CurrentMessage.get_current_message()
+        attempt = (retries.options.get("retries", 0) + 1) if retries is not None else 1
+        logger.warning("%s (attempt %d of %d)", exc, attempt, webhooks.MAX_RETRIES + 1)
+        delay = int(exc.retry_after_s * 1000) if exc.retry_after_s is not None else None
+        raise dramatiq.Retry(str(exc), delay=delay) from None

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from distnet.kit.logs import configure_logging
 from distnet.settings import BrokerSettings, get_settings, read_section
 
 # Each command imports its machinery when it runs: registering the commands must not load every
@@ -25,7 +26,7 @@ def register(app: typer.Typer) -> None:
         queue: Annotated[list[str] | None, typer.Option("--queue", "-Q", help="only these queues")] = None,
     ) -> None:
         """Run a dramatiq worker for every actor module (events, jobs, settlement, payouts, risk)."""
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        configure_logging()
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
@@ -48,8 +49,7 @@ def register(app: typer.Typer) -> None:
         """Fire the periodic jobs while this process holds the leader lock (run several for failover)."""
         from distnet.worker.scheduler import LeaderScheduler, install_signal_handlers
 
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per run is noise at 2 s
+        configure_logging()
 
         async def main() -> None:
             leader = LeaderScheduler(get_settings(), inline=inline, retry_interval=retry_interval,
@@ -74,5 +74,5 @@ def register(app: typer.Typer) -> None:
             os.environ["DISTNET_BROKER_NAMESPACE"] = f"distnet-demo-{secrets.token_hex(4)}"
         from distnet.worker.demo import run_demo
 
-        logging.basicConfig(level=logging.WARNING)
+        configure_logging(logging.WARNING)
         run_demo(distributors=distributors, orders=orders, seed=seed, keep=keep)

@@ -13,6 +13,7 @@ enqueueing ``worker.run_job(name)``; in-process runs (``--inline``) call :func:`
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 import logging
@@ -108,9 +109,20 @@ async def run_job(
     async with session_scope(sessionmaker) as session:
         result = await (target(session, settings=settings) if _wants_settings(target) else target(session))
     elapsed = time.monotonic() - started
-    log = logger.info if elapsed > 1 or name != "outbox_relay" else logger.debug
+    # a periodic job that found nothing to do (most runs of the 2 s outbox relay) logs nothing at INFO
+    log = logger.info if elapsed > 1 or did_something(result) else logger.debug
     log("job %s done in %.2fs: %s", name, elapsed, _summary(result))
     return result
+
+
+def did_something(result: Any) -> bool:
+    """Whether a job's result reports work: a non-zero count, a non-empty collection, a truthy
+    value; a dataclass or dict when any of its values does."""
+    if dataclasses.is_dataclass(result) and not isinstance(result, type):
+        return any(did_something(v) for v in dataclasses.asdict(result).values())
+    if isinstance(result, dict):
+        return any(did_something(v) for v in result.values())
+    return bool(result)
 
 
 def _summary(result: Any) -> str:
