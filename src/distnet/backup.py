@@ -152,20 +152,27 @@ def _connect(url: str, **kwargs: Any) -> psycopg.Connection[Any]:
     return psycopg.connect(conninfo, password=env.get("PGPASSWORD"), connect_timeout=10, **kwargs)
 
 
+def _one(cursor: psycopg.Cursor[Any]) -> Any:
+    """The row of a query that always returns one (SHOW, count(*), a function call)."""
+    row = cursor.fetchone()
+    assert row is not None
+    return row
+
+
 def _server_major(conn: psycopg.Connection[Any]) -> int:
-    return int(conn.execute("SHOW server_version_num").fetchone()[0]) // 10000
+    return int(_one(conn.execute("SHOW server_version_num"))[0]) // 10000
 
 
 def _counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
     present = {r[0] for r in conn.execute(
         "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename = ANY(%s)",
         (list(COUNTED_TABLES),))}
-    return {t: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t))).fetchone()[0]
+    return {t: _one(conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t))))[0]
             for t in COUNTED_TABLES if t in present}
 
 
 def _revision(conn: psycopg.Connection[Any]) -> str | None:
-    if conn.execute("SELECT to_regclass('public.alembic_version')").fetchone()[0] is None:
+    if _one(conn.execute("SELECT to_regclass('public.alembic_version')"))[0] is None:
         return None
     row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
     return row[0] if row else None
@@ -198,7 +205,7 @@ def backup(url: str, out: Path) -> Manifest:
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         # statement_timestamp() is when this statement arrived, before its snapshot was taken: every
         # transaction whose commit returned before that instant is in the snapshot.
-        snapshot, snapshot_after = conn.execute("SELECT pg_export_snapshot(), statement_timestamp()").fetchone()
+        snapshot, snapshot_after = _one(conn.execute("SELECT pg_export_snapshot(), statement_timestamp()"))
         server = _server_major(conn)
         rows = _counts(conn)
         revision = _revision(conn)
