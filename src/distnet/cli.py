@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -19,6 +21,8 @@ from distnet.kit.runner import run_command
 from distnet.migrate import upgrade
 from distnet.models import ApiKey
 from distnet.settings import Settings, SettingsError, get_settings
+
+PROMETHEUS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's multiprocess mode (kit/metrics.py)
 
 app = typer.Typer(help="distnet: distribution network backend", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="database schema", no_args_is_help=True)
@@ -173,8 +177,12 @@ def serve(
     os.environ["DISTNET_DATABASE_URL"] = resolve_database_url(settings)
     os.environ["DISTNET_REDIS_URL"] = resolve_redis_url(settings)
     os.environ["DISTNET_SERVE_BACKGROUND"] = "1" if in_process else "0"
-    uvicorn.run("distnet.asgi:serve_app", factory=True, host=host, port=port, workers=processes,
-                log_level="info")
+    with contextlib.ExitStack() as stack:
+        if processes > 1 and not os.environ.get(PROMETHEUS_DIR):
+            # one metrics directory for all server processes: /metrics in any of them sums them all
+            os.environ[PROMETHEUS_DIR] = stack.enter_context(tempfile.TemporaryDirectory(prefix="distnet-metrics-"))
+        uvicorn.run("distnet.asgi:serve_app", factory=True, host=host, port=port, workers=processes,
+                    log_level="info")
 
 
 def _register_domains() -> None:

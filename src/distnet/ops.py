@@ -6,10 +6,12 @@ from typing import Any
 
 from litestar import Controller, MediaType, Response, get
 from litestar.datastructures import State
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.kit.http import PUBLIC
+from distnet.kit.metrics import exposition
 
 
 class OpsController(Controller):
@@ -38,5 +40,5 @@ class OpsController(Controller):
         return Response({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
 
     @get("/metrics", opt=PUBLIC, media_type=MediaType.TEXT)
-    async def metrics(self) -> Response[bytes]:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    async def metrics(self, session: AsyncSession) -> Response[bytes]:
+        return Response(await exposition(session), media_type=CONTENT_TYPE_LATEST)

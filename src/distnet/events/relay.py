@@ -31,6 +31,7 @@ from dramatiq import Message
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from distnet.kit.metrics import EVENTS
 from distnet.kit.outage import Outage
 
 logger = logging.getLogger(__name__)
@@ -128,6 +129,8 @@ async def relay_outbox(
     messages = [event_message(event_dict(*cast(tuple[Any, ...], row))) for row in rows]
     sent, exc = await asyncio.to_thread(_enqueue_all, broker, messages)
     accepted = [row.id for row in rows[:sent]]
+    for row in rows[:sent]:
+        EVENTS.labels(row.topic).inc()
     if accepted:
         await session.execute(
             text(

@@ -1,15 +1,34 @@
-"""Prometheus request metrics, labelled by route template (not raw path) to bound cardinality."""
+"""Prometheus metrics: HTTP requests by route template (not raw path, to bound cardinality), events
+published by topic (orders, refunds, holds placed and lifted, payouts...), periodic job durations
+(settlement among them), and, read at each scrape, the outbox lag, the appeal SLA and active holds.
+
+Under ``distnet serve --processes N`` each process keeps its own counters; ``serve`` points
+``PROMETHEUS_MULTIPROC_DIR`` at one directory for all of them and ``/metrics`` sums them
+(prometheus_client's multiprocess mode), so any process answers for all."""
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Iterable
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from prometheus_client import Counter, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own variable
 
 REQUESTS = Counter("distnet_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("distnet_http_request_seconds", "HTTP request latency", ["method", "route"],
                     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+EVENTS = Counter("distnet_events_published_total",
+                 "Domain events published by the outbox relay (order.created, hold.placed, hold.lifted, ...)",
+                 ["topic"])
+JOB_SECONDS = Histogram("distnet_job_seconds", "Duration of a periodic job run (settlement, risk scan, ...)",
+                        ["job"], buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 1800))
 
 
 def metrics_middleware(app: ASGIApp) -> ASGIApp:
@@ -33,3 +52,45 @@ def metrics_middleware(app: ASGIApp) -> ASGIApp:
             LATENCY.labels(scope.get("method", "WS"), label).observe(time.perf_counter() - start)
 
     return middleware
+
+
+_STATE = text("""
+SELECT (SELECT count(*) FROM outbox_event WHERE published_at IS NULL) AS unpublished,
+       (SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0) FROM outbox_event
+         WHERE published_at IS NULL) AS oldest_unpublished_s,
+       (SELECT count(*) FROM appeal WHERE status NOT IN ('approved', 'rejected')) AS open_appeals,
+       (SELECT count(*) FROM appeal WHERE status NOT IN ('approved', 'rejected') AND paused_at IS NULL
+           AND due_at < now()) AS overdue_appeals,
+       (SELECT count(*) FROM hold WHERE lifted_at IS NULL AND started_at <= now()
+           AND (ends_at IS NULL OR ends_at > now())) AS active_holds
+""")
+
+
+class _Snapshot(Collector):
+    def __init__(self, values: dict[str, float]) -> None:
+        self.values = values
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        for name, help_text in (
+            ("unpublished", "Outbox events not yet published (lag in events)"),
+            ("oldest_unpublished_s", "Age of the oldest unpublished outbox event, seconds (lag in time)"),
+            ("open_appeals", "Appeals not yet decided"),
+            ("overdue_appeals", "Open appeals past their SLA due time (clock not paused)"),
+            ("active_holds", "Active holds (suspended cards)"),
+        ):
+            yield GaugeMetricFamily(f"distnet_{name}", help_text, value=float(self.values[name]))
+
+
+async def exposition(session: AsyncSession) -> bytes:
+    """The /metrics body: every process's counters (multiprocess mode) or this one's, then the
+    state gauges read now."""
+    if os.environ.get(MULTIPROCESS_DIR):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        counters = generate_latest(registry)
+    else:
+        counters = generate_latest(REGISTRY)
+    row = (await session.execute(_STATE)).mappings().one()
+    state = CollectorRegistry()
+    state.register(_Snapshot(dict(row)))
+    return counters + generate_latest(state)

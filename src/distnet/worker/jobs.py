@@ -26,6 +26,7 @@ import dramatiq
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from distnet.db import session_scope
+from distnet.kit.metrics import JOB_SECONDS
 from distnet.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -109,6 +110,7 @@ async def run_job(
     async with session_scope(sessionmaker) as session:
         result = await (target(session, settings=settings) if _wants_settings(target) else target(session))
     elapsed = time.monotonic() - started
+    JOB_SECONDS.labels(name).observe(elapsed)
     # a periodic job that found nothing to do (most runs of the 2 s outbox relay) logs nothing at INFO
     log = logger.info if elapsed > 1 or did_something(result) else logger.debug
     log("job %s done in %.2fs: %s", name, elapsed, _summary(result))
