@@ -13,14 +13,20 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from distnet.calendar import cli as calendar_cli
 from distnet.db import resolve_database_url, resolve_redis_url
 from distnet.kit.embedded import embedded_status, stop_embedded
 from distnet.kit.keys import create_key, list_keys, revoke_key
 from distnet.kit.logs import configure_logging
 from distnet.kit.runner import run_command
+from distnet.ledger import cli as ledger_cli
 from distnet.migrate import upgrade
 from distnet.models import ApiKey
+from distnet.orders import cli as orders_cli
+from distnet.payouts import cli as payouts_cli
+from distnet.risk import cli as risk_cli
 from distnet.settings import Settings, SettingsError, get_settings
+from distnet.worker import cli as worker_cli
 
 PROMETHEUS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's multiprocess mode (kit/metrics.py)
 
@@ -185,19 +191,9 @@ def serve(
                     log_level="info")
 
 
-def _register_domains() -> None:
-    from distnet.calendar import cli as calendar_cli
-    from distnet.ledger import cli as ledger_cli
-    from distnet.orders import cli as orders_cli
-    from distnet.payouts import cli as payouts_cli
-    from distnet.risk import cli as risk_cli
-    from distnet.worker import cli as worker_cli
+for domain_cli in (calendar_cli, orders_cli, ledger_cli, payouts_cli, risk_cli, worker_cli):
+    domain_cli.register(app)
 
-    for module in (calendar_cli, orders_cli, ledger_cli, payouts_cli, risk_cli, worker_cli):
-        module.register(app)
-
-
-_register_domains()
 
 
 def main() -> None:

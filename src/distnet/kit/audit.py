@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from distnet.kit.auth import Principal
+from distnet.kit.keys import Principal
 from distnet.models import AuditLog
 
 
