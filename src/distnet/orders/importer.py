@@ -260,6 +260,7 @@ async def _encrypt_buyer_refs(session: AsyncSession, secret: bytes) -> int:
     the check joins: COPY out of the raw table, one AES pass (kit.crypto.encrypt_many), COPY back.
     Raw COPY text both ways, so no Python work per row beyond the split and the token."""
     raw = (await (await session.connection()).get_raw_connection()).driver_connection
+    assert raw is not None
     out = bytearray()
     async with raw.cursor() as cur, cur.copy(_BUYER_REFS_OUT) as copy:
         async for block in copy:
