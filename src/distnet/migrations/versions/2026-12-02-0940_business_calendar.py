@@ -7,7 +7,7 @@
   (``distnet calendar load``, ``PUT /api/v1/calendar/{year}``). The appeal SLA counts working days.
 
 Revision ID: 0040
-Revises: 0060
+Revises: 0070
 """
 
 import json
@@ -21,7 +21,7 @@ import distnet.calendar
 from distnet.migrate import sql_source
 
 revision = "0040"
-down_revision = "0060"
+down_revision = "0070"
 branch_labels = None
 depends_on = None
 
