@@ -96,4 +96,5 @@ def test_reversal_lines_by_status():
     assert reversal_lines("paid", 5) == [("owed", -5, False), ("commission_expense", 5, True)]
     assert reversal_lines("available", 5, 3) == [("available", -3, False), ("owed", -2, False),
                                                  ("commission_expense", 5, True)]
+    assert reversal_lines("reserved", 5, 3) == reversal_lines("available", 5, 3)
     assert reversal_lines("available", 0, 3) == []

@@ -67,7 +67,9 @@ def reversal_lines(status: str, r: int, available_balance: int = 0) -> list[tupl
     commission_expense line +r balances them."""
     if r == 0:
         return []
-    if status == "available":
+    if status in ("available", "reserved"):
+        # a reserved commission's money is in a payout item that may already be at the bank: the
+        # reversal is taken like an available one's, from what is still available, the rest owed
         split = split_available_reversal(r, available_balance)
         lines = [("available", -split.from_available, False), ("owed", -split.debt, False)]
     elif status in REVERSAL_SOURCE:

@@ -243,6 +243,8 @@ def _availability(c: Commission, withheld: bool) -> dict[str, Any]:
                  "first settlement after that, unless your card has a violation hold then")
     elif c.status == "available":
         text_ = "available since " + (c.available_at.isoformat() if c.available_at else "settlement")
+    elif c.status == "reserved":
+        text_ = "reserved in a payout run waiting for the bank's result"
     elif c.status == "paid":
         text_ = "paid out" + (f" at {c.paid_at.isoformat()}" if c.paid_at else "")
     elif c.status == "withheld":

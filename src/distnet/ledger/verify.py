@@ -15,6 +15,64 @@ from distnet.payouts.checks import CHECKS as PAYOUT_CHECKS  # invariant 5 lives 
 EXAMPLES = 5
 
 
+# The per-distributor money equation (ARCHITECTURE.md). ``carried`` is what a commission carries in
+# its latest payout item (its open reservation, or the item that paid it).
+MONEY_EQUATION = """
+    WITH latest AS (
+        SELECT DISTINCT ON (commission_id) commission_id, amount AS carried
+          FROM payout_item_commission ORDER BY commission_id, item_id DESC
+    ), c AS (
+        SELECT c.beneficiary_id AS d, o.currency,
+               coalesce(sum(c.amount - c.reversed) FILTER (WHERE c.status = 'pending'), 0) AS pending,
+               coalesce(sum(c.amount - c.reversed) FILTER (WHERE c.status = 'withheld'), 0) AS withheld,
+               coalesce(sum(l.carried) FILTER (WHERE c.status = 'reserved'), 0) AS reserved,
+               coalesce(sum(l.carried) FILTER (WHERE c.status = 'paid'), 0) AS paid,
+               coalesce(sum(c.amount - c.reversed) FILTER (WHERE c.status = 'available'), 0) AS available,
+               coalesce(sum(c.amount - c.reversed - coalesce(l.carried, 0))
+                        FILTER (WHERE c.status IN ('reserved', 'paid')), 0) AS not_carried
+          FROM commission c JOIN orders o ON o.id = c.order_id
+          LEFT JOIN latest l ON l.commission_id = c.id
+         WHERE c.status IN ('pending', 'withheld', 'available', 'reserved', 'paid')
+         GROUP BY 1, 2
+    ), r AS (
+        SELECT a.distributor_id AS d, a.currency, sum(p.amount) AS repaid
+          FROM repayment rp
+          JOIN ledger_transaction t ON t.ref_type = 'repayment' AND t.ref_id = rp.id::text
+          JOIN ledger_posting p ON p.transaction_id = t.id
+          JOIN ledger_account a ON a.id = p.account_id AND a.kind = 'owed'
+         GROUP BY 1, 2
+    ), a AS (
+        SELECT distributor_id AS d, currency,
+               coalesce(sum(balance) FILTER (WHERE kind = 'pending'), 0) AS pending,
+               coalesce(sum(balance) FILTER (WHERE kind = 'withheld'), 0) AS withheld,
+               coalesce(sum(balance) FILTER (WHERE kind = 'reserved'), 0) AS reserved,
+               coalesce(sum(balance) FILTER (WHERE kind = 'paid'), 0) AS paid,
+               coalesce(sum(balance) FILTER (WHERE kind IN ('available', 'owed')), 0) AS available_owed
+          FROM ledger_account WHERE distributor_id IS NOT NULL GROUP BY 1, 2
+    )
+    SELECT coalesce(a.d, c.d) AS distributor_id, coalesce(a.currency, c.currency) AS currency,
+           t.term, CAST(t.ledger AS bigint) AS ledger, CAST(t.commissions AS bigint) AS commissions
+      FROM a FULL JOIN c ON c.d = a.d AND c.currency = a.currency
+      LEFT JOIN r ON r.d = coalesce(a.d, c.d) AND r.currency = coalesce(a.currency, c.currency)
+      LEFT JOIN (SELECT distributor_id AS d, currency,
+                        sum(tax) FILTER (WHERE status = 'reserved') AS reserved,
+                        sum(tax) FILTER (WHERE status = 'paid') AS paid
+                   FROM payout_item GROUP BY 1, 2) tx
+        ON tx.d = coalesce(a.d, c.d) AND tx.currency = coalesce(a.currency, c.currency)
+     CROSS JOIN LATERAL (VALUES
+           ('pending', coalesce(a.pending, 0), coalesce(c.pending, 0)),
+           ('withheld', coalesce(a.withheld, 0), coalesce(c.withheld, 0)),
+           -- items reserve and pay their net; the tax withheld from them is the rest of what
+           -- their commissions carry (issue 16)
+           ('reserved', coalesce(a.reserved, 0) + coalesce(tx.reserved, 0), coalesce(c.reserved, 0)),
+           ('paid', coalesce(a.paid, 0) + coalesce(tx.paid, 0), coalesce(c.paid, 0)),
+           ('available + owed', coalesce(a.available_owed, 0),
+            coalesce(c.available, 0) + coalesce(c.not_carried, 0) + coalesce(r.repaid, 0))
+           ) AS t(term, ledger, commissions)
+     WHERE t.ledger <> t.commissions
+     ORDER BY 1, 2, 3
+"""
+
 CHECKS: tuple[Check, ...] = (
     Check("transactions_balance", "every ledger transaction's postings sum to 0",
           "SELECT transaction_id, sum(amount) AS total FROM ledger_posting GROUP BY transaction_id "
@@ -81,22 +139,18 @@ CHECKS: tuple[Check, ...] = (
               WHERE a.id IS NULL OR t.id IS NULL"""),
     Check("no_available_before_hold_end", "no commission became available before its hold end",
           """SELECT id AS commission_id, status, hold_until, available_at FROM commission
-              WHERE status IN ('available', 'paid') AND available_at IS NOT NULL AND available_at < hold_until"""),
+              WHERE status IN ('available', 'reserved', 'paid') AND available_at IS NOT NULL AND available_at < hold_until"""),
     Check("withheld_names_its_hold", "a withheld commission names the violation hold that withholds it",
           "SELECT id AS commission_id FROM commission WHERE status = 'withheld' AND withheld_hold_id IS NULL"),
-    Check("pending_and_withheld_match_commissions",
-          "each distributor's pending / withheld balance = the net of its pending / withheld commissions",
-          """WITH c AS (
-                 SELECT c.beneficiary_id AS d, o.currency, c.status AS kind, sum(c.amount - c.reversed) AS net
-                   FROM commission c JOIN orders o ON o.id = c.order_id
-                  WHERE c.status IN ('pending', 'withheld') GROUP BY 1, 2, 3)
-             SELECT coalesce(a.distributor_id, c.d) AS distributor_id, coalesce(a.kind, c.kind) AS kind,
-                    coalesce(a.currency, c.currency) AS currency, coalesce(a.balance, 0) AS balance,
-                    coalesce(c.net, 0) AS commissions
-               FROM (SELECT * FROM ledger_account WHERE kind IN ('pending', 'withheld')
-                       AND distributor_id IS NOT NULL) a
-               FULL JOIN c ON c.d = a.distributor_id AND c.kind = a.kind AND c.currency = a.currency
-              WHERE coalesce(a.balance, 0) <> coalesce(c.net, 0)"""),
+    # ARCHITECTURE.md, "The money equation": each distributor's balances against its commissions'
+    # statuses, one row per distributor, currency and term that disagree
+    Check("money_equation",
+          "each distributor's balances follow from its commissions' statuses (ARCHITECTURE.md, the money "
+          "equation): pending / withheld = the net of its pending / withheld commissions; reserved / paid = "
+          "what its reserved / paid commissions carry in their latest payout item; available + owed = the net "
+          "of its available commissions + what its reserved and paid commissions do not carry (debt netting, "
+          "clawbacks) + repayments",
+          MONEY_EQUATION),
     Check("expense_matches_commissions", "commission expense = - the net of all commissions, per currency",
           """WITH c AS (SELECT o.currency, sum(c.amount - c.reversed) AS net
                           FROM commission c JOIN orders o ON o.id = c.order_id GROUP BY o.currency),

@@ -14,7 +14,7 @@ from distnet.models.money import (
     Refund,
 )
 from distnet.models.network import Card, Distributor, DistributorClosure, DistributorUpline, Hold
-from distnet.models.payouts import PayoutItem, PayoutRun, Repayment, SettlementRun
+from distnet.models.payouts import PayoutItem, PayoutItemCommission, PayoutRun, Repayment, SettlementRun
 from distnet.models.risk import (
     Appeal,
     AppealEvent,
@@ -30,7 +30,7 @@ from distnet.models.risk import (
 __all__ = [
     "Base", "ApiKey", "AuditLog", "BusinessDay", "IdempotencyRecord", "OutboxEvent", "Commission", "CommissionPlan",
     "CommissionRate", "LedgerAccount", "LedgerPosting", "LedgerTransaction", "Order", "Refund", "Card",
-    "Distributor", "DistributorClosure", "DistributorUpline", "Hold", "PayoutItem", "PayoutRun", "Repayment", "SettlementRun",
+    "Distributor", "DistributorClosure", "DistributorUpline", "Hold", "PayoutItem", "PayoutItemCommission", "PayoutRun", "Repayment", "SettlementRun",
     "Appeal", "AppealEvent", "MaintenanceWindow", "ProcessedEvent", "RiskCase", "RiskRule",
     "RiskRuleVersion", "RiskScan", "WebhookEndpoint", "PayoutAccount", "PayoutSkip", "TaxIdentity", "TaxTable",
 ]

@@ -111,7 +111,8 @@ class Refund(Base):
     )
 
 
-COMMISSION_STATUSES = ("pending", "available", "withheld", "paid", "forfeited", "reversed")
+COMMISSION_STATUSES = ("pending", "available", "withheld", "reserved", "paid", "forfeited", "reversed")
+"""``reserved``: in an open payout item (``payout_item_commission``), until its result."""
 
 
 class Commission(Base):
@@ -139,7 +140,7 @@ class Commission(Base):
     __table_args__ = (
         UniqueConstraint("order_id", "level"),
         CheckConstraint(
-            "status IN ('pending','available','withheld','paid','forfeited','reversed')", name="status"
+            "status IN ('pending','available','withheld','reserved','paid','forfeited','reversed')", name="status"
         ),
         CheckConstraint("reversed BETWEEN 0 AND amount", name="reversed_bounded"),
         Index("ix_commission_beneficiary", "beneficiary_id", "id"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -116,6 +116,27 @@ class PayoutItem(Base):
     )
 
 
+class PayoutItemCommission(Base):
+    """Which commissions a payout item reserved, and how much of the item each carries (they sum
+    to the item's amount). A paid result marks exactly these ``paid``; a failed result or a
+    cancellation returns exactly these to ``available``. A commission's latest row (highest
+    ``item_id``) is its current reservation or the item that paid it. An item reserves all of its
+    distributor's available commissions, oldest first: the amounts follow the commissions' net
+    until the item's amount is reached (money netted against debt leaves later ones at 0) and the
+    newest carries any rest (money returned by a failed item after a clawback was repaid).
+    No foreign keys (like the other fact tables, migration 0005); ``ledger verify`` checks them."""
+
+    __tablename__ = "payout_item_commission"
+    item_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    commission_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        CheckConstraint("amount >= 0", name="amount_not_negative"),
+        Index("ix_payout_item_commission_commission", "commission_id", "item_id"),
+    )
+
+
 class Repayment(Base):
     __tablename__ = "repayment"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -132,4 +153,4 @@ class Repayment(Base):
     )
 
 
-__all__ = ["SettlementRun", "SettlementPartition", "PayoutRun", "PayoutItem", "Repayment", "JSONB", "Any"]
+__all__ = ["SettlementRun", "SettlementPartition", "PayoutRun", "PayoutItem", "PayoutItemCommission", "Repayment", "JSONB", "Any"]

@@ -53,4 +53,18 @@ CHECKS: tuple[Check, ...] = (
               WHERE i.status IN ('reserved', 'paid', 'returned')
                 AND (a.cooling_until > r.created_at OR a.distributor_id <> i.distributor_id
                      OR (a.status = 'needs_confirmation'))"""),
+    Check("payout_item_commissions", "the commissions a payout item reserved are its distributor's, exist, and "
+                                     "their amounts sum to the item's amount",
+          """SELECT i.id AS item_id, i.amount, coalesce(sum(pic.amount), 0) AS commissions,
+                    count(pic.commission_id) - count(c.id) AS missing,
+                    count(c.id) FILTER (WHERE c.beneficiary_id <> i.distributor_id) AS other_distributor
+               FROM payout_item i
+               LEFT JOIN payout_item_commission pic ON pic.item_id = i.id
+               LEFT JOIN commission c ON c.id = pic.commission_id
+              GROUP BY i.id
+             HAVING i.amount <> coalesce(sum(pic.amount), 0) OR count(pic.commission_id) <> count(c.id)
+                 OR count(c.id) FILTER (WHERE c.beneficiary_id <> i.distributor_id) > 0
+             UNION ALL
+             SELECT pic.item_id, NULL, pic.amount, 1, 0 FROM payout_item_commission pic
+               LEFT JOIN payout_item i ON i.id = pic.item_id WHERE i.id IS NULL"""),
 )

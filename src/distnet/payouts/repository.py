@@ -129,14 +129,74 @@ TAX_ACCOUNT = text(
     "SELECT id FROM ledger_account WHERE distributor_id IS NULL AND kind = 'tax_payable' AND currency = :currency"
 )
 
-# Cancel a draft: every item's gross goes back to available (D.reserved -net, tax_payable -tax,
-# D.available +gross; ARCHITECTURE.md: draft cancelled).
+# The commissions each new item reserves, in a second statement: its snapshot is taken after
+# CREATE_ITEMS locked the candidates' ``available`` accounts, so every commission made available
+# before we got the lock is visible (settlement locks that account before it marks commissions
+# available), and nobody can change which of them are available until we commit (settlement and
+# refund reversals lock it first; failed results and cancellations hold PAYOUT_LOCK, as we do).
+# An item takes ALL of its distributor's available commissions in the run's currency, oldest
+# first: each carries its net until the item's amount is reached. Money netted against debt makes
+# the balance smaller than the commissions' net, so the newest carry 0; money a failed item
+# returned after a clawback of one of its commissions was repaid makes it larger, so the newest
+# carries the rest. Either way the amounts sum to the item's amount, and every commission ends
+# 'reserved' (ARCHITECTURE.md, "The money equation").
+RESERVE_COMMISSIONS = text(
+    """
+    WITH alloc AS (
+        SELECT i.id AS item_id, c.id AS commission_id, i.amount AS item_amount,
+               c.amount - c.reversed AS net,
+               coalesce(sum(c.amount - c.reversed) OVER w_before, 0) AS before,
+               row_number() OVER w_desc = 1 AS last
+          FROM payout_item i
+          JOIN commission c ON c.beneficiary_id = i.distributor_id AND c.status = 'available'
+          JOIN orders o ON o.id = c.order_id AND o.currency = i.currency
+         WHERE i.run_id = :run
+        WINDOW w_before AS (PARTITION BY i.id ORDER BY c.available_at, c.id
+                            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+               w_desc AS (PARTITION BY i.id ORDER BY c.available_at DESC, c.id DESC)
+    ), linked AS (
+        INSERT INTO payout_item_commission (item_id, commission_id, amount)
+        SELECT item_id, commission_id,
+               CASE WHEN last THEN greatest(item_amount - before, 0)
+                    ELSE greatest(least(net, item_amount - before), 0) END
+          FROM alloc
+        RETURNING item_id, commission_id, amount
+    ), marked AS (
+        UPDATE commission c SET status = 'reserved'
+          FROM linked WHERE c.id = linked.commission_id AND c.status = 'available'
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM linked) AS linked, (SELECT count(*) FROM marked) AS marked,
+           (SELECT count(*) FROM (SELECT item_id FROM linked GROUP BY item_id) g) AS items,
+           (SELECT coalesce(sum(amount), 0) FROM linked) AS total
+    """
+)
+
+# Before cancelling or applying results: lock the accounts the postings will touch (available,
+# reserved, paid of each item's distributor) in id order, BEFORE the statement updates commission
+# rows. A refund reversal locks all of a distributor's accounts in id order and only then its
+# commission rows; without this the statement would hold commission rows and wait for an account
+# (the ledger trigger locks them at the end of the statement) while a reversal holds the account
+# and waits for the commission row.
+LOCK_ITEM_ACCOUNTS = text(
+    """
+    SELECT count(*) FROM (
+        SELECT a.id FROM ledger_account a
+          JOIN payout_item i ON i.distributor_id = a.distributor_id AND a.currency = i.currency
+         WHERE i.run_id = :run AND i.status = 'reserved' AND i.id = ANY(CAST(:ids AS bigint[]))
+           AND a.kind IN ('available', 'reserved', 'paid')
+         ORDER BY a.id FOR NO KEY UPDATE OF a) locked
+    """
+)
+
+# Cancel a draft: reserved -> available for every item (ARCHITECTURE.md: draft cancelled), and
+# exactly the commissions the items reserved go back to 'available'.
 CANCEL_ITEMS = text(
     """
     WITH upd AS (
         UPDATE payout_item SET status = 'cancelled', result_at = clock_timestamp()
          WHERE run_id = :run AND status = 'reserved'
-        RETURNING distributor_id, amount, tax, currency
+        RETURNING id, distributor_id, amount, tax, currency
     ), lines AS (
         SELECT distributor_id, currency, 'reserved' AS kind, -(amount - tax) AS amount FROM upd WHERE amount > tax
         UNION ALL SELECT distributor_id, currency, 'available', amount FROM upd
@@ -152,16 +212,21 @@ CANCEL_ITEMS = text(
           JOIN ledger_account a ON coalesce(a.distributor_id, 0) = coalesce(lines.distributor_id, 0)
                                AND a.kind = lines.kind AND a.currency = lines.currency
         RETURNING 1
+    ), released AS (
+        UPDATE commission c SET status = 'available'
+          FROM payout_item_commission pic JOIN upd ON upd.id = pic.item_id
+         WHERE c.id = pic.commission_id AND c.status = 'reserved'
+        RETURNING 1
     )
     SELECT (SELECT count(*) FROM upd) AS items, (SELECT count(*) FROM lines) AS lines,
-           (SELECT count(*) FROM posted) AS postings
+           (SELECT count(*) FROM posted) AS postings, (SELECT count(*) FROM released) AS commissions
     """
 )
 
 # Apply bank results to items still reserved (items already final are left alone: a file imported
-# twice changes nothing). paid: D.reserved -net, D.paid +net, and the distributor's commissions that
-# were available at the run's cutoff become 'paid'; failed: D.reserved -net, tax_payable -tax,
-# D.available +gross (the tax is reversed).
+# twice changes nothing). paid: D.reserved -a, D.paid +a, and exactly the commissions the item
+# reserved become 'paid'; failed: D.reserved -a, D.available +a, and exactly those commissions
+# return to 'available'. No other commission changes status.
 APPLY_RESULTS = text(
     """
     WITH r AS (
@@ -197,11 +262,13 @@ APPLY_RESULTS = text(
           JOIN ledger_account a ON coalesce(a.distributor_id, 0) = coalesce(lines.distributor_id, 0)
                                AND a.kind = lines.kind AND a.currency = lines.currency
         RETURNING 1
-    ), paid_commissions AS (
-        UPDATE commission c SET status = 'paid', paid_at = clock_timestamp()
-         WHERE c.status = 'available' AND c.available_at <= :cutoff
-           AND c.beneficiary_id IN (SELECT distributor_id FROM upd WHERE status = 'paid')
-        RETURNING 1
+    ), settled_commissions AS (
+        UPDATE commission c
+           SET status = CASE upd.status WHEN 'paid' THEN 'paid' ELSE 'available' END,
+               paid_at = CASE upd.status WHEN 'paid' THEN clock_timestamp() ELSE c.paid_at END
+          FROM payout_item_commission pic JOIN upd ON upd.id = pic.item_id
+         WHERE c.id = pic.commission_id AND c.status = 'reserved'
+        RETURNING c.status
     ), events AS (
         INSERT INTO outbox_event (id, topic, distributor_id, payload)
         SELECT gen_random_uuid(), 'payout.' || status, distributor_id,
@@ -214,6 +281,7 @@ APPLY_RESULTS = text(
     SELECT (SELECT count(*) FILTER (WHERE status = 'paid') FROM upd) AS paid,
            (SELECT count(*) FILTER (WHERE status = 'failed') FROM upd) AS failed,
            (SELECT count(*) FROM lines) AS lines, (SELECT count(*) FROM posted) AS postings,
-           (SELECT count(*) FROM paid_commissions) AS commissions_paid
+           (SELECT count(*) FROM settled_commissions WHERE status = 'paid') AS commissions_paid,
+           (SELECT count(*) FROM settled_commissions WHERE status = 'available') AS commissions_returned
     """
 )

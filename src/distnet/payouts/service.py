@@ -121,6 +121,11 @@ async def create_run(
                    for r in await session.execute(repo.SKIPPED_BY_REASON, {"run": run.id})]
         raise EmptyRun(f"no distributor can be paid: {row.skipped} at or above the minimum were skipped",
                        extra={"skipped": skipped})
+    linked = (await session.execute(repo.RESERVE_COMMISSIONS, {"run": run.id})).one()
+    if linked.marked != linked.linked or linked.items != row.items or linked.total != row.total:
+        # an item whose commissions do not add up to it would pay money no commission earned
+        raise RuntimeError(f"payout run {run.id}: {row.items} items of {row.total} reserved {linked.linked} "
+                           f"commissions ({linked.marked} marked) of {linked.total} in {linked.items} items")
     # the cutoff is read after the candidates are locked: any commission made available before
     # it is in the balance we reserve (settlement stamps available_at after taking the same locks)
     run.cutoff = await _now(session)
@@ -156,6 +161,7 @@ async def cancel_run(session: AsyncSession, principal: Principal, run_id: int) -
     await session.execute(repo.TAKE_PAYOUT_LOCK)
     run = await get_run(session, run_id, lock=True)
     before = transition(run, S.cancelled, await _now(session))
+    await session.execute(repo.LOCK_ITEM_ACCOUNTS, {"run": run.id, "ids": await _open_item_ids(session, run.id)})
     row = (await session.execute(repo.CANCEL_ITEMS, {"run": run.id})).one()
     if row.postings != row.lines:
         raise RuntimeError(f"payout run {run.id}: cancel wrote {row.postings} of {row.lines} postings")
@@ -163,6 +169,11 @@ async def cancel_run(session: AsyncSession, principal: Principal, run_id: int) -
     await audit.record(session, principal, "payout_run.cancelled", "payout_run", run.id,
                        before={"status": before.value}, after={"status": run.status, "items_released": row.items})
     return run_view(run)
+
+
+async def _open_item_ids(session: AsyncSession, run_id: int) -> list[int]:
+    return list(await session.scalars(
+        select(PayoutItem.id).where(PayoutItem.run_id == run_id, PayoutItem.status == "reserved")))
 
 
 async def start_export(session: AsyncSession, principal: Principal, run_id: int, fmt: str, *,
@@ -301,11 +312,12 @@ async def import_results(
     todo = [r for i, r in by_item.items() if items[i].status == "reserved"]
     applied = {"paid": 0, "failed": 0, "commissions_paid": 0}
     if todo:
+        await session.execute(repo.LOCK_ITEM_ACCOUNTS, {"run": run.id, "ids": [r.item_id for r in todo]})
         row = (await session.execute(repo.APPLY_RESULTS, {
             "ids": [r.item_id for r in todo], "statuses": [r.status for r in todo],
             "refs": [(r.reference or "").strip() or None for r in todo],
             "reasons": [(r.reason or "").strip() or None for r in todo],
-            "run": run.id, "cutoff": run.cutoff,
+            "run": run.id,
         })).one()
         if row.postings != row.lines:
             raise RuntimeError(f"payout run {run.id}: results wrote {row.postings} of {row.lines} postings")
