@@ -20,6 +20,7 @@ from distnet.kit.auth import role_guard
 from distnet.kit.http import DEPENDENCIES
 from distnet.kit.metrics import metrics_middleware
 from distnet.kit.problems import EXCEPTION_HANDLERS
+from distnet.kit.retry import retry_middleware
 from distnet.ledger.routes import LedgerController
 from distnet.network.routes import DistributorController
 from distnet.ops import OpsController
@@ -83,7 +84,7 @@ def create_app(
         dependencies=DEPENDENCIES,
         guards=[role_guard],
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[metrics_middleware],
+        middleware=[metrics_middleware, retry_middleware],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="distnet", version="1", path="/schema", render_plugins=[SwaggerRenderPlugin(path="/swagger")]

@@ -156,16 +156,21 @@ async def test_racing_refunds_never_exceed_the_order(client, admin_headers, chai
     await verify_ok(client, admin_headers)
 
 
-async def _payout_item(session, distributor_id: int, amount: int, *, status: str) -> None:
-    """The payout run and item that a simulated payout stands for: ledger verify checks that
-    reserved and paid balances are backed by payout items."""
+async def _payout_item(session, distributor_id: int, amount: int, *, status: str, commission_id: int) -> None:
+    """The payout run and item that a simulated payout stands for, with the commission it reserved:
+    ledger verify checks that reserved and paid balances are backed by payout items and their
+    commissions (the money equation)."""
     run_status = "completed" if status == "paid" else "exported"
     run_id = await session.scalar(text(
         "INSERT INTO payout_run (status, min_amount, cutoff, created_by, item_count, total_amount) "
         "VALUES (:s, 0, now(), 'test', 1, :a) RETURNING id"), {"s": run_status, "a": amount})
-    await session.execute(text(
-        "INSERT INTO payout_item (run_id, distributor_id, amount, status) VALUES (:r, :d, :a, :s)"),
+    item_id = await session.scalar(text(
+        "INSERT INTO payout_item (run_id, distributor_id, amount, status) VALUES (:r, :d, :a, :s) RETURNING id"),
         {"r": run_id, "d": distributor_id, "a": amount, "s": status})
+    await session.execute(text(
+        "INSERT INTO payout_item_commission (item_id, commission_id, amount) VALUES (:i, :c, :a)"),
+        {"i": item_id, "c": commission_id, "a": amount})
+    await session.execute(text("UPDATE commission SET status = :s WHERE id = :c"), {"s": status, "c": commission_id})
 
 
 async def _settle(session, commission_id: int, *, paid: bool = False) -> None:
@@ -181,7 +186,7 @@ async def _settle(session, commission_id: int, *, paid: bool = False) -> None:
                                                      Posting("paid", c.net, c.beneficiary_id)])
         await session.execute(text("UPDATE commission SET status = 'paid', paid_at = now() WHERE id = :i"),
                               {"i": commission_id})
-        await _payout_item(session, c.beneficiary_id, c.net, status="paid")
+        await _payout_item(session, c.beneficiary_id, c.net, status="paid", commission_id=commission_id)
     await session.commit()
 
 
@@ -191,9 +196,9 @@ async def test_reversal_of_available_and_paid_creates_debt(client, admin_headers
     by_level = {x["level"]: x for x in order["commissions"]}
     await _settle(session, by_level[1]["id"])  # c: 10.00 available
     await _settle(session, by_level[2]["id"], paid=True)  # b: 3.00 paid out
-    # c spends part of its available balance on a payout of 4.00 elsewhere
+    # a payout item carries 4.00 of c's commission; 6.00 of it is still available
     await post(session, kind="payout", postings=[Posting("available", -400, c["id"]), Posting("reserved", 400, c["id"])])
-    await _payout_item(session, c["id"], 400, status="reserved")
+    await _payout_item(session, c["id"], 400, status="reserved", commission_id=by_level[1]["id"])
     await session.commit()
     await refund(client, order, "100.00", auth(c))
     bal_c = await balances(client, c)

@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from distnet.kit.errors import PROBLEM_BASE, DistnetError
+from distnet.kit.retry import is_retryable, mark_retryable
 
 log = logging.getLogger("distnet.http")
 PROBLEM_JSON = "application/problem+json"
@@ -79,6 +80,9 @@ def database_error_handler(request: Request, exc: DBAPIError) -> Response:
     """The database went away (restart, failover, network), or refused for a passing reason
     (timeout, lock, deadlock): 503 with Retry-After, so clients retry instead of treating it as
     a bug. Anything else from the database is unexpected (500)."""
+    if is_retryable(exc.orig) and mark_retryable(request.scope):
+        # kit/retry runs the request's whole unit of work again; this response is not sent
+        return _unavailable(request, "the transaction was aborted by the database; retrying")
     if exc.connection_invalidated or isinstance(exc.orig, psycopg.OperationalError):
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.orig)
         return _unavailable(request, "the database is unavailable or busy; retry shortly")

@@ -519,11 +519,11 @@ async def reverse_commissions(session: AsyncSession, settings: Settings, order: 
     its current status (ARCHITECTURE ledger table), as ONE balanced ledger transaction.
     Returns the debts created (reversals of available money beyond the balance, or of paid money).
 
-    Locks: the order row is already locked by the caller. Ledger accounts are locked next, in id
-    order like every other writer (the ledger trigger, settlement, payouts), and only then the
-    commission rows, so a settlement or payout touching the same distributor cannot deadlock us.
-    The platform commission_expense row is NOT locked here: its balance is applied at commit
-    (migration 0002) and a committing order writer waits for it while holding its own locks."""
+    Locks: the order row is already locked by the caller. Ledger accounts are locked next, in the
+    one lock order of every writer (ARCHITECTURE.md, "Lock order": distributors' accounts by id,
+    then platform accounts), and only then the commission rows, so a settlement, payout or hold
+    decision touching the same distributor cannot deadlock us. The platform commission_expense
+    row is NOT locked here: its balance is applied at commit, as the last lock we take."""
     beneficiaries = list(await session.scalars(
         text("SELECT DISTINCT beneficiary_id FROM commission WHERE order_id = :o"), {"o": order.id}
     ))
@@ -540,7 +540,7 @@ async def reverse_commissions(session: AsyncSession, settings: Settings, order: 
                 SELECT id, distributor_id, kind, balance FROM ledger_account
                  WHERE currency = :cur AND (distributor_id = ANY(CAST(:ids AS bigint[]))
                        OR (distributor_id IS NULL AND kind = 'forfeited_income'))
-                 ORDER BY id FOR NO KEY UPDATE
+                 ORDER BY distributor_id IS NULL, id FOR NO KEY UPDATE
                 """
             ),
             {"cur": currency, "ids": beneficiaries},

@@ -345,7 +345,22 @@ async def forfeit_withheld(session: AsyncSession, hold: Hold) -> int:
 
 async def _move_withheld(session: AsyncSession, hold: Hold, *, status: str, kind: str, to_kind: str) -> int:
     """Move every commission this hold withholds to ``status`` and its money from D.withheld to
-    ``to_kind``, in one statement and one ledger transaction per currency; stamp the hold once."""
+    ``to_kind``, in one statement and one ledger transaction per currency; stamp the hold once.
+
+    The accounts are locked first, in the one lock order (ARCHITECTURE.md, "Lock order"), and only
+    then the commission rows: a refund reversal locks the distributor's accounts and then its
+    commission rows, and settlement locks ``pending`` and ``withheld`` together; the released
+    money's credit to ``pending`` is applied at commit, when that account is already ours."""
+    await session.execute(
+        text(
+            """
+            SELECT count(*) FROM (
+                SELECT id FROM ledger_account
+                 WHERE (distributor_id = :d AND kind IN ('withheld', 'pending'))
+                    OR (distributor_id IS NULL AND kind = :to_kind)
+                 ORDER BY distributor_id IS NULL, id FOR NO KEY UPDATE) locked
+            """
+        ), {"d": hold.distributor_id, "to_kind": to_kind})
     rows = (await session.execute(
         text(
             """
