@@ -44,6 +44,26 @@ class MoneyAlreadyForfeited(Conflict):
     title = "The withheld money of this hold was already forfeited"
 
 
+class MoneyAlreadyReleased(Conflict):
+    code = "hold-money-released"
+    title = "The withheld money of this hold was already released"
+
+
+def refuse_if_settled(hold: Hold, outcome: str) -> None:
+    """Once a hold's withheld money was released (or handed over) or forfeited, its recorded
+    outcome is final: an action that would make it ``outcome`` instead is refused with 409 naming
+    the outcome it has. The same outcome again is not a change (the caller moves nothing)."""
+    if hold.money_settled_at is None or hold.outcome == outcome:
+        return
+    at = hold.money_settled_at.isoformat()
+    extra = {"outcome": hold.outcome, "money_settled_at": at}
+    if hold.outcome == "confirmed":
+        raise MoneyAlreadyForfeited(f"hold {hold.id} is confirmed and its withheld money was forfeited at {at}; "
+                                    f"it cannot become {outcome}", extra=extra)
+    raise MoneyAlreadyReleased(f"hold {hold.id} is {hold.outcome} and its withheld money was released at {at}; "
+                               f"it cannot become {outcome}", extra=extra)
+
+
 def now_utc() -> datetime:
     return datetime.now(UTC)
 
@@ -125,7 +145,9 @@ async def place_manual_hold(session: AsyncSession, principal: Principal, card_nu
 async def get_hold(session: AsyncSession, hold_id: int, *, lock: bool = False) -> Hold:
     stmt = select(Hold).where(Hold.id == hold_id)
     if lock:
-        stmt = stmt.with_for_update()
+        # the newest committed version: a racing lift, decision or forfeit that committed while we
+        # waited for the lock is what the checks must see
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     hold = await session.scalar(stmt)
     if hold is None:
         raise HoldNotFound(f"no hold {hold_id}")
@@ -237,7 +259,8 @@ async def lift_hold(session: AsyncSession, principal: Principal, hold_id: int, *
         raise ValidationFailed("outcome must be cleared or confirmed", field="outcome")
     hold = await get_hold(session, hold_id, lock=True)
     if hold.lifted_at is not None:
-        raise HoldAlreadyLifted(f"hold {hold_id} was lifted at {hold.lifted_at.isoformat()}")
+        raise HoldAlreadyLifted(f"hold {hold_id} was lifted at {hold.lifted_at.isoformat()} (outcome {hold.outcome})",
+                                extra={"outcome": hold.outcome})
     if hold.reason == "maintenance" and outcome != "cleared":
         raise ValidationFailed("a maintenance hold can only be lifted as cleared", field="outcome")
     if outcome == "cleared":
@@ -265,8 +288,9 @@ async def _stamp_lifted(session: AsyncSession, actor: Principal, hold: Hold, out
 async def clear_hold(session: AsyncSession, actor: Principal, hold: Hold, *, note: str | None) -> None:
     """The hold was wrong (or its cause is gone): lift it if still in force, outcome ``cleared``,
     and release its withheld money. Touches no other hold."""
-    if hold.outcome == "confirmed" and hold.money_settled_at is not None:
-        raise MoneyAlreadyForfeited(f"hold {hold.id} was confirmed and its withheld money forfeited")
+    refuse_if_settled(hold, "cleared")
+    if hold.money_settled_at is not None:
+        return  # cleared and released already (an appeal approved after a staff lift): nothing moves
     if hold.lifted_at is None:
         await _stamp_lifted(session, actor, hold, "cleared", note)
     else:  # lifted as confirmed earlier, now cleared on appeal
@@ -285,6 +309,7 @@ async def confirm_hold(session: AsyncSession, actor: Principal, hold: Hold, *, n
                        final: bool, forfeit_after_days: int) -> None:
     """The violation is confirmed. ``lift``: the suspension ends too (staff lift); otherwise the hold
     stays in force (appeal rejected). ``final``: the appeal path is exhausted, so forfeit at once."""
+    refuse_if_settled(hold, "confirmed")
     if lift and hold.lifted_at is None:
         await _stamp_lifted(session, actor, hold, "confirmed", note)
     elif hold.outcome != "confirmed":
@@ -337,8 +362,9 @@ async def release_withheld(session: AsyncSession, hold: Hold) -> int:
 
 async def forfeit_withheld(session: AsyncSession, hold: Hold) -> int:
     """Forfeit the commissions a confirmed hold withholds (D.withheld → forfeited_income)."""
+    refuse_if_settled(hold, "confirmed")
     if hold.outcome != "confirmed":
-        raise Conflict("only a confirmed hold's money can be forfeited")
+        raise Conflict("only a confirmed hold's money can be forfeited", extra={"outcome": hold.outcome})
     return await _move_withheld(session, hold, status="forfeited", kind="withheld_forfeited",
                                 to_kind="forfeited_income")
 
