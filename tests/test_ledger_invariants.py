@@ -51,3 +51,36 @@ async def test_postings_are_append_only_and_balances_follow(client, admin_header
             with pytest.raises(DBAPIError, match="append-only"):
                 await s.execute(text(statement))
             await s.rollback()
+
+
+APPEND_ONLY = ("ledger_posting", "ledger_transaction", "ledger_account", "audit_log", "orders", "commission")
+
+
+@pytest.mark.parametrize("table", APPEND_ONLY)
+def test_truncate_is_refused_and_the_application_role_cannot_bypass_it(database_url, table):
+    """A statement-level BEFORE TRUNCATE trigger refuses it (migration 0012); the bypass the test
+    suite's reset uses (replication role "replica") needs a superuser: a role like production's
+    application role (every privilege on the tables, not a superuser) can set neither."""
+    import secrets
+
+    import psycopg
+
+    plain = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    role = f"distnet_app_test_{secrets.token_hex(4)}"
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute("INSERT INTO audit_log (actor, action, subject_type, subject_id) VALUES ('t', 'a', 's', '1')")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+            conn.execute(f"TRUNCATE {table} CASCADE")
+        conn.execute(f"CREATE ROLE {role} NOSUPERUSER")
+        try:
+            conn.execute(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}")
+            conn.execute(f"SET ROLE {role}")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+                conn.execute(f"TRUNCATE {table} CASCADE")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("SET session_replication_role = replica")
+        finally:
+            conn.execute("RESET ROLE")
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")
+        assert conn.execute("SELECT count(*) FROM audit_log").fetchone()[0] == 1
