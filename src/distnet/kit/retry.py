@@ -27,6 +27,9 @@ ATTEMPTS = 4
 BACKOFF_SECONDS = (0.005, 0.02, 0.05)
 """Base wait before each retry (jittered up to twice as long), so the winner of the conflict commits first."""
 SCOPE_KEY = "distnet.retry"
+MAX_REPLAY_BYTES = 8 * 1024 * 1024
+"""Bodies up to this size (the app's request limit) are kept for a replay; a larger one is passed
+through once, without retries, rather than buffered."""
 
 
 def is_retryable(exc: BaseException | None) -> bool:
@@ -58,14 +61,19 @@ def retry_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         body: list[Message] = []
+        size, attempts = 0, ATTEMPTS
         while True:  # the request body, kept to be replayed on a retry
             message = await receive()
             body.append(message)
+            size += len(message.get("body", b""))
             if message["type"] != "http.request" or not message.get("more_body", False):
+                break
+            if size > MAX_REPLAY_BYTES:  # the rest streams from the client; no retry
+                attempts = 1
                 break
         connection = copy.copy(ScopeState.from_scope(scope))
         state = dict(scope.get("state", {}))
-        for attempt in range(1, ATTEMPTS + 1):
+        for attempt in range(ATTEMPTS - attempts + 1, ATTEMPTS + 1):
             attempt_scope = _fresh_scope(scope, state, connection, attempt)
             replay = iter(body)
 
