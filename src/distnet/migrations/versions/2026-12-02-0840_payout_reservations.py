@@ -1,7 +1,7 @@
 """payout items record the commissions they reserved
 
 Revision ID: 0010
-Revises: 0070
+Revises: 0040
 
 * ``payout_item_commission(item_id, commission_id, amount)``: exactly which commissions an item
   reserved and how much of the item each carries (they sum to the item's amount). Paid results
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0070"
+down_revision = "0040"
 branch_labels = None
 depends_on = None
 
