@@ -53,12 +53,43 @@ class BusinessSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class NotifySettings:
+    """Channels of notices and one-time codes (README "Notifications")."""
+
+    smtp_host: str | None = None
+    """None: e-mail goes to the log provider (local mode)."""
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_from: str = "distnet <no-reply@distnet.local>"
+    sms_provider: str = "log"
+    """``log`` (local mode: the message is logged) or ``http`` (POST to ``sms_url`` with ``sms_key``)."""
+    sms_url: str | None = None
+    sms_key: str | None = None
+    email_per_minute: int = 600
+    sms_per_minute: int = 60
+    """Sending rate per provider, shared by every worker (Redis)."""
+    redis_prefix: str = "distnet"
+    """Namespace of the rate-limit keys in Redis."""
+    rate_limits: str = ""
+    """Overrides of the request rate limits, ``register.ip=20/3600,code_send.person=5/900``; ``off``."""
+    maintenance_min_notice_hours: float = 24
+    downgrade_warning_days: int = 7
+    require_verified_contact: bool = False
+    """A verified phone or e-mail is a condition of the first payout."""
+    terms_version: str = "2026-12"
+    privacy_version: str = "2026-12"
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: Path
     secret_key: bytes
     database: DatabaseSettings
     redis: RedisSettings
     business: BusinessSettings = field(default_factory=BusinessSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
 
     @property
     def local_mode(self) -> bool:
@@ -98,12 +129,34 @@ def load_settings() -> Settings:
         tax_retention_years=int(os.environ.get("DISTNET_TAX_RETENTION_YEARS", "10")),
         time_zone=os.environ.get("DISTNET_TIME_ZONE", "Asia/Shanghai"),
     )
+    env = os.environ.get
+    notify = NotifySettings(
+        smtp_host=env("DISTNET_SMTP_HOST") or None,
+        smtp_port=int(env("DISTNET_SMTP_PORT", "25")),
+        smtp_username=env("DISTNET_SMTP_USERNAME") or None,
+        smtp_password=env("DISTNET_SMTP_PASSWORD") or None,
+        smtp_starttls=env("DISTNET_SMTP_STARTTLS", "0").lower() in ("1", "true", "yes"),
+        smtp_from=env("DISTNET_SMTP_FROM") or "distnet <no-reply@distnet.local>",
+        sms_provider=env("DISTNET_SMS_PROVIDER", "log"),
+        sms_url=env("DISTNET_SMS_URL") or None,
+        sms_key=env("DISTNET_SMS_KEY") or None,
+        email_per_minute=int(env("DISTNET_EMAIL_PER_MINUTE", "600")),
+        sms_per_minute=int(env("DISTNET_SMS_PER_MINUTE", "60")),
+        redis_prefix=env("DISTNET_REDIS_PREFIX") or "distnet",
+        rate_limits=env("DISTNET_RATE_LIMITS", ""),
+        maintenance_min_notice_hours=float(env("DISTNET_MAINTENANCE_MIN_NOTICE_HOURS", "24")),
+        downgrade_warning_days=int(env("DISTNET_DOWNGRADE_WARNING_DAYS", "7")),
+        require_verified_contact=env("DISTNET_REQUIRE_VERIFIED_CONTACT", "0").lower() in ("1", "true", "yes"),
+        terms_version=env("DISTNET_TERMS_VERSION") or "2026-12",
+        privacy_version=env("DISTNET_PRIVACY_VERSION") or "2026-12",
+    )
     return Settings(
         data_dir=data_dir,
         secret_key=_secret_key(data_dir),
         database=DatabaseSettings(url=os.environ.get("DISTNET_DATABASE_URL") or None),
         redis=RedisSettings(url=os.environ.get("DISTNET_REDIS_URL") or None),
         business=business,
+        notify=notify,
     )
 
 

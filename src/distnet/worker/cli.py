@@ -19,6 +19,7 @@ TASK_MODULES = (
     "distnet.payouts.tasks",
     "distnet.risk.tasks",
     "distnet.ranks.tasks",
+    "distnet.notifications.tasks",
 )
 
 logger = logging.getLogger(__name__)
