@@ -21,7 +21,7 @@ from distnet.db import make_engine, make_sessionmaker, normalize_url
 from distnet.kit.auth import create_key
 from distnet.migrate import upgrade
 from distnet.models import Base
-from distnet.settings import BusinessSettings, DatabaseSettings, RedisSettings, Settings
+from distnet.settings import BusinessSettings, DatabaseSettings, NotifySettings, RedisSettings, Settings
 
 KEEP_TABLES = {"alembic_version"}
 
@@ -94,6 +94,9 @@ def settings(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPat
         database=DatabaseSettings(url=database_url, pool_size=5),
         redis=RedisSettings(url=redis_url),
         business=BusinessSettings(),
+        # request rate limits are tested with their own limiter (tests/notifications/test_codes.py):
+        # the suite registers many distributors from one test client address
+        notify=NotifySettings(rate_limits="off"),
     )
 
 

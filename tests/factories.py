@@ -9,7 +9,8 @@ from litestar.testing import AsyncTestClient
 
 async def register(client: AsyncTestClient, headers: dict[str, str] | None = None, *, sponsor: dict | None = None,
                    name: str = "Ann", **fields: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"name": name, **fields}
+    body: dict[str, Any] = {"name": name, "consent": {"terms_version": "2026-12", "privacy_version": "2026-12"},
+                            **fields}
     if sponsor is not None:
         body["sponsor_code"] = sponsor["code"]
     resp = await client.post("/api/v1/distributors", json=body, headers=headers or {})
@@ -51,3 +52,22 @@ async def set_payout_account(client: AsyncTestClient, d: dict[str, Any], *, head
     else:
         assert resp.status_code in (200, 201), resp.text
     return resp.json()
+
+
+async def closure_code(client: AsyncTestClient, d: dict[str, Any]) -> str:
+    """Ask for a closure code and read it where it went (the inbox of a distributor without a
+    verified contact)."""
+    import re
+
+    resp = await client.post("/api/v1/me/closure/code", headers=auth(d))
+    assert resp.status_code == 201, resp.text
+    inbox = (await client.get("/api/v1/me/notifications", headers=auth(d))).json()
+    body = next(i["body"] for i in inbox["items"] if i["kind"] == "verification_code")
+    return re.search(r"\b(\d{6})\b", body).group(1)
+
+
+async def close_account(client: AsyncTestClient, d: dict[str, Any], *, reason: str = "no_longer_selling"):
+    """The owner's verified closure; returns the response."""
+    code = await closure_code(client, d)
+    return await client.post(f"/api/v1/distributors/{d['id']}/closure", headers=auth(d),
+                             json={"code": code, "reason": reason})

@@ -107,7 +107,40 @@ OWNERSHIP_TABLE = [
     ("GET", "/api/v1/me/export", OWNER, 200),
     ("GET", "/api/v1/me/export", STAFF_ROLE, 403),
     ("POST", "/api/v1/me/keys/rotate", STAFF_ROLE, 403),
+    ("GET", "/api/v1/me/notifications", OWNER, 200),
+    ("GET", "/api/v1/me/notifications", STAFF_ROLE, 403),
+    ("GET", "/api/v1/me/notifications", ADMIN, 404),
+    ("POST", "/api/v1/me/notifications/{note}/read", OWNER, 200),
+    ("POST", "/api/v1/me/notifications/{note}/read", OTHER, 404),
+    ("POST", "/api/v1/me/notifications/{note}/read", STAFF_ROLE, 403),
+    ("GET", "/api/v1/me/notification-preferences", OWNER, 200),
+    ("GET", "/api/v1/me/notification-preferences", STAFF_ROLE, 403),
+    ("PUT", "/api/v1/me/notification-preferences", OTHER, 200),
+    ("GET", "/api/v1/me/closure", OWNER, 200),
+    ("GET", "/api/v1/me/closure", STAFF_ROLE, 403),
+    ("GET", "/api/v1/me/closure", ADMIN, 404),
+    ("POST", "/api/v1/me/closure/code", OWNER, 201),
+    ("POST", "/api/v1/me/closure/code", STAFF_ROLE, 403),
+    ("POST", "/api/v1/distributors/{id}/closure", ADMIN, 200),
+    ("GET", "/api/v1/me/profile", OWNER, 200),
+    ("GET", "/api/v1/me/profile", STAFF_ROLE, 403),
+    ("GET", "/api/v1/me/profile", ADMIN, 404),
+    ("GET", "/api/v1/me/consents", OWNER, 200),
+    ("GET", "/api/v1/me/consents", STAFF_ROLE, 403),
+    ("POST", "/api/v1/me/consents/marketing/withdraw", OWNER, 200),
+    ("POST", "/api/v1/me/contact", STAFF_ROLE, 403),
 ]
+
+
+async def _owner_notice(client, admin_headers, owner) -> int:
+    """A notice in the owner's inbox: a manual hold placed on the owner's card, its event consumed."""
+    from tests.notifications.conftest import run_consumers
+
+    resp = await client.post(f"/api/v1/cards/{owner['card']['number']}/holds", headers=admin_headers,
+                             json={"reason": "manual", "note": "check"})
+    assert resp.status_code == 201, resp.text
+    await run_consumers(client.app.state.sessionmaker)
+    return (await client.get("/api/v1/me/notifications", headers=auth(owner))).json()["items"][0]["id"]
 
 
 @pytest.mark.parametrize(("method", "template", "who", "expected"), OWNERSHIP_TABLE)
@@ -121,8 +154,11 @@ async def test_ownership_rules(client, admin_headers, make_key, method, template
         STAFF_ROLE: {"Authorization": f"Bearer {await make_key('risk_reviewer', 'finance')}"},
         ADMIN: admin_headers,
     }[who]
-    path = template.format(id=owner["id"], card=owner["card"]["number"])
-    body = {"sponsor_id": other["id"]} if path.endswith("/sponsor") else None
+    note = await _owner_notice(client, admin_headers, owner) if "{note}" in template else None
+    path = template.format(id=owner["id"], card=owner["card"]["number"], note=note)
+    body = {"sponsor_id": other["id"]} if path.endswith("/sponsor") else ({} if method == "PUT" else None)
+    if path.endswith(f"/{owner['id']}/closure"):
+        body = {"reason": "other", "reason_text": "role test"}
     if path.endswith("/payout-account") and method == "PUT":
         body = {"method": "alipay", "holder_name": "x", "account_number": "13800138000", "resident_id": RESIDENT_ID}
     resp = await client.request(method, path, headers=headers, json=body)

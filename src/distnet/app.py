@@ -12,6 +12,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from distnet.cards.routes import CardController
+from distnet.closure.routes import ClosureController
 from distnet.commissions.routes import CommissionController
 from distnet.db import make_engine, make_sessionmaker, resolve_database_url, resolve_redis_url
 from distnet.events.routes import WebhookController
@@ -23,11 +24,13 @@ from distnet.kit.problems import EXCEPTION_HANDLERS
 from distnet.kit.retry import retry_middleware
 from distnet.ledger.routes import LedgerController
 from distnet.network.routes import DistributorController
+from distnet.notifications.routes import NotificationController
 from distnet.ops import OpsController
 from distnet.orders.routes import OrderController, SellerOrderController
 from distnet.payout_accounts.routes import PayoutAccountController
 from distnet.payouts.routes import PayoutRunController, RepaymentController
 from distnet.personal_data.routes import PersonalDataController
+from distnet.profile.routes import ProfileController
 from distnet.ranks.routes import RankController
 from distnet.reports.routes import ReportController
 from distnet.risk.console import ConsoleController
@@ -56,6 +59,9 @@ CONTROLLERS: list[type] = [
     RankController,
     *RISK_CONTROLLERS,
     ConsoleController,
+    NotificationController,
+    ClosureController,
+    ProfileController,
 ]
 
 

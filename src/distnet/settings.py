@@ -213,6 +213,62 @@ class BusinessSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class NotifySettings:
+    """Channels of notices and one-time codes (README "Notifications")."""
+
+    smtp_host: str | None = None
+    """None: e-mail goes to the log provider (local mode)."""
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_from: str = "distnet <no-reply@distnet.local>"
+    sms_provider: str = "log"
+    """``log`` (local mode: the message is logged) or ``http`` (POST to ``sms_url`` with ``sms_key``)."""
+    sms_url: str | None = None
+    sms_key: str | None = None
+    email_per_minute: int = 600
+    sms_per_minute: int = 60
+    """Sending rate per provider, shared by every worker (Redis)."""
+    redis_prefix: str = "distnet"
+    """Namespace of the rate-limit keys in Redis."""
+    rate_limits: str = ""
+    """Overrides of the request rate limits, ``register.ip=20/3600,code_send.person=5/900``; ``off``."""
+    maintenance_min_notice_hours: float = 24
+    downgrade_warning_days: int = 7
+    require_verified_contact: bool = False
+    """A verified phone or e-mail is a condition of the first payout."""
+    terms_version: str = "2026-12"
+    privacy_version: str = "2026-12"
+
+    @classmethod
+    def from_env(cls, env: Env) -> NotifySettings:
+        d = cls()
+        return cls(
+            smtp_host=_text(env, "DISTNET_SMTP_HOST"),
+            smtp_port=_positive(env, "DISTNET_SMTP_PORT", d.smtp_port),
+            smtp_username=_text(env, "DISTNET_SMTP_USERNAME"),
+            smtp_password=_text(env, "DISTNET_SMTP_PASSWORD"),
+            smtp_starttls=_flag(env, "DISTNET_SMTP_STARTTLS", d.smtp_starttls),
+            smtp_from=_text(env, "DISTNET_SMTP_FROM") or d.smtp_from,
+            sms_provider=_choice(env, "DISTNET_SMS_PROVIDER", d.sms_provider, ("log", "http")),
+            sms_url=_text(env, "DISTNET_SMS_URL"),
+            sms_key=_text(env, "DISTNET_SMS_KEY"),
+            email_per_minute=_positive(env, "DISTNET_EMAIL_PER_MINUTE", d.email_per_minute),
+            sms_per_minute=_positive(env, "DISTNET_SMS_PER_MINUTE", d.sms_per_minute),
+            redis_prefix=_text(env, "DISTNET_REDIS_PREFIX") or d.redis_prefix,
+            rate_limits=_text(env, "DISTNET_RATE_LIMITS") or "",
+            maintenance_min_notice_hours=_read(env, "DISTNET_MAINTENANCE_MIN_NOTICE_HOURS",
+                                               d.maintenance_min_notice_hours, float,
+                                               check=lambda v: v >= 0, must="a number of hours, 0 or more"),
+            downgrade_warning_days=_not_negative(env, "DISTNET_DOWNGRADE_WARNING_DAYS", d.downgrade_warning_days),
+            require_verified_contact=_flag(env, "DISTNET_REQUIRE_VERIFIED_CONTACT", d.require_verified_contact),
+            terms_version=_text(env, "DISTNET_TERMS_VERSION") or d.terms_version,
+            privacy_version=_text(env, "DISTNET_PRIVACY_VERSION") or d.privacy_version,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: Path
     secret_key: bytes
@@ -223,6 +279,7 @@ class Settings:
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     ranks: RankSettings = field(default_factory=RankSettings)
     serve: ServeSettings = field(default_factory=ServeSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
 
     @property
     def local_mode(self) -> bool:
@@ -264,6 +321,7 @@ def load_settings(env: Env | None = None) -> Settings:
         webhooks=WebhookSettings.from_env(env),
         ranks=RankSettings.from_env(env),
         serve=ServeSettings.from_env(env),
+        notify=NotifySettings.from_env(env),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from tests.factories import auth, make_tree, register
+from tests.factories import auth, close_account, make_tree, register
 
 
 async def test_register_root_requires_admin(client, admin_headers):
@@ -163,10 +163,12 @@ async def test_closure_compresses_downline(client, admin_headers, session):
     chain = await make_tree(client, admin_headers, 4)
     root, d1, d2, d3 = chain[0], chain[1], chain[2], chain[3]
     sibling = await register(client, sponsor=d1, name="sibling")
-    resp = await client.post(f"/api/v1/distributors/{d1['id']}/closure", headers=auth(d1))
+    resp = await close_account(client, d1)
     assert resp.status_code == 200, resp.text
     body = resp.json()
-    assert body["status"] == "closed" and body["card"]["status"] == "cancelled"
+    assert body["state"] == "closed" and body["reason"] == "no_longer_selling"
+    card = (await client.get(f"/api/v1/distributors/{d1['id']}", headers=auth(d1))).json()["card"]
+    assert card["status"] == "cancelled"
     assert body["downline_moved_to"] == root["id"]
     d2_now = (await client.get(f"/api/v1/distributors/{d2['id']}", headers=auth(d2))).json()
     assert d2_now["sponsor_id"] == root["id"] and d2_now["depth"] == 1
@@ -182,7 +184,8 @@ async def test_closure_compresses_downline(client, admin_headers, session):
                                        {"i": d1["id"]})
     assert erase_after.days == 30
     # closing twice is a conflict, and the closed key can no longer act for a cancelled card
-    again = await client.post(f"/api/v1/distributors/{d1['id']}/closure", headers=auth(d1))
+    again = await client.post(f"/api/v1/distributors/{d1['id']}/closure", headers=auth(d1),
+                              json={"code": "123456", "reason": "privacy"})
     assert again.status_code == 409
 
 
@@ -195,7 +198,8 @@ async def test_closure_refused_with_reasons(client, admin_headers, session):
     await session.execute(text("UPDATE ledger_account SET balance = 500 WHERE distributor_id=:d AND kind='owed'"),
                           {"d": d["id"]})
     await session.commit()
-    resp = await client.post(f"/api/v1/distributors/{d['id']}/closure", headers=auth(d))
+    resp = await client.post(f"/api/v1/distributors/{d['id']}/closure", headers=auth(d),
+                             json={"code": "123456", "reason": "privacy"})
     assert resp.status_code == 409
     codes = {r["code"] for r in resp.json()["reasons"]}
     assert codes == {"active_violation_hold", "money_owed"}
@@ -208,7 +212,7 @@ async def test_erasure_after_retention(client, admin_headers, session):
 
     root = await register(client, admin_headers, name="Root")
     d = await register(client, sponsor=root, name="Dora", phone="13900000000")
-    assert (await client.post(f"/api/v1/distributors/{d['id']}/closure", headers=auth(d))).status_code == 200
+    assert (await close_account(client, d)).status_code == 200
     assert await erase_due_personal_data(session) == 0
     assert await erase_due_personal_data(session, datetime.now(UTC) + timedelta(days=31)) == 1
     await session.commit()
@@ -231,7 +235,8 @@ async def test_moves_and_closures_keep_every_structure_consistent(client, admin_
         ids = list(alive)
         if step % 4 == 3:
             victim = rng.choice(ids[1:])
-            resp = await client.post(f"/api/v1/distributors/{victim}/closure", headers=admin_headers)
+            resp = await client.post(f"/api/v1/distributors/{victim}/closure", headers=admin_headers,
+                                     json={"reason": "other", "reason_text": "consistency test"})
             assert resp.status_code == 200, resp.text
             alive.pop(victim)
         else:

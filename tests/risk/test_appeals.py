@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from distnet.risk.appeals import TRANSITIONS, AppealAction, AppealStatus, transition
 from distnet.risk.errors import AppealTransitionRefused
-from tests.factories import auth, register
+from tests.factories import auth, close_account, register
 
 
 @pytest.mark.parametrize("status", list(AppealStatus))
@@ -233,7 +233,7 @@ async def test_bad_input_and_not_appealable(client, world, admin_headers):
     now = datetime.now(UTC)
     resp = await client.post("/api/v1/maintenance-windows", headers=w["senior"], json={
         "starts_at": (now - timedelta(minutes=1)).isoformat(), "ends_at": (now + timedelta(hours=1)).isoformat(),
-        "message": "db upgrade"})
+        "message": "db upgrade", "emergency": True, "emergency_reason": "database failover"})
     assert resp.status_code == 201
     maint = (await client.get(f"/api/v1/cards/{w['d']['card']['number']}", headers=auth(w["d"]))).json()["holds"][0]
     resp = await _appeal(client, w, maint["id"])
@@ -259,11 +259,12 @@ async def test_closure_refused_while_appeal_open_and_hold_active(client, world):
     w = world
     hold = await _manual_hold(client, w)
     aid = (await _appeal(client, w, hold["id"])).json()["id"]
-    resp = await client.post(f"/api/v1/distributors/{w['d']['id']}/closure", headers=auth(w["d"]))
+    resp = await client.post(f"/api/v1/distributors/{w['d']['id']}/closure", headers=auth(w["d"]),
+                             json={"code": "123456", "reason": "dissatisfied"})
     assert resp.status_code == 409
     codes = {r["code"] for r in resp.json()["reasons"]}
     assert {"open_appeal", "active_violation_hold"} <= codes
     await client.post(f"/api/v1/appeals/{aid}/claim", headers=w["r2"])
     await _decide(client, w["r2"], aid, "approve")
-    resp = await client.post(f"/api/v1/distributors/{w['d']['id']}/closure", headers=auth(w["d"]))
+    resp = await close_account(client, w["d"])
     assert resp.status_code == 200, resp.text

@@ -173,7 +173,8 @@ async def test_maintenance_window_scope_announcement_and_restore_without_worker(
     now = datetime.now(UTC)
     resp = await client.post("/api/v1/maintenance-windows", headers=admin, json={
         "starts_at": _iso(now - timedelta(minutes=1)), "ends_at": _iso(now + timedelta(hours=1)),
-        "scope": {"regions": ["sh"]}, "message": "系统维护: database upgrade"})
+        "scope": {"regions": ["sh"]}, "message": "系统维护: database upgrade",
+        "emergency": True, "emergency_reason": "storage failure"})
     assert resp.status_code == 201, resp.text
     window = resp.json()
     assert window["holds_placed"] == 2 and window["status"] == "current"
@@ -221,9 +222,9 @@ async def test_maintenance_bad_input_and_cancel(client, admin_headers, staff):
     admin = await staff("risk_admin")
     root = await register(client, admin_headers, name="root", region="gz")
     now = datetime.now(UTC)
-    good = {"starts_at": _iso(now + timedelta(hours=1)), "ends_at": _iso(now + timedelta(hours=2)), "message": "m"}
+    good = {"starts_at": _iso(now + timedelta(hours=25)), "ends_at": _iso(now + timedelta(hours=26)), "message": "m"}
     bad = [
-        {**good, "ends_at": _iso(now + timedelta(minutes=30))},
+        {**good, "ends_at": _iso(now + timedelta(hours=24, minutes=30))},
         {**good, "starts_at": _iso(now - timedelta(hours=3)), "ends_at": _iso(now - timedelta(hours=2))},
         {**good, "scope": {"ranks": ["diamond"]}},
         {**good, "scope": {"planets": ["mars"]}},

@@ -26,7 +26,8 @@ def _check_summary(out: subprocess.CompletedProcess) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     text = out.stdout
     for line in ("distributors", "placed via POST /api/v1/orders", "commissions made available",
-                 "bank results (paid / failed)", "cases by rule", "relayed to the worker"):
+                 "bank results (paid / failed)", "cases by rule", "relayed to the worker", "(verified by code)",
+                 "inbox notices by kind"):
         assert line in text, (line, text)
     assert "│ ledger      │ verify" in text and "FAILED" not in text, text
     assert "Traceback" not in out.stderr, out.stderr

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.db import session_scope
 from distnet.kit.auth import Principal, resolve_principal
+from distnet.kit.ratelimit import RateLimiter, parse_limits
 from distnet.settings import Settings
 
 
@@ -30,10 +31,18 @@ def provide_settings(state: State) -> Settings:
     return state.settings
 
 
+def provide_limiter(request: Request, state: State) -> RateLimiter:
+    """Rate limits per IP and per person (kit/ratelimit.py) on the app's Redis client."""
+    settings: Settings = state.settings
+    return RateLimiter(state.redis, prefix=settings.notify.redis_prefix, limits=parse_limits(settings.notify.rate_limits),
+                       ip=request.client.host if request.client else None)
+
+
 DEPENDENCIES: dict[str, Provide] = {
     "session": Provide(provide_session),
     "principal": Provide(provide_principal),
     "settings": Provide(provide_settings, sync_to_thread=False),
+    "limiter": Provide(provide_limiter, sync_to_thread=False),
 }
 
 

@@ -14,6 +14,7 @@ from distnet.models.money import (
     Refund,
 )
 from distnet.models.network import Card, Distributor, DistributorClosure, DistributorUpline, Hold
+from distnet.models.notify import Consent, Notification, NotificationPreference, VerificationCode
 from distnet.models.payouts import PayoutItem, PayoutItemCommission, PayoutRun, Repayment, SettlementRun
 from distnet.models.risk import (
     Appeal,
@@ -33,4 +34,5 @@ __all__ = [
     "Distributor", "DistributorClosure", "DistributorUpline", "Hold", "PayoutItem", "PayoutItemCommission", "PayoutRun", "Repayment", "SettlementRun",
     "Appeal", "AppealEvent", "MaintenanceWindow", "ProcessedEvent", "RiskCase", "RiskRule",
     "RiskRuleVersion", "RiskScan", "WebhookEndpoint", "PayoutAccount", "PayoutSkip", "TaxIdentity", "TaxTable",
+    "Consent", "Notification", "NotificationPreference", "VerificationCode",
 ]

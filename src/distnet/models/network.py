@@ -50,15 +50,27 @@ class Distributor(Base):
     ip_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
     payment_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     payment_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
+    email_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    email_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
+    phone_verified_at: Mapped[datetime | None]
+    """When the phone on file was confirmed by a one-time code; SMS goes only to a verified phone."""
+    email_verified_at: Mapped[datetime | None]
+    locale: Mapped[str] = mapped_column(String(8), server_default="zh")
+    """Language of notices: ``zh`` or ``en``."""
+    closure_reason: Mapped[str | None] = mapped_column(String(32))
+    closure_note: Mapped[str | None] = mapped_column(Text)
+    closure_requested_at: Mapped[datetime | None]
 
     __table_args__ = (
         CheckConstraint("rank IN ('member','silver','gold','platinum')", name="rank"),
-        CheckConstraint("status IN ('active','closing','closed')", name="status"),
+        CheckConstraint("status IN ('active','closing','closed','erased')", name="status"),
+        CheckConstraint("locale IN ('zh','en')", name="locale"),
         CheckConstraint("depth = nlevel(path) - 1", name="depth_matches_path"),
         Index("ix_distributor_phone_hash", "phone_hash"),
         Index("ix_distributor_device_hash", "device_hash"),
         Index("ix_distributor_ip_hash", "ip_hash"),
         Index("ix_distributor_payment_hash", "payment_hash"),
+        Index("ix_distributor_email_hash", "email_hash"),
         Index("ix_distributor_region", "region"),
     )
 

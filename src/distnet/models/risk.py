@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -90,8 +90,14 @@ class MaintenanceWindow(Base):
     ended_at: Mapped[datetime | None]
     """When its holds were marked lifted (exactly once)."""
     cancelled_at: Mapped[datetime | None]
+    emergency: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    """Announced with less than the minimum notice (DISTNET_MAINTENANCE_MIN_NOTICE_HOURS)."""
+    emergency_reason: Mapped[str | None] = mapped_column(Text)
 
-    __table_args__ = (CheckConstraint("ends_at > starts_at", name="window_order"),)
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="window_order"),
+        CheckConstraint("NOT emergency OR emergency_reason IS NOT NULL", name="emergency_reason"),
+    )
 
 
 class Appeal(Base):

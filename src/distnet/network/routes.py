@@ -7,10 +7,13 @@ from litestar import Controller, Response, get, post, put
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from distnet.closure import service as closure
+from distnet.closure.schemas import ClosureRequest, ClosureView
 from distnet.kit.auth import STAFF, Principal, Role
 from distnet.kit.http import PUBLIC, roles
+from distnet.kit.ratelimit import RateLimiter
 from distnet.network import service
-from distnet.network.schemas import ClosureRequest, DistributorCreate, SponsorMove
+from distnet.network.schemas import DistributorCreate, SponsorMove
 from distnet.settings import Settings
 
 ANY_KEY = roles(Role.distributor, *STAFF)
@@ -23,8 +26,9 @@ class DistributorController(Controller):
 
     @post("/distributors", opt=PUBLIC, summary="Register under a sponsor (admin: a root without one)")
     async def register(self, session: AsyncSession, settings: Settings, principal: Principal,
-                       data: DistributorCreate) -> dict[str, Any]:
-        return await service.register(session, settings, principal, data)
+                       limiter: RateLimiter, data: DistributorCreate) -> dict[str, Any]:
+        await limiter.hit("register")
+        return await service.register(session, settings, principal, data, limiter=limiter)
 
     @get("/me", opt=roles(Role.distributor))
     async def me(self, session: AsyncSession, principal: Principal) -> dict[str, Any]:
@@ -73,8 +77,11 @@ class DistributorController(Controller):
                    data: SponsorMove) -> dict[str, Any]:
         return await service.move_sponsor(session, principal, distributor_id, data.sponsor_id, data.note)
 
-    @post("/distributors/{distributor_id:int}/closure", opt=ANY_KEY, status_code=200)
-    async def close(self, session: AsyncSession, settings: Settings, principal: Principal,
-                    distributor_id: DistributorId, data: ClosureRequest | None = None) -> dict[str, Any]:
-        return await service.close_account(session, settings, principal, distributor_id,
-                                           data.note if data else None)
+    @post("/distributors/{distributor_id:int}/closure", opt=ANY_KEY, status_code=200,
+          summary="Close an account: the owner with a one-time code and a reason; an admin with a reason")
+    async def close(self, session: AsyncSession, settings: Settings, principal: Principal, limiter: RateLimiter,
+                    distributor_id: DistributorId, data: ClosureRequest | None = None) -> ClosureView:
+        data = data or ClosureRequest()
+        return await closure.close(session, settings=settings, principal=principal, distributor_id=distributor_id,
+                                   reason=data.reason, reason_text=data.reason_text, code=data.code, note=data.note,
+                                   limiter=limiter)

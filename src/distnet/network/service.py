@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,15 +19,14 @@ from distnet.kit.graph_svg import GraphEdge, GraphNode, render_svg
 from distnet.kit.masking import mask_name
 from distnet.kit.money import format_amount
 from distnet.kit.pagination import check_limit, decode_cursor, encode_cursor
+from distnet.kit.ratelimit import RateLimiter
 from distnet.ledger.service import balances as ledger_balances
 from distnet.ledger.service import ensure_accounts
 from distnet.ledger.statement import balances_view
 from distnet.models import Card, Distributor
 from distnet.network import repository as repo
-from distnet.network.closure import closure_blockers
 from distnet.network.codes import new_referral_code
 from distnet.network.errors import (
-    ClosureRefused,
     CycleRefused,
     DistributorClosed,
     DistributorNotFound,
@@ -35,6 +34,7 @@ from distnet.network.errors import (
 )
 from distnet.network.schemas import DistributorCreate
 from distnet.payout_accounts import service as payout_accounts
+from distnet.profile.service import record_registration
 from distnet.ranks.service import rank_progress
 from distnet.settings import BusinessSettings, Settings
 
@@ -58,7 +58,8 @@ async def visible_distributor(session: AsyncSession, principal: Principal, distr
 
 
 async def register(
-    session: AsyncSession, settings: Settings, principal: Principal, data: DistributorCreate
+    session: AsyncSession, settings: Settings, principal: Principal, data: DistributorCreate,
+    limiter: RateLimiter | None = None,
 ) -> dict[str, Any]:
     sponsor: Distributor | None = None
     if data.sponsor_code is None:
@@ -90,6 +91,7 @@ async def register(
                         depth=path.count("."),
                         path=path,
                         region=data.region,
+                        locale=data.locale,
                         **{f"{k}_enc": encrypt(secret, v) for k, v in pii.items()},
                         **{f"{k}_hash": keyed_hash(secret, k, v) for k, v in pii.items()},
                     )
@@ -110,10 +112,14 @@ async def register(
                        after={"code": code, "sponsor_id": sponsor.id if sponsor else None})
     await outbox.emit(session, "distributor.registered", {"id": new_id, "code": code,
                       "sponsor_id": sponsor.id if sponsor else None}, distributor_id=new_id)
+    codes = await record_registration(session, settings=settings, principal=principal, distributor_id=new_id,
+                                      consent=data.consent, phone=data.phone, email=data.email, limiter=limiter)
     distributor = await get_distributor(session, new_id)
     view = await profile(session, distributor)
     view["card"] = {"number": card.number, "status": "active"}
     view["api_key"] = raw_key
+    view["contact_verification"] = [{"channel": c.channel, "sent_to": c.sent_to, "expires_at": c.expires_at,
+                                     "confirm_with": "POST /api/v1/me/contact/verify"} for c in codes]
     return view
 
 
@@ -259,45 +265,18 @@ async def move_sponsor(
     return await profile(session, await get_distributor(session, moved_id))
 
 
-async def close_account(
-    session: AsyncSession, settings: Settings, principal: Principal, distributor_id: int, note: str | None = None
-) -> dict[str, Any]:
-    ensure_self_or_staff(principal, distributor_id, Role.admin)
-    await repo.lock_network_moves(session)
-    d = await get_distributor(session, distributor_id, lock=True)
-    if d.status == "closed":
-        raise DistributorClosed("the account is already closed")
-    reasons = await closure_blockers(session, d.id)
-    if reasons:
-        raise ClosureRefused("the account cannot be closed yet", extra={"reasons": reasons})
-    # compression: the whole downline moves up one level under the closer's sponsor, set-based
-    await repo.lock_subtree(session, d.id)
-    children = await repo.compress_out(session, d.id, d.sponsor_id)
-    now = datetime.now(UTC)
-    await session.execute(
-        update(Distributor).where(Distributor.id == d.id).values(
-            status="closed", closed_at=now,
-            erase_after=now + timedelta(days=settings.business.erasure_retention_days),
-        )
-    )
-    card = await cards.live_card(session, d.id)
-    if card is not None:
-        await cards.cancel_card(session, principal, card, reason="account_closed")
-    await audit.record(session, principal, "distributor.closed", "distributor", d.id,
-                       before={"status": d.status}, after={"status": "closed", "children_moved": children,
-                                                           "new_sponsor_id": d.sponsor_id, "note": note})
-    await outbox.emit(session, "distributor.closed", {"id": d.id, "children_moved": children},
-                      distributor_id=d.id)
-    closed_id, new_sponsor_id = d.id, d.sponsor_id
-    session.expire_all()
-    view = await profile(session, await get_distributor(session, closed_id))
-    view["downline_moved_to"] = new_sponsor_id
-    view["children_moved"] = children
-    return view
-
-
 async def erase_due_personal_data(session: AsyncSession, now: datetime | None = None, *,
                                   settings: Settings | None = None) -> int:
+    """The daily erasure job: payout accounts and tax retention here, then every other copy of the
+    person's data (``closure.service.erase_due``)."""
+    from distnet.closure.service import erase_due  # closure builds on the network; not the other way
+
+    await _erase_payout_data(session, now, settings=settings)
+    return await erase_due(session, now)
+
+
+async def _erase_payout_data(session: AsyncSession, now: datetime | None = None, *,
+                             settings: Settings | None = None) -> int:
     """Erase contact and payout account data of accounts closed longer than the retention period;
     ids, codes and financial records stay, and so does what tax law requires (``tax_identity``:
     name, resident ID) for ``DISTNET_TAX_RETENTION_YEARS``. Set-based and idempotent."""

@@ -76,8 +76,23 @@ async def place_window_holds(session: AsyncSession, window: MaintenanceWindow) -
     return rowcount(result)
 
 
+def check_notice(starts_at: datetime, *, now: datetime, min_notice_hours: float, emergency: bool,
+                 emergency_reason: str | None) -> None:
+    """A window is announced at least ``min_notice_hours`` ahead (distributors plan around it);
+    a sooner one must be marked ``emergency`` with a reason, which the audit log keeps."""
+    if emergency and not (emergency_reason or "").strip():
+        raise ValidationFailed("an emergency window needs a reason", field="emergency_reason")
+    notice = starts_at - now
+    if not emergency and notice < timedelta(hours=min_notice_hours):
+        hours = max(notice.total_seconds() / 3600, 0)
+        raise ValidationFailed(
+            f"a maintenance window needs {min_notice_hours:g} hours' notice; this one starts in {hours:.1f} hours. "
+            "Move starts_at, or mark it emergency with emergency_reason", field="starts_at")
+
+
 async def create_window(session: AsyncSession, principal: Principal, *, starts_at: datetime, ends_at: datetime,
-                        scope: dict[str, Any] | None, message: str) -> dict[str, Any]:
+                        scope: dict[str, Any] | None, message: str, emergency: bool = False,
+                        emergency_reason: str | None = None, min_notice_hours: float = 24) -> dict[str, Any]:
     if starts_at.tzinfo is None or ends_at.tzinfo is None:
         raise ValidationFailed("times need a time zone (RFC 3339)", field="starts_at")
     if ends_at <= starts_at:
@@ -86,13 +101,17 @@ async def create_window(session: AsyncSession, principal: Principal, *, starts_a
         raise ValidationFailed("the window has already ended", field="ends_at")
     if not message.strip():
         raise ValidationFailed("message is required", field="message")
+    check_notice(starts_at, now=now_utc(), min_notice_hours=min_notice_hours, emergency=emergency,
+                 emergency_reason=emergency_reason)
     window = MaintenanceWindow(starts_at=starts_at, ends_at=ends_at, scope=_check_scope(scope),
-                               message=message.strip(), created_by=principal.actor, announced_at=now_utc())
+                               message=message.strip(), created_by=principal.actor, announced_at=now_utc(),
+                               emergency=emergency, emergency_reason=(emergency_reason or "").strip() or None)
     session.add(window)
     await session.flush()
     placed = await place_window_holds(session, window)
     await audit.record(session, principal, "maintenance_window.created", "maintenance_window", window.id,
-                       after={**_public(window), "holds_placed": placed})
+                       after={**_public(window), "holds_placed": placed,
+                              "emergency_reason": window.emergency_reason})
     # the announcement is the notice ahead of the start
     await outbox.emit(session, "maintenance.announced", _public(window))
     view = _public(window)
@@ -111,7 +130,7 @@ def _public(w: MaintenanceWindow, at: datetime | None = None) -> dict[str, Any]:
     else:
         status = "upcoming"
     return {"id": w.id, "starts_at": w.starts_at.isoformat(), "ends_at": w.ends_at.isoformat(), "scope": w.scope,
-            "message": w.message, "status": status}
+            "message": w.message, "status": status, "emergency": bool(w.emergency)}
 
 
 def window_view(w: MaintenanceWindow) -> dict[str, Any]:

@@ -105,12 +105,15 @@ class MaintenanceController(Controller):
     tags = ["maintenance"]
 
     @post("/maintenance-windows", opt=roles(Role.risk_admin), status_code=201)
-    async def create(self, session: AsyncSession, principal: Principal, data: MaintenanceCreate) -> dict[str, Any]:
+    async def create(self, session: AsyncSession, settings: Settings, principal: Principal,
+                     data: MaintenanceCreate) -> dict[str, Any]:
         scope = None
         if data.scope is not None:
             scope = {k: v for k, v in (("regions", data.scope.regions), ("ranks", data.scope.ranks)) if v}
         return await maintenance.create_window(session, principal, starts_at=data.starts_at, ends_at=data.ends_at,
-                                               scope=scope, message=data.message)
+                                               scope=scope, message=data.message, emergency=data.emergency,
+                                               emergency_reason=data.emergency_reason,
+                                               min_notice_hours=settings.notify.maintenance_min_notice_hours)
 
     @get("/maintenance-windows", opt=roles(*RISK))
     async def list_windows(self, session: AsyncSession, limit: Limit = None) -> dict[str, Any]:

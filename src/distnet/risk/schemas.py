@@ -48,6 +48,9 @@ class MaintenanceCreate(msgspec.Struct, forbid_unknown_fields=True):
     ends_at: datetime
     message: Text
     scope: MaintenanceScope | None = None
+    emergency: bool = False
+    """Starts sooner than DISTNET_MAINTENANCE_MIN_NOTICE_HOURS: needs ``emergency_reason`` (audited)."""
+    emergency_reason: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
 
 
 Attachment = Annotated[str, msgspec.Meta(max_length=2000)] | dict[str, Any]

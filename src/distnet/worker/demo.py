@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import io
 import logging
 import math
 import random
+import re
 import secrets
 import time
 from collections import Counter
@@ -83,6 +85,10 @@ class Demo:
         self.n_orders = orders
         self.rng = random.Random(seed)
         self.report = report
+        from distnet.settings import get_settings
+
+        documents = get_settings().notify
+        self.consent = {"terms_version": documents.terms_version, "privacy_version": documents.privacy_version}
         self.keys: dict[str, dict[str, str]] = {}
         self.people: list[dict[str, Any]] = []
         self.recruits: Counter[int] = Counter()
@@ -148,6 +154,7 @@ class Demo:
                 "region": self.rng.choice(regions),
                 "device_id": f"dev-{secrets.token_hex(6)}",
                 "ip": f"10.{self.rng.randrange(256)}.{self.rng.randrange(256)}.{self.rng.randrange(1, 255)}",
+                "consent": self.consent,
             }
 
         resp = await self._post("/api/v1/distributors", body(0), self.keys["admin"])
@@ -308,6 +315,36 @@ class Demo:
         self.report.add("events", "by topic", ", ".join(f"{t}: {n}" for t, n in topics[:8]))
         self.report.add("events", "consumer deliveries recorded (processed_event)", handled)
 
+    async def closure(self) -> None:
+        """One distributor closes the account (注销) the verified way: a one-time code (to the inbox,
+        as demo distributors confirmed no phone) and a reason; the state says what it waits for."""
+        async with self.sessionmaker() as s:
+            blocked = set(await s.scalars(text(
+                "SELECT distributor_id FROM hold WHERE lifted_at IS NULL UNION "
+                "SELECT distributor_id FROM appeal UNION "
+                "SELECT distributor_id FROM ledger_account WHERE kind = 'owed' AND balance <> 0")))
+        person = next((p for p in reversed(self.people[1:]) if p["id"] not in blocked), None)
+        if person is None:
+            self.report.notes.append("closure: every distributor is blocked; skipped")
+            return
+        headers = {"Authorization": f"Bearer {person['api_key']}"}
+        (await self._post("/api/v1/me/closure/code", None, headers)).raise_for_status()
+        inbox = (await self.client.get("/api/v1/me/notifications", headers=headers)).json()
+        code = next(re.search(r"\b(\d{6})\b", i["body"]).group(1) for i in inbox["items"]
+                    if i["kind"] == "verification_code")
+        resp = await self._post("/api/v1/me/closure", {"code": code, "reason": "no_longer_selling"}, headers)
+        resp.raise_for_status()
+        view = resp.json()
+        waits = ", ".join(w["code"] for w in view["waits_for"]) or "nothing"
+        self.report.add("closure", f"distributor {person['code']} (verified by code)",
+                        f"{view['state']}, waits for {waits}")
+
+    async def notices(self) -> None:
+        async with self.sessionmaker() as s:
+            rows = (await s.execute(text("SELECT kind, count(*) FROM notification WHERE channel = 'inbox' "
+                                         "GROUP BY kind ORDER BY count(*) DESC"))).all()
+        self.report.add("notifications", "inbox notices by kind", ", ".join(f"{k}: {n}" for k, n in rows) or "0")
+
     async def money(self) -> None:
         async with self.sessionmaker() as s:
             rows = (await s.execute(text(
@@ -322,6 +359,7 @@ class Demo:
 
 async def _run(distributors: int, orders: int, seed: int, database_url: str, report: Report) -> None:
     settings = get_settings()
+    settings = dataclasses.replace(settings, notify=dataclasses.replace(settings.notify, rate_limits="off"))
     configure_worker_database(database_url)
     worker = await asyncio.to_thread(start_worker, 4)
     engine = make_engine(database_url, pool_size=4)
@@ -335,8 +373,9 @@ async def _run(distributors: int, orders: int, seed: int, database_url: str, rep
             await demo.make_keys()
             for name, step in (("network", demo.network), ("orders", demo.orders), ("settlement", demo.settle),
                                ("payouts", demo.payouts), ("risk scan", demo.risk),
+                               ("closure", demo.closure),
                                ("events", lambda: demo.events(broker)), ("ledger verify", demo.ledger),
-                               ("commissions", demo.money)):
+                               ("notifications", demo.notices), ("commissions", demo.money)):
                 started = time.monotonic()
                 with console.status(f"demo: {name}..."):
                     await step()

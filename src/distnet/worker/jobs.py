@@ -54,6 +54,8 @@ JOBS: list[Job] = [
     Job("appeal_claim_expiry", timedelta(minutes=1), "distnet.risk.appeals.release_stale_claims"),
     Job("rank_evaluation", timedelta(days=1), "distnet.ranks.service.evaluate_ranks"),
     Job("fold_sales", timedelta(seconds=30), "distnet.ranks.service.fold_sales"),
+    Job("notifications_send", timedelta(seconds=5), "distnet.notifications.tasks.queue_due"),
+    Job("rank_downgrade_warnings", timedelta(days=1), "distnet.notifications.reminders.warn_downgrades"),
 ]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dramatiq
 
 import distnet.events.tasks
+import distnet.notifications.tasks
 import distnet.risk.tasks
 import distnet.settlement.tasks
 import distnet.worker.tasks
@@ -13,7 +14,7 @@ from distnet.worker.broker import broker
 
 # Every module that declares actors (imported above, so their actors are declared on the broker).
 TASK_MODULES = tuple(m.__name__ for m in (distnet.worker.tasks, distnet.events.tasks, distnet.settlement.tasks,
-                                           distnet.risk.tasks))
+                                           distnet.risk.tasks, distnet.notifications.tasks))
 
 
 def start_worker(threads: int, queues: list[str] | None = None) -> dramatiq.Worker:
