@@ -429,7 +429,7 @@ def _forget_redis_namespace(url: str, namespace: str) -> None:
 def _print(report: Report) -> None:
     table = Table(title="distnet demo", show_lines=False)
     table.add_column("area", style="bold cyan")
-    table.add_column("what")
+    table.add_column("what", no_wrap=True)
     table.add_column("value", justify="right")
     last = None
     for section, what, value in report.rows:
