@@ -18,7 +18,9 @@ from hypothesis import strategies as st
 
 from distnet.risk.brushing import ConcentrationFinding, OrderEvent, find_buyer_concentration
 
-DATA_DIR = Path(os.environ.get("SHOPEE_BRUSHING_DIR", "/work/shared/data/shopee_order_brushing"))
+# ../shared beside the repository (the guide's layout); SHOPEE_BRUSHING_DIR points elsewhere
+DATA_DIR = Path(os.environ.get("SHOPEE_BRUSHING_DIR")
+                or Path(__file__).resolve().parents[2].parent / "shared" / "data" / "shopee_order_brushing")
 T0 = datetime(2019, 12, 27, 0, 0, 0)
 HOUR = timedelta(minutes=60)
 
