@@ -13,6 +13,8 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from distnet.cards.routes import CardController
 from distnet.commissions.routes import CommissionController
+from distnet.console.routes import console_router
+from distnet.console.web import console_aware, template_config
 from distnet.db import make_engine, make_sessionmaker, resolve_database_url, resolve_redis_url
 from distnet.events.routes import WebhookController
 from distnet.keys.routes import KeyController
@@ -29,7 +31,6 @@ from distnet.payouts.routes import PayoutRunController, RepaymentController
 from distnet.personal_data.routes import PersonalDataController
 from distnet.ranks.routes import RankController
 from distnet.reports.routes import ReportController
-from distnet.risk.console import ConsoleController
 from distnet.risk.routes import CONTROLLERS as RISK_CONTROLLERS
 from distnet.settings import Settings, get_settings
 from distnet.settlement.routes import SettlementController
@@ -54,7 +55,6 @@ CONTROLLERS: list[type] = [
     LedgerController,
     RankController,
     *RISK_CONTROLLERS,
-    ConsoleController,
 ]
 
 
@@ -78,10 +78,11 @@ def create_app(
             await engine.dispose()
 
     return Litestar(
-        route_handlers=CONTROLLERS,
+        route_handlers=[*CONTROLLERS, console_router()],
         dependencies=DEPENDENCIES,
         guards=[role_guard],
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers=console_aware(EXCEPTION_HANDLERS),
+        template_config=template_config(settings),
         middleware=[metrics_middleware],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(

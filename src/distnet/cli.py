@@ -122,9 +122,10 @@ def _register_domains() -> None:
     from distnet.orders import cli as orders_cli
     from distnet.payouts import cli as payouts_cli
     from distnet.risk import cli as risk_cli
+    from distnet.staff import cli as staff_cli
     from distnet.worker import cli as worker_cli
 
-    for module in (orders_cli, ledger_cli, payouts_cli, risk_cli, worker_cli):
+    for module in (orders_cli, ledger_cli, payouts_cli, risk_cli, staff_cli, worker_cli):
         module.register(app)
 
 

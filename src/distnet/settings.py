@@ -53,12 +53,24 @@ class BusinessSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsoleSettings:
+    idle_minutes: int = 8 * 60
+    """A console session unused this long is gone (``DISTNET_CONSOLE_IDLE_MINUTES``)."""
+    sign_in_failures: int = 10
+    """Failed sign-in steps allowed per client address per ``sign_in_window_minutes``."""
+    sign_in_window_minutes: int = 15
+    time_zone: str = "Asia/Shanghai"
+    """Times on pages are shown in this zone (``DISTNET_TIME_ZONE``)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: Path
     secret_key: bytes
     database: DatabaseSettings
     redis: RedisSettings
     business: BusinessSettings = field(default_factory=BusinessSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
 
     @property
     def local_mode(self) -> bool:
@@ -98,7 +110,12 @@ def load_settings() -> Settings:
         tax_retention_years=int(os.environ.get("DISTNET_TAX_RETENTION_YEARS", "10")),
         time_zone=os.environ.get("DISTNET_TIME_ZONE", "Asia/Shanghai"),
     )
+    console = ConsoleSettings(
+        idle_minutes=int(os.environ.get("DISTNET_CONSOLE_IDLE_MINUTES", str(8 * 60))),
+        time_zone=os.environ.get("DISTNET_TIME_ZONE", "Asia/Shanghai"),
+    )
     return Settings(
+        console=console,
         data_dir=data_dir,
         secret_key=_secret_key(data_dir),
         database=DatabaseSettings(url=os.environ.get("DISTNET_DATABASE_URL") or None),

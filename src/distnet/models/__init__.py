@@ -1,8 +1,9 @@
 """All tables. Models live centrally so that every domain can join any table."""
 
 from distnet.models.base import Base
+from distnet.models.console import ConsoleSession, ConsoleSignInAttempt
 from distnet.models.finance import PayoutAccount, PayoutSkip, TaxIdentity, TaxTable
-from distnet.models.foundation import ApiKey, AuditLog, IdempotencyRecord, OutboxEvent
+from distnet.models.foundation import ApiKey, AuditLog, IdempotencyRecord, OutboxEvent, Staff
 from distnet.models.money import (
     Commission,
     CommissionPlan,
@@ -33,4 +34,5 @@ __all__ = [
     "Distributor", "DistributorClosure", "DistributorUpline", "Hold", "PayoutItem", "PayoutRun", "Repayment", "SettlementRun",
     "Appeal", "AppealEvent", "MaintenanceWindow", "ProcessedEvent", "RiskCase", "RiskRule",
     "RiskRuleVersion", "RiskScan", "WebhookEndpoint", "PayoutAccount", "PayoutSkip", "TaxIdentity", "TaxTable",
+    "Staff", "ConsoleSession", "ConsoleSignInAttempt",
 ]
