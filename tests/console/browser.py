@@ -29,7 +29,7 @@ HASH = re.compile(r"\b(?=[0-9a-f]*[a-f])[0-9a-f]{16,}\b")  # card numbers are 16
 KEY_ID = re.compile(r"\b(?:key|staff):\d+\b")
 
 
-def start_browser() -> WebDriver:
+def start_browser(downloads: Path | None = None) -> WebDriver:
     if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
         pytest.fail(f"Chromium and chromedriver are needed at {CHROMIUM} and {CHROMEDRIVER} "
                     "(apt-get install chromium chromium-driver; .ci/run installs them)")
@@ -40,14 +40,24 @@ def start_browser() -> WebDriver:
                 "--window-size=1360,900", "--lang=en-US", "--no-first-run", "--disable-extensions",
                 "--disable-background-networking", "--disable-component-update"):
         options.add_argument(arg)
+    if downloads is not None:
+        options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                                  "download.prompt_for_download": False})
     driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    if downloads is not None:
+        driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
     driver.set_page_load_timeout(30)
     return driver
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[WebDriver]:
-    driver = start_browser()
+def downloads(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("downloads")
+
+
+@pytest.fixture(scope="module")
+def browser(downloads: Path) -> Iterator[WebDriver]:
+    driver = start_browser(downloads)
     try:
         yield driver
     finally:
@@ -94,7 +104,14 @@ class Console:
             assert form.find_elements(By.CSS_SELECTOR, "input[name=_csrf]"), f"a form without CSRF on {url}"
 
     def shot(self, name: str) -> None:
-        self.driver.save_screenshot(str(self.shots / f"{name}.png"))
+        """The whole page (the window grows to the page's height, up to 2,400 px, and back)."""
+        width, height = 1360, 900
+        full = self.driver.execute_script("return document.documentElement.scrollHeight")
+        self.driver.set_window_size(width, max(height, min(int(full) + 120, 2400)))
+        try:
+            self.driver.save_screenshot(str(self.shots / f"{name}.png"))
+        finally:
+            self.driver.set_window_size(width, height)
 
     def click(self, css: str) -> None:
         self.driver.find_element(By.CSS_SELECTOR, css).click()

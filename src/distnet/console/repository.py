@@ -12,7 +12,18 @@ from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.cards.service import hold_is_active
-from distnet.models import ApiKey, Card, ConsoleSession, ConsoleSignInAttempt, Distributor, Hold, Order, Staff
+from distnet.models import (
+    ApiKey,
+    Card,
+    ConsoleSession,
+    ConsoleSignInAttempt,
+    Distributor,
+    Hold,
+    Order,
+    RiskRuleVersion,
+    RiskScan,
+    Staff,
+)
 
 
 async def failures_since(session: AsyncSession, client: str, since: datetime) -> int:
@@ -93,11 +104,13 @@ class HoldRow:
 
 async def search_holds(session: AsyncSession, *, card: str | None = None, distributor: str | None = None,
                        reason: str | None = None, active: bool | None = None, hold_id: int | None = None,
-                       limit: int = 200) -> list[HoldRow]:
+                       window_id: int | None = None, limit: int = 200) -> list[HoldRow]:
     stmt = (select(Hold, Card.number, Distributor.code, Distributor.name)
             .join(Card, Card.id == Hold.card_id).join(Distributor, Distributor.id == Hold.distributor_id))
     if hold_id is not None:
         stmt = stmt.where(Hold.id == hold_id)
+    if window_id is not None:
+        stmt = stmt.where(Hold.maintenance_window_id == window_id)
     if card:
         stmt = stmt.where(Card.number == card.replace(" ", ""))
     if distributor:
@@ -150,3 +163,23 @@ async def _order_rows(session: AsyncSession, rows: list[Any]) -> list[OrderRow]:
     who = await who_by_id(session, [o.seller_id for o, _ in rows])
     return [OrderRow(o.id, o.placed_at, o.amount, o.refunded_amount, o.currency, o.external_id, o.source, number,
                      who.get(o.seller_id), getattr(o, "buyer_ref", None)) for o, number in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleVersionRow:
+    name: str
+    version: int
+    mode: str
+    params: dict[str, Any]
+    created_at: datetime
+    created_by: str | None
+
+
+async def rule_history(session: AsyncSession, *, limit: int = 100) -> list[RuleVersionRow]:
+    rows = await session.scalars(select(RiskRuleVersion).order_by(RiskRuleVersion.created_at.desc(),
+                                                                  RiskRuleVersion.name).limit(limit))
+    return [RuleVersionRow(r.name, r.version, r.mode, r.params, r.created_at, r.created_by) for r in rows]
+
+
+async def recent_scans(session: AsyncSession, *, limit: int = 20) -> list[RiskScan]:
+    return list(await session.scalars(select(RiskScan).order_by(RiskScan.id.desc()).limit(limit)))

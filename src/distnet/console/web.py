@@ -159,9 +159,11 @@ def console_error(request: Request, exc: Exception) -> Response:
         if is_htmx(request):
             return Response("", status_code=200, headers={"HX-Redirect": "/console/login"})
         return Redirect("/console/login", status_code=303)
+    details: list[str] = []
     if isinstance(exc, DistnetError):
         status, title, message = exc.status, exc.title, ACTOR_ID.sub("", exc.message)
         headers = dict(exc.headers)
+        details = _details(exc.extra)
     elif isinstance(exc, HTTPException):
         status, title, message = exc.status_code, _HTTP_TITLES.get(exc.status_code, "Error"), str(exc.detail)
         headers = {}
@@ -174,8 +176,19 @@ def console_error(request: Request, exc: Exception) -> Response:
         status, title, message, headers = 500, "Something went wrong", "an unexpected error occurred; it has been logged", {}
     if is_htmx(request):
         headers.update({"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"})
-        return _flash(request, title, message, headers)
-    return _error_page(request, status, title, message, headers)
+        return _flash(request, title, message, headers, details)
+    return _error_page(request, status, title, message, headers, details)
+
+
+def _details(extra: dict[str, Any]) -> list[str]:
+    """Every problem of a refused whole-file import or form, one line each."""
+    out = []
+    for p in extra.get("problems") or []:
+        where = " · ".join(f"{k.replace('_', ' ')} {p[k]}" for k in ("line", "item_id") if p.get(k) is not None)
+        out.append(f"{where}: {p.get('problem')}" if where else str(p.get("problem")))
+    for e in extra.get("errors") or []:
+        out.append(f"{str(e.get('field', '')).replace('_', ' ')}: {e.get('message')}")
+    return out
 
 
 ACTOR_ID = re.compile(r"\b(?:staff|key):\d+:")
@@ -185,14 +198,15 @@ _HTTP_TITLES = {400: "Bad request", 403: "Not allowed", 404: "Not found", 405: "
                 413: "Too large", 429: "Too many attempts"}
 
 
-def _flash(request: Request, title: str, message: str, headers: dict[str, str]) -> Template:
-    tpl = page(request, "_flash.html", kind="error", title=title, message=message)
+def _flash(request: Request, title: str, message: str, headers: dict[str, str], details: list[str]) -> Template:
+    tpl = page(request, "_flash.html", kind="error", title=title, message=message, details=details)
     tpl.headers.update(headers)
     return tpl
 
 
-def _error_page(request: Request, status: int, title: str, message: str, headers: dict[str, str]) -> Template:
-    tpl = page(request, "error.html", status_code=status, title=title, message=message)
+def _error_page(request: Request, status: int, title: str, message: str, headers: dict[str, str],
+                details: list[str]) -> Template:
+    tpl = page(request, "error.html", status_code=status, title=title, message=message, details=details)
     tpl.headers.update(headers)
     return tpl
 
@@ -289,13 +303,23 @@ def as_text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def cell(value: Any, tz: ZoneInfo) -> str:
+    """A report cell: yes/no, times to the minute, everything else as it is."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return _when(value, tz)
+    return "—" if value is None else str(value)
+
+
 def template_config(settings: Any) -> TemplateConfig:
     tz = zone(settings)
 
     def setup(engine: JinjaTemplateEngine) -> None:
         env = engine.engine
         env.filters.update(when=lambda v: _when(v, tz), money=money, person=person, words=words,
-                           countdown=countdown, as_text=as_text)
+                           countdown=countdown, as_text=as_text,
+                           cell=lambda v: cell(v, tz))
         env.globals.update(zone_name=str(tz))
 
     return TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=setup)
