@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 
+import httpx
 import pyotp
 
 from distnet.kit.runner import run_in_session
@@ -69,3 +70,7 @@ async def sign_in_client(client, key: str, *, ahead: int = 0, secret: str | None
                                                        "_csrf": csrf_of(page.text)}, follow_redirects=False)
     assert r.status_code == 303, r.text
     return secret
+
+
+def api(base: str, key: str) -> httpx.Client:
+    return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30)

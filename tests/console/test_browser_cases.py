@@ -3,25 +3,9 @@ the server, with the flagged nodes; the reviewer holds the case and the card is 
 
 from __future__ import annotations
 
-import pytest
 from selenium.webdriver.common.by import By
 
-from distnet.app import create_app
-from distnet.kit.liveserver import serve_in_thread
-from tests.console.browser import Console, browser, screenshots_dir  # noqa: F401
-from tests.console.support import make_staff
-from tests.console.test_browser_review import api
-
-
-@pytest.fixture(scope="module")
-def live(settings, database_url, redis_url):
-    with serve_in_thread(create_app(settings, database_url=database_url, redis_url=redis_url)) as url:
-        yield url
-
-
-@pytest.fixture
-def console(browser, live, tmp_path_factory):  # noqa: F811
-    return Console(browser, live, screenshots_dir(tmp_path_factory.mktemp("shots")))
+from tests.console.support import api, make_staff
 
 
 def test_case_page_draws_the_evidence_graph_and_the_reviewer_holds(console, live, settings):

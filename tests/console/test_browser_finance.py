@@ -8,25 +8,9 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from selenium.webdriver.common.by import By
 
-from distnet.app import create_app
-from distnet.kit.liveserver import serve_in_thread
-from tests.console.browser import Console, browser, downloads, screenshots_dir  # noqa: F401
-from tests.console.support import make_staff
-from tests.console.test_browser_review import api
-
-
-@pytest.fixture(scope="module")
-def live(settings, database_url, redis_url):
-    with serve_in_thread(create_app(settings, database_url=database_url, redis_url=redis_url)) as url:
-        yield url
-
-
-@pytest.fixture
-def console(browser, live, tmp_path_factory):  # noqa: F811
-    return Console(browser, live, screenshots_dir(tmp_path_factory.mktemp("shots")))
+from tests.console.support import api, make_staff
 
 
 def _wait_file(folder, suffix: str, timeout: float = 20):
@@ -39,7 +23,7 @@ def _wait_file(folder, suffix: str, timeout: float = 20):
     raise AssertionError(f"no {suffix} downloaded into {folder}: {list(folder.iterdir())}")
 
 
-def test_finance_four_eyes_export_and_results(console, live, settings, downloads, tmp_path):  # noqa: F811
+def test_finance_four_eyes_export_and_results(console, live, settings, downloads, tmp_path):
     admin = api(live, make_staff(settings, "Ops", "admin"))
     root = admin.post("/api/v1/distributors", json={"name": "总店 Root", "bank_account": "6222 0000 0001"}).json()
     a = admin.post("/api/v1/distributors", json={"name": "王小明", "sponsor_code": root["code"],

@@ -5,28 +5,7 @@ sees the claim refusal on the page. Every visited page is checked (no raw JSON, 
 
 from __future__ import annotations
 
-import httpx
-import pytest
-
-from distnet.app import create_app
-from distnet.kit.liveserver import serve_in_thread
-from tests.console.browser import Console, browser, screenshots_dir  # noqa: F401
-from tests.console.support import make_staff
-
-
-@pytest.fixture(scope="module")
-def live(settings, database_url, redis_url):
-    with serve_in_thread(create_app(settings, database_url=database_url, redis_url=redis_url)) as url:
-        yield url
-
-
-@pytest.fixture
-def console(browser, live, tmp_path_factory):  # noqa: F811
-    return Console(browser, live, screenshots_dir(tmp_path_factory.mktemp("shots")))
-
-
-def api(base: str, key: str) -> httpx.Client:
-    return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+from tests.console.support import api, make_staff
 
 
 def test_unauthenticated_visit_lands_on_the_login_page(console):

@@ -8,20 +8,12 @@ from datetime import timedelta
 
 import httpx
 import psycopg
-import pytest
 
-from distnet.app import create_app
-from distnet.kit.liveserver import serve_in_thread
 from tests.console.support import SECRET, code_for, csrf_of, make_staff
 
 CONSOLE_PAGES = ("/console/", "/console/appeals", "/console/appeals/1", "/console/holds", "/console/cards/1",
                  "/console/account")
 
-
-@pytest.fixture(scope="module")
-def live(settings, database_url, redis_url):
-    with serve_in_thread(create_app(settings, database_url=database_url, redis_url=redis_url)) as url:
-        yield url
 
 
 def _sign_in(base: str, key: str, *, ahead: int = 0, secret: str | None = None) -> tuple[httpx.Client, str]:

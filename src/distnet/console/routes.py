@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, Router, get, post
-from litestar.params import Parameter
 from litestar.datastructures import State
+from litestar.params import Parameter
 from litestar.response import Redirect, Stream, Template
 from litestar.static_files import create_static_files_router
 from litestar_htmx import HTMXRequest
@@ -34,20 +34,20 @@ from distnet.console.web import (
     zone,
 )
 from distnet.kit.auth import Principal, Role
-from distnet.kit.http import roles
 from distnet.kit.errors import NotFound, ValidationFailed
+from distnet.kit.http import roles
 from distnet.kit.money import format_amount
+from distnet.models.network import RANKS
 from distnet.payouts import commands as payout_commands
 from distnet.payouts import export
 from distnet.payouts import service as payouts
 from distnet.reports import render
 from distnet.reports import service as report_service
-from distnet.settlement import service as settlement
-from distnet.models.network import RANKS
 from distnet.risk import appeals, cases, holds, maintenance, scan
 from distnet.risk import rules as risk_rules
 from distnet.risk.rules import RULES
 from distnet.settings import Settings
+from distnet.settlement import service as settlement
 
 Id = Annotated[int, Parameter(ge=1, le=2**62)]
 Filter = Annotated[str | None, Parameter(max_length=64)]
