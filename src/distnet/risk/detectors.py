@@ -522,6 +522,9 @@ async def buyer_concentration(session: AsyncSession, cfg: RuleConfig) -> list[Fi
     events = [OrderEvent(r.id, r.card_id, r.buyer[:16], r.placed_at) for r in rows]
     findings = find_buyer_concentration(events, window=window, min_ratio=p["min_ratio"])
     owners = await _card_owners(session, [f.card for f in findings])  # type: ignore[misc]
+    by_card: dict[Any, list[OrderEvent]] = {}
+    for e in events:  # one pass: the evidence graph of each finding reads only its card's orders
+        by_card.setdefault(e.card, []).append(e)
     out = []
     for f in findings:
         card_id = int(f.card)
@@ -533,7 +536,7 @@ async def buyer_concentration(session: AsyncSession, cfg: RuleConfig) -> list[Fi
             evidence={"suspicious_buyers": list(f.suspicious_buyers), "max_ratio": round(f.max_ratio, 4),
                       "intervals": [[a.isoformat(), b.isoformat()] for a, b in f.intervals],
                       "graph": _buyers_graph(owners[card_id], f.suspicious_buyers,
-                                             [e for e in events if e.card == f.card])},
+                                             by_card.get(f.card, []))},
         ))
     return out
 
