@@ -1,14 +1,14 @@
 """staff are people; console sessions and sign-in attempts
 
 Revision ID: 0080
-Revises: 0060
+Revises: 0070
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0080"
-down_revision = "0060"
+down_revision = "0070"
 branch_labels = None
 depends_on = None
 
