@@ -141,7 +141,8 @@ class MoneyMachine(RuleBasedStateMachine):
         return out
 
     def _register(self, sponsor: dict | None, *, admin: bool = False) -> dict:
-        body = {"name": f"p{next(_ids)}", "bank_account": f"6222 0000 {next(_ids):04d}"}
+        body = {"name": f"p{next(_ids)}", "bank_account": f"6222 0000 {next(_ids):04d}",
+                "consent": {"terms_version": "2026-12", "privacy_version": "2026-12"}}
         if sponsor is not None:
             body["sponsor_code"] = sponsor["code"]
         resp = self.env.client.post("/api/v1/distributors", json=body, headers=self.h["admin"] if admin else {})

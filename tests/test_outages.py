@@ -269,7 +269,8 @@ async def _wait_healthy(http: httpx.AsyncClient, server: subprocess.Popen) -> No
 
 
 async def _register(http: httpx.AsyncClient, headers: dict[str, str], sponsor: dict | None) -> dict:
-    body = {"name": "outage"} | ({"sponsor_code": sponsor["code"]} if sponsor else {})
+    body = {"name": "outage", "consent": {"terms_version": "2026-12", "privacy_version": "2026-12"}} | (
+        {"sponsor_code": sponsor["code"]} if sponsor else {})
     resp = await http.post("/api/v1/distributors", json=body, headers=headers)
     assert resp.status_code == 201, resp.text
     return resp.json()
