@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from selenium.webdriver.common.by import By
 
 from tests.console.support import api, make_staff
+from tests.factories import RESIDENT_ID, card_number
 
 
 def _wait_file(folder, suffix: str, timeout: float = 20):
@@ -25,9 +26,13 @@ def _wait_file(folder, suffix: str, timeout: float = 20):
 
 def test_finance_four_eyes_export_and_results(console, live, settings, downloads, tmp_path):
     admin = api(live, make_staff(settings, "Ops", "admin"))
-    root = admin.post("/api/v1/distributors", json={"name": "总店 Root", "bank_account": "6222 0000 0001"}).json()
-    a = admin.post("/api/v1/distributors", json={"name": "王小明", "sponsor_code": root["code"],
-                                                 "bank_account": "6222 0000 0002"}).json()
+    root = admin.post("/api/v1/distributors", json={"name": "总店 Root"}).json()
+    a = admin.post("/api/v1/distributors", json={"name": "王小明", "sponsor_code": root["code"]}).json()
+    for d in (root, a):  # a first payout account has no cooling-off: the run can pay it at once
+        r = admin.put(f"/api/v1/distributors/{d['id']}/payout-account", json={
+            "method": "bank_card", "holder_name": d["name"], "account_number": card_number(d["id"]),
+            "bank_name": "中国工商银行", "bank_branch": "北京分行", "resident_id": RESIDENT_ID})
+        assert r.status_code in (200, 201), r.text
     long_ago = (datetime.now(UTC) - timedelta(days=20)).isoformat()
     seller = api(live, a["api_key"])
     for n, amount in enumerate(("1000.00", "880.50")):
