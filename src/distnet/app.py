@@ -14,6 +14,8 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from distnet.cards.routes import CardController
 from distnet.closure.routes import ClosureController
 from distnet.commissions.routes import CommissionController
+from distnet.console.routes import console_router
+from distnet.console.web import console_aware, template_config
 from distnet.db import make_engine, make_sessionmaker, resolve_database_url, resolve_redis_url
 from distnet.events.routes import WebhookController
 from distnet.keys.routes import KeyController
@@ -33,7 +35,6 @@ from distnet.personal_data.routes import PersonalDataController
 from distnet.profile.routes import ProfileController
 from distnet.ranks.routes import RankController
 from distnet.reports.routes import ReportController
-from distnet.risk.console import ConsoleController
 from distnet.risk.routes import CONTROLLERS as RISK_CONTROLLERS
 from distnet.settings import Settings, get_settings
 from distnet.settlement.routes import SettlementController
@@ -58,7 +59,6 @@ CONTROLLERS: list[type] = [
     LedgerController,
     RankController,
     *RISK_CONTROLLERS,
-    ConsoleController,
     NotificationController,
     ClosureController,
     ProfileController,
@@ -86,10 +86,11 @@ def create_app(
             await engine.dispose()
 
     return Litestar(
-        route_handlers=CONTROLLERS,
+        route_handlers=[*CONTROLLERS, console_router()],
         dependencies=DEPENDENCIES,
         guards=[role_guard],
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers=console_aware(dict(EXCEPTION_HANDLERS)),
+        template_config=template_config(settings),
         middleware=[metrics_middleware, retry_middleware],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(

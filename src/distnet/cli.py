@@ -26,6 +26,7 @@ from distnet.orders import cli as orders_cli
 from distnet.payouts import cli as payouts_cli
 from distnet.risk import cli as risk_cli
 from distnet.settings import Settings, SettingsError, get_settings
+from distnet.staff import cli as staff_cli
 from distnet.worker import cli as worker_cli
 
 PROMETHEUS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's multiprocess mode (kit/metrics.py)
@@ -191,7 +192,7 @@ def serve(
                     log_level="info")
 
 
-for domain_cli in (calendar_cli, orders_cli, ledger_cli, payouts_cli, risk_cli, worker_cli):
+for domain_cli in (calendar_cli, orders_cli, ledger_cli, payouts_cli, risk_cli, staff_cli, worker_cli):
     domain_cli.register(app)
 
 

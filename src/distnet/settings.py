@@ -269,6 +269,24 @@ class NotifySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsoleSettings:
+    idle_minutes: int = 8 * 60
+    """A console session unused this long is gone (``DISTNET_CONSOLE_IDLE_MINUTES``)."""
+    sign_in_failures: int = 10
+    """Failed sign-in steps allowed per client address per ``sign_in_window_minutes``."""
+    sign_in_window_minutes: int = 15
+    time_zone: str = "Asia/Shanghai"
+    """Times on pages are shown in this zone (``DISTNET_TIME_ZONE``)."""
+
+    @classmethod
+    def from_env(cls, env: Env) -> ConsoleSettings:
+        d = cls()
+        return cls(idle_minutes=_positive(env, "DISTNET_CONSOLE_IDLE_MINUTES", d.idle_minutes),
+                   time_zone=_read(env, "DISTNET_TIME_ZONE", d.time_zone, lambda raw: ZoneInfo(raw).key,
+                                   must="an IANA time zone such as Asia/Shanghai"))
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: Path
     secret_key: bytes
@@ -280,6 +298,7 @@ class Settings:
     ranks: RankSettings = field(default_factory=RankSettings)
     serve: ServeSettings = field(default_factory=ServeSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
 
     @property
     def local_mode(self) -> bool:
@@ -312,6 +331,7 @@ def load_settings(env: Env | None = None) -> Settings:
     env = os.environ if env is None else env
     data_dir = _read(env, "DISTNET_DATA_DIR", _default_data_dir(env), lambda raw: Path(raw).expanduser())
     return Settings(
+        console=ConsoleSettings.from_env(env),
         data_dir=data_dir,
         secret_key=_secret_key(env, data_dir),
         database=DatabaseSettings.from_env(env),

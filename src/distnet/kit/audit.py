@@ -25,6 +25,7 @@ async def record(
     await session.execute(
         insert(AuditLog).values(
             actor_key_id=actor.key_id,
+            actor_staff_id=actor.staff_id,
             actor=actor.actor,
             action=action,
             subject_type=subject_type,

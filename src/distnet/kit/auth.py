@@ -26,11 +26,12 @@ from distnet.kit.keys import (
     hash_key,
     new_key,
     principal_for,
+    principal_of,
 )
 
 __all__ = [  # keys and principals live in kit.keys (no web framework: the CLI imports them fast)
     "ANONYMOUS", "FINANCE_STAFF", "RISK_STAFF", "STAFF", "SYSTEM", "Principal", "Role", "create_key", "hash_key",
-    "new_key", "principal_for", "resolve_principal", "role_guard", "ensure_self_or_staff", "provide_principal",
+    "new_key", "principal_for", "principal_of", "resolve_principal", "role_guard", "ensure_self_or_staff", "provide_principal",
 ]
 
 
@@ -78,6 +79,8 @@ async def role_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> N
     openapi = connection.app.openapi_config
     if openapi is not None and connection.scope["path"].startswith(openapi.path or "/schema"):
         return  # the API description is public
+    if handler.opt.get("console"):
+        return  # the console's own guard: its session cookie, never the Authorization header
     principal = await resolve_principal(connection)
     if handler.opt.get("public"):
         return

@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.kit.errors import NotFound, ValidationFailed
-from distnet.models import ApiKey
+from distnet.models import ApiKey, Staff
 
 
 class Role(StrEnum):
@@ -38,6 +38,8 @@ class Principal:
     name: str
     roles: frozenset[str] = field(default_factory=frozenset)
     distributor_id: int | None = None
+    staff_id: int | None = None
+    """The person holding the key (staff keys made with ``distnet staff``)."""
 
     @property
     def authenticated(self) -> bool:
@@ -52,7 +54,20 @@ class Principal:
 
     @property
     def actor(self) -> str:
+        """Who acted, as stored in audit rows and ``*_by`` columns: the person for staff keys
+        (``staff:<id>:<name>``, the same whichever of their keys they used), else the key."""
+        if self.staff_id is not None:
+            return f"staff:{self.staff_id}:{self.name}"
         return f"key:{self.key_id}:{self.name}" if self.key_id else "system"
+
+    def is_person(self, actor: str | None) -> bool:
+        """Whether a stored actor string names the same person as this principal: four eyes and
+        conflict-of-interest checks compare people, not keys (one person may hold two keys)."""
+        if not actor or not self.authenticated:
+            return False
+        if self.staff_id is not None:
+            return actor.startswith(f"staff:{self.staff_id}:")
+        return actor.startswith(f"key:{self.key_id}:")
 
 
 ANONYMOUS = Principal(key_id=None, name="anonymous")
@@ -69,7 +84,8 @@ def new_key() -> tuple[str, str]:
 
 
 async def create_key(
-    session: AsyncSession, *, name: str, roles: list[str], distributor_id: int | None = None
+    session: AsyncSession, *, name: str, roles: list[str], distributor_id: int | None = None,
+    staff_id: int | None = None,
 ) -> tuple[ApiKey, str]:
     """Returns the stored key and the raw secret, which is shown once and never stored."""
     bad = [r for r in roles if r not in Role.__members__]
@@ -77,19 +93,27 @@ async def create_key(
         raise ValidationFailed(f"unknown role(s): {', '.join(bad) or '(none given)'}", field="roles")
     raw, prefix = new_key()
     key = ApiKey(name=name, prefix=prefix, key_hash=hash_key(raw), roles=sorted(set(roles)),
-                 distributor_id=distributor_id)
+                 distributor_id=distributor_id, staff_id=staff_id)
     session.add(key)
     await session.flush()
     return key, raw
 
 
 async def principal_for(session: AsyncSession, raw: str) -> Principal | None:
-    key = await session.scalar(
-        select(ApiKey).where(ApiKey.key_hash == hash_key(raw), ApiKey.revoked_at.is_(None))
-    )
-    if key is None:
+    row = (await session.execute(
+        select(ApiKey, Staff.name, Staff.disabled_at).outerjoin(Staff, Staff.id == ApiKey.staff_id)
+        .where(ApiKey.key_hash == hash_key(raw), ApiKey.revoked_at.is_(None))
+    )).first()
+    if row is None:
         return None
-    return Principal(key.id, key.name, frozenset(key.roles), key.distributor_id)
+    return principal_of(row[0], row[1], row[2])
+
+
+def principal_of(key: ApiKey, staff_name: str | None, staff_disabled_at: object) -> Principal | None:
+    if key.staff_id is not None and staff_disabled_at is not None:
+        return None  # a person who left: all their keys stop at once
+    name = staff_name if key.staff_id is not None and staff_name else key.name
+    return Principal(key.id, name, frozenset(key.roles), key.distributor_id, key.staff_id)
 
 
 async def list_keys(session: AsyncSession, *, include_revoked: bool = False) -> list[ApiKey]:

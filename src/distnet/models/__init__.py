@@ -1,8 +1,9 @@
 """All tables. Models live centrally so that every domain can join any table."""
 
 from distnet.models.base import Base
+from distnet.models.console import ConsoleSession, ConsoleSignInAttempt
 from distnet.models.finance import PayoutAccount, PayoutSkip, TaxIdentity, TaxTable
-from distnet.models.foundation import ApiKey, AuditLog, BusinessDay, IdempotencyRecord, OutboxEvent
+from distnet.models.foundation import ApiKey, AuditLog, BusinessDay, IdempotencyRecord, OutboxEvent, Staff
 from distnet.models.money import (
     Commission,
     CommissionPlan,
@@ -35,4 +36,5 @@ __all__ = [
     "Appeal", "AppealEvent", "MaintenanceWindow", "ProcessedEvent", "RiskCase", "RiskRule",
     "RiskRuleVersion", "RiskScan", "WebhookEndpoint", "PayoutAccount", "PayoutSkip", "TaxIdentity", "TaxTable",
     "Consent", "Notification", "NotificationPreference", "VerificationCode",
+    "Staff", "ConsoleSession", "ConsoleSignInAttempt",
 ]

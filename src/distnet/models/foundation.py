@@ -13,6 +13,21 @@ from sqlalchemy.orm import Mapped, mapped_column
 from distnet.models.base import Base, created_at_column
 
 
+class Staff(Base):
+    """A person on the platform's staff. Keys belong to a person: four eyes compares people, the
+    audit log names them, and the console's second factor (TOTP) is theirs."""
+
+    __tablename__ = "staff"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = created_at_column()
+    disabled_at: Mapped[datetime | None]
+    totp_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """The TOTP seed, Fernet-encrypted; set when the person confirms enrolment with a first code."""
+    totp_last_step: Mapped[int | None]
+    """The last accepted TOTP time step: a code is accepted once (no replay within its 30 s)."""
+
+
 class ApiKey(Base):
     __tablename__ = "api_key"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -22,6 +37,8 @@ class ApiKey(Base):
     """SHA-256 of the whole key: keys are 256-bit random, so a fast hash is safe and O(1) to check."""
     roles: Mapped[list[str]] = mapped_column(ARRAY(String(32)))
     distributor_id: Mapped[int | None] = mapped_column(ForeignKey("distributor.id"), index=True)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
+    """The person holding this staff key (None for distributor keys and legacy unnamed keys)."""
     created_at: Mapped[datetime] = created_at_column()
     revoked_at: Mapped[datetime | None]
 
@@ -45,6 +62,8 @@ class AuditLog(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = created_at_column()
     actor_key_id: Mapped[int | None]
+    actor_staff_id: Mapped[int | None]
+    """The person who acted (their key may change; they do not)."""
     actor: Mapped[str] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(100))
     subject_type: Mapped[str] = mapped_column(String(50))

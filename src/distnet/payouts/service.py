@@ -144,7 +144,7 @@ async def approve_run(session: AsyncSession, principal: Principal, run_id: int) 
         return run_view(run)  # the same approver again: nothing to do
     if run.status == S.draft and (
         (principal.key_id is not None and principal.key_id == run.created_by_key_id)
-        or principal.actor == run.created_by
+        or principal.is_person(run.created_by)  # one person, any of their keys
     ):
         raise FourEyesRequired("you created this payout run; another finance approver must approve it")
     if run.status == S.draft and run.item_count == 0:

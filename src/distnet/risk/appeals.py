@@ -171,7 +171,8 @@ async def _get(session: AsyncSession, appeal_id: int, *, lock: bool = False) -> 
 
 
 def _check_reviewer(principal: Principal, appeal: Appeal, hold: Hold) -> None:
-    if hold.source_type == "actor" and principal.key_id is not None and hold.placed_by_key_id == principal.key_id:
+    if hold.source_type == "actor" and principal.key_id is not None and (
+            hold.placed_by_key_id == principal.key_id or principal.is_person(hold.placed_by)):
         raise ReviewerConflictOfInterest("you placed this hold: another reviewer must decide its appeal")
     if (appeal.escalated or appeal.status == S.escalated) and not principal.has(Role.risk_admin):
         raise SeniorReviewerRequired("this appeal was escalated: a risk admin decides it")
@@ -182,12 +183,12 @@ async def claim(session: AsyncSession, principal: Principal, business: BusinessS
     appeal = await _get(session, appeal_id, lock=True)
     hold = await holds.get_hold(session, appeal.hold_id)
     at = now_utc()
-    if appeal.status == S.in_review and appeal.assignee_key_id != principal.key_id:
+    if appeal.status == S.in_review and not principal.is_person(appeal.assignee):
         idle = appeal.claimed_at is None or appeal.claimed_at < at - timedelta(minutes=business.appeal_claim_idle_minutes)
         if not idle:
             raise AppealClaimedByOther(f"appeal {appeal_id} is claimed by {appeal.assignee}",
                                        extra={"assignee": appeal.assignee})
-    if appeal.status == S.submitted and appeal.assignee_key_id not in (None, principal.key_id):
+    if appeal.status == S.submitted and appeal.assignee is not None and not principal.is_person(appeal.assignee):
         # back from the owner: the reviewer who asked keeps priority until the claim goes idle
         if appeal.claimed_at and appeal.claimed_at >= at - timedelta(minutes=business.appeal_claim_idle_minutes):
             raise AppealClaimedByOther(f"appeal {appeal_id} is claimed by {appeal.assignee}",
@@ -211,7 +212,7 @@ async def decide(session: AsyncSession, principal: Principal, business: Business
     action, to = DECISIONS[decision]
     appeal = await _get(session, appeal_id, lock=True)
     hold = await holds.get_hold(session, appeal.hold_id, lock=True)
-    if appeal.status == S.in_review and appeal.assignee_key_id != principal.key_id:
+    if appeal.status == S.in_review and not principal.is_person(appeal.assignee):
         raise NotYourClaim(f"appeal {appeal_id} is claimed by {appeal.assignee}; claim it first")
     before = appeal.status
     new = transition(appeal.status, action, to)

@@ -134,11 +134,13 @@ def _self_referral_finding(recruit: int, ancestor: int, level: int, kinds: list[
         evidence={
             "recruit": recruit, "ancestor": ancestor, "level": level,
             "shared_identifiers": [{"kind": k, "hash": h[:16]} for k, h in zip(kinds, hashes, strict=True)],
-            "graph": {"nodes": [{"id": recruit, "type": "distributor"}, {"id": ancestor, "type": "distributor"}]
-                      + [{"id": f"{k}:{h[:16]}", "type": k} for k, h in zip(kinds, hashes, strict=True)],
-                      "edges": [{"source": ancestor, "target": recruit, "relation": f"sponsor_level_{level}"}]
-                      + [{"source": d, "target": f"{k}:{h[:16]}"} for k, h in zip(kinds, hashes, strict=True)
-                         for d in ids]},
+            "graph": graph.evidence_graph(
+                [{"id": recruit, "type": "distributor", "flagged": True},
+                 {"id": ancestor, "type": "distributor", "flagged": True}]
+                + [{"id": f"{k}:{h[:16]}", "type": k, "flagged": True} for k, h in zip(kinds, hashes, strict=True)],
+                [{"source": ancestor, "target": recruit, "relation": f"sponsor_level_{level}"}]
+                + [{"source": d, "target": f"{k}:{h[:16]}", "relation": "holds", "flagged": True}
+                   for k, h in zip(kinds, hashes, strict=True) for d in ids]),
         },
     )
 
@@ -185,7 +187,11 @@ async def recruit_burst(session: AsyncSession, cfg: RuleConfig) -> list[Finding]
             hold_distributor_ids=(r.sponsor_id,), distributor_ids=(r.sponsor_id, *r.recruits),
             evidence={"sponsor": r.sponsor_id, "recruits": list(r.recruits), "window_start": r.t0.isoformat(),
                       "recruits_in_window": len(r.recruits), "recruits_with_sales": r.active,
-                      "active_share": round(share, 4)},
+                      "active_share": round(share, 4),
+                      "graph": graph.evidence_graph(
+                          [{"id": r.sponsor_id, "type": "distributor", "flagged": True}]
+                          + [{"id": d, "type": "distributor", "flagged": True} for d in r.recruits],
+                          [{"source": r.sponsor_id, "target": d, "relation": "sponsored"} for d in r.recruits])},
         ))
     return out
 
@@ -343,7 +349,12 @@ async def repeat_buyer(session: AsyncSession, cfg: RuleConfig) -> list[Finding]:
             hold_distributor_ids=(owners[r.card_id],), distributor_ids=(owners[r.card_id],), card_ids=(r.card_id,),
             order_ids=tuple(r.ids),
             evidence={"fingerprint": {"kind": r.kind, "hash": r.h[:16]}, "orders": len(r.ids), "days": p["days"],
-                      "cards_with_this_fingerprint": r.cards},
+                      "cards_with_this_fingerprint": r.cards,
+                      "graph": graph.evidence_graph(
+                          [{"id": owners[r.card_id], "type": "distributor", "flagged": True},
+                           {"id": f"{r.kind}:{r.h[:16]}", "type": r.kind, "flagged": True}],
+                          [{"source": f"{r.kind}:{r.h[:16]}", "target": owners[r.card_id],
+                            "relation": f"{len(r.ids)} orders", "flagged": True}])},
         ))
     return out
 
@@ -435,7 +446,11 @@ def _self_purchase_finding(card_id: int, seller_id: int, buyer_d: int, level: in
         rule="self_purchase", anchor=key, subject_key=key, score=float(len(ids)),
         hold_distributor_ids=(seller_id,), distributor_ids=tuple(who), card_ids=(card_id,), order_ids=tuple(ids),
         evidence={"seller": seller_id, "buyer_distributor": buyer_d, "buyer_level": level,
-                  "relation": "self" if level == 0 else f"upline_level_{level}", "matched_by": sorted(kinds)},
+                  "relation": "self" if level == 0 else f"upline_level_{level}", "matched_by": sorted(kinds),
+                  "graph": graph.evidence_graph(
+                      [{"id": d, "type": "distributor", "flagged": True} for d in who],
+                      ([{"source": buyer_d, "target": seller_id, "relation": f"upline_level_{level}"}] if level else [])
+                      + [{"source": buyer_d, "target": seller_id, "relation": "bought_from", "flagged": True}])},
     )
 
 
@@ -509,6 +524,9 @@ async def buyer_concentration(session: AsyncSession, cfg: RuleConfig) -> list[Fi
     events = [OrderEvent(r.id, r.card_id, r.buyer[:16], r.placed_at) for r in rows]
     findings = find_buyer_concentration(events, window=window, min_ratio=p["min_ratio"])
     owners = await _card_owners(session, [f.card for f in findings])  # type: ignore[misc]
+    by_card: dict[Any, list[OrderEvent]] = {}
+    for e in events:  # one pass: the evidence graph of each finding reads only its card's orders
+        by_card.setdefault(e.card, []).append(e)
     out = []
     for f in findings:
         card_id = int(f.card)
@@ -518,9 +536,25 @@ async def buyer_concentration(session: AsyncSession, cfg: RuleConfig) -> list[Fi
             score=f.max_ratio / p["min_ratio"], hold_distributor_ids=(owners[card_id],),
             distributor_ids=(owners[card_id],), card_ids=(card_id,), order_ids=ids,
             evidence={"suspicious_buyers": list(f.suspicious_buyers), "max_ratio": round(f.max_ratio, 4),
-                      "intervals": [[a.isoformat(), b.isoformat()] for a, b in f.intervals]},
+                      "intervals": [[a.isoformat(), b.isoformat()] for a, b in f.intervals],
+                      "graph": _buyers_graph(owners[card_id], f.suspicious_buyers,
+                                             by_card.get(f.card, []))},
         ))
     return out
+
+
+def _buyers_graph(seller: int, suspicious: Any, events: list[OrderEvent]) -> dict[str, Any]:
+    """The card's buyers in the lookback (the suspicious ones flagged), each with its order count."""
+    counts: dict[str, int] = {}
+    for e in events:
+        counts[e.buyer] = counts.get(e.buyer, 0) + 1
+    flagged = set(suspicious)
+    buyers = sorted(counts, key=lambda b: (b not in flagged, -counts[b], b))
+    return graph.evidence_graph(
+        [{"id": seller, "type": "distributor", "flagged": True}]
+        + [{"id": f"buyer:{b}", "type": "buyer", "flagged": b in flagged} for b in buyers],
+        [{"source": f"buyer:{b}", "target": seller, "relation": f"{counts[b]} orders", "flagged": b in flagged}
+         for b in buyers])
 
 
 # --------------------------------------------------------------------------- unpaid balance

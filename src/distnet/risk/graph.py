@@ -79,11 +79,10 @@ def identity_clusters(links: Sequence[tuple[int, str, str]], *, min_size: int) -
 
 def cluster_evidence(cluster: Cluster) -> dict[str, Any]:
     return {
-        "graph": {
-            "nodes": [{"id": d, "type": "distributor"} for d in cluster.members]
-            + [{"id": f"{k}:{h}", "type": k} for k, h in cluster.identifiers],
-            "edges": [{"source": d, "target": ident} for d, ident in cluster.edges],
-        },
+        "graph": evidence_graph(
+            [{"id": d, "type": "distributor", "flagged": True} for d in cluster.members]
+            + [{"id": f"{k}:{h}", "type": k, "flagged": True} for k, h in cluster.identifiers],
+            [{"source": d, "target": ident, "relation": "holds", "flagged": True} for d, ident in cluster.edges]),
         "shared_identifiers": [{"kind": k, "hash": h} for k, h in cluster.identifiers],
     }
 
@@ -129,9 +128,29 @@ def cycle_evidence(cycle: tuple[int, ...], orders_by_edge: dict[tuple[int, int],
     steps = list(zip(cycle, cycle[1:] + cycle[:1], strict=True))
     return {
         "cycle": list(cycle),
-        "graph": {
-            "nodes": [{"id": d, "type": "distributor"} for d in cycle],
-            "edges": [{"source": a, "target": b, "relation": "bought_from",
-                       "order_ids": orders_by_edge.get((a, b), [])} for a, b in steps],
-        },
+        "graph": evidence_graph(
+            [{"id": d, "type": "distributor", "flagged": True} for d in cycle],
+            [{"source": a, "target": b, "relation": "bought_from", "flagged": True,
+              "order_ids": orders_by_edge.get((a, b), [])} for a, b in steps]),
     }
+
+
+MAX_EVIDENCE_NODES = 60
+"""A case keeps at most this many nodes of its evidence graph (flagged ones first): enough to draw
+and read; a 5,000-member cluster is a count, not a picture."""
+
+
+def evidence_graph(nodes: Sequence[dict[str, Any]], edges: Sequence[dict[str, Any]], *,
+                   cap: int = MAX_EVIDENCE_NODES) -> dict[str, Any]:
+    """The stored form of a case's evidence graph: nodes (``id``, ``type``, ``flagged``), edges
+    (``source``, ``target``, ``relation``, ``flagged``) between kept nodes, and how many nodes
+    were left out. The flagged part is what the rule found; the rest is context. Flagged nodes are
+    kept first, each group in the order given."""
+    unique: dict[Any, dict[str, Any]] = {}
+    for n in nodes:
+        unique.setdefault(n["id"], {"flagged": False, **n})
+    ordered = sorted(unique.values(), key=lambda n: not n["flagged"])
+    kept = ordered[:cap]
+    ids = {n["id"] for n in kept}
+    kept_edges = [{"flagged": False, **e} for e in edges if e["source"] in ids and e["target"] in ids]
+    return {"nodes": kept, "edges": kept_edges, "nodes_total": len(ordered), "truncated": len(ordered) - len(kept)}
