@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+import msgspec
 from litestar import Controller, MediaType, Response, get
 from litestar.datastructures import State
+from litestar.openapi import ResponseSpec
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from distnet.kit.http import PUBLIC
+
+
+class Health(msgspec.Struct):
+    status: str
+
+
+class ReadinessChecks(msgspec.Struct):
+    """``ok`` or ``error: <exception name>``."""
+
+    database: str
+    redis: str
+
+
+class Readiness(msgspec.Struct):
+    ready: bool
+    checks: ReadinessChecks
 
 
 class OpsController(Controller):
@@ -17,11 +33,11 @@ class OpsController(Controller):
     tags = ["operations"]
 
     @get("/health", opt=PUBLIC)
-    async def health(self) -> dict[str, str]:
-        return {"status": "ok"}
+    async def health(self) -> Health:
+        return Health(status="ok")
 
-    @get("/ready", opt=PUBLIC)
-    async def ready(self, state: State) -> Response[dict[str, Any]]:
+    @get("/ready", opt=PUBLIC, responses={503: ResponseSpec(Readiness, description="Not ready: a check failed")})
+    async def ready(self, state: State) -> Response[Readiness]:
         checks = {}
         try:
             async with state.engine.connect() as conn:
@@ -35,7 +51,7 @@ class OpsController(Controller):
         except Exception as exc:
             checks["redis"] = f"error: {type(exc).__name__}"
         ok = all(v == "ok" for v in checks.values())
-        return Response({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+        return Response(Readiness(ok, ReadinessChecks(**checks)), status_code=200 if ok else 503)
 
     @get("/metrics", opt=PUBLIC, media_type=MediaType.TEXT)
     async def metrics(self) -> Response[bytes]:
