@@ -15,7 +15,7 @@ METHODS = ("get", "put", "post", "patch", "delete")
 PROBLEM_REF = "#/components/schemas/Problem"
 FILE_MEDIA = ("text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "text/plain")
 # Fields whose value is free-form by design (an object without declared properties is allowed there)
-FREE_FORM = frozenset({"evidence", "params", "payload", "scope", "subject", "detail", "details", "data",
+FREE_FORM = frozenset({"examples", "evidence", "params", "payload", "scope", "subject", "detail", "details", "data",
                        "checks", "extra", "metadata"})
 
 # "METHOD /path" of the operations not yet converted to typed responses; must shrink to empty.
@@ -23,27 +23,17 @@ UNCONVERTED: frozenset[str] = frozenset({
     "GET /api/v1/announcements",
     "GET /api/v1/appeals",
     "GET /api/v1/appeals/{appeal_id}",
-    "GET /api/v1/cards/{number}",
     "GET /api/v1/commission-plans",
     "GET /api/v1/commissions",
     "GET /api/v1/commissions/{commission_id}",
     "GET /api/v1/commissions/{commission_id}/explain",
-    "GET /api/v1/distributors/{distributor_id}",
-    "GET /api/v1/distributors/{distributor_id}/balances",
-    "GET /api/v1/distributors/{distributor_id}/downline",
-    "GET /api/v1/distributors/{distributor_id}/statement",
-    "GET /api/v1/distributors/{distributor_id}/team-stats",
-    "GET /api/v1/distributors/{distributor_id}/upline",
     "GET /api/v1/holds/{hold_id}",
-    "GET /api/v1/ledger/verify",
     "GET /api/v1/maintenance-windows",
-    "GET /api/v1/me",
     "GET /api/v1/orders/{order_id}",
     "GET /api/v1/payout-runs",
     "GET /api/v1/payout-runs/{run_id}",
     "GET /api/v1/payout-runs/{run_id}/export",
     "GET /api/v1/payout-runs/{run_id}/items",
-    "GET /api/v1/ranks",
     "GET /api/v1/reports/commission-statement",
     "GET /api/v1/reports/debt-ageing",
     "GET /api/v1/reports/payout-runs/{run_id}",
@@ -60,11 +50,7 @@ UNCONVERTED: frozenset[str] = frozenset({
     "POST /api/v1/appeals/{appeal_id}/decision",
     "POST /api/v1/appeals/{appeal_id}/messages",
     "POST /api/v1/cards/{number}/holds",
-    "POST /api/v1/cards/{number}/loss-report",
-    "POST /api/v1/cards/{number}/replacement",
     "POST /api/v1/commission-plans",
-    "POST /api/v1/distributors",
-    "POST /api/v1/distributors/{distributor_id}/closure",
     "POST /api/v1/distributors/{distributor_id}/repayments",
     "POST /api/v1/holds/{hold_id}/lift",
     "POST /api/v1/maintenance-windows",
@@ -81,7 +67,6 @@ UNCONVERTED: frozenset[str] = frozenset({
     "POST /api/v1/settlements",
     "POST /api/v1/webhooks",
     "POST /api/v1/webhooks/{endpoint_id}/deactivation",
-    "PUT /api/v1/distributors/{distributor_id}/sponsor",
     "PUT /api/v1/risk/rules/{name}",
 })
 

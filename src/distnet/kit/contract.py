@@ -27,6 +27,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar, cast
 
 import msgspec
+from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import (
     Components,
     Example,
@@ -94,6 +95,12 @@ class Items(msgspec.Struct, Generic[T]):
     """A short list returned whole."""
 
     items: list[T]
+
+
+def json_or_files(view: type, description: str = "As JSON (format=json), CSV or XLSX") -> dict[int, ResponseSpec]:
+    """``responses=`` of a route whose 200 is ``view`` as JSON or a download (``files=`` in its opt):
+    the handler returns ``Response[Any] | Stream``, so the JSON shape is declared here."""
+    return {200: ResponseSpec(view, generate_examples=False, description=description)}
 
 
 @dataclass

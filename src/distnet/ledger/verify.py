@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from distnet.ledger.schemas import CheckResult, LedgerVerification
 
 EXAMPLES = 5
 
@@ -115,7 +116,7 @@ CHECKS: tuple[Check, ...] = (
 )
 
 
-async def verify(session: AsyncSession, progress: Callable[[Check], None] | None = None) -> dict[str, Any]:
+async def verify(session: AsyncSession, progress: Callable[[Check], None] | None = None) -> LedgerVerification:
     # payout checks (invariant 5) live with payouts; imported here, as they import ``Check`` from us
     from distnet.payouts.checks import CHECKS as PAYOUT_CHECKS
 
@@ -129,7 +130,7 @@ async def verify(session: AsyncSession, progress: Callable[[Check], None] | None
             f"{'more than ' + str(EXAMPLES) if len(bad) > EXAMPLES else len(bad)} violation(s) of: "
             f"{check.description}"
         )
-        results.append({"name": check.name, "ok": ok, "detail": detail, "examples": bad[:EXAMPLES]})
+        results.append(CheckResult(name=check.name, ok=ok, detail=detail, examples=bad[:EXAMPLES]))
         if progress is not None:
             progress(check)
-    return {"ok": all(r["ok"] for r in results), "checks": results}
+    return LedgerVerification(ok=all(r.ok for r in results), checks=results)

@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import msgspec
+
+from distnet.cards.schemas import CardBrief, CardView
+from distnet.kit.contract import Money
+from distnet.ledger.schemas import Balances
+from distnet.ranks.schemas import RankProgress
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Short = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
@@ -27,3 +33,91 @@ class SponsorMove(msgspec.Struct, forbid_unknown_fields=True):
 
 class ClosureRequest(msgspec.Struct, forbid_unknown_fields=True):
     note: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
+
+
+class DistributorView(msgspec.Struct):
+    id: int
+    code: str
+    """Referral code: what a recruit gives as ``sponsor_code``."""
+    name: str
+    sponsor_id: int | None
+    rank: str
+    region: str | None
+    status: str
+    depth: int
+    joined_at: datetime
+    closed_at: datetime | None
+    card: CardView | None
+    """The live card, or for a closed account the last one (cancelled)."""
+
+
+class Me(DistributorView):
+    balances: Balances
+    rank_progress: RankProgress
+
+
+class Registration(msgspec.Struct):
+    id: int
+    code: str
+    name: str
+    sponsor_id: int | None
+    rank: str
+    region: str | None
+    status: str
+    depth: int
+    joined_at: datetime
+    closed_at: datetime | None
+    card: CardBrief
+    api_key: str
+    """The new distributor's API key (role ``distributor``): shown once, never again."""
+
+
+class ClosedAccount(DistributorView):
+    downline_moved_to: int | None
+    """The closer's sponsor, who now sponsors the closer's direct recruits."""
+    children_moved: int
+
+
+class UplineMember(msgspec.Struct):
+    id: int
+    code: str
+    level: int
+    """1 = the sponsor."""
+
+
+class DownlineMember(msgspec.Struct):
+    """A member as their upline may see them: never contact or payout data."""
+
+    id: int
+    code: str
+    name: str
+    """Masked (王*), or a placeholder once erased."""
+    level: int
+    rank: str
+    joined_at: datetime
+    sales: Money
+    """Net sales in the period."""
+
+
+class SalesPeriod(msgspec.Struct):
+    from_: datetime = msgspec.field(name="from")
+    to: datetime
+
+
+class DownlinePage(msgspec.Struct):
+    items: list[DownlineMember]
+    next_cursor: str | None
+    period: SalesPeriod
+    """The period of the members' ``sales``: [from, to)."""
+
+
+class TeamLevel(msgspec.Struct):
+    level: int
+    count: int
+    sales: Money
+    """Net sales (after refunds) of the level's members."""
+
+
+class TeamStats(msgspec.Struct):
+    total: int
+    by_level: list[TeamLevel]
