@@ -22,7 +22,8 @@ A route declares who may call it and which domain problems it can raise in one p
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields
+import re
+from dataclasses import dataclass, field, fields, is_dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar, cast
 
@@ -165,10 +166,47 @@ def _problem_components() -> dict[str, Any]:
     return components
 
 
+_GENERIC_NAME = re.compile(r"(\w+)_(?:[\w]+\.)+(\w+)_")
+
+
+def _short_generic_names(openapi: Any) -> None:
+    """``Page_distnet.network.schemas.UplineMember_`` -> ``Page_UplineMember`` (names and refs)."""
+    schemas = openapi.components.schemas or {}
+    renames = {name: f"{m[1]}_{m[2]}" for name in schemas if (m := _GENERIC_NAME.fullmatch(name))}
+    if not renames:
+        return
+    openapi.components.schemas = {renames.get(k, k): v for k, v in schemas.items()}
+    prefix = "#/components/schemas/"
+    seen: set[int] = set()
+
+    def walk(node: Any) -> None:
+        if id(node) in seen:
+            return
+        seen.add(id(node))
+        if isinstance(node, Reference):
+            name = node.ref.removeprefix(prefix)
+            if name in renames:
+                node.ref = prefix + renames[name]
+        elif isinstance(node, dict):
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list | tuple):
+            for value in node:
+                walk(value)
+        elif is_dataclass(node):
+            for f in fields(node):
+                walk(getattr(node, f.name))
+            if isinstance(node, Schema) and node.title in renames:
+                node.title = renames[node.title]
+
+    walk(openapi)
+
+
 def publish(app: Litestar) -> None:
     """Completes the app's OpenAPI document from the routes' declarations (see the module doc)."""
     openapi = app.openapi_schema
     openapi.components = openapi.components or Components()
+    _short_generic_names(openapi)
     schemas = dict(openapi.components.schemas or {})
     schemas.update(_problem_components())
     openapi.components.schemas = schemas
