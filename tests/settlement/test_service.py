@@ -141,7 +141,7 @@ async def test_two_runs_at_once_and_any_partitioning_leave_the_clean_ledger(sess
             results = await asyncio.gather(settle(sessionmaker, as_of=as_of, partitions=5),
                                            settle(other, as_of=as_of, partitions=5))
             # the second trigger joined the first run instead of racing it
-            assert results[0]["id"] == results[1]["id"]
+            assert results[0].id == results[1].id
 
         concurrent = await _scenario(sessionmaker, truncate, both)
     finally:
@@ -197,7 +197,7 @@ async def test_killed_half_way_and_rerun_leaves_the_clean_ledger(sessionmaker, d
     assert half["accounts"] != clean["accounts"]  # half-way: some money moved, not all
 
     resumed = await settle(sessionmaker, as_of=as_of)  # resumes the unfinished run
-    assert resumed["status"] == "done" and resumed["partitions_done"] == 4
+    assert resumed.status == "done" and resumed.partitions_done == 4
     after = await ledger_snapshot(session)
     assert after["accounts"] == clean["accounts"]
     assert after["commissions"] == clean["commissions"]

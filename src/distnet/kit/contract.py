@@ -21,8 +21,8 @@ A route declares who may call it and which domain problems it can raise in one p
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, is_dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar, cast
