@@ -12,6 +12,7 @@ from distnet.commissions.errors import CommissionNotFound, PlanInvalid
 from distnet.commissions.schemas import CommissionExplanation, CommissionView, PlanCreate, PlanList, PlanView
 from distnet.kit.auth import STAFF, Principal, Role
 from distnet.kit.contract import Page
+from distnet.kit.errors import NotFound
 from distnet.kit.http import roles
 from distnet.settings import Settings
 
@@ -28,7 +29,7 @@ class CommissionController(Controller):
     path = "/api/v1"
     tags = ["commissions"]
 
-    @get("/commissions", opt=roles(Role.distributor, *STAFF))
+    @get("/commissions", opt=roles(Role.distributor, *STAFF, raises=[NotFound]))
     async def list_commissions(
         self, session: AsyncSession, principal: Principal,
         beneficiary_id: Annotated[int | None, Parameter(ge=1, le=2**62)] = None,
