@@ -29,6 +29,7 @@ UNCONVERTED: frozenset[str] = frozenset({
     "GET /api/v1/payout-runs/{run_id}/items",
     "POST /api/v1/payout-runs/{run_id}/results",
     "POST /api/v1/distributors/{distributor_id}/repayments",
+    "GET /api/v1/me/export",
     "POST /api/v1/orders/batch",
     "POST /api/v1/orders",
     "GET /api/v1/orders/{order_id}",
