@@ -22,6 +22,7 @@ from distnet.kit.auth import create_key
 from distnet.migrate import upgrade
 from distnet.models import Base
 from distnet.settings import BusinessSettings, DatabaseSettings, NotifySettings, RedisSettings, Settings
+from tests.contract import contract_mismatch
 
 KEEP_TABLES = {"alembic_version"}
 
@@ -145,8 +146,20 @@ async def app(settings: Settings, database_url: str, redis_url: str):
 
 @pytest.fixture
 async def client(app) -> AsyncIterator[AsyncTestClient]:
+    """Every response the suite receives is checked against the operation's published schema
+    (tests/contract.py): a status it does not declare, or a body that does not match, fails the test."""
+    mismatches: list[str] = []
+
+    async def check(response):
+        await response.aread()
+        mismatch = contract_mismatch(response)
+        if mismatch:
+            mismatches.append(mismatch)
+
     async with AsyncTestClient(app=app) as c:
+        c.event_hooks["response"].append(check)
         yield c
+    assert not mismatches, "responses that break the published contract:\n" + "\n".join(mismatches)
 
 
 @pytest.fixture

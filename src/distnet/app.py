@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import redis.asyncio as aioredis
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.static_files import create_static_files_router
 
 from distnet.cards.routes import CardController
 from distnet.closure.routes import ClosureController
@@ -20,6 +22,7 @@ from distnet.db import make_engine, make_sessionmaker, resolve_database_url, res
 from distnet.events.routes import WebhookController
 from distnet.keys.routes import KeyController
 from distnet.kit.auth import role_guard
+from distnet.kit.contract import publish
 from distnet.kit.http import DEPENDENCIES
 from distnet.kit.metrics import metrics_middleware
 from distnet.kit.problems import EXCEPTION_HANDLERS
@@ -85,16 +88,36 @@ def create_app(
             await app.state.redis.aclose()
             await engine.dispose()
 
-    return Litestar(
-        route_handlers=[*CONTROLLERS, console_router()],
+    app = Litestar(
+        route_handlers=[*CONTROLLERS, console_router(), _docs_assets()],
         dependencies=DEPENDENCIES,
         guards=[role_guard],
         exception_handlers=console_aware(dict(EXCEPTION_HANDLERS)),
         template_config=template_config(settings),
         middleware=[metrics_middleware, retry_middleware],
         lifespan=[lifespan],
-        openapi_config=OpenAPIConfig(
-            title="distnet", version="1", path="/schema", render_plugins=[SwaggerRenderPlugin(path="/swagger")]
-        ),
+        openapi_config=OpenAPIConfig(title="distnet", version="1", path="/schema", render_plugins=[_swagger()]),
         request_max_body_size=8 * 1024 * 1024,
     )
+    publish(app)
+    return app
+
+
+_ASSETS = "/schema/assets"
+
+
+def _docs_assets():
+    """Swagger UI's files, served from the ``swagger-ui-py`` package: the docs work offline and
+    the page loads nothing from another host. Under /schema, which the role guard leaves public."""
+    import swagger_ui
+
+    static = Path(swagger_ui.__file__).parent / "static"
+    return create_static_files_router(path=_ASSETS, directories=[static], include_in_schema=False,
+                                      opt={"public": True})
+
+
+def _swagger() -> SwaggerRenderPlugin:
+    return SwaggerRenderPlugin(
+        path="/swagger", js_url=f"{_ASSETS}/swagger-ui-bundle.js", css_url=f"{_ASSETS}/swagger-ui.css",
+        standalone_preset_js_url=f"{_ASSETS}/swagger-ui-standalone-preset.js",
+        favicon=f"<link rel='icon' type='image/png' href='{_ASSETS}/favicon-32x32.png'>")

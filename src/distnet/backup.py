@@ -281,9 +281,10 @@ def _verify_ledger(url: str) -> tuple[bool, list[str]]:
     import asyncio
 
     from distnet.db import make_engine, make_sessionmaker, session_scope
+    from distnet.ledger.schemas import LedgerVerification
     from distnet.ledger.verify import verify
 
-    async def run() -> dict[str, Any]:
+    async def run() -> LedgerVerification:
         engine = make_engine(url, pool_size=1)
         try:
             async with session_scope(make_sessionmaker(engine)) as session:
@@ -292,7 +293,7 @@ def _verify_ledger(url: str) -> tuple[bool, list[str]]:
             await engine.dispose()
 
     report = asyncio.run(run())
-    return report["ok"], [f"{c['name']}: {c['detail']}" for c in report["checks"] if not c["ok"]]
+    return report.ok, [f"{c.name}: {c.detail}" for c in report.checks if not c.ok]
 
 
 def _drop(server_url: str, database: str) -> None:

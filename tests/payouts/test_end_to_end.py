@@ -57,7 +57,7 @@ async def test_orders_to_paid_and_back(client, admin_headers, finance, session):
     assert sorted(c["status"] for c in statuses["items"]) == ["paid", "paid", "pending"]
     await verify_ok(client, admin_headers)
     report = await verify(session)
-    assert report["ok"] and "reserved_matches_payout_items" in {c["name"] for c in report["checks"]}
+    assert report.ok and "reserved_matches_payout_items" in {c.name for c in report.checks}
     await session.rollback()
 
     # clawback after payout: the refund of a paid order turns into debt
@@ -76,6 +76,6 @@ async def test_orders_to_paid_and_back(client, admin_headers, finance, session):
     assert final["owed"] == "0.00" and final["available"] == f"{expected // 100}.{expected % 100:02d}"
     await verify_ok(client, admin_headers)
     report = await verify(session)
-    assert report["ok"] and "reserved_matches_payout_items" in {c["name"] for c in report["checks"]}
+    assert report.ok and "reserved_matches_payout_items" in {c.name for c in report.checks}
     topics = set((await session.execute(text("SELECT DISTINCT topic FROM outbox_event"))).scalars())
     assert {"commission.available", "payout.paid", "repayment.received"} <= topics

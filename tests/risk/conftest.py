@@ -49,11 +49,11 @@ class Net:
         data = DistributorCreate(name=f"d{next(_seq)}", sponsor_code=sponsor.code if sponsor else None, **pii)
         view = await network.register(self.session, self.settings, SYSTEM, data)
         card_id = await self.session.scalar(text("SELECT id FROM card WHERE number = :n"),
-                                            {"n": view["card"]["number"]})
+                                            {"n": view.card.number})
         if joined_at is not None:
             await self.session.execute(text("UPDATE distributor SET joined_at = :t WHERE id = :i"),
-                                       {"t": joined_at, "i": view["id"]})
-        return D(view["id"], view["code"], view["card"]["number"], card_id, view["api_key"])
+                                       {"t": joined_at, "i": view.id})
+        return D(view.id, view.code, view.card.number, card_id, view.api_key)
 
     async def chain(self, n: int, **pii: Any) -> list[D]:
         out = [await self.add(**pii)]

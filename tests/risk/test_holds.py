@@ -18,7 +18,7 @@ NOW = datetime.now(UTC)
 
 
 async def _status(net, d) -> str:
-    return (await card_view(net.session, await get_card(net.session, d.card)))["status"]
+    return (await card_view(net.session, await get_card(net.session, d.card))).status
 
 
 async def _three_holds(net, d):

@@ -41,7 +41,7 @@ async def test_settlement_moves_due_commissions_nets_debt_and_withholds(sessionm
     world = await build_world(sessionmaker)
     d = world["ids"]
     result = await settle(sessionmaker, partitions=3)
-    assert result["status"] == "done" and result["partitions_done"] == 3
+    assert result.status == "done" and result.partitions_done == 3
 
     # an ordinary distributor: due ones available (net of refunds), not-due one still pending
     assert await _statuses(session, d[1]) == [("available", 1001), ("available", 201), ("pending", 777)]
@@ -74,10 +74,10 @@ async def test_settlement_moves_due_commissions_nets_debt_and_withholds(sessionm
     assert await _statuses(session, d[7]) == [("available", 1007), ("available", 207), ("pending", 777)]
 
     # totals reported: 11 distributors x 2 available + d0's, withheld counted apart
-    assert result["moved"] == 22 and result["withheld"] == 2
-    assert result["netted_against_debt"] == "17.14"  # 500 + 1214 minor units
+    assert result.moved == 22 and result.withheld == 2
+    assert result.netted_against_debt == "17.14"  # 500 + 1214 minor units
     total = sum(1000 + i + 200 + i for i in range(12)) - (1003 + 203)
-    assert result["amount"] == f"{total // 100}.{total % 100:02d}"
+    assert result.amount == f"{total // 100}.{total % 100:02d}"
 
     # one aggregated event per distributor that got money, none for the withheld one
     events = (await session.execute(text(
@@ -96,7 +96,7 @@ async def test_running_again_moves_nothing(sessionmaker, session):
     first = await settle(sessionmaker)
     before = await ledger_snapshot(session)
     second = await settle(sessionmaker)
-    assert second["id"] != first["id"] and second["moved"] == 0 and second["amount"] == "0.00"
+    assert second.id != first.id and second.moved == 0 and second.amount == "0.00"
     session.expire_all()
     assert await ledger_snapshot(session) == before
 
@@ -108,14 +108,14 @@ async def test_commissions_due_later_move_in_a_later_run(sessionmaker, session):
                                   {"beneficiary_id": d, "amount": 50, "hold_until": days_ago(-2)}])
         await s.commit()
     early = await settle(sessionmaker, as_of=days_ago(1))
-    assert early["moved"] == 1 and early["amount"] == "1.00"
+    assert early.moved == 1 and early.amount == "1.00"
     with pytest.raises(AsOfInFuture):  # never ahead of the hold days
         await settle(sessionmaker, as_of=days_ago(-3))
     # time passes: the second commission's hold ends
     await session.execute(text("UPDATE commission SET hold_until = :t WHERE amount = 50"), {"t": days_ago(0.5)})
     await session.commit()
     later = await settle(sessionmaker)
-    assert later["moved"] == 1 and later["amount"] == "0.50"
+    assert later.moved == 1 and later.amount == "0.50"
     assert (await _balances(session, d))["available"] == 150
 
 
@@ -141,7 +141,7 @@ async def test_two_runs_at_once_and_any_partitioning_leave_the_clean_ledger(sess
             results = await asyncio.gather(settle(sessionmaker, as_of=as_of, partitions=5),
                                            settle(other, as_of=as_of, partitions=5))
             # the second trigger joined the first run instead of racing it
-            assert results[0]["id"] == results[1]["id"]
+            assert results[0].id == results[1].id
 
         concurrent = await _scenario(sessionmaker, truncate, both)
     finally:
@@ -197,7 +197,7 @@ async def test_killed_half_way_and_rerun_leaves_the_clean_ledger(sessionmaker, d
     assert half["accounts"] != clean["accounts"]  # half-way: some money moved, not all
 
     resumed = await settle(sessionmaker, as_of=as_of)  # resumes the unfinished run
-    assert resumed["status"] == "done" and resumed["partitions_done"] == 4
+    assert resumed.status == "done" and resumed.partitions_done == 4
     after = await ledger_snapshot(session)
     assert after["accounts"] == clean["accounts"]
     assert after["commissions"] == clean["commissions"]

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from litestar import Controller, get, post
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.cards import service
+from distnet.cards.errors import CardCancelled, CardNotFound
+from distnet.cards.schemas import CardView, ReplacementCard
 from distnet.kit.auth import STAFF, Principal, Role
 from distnet.kit.http import roles
 
@@ -17,14 +19,16 @@ class CardController(Controller):
     path = "/api/v1/cards"
     tags = ["cards"]
 
-    @get("/{number:str}", opt=roles(Role.distributor, *STAFF))
-    async def get_card(self, session: AsyncSession, principal: Principal, number: CardNumber) -> dict[str, Any]:
+    @get("/{number:str}", opt=roles(Role.distributor, *STAFF, raises=[CardNotFound]))
+    async def get_card(self, session: AsyncSession, principal: Principal, number: CardNumber) -> CardView:
         return await service.card_for_view(session, principal, number)
 
-    @post("/{number:str}/loss-report", opt=roles(Role.distributor, Role.admin), status_code=200)
-    async def loss_report(self, session: AsyncSession, principal: Principal, number: CardNumber) -> dict[str, Any]:
+    @post("/{number:str}/loss-report", opt=roles(Role.distributor, Role.admin, raises=[CardNotFound, CardCancelled]),
+          status_code=200, summary="Report the card lost (挂失): frozen at once")
+    async def loss_report(self, session: AsyncSession, principal: Principal, number: CardNumber) -> CardView:
         return await service.report_loss(session, principal, number)
 
-    @post("/{number:str}/replacement", opt=roles(Role.distributor, Role.admin), status_code=201)
-    async def replacement(self, session: AsyncSession, principal: Principal, number: CardNumber) -> dict[str, Any]:
+    @post("/{number:str}/replacement", opt=roles(Role.distributor, Role.admin, raises=[CardNotFound, CardCancelled]),
+          status_code=201, summary="Replace the card (补办): holds, balances and history follow")
+    async def replacement(self, session: AsyncSession, principal: Principal, number: CardNumber) -> ReplacementCard:
         return await service.replace_card(session, principal, number)

@@ -7,11 +7,13 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+import msgspec
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.cards.errors import CardCancelled, CardNotFound
+from distnet.cards.schemas import CardView, HoldSummary, ReplacementCard
 from distnet.kit import audit, outbox
 from distnet.kit.auth import Principal, ensure_self_or_staff
 from distnet.models import Card, Hold
@@ -81,30 +83,16 @@ def status_of(card: Card, holds: list[Hold]) -> CardStatus:
     return CardStatus.active
 
 
-def hold_summary(h: Hold) -> dict[str, Any]:
-    return {
-        "id": h.id,
-        "reason": h.reason,
-        "since": h.started_at,
-        "ends_at": h.ends_at,
-        "appealable": h.appealable,
-        "rule": h.rule_name,
-        "note": h.note,
-    }
+def hold_summary(h: Hold) -> HoldSummary:
+    return HoldSummary(id=h.id, reason=h.reason, since=h.started_at, ends_at=h.ends_at, appealable=h.appealable,
+                       rule=h.rule_name, note=h.note)
 
 
-async def card_view(session: AsyncSession, card: Card) -> dict[str, Any]:
+async def card_view(session: AsyncSession, card: Card) -> CardView:
     holds = [] if card.cancelled_at else await active_holds(session, card.distributor_id)
-    return {
-        "number": card.number,
-        "status": status_of(card, holds).value,
-        "distributor_id": card.distributor_id,
-        "issued_at": card.issued_at,
-        "frozen_at": card.frozen_at,
-        "cancelled_at": card.cancelled_at,
-        "cancel_reason": card.cancel_reason,
-        "holds": [hold_summary(h) for h in holds],
-    }
+    return CardView(number=card.number, status=status_of(card, holds).value, distributor_id=card.distributor_id,
+                    issued_at=card.issued_at, frozen_at=card.frozen_at, cancelled_at=card.cancelled_at,
+                    cancel_reason=card.cancel_reason, holds=[hold_summary(h) for h in holds])
 
 
 async def get_card(session: AsyncSession, number: str, *, lock: bool = False) -> Card:
@@ -128,7 +116,7 @@ async def visible_card(session: AsyncSession, principal: Principal, number: str,
     return card
 
 
-async def report_loss(session: AsyncSession, principal: Principal, number: str) -> dict[str, Any]:
+async def report_loss(session: AsyncSession, principal: Principal, number: str) -> CardView:
     card = await visible_card(session, principal, number, "admin", lock=True)
     if card.cancelled_at is not None:
         raise CardCancelled("a cancelled card cannot be reported lost")
@@ -152,7 +140,7 @@ async def cancel_card(session: AsyncSession, principal: Principal, card: Card, *
                        after={"reason": reason, "replaced_by": replaced_by.number if replaced_by else None})
 
 
-async def replace_card(session: AsyncSession, principal: Principal, number: str) -> dict[str, Any]:
+async def replace_card(session: AsyncSession, principal: Principal, number: str) -> ReplacementCard:
     old = await visible_card(session, principal, number, "admin", lock=True)
     if old.cancelled_at is not None:
         raise CardCancelled("this card is already cancelled; use the distributor's current card")
@@ -172,9 +160,8 @@ async def replace_card(session: AsyncSession, principal: Principal, number: str)
     new_number, old_number = new.number, old.number
     session.expire_all()
     view = await card_view(session, await get_card(session, new_number))
-    view["replaces"] = old_number
-    return view
+    return ReplacementCard(**msgspec.structs.asdict(view), replaces=old_number)
 
 
-async def card_for_view(session: AsyncSession, principal: Principal, number: str) -> dict[str, Any]:
+async def card_for_view(session: AsyncSession, principal: Principal, number: str) -> CardView:
     return await card_view(session, await visible_card(session, principal, number))

@@ -8,14 +8,29 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.commissions import repository as repo
 from distnet.commissions.errors import CommissionNotFound, PlanInvalid
-from distnet.commissions.schemas import PlanCreate
+from distnet.commissions.schemas import (
+    Availability,
+    CommissionExplanation,
+    CommissionView,
+    ExclusionCheck,
+    PlanCreate,
+    PlanList,
+    PlanRate,
+    PlanRef,
+    PlanView,
+    PostingLine,
+    RefundRule,
+    WithheldBy,
+)
 from distnet.kit import audit
 from distnet.kit.auth import Principal, ensure_self_or_staff
+from distnet.kit.contract import Page
 from distnet.kit.errors import ValidationFailed
 from distnet.kit.money import format_amount, parse_amount
 from distnet.kit.pagination import check_limit, decode_cursor, encode_cursor
@@ -30,7 +45,7 @@ BACKDATE_TOLERANCE = timedelta(minutes=5)
 # --------------------------------------------------------------------------- plans
 
 async def create_plan(session: AsyncSession, settings: Settings, principal: Principal,
-                      data: PlanCreate) -> dict[str, Any]:
+                      data: PlanCreate) -> PlanView:
     cap = settings.business.max_levels_cap
     errors: list[dict[str, str]] = []
     if data.max_levels > cap:
@@ -75,45 +90,41 @@ async def create_plan(session: AsyncSession, settings: Settings, principal: Prin
     await session.flush()
     view = await _plan_view(session, plan, active_id=None)
     await audit.record(session, principal, "commission_plan.created", "commission_plan", plan.version,
-                       after={k: v for k, v in view.items() if k not in ("created_at", "effective_from")}
+                       after={k: v for k, v in msgspec.to_builtins(view).items() if k != "effective_from"}
                        | {"effective_from": effective_from.isoformat()})
     return view
 
 
-async def _plan_view(session: AsyncSession, plan: CommissionPlan, active_id: int | None) -> dict[str, Any]:
+async def _plan_view(session: AsyncSession, plan: CommissionPlan, active_id: int | None) -> PlanView:
     rates = await repo.plan_rates(session, plan.id)
-    return {
-        "id": plan.id, "version": plan.version, "name": plan.name, "max_levels": plan.max_levels,
-        "hold_days": plan.hold_days, "min_order_amount": format_amount(plan.min_order_amount),
-        "excluded_categories": list(plan.excluded_categories), "effective_from": plan.effective_from,
-        "created_by": plan.created_by, "active": plan.id == active_id,
-        "rates": [{"level": r["level"], "rank": r["rank"], "rate_bps": r["rate_bps"]} for r in rates],
-    }
+    return PlanView(
+        id=plan.id, version=plan.version, name=plan.name, max_levels=plan.max_levels, hold_days=plan.hold_days,
+        min_order_amount=format_amount(plan.min_order_amount), excluded_categories=list(plan.excluded_categories),
+        effective_from=plan.effective_from, created_by=plan.created_by, active=plan.id == active_id,
+        rates=[PlanRate(level=r["level"], rank=r["rank"], rate_bps=r["rate_bps"]) for r in rates])
 
 
-async def list_plans(session: AsyncSession) -> dict[str, Any]:
+async def list_plans(session: AsyncSession) -> PlanList:
     now = await session.scalar(text("SELECT now()"))
     active = await repo.plan_at(session, now)
     plans = (await session.scalars(select(CommissionPlan).order_by(CommissionPlan.version.desc()))).all()
     items = [await _plan_view(session, p, active["id"] if active else None) for p in plans]
-    return {"items": items, "active_version": active["version"] if active else None}
+    return PlanList(items=items, active_version=active["version"] if active else None)
 
 
 # --------------------------------------------------------------------------- commissions
 
-def _commission_item(c: Commission) -> dict[str, Any]:
-    return {
-        "id": c.id, "order_id": c.order_id, "level": c.level, "beneficiary_id": c.beneficiary_id,
-        "rank_used": c.rank_used, "rate_bps": c.rate_bps, "base": format_amount(c.base),
-        "amount": format_amount(c.amount), "reversed": format_amount(c.reversed),
-        "net_amount": format_amount(c.amount - c.reversed), "status": c.status, "hold_until": c.hold_until,
-        "withheld_hold_id": c.withheld_hold_id, "available_at": c.available_at, "paid_at": c.paid_at,
-        "created_at": c.created_at,
-    }
+def _commission_item(c: Commission) -> CommissionView:
+    return CommissionView(
+        id=c.id, order_id=c.order_id, level=c.level, beneficiary_id=c.beneficiary_id, rank_used=c.rank_used,
+        rate_bps=c.rate_bps, base=format_amount(c.base), amount=format_amount(c.amount),
+        reversed=format_amount(c.reversed), net_amount=format_amount(c.amount - c.reversed), status=c.status,
+        hold_until=c.hold_until, withheld_hold_id=c.withheld_hold_id, available_at=c.available_at,
+        paid_at=c.paid_at, created_at=c.created_at)
 
 
 async def list_commissions(session: AsyncSession, principal: Principal, *, beneficiary_id: int | None,
-                           status: str | None, limit: int | None, cursor: str | None) -> dict[str, Any]:
+                           status: str | None, limit: int | None, cursor: str | None) -> Page[CommissionView]:
     limit = check_limit(limit)
     if status is not None and status not in COMMISSION_STATUSES:
         raise ValidationFailed(f"status must be one of {', '.join(COMMISSION_STATUSES)}", field="status")
@@ -134,8 +145,7 @@ async def list_commissions(session: AsyncSession, principal: Principal, *, benef
     rows = list(await session.scalars(stmt))
     more = len(rows) > limit
     rows = rows[:limit]
-    return {"items": [_commission_item(c) for c in rows],
-            "next_cursor": encode_cursor(rows[-1].id) if more else None}
+    return Page([_commission_item(c) for c in rows], encode_cursor(rows[-1].id) if more else None)
 
 
 async def _visible_commission(session: AsyncSession, principal: Principal, commission_id: int) -> Commission:
@@ -149,7 +159,7 @@ async def _visible_commission(session: AsyncSession, principal: Principal, commi
     return c
 
 
-async def get_commission(session: AsyncSession, principal: Principal, commission_id: int) -> dict[str, Any]:
+async def get_commission(session: AsyncSession, principal: Principal, commission_id: int) -> CommissionView:
     return _commission_item(await _visible_commission(session, principal, commission_id))
 
 
@@ -158,7 +168,7 @@ LEVEL_WORDS = {1: "the seller (level 1)", 2: "the seller's sponsor (level 2)",
 
 
 async def explain(session: AsyncSession, settings: Settings, principal: Principal,
-                  commission_id: int) -> dict[str, Any]:
+                  commission_id: int) -> CommissionExplanation:
     """Everything that decided this commission, in the distributor's words."""
     c = await _visible_commission(session, principal, commission_id)
     order = await session.get(Order, c.order_id)
@@ -173,30 +183,32 @@ async def explain(session: AsyncSession, settings: Settings, principal: Principa
         rank_reason += (f" (your rank is {rank_now} now; rank changes apply to orders attributed after them, "
                         "never retroactively)")
     exclusions = [
-        {"check": "category", "value": order.category, "excluded_categories": list(plan.excluded_categories),
-         "passed": order.category is None or order.category not in plan.excluded_categories},
-        {"check": "min_order_amount", "value": format_amount(order.amount),
-         "minimum": format_amount(plan.min_order_amount), "passed": order.amount >= plan.min_order_amount},
-        {"check": "max_levels", "value": c.level, "plan_max_levels": plan.max_levels, "platform_cap": cap,
-         "passed": c.level <= min(plan.max_levels, cap)},
-        {"check": "beneficiary_active", "passed": True,
-         "detail": "closed accounts earn no commission; the beneficiary was not closed at attribution"},
+        ExclusionCheck(check="category", value=order.category, excluded_categories=list(plan.excluded_categories),
+                       passed=order.category is None or order.category not in plan.excluded_categories),
+        ExclusionCheck(check="min_order_amount", value=format_amount(order.amount),
+                       minimum=format_amount(plan.min_order_amount), passed=order.amount >= plan.min_order_amount),
+        ExclusionCheck(check="max_levels", value=c.level, plan_max_levels=plan.max_levels, platform_cap=cap,
+                       passed=c.level <= min(plan.max_levels, cap)),
+        ExclusionCheck(check="beneficiary_active", passed=True,
+                       detail="closed accounts earn no commission; the beneficiary was not closed at attribution"),
     ]
     withheld = None
     if c.withheld_hold_id is not None:
         hold = await session.get(Hold, c.withheld_hold_id)
         if hold is not None:
-            withheld = {
-                "hold_id": hold.id, "reason": hold.reason, "since": hold.started_at,
-                "hold_active": hold.lifted_at is None, "appealable": hold.appealable,
-                "explanation": (
+            withheld = WithheldBy(
+                hold_id=hold.id, reason=hold.reason, since=hold.started_at, hold_active=hold.lifted_at is None,
+                appealable=hold.appealable,
+                explanation=(
                     f"withheld because your card has a violation hold ({hold.reason}, hold {hold.id}); "
                     + ("an appeal that clears the hold releases it; a confirmed hold forfeits it"
                        if c.status == "withheld" else f"the commission is now {c.status}")
                 ),
-            }
+            )
     postings = [
-        dict(r._mapping) for r in await session.execute(
+        PostingLine(transaction_id=r.transaction_id, transaction_kind=r.transaction_kind, account=r.account,
+                    amount=format_amount(r.amount), created_at=r.created_at)
+        for r in await session.execute(
             text(
                 """
                 SELECT t.id AS transaction_id, t.kind AS transaction_kind, a.kind AS account, p.amount,
@@ -209,35 +221,28 @@ async def explain(session: AsyncSession, settings: Settings, principal: Principa
             {"c": c.id},
         )
     ]
-    for p in postings:
-        p["amount"] = format_amount(p["amount"])
-    return {
-        "commission_id": c.id, "order_id": c.order_id, "beneficiary_id": c.beneficiary_id, "level": c.level,
-        "status": c.status,
-        "plan": {"id": plan.id, "version": plan.version, "name": plan.name, "effective_from": plan.effective_from},
-        "rule_path": [
+    return CommissionExplanation(
+        commission_id=c.id, order_id=c.order_id, beneficiary_id=c.beneficiary_id, level=c.level, status=c.status,
+        plan=PlanRef(id=plan.id, version=plan.version, name=plan.name, effective_from=plan.effective_from),
+        rule_path=[
             f"order {order.id} placed at {order.placed_at.isoformat()} falls under plan version {plan.version} "
             f"(the latest plan effective on or before that time)",
             f"level {c.level}: you are {LEVEL_WORDS.get(c.level, f'level {c.level}')} of order {order.id}",
             f"rate row (level {c.level}, rank {c.rank_used}) = {c.rate_bps} bps",
             f"amount = {formula}",
         ],
-        "rank_used": c.rank_used, "rank_reason": rank_reason, "rank_now": rank_now,
-        "rate_bps": c.rate_bps, "base": format_amount(c.base), "amount": format_amount(c.amount),
-        "formula": formula, "exclusions_checked": exclusions,
-        "reversed": format_amount(c.reversed), "net_amount": format_amount(c.amount - c.reversed),
-        "refunds": {
-            "order_amount": format_amount(order.amount), "refunded": format_amount(order.refunded_amount),
-            "rule": "reversed = floor(amount x refunded / order amount): a full refund reverses all of it",
-        },
-        "hold_until": c.hold_until,
-        "available": _availability(c, withheld is not None),
-        "withheld": withheld,
-        "postings": postings,
-    }
+        rank_used=c.rank_used, rank_reason=rank_reason, rank_now=rank_now, rate_bps=c.rate_bps,
+        base=format_amount(c.base), amount=format_amount(c.amount), formula=formula, exclusions_checked=exclusions,
+        reversed=format_amount(c.reversed), net_amount=format_amount(c.amount - c.reversed),
+        refunds=RefundRule(
+            order_amount=format_amount(order.amount), refunded=format_amount(order.refunded_amount),
+            rule="reversed = floor(amount x refunded / order amount): a full refund reverses all of it"),
+        hold_until=c.hold_until, available=_availability(c, withheld is not None), withheld=withheld,
+        postings=postings,
+    )
 
 
-def _availability(c: Commission, withheld: bool) -> dict[str, Any]:
+def _availability(c: Commission, withheld: bool) -> Availability:
     if c.status == "pending":
         text_ = (f"pending during the {c.hold_until.isoformat()} return window; it becomes available at the "
                  "first settlement after that, unless your card has a violation hold then")
@@ -253,8 +258,8 @@ def _availability(c: Commission, withheld: bool) -> dict[str, Any]:
         text_ = "forfeited: the violation hold was confirmed"
     else:
         text_ = "fully reversed by refunds; nothing is left to pay"
-    return {"status": c.status, "hold_until": c.hold_until, "available_at": c.available_at,
-            "explanation": text_, "withheld": withheld}
+    return Availability(status=c.status, hold_until=c.hold_until, available_at=c.available_at, explanation=text_,
+                        withheld=withheld)
 
 
 async def skipped_levels(session: AsyncSession, order_id: int, *, cap: int) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from distnet.payouts import export
 from distnet.payouts import service as payouts
 from distnet.reports import render
 from distnet.reports import service as report_service
+from distnet.reports.schemas import DebtAgeingRow, TrialBalanceRow
 from distnet.risk import appeals, cases, holds, maintenance, scan
 from distnet.risk import rules as risk_rules
 from distnet.risk.rules import RULES
@@ -437,15 +438,15 @@ class FinanceController(Controller):
             raise ValidationFailed("csv or xlsx", field="format")
         if name == "trial-balance":
             summary, rows = await report_service.trial_balance(session)
-            title, columns = "Trial balance", report_service.TRIAL_COLUMNS
+            title, columns, row = "Trial balance", report_service.TRIAL_COLUMNS, TrialBalanceRow
         elif name == "debt-ageing":
             summary, rows = await report_service.debt_ageing(session, datetime.now(UTC),
                                                              settings.business.default_currency)
-            title, columns = "Debt ageing", report_service.AGEING_COLUMNS
+            title, columns, row = "Debt ageing", report_service.AGEING_COLUMNS, DebtAgeingRow
         else:
             raise NotFound(f"no report {name!r}")
         return await render.respond(fmt, name=name, title=title, summary=summary, columns=columns,
-                                    batches=render.once(rows))
+                                    batches=render.once(rows), row=row)
 
 
 def _typed(kind: str, raw: str, key: str) -> Any:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import msgspec
@@ -13,3 +14,16 @@ class WebhookCreate(msgspec.Struct, forbid_unknown_fields=True):
     """Exact topics (``hold.placed``), families (``hold.*``) or ``*`` for every event."""
     secret: Annotated[str, msgspec.Meta(min_length=16, max_length=128)] | None = None
     """Signing secret; generated when omitted. Returned once, in the creation response."""
+
+
+class WebhookEndpointView(msgspec.Struct):
+    id: int
+    url: str
+    topics: list[str]
+    active: bool
+    created_at: datetime
+
+
+class NewWebhookEndpoint(WebhookEndpointView):
+    secret: str
+    """The signing secret (HMAC-SHA256 of the body): shown once, here."""

@@ -30,11 +30,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import msgspec
 from dramatiq import Message
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.events.registry import on
+from distnet.events.schemas import NewWebhookEndpoint, WebhookEndpointView
 from distnet.kit import audit
 from distnet.kit.auth import Principal
 from distnet.kit.errors import NotFound, ValidationFailed
@@ -113,22 +115,14 @@ def _check_url(url: str) -> None:
         raise ValidationFailed("url must be an absolute http(s) URL", field="url")
 
 
-def endpoint_view(endpoint: WebhookEndpoint, *, secret: str | None = None) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "id": endpoint.id,
-        "url": endpoint.url,
-        "topics": list(endpoint.topics),
-        "active": endpoint.active,
-        "created_at": endpoint.created_at,
-    }
-    if secret is not None:
-        view["secret"] = secret  # shown once, at creation
-    return view
+def endpoint_view(endpoint: WebhookEndpoint) -> WebhookEndpointView:
+    return WebhookEndpointView(id=endpoint.id, url=endpoint.url, topics=list(endpoint.topics),
+                               active=endpoint.active, created_at=endpoint.created_at)
 
 
 async def create_endpoint(
     session: AsyncSession, principal: Principal, *, url: str, topics: list[str], secret: str | None = None
-) -> dict[str, Any]:
+) -> NewWebhookEndpoint:
     _check_url(url)
     if not topics:
         raise ValidationFailed("subscribe to at least one topic (or '*')", field="topics")
@@ -139,15 +133,16 @@ async def create_endpoint(
     await session.refresh(endpoint)
     await audit.record(session, principal, "webhook.created", "webhook_endpoint", endpoint.id,
                        after={"url": url, "topics": endpoint.topics})
-    return endpoint_view(endpoint, secret=secret)
+    # the secret is shown once, at creation
+    return NewWebhookEndpoint(**msgspec.structs.asdict(endpoint_view(endpoint)), secret=secret)
 
 
-async def list_endpoints(session: AsyncSession) -> list[dict[str, Any]]:
+async def list_endpoints(session: AsyncSession) -> list[WebhookEndpointView]:
     rows = (await session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.id))).all()
     return [endpoint_view(e) for e in rows]
 
 
-async def deactivate_endpoint(session: AsyncSession, principal: Principal, endpoint_id: int) -> dict[str, Any]:
+async def deactivate_endpoint(session: AsyncSession, principal: Principal, endpoint_id: int) -> WebhookEndpointView:
     endpoint = await session.get(WebhookEndpoint, endpoint_id, with_for_update=True)
     if endpoint is None:
         raise NotFound(f"webhook endpoint {endpoint_id} not found")

@@ -79,3 +79,19 @@ class Conflict(DistnetError):
 class IdempotencyConflict(Conflict):
     code = "idempotency-conflict"
     title = "Idempotency key reused with a different request"
+
+
+class MalformedJson(DistnetError):
+    """Rendered by the framework's handler (kit/problems) when a body is not JSON."""
+
+    status = 400
+    code = "malformed-json"
+    title = "Malformed JSON body"
+
+
+class DatabaseUnavailable(DistnetError):
+    """The database went away or refused for a passing reason: retry (``Retry-After``)."""
+
+    status = 503
+    code = "database-unavailable"
+    title = "Database unavailable"

@@ -3,7 +3,7 @@ otherwise), the principal and settings dependencies, and JSON conversion of mone
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterable
 from typing import Any
 
 from litestar import Request
@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.db import session_scope
 from distnet.kit.auth import Principal, resolve_principal
+from distnet.kit.errors import DistnetError
 from distnet.kit.ratelimit import RateLimiter, parse_limits
 from distnet.settings import Settings
 
@@ -46,8 +47,15 @@ DEPENDENCIES: dict[str, Provide] = {
 }
 
 
-def roles(*names: str) -> dict[str, Any]:
-    return {"roles": frozenset(names)}
+def roles(*names: str, raises: Iterable[type[DistnetError]] = (), files: Iterable[str] = ()) -> dict[str, Any]:
+    """A route's ``opt``: the roles that may call it (admin always may), the domain problems it can
+    raise and the download media types it can answer with (kit/contract documents them)."""
+    return {"roles": frozenset(names), "raises": tuple(raises), "files": tuple(files)}
 
 
-PUBLIC: dict[str, Any] = {"public": True}
+def public(*, raises: Iterable[type[DistnetError]] = (), files: Iterable[str] = ()) -> dict[str, Any]:
+    """A route anyone may call (a key, if given, must be valid)."""
+    return {"public": True, "raises": tuple(raises), "files": tuple(files)}
+
+
+PUBLIC: dict[str, Any] = public()

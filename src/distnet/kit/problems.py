@@ -13,7 +13,7 @@ from litestar.types import ExceptionHandlersMap
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from distnet.kit.errors import PROBLEM_BASE, DistnetError
+from distnet.kit.errors import PROBLEM_BASE, DatabaseUnavailable, DistnetError, MalformedJson
 from distnet.kit.retry import is_retryable, mark_retryable
 
 log = logging.getLogger("distnet.http")
@@ -58,7 +58,7 @@ def http_error_handler(request: Request, exc: HTTPException) -> Response:
     status = exc.status_code
     detail = str(exc.detail)
     if status == 400 and ("malformed" in detail.lower() or "decode" in detail.lower()):
-        return _problem(400, "malformed-json", "Malformed JSON body", detail, request)
+        return _problem(400, MalformedJson.code, MalformedJson.title, detail, request)
     if isinstance(exc, ValidationException):
         errors = _validation_errors(exc) or [{"field": "body", "message": detail}]
         return _problem(422, "validation-error", "Request validation failed", detail, request, errors=errors)
@@ -71,7 +71,7 @@ def http_error_handler(request: Request, exc: HTTPException) -> Response:
 
 
 def _unavailable(request: Request, detail: str) -> Response:
-    resp = _problem(503, "database-unavailable", "Database unavailable", detail, request)
+    resp = _problem(503, DatabaseUnavailable.code, DatabaseUnavailable.title, detail, request)
     resp.headers["Retry-After"] = "1"
     return resp
 

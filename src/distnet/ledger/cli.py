@@ -26,11 +26,11 @@ def register(app: typer.Typer) -> None:
                 return await verify(session, progress=lambda check: progress.advance(task))
 
         report = run_in_session(run)
-        for check in report["checks"]:
-            mark = "[green]ok[/green]" if check["ok"] else "[red]FAILED[/red]"
-            console.print(f"{mark}  {check['name']}: {check['detail']}")
-            for example in check["examples"]:
+        for check in report.checks:
+            mark = "[green]ok[/green]" if check.ok else "[red]FAILED[/red]"
+            console.print(f"{mark}  {check.name}: {check.detail}")
+            for example in check.examples:
                 console.print(f"      {example}")
-        console.print("[green]ledger verified[/green]" if report["ok"] else "[red]ledger verification failed[/red]")
-        if not report["ok"]:
+        console.print("[green]ledger verified[/green]" if report.ok else "[red]ledger verification failed[/red]")
+        if not report.ok:
             raise typer.Exit(1)

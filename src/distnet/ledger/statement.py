@@ -8,13 +8,14 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime
-from typing import Any
 
+import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.kit.errors import ValidationFailed
 from distnet.kit.money import format_amount
+from distnet.ledger.schemas import Balances, DistributorBalances, Statement, StatementLine
 from distnet.ledger.service import balances as raw_balances
 
 MAX_LINES = 100_000
@@ -22,24 +23,19 @@ COLUMNS = ("at", "transaction_id", "kind", "ref_type", "ref_id", "account", "com
            "account_balance", "running_balance")
 
 
-def balances_view(found: dict[str, int]) -> dict[str, str]:
-    return {
-        "pending": format_amount(found["pending"]),
-        "available": format_amount(found["available"]),
-        "withheld": format_amount(found["withheld"]),
-        "reserved": format_amount(found["reserved"]),
-        "paid": format_amount(found["paid"]),
-        "owed": format_amount(-found["owed"]),
-    }
+def balances_view(found: dict[str, int]) -> Balances:
+    return Balances(pending=format_amount(found["pending"]), available=format_amount(found["available"]),
+                    withheld=format_amount(found["withheld"]), reserved=format_amount(found["reserved"]),
+                    paid=format_amount(found["paid"]), owed=format_amount(-found["owed"]))
 
 
-async def balances(session: AsyncSession, distributor_id: int, currency: str) -> dict[str, Any]:
-    return {"distributor_id": distributor_id, "currency": currency,
-            **balances_view(await raw_balances(session, distributor_id, currency))}
+async def balances(session: AsyncSession, distributor_id: int, currency: str) -> DistributorBalances:
+    view = balances_view(await raw_balances(session, distributor_id, currency))
+    return DistributorBalances(distributor_id=distributor_id, currency=currency, **msgspec.structs.asdict(view))
 
 
 async def statement_lines(session: AsyncSession, distributor_id: int, currency: str,
-                          start: datetime | None, end: datetime | None) -> dict[str, Any]:
+                          start: datetime | None, end: datetime | None) -> Statement:
     if start is not None and end is not None and start > end:
         raise ValidationFailed("from must not be after to", field="from")
     params = {"d": distributor_id, "cur": currency, "start": start, "end": end, "limit": MAX_LINES + 1}
@@ -84,28 +80,26 @@ async def statement_lines(session: AsyncSession, distributor_id: int, currency: 
         per_account[r.account] = per_account.get(r.account, 0) + r.amount
         if r.account != "paid":
             running += r.amount
-        lines.append({
-            "at": r.at, "transaction_id": r.transaction_id, "kind": r.kind, "ref_type": r.ref_type,
-            "ref_id": r.ref_id, "account": r.account, "commission_id": r.commission_id,
-            "amount": format_amount(r.amount), "account_balance": format_amount(per_account[r.account]),
-            "running_balance": format_amount(running),
-        })
-    return {"distributor_id": distributor_id, "currency": currency, "from": start, "to": end,
-            "opening_balance": format_amount(opening_balance), "closing_balance": format_amount(running),
-            "items": lines}
+        lines.append(StatementLine(
+            at=r.at, transaction_id=r.transaction_id, kind=r.kind, ref_type=r.ref_type, ref_id=r.ref_id,
+            account=r.account, commission_id=r.commission_id, amount=format_amount(r.amount),
+            account_balance=format_amount(per_account[r.account]), running_balance=format_amount(running)))
+    return Statement(distributor_id=distributor_id, currency=currency, from_=start, to=end,
+                     opening_balance=format_amount(opening_balance), closing_balance=format_amount(running),
+                     items=lines)
 
 
-def to_csv(statement: dict[str, Any]) -> bytes:
+def to_csv(statement: Statement) -> bytes:
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(COLUMNS)
-    for line in statement["items"]:
-        writer.writerow([line["at"].isoformat() if line["at"] else "", *[
-            "" if line[c] is None else line[c] for c in COLUMNS[1:]]])
+    for line in statement.items:
+        writer.writerow([line.at.isoformat() if line.at else "", *[
+            "" if getattr(line, c) is None else getattr(line, c) for c in COLUMNS[1:]]])
     return buf.getvalue().encode()
 
 
-def to_xlsx(statement: dict[str, Any]) -> bytes:
+def to_xlsx(statement: Statement) -> bytes:
     import xlsxwriter
 
     buf = io.BytesIO()
@@ -115,10 +109,10 @@ def to_xlsx(statement: dict[str, Any]) -> bytes:
     money = book.add_format({"num_format": "#,##0.00"})
     when = book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
     sheet.write_row(0, 0, COLUMNS, bold)
-    for i, line in enumerate(statement["items"], start=1):
-        sheet.write_datetime(i, 0, line["at"].replace(tzinfo=None), when)
+    for i, line in enumerate(statement.items, start=1):
+        sheet.write_datetime(i, 0, line.at.replace(tzinfo=None), when)
         for j, c in enumerate(COLUMNS[1:], start=1):
-            value = line[c]
+            value = getattr(line, c)
             if c in ("amount", "account_balance", "running_balance"):
                 sheet.write_number(i, j, float(value), money)
             elif value is not None:

@@ -4,12 +4,12 @@ database, each by one read-only query that names what is wrong (up to a few exam
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.kit.checks import Check
+from distnet.ledger.schemas import CheckResult, LedgerVerification
 from distnet.payouts.checks import CHECKS as PAYOUT_CHECKS  # invariant 5 lives with payouts
 
 EXAMPLES = 5
@@ -163,7 +163,7 @@ CHECKS: tuple[Check, ...] = (
 )
 
 
-async def verify(session: AsyncSession, progress: Callable[[Check], None] | None = None) -> dict[str, Any]:
+async def verify(session: AsyncSession, progress: Callable[[Check], None] | None = None) -> LedgerVerification:
 
     results = []
     for check in (*CHECKS, *PAYOUT_CHECKS):
@@ -175,7 +175,7 @@ async def verify(session: AsyncSession, progress: Callable[[Check], None] | None
             f"{'more than ' + str(EXAMPLES) if len(bad) > EXAMPLES else len(bad)} violation(s) of: "
             f"{check.description}"
         )
-        results.append({"name": check.name, "ok": ok, "detail": detail, "examples": bad[:EXAMPLES]})
+        results.append(CheckResult(name=check.name, ok=ok, detail=detail, examples=bad[:EXAMPLES]))
         if progress is not None:
             progress(check)
-    return {"ok": all(r["ok"] for r in results), "checks": results}
+    return LedgerVerification(ok=all(r.ok for r in results), checks=results)

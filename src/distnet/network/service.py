@@ -5,14 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.cards import service as cards
+from distnet.cards.schemas import CardBrief
 from distnet.db import rowcount
 from distnet.kit import audit, outbox
 from distnet.kit.auth import Principal, Role, create_key, ensure_self_or_staff
+from distnet.kit.contract import Page
 from distnet.kit.crypto import encrypt, keyed_hash
 from distnet.kit.errors import NotFound, ValidationFailed
 from distnet.kit.graph_svg import GraphEdge, GraphNode, render_svg
@@ -32,7 +35,19 @@ from distnet.network.errors import (
     DistributorNotFound,
     UnknownSponsor,
 )
-from distnet.network.schemas import DistributorCreate
+from distnet.network.schemas import (
+    ContactVerification,
+    DistributorCreate,
+    DistributorView,
+    DownlineMember,
+    DownlinePage,
+    Me,
+    Registration,
+    SalesPeriod,
+    TeamLevel,
+    TeamStats,
+    UplineMember,
+)
 from distnet.payout_accounts import service as payout_accounts
 from distnet.profile.service import record_registration
 from distnet.ranks.service import rank_progress
@@ -60,7 +75,7 @@ async def visible_distributor(session: AsyncSession, principal: Principal, distr
 async def register(
     session: AsyncSession, settings: Settings, principal: Principal, data: DistributorCreate,
     limiter: RateLimiter | None = None,
-) -> dict[str, Any]:
+) -> Registration:
     sponsor: Distributor | None = None
     if data.sponsor_code is None:
         if not principal.has(Role.admin):
@@ -114,45 +129,31 @@ async def register(
                       "sponsor_id": sponsor.id if sponsor else None}, distributor_id=new_id)
     codes = await record_registration(session, settings=settings, principal=principal, distributor_id=new_id,
                                       consent=data.consent, phone=data.phone, email=data.email, limiter=limiter)
-    distributor = await get_distributor(session, new_id)
-    view = await profile(session, distributor)
-    view["card"] = {"number": card.number, "status": "active"}
-    view["api_key"] = raw_key
-    view["contact_verification"] = [{"channel": c.channel, "sent_to": c.sent_to, "expires_at": c.expires_at,
-                                     "confirm_with": "POST /api/v1/me/contact/verify"} for c in codes]
-    return view
+    view = msgspec.structs.asdict(await profile(session, await get_distributor(session, new_id)))
+    view["card"] = CardBrief(number=card.number, status="active")
+    verification = [ContactVerification(channel=c.channel, sent_to=c.sent_to, expires_at=c.expires_at,
+                                        confirm_with="POST /api/v1/me/contact/verify") for c in codes]
+    return Registration(**view, api_key=raw_key, contact_verification=verification)
 
 
-async def profile(session: AsyncSession, d: Distributor) -> dict[str, Any]:
+async def profile(session: AsyncSession, d: Distributor) -> DistributorView:
     card = await cards.current_card(session, d.id)
-    return {
-        "id": d.id,
-        "code": d.code,
-        "name": d.name,
-        "sponsor_id": d.sponsor_id,
-        "rank": d.rank,
-        "region": d.region,
-        "status": d.status,
-        "depth": d.depth,
-        "joined_at": d.joined_at,
-        "closed_at": d.closed_at,
-        "card": await cards.card_view(session, card) if card else None,
-    }
+    return DistributorView(id=d.id, code=d.code, name=d.name, sponsor_id=d.sponsor_id, rank=d.rank,
+                           region=d.region, status=d.status, depth=d.depth, joined_at=d.joined_at,
+                           closed_at=d.closed_at, card=await cards.card_view(session, card) if card else None)
 
 
-async def me(session: AsyncSession, principal: Principal) -> dict[str, Any]:
+async def me(session: AsyncSession, principal: Principal) -> Me:
     if principal.distributor_id is None:
         raise NotFound("this key belongs to no distributor")
     d = await get_distributor(session, principal.distributor_id)
     view = await profile(session, d)
-    view["balances"] = balances_view(await ledger_balances(session, d.id))
-
-    view["rank_progress"] = await rank_progress(session, d.id, d.rank)
-    return view
+    return Me(**msgspec.structs.asdict(view), balances=balances_view(await ledger_balances(session, d.id)),
+              rank_progress=await rank_progress(session, d.id, d.rank))
 
 
 async def upline(session: AsyncSession, principal: Principal, distributor_id: int, *,
-                 limit: int | None = None, cursor: str | None = None) -> dict[str, Any]:
+                 limit: int | None = None, cursor: str | None = None) -> Page[UplineMember]:
     """Ancestors nearest first, paginated: a 1,000-deep chain has 1,000 of them."""
     d = await visible_distributor(session, principal, distributor_id)
     limit = check_limit(limit)
@@ -162,13 +163,13 @@ async def upline(session: AsyncSession, principal: Principal, distributor_id: in
     rows = await repo.upline(session, d.id, after[0] if after else 0, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    return {"items": rows, "next_cursor": encode_cursor(rows[-1]["level"]) if more else None}
+    return Page([UplineMember(**row) for row in rows], encode_cursor(rows[-1]["level"]) if more else None)
 
 
 async def downline(
     session: AsyncSession, principal: Principal, distributor_id: int, *, max_depth: int | None,
     limit: int | None, cursor: str | None, placed_from: datetime | None = None, placed_to: datetime | None = None,
-) -> dict[str, Any]:
+) -> DownlinePage:
     d = await visible_distributor(session, principal, distributor_id)
     limit = check_limit(limit)
     if max_depth is not None and not (1 <= max_depth <= 10_000):
@@ -182,8 +183,8 @@ async def downline(
     rows = rows[:limit]
     next_cursor = encode_cursor(rows[-1]["level"], rows[-1]["id"]) if more else None
     lo, hi = sales_period(placed_from, placed_to)
-    return {"items": await team_entries(session, rows, lo, hi), "next_cursor": next_cursor,
-            "period": {"from": lo, "to": hi}}
+    return DownlinePage(items=await team_entries(session, rows, lo, hi), next_cursor=next_cursor,
+                        period=SalesPeriod(from_=lo, to=hi))
 
 
 def sales_period(placed_from: datetime | None, placed_to: datetime | None) -> tuple[datetime, datetime]:
@@ -197,13 +198,13 @@ def sales_period(placed_from: datetime | None, placed_to: datetime | None) -> tu
 
 
 async def team_entries(session: AsyncSession, rows: list[dict[str, Any]], lo: datetime,
-                       hi: datetime) -> list[dict[str, Any]]:
+                       hi: datetime) -> list[DownlineMember]:
     """Downline members as their upline may see them (DESIGN invariant 10): code, masked name, rank
     and the member's net sales for the period. Never contact or payout data."""
     sales = await repo.net_sales_of(session, [r["id"] for r in rows], lo, hi)
-    return [{"id": r["id"], "code": r["code"], "name": mask_name(r["name"], erased=r["erased_at"] is not None),
-             "level": r["level"], "rank": r["rank"], "joined_at": r["joined_at"],
-             "sales": format_amount(sales.get(r["id"], 0))} for r in rows]
+    return [DownlineMember(id=r["id"], code=r["code"], name=mask_name(r["name"], erased=r["erased_at"] is not None),
+                           level=r["level"], rank=r["rank"], joined_at=r["joined_at"],
+                           sales=format_amount(sales.get(r["id"], 0))) for r in rows]
 
 
 TEAM_PICTURE_CAP = 150
@@ -223,26 +224,24 @@ async def team_svg(session: AsyncSession, principal: Principal, distributor_id: 
     lo, hi = sales_period(None, None)
     members = await team_entries(session, rows, lo, hi)
     nodes = [GraphNode(id=str(d.id), label=d.code, sublabel=d.rank, level=0, group="self")]
-    nodes += [GraphNode(id=str(m["id"]), label=f"{m['name']} {m['code']}", sublabel=f"{m['rank']} · {m['sales']}",
-                        level=m["level"], group=m["rank"]) for m in members]
+    nodes += [GraphNode(id=str(m.id), label=f"{m.name} {m.code}", sublabel=f"{m.rank} · {m.sales}",
+                        level=m.level, group=m.rank) for m in members]
     edges = [GraphEdge(source=str(r["sponsor_id"]), target=str(r["id"])) for r in rows if r["sponsor_id"]]
     return render_svg(nodes, edges, max_nodes=max_nodes + 1, layout="tree", more_total=total - len(rows),
                       more_level=1, more_anchor=str(d.id), title=f"{d.code}: {total:,} members in {depth} level(s)")
 
 
-async def team_stats(session: AsyncSession, principal: Principal, distributor_id: int) -> dict[str, Any]:
+async def team_stats(session: AsyncSession, principal: Principal, distributor_id: int) -> TeamStats:
     d = await visible_distributor(session, principal, distributor_id)
     levels = await repo.team_stats(session, d.id)
-    return {
-        "total": sum(row["count"] for row in levels),
-        "by_level": [{"level": r["level"], "count": r["count"], "sales": format_amount(int(r["sales"]))}
-                     for r in levels],
-    }
+    return TeamStats(total=sum(row["count"] for row in levels),
+                     by_level=[TeamLevel(level=r["level"], count=r["count"], sales=format_amount(int(r["sales"])))
+                               for r in levels])
 
 
 async def move_sponsor(
     session: AsyncSession, principal: Principal, distributor_id: int, sponsor_id: int, note: str | None = None
-) -> dict[str, Any]:
+) -> DistributorView:
     await repo.lock_network_moves(session)
     d = await get_distributor(session, distributor_id)
     new_sponsor = await get_distributor(session, sponsor_id)

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.kit.auth import STAFF, Principal, Role
 from distnet.kit.http import roles
+from distnet.network.errors import DistributorNotFound
 from distnet.orders import service
 from distnet.orders.schemas import OrderBatch, OrderCreate, RefundCreate, SellerOrderPage
 from distnet.settings import Settings
@@ -57,7 +58,7 @@ class SellerOrderController(Controller):
     path = "/api/v1"
     tags = ["orders"]
 
-    @get("/me/orders", opt=roles(Role.distributor), summary="My orders, newest first")
+    @get("/me/orders", opt=roles(Role.distributor, raises=[DistributorNotFound]), summary="My orders, newest first")
     async def my_orders(self, session: AsyncSession, settings: Settings, principal: Principal,
                         placed_from: PlacedFrom = None, placed_to: PlacedTo = None,
                         status: OrderStatus | None = None, cursor: Cursor = None,
@@ -66,7 +67,7 @@ class SellerOrderController(Controller):
             session, settings, principal, principal.distributor_id or 0, placed_from=placed_from,
             placed_to=placed_to, status=status, cursor=cursor, limit=limit)
 
-    @get("/distributors/{distributor_id:int}/orders", opt=roles(Role.distributor, *STAFF),
+    @get("/distributors/{distributor_id:int}/orders", opt=roles(Role.distributor, *STAFF, raises=[DistributorNotFound]),
          summary="A distributor's orders (owner or staff)")
     async def distributor_orders(self, session: AsyncSession, settings: Settings, principal: Principal,
                                  distributor_id: DistributorId, placed_from: PlacedFrom = None,

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from typing import Any
-
 from litestar import Controller, get
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.kit.http import PUBLIC
 from distnet.ranks import service
+from distnet.ranks.schemas import RankLadder
 
 
 class RankController(Controller):
@@ -14,5 +13,5 @@ class RankController(Controller):
     tags = ["ranks"]
 
     @get("", opt=PUBLIC, summary="The rank ladder: thresholds and what each rank earns")
-    async def ladder(self, session: AsyncSession) -> dict[str, Any]:
+    async def ladder(self, session: AsyncSession) -> RankLadder:
         return await service.ladder_view(session)

@@ -17,6 +17,7 @@ from distnet.db import rowcount
 from distnet.kit import pg
 from distnet.kit.money import format_amount
 from distnet.ranks.ladder import RANK_ORDER, Ladder, current_ladder, progress
+from distnet.ranks.schemas import LevelRate, RankLadder, RankProgress, RankStep
 
 SALES = "(SELECT * FROM sales_daily UNION ALL SELECT * FROM sales_delta)"
 """Sales per distributor and day: the folded rows and the appended deltas, to be summed."""
@@ -142,20 +143,14 @@ async def sales_totals(session: AsyncSession, distributor_id: int, days: int) ->
     return int(row[0]), int(row[1])
 
 
-async def rank_progress(session: AsyncSession, distributor_id: int, rank: str) -> dict[str, Any]:
+async def rank_progress(session: AsyncSession, distributor_id: int, rank: str) -> RankProgress:
     ladder = current_ladder()
     personal, team = await sales_totals(session, distributor_id, ladder.period_days)
     p = progress(ladder, rank, personal, team)
-    return {
-        "rank": p.rank,
-        "next_rank": p.next_rank,
-        "period_days": p.period_days,
-        "personal_sales": format_amount(p.personal_sales),
-        "team_sales": format_amount(p.team_sales),
-        "personal_needed": format_amount(p.personal_needed),
-        "team_needed": format_amount(p.team_needed),
-        "explanation": _explain_progress(p),
-    }
+    return RankProgress(rank=p.rank, next_rank=p.next_rank, period_days=p.period_days,
+                        personal_sales=format_amount(p.personal_sales), team_sales=format_amount(p.team_sales),
+                        personal_needed=format_amount(p.personal_needed), team_needed=format_amount(p.team_needed),
+                        explanation=_explain_progress(p))
 
 
 def _explain_progress(p: Any) -> str:
@@ -172,7 +167,7 @@ def _explain_progress(p: Any) -> str:
     return f"{' and '.join(parts)} in the last {p.period_days} days to reach {p.next_rank}"
 
 
-async def ladder_view(session: AsyncSession) -> dict[str, Any]:
+async def ladder_view(session: AsyncSession) -> RankLadder:
     """The public ladder with what each rank earns under the plan in effect now."""
     ladder = current_ladder()
     plan = await commissions_repo.plan_at(session, await session.scalar(text("SELECT now()")))
@@ -180,19 +175,16 @@ async def ladder_view(session: AsyncSession) -> dict[str, Any]:
         rates = await commissions_repo.plan_rates(session, plan["id"])
     else:  # an empty database: the default plan is what the first order will be attributed under
         rates = [{"level": lv, "rank": rk, "rate_bps": b} for lv, rs in DEFAULT_RATES.items() for rk, b in rs.items()]
-    return {
-        "period_days": ladder.period_days,
-        "rule": "a rank is reached when both personal and team sales over the period reach its thresholds; "
-                "upgrades apply at once, downgrades at the periodic evaluation",
-        "plan_version": plan["version"] if plan else None,
-        "items": [
-            {
-                "rank": s.rank,
-                "min_personal_sales": format_amount(s.min_personal),
-                "min_team_sales": format_amount(s.min_team),
-                "rates": [{"level": r["level"], "rate_bps": r["rate_bps"]} for r in rates if r["rank"] == s.rank
-                          and (plan is None or r["level"] <= plan["max_levels"])],
-            }
+    return RankLadder(
+        period_days=ladder.period_days,
+        rule="a rank is reached when both personal and team sales over the period reach its thresholds; "
+             "upgrades apply at once, downgrades at the periodic evaluation",
+        plan_version=plan["version"] if plan else None,
+        items=[
+            RankStep(rank=s.rank, min_personal_sales=format_amount(s.min_personal),
+                     min_team_sales=format_amount(s.min_team),
+                     rates=[LevelRate(level=r["level"], rate_bps=r["rate_bps"]) for r in rates
+                            if r["rank"] == s.rank and (plan is None or r["level"] <= plan["max_levels"])])
             for s in ladder.steps
         ],
-    }
+    )

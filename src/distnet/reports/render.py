@@ -16,6 +16,8 @@ from typing import Any
 from litestar import Response
 from litestar.response import Stream
 
+from distnet.reports.schemas import Report
+
 XLSX_MEDIA = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 Batches = AsyncIterator[list[Sequence[Any]]]
 
@@ -83,13 +85,14 @@ def _write(ws: Any, r: int, c: int, value: Any) -> None:
 
 
 async def respond(fmt: str, *, name: str, title: str, summary: Sequence[tuple[str, Any]], columns: Sequence[str],
-                  batches: Batches) -> Response[Any] | Stream:
+                  batches: Batches, row: type) -> Response[Any] | Stream:
+    """``row``: the report's row Struct (reports/schemas.py), fields in the order of ``columns``."""
     if fmt == "json":
         items = []
         async for rows in batches:
-            items += [dict(zip(columns, (_cell(v) for v in row), strict=True)) for row in rows]
-        return Response({"title": title, "summary": {k: _cell(v) for k, v in summary}, "columns": list(columns),
-                         "items": items})
+            items += [row(*(_cell(v) for v in values)) for values in rows]
+        return Response(Report(title=title, summary={k: _cell(v) for k, v in summary}, columns=list(columns),
+                               items=items))
     disposition = {"Content-Disposition": f'attachment; filename="{name}.{fmt}"'}
     if fmt == "csv":
         return Stream(_csv(columns, batches), media_type="text/csv; charset=utf-8", headers=disposition)

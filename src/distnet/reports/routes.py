@@ -10,15 +10,25 @@ from litestar.response import Stream
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.kit.auth import Role
-from distnet.kit.errors import ValidationFailed
+from distnet.kit.contract import CSV, XLSX, json_or_files
+from distnet.kit.errors import NotFound, ValidationFailed
 from distnet.kit.http import roles
 from distnet.kit.money import check_currency
 from distnet.reports import money, render, service
+from distnet.reports.schemas import (
+    CommissionStatementRow,
+    DebtAgeingRow,
+    PayoutMonthRow,
+    PayoutRunReportRow,
+    Report,
+    TrialBalanceRow,
+    WithheldRow,
+)
 from distnet.settings import Settings
 
 Format = Annotated[Literal["json", "csv", "xlsx"], Parameter(query="format")]
 Id = Annotated[int, Parameter(ge=1, le=2**62)]
-FINANCE = roles(Role.finance)
+FILES = [CSV, XLSX]
 
 
 def _local(value: datetime, settings: Settings) -> datetime:
@@ -30,7 +40,8 @@ class ReportController(Controller):
     path = "/api/v1/reports"
     tags = ["reports"]
 
-    @get("/commission-statement", opt=FINANCE,
+    @get("/commission-statement", opt=roles(Role.finance, raises=[NotFound], files=FILES),
+         responses=json_or_files(Report[CommissionStatementRow]),
          summary="A distributor's commissions created in [from, to): one row each, totals by status")
     async def commission_statement(
         self, session: AsyncSession, state: State, distributor_id: Id,
@@ -50,23 +61,25 @@ class ReportController(Controller):
         return await render.respond(
             file_format, name=f"commission-statement-{distributor_id}", title="Commission statement",
             summary=summary, columns=service.STATEMENT_COLUMNS,
-            batches=service.statement_rows(state.sessionmaker, distributor_id, start, end))
+            batches=service.statement_rows(state.sessionmaker, distributor_id, start, end), row=CommissionStatementRow)
 
-    @get("/payout-runs/{run_id:int}", opt=FINANCE, summary="A payout run: totals by item status and every item")
+    @get("/payout-runs/{run_id:int}", opt=roles(Role.finance, files=FILES),
+         responses=json_or_files(Report[PayoutRunReportRow]), summary="A payout run: totals by item status and every item")
     async def payout_run(self, session: AsyncSession, state: State, run_id: Id,
                          file_format: Format = "json") -> Response[Any] | Stream:
         summary = await service.payout_run_summary(session, run_id)
         return await render.respond(file_format, name=f"payout-run-{run_id}-report", title="Payout run",
                                     summary=summary, columns=service.PAYOUT_COLUMNS,
-                                    batches=service.payout_run_rows(state.sessionmaker, run_id))
+                                    batches=service.payout_run_rows(state.sessionmaker, run_id), row=PayoutRunReportRow)
 
-    @get("/trial-balance", opt=FINANCE, summary="Ledger trial balance per account type; totals cancel out")
+    @get("/trial-balance", opt=roles(Role.finance, files=FILES), responses=json_or_files(Report[TrialBalanceRow]),
+         summary="Ledger trial balance per account type; totals cancel out")
     async def trial_balance(self, session: AsyncSession, file_format: Format = "json") -> Response[Any] | Stream:
         summary, rows = await service.trial_balance(session)
         return await render.respond(file_format, name="trial-balance", title="Trial balance", summary=summary,
-                                    columns=service.TRIAL_COLUMNS, batches=render.once(rows))
+                                    columns=service.TRIAL_COLUMNS, batches=render.once(rows), row=TrialBalanceRow)
 
-    @get("/debt-ageing", opt=FINANCE,
+    @get("/debt-ageing", opt=roles(Role.finance, files=FILES), responses=json_or_files(Report[DebtAgeingRow]),
          summary="What distributors owe, by age of the debt (0-30, 31-60, 61-90, over 90 days)")
     async def debt_ageing(self, session: AsyncSession, settings: Settings,
                           as_of: datetime | None = None,
@@ -76,9 +89,10 @@ class ReportController(Controller):
             session, _local(as_of, settings) if as_of else datetime.now(UTC),
             check_currency(currency, settings.business.default_currency))
         return await render.respond(file_format, name="debt-ageing", title="Debt ageing", summary=summary,
-                                    columns=service.AGEING_COLUMNS, batches=render.once(rows))
+                                    columns=service.AGEING_COLUMNS, batches=render.once(rows), row=DebtAgeingRow)
 
-    @get("/withheld", opt=FINANCE, summary="Money withheld and forfeited, by hold reason and month")
+    @get("/withheld", opt=roles(Role.finance, files=FILES), responses=json_or_files(Report[WithheldRow]),
+         summary="Money withheld and forfeited, by hold reason and month")
     async def withheld(self, session: AsyncSession, settings: Settings,
                        currency: Annotated[str | None, Parameter(max_length=3)] = None,
                        file_format: Format = "json") -> Response[Any] | Stream:
@@ -86,9 +100,11 @@ class ReportController(Controller):
             session, time_zone=settings.business.time_zone,
             currency=check_currency(currency, settings.business.default_currency))
         return await render.respond(file_format, name="withheld-forfeited", title="Withheld and forfeited",
-                                    summary=summary, columns=money.WITHHELD_COLUMNS, batches=render.once(rows))
+                                    summary=summary, columns=money.WITHHELD_COLUMNS, batches=render.once(rows),
+                                    row=WithheldRow)
 
-    @get("/payouts-by-month", opt=FINANCE, summary="Payout items by month and status: gross, tax, net")
+    @get("/payouts-by-month", opt=roles(Role.finance, files=FILES),
+         responses=json_or_files(Report[PayoutMonthRow]), summary="Payout items by month and status: gross, tax, net")
     async def payouts_by_month(self, session: AsyncSession, settings: Settings,
                                currency: Annotated[str | None, Parameter(max_length=3)] = None,
                                file_format: Format = "json") -> Response[Any] | Stream:
@@ -96,4 +112,5 @@ class ReportController(Controller):
             session, time_zone=settings.business.time_zone,
             currency=check_currency(currency, settings.business.default_currency))
         return await render.respond(file_format, name="payouts-by-month", title="Payouts by month",
-                                    summary=summary, columns=money.PAYOUT_MONTH_COLUMNS, batches=render.once(rows))
+                                    summary=summary, columns=money.PAYOUT_MONTH_COLUMNS,
+                                    batches=render.once(rows), row=PayoutMonthRow)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import datetime
 from typing import Annotated
 
+import msgspec
 import typer
 
 
@@ -22,13 +22,14 @@ def settle_command(
 
     from distnet.db import make_engine, make_sessionmaker, resolve_database_url
     from distnet.settings import get_settings
+    from distnet.settlement.schemas import SettlementRunView
     from distnet.settlement.service import settle
 
     if as_of is not None and as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=UTC)
     settings = get_settings()
 
-    async def main() -> dict:
+    async def main() -> SettlementRunView:
         engine = make_engine(resolve_database_url(settings), pool_size=2)
         try:
             with Progress(TextColumn("settlement"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
@@ -43,4 +44,4 @@ def settle_command(
             await engine.dispose()
 
     result = asyncio.run(main())
-    typer.echo(json.dumps(result, default=str))
+    typer.echo(msgspec.json.encode(result).decode())

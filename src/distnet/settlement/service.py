@@ -28,6 +28,7 @@ from distnet.kit.money import format_amount
 from distnet.models.payouts import SettlementPartition, SettlementRun
 from distnet.settlement import repository as repo
 from distnet.settlement.errors import AsOfInFuture, SettlementRunNotFound
+from distnet.settlement.schemas import SettlementRunView
 
 DEFAULT_PARTITION_ROWS = 250_000
 """Aim for about this many due commissions per partition when the caller does not choose. A
@@ -180,7 +181,7 @@ async def process_partition(
 async def settle(
     sessionmaker: async_sessionmaker[AsyncSession], *, as_of: datetime | None = None,
     partitions: int | None = None, triggered_by: str = "system", on_progress: Progress | None = None,
-) -> dict[str, Any]:
+) -> SettlementRunView:
     """Run (or resume, or join) settlement to the end, one transaction per partition."""
     async with session_scope(sessionmaker) as session:
         run, _joined = await start_run(session, as_of=as_of, partitions=partitions, triggered_by=triggered_by)
@@ -210,7 +211,7 @@ async def _done_count(sessionmaker: async_sessionmaker[AsyncSession], run_id: in
         ) or 0
 
 
-async def run_view(session: AsyncSession, run_id: int) -> dict[str, Any]:
+async def run_view(session: AsyncSession, run_id: int) -> SettlementRunView:
     run = await session.get(SettlementRun, run_id, populate_existing=True)
     if run is None:
         raise SettlementRunNotFound(f"no settlement run {run_id}")
@@ -225,20 +226,11 @@ async def run_view(session: AsyncSession, run_id: int) -> dict[str, Any]:
             {"r": run_id},
         )
     ).one()
-    return {
-        "id": run.id,
-        "status": run.status,
-        "as_of": run.as_of,
-        "moved": run.moved,
-        "amount": format_amount(run.amount),
-        "withheld": int(sums.withheld),
-        "netted_against_debt": format_amount(int(sums.netted)),
-        "partitions": run.partitions,
-        "partitions_done": run.partitions_done,
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
-        "triggered_by": run.triggered_by,
-    }
+    return SettlementRunView(
+        id=run.id, status=run.status, as_of=run.as_of, moved=run.moved, amount=format_amount(run.amount),
+        withheld=int(sums.withheld), netted_against_debt=format_amount(int(sums.netted)),
+        partitions=run.partitions, partitions_done=run.partitions_done, started_at=run.started_at,
+        finished_at=run.finished_at, triggered_by=run.triggered_by)
 
 
 async def list_runs(session: AsyncSession, *, limit: int, before: int | None) -> list[int]:
@@ -252,7 +244,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-async def run_settlement(session: AsyncSession, settings: Any = None) -> dict[str, Any]:
+async def run_settlement(session: AsyncSession, settings: Any = None) -> SettlementRunView:
     """Periodic job entry (worker/jobs.py). Settlement commits per partition by design (a crash
     must keep the finished partitions: invariant 8), so it runs its own transactions on the
     session's engine rather than inside the runner's single unit of work; the runner's session is

@@ -14,7 +14,7 @@ from distnet.kit.http import roles
 from distnet.reports import render
 from distnet.settings import Settings
 from distnet.tax import service, statement
-from distnet.tax.schemas import TaxStatement, TaxTable, TaxTableCreate, TaxTableList
+from distnet.tax.schemas import TaxReportRow, TaxStatement, TaxTable, TaxTableCreate, TaxTableList
 
 DistributorId = Annotated[int, Parameter(ge=1, le=2**62)]
 Year = Annotated[int, Parameter(ge=2000, le=2100)]
@@ -42,7 +42,8 @@ class TaxController(Controller):
         first = date(int(month[:4]), int(month[5:7]), 1)
         summary, rows = await service.monthly_report(session, settings, first)
         return await render.respond(file_format, name=f"tax-{month}", title=f"Tax withheld {month}",
-                                    summary=summary, columns=service.MONTHLY_COLUMNS, batches=render.once(rows))
+                                    summary=summary, columns=service.MONTHLY_COLUMNS, batches=render.once(rows),
+                                    row=TaxReportRow)
 
     @get("/distributors/{distributor_id:int}/tax-statements/{year:int}", opt=roles(Role.distributor, Role.finance),
          summary="Year-end statement: per month gross, tax withheld, net paid (JSON, XLSX or a PDF in Chinese)")

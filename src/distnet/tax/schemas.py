@@ -53,3 +53,17 @@ class TaxStatement(msgspec.Struct):
     gross: str
     tax: str
     net: str
+
+
+class TaxReportRow(msgspec.Struct):
+    """One person's withholding in the month, for filing (finance only: the resident ID is whole)."""
+
+    distributor_id: int
+    distributor_code: str
+    name: str
+    resident_id: str
+    currency: str
+    payments: int
+    gross: str
+    tax: str
+    net: str
