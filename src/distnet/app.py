@@ -13,6 +13,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.static_files import create_static_files_router
 
+from distnet.calendar.routes import CalendarController
 from distnet.cards.routes import CardController
 from distnet.closure.routes import ClosureController
 from distnet.commissions.routes import CommissionController
@@ -24,6 +25,7 @@ from distnet.keys.routes import KeyController
 from distnet.kit.auth import role_guard
 from distnet.kit.contract import publish
 from distnet.kit.http import DEPENDENCIES
+from distnet.kit.logs import request_id_middleware
 from distnet.kit.metrics import metrics_middleware
 from distnet.kit.problems import EXCEPTION_HANDLERS
 from distnet.kit.retry import retry_middleware
@@ -65,6 +67,7 @@ CONTROLLERS: list[type] = [
     NotificationController,
     ClosureController,
     ProfileController,
+    CalendarController,
 ]
 
 
@@ -94,7 +97,7 @@ def create_app(
         guards=[role_guard],
         exception_handlers=console_aware(dict(EXCEPTION_HANDLERS)),
         template_config=template_config(settings),
-        middleware=[metrics_middleware, retry_middleware],
+        middleware=[request_id_middleware, metrics_middleware, retry_middleware],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(title="distnet", version="1", path="/schema", render_plugins=[_swagger()]),
         request_max_body_size=8 * 1024 * 1024,

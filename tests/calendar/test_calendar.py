@@ -94,3 +94,22 @@ async def test_sales_days_are_the_platform_zones_days(client, admin_headers, ses
     days = (await session.execute(text("SELECT day FROM sales_delta WHERE distributor_id = :d"),
                                   {"d": seller["id"]})).scalars().all()
     assert days == [date(2026, 3, 2)]
+
+
+async def test_admin_replaces_a_years_table_through_the_api(client, admin_headers, make_key) -> None:
+    reviewer = {"Authorization": f"Bearer {await make_key('risk_reviewer')}"}
+    empty = await client.get("/api/v1/calendar/2031", headers=reviewer)
+    assert empty.status_code == 200 and empty.json() == {"year": 2031, "days": []}
+    table = {"source": "test notice", "days": [{"day": "2031-10-01", "working": False, "name": "国庆节"},
+                                               {"day": "2031-09-28", "working": True, "name": "国庆节调休"}]}
+    assert (await client.put("/api/v1/calendar/2031", json=table, headers=reviewer)).status_code == 403
+    put = await client.put("/api/v1/calendar/2031", json=table, headers=admin_headers)
+    assert put.status_code == 200, put.text
+    assert [(d["day"], d["working"]) for d in put.json()["days"]] == [("2031-09-28", True), ("2031-10-01", False)]
+    # a weekday cannot be a make-up working day; a day of another year is refused: the table stays
+    bad = {"days": [{"day": "2031-10-02", "working": True, "name": "x"}]}
+    resp = await client.put("/api/v1/calendar/2031", json=bad, headers=admin_headers)
+    assert resp.status_code == 422 and resp.json()["code"] == "validation-error"
+    other = {"days": [{"day": "2032-01-01", "working": False, "name": "元旦"}]}
+    assert (await client.put("/api/v1/calendar/2031", json=other, headers=admin_headers)).status_code == 422
+    assert len((await client.get("/api/v1/calendar/2031", headers=reviewer)).json()["days"]) == 2
