@@ -9,6 +9,7 @@ import gc
 from litestar import Litestar
 
 from distnet.app import create_app
+from distnet.kit.logs import configure_logging
 from distnet.settings import get_settings
 from distnet.worker.inprocess import attach_background
 
@@ -27,6 +28,7 @@ def serve_app() -> Litestar:
     ``DISTNET_SERVE_BACKGROUND=1``. With several processes each runs a worker; the scheduler's
     advisory lock keeps one leader."""
     settings = get_settings()
+    configure_logging()
     app = create_app(settings)
     app.on_startup.append(freeze_startup_objects)
     if settings.serve.background:

@@ -188,8 +188,10 @@ def serve(
         if processes > 1 and not os.environ.get(PROMETHEUS_DIR):
             # one metrics directory for all server processes: /metrics in any of them sums them all
             os.environ[PROMETHEUS_DIR] = stack.enter_context(tempfile.TemporaryDirectory(prefix="distnet-metrics-"))
+        # log_config=None: uvicorn's loggers go through the one configuration (kit/logs, set again
+        # by serve_app in each server process)
         uvicorn.run("distnet.asgi:serve_app", factory=True, host=host, port=port, workers=processes,
-                    log_level="info")
+                    log_level="info", log_config=None)
 
 
 for domain_cli in (calendar_cli, orders_cli, ledger_cli, payouts_cli, risk_cli, staff_cli, worker_cli):

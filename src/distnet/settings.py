@@ -165,6 +165,19 @@ class ServeSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class LogSettings:
+    format: str = "auto"
+    """``json`` (one JSON object a line, for production), ``console`` (readable lines) or ``auto``:
+    console on a terminal, JSON otherwise."""
+    level: str = "info"
+
+    @classmethod
+    def from_env(cls, env: Env) -> LogSettings:
+        return cls(format=_choice(env, "DISTNET_LOG_FORMAT", "auto", ("auto", "json", "console")),
+                   level=_choice(env, "DISTNET_LOG_LEVEL", "info", ("debug", "info", "warning", "error")))
+
+
+@dataclass(frozen=True, slots=True)
 class BusinessSettings:
     max_levels_cap: int = 3
     """Platform cap on commission levels: three-level distribution is the legal ceiling."""
@@ -350,7 +363,7 @@ def get_settings() -> Settings:
     return load_settings()
 
 
-S = TypeVar("S", BusinessSettings, BrokerSettings, WebhookSettings, RankSettings, ServeSettings)
+S = TypeVar("S", BusinessSettings, BrokerSettings, WebhookSettings, RankSettings, ServeSettings, LogSettings)
 
 
 def read_section(section: type[S]) -> S:

@@ -12,8 +12,8 @@ A route declares who may call it and which domain problems it can raise in one p
   response per status whose ``code`` is the enum of the codes the route can raise. The declared
   ``raises`` classes are joined by the ones every route of that kind can meet: 401 (a bad key,
   even on public routes), 403 (a key without the roles), 422 ``validation-error`` (any parameter
-  or body), 400 ``malformed-json`` (a body), 404 ``not-found`` (a path that names no resource) and
-  503 ``database-unavailable``;
+  or body), 400 ``malformed-json`` (a body), 404 ``not-found`` (a path that names no resource, or
+  a ``/me`` path called with a key that belongs to no distributor) and 503 ``database-unavailable``;
 - the bearer API-key security scheme (public routes: optional);
 - the roles that may call it, in the description and as ``x-roles`` (admin passes every guard);
 - ``files=[CSV, XLSX]``: the download media types of its success response.
@@ -82,6 +82,8 @@ class Problem(msgspec.Struct, kw_only=True):
     detail: str
     code: str
     instance: str | msgspec.UnsetType = msgspec.UNSET
+    request_id: str | msgspec.UnsetType = msgspec.UNSET
+    """The request's id (its ``X-Request-ID``): on every log line of the request."""
     errors: list[ProblemFieldError] | msgspec.UnsetType = msgspec.UNSET
 
 
@@ -137,7 +139,7 @@ def problem_responses(problems: Iterable[type[DistnetError]]) -> dict[str, OpenA
     return responses
 
 
-def _route_problems(handler: Any, op: Operation, path_has_params: bool) -> list[type[DistnetError]]:
+def _route_problems(handler: Any, op: Operation, path: str, path_has_params: bool) -> list[type[DistnetError]]:
     opt = handler.opt
     problems: list[type[DistnetError]] = [Unauthorized, DatabaseUnavailable, *opt.get("raises", ())]
     if not opt.get("public"):
@@ -146,7 +148,7 @@ def _route_problems(handler: Any, op: Operation, path_has_params: bool) -> list[
         problems.append(ValidationFailed)
     if op.request_body:
         problems.append(MalformedJson)
-    if path_has_params:
+    if path_has_params or path.startswith("/api/v1/me"):
         problems.append(NotFound)
     return problems
 
@@ -226,17 +228,18 @@ def publish(app: Litestar) -> None:
                 op = getattr(path_item, method.lower(), None)
                 if op is None:
                     continue
-                setattr(path_item, method.lower(), _complete(handler, op, bool(route.path_parameters)))
+                completed = _complete(handler, op, route.path_format, bool(route.path_parameters))
+                setattr(path_item, method.lower(), completed)
 
 
-def _complete(handler: Any, op: Operation, path_has_params: bool) -> _Operation:
+def _complete(handler: Any, op: Operation, path: str, path_has_params: bool) -> _Operation:
     responses = {status: r for status, r in (op.responses or {}).items()
                  if int(status) < 400 or int(status) in (handler.responses or {})}
     for status, response in responses.items():
         if int(status) < 300 and isinstance(response, OpenAPIResponse):
             for media in handler.opt.get("files", ()):
                 response.content = {**(response.content or {}), media: _file_content(media)}
-    for status, response in problem_responses(_route_problems(handler, op, path_has_params)).items():
+    for status, response in problem_responses(_route_problems(handler, op, path, path_has_params)).items():
         if int(status) not in (handler.responses or {}):
             responses[status] = response
     roles_text, roles = _describe_roles(handler)

@@ -1,18 +1,117 @@
-"""The one logging configuration of every distnet process (serve, worker, scheduler, demo)."""
+"""The one logging configuration of every distnet process (serve, worker, scheduler, demo), and the
+request id.
+
+structlog renders every line, the standard library's included (``logging.getLogger`` stays the way
+modules log): JSON lines in production, readable lines on a terminal (``DISTNET_LOG_FORMAT``).
+Values bound with :func:`bind` (the request id of the request being served) appear on every line
+logged meanwhile, from any module."""
 
 from __future__ import annotations
 
 import logging
+import re
+import sys
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from contextlib import contextmanager
+from typing import Any
 
-FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+import structlog
+
+from distnet.settings import LogSettings, read_section
 
 # Libraries whose INFO lines repeat what distnet logs once, or fire on every periodic run: the
 # scheduler's "Running job" every 2 s, dramatiq's "Retrying message" after each webhook failure
 # (events/tasks.py logs the failure as one line with its reason).
 QUIET = ("apscheduler", "dramatiq.middleware.retries", "httpx")
 
+# plain ASGI types: the CLI imports this module, and must not pay for importing the web framework
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[..., Awaitable[None]]
 
-def configure_logging(level: int = logging.INFO) -> None:
-    logging.basicConfig(level=level, format=FORMAT)
+REQUEST_ID_HEADER = "x-request-id"
+# a caller's id is kept when it is a plain token (a uuid, a trace id); anything else is replaced,
+# so that a header cannot inject text into log lines
+_GOOD_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+_SHARED: list[Any] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+    structlog.stdlib.ExtraAdder(),
+]
+
+
+def configure_logging(level: int | None = None, *, settings: LogSettings | None = None) -> None:
+    settings = settings or read_section(LogSettings)
+    level = level if level is not None else logging.getLevelName(settings.level.upper())
+    as_json = settings.format == "json" or (settings.format == "auto" and not sys.stderr.isatty())
+    renderer: Any = (structlog.processors.JSONRenderer() if as_json
+                     else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()))
+    exceptions: Any = structlog.processors.format_exc_info if as_json else _keep_exc_info
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_SHARED,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    exceptions, renderer])
+    handler = logging.StreamHandler()
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
     for name in QUIET:
         logging.getLogger(name).setLevel(max(level, logging.WARNING))
+    structlog.configure(
+        processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+
+
+def _keep_exc_info(logger: Any, name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    return event  # the console renderer prints the traceback itself
+
+
+def request_id() -> str | None:
+    """The id of the request being served (None outside a request)."""
+    value = structlog.contextvars.get_contextvars().get("request_id")
+    return value if isinstance(value, str) else None
+
+
+@contextmanager
+def bind(**values: Any) -> Iterator[None]:
+    """Values on every log line inside the block (restored after it)."""
+    tokens = structlog.contextvars.bind_contextvars(**values)
+    try:
+        yield
+    finally:
+        structlog.contextvars.reset_contextvars(**tokens)
+
+
+def request_id_middleware(app: ASGIApp) -> Any:
+    """Outermost: every request gets an id (the caller's ``X-Request-ID`` when it is a plain
+    token, else a new one), on every log line of the request, in its problem responses and in
+    the ``X-Request-ID`` response header."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        given = next((v.decode("latin-1") for k, v in scope.get("headers", ())
+                      if k == REQUEST_ID_HEADER.encode()), "")
+        rid = given if _GOOD_ID.match(given) else uuid.uuid4().hex
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != REQUEST_ID_HEADER.encode()]
+                message = {**message, "headers": [*headers, (REQUEST_ID_HEADER.encode(), rid.encode())]}
+            await send(message)
+
+        with bind(request_id=rid):
+            await app(scope, receive, send_with_id)
+
+    return middleware

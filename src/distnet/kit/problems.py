@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from distnet.kit.errors import PROBLEM_BASE, DatabaseUnavailable, DistnetError, MalformedJson
+from distnet.kit.logs import request_id
 from distnet.kit.retry import is_retryable, mark_retryable
 
 log = logging.getLogger("distnet.http")
@@ -36,11 +37,20 @@ _HTTP_CODES = {
 def _problem(status: int, code: str, title: str, detail: str, request: Request, **extra: Any) -> Response:
     body = {"type": PROBLEM_BASE + code, "title": title, "status": status, "detail": detail, "code": code,
             "instance": request.url.path, **extra}
+    _with_request_id(body)
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=extra.pop("headers", None))
+
+
+def _with_request_id(body: dict[str, Any]) -> None:
+    """The id of the request (kit/logs): a client quoting it finds the request's log lines."""
+    rid = request_id()
+    if rid is not None:
+        body["request_id"] = rid
 
 
 def domain_error_handler(request: Request, exc: DistnetError) -> Response:
     body = exc.to_problem(request.url.path)
+    _with_request_id(body)
     return Response(body, status_code=exc.status, media_type=PROBLEM_JSON, headers=exc.headers or None)
 
 

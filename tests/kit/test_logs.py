@@ -1,0 +1,46 @@
+"""Logs: one structlog configuration (JSON lines or readable ones), and a request id that a
+client may give (X-Request-ID), gets back, finds in problem responses and on every log line."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import structlog
+
+from distnet.kit.logs import bind, configure_logging, request_id
+from distnet.settings import LogSettings
+
+
+def test_json_lines_carry_the_bound_request_id(capsys) -> None:
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        configure_logging(settings=LogSettings(format="json"))
+        with bind(request_id="req-42"):
+            logging.getLogger("distnet.test").warning("hold %s placed", 7)
+            structlog.get_logger("distnet.test").info("scan finished", cases=3)
+            assert request_id() == "req-42"
+        logging.getLogger("distnet.test").warning("outside")
+        assert request_id() is None
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(x["event"], x.get("request_id")) for x in lines] == [
+        ("hold 7 placed", "req-42"), ("scan finished", "req-42"), ("outside", None)]
+    assert lines[0]["level"] == "warning" and lines[0]["logger"] == "distnet.test" and lines[1]["cases"] == 3
+
+
+async def test_every_response_has_a_request_id_and_problems_name_it(client) -> None:
+    resp = await client.get("/api/v1/me")
+    assert resp.status_code == 401
+    rid = resp.headers["x-request-id"]
+    assert len(rid) == 32 and resp.json()["request_id"] == rid
+    given = await client.get("/api/v1/me", headers={"X-Request-ID": "trace-7f3a.1"})
+    assert given.headers["x-request-id"] == "trace-7f3a.1" and given.json()["request_id"] == "trace-7f3a.1"
+    # not a plain token: replaced, so that a header cannot write into the logs
+    odd = await client.get("/api/v1/me", headers={"X-Request-ID": "a b\tc" + "x" * 200})
+    assert odd.headers["x-request-id"] != "a b\tc" and len(odd.headers["x-request-id"]) == 32
+    ok = await client.get("/health")
+    assert ok.status_code == 200 and len(ok.headers["x-request-id"]) == 32
