@@ -323,7 +323,7 @@ class MoneyMachine(RuleBasedStateMachine):
                 return await verify(session)
 
         report = self.env.runner.run(run())
-        assert report["ok"], [c for c in report["checks"] if not c["ok"]]
+        assert report.ok, [c for c in report.checks if not c.ok]
 
     @invariant()
     def no_negative_money(self) -> None:

@@ -101,7 +101,7 @@ async def test_restore_drill_under_a_stream_of_orders(client, admin_headers, dat
                 report = await verify(session)
         finally:
             await engine.dispose()
-        assert report["ok"], [c for c in report["checks"] if not c["ok"]]
+        assert report.ok, [c for c in report.checks if not c.ok]
     finally:
         _drop(database_url, name)
 

@@ -253,7 +253,7 @@ async def test_postgres_restarted_under_a_stream_of_orders(own_pg, own_redis, tm
             report = await verify(session)
     finally:
         await engine.dispose()
-    assert report["ok"], [c for c in report["checks"] if not c["ok"]]
+    assert report.ok, [c for c in report.checks if not c.ok]
 
 
 async def _wait_healthy(http: httpx.AsyncClient, server: subprocess.Popen) -> None:

@@ -50,7 +50,7 @@ async def _links(session):
 async def _verified(sessionmaker):
     async with sessionmaker() as s:
         report = await verify(s)
-    bad = {c["name"]: c["examples"] for c in report["checks"] if not c["ok"]}
+    bad = {c.name: c.examples for c in report.checks if not c.ok}
     assert not bad, bad
     return report
 
@@ -116,9 +116,9 @@ async def test_verify_names_the_distributor_and_the_term_of_a_tampered_status(cl
     # what the old rule did: a commission whose item failed is marked paid
     await session.execute(text("UPDATE commission SET status = 'paid' WHERE id = :a"), {"a": a})
     report = await verify(session)
-    check = next(c for c in report["checks"] if c["name"] == "money_equation")
-    assert not report["ok"] and not check["ok"]
-    assert {(e["distributor_id"], e["term"], e["ledger"], e["commissions"]) for e in check["examples"]} == {
+    check = next(c for c in report.checks if c.name == "money_equation")
+    assert not report.ok and not check.ok
+    assert {(e["distributor_id"], e["term"], e["ledger"], e["commissions"]) for e in check.examples} == {
         (d1, "paid", 0, 4_000), (d1, "available + owed", 4_000, 0)}
     await session.rollback()
 
@@ -126,7 +126,7 @@ async def test_verify_names_the_distributor_and_the_term_of_a_tampered_status(cl
     await session.execute(text("UPDATE commission SET status = 'available' WHERE id = :b"), {"b": b})
     await session.execute(text("UPDATE payout_item_commission SET amount = 1 WHERE commission_id = :a"), {"a": a})
     report = await verify(session)
-    bad = {c["name"]: c["examples"] for c in report["checks"] if not c["ok"]}
+    bad = {c.name: c.examples for c in report.checks if not c.ok}
     assert {(e["distributor_id"], e["term"]) for e in bad["money_equation"]} == {
         (d2, "paid"), (d2, "available + owed")}
     assert [e["item_id"] for e in bad["payout_item_commissions"]] == [items[d1]]

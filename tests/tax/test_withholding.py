@@ -48,9 +48,9 @@ async def _pay_run(sessionmaker, settings, status="paid"):
 async def _verify_ok(sessionmaker):
     async with sessionmaker() as s:
         report = await verify(s)
-    bad = [c for c in report["checks"] if not c["ok"]]
+    bad = [c for c in report.checks if not c.ok]
     assert not bad, bad
-    return {c["name"] for c in report["checks"]}
+    return {c.name for c in report.checks}
 
 
 async def test_the_examples_through_a_payout_run(sessionmaker, settings):

@@ -68,8 +68,8 @@ def _now() -> datetime:
 
 async def waits_for(session: AsyncSession, distributor_id: int) -> list[Blocker]:
     rows = (await session.execute(text(_WAITING), {"d": distributor_id})).all()
-    return [Blocker(f"money_{kind}", WAIT_TEXT[kind].format(amount=format_amount(int(balance))))
-            for kind, balance in rows]
+    return [Blocker(f"money_{r.kind}", WAIT_TEXT[r.kind].format(amount=format_amount(int(r.balance))))
+            for r in rows]
 
 
 async def closure_waits_for_payout(session: AsyncSession, distributor_id: int) -> bool:

@@ -31,7 +31,7 @@ from distnet.kit.keys import (
 
 __all__ = [  # keys and principals live in kit.keys (no web framework: the CLI imports them fast)
     "ANONYMOUS", "FINANCE_STAFF", "RISK_STAFF", "STAFF", "SYSTEM", "Principal", "Role", "create_key", "hash_key",
-    "new_key", "principal_for", "principal_of", "resolve_principal", "role_guard", "ensure_self_or_staff", "provide_principal",
+    "new_key", "principal_for", "principal_of", "resolve_principal", "role_guard", "ensure_self_or_staff",
 ]
 
 
@@ -102,6 +102,3 @@ def ensure_self_or_staff(principal: Principal, distributor_id: int, *staff: str)
         raise Forbidden("your role may not see this distributor's data")
     raise NotFound("no such distributor")
 
-
-async def provide_principal(request) -> Principal:  # Litestar dependency
-    return await resolve_principal(request)

@@ -25,6 +25,7 @@ async def provide_session(state: State) -> AsyncGenerator[AsyncSession, None]:
 
 
 async def provide_principal(request: Request) -> Principal:
+    """The one principal provider: the key the role guard already resolved (cached on the request)."""
     return await resolve_principal(request)
 
 

@@ -7,6 +7,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from distnet.db import rowcount
+
 # Which channels a recipient gets: the inbox always; e-mail to a verified address unless turned
 # off or the kind is muted; SMS to a verified phone only with an active ``sms`` consent (seed 003:
 # short messages are opt-in). Erased accounts get nothing.
@@ -39,14 +41,14 @@ async def fan_out(session: AsyncSession, *, recipients: str, params: dict[str, A
             f"FROM ({recipients}) AS x (id)")
     result = await session.execute(text(_FANOUT.format(rows=rows)),
                                    {**params, "event_key": event_key, "kind": kind, "params": payload})
-    return result.rowcount or 0
+    return rowcount(result)
 
 
 async def fan_out_rows(session: AsyncSession, *, rows: str, params: dict[str, Any], kind: str) -> int:
     """One statement for recipients that each have their own event key and parameters: ``rows``
     selects ``(distributor id, event key, params jsonb)``."""
     result = await session.execute(text(_FANOUT.format(rows=rows)), {**params, "kind": kind})
-    return result.rowcount or 0
+    return rowcount(result)
 
 
 async def inbox_page(session: AsyncSession, distributor_id: int, *, before_id: int | None, limit: int,

@@ -13,6 +13,7 @@ from distnet.kit.auth import Principal, Role
 from distnet.kit.errors import NotFound, ValidationFailed
 from distnet.kit.http import roles
 from distnet.notifications import service
+from distnet.notifications.errors import NotificationNotFound
 from distnet.notifications.schemas import (
     Inbox,
     NotificationView,
@@ -60,7 +61,8 @@ class NotificationController(Controller):
         return Inbox(unread_count, [NotificationView(i.id, i.kind, i.subject, i.body, i.created_at, i.read_at)
                                     for i in items], next_cursor)
 
-    @post("/notifications/{notification_id:int}/read", opt=OWNER, status_code=200)
+    @post("/notifications/{notification_id:int}/read", opt=roles(Role.distributor, raises=[NotificationNotFound]),
+          status_code=200, summary="Mark a notice read; answers the unread count")
     async def read(self, session: AsyncSession, principal: Principal,
                    notification_id: Annotated[int, Parameter(ge=1, le=2**62)]) -> ReadResult:
         unread = await service.mark_read(session, distributor_id=own_id(principal), notification_id=notification_id)

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from distnet.db import rowcount
 from distnet.kit.crypto import decrypt, encrypt
 from distnet.kit.pagination import check_limit, decode_cursor, encode_cursor
 from distnet.kit.ratelimit import RateLimiter
@@ -255,7 +256,7 @@ async def redact(session: AsyncSession, *, distributor_ids: str, params: dict[st
                redacted_at = now(), status = CASE WHEN status = 'pending' THEN 'skipped' ELSE status END
          WHERE distributor_id IN ({distributor_ids}) AND redacted_at IS NULL
     """), params)
-    return result.rowcount or 0
+    return rowcount(result)
 
 
 def now_utc() -> datetime:

@@ -5,6 +5,8 @@ from typing import Annotated, Any
 
 import msgspec
 
+from distnet.kit.contract import Money
+
 ExternalId = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
 Source = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Label = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
@@ -95,3 +97,126 @@ class SellerOrder(msgspec.Struct):
 class SellerOrderPage(msgspec.Struct):
     items: list[SellerOrder]
     next_cursor: str | None
+
+
+class CommissionLine(msgspec.Struct):
+    """One level's commission on an order; ``reversed`` and ``net_amount`` follow refunds."""
+
+    id: int
+    level: int
+    """1 = the seller, 2 = its sponsor, 3 = the sponsor's sponsor."""
+    beneficiary_id: int
+    rate_bps: int
+    rank_used: str | None
+    plan_version: int | None
+    base: Money
+    amount: Money
+    reversed: Money
+    net_amount: Money
+    status: str
+    hold_until: datetime | None
+    withheld_hold_id: int | None
+
+
+class RefundLine(msgspec.Struct):
+    id: int
+    external_id: str
+    amount: Money
+    created_at: datetime
+
+
+class OrderView(msgspec.Struct):
+    id: int
+    source: str
+    external_id: str
+    status: str
+    """completed | partially_refunded | refunded"""
+    card_number: str
+    seller_id: int
+    amount: Money
+    currency: str
+    category: str | None
+    channel: str | None
+    placed_at: datetime
+    created_at: datetime
+    refunded_amount: Money
+    remaining_amount: Money
+    buyer_ref: str | None
+    commissions: list[CommissionLine]
+    refunds: list[RefundLine] | msgspec.UnsetType = msgspec.UNSET
+    """Absent in batch results."""
+
+
+class LevelAttribution(msgspec.Struct):
+    level: int
+    beneficiary_id: int | None
+    commission_id: int | None
+    note: str
+    """Why this level has its commission, or has none."""
+
+
+class Attribution(msgspec.Struct):
+    plan_version: int | None
+    levels: list[LevelAttribution]
+
+
+class OrderDetail(OrderView):
+    attribution: Attribution | msgspec.UnsetType = msgspec.UNSET
+
+
+class BatchProblem(msgspec.Struct):
+    """The problem of one refused order (``type`` left out: ``code`` names it)."""
+
+    title: str
+    status: int
+    detail: str
+    code: str
+    errors: list[FieldError] | msgspec.UnsetType = msgspec.UNSET
+    hold: HoldRef | msgspec.UnsetType = msgspec.UNSET
+    """``card-suspended`` and ``maintenance-in-progress``: the hold that refuses the sale."""
+    holds: list[HoldRef] | msgspec.UnsetType = msgspec.UNSET
+    retry_after: int | msgspec.UnsetType = msgspec.UNSET
+    order_id: int | msgspec.UnsetType = msgspec.UNSET
+    """``idempotency-conflict``: the order stored under this external_id."""
+
+
+class FieldError(msgspec.Struct):
+    field: str
+    message: str
+
+
+class HoldRef(msgspec.Struct):
+    id: int
+    reason: str
+    since: str
+    ends_at: str | None
+    appealable: bool
+
+
+class BatchResult(msgspec.Struct):
+    index: int
+    """Position in the request's ``orders``."""
+    status: str
+    """created | replayed | error"""
+    status_code: int
+    """What the single-order call would have answered."""
+    order: OrderView | msgspec.UnsetType = msgspec.UNSET
+    error: BatchProblem | msgspec.UnsetType = msgspec.UNSET
+
+
+class BatchAnswer(msgspec.Struct):
+    items: list[BatchResult]
+    created: int
+    replayed: int
+    error: int
+    commission_amount: Money
+    """Commissions attributed to the created orders."""
+
+
+class RefundView(msgspec.Struct):
+    id: int
+    order_id: int
+    external_id: str
+    amount: Money
+    created_at: datetime
+    order: OrderView

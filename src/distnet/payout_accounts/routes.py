@@ -3,14 +3,18 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Response, get, put
+from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.kit.auth import Principal, Role
 from distnet.kit.http import roles
+from distnet.network.errors import DistributorClosed, DistributorNotFound
 from distnet.payout_accounts import service
+from distnet.payout_accounts.errors import PayoutAccountNotFound, VerificationCodeRequired
 from distnet.payout_accounts.schemas import PayoutAccount, PayoutAccountPut
 from distnet.settings import Settings
+from distnet.verification.errors import CodeExpired, CodeLocked, CodeMissing, CodeWrong
 
 DistributorId = Annotated[int, Parameter(ge=1, le=2**62)]
 
@@ -19,13 +23,16 @@ class PayoutAccountController(Controller):
     path = "/api/v1/distributors/{distributor_id:int}/payout-account"
     tags = ["payout accounts"]
 
-    @get("", opt=roles(Role.distributor, Role.finance, Role.finance_approver),
+    @get("", opt=roles(Role.distributor, Role.finance, Role.finance_approver,
+                       raises=[DistributorNotFound, PayoutAccountNotFound]),
          summary="The payout account, masked (owner, finance)")
     async def get_account(self, session: AsyncSession, settings: Settings, principal: Principal,
                           distributor_id: DistributorId) -> PayoutAccount:
         return await service.get_account(session, settings, principal, distributor_id)
 
-    @put("", opt=roles(Role.distributor),
+    @put("", opt=roles(Role.distributor, raises=[DistributorNotFound, DistributorClosed, VerificationCodeRequired,
+                                             CodeWrong, CodeExpired, CodeMissing, CodeLocked]),
+         responses={201: ResponseSpec(PayoutAccount, generate_examples=False, description="The first payout account")},
          summary="Set or change the payout account (owner with a one-time code, or admin); starts cooling-off")
     async def put_account(self, session: AsyncSession, settings: Settings, principal: Principal,
                           distributor_id: DistributorId, data: PayoutAccountPut) -> Response[PayoutAccount]:

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.kit.auth import Principal, Role
 from distnet.kit.http import roles
+from distnet.network.errors import DistributorNotFound
 from distnet.personal_data import service
 from distnet.personal_data.schemas import PersonalDataExport
 from distnet.settings import Settings
@@ -16,7 +17,7 @@ class PersonalDataController(Controller):
     path = "/api/v1/me"
     tags = ["personal data"]
 
-    @get("/export", opt=roles(Role.distributor), summary="My data: everything held about me (PIPL access)")
+    @get("/export", opt=roles(Role.distributor, raises=[DistributorNotFound], files=["application/zip"]), summary="My data: everything held about me (PIPL access)")
     async def export(self, session: AsyncSession, settings: Settings, principal: Principal,
                      format: Literal["json", "zip"] = "json") -> Response[PersonalDataExport]:
         doc = await service.export(session, settings, principal, principal.distributor_id or 0)

@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 
 from distnet.orders.schemas import PersonRef, SellerOrder
+from distnet.risk.schemas import Attachment, HoldView
 
 
 class ExportProfile(msgspec.Struct):
@@ -93,14 +94,14 @@ class ExportAppealMessage(msgspec.Struct):
     from_status: str | None
     to_status: str | None
     note: str | None
-    attachments: list[Any]
+    attachments: list[Attachment]
 
 
 class ExportAppeal(msgspec.Struct):
     id: int
     hold_id: int
     statement: str
-    evidence: list[Any]
+    evidence: list[Attachment]
     status: str
     submission_no: int
     created_at: datetime
@@ -124,7 +125,7 @@ class PersonalDataExport(msgspec.Struct):
     commissions: list[ExportCommission]
     ledger: list[ExportPosting]
     balances: list[ExportBalance]
-    holds: list[dict[str, Any]]
+    holds: list[HoldView]
     """As GET /holds/{id} shows them to their owner."""
     appeals: list[ExportAppeal]
     notifications: list[dict[str, Any]]

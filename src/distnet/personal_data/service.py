@@ -38,6 +38,7 @@ from distnet.personal_data.schemas import (
     PersonalDataExport,
 )
 from distnet.risk.holds import get_hold, hold_view
+from distnet.risk.schemas import HoldView
 from distnet.settings import Settings
 
 FORMAT = "distnet-personal-data/1"
@@ -69,7 +70,8 @@ async def export(session: AsyncSession, settings: Settings, principal: Principal
         events.setdefault(e.appeal_id, []).append(ExportAppealMessage(
             at=e.at, by=_who(e.actor, None, d, own_keys), action=e.action, from_status=e.from_status,
             to_status=e.to_status, note=e.note, attachments=list(e.attachments or [])))
-    holds = [await hold_view(session, await get_hold(session, h), full=False, settings=settings)
+    holds = [msgspec.convert(await hold_view(session, await get_hold(session, h), full=False, settings=settings),
+                             HoldView)
              for h in await repo.hold_ids(session, d.id)]
     optional: dict[str, list[dict[str, Any]]] = {"notifications": [], "consents": []}
     for section, table, column in repo.OPTIONAL_TABLES:

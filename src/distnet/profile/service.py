@@ -18,6 +18,7 @@ import re
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from distnet.db import rowcount
 from distnet.kit import audit
 from distnet.kit.auth import Principal
 from distnet.kit.crypto import decrypt, encrypt, keyed_hash
@@ -140,7 +141,7 @@ async def _grant(session: AsyncSession, distributor_id: int, purpose: str, versi
          WHERE NOT EXISTS (SELECT 1 FROM consent WHERE distributor_id = CAST(:d AS bigint)
                              AND purpose = CAST(:p AS varchar) AND withdrawn_at IS NULL)
     """), {"d": distributor_id, "p": purpose, "v": version, "c": channel})
-    return bool(inserted.rowcount)
+    return bool(rowcount(inserted))
 
 
 async def consents(session: AsyncSession, *, distributor_id: int) -> list[ConsentView]:
@@ -171,7 +172,7 @@ async def withdraw(session: AsyncSession, *, principal: Principal, distributor_i
     withdrawn = await session.execute(text("""
         UPDATE consent SET withdrawn_at = now() WHERE distributor_id = :d AND purpose = :p AND withdrawn_at IS NULL
     """), {"d": distributor_id, "p": purpose})
-    if withdrawn.rowcount:
+    if rowcount(withdrawn):
         await audit.record(session, principal, "consent.withdrawn", "distributor", distributor_id,
                            after={"purpose": purpose})
     return await consents(session, distributor_id=distributor_id)

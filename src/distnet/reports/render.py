@@ -99,5 +99,6 @@ async def respond(fmt: str, *, name: str, title: str, summary: Sequence[tuple[st
     return Stream(_xlsx(title, summary, columns, batches), media_type=XLSX_MEDIA, headers=disposition)
 
 
-async def once(rows: list[Sequence[Any]]) -> Batches:
-    yield rows
+async def once(rows: Sequence[Sequence[Any]]) -> Batches:
+    """One batch of rows already read."""
+    yield list(rows)

@@ -67,4 +67,5 @@ async def list_staff(session: AsyncSession) -> list[StaffMember]:
     keys = (select(func.count()).where(ApiKey.staff_id == Staff.id, ApiKey.revoked_at.is_(None))
             .correlate(Staff).scalar_subquery())
     rows = await session.execute(select(Staff, keys).order_by(Staff.id))
-    return [StaffMember(s.id, s.name, int(n), s.totp_secret is not None, s.disabled_at is not None) for s, n in rows]
+    return [StaffMember(s.id, s.name, int(n), s.totp_secret is not None, s.disabled_at is not None)
+            for s, n in rows.tuples()]

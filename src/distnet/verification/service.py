@@ -160,6 +160,7 @@ async def issue_code(session: AsyncSession, *, settings: Settings, distributor_i
 
 def _engine(session: AsyncSession) -> AsyncEngine | AsyncConnection:
     bind = session.bind
+    assert bind is not None  # sessions are made bound (db.make_sessionmaker)
     return bind.engine if isinstance(bind, AsyncConnection) else bind
 
 

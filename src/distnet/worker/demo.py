@@ -330,8 +330,8 @@ class Demo:
         headers = {"Authorization": f"Bearer {person['api_key']}"}
         (await self._post("/api/v1/me/closure/code", None, headers)).raise_for_status()
         inbox = (await self.client.get("/api/v1/me/notifications", headers=headers)).json()
-        code = next(re.search(r"\b(\d{6})\b", i["body"]).group(1) for i in inbox["items"]
-                    if i["kind"] == "verification_code")
+        code = next(m.group(1) for i in inbox["items"]
+                    if i["kind"] == "verification_code" and (m := re.search(r"\b(\d{6})\b", i["body"])))
         resp = await self._post("/api/v1/me/closure", {"code": code, "reason": "no_longer_selling"}, headers)
         resp.raise_for_status()
         view = resp.json()
