@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import io
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -70,7 +72,7 @@ def serve(url: str, port: int, processes: int) -> subprocess.Popen:
            "DISTNET_SECRET_KEY": "bench", "DISTNET_DATA_DIR": "/tmp/distnet-bench"}
     server = subprocess.Popen([sys.executable, "-m", "distnet", "serve", "--port", str(port), "--processes",
                                str(processes), "--no-workers"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+                              stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -78,8 +80,18 @@ def serve(url: str, port: int, processes: int) -> subprocess.Popen:
                 return server
         except httpx.TransportError:
             time.sleep(0.2)
-    server.kill()
+    stop(server)
     raise RuntimeError("the server did not start")
+
+
+def stop(server: subprocess.Popen) -> None:
+    """The server and the processes it forked (uvicorn's workers would outlive a killed parent)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
 
 
 class CpuMeter:
@@ -272,8 +284,7 @@ async def main(args: argparse.Namespace) -> None:
                       f"answered of {len(tasks)} in {single_seconds:.1f}s, {len(failures)} failed, {len(late)} unanswered)"
                       + (f"; first failure: {failures[0]}" if failures else "") + f"; CPU ms per request: {single_cpu}")
         finally:
-            server.terminate()
-            server.wait(30)
+            stop(server)
         await engine.dispose()
     emit({"name": "ingest", "size": args.size, "orders": n, "seconds": round(import_plain, 3),
           "baseline_seconds": round(baseline, 3), "ratio": round(baseline / import_plain, 3),

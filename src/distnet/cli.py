@@ -58,6 +58,23 @@ def db_upgrade(revision: str = "head") -> None:
     typer.echo(f"database at {revision}")
 
 
+@db_app.command("recommend")
+def db_recommend(
+    memory: Annotated[str | None, typer.Option(help="the database machine's RAM, e.g. 64GB (default: this machine's)")] = None,
+    cores: Annotated[int | None, typer.Option(min=1, help="its cores (default: this machine's)")] = None,
+    connections: Annotated[int, typer.Option(min=1, help="max_connections you will set (work_mem is shared by them)")] = 100,
+    ssd: Annotated[bool, typer.Option(help="--no-ssd for rotating disks (random_page_cost 4)")] = True,
+    share: Annotated[float, typer.Option(min=0.05, max=1.0, help="share of the machine the server may use")] = 1.0,
+) -> None:
+    """Print postgresql.conf settings for a database server: the rules the embedded server is tuned by."""
+    from distnet.kit import pgtune
+
+    here = pgtune.probe()
+    machine = pgtune.Machine(memory=pgtune.parse_size(memory) if memory else here.memory,
+                             cores=cores or here.cores, ssd=ssd)
+    typer.echo(pgtune.recommend(machine, share=share, max_connections=connections).conf(), nl=False)
+
+
 @db_app.command("backup")
 def db_backup(
     out: Annotated[Path, typer.Option("--out", "-o", help="archive file to write (FILE.json gets the manifest)")],

@@ -13,6 +13,8 @@ Layout of ``data_dir``::
     .postgres.lock, .redis.lock   flock targets
     postgres/                     PGDATA; exists only once initdb fully succeeded (built in a temp dir, renamed)
     postgres/server.log           server log
+    postgres/distnet-tuning.conf  settings from the machine's memory and cores (kit/pgtune.py), included
+                                  by postgresql.conf; rewritten when the machine changed
     postgres.port                 TCP port on 127.0.0.1, chosen on first start and reused while free
     redis/                        redis working dir: redis.pid, redis.log, redis.port
 
@@ -48,6 +50,8 @@ from psycopg import sql
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from sqlalchemy.engine import make_url
+
+from distnet.kit import pgtune
 
 __all__ = [
     "EmbeddedServerError",
@@ -85,9 +89,12 @@ def ensure_postgres(data_dir: Path, *, ready: Callable[[str], None] | None = Non
     with _locked(data_dir / ".postgres.lock"):
         if not pgdata.exists():
             _initdb(pgdata)
+        changed = _pg_tune(pgdata)
         port = _pg_live_port(pgdata)
         if port is None:
             port = _pg_start(data_dir, pgdata)
+        elif changed:
+            _pg_reload(pgdata)
         _pg_ensure_database(_pg_url(port, "postgres"), PG_DATABASE)
         if ready is not None:
             ready(_pg_url(port, PG_DATABASE))
@@ -319,6 +326,44 @@ def _initdb(pgdata: Path) -> None:
         conf.write("\n# distnet local mode\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\n")
     tmp.rename(pgdata)
     logger.info("initdb took %.1fs", time.monotonic() - started)
+
+
+TUNING_FILE = "distnet-tuning.conf"
+TUNING_SHARE = 0.5
+"""The embedded server shares the machine with the API processes and workers: it is tuned for
+half of it (``distnet db recommend`` assumes a database machine of its own)."""
+
+
+def _pg_tune(pgdata: Path) -> bool:
+    """Write the settings for this machine (kit/pgtune.py) where postgresql.conf includes them;
+    whether they changed (first start, or the machine's memory, cores or disk changed). Settings
+    an operator set with ALTER SYSTEM still win (postgresql.auto.conf is read last)."""
+    conf = pgdata / "postgresql.conf"
+    include = f"include_if_exists = '{TUNING_FILE}'"
+    if include not in conf.read_text():  # a cluster made before tuning existed
+        with open(conf, "a") as f:
+            f.write(f"\n# distnet: settings from the machine (kit/pgtune.py)\n{include}\n")
+    tuned = pgtune.recommend(pgtune.probe(pgdata), share=TUNING_SHARE).conf()
+    path = pgdata / TUNING_FILE
+    with contextlib.suppress(FileNotFoundError):
+        if path.read_text() == tuned:
+            return False
+    logger.info("tuning embedded PostgreSQL: %s", tuned.splitlines()[0].lstrip("# "))
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(tuned)
+    tmp.chmod(0o644)
+    _give_to_service_user(tmp)
+    tmp.rename(path)
+    return True
+
+
+def _pg_reload(pgdata: Path) -> None:
+    """A running server re-reads its settings (those needing a restart, such as shared_buffers,
+    wait for the next start; the server log says which)."""
+    logger.warning("the machine changed under the running embedded PostgreSQL: reloading its settings; "
+                   "shared_buffers and the worker counts apply at its next start (`distnet local stop`)")
+    with contextlib.suppress(EmbeddedServerError, subprocess.TimeoutExpired):
+        _run([_pg_bin("pg_ctl"), "-D", str(pgdata), "reload"], cwd=pgdata.parent)
 
 
 def _pg_postmaster(pgdata: Path) -> tuple[int, int] | None:
