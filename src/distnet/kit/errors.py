@@ -38,7 +38,9 @@ class DistnetError(Exception):
         }
         if instance:
             body["instance"] = instance
-        body.update(self.extra)
+        # extra members never replace the standard ones (a "status" there once made the problem's
+        # status a word)
+        body.update({k: v for k, v in self.extra.items() if k not in body})
         return body
 
 

@@ -78,7 +78,7 @@ def transition(current: str, action: AppealAction, to: AppealStatus) -> AppealSt
     """The one place that says which moves exist; everything else is refused with a 409."""
     if (AppealStatus(current), action, to) not in TRANSITIONS:
         raise AppealTransitionRefused(f"an appeal that is {current} cannot {action.value}",
-                                      extra={"status": current, "action": action.value})
+                                      extra={"current_status": current, "action": action.value})
     return to
 
 
