@@ -24,6 +24,7 @@ from distnet.kit.http import DEPENDENCIES
 from distnet.kit.metrics import metrics_middleware
 from distnet.kit.problems import EXCEPTION_HANDLERS
 from distnet.kit.retry import retry_middleware
+from distnet.kit.unit_of_work import close_sessions_middleware
 from distnet.ledger.routes import LedgerController
 from distnet.network.routes import DistributorController
 from distnet.notifications.routes import NotificationController
@@ -91,7 +92,7 @@ def create_app(
         guards=[role_guard],
         exception_handlers=console_aware(dict(EXCEPTION_HANDLERS)),
         template_config=template_config(settings),
-        middleware=[metrics_middleware, retry_middleware],
+        middleware=[metrics_middleware, retry_middleware, close_sessions_middleware],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="distnet", version="1", path="/schema", render_plugins=[SwaggerRenderPlugin(path="/swagger")]

@@ -1,0 +1,43 @@
+"""The request's one database session, shared by the guard's key lookup and the handler.
+
+The key lookup used to open a session of its own: a pool checkout, BEGIN, one SELECT, COMMIT,
+then the handler's own checkout and transaction (two transactions per request, issue 19). Now
+whichever needs the database first (the guard resolving a key, or the ``session`` dependency)
+opens the request's session and keeps it in the request's scope state; the ``session``
+dependency owns it (commit on success, rollback otherwise) and :func:`close_sessions_middleware`
+closes one that no handler took over (a refused key, a handler without a session, a request
+rejected between the guard and the handler), so its connection always goes back to the pool."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.types import ASGIApp, Receive, Scope, Send
+from sqlalchemy.ext.asyncio import AsyncSession
+
+SCOPE_KEY = "distnet.session"
+
+
+def request_session(connection: ASGIConnection[Any, Any, Any, Any]) -> AsyncSession:
+    """The session of this request (of this attempt, under kit/retry), opened on first use."""
+    state = connection.scope.setdefault("state", {})  # type: ignore[typeddict-item]
+    session: AsyncSession | None = state.get(SCOPE_KEY)
+    if session is None:
+        session = connection.app.state.sessionmaker()
+        state[SCOPE_KEY] = session
+    return session
+
+
+def close_sessions_middleware(app: ASGIApp) -> ASGIApp:
+    """Innermost middleware (inside kit/retry, so it sees each attempt's scope)."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await app(scope, receive, send)
+        finally:
+            session: AsyncSession | None = scope.get("state", {}).pop(SCOPE_KEY, None)  # type: ignore[attr-defined]
+            if session is not None:
+                await session.close()  # a no-op for the one the dependency already closed
+
+    return middleware
