@@ -155,6 +155,21 @@ class RankSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class HousekeepingSettings:
+    event_retention_days: int = 7
+    """Published outbox rows and consumers' processed-event markers older than this are pruned."""
+    notification_retention_days: int = 90
+    """Delivered (sent) e-mail and SMS notifications older than this are pruned (the inbox is kept)."""
+
+    @classmethod
+    def from_env(cls, env: Env) -> HousekeepingSettings:
+        d = cls()
+        return cls(event_retention_days=_positive(env, "DISTNET_EVENT_RETENTION_DAYS", d.event_retention_days),
+                   notification_retention_days=_positive(env, "DISTNET_NOTIFICATION_RETENTION_DAYS",
+                                                         d.notification_retention_days))
+
+
+@dataclass(frozen=True, slots=True)
 class ServeSettings:
     background: bool = False
     """Set by ``distnet serve`` for its server processes: run a worker and the scheduler inside."""
@@ -299,6 +314,7 @@ class Settings:
     serve: ServeSettings = field(default_factory=ServeSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    housekeeping: HousekeepingSettings = field(default_factory=HousekeepingSettings)
 
     @property
     def local_mode(self) -> bool:
@@ -342,6 +358,7 @@ def load_settings(env: Env | None = None) -> Settings:
         ranks=RankSettings.from_env(env),
         serve=ServeSettings.from_env(env),
         notify=NotifySettings.from_env(env),
+        housekeeping=HousekeepingSettings.from_env(env),
     )
 
 
