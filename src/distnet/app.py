@@ -16,7 +16,7 @@ from distnet.closure.routes import ClosureController
 from distnet.commissions.routes import CommissionController
 from distnet.console.routes import console_router
 from distnet.console.web import console_aware, template_config
-from distnet.db import make_engine, make_sessionmaker, resolve_database_url, resolve_redis_url
+from distnet.db import make_engine, make_sessionmaker, replica_set, resolve_database_url, resolve_redis_url
 from distnet.events.routes import WebhookController
 from distnet.keys.routes import KeyController
 from distnet.kit.auth import role_guard
@@ -78,12 +78,15 @@ def create_app(
                              time_zone=settings.business.time_zone)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
+        app.state.replicas = replica_set(settings)
         app.state.settings = settings
         app.state.redis = aioredis.from_url(redis_url or resolve_redis_url(settings))
         try:
             yield
         finally:
             await app.state.redis.aclose()
+            if app.state.replicas is not None:
+                await app.state.replicas.dispose()
             await engine.dispose()
 
     return Litestar(

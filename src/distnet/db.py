@@ -11,6 +11,7 @@ from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from distnet.kit.embedded import ensure_postgres, ensure_redis
+from distnet.kit.replicas import Replica, ReplicaSet
 from distnet.migrate import upgrade_if_behind
 from distnet.settings import BusinessSettings, Settings, normalize_url, read_section
 
@@ -65,6 +66,17 @@ def make_engine(url: str, *, pool_size: int = 10, time_zone: str | None = None) 
         dbapi_connection.driver_connection.prepared_max = PREPARED_MAX
 
     return engine
+
+
+def replica_set(settings: Settings) -> ReplicaSet | None:
+    """Engines of ``DISTNET_DATABASE_REPLICA_URLS`` (connections are opened on first use), or None."""
+    if not settings.database.replica_urls:
+        return None
+    replicas = []
+    for url in settings.database.replica_urls:
+        engine = make_engine(url, pool_size=settings.database.pool_size, time_zone=settings.business.time_zone)
+        replicas.append(Replica(url, engine, make_sessionmaker(engine)))
+    return ReplicaSet(replicas, settings.database.replica_max_lag)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

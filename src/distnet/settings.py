@@ -79,6 +79,18 @@ def _database_url(raw: str) -> str:
     return url
 
 
+def _replica_urls(raw: str) -> tuple[str, ...]:
+    return tuple(_database_url(part.strip()) for part in raw.split(",") if part.strip())
+
+
+def _lag(raw: str) -> float:
+    # below the 5 s within which a revoked key, a hold or a rank change must be seen
+    value = float(raw)
+    if not 0 <= value <= 4:
+        raise ValueError("must be between 0 and 4")
+    return value
+
+
 def _redis_url(raw: str) -> str:
     if not raw.startswith(("redis://", "rediss://", "unix://")):
         raise ValueError("must be a redis:// URL")
@@ -90,11 +102,18 @@ class DatabaseSettings:
     url: str | None
     """SQLAlchemy URL; None means local mode (embedded PostgreSQL under the data dir)."""
     pool_size: int = 10
+    replica_urls: tuple[str, ...] = ()
+    """Streaming replicas that read-only requests and reports may use (kit/replicas.py)."""
+    replica_max_lag: float = 2.0
+    """Seconds a replica may be behind before its reads go to the primary."""
 
     @classmethod
     def from_env(cls, env: Env) -> DatabaseSettings:
         return cls(url=_read(env, "DISTNET_DATABASE_URL", None, _database_url),
-                   pool_size=_positive(env, "DISTNET_DATABASE_POOL_SIZE", 10))
+                   pool_size=_positive(env, "DISTNET_DATABASE_POOL_SIZE", 10),
+                   replica_urls=_read(env, "DISTNET_DATABASE_REPLICA_URLS", (), _replica_urls),
+                   replica_max_lag=_read(env, "DISTNET_REPLICA_MAX_LAG_SECONDS", 2.0, _lag,
+                                         must="a number of seconds between 0 and 4"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ from distnet.kit.keys import (
     principal_of,
 )
 from distnet.kit.pg import fetch
-from distnet.kit.unit_of_work import request_session
+from distnet.kit.unit_of_work import on_replica, request_session
 
 __all__ = [  # keys and principals live in kit.keys (no web framework: the CLI imports them fast)
     "ANONYMOUS", "FINANCE_STAFF", "RISK_STAFF", "STAFF", "SYSTEM", "Principal", "Role", "create_key", "hash_key",
@@ -59,7 +59,7 @@ async def _cached_principal(connection: ASGIConnection, raw: str) -> Principal |
     hit = _principal_cache.get(digest)
     if hit is not None and hit[0] > now:
         return hit[1]
-    rows = await fetch(request_session(connection), _LOOKUP, {"digest": digest})
+    rows = await fetch(await request_session(connection), _LOOKUP, {"digest": digest})
     found = None
     if rows and not rows[0].staff_disabled:  # a person who left: all their keys stop at once
         key = rows[0]
@@ -68,7 +68,9 @@ async def _cached_principal(connection: ASGIConnection, raw: str) -> Principal |
     if found is not None:
         if len(_principal_cache) > 10_000:
             _principal_cache.clear()
-        _principal_cache[digest] = (now + PRINCIPAL_TTL, found)
+        # read on a replica: what it showed may be up to its lag bound old already
+        lag = connection.app.state.replicas.max_lag if on_replica(connection) else 0.0
+        _principal_cache[digest] = (now + PRINCIPAL_TTL - lag, found)
     return found
 
 

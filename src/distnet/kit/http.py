@@ -13,14 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.kit.auth import Principal, resolve_principal
 from distnet.kit.ratelimit import RateLimiter, parse_limits
-from distnet.kit.unit_of_work import request_session
+from distnet.kit.unit_of_work import committed, request_session
 from distnet.settings import Settings
 
 
 async def provide_session(request: Request) -> AsyncGenerator[AsyncSession, None]:
     """The request owns its unit of work: commit when the handler succeeds, roll back otherwise.
     The session may already hold the guard's key lookup (kit/unit_of_work): one transaction."""
-    session = request_session(request)
+    session = await request_session(request)
     try:
         yield session
     except BaseException:
@@ -28,6 +28,7 @@ async def provide_session(request: Request) -> AsyncGenerator[AsyncSession, None
         raise
     else:
         await session.commit()
+        committed(request)
     finally:
         await session.close()
 

@@ -10,23 +10,56 @@ rejected between the guard and the handler), so its connection always goes back 
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.types import ASGIApp, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from distnet.kit.replicas import ReplicaSet
+
 SCOPE_KEY = "distnet.session"
 
 
-def request_session(connection: ASGIConnection[Any, Any, Any, Any]) -> AsyncSession:
-    """The session of this request (of this attempt, under kit/retry), opened on first use."""
+REPLICA_KEY = "distnet.on_replica"
+
+
+async def request_session(connection: ASGIConnection[Any, Any, Any, Any]) -> AsyncSession:
+    """The session of this request (of this attempt, under kit/retry), opened on first use: on a
+    replica for a handler marked ``READ_ONLY`` when one is configured and close enough
+    (kit/replicas), else on the primary."""
     state = connection.scope.setdefault("state", {})  # type: ignore[typeddict-item]
     session: AsyncSession | None = state.get(SCOPE_KEY)
     if session is None:
-        session = connection.app.state.sessionmaker()
+        replicas: ReplicaSet | None = getattr(connection.app.state, "replicas", None)
+        if (replicas is not None and connection.route_handler.opt.get("read_only")
+                and not replicas.recently_wrote(writer(connection))):
+            session = await replicas.session()
+            state[REPLICA_KEY] = session is not None
+        if session is None:
+            session = connection.app.state.sessionmaker()
         state[SCOPE_KEY] = session
     return session
+
+
+def on_replica(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
+    return bool(connection.scope.get("state", {}).get(REPLICA_KEY))
+
+
+def writer(connection: ASGIConnection[Any, Any, Any, Any]) -> bytes | None:
+    """Who is asking, for read-after-write: the digest of the request's key (known before the
+    key is looked up)."""
+    header = connection.headers.get("authorization")
+    return hashlib.sha256(header.encode()).digest() if header else None
+
+
+def committed(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+    """The request's unit of work committed: a writing request's key reads from the primary for
+    the replicas' lag bound."""
+    replicas: ReplicaSet | None = getattr(connection.app.state, "replicas", None)
+    if replicas is not None and not on_replica(connection) and connection.scope.get("method") not in ("GET", "HEAD"):
+        replicas.wrote(writer(connection))
 
 
 def close_sessions_middleware(app: ASGIApp) -> ASGIApp:

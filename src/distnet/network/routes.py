@@ -12,11 +12,13 @@ from distnet.closure.schemas import ClosureRequest, ClosureView
 from distnet.kit.auth import STAFF, Principal, Role
 from distnet.kit.http import PUBLIC, roles
 from distnet.kit.ratelimit import RateLimiter
+from distnet.kit.replicas import READ_ONLY
 from distnet.network import service
 from distnet.network.schemas import DistributorCreate, SponsorMove
 from distnet.settings import Settings
 
 ANY_KEY = roles(Role.distributor, *STAFF)
+ANY_KEY_READ = {**ANY_KEY, **READ_ONLY}  # may be answered by a replica (kit/replicas)
 DistributorId = Annotated[int, Parameter(ge=1, le=2**62)]
 
 
@@ -34,13 +36,13 @@ class DistributorController(Controller):
     async def me(self, session: AsyncSession, principal: Principal) -> dict[str, Any]:
         return await service.me(session, principal)
 
-    @get("/distributors/{distributor_id:int}", opt=ANY_KEY)
+    @get("/distributors/{distributor_id:int}", opt=ANY_KEY_READ)
     async def get_distributor(self, session: AsyncSession, principal: Principal,
                               distributor_id: DistributorId) -> dict[str, Any]:
         d = await service.visible_distributor(session, principal, distributor_id)
         return await service.profile(session, d)
 
-    @get("/distributors/{distributor_id:int}/upline", opt=ANY_KEY)
+    @get("/distributors/{distributor_id:int}/upline", opt=ANY_KEY_READ)
     async def upline(
         self, session: AsyncSession, principal: Principal, distributor_id: DistributorId,
         limit: Annotated[int | None, Parameter(ge=1, le=500)] = None,
@@ -48,7 +50,7 @@ class DistributorController(Controller):
     ) -> dict[str, Any]:
         return await service.upline(session, principal, distributor_id, limit=limit, cursor=cursor)
 
-    @get("/distributors/{distributor_id:int}/downline", opt=ANY_KEY)
+    @get("/distributors/{distributor_id:int}/downline", opt=ANY_KEY_READ)
     async def downline(
         self, session: AsyncSession, principal: Principal, distributor_id: DistributorId,
         max_depth: Annotated[int | None, Parameter(ge=1, le=10_000)] = None,
@@ -60,14 +62,14 @@ class DistributorController(Controller):
         return await service.downline(session, principal, distributor_id, max_depth=max_depth, limit=limit,
                                       cursor=cursor, placed_from=placed_from, placed_to=placed_to)
 
-    @get("/distributors/{distributor_id:int}/downline.svg", opt=ANY_KEY, media_type="image/svg+xml",
+    @get("/distributors/{distributor_id:int}/downline.svg", opt=ANY_KEY_READ, media_type="image/svg+xml",
          summary="The team as a picture (first 150 members, a count of the rest)")
     async def downline_svg(self, session: AsyncSession, principal: Principal, distributor_id: DistributorId,
                            depth: Annotated[int, Parameter(ge=1, le=3)] = 1) -> Response[str]:
         svg = await service.team_svg(session, principal, distributor_id, depth=depth)
         return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "private, max-age=60"})
 
-    @get("/distributors/{distributor_id:int}/team-stats", opt=ANY_KEY)
+    @get("/distributors/{distributor_id:int}/team-stats", opt=ANY_KEY_READ)
     async def team_stats(self, session: AsyncSession, principal: Principal,
                          distributor_id: DistributorId) -> dict[str, Any]:
         return await service.team_stats(session, principal, distributor_id)

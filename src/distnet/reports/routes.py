@@ -13,6 +13,7 @@ from distnet.kit.auth import Role
 from distnet.kit.errors import ValidationFailed
 from distnet.kit.http import roles
 from distnet.kit.money import check_currency
+from distnet.kit.replicas import READ_ONLY
 from distnet.reports import money, render, service
 from distnet.settings import Settings
 
@@ -29,6 +30,7 @@ def _local(value: datetime, settings: Settings) -> datetime:
 class ReportController(Controller):
     path = "/api/v1/reports"
     tags = ["reports"]
+    opt = READ_ONLY  # reports only read: a replica within the lag bound may answer (kit/replicas)
 
     @get("/commission-statement", opt=FINANCE,
          summary="A distributor's commissions created in [from, to): one row each, totals by status")
