@@ -73,7 +73,7 @@ def serve(url: str, port: int, processes: int) -> subprocess.Popen:
     server = subprocess.Popen([sys.executable, "-m", "distnet", "serve", "--port", str(port), "--processes",
                                str(processes), "--no-workers"], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # a loaded shared machine took over 60 s
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:

@@ -27,7 +27,13 @@ from litestar.testing import TestClient  # noqa: E402
 
 from distnet.app import create_app  # noqa: E402
 from distnet.models import Base  # noqa: E402
-from distnet.settings import BusinessSettings, DatabaseSettings, RedisSettings, Settings  # noqa: E402
+from distnet.settings import (  # noqa: E402
+    BusinessSettings,
+    DatabaseSettings,
+    NotifySettings,
+    RedisSettings,
+    Settings,
+)
 from scripts._common import scratch_database  # noqa: E402
 from tests import money_machine  # noqa: E402
 
@@ -59,7 +65,10 @@ def main() -> int:
     result = "ok"
     with scratch_database("fuzz_money") as url, tempfile.TemporaryDirectory() as data_dir:
         settings = Settings(data_dir=Path(data_dir), secret_key=b"fuzz-money", database=DatabaseSettings(url=url),
-                            redis=RedisSettings(url=redis_url), business=BusinessSettings())
+                            redis=RedisSettings(url=redis_url), business=BusinessSettings(),
+                            # as in the suite: the request rate limits (Redis, shared by every run) would
+                            # refuse the machine's registrations after the first few hundred
+                            notify=NotifySettings(rate_limits="off"))
         with TestClient(app=create_app(settings, database_url=url, redis_url=redis_url)) as client:
             env = money_machine.configure(client, url, reset_sql())
             env.progress = lambda e: print(f"{e.steps} steps, {e.refused} refused, "

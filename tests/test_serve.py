@@ -25,7 +25,7 @@ async def test_serve_with_two_processes(client, admin_headers, database_url, red
     )
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 120
             while True:
                 try:
                     if (await http.get("/health")).status_code == 200:

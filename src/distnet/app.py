@@ -19,7 +19,7 @@ from distnet.closure.routes import ClosureController
 from distnet.commissions.routes import CommissionController
 from distnet.console.routes import console_router
 from distnet.console.web import console_aware, template_config
-from distnet.db import make_engine, make_sessionmaker, resolve_database_url, resolve_redis_url
+from distnet.db import make_engine, make_sessionmaker, replica_set, resolve_database_url, resolve_redis_url
 from distnet.events.routes import WebhookController
 from distnet.keys.routes import KeyController
 from distnet.kit.auth import role_guard
@@ -29,6 +29,7 @@ from distnet.kit.logs import request_id_middleware
 from distnet.kit.metrics import metrics_middleware
 from distnet.kit.problems import EXCEPTION_HANDLERS
 from distnet.kit.retry import retry_middleware
+from distnet.kit.unit_of_work import close_sessions_middleware
 from distnet.ledger.routes import LedgerController
 from distnet.network.routes import DistributorController
 from distnet.notifications.routes import NotificationController
@@ -83,12 +84,15 @@ def create_app(
                              time_zone=settings.business.time_zone)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
+        app.state.replicas = replica_set(settings)
         app.state.settings = settings
         app.state.redis = aioredis.from_url(redis_url or resolve_redis_url(settings))
         try:
             yield
         finally:
             await app.state.redis.aclose()
+            if app.state.replicas is not None:
+                await app.state.replicas.dispose()
             await engine.dispose()
 
     app = Litestar(
@@ -97,7 +101,7 @@ def create_app(
         guards=[role_guard],
         exception_handlers=console_aware(dict(EXCEPTION_HANDLERS)),
         template_config=template_config(settings),
-        middleware=[request_id_middleware, metrics_middleware, retry_middleware],
+        middleware=[request_id_middleware, metrics_middleware, retry_middleware, close_sessions_middleware],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(title="distnet", version="1", path="/schema", render_plugins=[_swagger()]),
         request_max_body_size=8 * 1024 * 1024,

@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
+from sqlalchemy import event
 from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from distnet.kit.embedded import ensure_postgres, ensure_redis
+from distnet.kit.replicas import Replica, ReplicaSet
 from distnet.migrate import upgrade_if_behind
 from distnet.settings import BusinessSettings, Settings, normalize_url, read_section
 
@@ -37,15 +39,44 @@ def resolve_redis_url(settings: Settings) -> str:
     return ensure_redis(settings.data_dir)
 
 
+PREPARE_THRESHOLD = 1
+"""Executions of a statement on a connection before psycopg prepares it (0 would prepare one-off
+statements too)."""
+PREPARED_MAX = 512
+"""Prepared statements kept per connection (psycopg's default 100 is fewer than the API's hot set)."""
+
+
 def make_engine(url: str, *, pool_size: int = 10, time_zone: str | None = None) -> AsyncEngine:
     """No ping before each checkout: it was a round trip per request (per order). A connection
     the server dropped fails its first statement instead; SQLAlchemy (or ``kit.pg``) then
     discards it and the other pooled ones, and the API answers 503 with Retry-After
     (kit/problems.py), so the client's retry gets a fresh one."""
     zone = time_zone or read_section(BusinessSettings).time_zone
-    # the business calendar's zone for SQL (distnet_local_day): every connection carries it
-    return create_async_engine(normalize_url(url), pool_size=pool_size, max_overflow=pool_size * 2,
-                               connect_args={"options": f"-c distnet.time_zone={zone}"})
+    # the business calendar's zone for SQL (distnet_local_day): every connection carries it.
+    # Statements are server-side prepared from their second run on a connection (psycopg's
+    # default is the sixth): a request's few statements were parsed and planned anew on most
+    # of the pool's connections (issue 19). A pooler in transaction mode (PgBouncer < 1.21)
+    # would need prepare_threshold None.
+    engine = create_async_engine(normalize_url(url), pool_size=pool_size, max_overflow=pool_size * 2,
+                                 connect_args={"options": f"-c distnet.time_zone={zone}",
+                                               "prepare_threshold": PREPARE_THRESHOLD})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _more_prepared(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.driver_connection.prepared_max = PREPARED_MAX
+
+    return engine
+
+
+def replica_set(settings: Settings) -> ReplicaSet | None:
+    """Engines of ``DISTNET_DATABASE_REPLICA_URLS`` (connections are opened on first use), or None."""
+    if not settings.database.replica_urls:
+        return None
+    replicas = []
+    for url in settings.database.replica_urls:
+        engine = make_engine(url, pool_size=settings.database.pool_size, time_zone=settings.business.time_zone)
+        replicas.append(Replica(url, engine, make_sessionmaker(engine)))
+    return ReplicaSet(replicas, settings.database.replica_max_lag)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -79,6 +79,18 @@ def _database_url(raw: str) -> str:
     return url
 
 
+def _replica_urls(raw: str) -> tuple[str, ...]:
+    return tuple(_database_url(part.strip()) for part in raw.split(",") if part.strip())
+
+
+def _lag(raw: str) -> float:
+    # below the 5 s within which a revoked key, a hold or a rank change must be seen
+    value = float(raw)
+    if not 0 <= value <= 4:
+        raise ValueError("must be between 0 and 4")
+    return value
+
+
 def _redis_url(raw: str) -> str:
     if not raw.startswith(("redis://", "rediss://", "unix://")):
         raise ValueError("must be a redis:// URL")
@@ -90,11 +102,18 @@ class DatabaseSettings:
     url: str | None
     """SQLAlchemy URL; None means local mode (embedded PostgreSQL under the data dir)."""
     pool_size: int = 10
+    replica_urls: tuple[str, ...] = ()
+    """Streaming replicas that read-only requests and reports may use (kit/replicas.py)."""
+    replica_max_lag: float = 2.0
+    """Seconds a replica may be behind before its reads go to the primary."""
 
     @classmethod
     def from_env(cls, env: Env) -> DatabaseSettings:
         return cls(url=_read(env, "DISTNET_DATABASE_URL", None, _database_url),
-                   pool_size=_positive(env, "DISTNET_DATABASE_POOL_SIZE", 10))
+                   pool_size=_positive(env, "DISTNET_DATABASE_POOL_SIZE", 10),
+                   replica_urls=_read(env, "DISTNET_DATABASE_REPLICA_URLS", (), _replica_urls),
+                   replica_max_lag=_read(env, "DISTNET_REPLICA_MAX_LAG_SECONDS", 2.0, _lag,
+                                         must="a number of seconds between 0 and 4"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +171,21 @@ class RankSettings:
         default = cls()
         return cls(period_days=_positive(env, "DISTNET_RANK_PERIOD_DAYS", default.period_days),
                    ladder=_text(env, "DISTNET_RANK_LADDER"))
+
+
+@dataclass(frozen=True, slots=True)
+class HousekeepingSettings:
+    event_retention_days: int = 7
+    """Published outbox rows and consumers' processed-event markers older than this are pruned."""
+    notification_retention_days: int = 90
+    """Delivered (sent) e-mail and SMS notifications older than this are pruned (the inbox is kept)."""
+
+    @classmethod
+    def from_env(cls, env: Env) -> HousekeepingSettings:
+        d = cls()
+        return cls(event_retention_days=_positive(env, "DISTNET_EVENT_RETENTION_DAYS", d.event_retention_days),
+                   notification_retention_days=_positive(env, "DISTNET_NOTIFICATION_RETENTION_DAYS",
+                                                         d.notification_retention_days))
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,6 +346,7 @@ class Settings:
     serve: ServeSettings = field(default_factory=ServeSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    housekeeping: HousekeepingSettings = field(default_factory=HousekeepingSettings)
 
     @property
     def local_mode(self) -> bool:
@@ -355,6 +390,7 @@ def load_settings(env: Env | None = None) -> Settings:
         ranks=RankSettings.from_env(env),
         serve=ServeSettings.from_env(env),
         notify=NotifySettings.from_env(env),
+        housekeeping=HousekeepingSettings.from_env(env),
     )
 
 

@@ -69,7 +69,7 @@ def test_worker_command_processes_a_job_and_stops_on_sigterm(database_url, redis
         message = Message(queue_name="jobs", actor_name="worker.run_job", args=("erase_personal_data",), kwargs={},
                           options={})
         sender.enqueue(message)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120
         while sender.client.hlen(f"{redis_namespace}:jobs.msgs") and time.monotonic() < deadline:
             time.sleep(0.1)
         assert sender.client.hlen(f"{redis_namespace}:jobs.msgs") == 0, "the worker did not consume the job"

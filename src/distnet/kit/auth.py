@@ -12,6 +12,7 @@ import time
 
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
+from sqlalchemy import text
 
 from distnet.kit.errors import Forbidden, NotFound, Unauthorized
 from distnet.kit.keys import (
@@ -28,6 +29,8 @@ from distnet.kit.keys import (
     principal_for,
     principal_of,
 )
+from distnet.kit.pg import fetch
+from distnet.kit.unit_of_work import on_replica, request_session
 
 __all__ = [  # keys and principals live in kit.keys (no web framework: the CLI imports them fast)
     "ANONYMOUS", "FINANCE_STAFF", "RISK_STAFF", "STAFF", "SYSTEM", "Principal", "Role", "create_key", "hash_key",
@@ -35,10 +38,19 @@ __all__ = [  # keys and principals live in kit.keys (no web framework: the CLI i
 ]
 
 
-# Resolved keys are cached briefly per process: a lookup per request would be a database round
-# trip on every call. A revoked key therefore stops working within PRINCIPAL_TTL seconds.
+# Resolved keys are cached briefly per process, so a client's next requests cost no lookup. A
+# revoked key (or a disabled staff member) therefore stops working within PRINCIPAL_TTL seconds
+# everywhere (at once in the process that revoked it: keys/service.py). The principal holds no
+# holds or ranks: those are read by the request itself, never from this cache.
 PRINCIPAL_TTL = 5.0
 _principal_cache: dict[bytes, tuple[float, Principal]] = {}
+
+# one prepared statement on the request's own connection and transaction (kit/unit_of_work)
+_LOOKUP = text(
+    "SELECT k.id, k.name, k.roles, k.distributor_id, k.staff_id, s.name AS staff_name, "
+    "s.disabled_at IS NOT NULL AS staff_disabled "
+    "FROM api_key k LEFT JOIN staff s ON s.id = k.staff_id "
+    "WHERE k.key_hash = :digest AND k.revoked_at IS NULL")
 
 
 async def _cached_principal(connection: ASGIConnection, raw: str) -> Principal | None:
@@ -47,12 +59,18 @@ async def _cached_principal(connection: ASGIConnection, raw: str) -> Principal |
     hit = _principal_cache.get(digest)
     if hit is not None and hit[0] > now:
         return hit[1]
-    async with connection.app.state.sessionmaker() as session:
-        found = await principal_for(session, raw)
+    rows = await fetch(await request_session(connection), _LOOKUP, {"digest": digest})
+    found = None
+    if rows and not rows[0].staff_disabled:  # a person who left: all their keys stop at once
+        key = rows[0]
+        name = key.staff_name if key.staff_id is not None and key.staff_name else key.name
+        found = Principal(key.id, name, frozenset(key.roles), key.distributor_id, key.staff_id)
     if found is not None:
         if len(_principal_cache) > 10_000:
             _principal_cache.clear()
-        _principal_cache[digest] = (now + PRINCIPAL_TTL, found)
+        # read on a replica: what it showed may be up to its lag bound old already
+        lag = connection.app.state.replicas.max_lag if on_replica(connection) else 0.0
+        _principal_cache[digest] = (now + PRINCIPAL_TTL - lag, found)
     return found
 
 

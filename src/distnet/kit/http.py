@@ -11,17 +11,27 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from distnet.db import session_scope
 from distnet.kit.auth import Principal, resolve_principal
 from distnet.kit.errors import DistnetError
 from distnet.kit.ratelimit import RateLimiter, parse_limits
+from distnet.kit.unit_of_work import committed, request_session
 from distnet.settings import Settings
 
 
-async def provide_session(state: State) -> AsyncGenerator[AsyncSession, None]:
-    """The request owns its unit of work: commit when the handler succeeds, roll back otherwise."""
-    async with session_scope(state.sessionmaker) as session:
+async def provide_session(request: Request) -> AsyncGenerator[AsyncSession, None]:
+    """The request owns its unit of work: commit when the handler succeeds, roll back otherwise.
+    The session may already hold the guard's key lookup (kit/unit_of_work): one transaction."""
+    session = await request_session(request)
+    try:
         yield session
+    except BaseException:
+        await session.rollback()
+        raise
+    else:
+        await session.commit()
+        committed(request)
+    finally:
+        await session.close()
 
 
 async def provide_principal(request: Request) -> Principal:

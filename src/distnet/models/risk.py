@@ -167,5 +167,7 @@ class ProcessedEvent(Base):
     event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     processed_at: Mapped[datetime] = created_at_column()
 
+    __table_args__ = (Index("ix_processed_event_processed_at", "processed_at"),)  # the prune job's batches
+
 
 __all__ = ["ForeignKey"]

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from litestar import Controller, Response, get, post, put
 from litestar.openapi.spec import Example
@@ -12,9 +12,10 @@ from distnet.closure import service as closure
 from distnet.closure.schemas import ClosureRequest, ClosureView
 from distnet.kit.auth import STAFF, Principal, Role
 from distnet.kit.contract import Page
-from distnet.kit.errors import NotFound
+from distnet.kit.errors import DistnetError, NotFound
 from distnet.kit.http import public, roles
 from distnet.kit.ratelimit import RateLimited, RateLimiter
+from distnet.kit.replicas import READ_ONLY
 from distnet.network import service
 from distnet.network.errors import (
     ClosureRefused,
@@ -41,6 +42,13 @@ NewDistributor = Annotated[DistributorCreate, Body(examples=[Example(
     summary="A recruit under a sponsor", value={"name": "王芳", "sponsor_code": "K7M2QX9P", "phone": "+86 138 0013 8000",
                                               "region": "CN-31", "device_id": "dev-4f1c", "ip": "203.0.113.7",
                                               "consent": {"terms_version": "2026-12", "privacy_version": "2026-12"}})])]
+
+
+def any_key_read(*raises: type[DistnetError]) -> dict[str, Any]:
+    """Any key's read: may be answered by a replica (kit/replicas)."""
+    return {**roles(*ANY_KEY, raises=raises), **READ_ONLY}
+
+
 DistributorId = Annotated[int, Parameter(ge=1, le=2**62)]
 
 
@@ -59,13 +67,13 @@ class DistributorController(Controller):
     async def me(self, session: AsyncSession, principal: Principal) -> Me:
         return await service.me(session, principal)
 
-    @get("/distributors/{distributor_id:int}", opt=roles(*ANY_KEY, raises=[DistributorNotFound]))
+    @get("/distributors/{distributor_id:int}", opt=any_key_read(DistributorNotFound))
     async def get_distributor(self, session: AsyncSession, principal: Principal,
                               distributor_id: DistributorId) -> DistributorView:
         d = await service.visible_distributor(session, principal, distributor_id)
         return await service.profile(session, d)
 
-    @get("/distributors/{distributor_id:int}/upline", opt=roles(*ANY_KEY, raises=[DistributorNotFound]),
+    @get("/distributors/{distributor_id:int}/upline", opt=any_key_read(DistributorNotFound),
          summary="Ancestors, nearest first")
     async def upline(
         self, session: AsyncSession, principal: Principal, distributor_id: DistributorId,
@@ -74,7 +82,7 @@ class DistributorController(Controller):
     ) -> Page[UplineMember]:
         return await service.upline(session, principal, distributor_id, limit=limit, cursor=cursor)
 
-    @get("/distributors/{distributor_id:int}/downline", opt=roles(*ANY_KEY, raises=[DistributorNotFound]),
+    @get("/distributors/{distributor_id:int}/downline", opt=any_key_read(DistributorNotFound),
          summary="The whole downline by level, then id")
     async def downline(
         self, session: AsyncSession, principal: Principal, distributor_id: DistributorId,
@@ -87,7 +95,7 @@ class DistributorController(Controller):
         return await service.downline(session, principal, distributor_id, max_depth=max_depth, limit=limit,
                                       cursor=cursor, placed_from=placed_from, placed_to=placed_to)
 
-    @get("/distributors/{distributor_id:int}/downline.svg", opt=roles(*ANY_KEY, raises=[DistributorNotFound]),
+    @get("/distributors/{distributor_id:int}/downline.svg", opt=any_key_read(DistributorNotFound),
          media_type="image/svg+xml",
          summary="The team as a picture (first 150 members, a count of the rest)")
     async def downline_svg(self, session: AsyncSession, principal: Principal, distributor_id: DistributorId,
@@ -95,7 +103,7 @@ class DistributorController(Controller):
         svg = await service.team_svg(session, principal, distributor_id, depth=depth)
         return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "private, max-age=60"})
 
-    @get("/distributors/{distributor_id:int}/team-stats", opt=roles(*ANY_KEY, raises=[DistributorNotFound]),
+    @get("/distributors/{distributor_id:int}/team-stats", opt=any_key_read(DistributorNotFound),
          summary="Members and net sales per level")
     async def team_stats(self, session: AsyncSession, principal: Principal,
                          distributor_id: DistributorId) -> TeamStats:

@@ -14,6 +14,7 @@ from distnet.kit.contract import CSV, XLSX, json_or_files
 from distnet.kit.errors import NotFound, ValidationFailed
 from distnet.kit.http import roles
 from distnet.kit.money import check_currency
+from distnet.kit.replicas import READ_ONLY
 from distnet.reports import money, render, service
 from distnet.reports.schemas import (
     CommissionStatementRow,
@@ -39,6 +40,7 @@ def _local(value: datetime, settings: Settings) -> datetime:
 class ReportController(Controller):
     path = "/api/v1/reports"
     tags = ["reports"]
+    opt = READ_ONLY  # reports only read: a replica within the lag bound may answer (kit/replicas)
 
     @get("/commission-statement", opt=roles(Role.finance, raises=[NotFound], files=FILES),
          responses=json_or_files(Report[CommissionStatementRow]),

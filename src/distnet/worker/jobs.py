@@ -55,6 +55,7 @@ JOBS: list[Job] = [
     Job("rank_evaluation", timedelta(days=1), "distnet.ranks.service.evaluate_ranks"),
     Job("fold_sales", timedelta(seconds=30), "distnet.ranks.service.fold_sales"),
     Job("notifications_send", timedelta(seconds=5), "distnet.notifications.tasks.queue_due"),
+    Job("prune", timedelta(minutes=10), "distnet.events.housekeeping.prune"),
     Job("rank_downgrade_warnings", timedelta(days=1), "distnet.notifications.reminders.warn_downgrades"),
 ]
 
