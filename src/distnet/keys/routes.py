@@ -4,9 +4,11 @@ from litestar import Controller, post
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.keys import service
-from distnet.keys.schemas import IssuedKey
+from distnet.keys.schemas import IssuedKey, RecoveryConfirm, RecoveryStart, RecoveryStarted
 from distnet.kit.auth import Principal, Role
-from distnet.kit.http import roles
+from distnet.kit.http import PUBLIC, roles
+from distnet.kit.ratelimit import RateLimiter
+from distnet.settings import Settings
 
 
 class KeyController(Controller):
@@ -17,3 +19,20 @@ class KeyController(Controller):
           summary="Replace my API key (the new one is shown once; the old one stops working)")
     async def rotate(self, session: AsyncSession, principal: Principal) -> IssuedKey:
         return await service.rotate(session, principal)
+
+
+class KeyRecoveryController(Controller):
+    """A lost key: a one-time code to the account's verified phone or e-mail, then a new key."""
+
+    path = "/api/v1/keys/recovery"
+    tags = ["keys"]
+
+    @post("", opt=PUBLIC, status_code=202, summary="Send a recovery code to my verified contact")
+    async def start(self, session: AsyncSession, settings: Settings, limiter: RateLimiter,
+                    data: RecoveryStart) -> RecoveryStarted:
+        return await service.start_recovery(session, settings, data, limiter=limiter)
+
+    @post("/confirm", opt=PUBLIC, status_code=201, summary="A new key for the recovery code")
+    async def confirm(self, session: AsyncSession, settings: Settings, limiter: RateLimiter,
+                      data: RecoveryConfirm) -> IssuedKey:
+        return await service.confirm_recovery(session, settings, data, limiter=limiter)
