@@ -23,7 +23,7 @@ async def distributor_with_verified_contact(session: AsyncSession, *, code: str,
     return await session.scalar(text(
         """
         SELECT id FROM distributor
-         WHERE code = :code AND status = 'active'
+         WHERE code = :code AND status IN ('active', 'closing')
            AND ((phone_verified_at IS NOT NULL AND phone_hash = :phone)
                 OR (email_verified_at IS NOT NULL AND email_hash = :email))
         """), {"code": code, "phone": phone_hash, "email": email_hash})

@@ -1,8 +1,9 @@
-"""A distributor's API key: rotation (``POST /me/keys/rotate``) and, later, recovery of a lost key
-through a one-time code sent to a verified contact.
+"""A distributor's API key: rotation (``POST /me/keys/rotate``) and recovery of a lost key through
+a one-time code sent to a verified contact (``POST /keys/recovery`` then ``/keys/recovery/confirm``).
 
-A rotated or recovered key is a new random key with the same roles; the old one is revoked in the
-same transaction and audited (``api_key.rotated``). Requests already authenticated in another API
+A rotated key is a new random key with the same roles; the old one is revoked in the same
+transaction and audited (``api_key.rotated``). A recovered key replaces EVERY live key of the
+account (whoever holds the lost one loses it), audited ``api_key.recovered``. Requests already authenticated in another API
 process may use the old key for up to ``kit.auth.PRINCIPAL_TTL`` seconds (its resolution cache)."""
 
 from __future__ import annotations
@@ -11,10 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.keys import repository as repo
 from distnet.keys.errors import KeyNotFound
-from distnet.keys.schemas import IssuedKey
+from distnet.keys.schemas import IssuedKey, RecoveryConfirm, RecoveryStart, RecoveryStarted
 from distnet.kit import audit, auth
 from distnet.kit.auth import Principal, Role
+from distnet.kit.crypto import keyed_hash
+from distnet.kit.ratelimit import RateLimiter
 from distnet.network.service import get_distributor
+from distnet.settings import Settings
+from distnet.verification import service as verification
+from distnet.verification.errors import CodeMissing
 
 
 def forget_cached(key_ids: set[int]) -> None:
@@ -68,7 +74,7 @@ async def start_recovery(session: AsyncSession, settings: Settings, data: Recove
                          limiter: RateLimiter | None) -> RecoveryStarted:
     """Send a ``key_recovery`` code to the verified contact. The answer is the same whether or
     not the details match, so it tells nobody which codes and contacts belong together."""
-    if limiter is not None:
+    if limiter is not None:  # per IP and per account: nobody probes codes and contacts in bulk
         await limiter.hit("key_recovery", person=data.code.strip().upper())
     distributor_id = await _recovering(session, settings, data.code, data.contact)
     if distributor_id is not None:
@@ -82,12 +88,14 @@ async def confirm_recovery(session: AsyncSession, settings: Settings, data: Reco
     """Check the code (422 wrong/expired/missing with the attempts left, 429 when locked); then
     every live key of the distributor is revoked and a new distributor key issued (audited
     ``api_key.recovered``)."""
+    if limiter is not None:
+        await limiter.hit("key_recovery_check", person=data.code.strip().upper())
     distributor_id = await _recovering(session, settings, data.code, data.contact)
     if distributor_id is None:
         raise CodeMissing("no code is waiting for this; ask for a new one",
                           extra={"errors": [{"field": "verification_code", "message": "no code was sent"}]})
-    await verification.check_code(session, settings=settings, distributor_id=distributor_id, purpose="key_recovery",
-                                  code=data.verification_code, limiter=limiter)
+    checked = await verification.check_code(session, settings=settings, distributor_id=distributor_id,
+                                            purpose="key_recovery", code=data.verification_code, limiter=limiter)
     revoked = await repo.revoke(session, distributor_id=distributor_id, key_id=None)
-    actor = Principal(key_id=None, name=f"key recovery of distributor {distributor_id}")
+    actor = Principal(key_id=None, name=f"key recovery via {checked.channel}", distributor_id=distributor_id)
     return await _issue(session, actor, distributor_id, [Role.distributor], revoked, action="api_key.recovered")
