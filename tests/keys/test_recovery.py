@@ -11,13 +11,12 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 
 from distnet.app import create_app
-
 from tests.factories import auth, register
-from tests.notifications.conftest import deliver_all, give_contact, notify_settings, redis_prefix, smtp_server  # noqa: F401
+from tests.notifications.conftest import deliver_all, give_contact
 
 
 async def test_recover_a_lost_key_through_the_verified_email(client, admin_headers, sessionmaker, session,
-                                                             notify_settings, smtp_server):  # noqa: F811
+                                                             notify_settings, smtp_server):
     mailbox, _ = smtp_server
     root = await register(client, admin_headers, name="Root")
     d = await register(client, sponsor=root, name="Lost Key")
@@ -66,7 +65,7 @@ async def test_no_recovery_without_a_verified_contact(client, admin_headers):
 
 
 async def test_recovery_is_rate_limited_per_account_and_ip(settings, database_url, redis_url, redis_prefix,
-                                                           admin_headers, sessionmaker):  # noqa: F811
+                                                           admin_headers, sessionmaker):
     limited = dataclasses.replace(settings, notify=dataclasses.replace(
         settings.notify, redis_prefix=redis_prefix,
         rate_limits="key_recovery.person=2/60,key_recovery.ip=4/60,key_recovery_check.person=1/60"))
@@ -100,7 +99,7 @@ async def test_recovery_is_rate_limited_per_account_and_ip(settings, database_ur
 
 
 async def test_a_recovered_key_revokes_every_old_key_and_the_owner_is_told(client, admin_headers, sessionmaker,
-                                                                           notify_settings, smtp_server):  # noqa: F811
+                                                                           notify_settings, smtp_server):
     mailbox, _ = smtp_server
     root = await register(client, admin_headers, name="Root")
     d = await register(client, sponsor=root, name="Two Keys")

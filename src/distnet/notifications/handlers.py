@@ -6,7 +6,7 @@ are unique per (event, recipient, channel): a redelivered event notifies nobody 
 Topics: ``hold.placed`` / ``hold.lifted`` (violation holds; maintenance has its own notices),
 ``appeal.updated`` (info requested, decided), ``maintenance.announced`` / ``maintenance.started``
 (the distributors the window's holds cover, one INSERT … SELECT), ``payout.paid`` /
-``payout.failed``, ``debt.created``, ``repayment.received``, ``rank.changed`` (up or down),
+``payout.failed`` / ``payout.returned``, ``debt.created``, ``repayment.received``, ``rank.changed`` (up or down),
 ``payout_account.changed`` (finance emits it with ``distributor_id``; optional payload
 ``account_masked``) and ``distributor.closed``.
 """
@@ -102,6 +102,15 @@ async def payout_failed(session: AsyncSession, event: dict[str, Any]) -> None:
     p = event["payload"]
     await _notify(session, event, "payout_failed", {"amount": p.get("amount"), "currency": p.get("currency"),
                                                     "reason": p.get("reason"), "run_id": p.get("run_id")})
+
+
+@on("payout.returned", consumer="notifications.payout_returned")
+async def payout_returned(session: AsyncSession, event: dict[str, Any]) -> None:
+    p = event["payload"]
+    await _notify(session, event, "payout_returned", {"amount": p.get("amount"), "currency": p.get("currency"),
+                                                      "reason": p.get("reason"), "run_id": p.get("run_id"),
+                                                      "reference": p.get("return_reference"),
+                                                      "distributor_id": p.get("distributor_id")})
 
 
 @on("debt.created", consumer="notifications.debt_created")

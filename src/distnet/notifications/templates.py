@@ -82,6 +82,14 @@ TEMPLATES: dict[str, dict[str, Template]] = {
         "请核对收款账户信息，下次打款时将再次支付。",
         "Payout failed: {amount}", "The payout of {amount} failed: {reason}. The money is back in your available "
         "balance; check your payout account details, it is paid again in the next payout run."),
+    "payout_returned": _t(
+        "佣金打款被银行退回 {amount}", "已支付的 {amount} 被银行退回(退票，银行流水号 {reference})，原因：{reason}。"
+        "款项及代扣的个税已退回您的可提现余额。请重新确认或更正收款账户(PUT /api/v1/distributors/{distributor_id}/payout-account)，"
+        "确认后在下一次打款中再次支付。",
+        "Payout returned: {amount}", "The payout of {amount} was returned by the bank (reference {reference}): "
+        "{reason}. The money, and the tax withheld from it, is back in your available balance. Confirm or correct "
+        "your payout account (PUT /api/v1/distributors/{distributor_id}/payout-account); it is paid again in the next "
+        "payout run after that."),
     "debt_created": _t(
         "您有一笔欠款 {amount}", "因{reason}，您欠平台 {amount}。欠款将从您之后的佣金中自动扣除，"
         "也可通过还款直接结清；有欠款时不能注销账户。",
