@@ -126,3 +126,9 @@ async def test_a_recovered_key_revokes_every_old_key_and_the_owner_is_told(clien
                  ).one()
     assert live == 1
     assert audit.before == {"keys": [rotated.json()["prefix"]]} and audit.after == {"key": resp.json()["prefix"]}
+    # the owner is told on every channel (a security notice: it cannot be muted)
+    await deliver_all(sessionmaker, notify_settings)
+    notices = [m for m in mailbox.to("two@example.com") if m["Subject"] != mail["Subject"]]
+    assert len(notices) == 1 and "API" in notices[0]["Subject"]
+    inbox = (await client.get("/api/v1/me/notifications", headers=new)).json()["items"]
+    assert [i["kind"] for i in inbox if i["kind"] == "api_key_replaced"] == ["api_key_replaced"]

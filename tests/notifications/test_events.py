@@ -124,3 +124,44 @@ async def test_opt_out_and_missing_consent_stop_a_channel(client, admin_headers,
     assert [tuple(r) for r in rows] == [
         (opted_out["id"], "inbox"), (no_consent["id"], "inbox"), (consented["id"], "inbox"),
         (consented["id"], "sms"), (unverified["id"], "inbox")]
+
+
+async def test_a_kind_is_muted_per_distributor_except_security_and_legal_notices(
+        client, admin_headers, sessionmaker, notify_settings, smtp_server):
+    mailbox, _ = smtp_server
+    d = await register(client, admin_headers, name="Mu")
+    await give_contact(sessionmaker, notify_settings, d["id"], email="mu@example.com")
+    url = "/api/v1/me/notification-preferences"
+    shown = (await client.get(url, headers=auth(d))).json()
+    assert "rank_up" in shown["mutable_kinds"] and "payout_account_changed" in shown["mandatory_kinds"]
+    assert not set(shown["mutable_kinds"]) & set(shown["mandatory_kinds"])
+    for refused in (["hold_placed"], ["rank_up", "payout_account_changed"], ["verification_code"], ["no_such_kind"]):
+        resp = await client.put(url, headers=auth(d), json={"muted_kinds": refused})
+        assert resp.status_code == 422 and resp.json()["errors"][0]["field"] == "muted_kinds", resp.text
+    assert (await client.get(url, headers=auth(d))).json()["muted_kinds"] == []  # nothing was saved
+    resp = await client.put(url, headers=auth(d), json={"muted_kinds": ["rank_up", "payout_paid"]})
+    assert resp.status_code == 200 and resp.json()["muted_kinds"] == ["payout_paid", "rank_up"]
+    # another distributor's preferences are untouched
+    other = await register(client, admin_headers, name="Other")
+    assert (await client.get(url, headers=auth(other))).json()["muted_kinds"] == []
+    async with session_scope(sessionmaker) as s:
+        await outbox.emit(s, "rank.changed", {"from": "member", "to": "silver", "distributor_id": d["id"]},
+                          distributor_id=d["id"])
+        await outbox.emit(s, "payout.paid", {"amount": 100, "currency": "CNY", "reference": "M1",
+                                             "distributor_id": d["id"]}, distributor_id=d["id"])
+        await outbox.emit(s, "debt.created", {"amount": "1.00", "reason": "refund_clawback",
+                                              "distributor_id": d["id"]}, distributor_id=d["id"])
+        # a mandatory kind stays on every channel even if an old row lists it as muted
+        await s.execute(text("UPDATE notification_preference SET muted_kinds = muted_kinds || "
+                             "'{payout_account_changed}' WHERE distributor_id = :d"), {"d": d["id"]})
+        await outbox.emit(s, "payout_account.changed", {"account_masked": "****4321", "distributor_id": d["id"]},
+                          distributor_id=d["id"])
+    await run_consumers(sessionmaker)
+    await deliver_all(sessionmaker, notify_settings)
+    inbox = (await client.get("/api/v1/me/notifications", headers=auth(d))).json()["items"]
+    assert sorted(i["kind"] for i in inbox) == ["debt_created", "payout_account_changed", "payout_paid", "rank_up"]
+    mailed = sorted(m["Subject"] for m in mailbox.to("mu@example.com"))
+    assert len(mailed) == 2 and any("****4321" in m.get_content() for m in mailbox.to("mu@example.com"))
+    async with session_scope(sessionmaker) as s:
+        emails = sorted(await s.scalars(text("SELECT kind FROM notification WHERE channel = 'email'")))
+    assert emails == ["debt_created", "payout_account_changed"]

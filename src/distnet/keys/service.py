@@ -18,6 +18,7 @@ from distnet.kit.auth import Principal, Role
 from distnet.kit.crypto import keyed_hash
 from distnet.kit.ratelimit import RateLimiter
 from distnet.network.service import get_distributor
+from distnet.notifications.service import notify
 from distnet.settings import Settings
 from distnet.verification import service as verification
 from distnet.verification.errors import CodeMissing
@@ -98,4 +99,8 @@ async def confirm_recovery(session: AsyncSession, settings: Settings, data: Reco
                                             purpose="key_recovery", code=data.verification_code, limiter=limiter)
     revoked = await repo.revoke(session, distributor_id=distributor_id, key_id=None)
     actor = Principal(key_id=None, name=f"key recovery via {checked.channel}", distributor_id=distributor_id)
-    return await _issue(session, actor, distributor_id, [Role.distributor], revoked, action="api_key.recovered")
+    issued = await _issue(session, actor, distributor_id, [Role.distributor], revoked, action="api_key.recovered")
+    # a security notice on every channel (it cannot be muted): if this was not the owner, they know
+    await notify(session, distributor_id=distributor_id, event_key=f"api_key:{issued.prefix}", kind="api_key_replaced",
+                 params={"at": issued.created_at.isoformat(), "how": f"recovery_{checked.channel}"})
+    return issued
