@@ -116,6 +116,12 @@ def _render_row(settings: Settings, locale: str, row: dict[str, Any]) -> tuple[s
     return render(row["kind"], locale, params)
 
 
+def render_notice(settings: Settings, locale: str, row: dict[str, Any]) -> tuple[str, str]:
+    """A stored notice in words (``kind``, ``params``, ``redacted_at``, ``secret_enc``): what the
+    inbox, the e-mail and the owner's data export show."""
+    return _render_row(settings, locale, row)
+
+
 async def inbox(session: AsyncSession, *, settings: Settings, distributor_id: int, cursor: str | None,
                 limit: int | None, unread_only: bool = False) -> tuple[list[InboxItem], int, str | None]:
     """Newest first; returns (items, unread count, next cursor)."""
