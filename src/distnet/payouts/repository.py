@@ -52,7 +52,13 @@ CREATE_ITEMS = text(
                          WHERE h.distributor_id = a.distributor_id AND h.reason <> 'maintenance'
                            AND h.lifted_at IS NULL AND h.started_at <= now()
                            AND (h.ends_at IS NULL OR h.ends_at > now())) THEN 'violation_hold' END,
-                   CASE WHEN risk.d IS NOT NULL THEN 'open_risk_case' END
+                   CASE WHEN risk.d IS NOT NULL THEN 'open_risk_case' END,
+                   -- DISTNET_REQUIRE_VERIFIED_CONTACT: a first payout needs a verified phone or e-mail
+                   CASE WHEN CAST(:require_contact AS boolean) AND dist.phone_verified_at IS NULL
+                             AND dist.email_verified_at IS NULL
+                             AND NOT EXISTS (SELECT 1 FROM payout_item pi
+                                              WHERE pi.distributor_id = a.distributor_id AND pi.status = 'paid')
+                        THEN 'contact_unverified' END
                ], NULL) AS reasons
           FROM ledger_account a
           JOIN distributor dist ON dist.id = a.distributor_id

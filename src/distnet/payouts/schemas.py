@@ -15,7 +15,7 @@ class PayoutRunCreate(msgspec.Struct, forbid_unknown_fields=True):
 
 
 SkipReason = Literal["closed", "erased", "no_payout_account", "payout_account_unconfirmed",
-                     "payout_account_cooling_off", "violation_hold", "open_risk_case"]
+                     "payout_account_cooling_off", "violation_hold", "open_risk_case", "contact_unverified"]
 
 
 class PayoutSkip(msgspec.Struct):

@@ -112,6 +112,7 @@ async def create_run(
     row = (await session.execute(repo.CREATE_ITEMS, {
         "run": run.id, "currency": currency, "min_amount": minimum,
         "skip_risk": settings.business.payout_skip_open_risk_case,
+        "require_contact": settings.notify.require_verified_contact,
         "tax_rules": json.dumps(table.rules) if table else None, "tax_table_id": table.id if table else None,
         "tax_month": month, "tax_account": await session.scalar(repo.TAX_ACCOUNT, {"currency": currency}),
     })).one()
