@@ -59,8 +59,10 @@ async def appeal_updated(session: AsyncSession, event: dict[str, Any]) -> None:
     action = p.get("action")
     if action not in ("request_info", "approve", "reject", "escalate"):
         return
+    # the note of THIS step (events before appeal_event_id existed: the appeal's latest note)
     note = await session.scalar(text(
-        "SELECT note FROM appeal_event WHERE appeal_id = :a ORDER BY id DESC LIMIT 1"), {"a": p.get("appeal_id")})
+        "SELECT note FROM appeal_event WHERE appeal_id = :a AND (CAST(:e AS bigint) IS NULL OR id = :e) "
+        "ORDER BY id DESC LIMIT 1"), {"a": p.get("appeal_id"), "e": p.get("appeal_event_id")})
     params = {"appeal_id": p.get("appeal_id"), "hold_id": p.get("hold_id"), "note": note or "-"}
     if action == "request_info":
         await _notify(session, event, "appeal_info_requested", params)
