@@ -131,6 +131,12 @@ OWNERSHIP_TABLE = [
     ("GET", "/api/v1/me/consents", STAFF_ROLE, 403),
     ("POST", "/api/v1/me/consents/marketing/withdraw", OWNER, 200),
     ("POST", "/api/v1/me/contact", STAFF_ROLE, 403),
+    ("GET", "/api/v1/holds/{hold}", OWNER, 200),  # the owner's hold and its evidence
+    ("GET", "/api/v1/holds/{hold}", OTHER, 404),
+    ("GET", "/api/v1/holds/{hold}", STAFF_ROLE, 200),
+    ("POST", "/api/v1/distributors/{id}/payout-account/code", OWNER, 409),  # no verified contact yet
+    ("POST", "/api/v1/distributors/{id}/payout-account/code", OTHER, 404),
+    ("POST", "/api/v1/distributors/{id}/payout-account/code", STAFF_ROLE, 403),
 ]
 
 
@@ -157,7 +163,11 @@ async def test_ownership_rules(client, admin_headers, make_key, method, template
         ADMIN: admin_headers,
     }[who]
     note = await _owner_notice(client, admin_headers, owner) if "{note}" in template else None
-    path = template.format(id=owner["id"], card=owner["card"]["number"], note=note)
+    hold = None
+    if "{hold}" in template:
+        hold = (await client.post(f"/api/v1/cards/{owner['card']['number']}/holds", headers=admin_headers,
+                                  json={"reason": "manual", "note": "check"})).json()["id"]
+    path = template.format(id=owner["id"], card=owner["card"]["number"], note=note, hold=hold)
     body = {"sponsor_id": other["id"]} if path.endswith("/sponsor") else ({} if method == "PUT" else None)
     if path.endswith(f"/{owner['id']}/closure"):
         body = {"reason": "other", "reason_text": "role test"}

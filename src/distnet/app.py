@@ -21,7 +21,7 @@ from distnet.console.routes import console_router
 from distnet.console.web import console_aware, template_config
 from distnet.db import make_engine, make_sessionmaker, replica_set, resolve_database_url, resolve_redis_url
 from distnet.events.routes import WebhookController
-from distnet.keys.routes import KeyController
+from distnet.keys.routes import KeyController, KeyRecoveryController
 from distnet.kit.auth import role_guard
 from distnet.kit.contract import publish
 from distnet.kit.http import DEPENDENCIES
@@ -61,6 +61,7 @@ CONTROLLERS: list[type] = [
     SellerOrderController,
     PersonalDataController,
     KeyController,
+    KeyRecoveryController,
     CommissionController,
     LedgerController,
     RankController,

@@ -3,6 +3,8 @@ termination of a violator, GET /me/closure, and erasure of every copy of the per
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
@@ -11,11 +13,17 @@ from distnet.closure import service as closure
 from distnet.closure.errors import ClosureTransitionRefused
 from distnet.closure.state import ClosureState, transition
 from distnet.db import session_scope
+from distnet.events.dispatch import dispatch_event
+from distnet.events.registry import load_handlers
+from distnet.events.relay import event_dict
 from distnet.kit import outbox
 from distnet.ledger.service import Posting, post
+from distnet.ledger.verify import verify
 from tests.conftest import bearer
-from tests.factories import auth, close_account, closure_code, register
+from tests.factories import auth, close_account, closure_code, register, set_payout_account
 from tests.notifications.conftest import run_consumers
+from tests.orders.helpers import balances, place
+from tests.settlement.builders import days_ago
 
 
 async def _credit_available(sessionmaker, distributor_id: int, amount: int) -> None:
@@ -26,7 +34,8 @@ async def _credit_available(sessionmaker, distributor_id: int, amount: int) -> N
 
 def test_every_closure_transition_is_named():
     S = ClosureState
-    allowed = {(S.active, S.closing), (S.active, S.closed), (S.closing, S.closed), (S.closed, S.erased)}
+    allowed = {(S.active, S.closing), (S.active, S.closed), (S.closing, S.closed), (S.closed, S.erased),
+               (S.closed, S.closing)}
     for a in S:
         for b in S:
             if (a, b) in allowed:
@@ -173,3 +182,85 @@ async def test_erasure_reaches_every_copy(client, admin_headers, make_key, sessi
     assert texts and not [t for t in texts if "Erin" in t or "13900000000" in t]
     shown = (await client.get("/api/v1/me/closure", headers=auth(d)))
     assert shown.status_code in (200, 401)
+
+
+async def _consume(sessionmaker, prefix: str) -> None:
+    """Dispatch every unpublished outbox event to the consumers whose name starts with ``prefix``."""
+    handlers = {topic: [(name, fn) for name, fn in found if name.startswith(prefix)]
+                for topic, found in load_handlers().items()}
+    async with session_scope(sessionmaker) as s:
+        rows = (await s.execute(text("UPDATE outbox_event SET published_at = now() WHERE published_at IS NULL "
+                                     "RETURNING id, topic, payload, distributor_id, created_at, seq"))).all()
+    for r in sorted(rows, key=lambda r: r.seq):
+        await dispatch_event(sessionmaker, event_dict(r.id, r.topic, r.payload, r.distributor_id, r.created_at),
+                             handlers=handlers)
+
+
+async def test_closure_final_payout_end_to_end(client, admin_headers, make_key, sessionmaker, session):
+    """active -> closing (money available) -> the next run pays the last balance whatever the
+    minimum -> closed when it is paid; a bank return of that payout makes it closing again, and
+    the payout after that closes it for good. Through the API and the real payout run."""
+    fin = bearer(await make_key("finance", name="fin"))
+    approver = bearer(await make_key("finance_approver", name="appr"))
+    root = await register(client, admin_headers, name="Root")
+    d = await register(client, sponsor=root, name="Leaving")
+    await set_payout_account(client, d)
+    await place(client, d, "300.00", placed_at=days_ago(20).isoformat())
+    assert (await client.post("/api/v1/settlements", headers=fin)).status_code == 201
+    assert (await balances(client, d))["available"] == "30.00"
+
+    resp = await close_account(client, d, reason="no_longer_selling")
+    assert resp.status_code == 200 and resp.json()["state"] == "closing", resp.text
+    assert [w["code"] for w in resp.json()["waits_for"]] == ["money_available"]
+
+    async def run_and_result(key: str, status: str, **extra) -> int:
+        # a minimum far above the balance: a closing account's final payout is paid at any amount
+        run = await client.post("/api/v1/payout-runs", json={"min_amount": "10000.00"},
+                                headers={**fin, "Idempotency-Key": key})
+        assert run.status_code == 201, run.text
+        run_id = run.json()["id"]
+        assert (await client.post(f"/api/v1/payout-runs/{run_id}/approve", headers=approver)).status_code == 200
+        rows = list(csv.DictReader(io.StringIO(
+            (await client.get(f"/api/v1/payout-runs/{run_id}/export?format=csv", headers=fin)).text)))
+        [row] = [r for r in rows if r["distributor_code"] == d["code"]]
+        assert len(rows) == 1  # root's 0.00 is not due
+        done = await client.post(f"/api/v1/payout-runs/{run_id}/results", headers=fin, json={"results": [
+            {"item_id": int(row["item_id"]), "status": status, **extra}]})
+        assert done.status_code == 200, done.text
+        item = (await client.get(f"/api/v1/payout-runs/{run_id}/items", headers=fin)).json()["items"][0]
+        assert item["final_payout"] is True and item["gross"] == "30.00"
+        return int(row["item_id"])
+
+    item_id = await run_and_result("final-1", "paid", reference="BK-LAST")
+    run_id = await session.scalar(text("SELECT run_id FROM payout_item WHERE id = :i"), {"i": item_id})
+    await session.rollback()
+    shown = (await client.get("/api/v1/me/closure", headers=auth(d))).json()
+    assert shown["state"] == "closing" and shown["waits_for"] == []  # paid; the consumer closes it
+    await _consume(sessionmaker, "closure.")
+    shown = (await client.get("/api/v1/me/closure", headers=auth(d))).json()
+    assert shown["state"] == "closed" and shown["erase_after"] is not None
+    assert (await balances(client, d))["paid"] == "30.00"
+
+    # the bank sends the final payout back (退票): the account has money again and waits for it
+    resp = await client.post(f"/api/v1/payout-runs/{run_id}/results", headers=fin, json={"results": [
+        {"item_id": item_id, "status": "returned", "reference": "RT-LAST", "reason": "account closed"}]})
+    assert resp.status_code == 200 and resp.json()["applied"]["returned"] == 1, resp.text
+    shown = (await client.get("/api/v1/me/closure", headers=auth(d))).json()
+    assert shown["state"] == "closing" and shown["erase_after"] is None and shown["closed_at"] is None
+    assert [w["code"] for w in shown["waits_for"]] == ["money_available"]
+    assert (await balances(client, d))["available"] == "30.00"
+    # the closing owner confirms the payout account again, and the next run closes the account
+    await set_payout_account(client, d, headers=admin_headers, expect=200)
+    await session.execute(text("UPDATE payout_account SET cooling_until = now() WHERE distributor_id = :d "
+                               "AND superseded_at IS NULL"), {"d": d["id"]})
+    await session.commit()
+    await run_and_result("final-2", "paid", reference="BK-LAST-2")
+    await _consume(sessionmaker, "closure.")
+    shown = (await client.get("/api/v1/me/closure", headers=auth(d))).json()
+    assert shown["state"] == "closed" and shown["waits_for"] == [] and shown["erase_after"] is not None
+    states = list(await session.scalars(text(
+        "SELECT after->>'status' FROM audit_log WHERE subject_id = :d AND action LIKE 'distributor.clos%' ORDER BY id"),
+        {"d": str(d["id"])}))
+    assert states == ["closing", "closed", "closing", "closed"]
+    report = await verify(session)
+    assert report["ok"], [c for c in report["checks"] if not c["ok"]]

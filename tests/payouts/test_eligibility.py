@@ -173,3 +173,32 @@ def test_migration_moves_registration_bank_accounts(database_url):
             assert "bank_account_enc" not in cols
     finally:
         drop_database(admin, name)
+
+
+async def test_a_verified_contact_can_be_a_condition_of_the_first_payout(sessionmaker, settings):
+    strict = dataclasses.replace(settings, notify=dataclasses.replace(settings.notify, require_verified_contact=True))
+    async with sessionmaker() as s:
+        unverified, verified = await add_distributors(s, 2)
+        await s.execute(text("UPDATE distributor SET email_verified_at = now() WHERE id = :d"), {"d": verified})
+        for d in (unverified, verified):
+            await add_available(s, d, 20_000)
+        await s.commit()
+    async with sessionmaker() as s:  # off by default: both are paid
+        assert (await create_run(s, settings, SYSTEM))["item_count"] == 2
+        await s.rollback()
+    async with sessionmaker() as s:
+        run = await create_run(s, strict, SYSTEM)
+        assert run["item_count"] == 1
+        skipped = (await s.execute(text("SELECT distributor_id, reasons FROM payout_skip WHERE run_id = :r"),
+                                   {"r": run["id"]})).all()
+        assert [(r.distributor_id, list(r.reasons)) for r in skipped] == [(unverified, ["contact_unverified"])]
+        # once paid, later payouts need no verified contact
+        await s.execute(text("UPDATE payout_item SET status = 'paid' WHERE run_id = :r"), {"r": run["id"]})
+        await s.execute(text("UPDATE distributor SET email_verified_at = NULL WHERE id = :d"), {"d": verified})
+        await add_available(s, verified, 20_000)
+        await add_available(s, unverified, 1)
+        second = await create_run(s, strict, SYSTEM)
+        items = list(await s.scalars(text("SELECT distributor_id FROM payout_item WHERE run_id = :r"),
+                                     {"r": second["id"]}))
+        assert items == [verified]
+        await s.rollback()

@@ -202,7 +202,8 @@ async def test_results_paid_and_failed_once(client, finance, payable, session):
     resp = await client.post(f"{RUNS}/{run['id']}/results", json=body, headers=finance["finance"])
     assert resp.status_code == 200, resp.text
     report = resp.json()
-    assert report["applied"] == {"paid": 1, "failed": 1, "commissions_paid": 2}
+    assert report["applied"] == {"paid": 1, "failed": 1, "returned": 0, "commissions_paid": 2,
+                                 "commissions_restored": 0}
     assert report["status"] == "exported" and report["open_items"] == 1
     b0, b1 = await _bal(session, d[0]), await _bal(session, d[1])
     assert (b0["reserved"], b0["paid"], b0["available"]) == (0, 20_000, 0)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import zipfile
 
 from sqlalchemy import text
 
-from tests.factories import auth, register
+from tests.factories import auth, card_number, register, set_payout_account
+from tests.notifications.conftest import run_consumers
 from tests.orders.helpers import place, refund
 
 
@@ -56,9 +58,18 @@ async def _owner_with_everything(client, admin_headers, make_key):
 
 
 async def test_export_holds_every_kind_of_record_and_nothing_of_anyone_else(client, admin_headers, make_key,
-                                                                            session):
+                                                                            session, sessionmaker):
     owner, kid, other, old_number, new_number, appeal_id = await _owner_with_everything(
         client, admin_headers, make_key)
+    # consents: given at registration, an optional one granted and withdrawn; notices from the events
+    assert (await client.post("/api/v1/me/consents", headers=auth(owner), json={"purpose": "marketing"})
+            ).status_code == 200
+    assert (await client.post("/api/v1/me/consents/marketing/withdraw", headers=auth(owner))).status_code == 200
+    assert (await client.put("/api/v1/me/notification-preferences", headers=auth(owner),
+                             json={"muted_kinds": ["rank_up"]})).status_code == 200
+    await set_payout_account(client, owner, headers=admin_headers, holder_name="陈静怡",
+                             account_number=card_number(4242))
+    await run_consumers(sessionmaker)
     resp = await client.get("/api/v1/me/export", headers=auth(owner))
     assert resp.status_code == 200, resp.text
     assert "attachment" in resp.headers["content-disposition"]
@@ -66,7 +77,7 @@ async def test_export_holds_every_kind_of_record_and_nothing_of_anyone_else(clie
     profile = doc["profile"]
     assert (profile["name"], profile["phone"], profile["device_id"], profile["ip"], profile["payment_fingerprint"],
             profile["bank_account"], profile["region"]) == (
-        "陈静怡", "+8613600000001", "owner-device", "10.9.8.7", "owner-pay", "6222-OWNER-01", "east")
+        "陈静怡", "+8613600000001", "owner-device", "10.9.8.7", "owner-pay", card_number(4242), "east")
     assert profile["sponsor"] == {"code": doc["profile"]["sponsor"]["code"], "name": "R*"}
     assert [c["number"] for c in doc["cards"]] == [old_number, new_number]
     assert doc["cards"][0]["frozen_at"] and doc["cards"][0]["cancelled_at"] and doc["cards"][0]["replaced_by"] == new_number
@@ -85,7 +96,30 @@ async def test_export_holds_every_kind_of_record_and_nothing_of_anyone_else(clie
     assert ("staff", "request_info", "send the return slip") in messages
     assert any(by == "you" and note == "slip number RS-778" for by, _, note in messages)
     assert any(a["action"] == "distributor.registered" for a in doc["audit"])
-    assert "notifications" in doc and "consents" in doc
+    # notifications: every notice, in the owner's words, on each channel it went to; codes masked
+    kinds = {n["kind"] for n in doc["notifications"]}
+    assert {"hold_placed", "appeal_info_requested", "payout_account_changed", "verification_code"} <= kinds, kinds
+    hold_notice = next(n for n in doc["notifications"] if n["kind"] == "hold_placed")
+    assert new_number in hold_notice["body"] and hold_notice["channel"] == "inbox" and hold_notice["sent_at"]
+    code_notice = next(n for n in doc["notifications"] if n["kind"] == "verification_code")
+    assert code_notice["channel"] == "sms" and "******" in code_notice["body"]
+    assert not any(re.search(r"\b\d{6}\b", n["body"]) for n in doc["notifications"] if n["kind"] == "verification_code")
+    assert doc["notification_preferences"] == {"email_enabled": True, "sms_enabled": True, "muted_kinds": ["rank_up"]}
+    consents = {(c["purpose"], c["withdrawn_at"] is None) for c in doc["consents"]}
+    assert consents == {("terms", True), ("privacy", True), ("marketing", False)}
+    assert all(c["document_version"] and c["granted_at"] for c in doc["consents"])
+    # payout accounts, every version decrypted (the registration bank_account, then the card set)
+    assert [(a["status"], a["account_number"]) for a in doc["payout_accounts"]] == [
+        ("superseded", "6222-OWNER-01"), ("active", card_number(4242))]
+    assert doc["payout_accounts"][1]["holder_name"] == "陈静怡" and doc["payout_accounts"][1]["resident_id"]
+    assert doc["payouts"] == []
+    # in the database the other two have notices and consents of their own; none are here
+    others = await session.scalar(text("SELECT count(*) FROM notification WHERE distributor_id <> :d"),
+                                  {"d": owner["id"]})
+    assert others > 0
+    ids = {n["id"] for n in doc["notifications"]}
+    assert ids == set(await session.scalars(text("SELECT id FROM notification WHERE distributor_id = :d"),
+                                            {"d": owner["id"]}))
     # nothing of anyone else: not the other distributor, not the kid beyond what the API shows, no staff names
     for leaked in ("黄他人", "+8613600000003", "other-device", "6222-OTHER-03", "other-order-1", "other-buyer-C",
                    "other's own", other["code"], other["card"]["number"], "林小孩", "+8613600000002",
@@ -105,7 +139,8 @@ async def test_export_as_zip_of_csvs(client, admin_headers, make_key):
     archive = zipfile.ZipFile(io.BytesIO(resp.content))
     names = set(archive.namelist())
     assert {"export.json", "profile.csv", "cards.csv", "orders.csv", "commissions.csv", "ledger.csv", "holds.csv",
-            "appeals.csv"} <= names
+            "appeals.csv", "notifications.csv", "consents.csv", "notification_preferences.csv",
+            "payout_accounts.csv"} <= names
     profile = list(csv.DictReader(io.StringIO(archive.read("profile.csv").decode())))
     assert profile[0]["phone"] == "'+8613600000001"  # a leading + is kept as text, not run as a formula
     orders = list(csv.DictReader(io.StringIO(archive.read("orders.csv").decode())))

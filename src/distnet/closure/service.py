@@ -191,6 +191,26 @@ async def complete_if_paid(session: AsyncSession, *, settings: Settings, distrib
     return True
 
 
+async def reopen_after_return(session: AsyncSession, *, distributor_ids: list[int]) -> list[int]:
+    """A closed account whose payout came back from the bank (退票) has money again: it is
+    ``closing`` again and waits for a new final payout; its erasure date is cleared (the payout
+    needs its payout account and name). An erased account stays erased: finance settles it by
+    hand. Returns the accounts reopened."""
+    if not distributor_ids:
+        return []
+    closed = [int(i) for i in await session.scalars(text(
+        "SELECT id FROM distributor WHERE id = ANY(CAST(:ids AS bigint[])) AND status = 'closed' ORDER BY id "
+        "FOR UPDATE"), {"ids": distributor_ids})]
+    for did in closed:
+        transition(ClosureState.closed, ClosureState.closing)
+        await session.execute(update(Distributor).where(Distributor.id == did).values(
+            status=ClosureState.closing.value, closed_at=None, erase_after=None))
+        await audit.record(session, SYSTEM, "distributor.closing", "distributor", did,
+                           before={"status": "closed"}, after={"status": "closing",
+                                                               "after": "the final payout was returned by the bank"})
+    return closed
+
+
 async def view(session: AsyncSession, *, distributor_id: int) -> ClosureView:
     d = await _distributor(session, distributor_id)
     waiting = await waits_for(session, d.id) if d.status == ClosureState.closing else []

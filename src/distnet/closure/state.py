@@ -21,6 +21,7 @@ TRANSITIONS: frozenset[tuple[ClosureState, ClosureState]] = frozenset({
     (S.active, S.closing),   # money still to pay out
     (S.active, S.closed),    # nothing to pay, or an admin terminates a violator
     (S.closing, S.closed),   # the final payout was paid
+    (S.closed, S.closing),   # ... and the bank sent it back (退票): the money is owed to the owner again
     (S.closed, S.erased),    # the retention period ended
 })
 

@@ -16,3 +16,14 @@ async def revoke(session: AsyncSession, *, distributor_id: int, key_id: int | No
         RETURNING id, prefix
         """), {"d": distributor_id, "k": key_id})
     return [(r.id, r.prefix) for r in rows]
+
+
+async def distributor_with_verified_contact(session: AsyncSession, *, code: str, phone_hash: bytes | None,
+                                            email_hash: bytes | None) -> int | None:
+    return await session.scalar(text(
+        """
+        SELECT id FROM distributor
+         WHERE code = :code AND status IN ('active', 'closing')
+           AND ((phone_verified_at IS NOT NULL AND phone_hash = :phone)
+                OR (email_verified_at IS NOT NULL AND email_hash = :email))
+        """), {"code": code, "phone": phone_hash, "email": email_hash})

@@ -35,6 +35,12 @@ DEFAULT_LIMITS: dict[str, Limit] = {
     "code_send.person": Limit(5, 900),
     "code_check.ip": Limit(120, 3600),
     "code_check.person": Limit(30, 3600),
+    # key recovery is public: per IP, and per account (referral code) so a stranger cannot flood
+    # one owner's phone; confirmations get their own, looser window
+    "key_recovery.ip": Limit(10, 3600),
+    "key_recovery.person": Limit(5, 3600),
+    "key_recovery_check.ip": Limit(30, 3600),
+    "key_recovery_check.person": Limit(10, 3600),
 }
 
 

@@ -6,7 +6,7 @@ are unique per (event, recipient, channel): a redelivered event notifies nobody 
 Topics: ``hold.placed`` / ``hold.lifted`` (violation holds; maintenance has its own notices),
 ``appeal.updated`` (info requested, decided), ``maintenance.announced`` / ``maintenance.started``
 (the distributors the window's holds cover, one INSERT … SELECT), ``payout.paid`` /
-``payout.failed``, ``debt.created``, ``repayment.received``, ``rank.changed`` (up or down),
+``payout.failed`` / ``payout.returned``, ``debt.created``, ``repayment.received``, ``rank.changed`` (up or down),
 ``payout_account.changed`` (finance emits it with ``distributor_id``; optional payload
 ``account_masked``) and ``distributor.closed``.
 """
@@ -59,8 +59,10 @@ async def appeal_updated(session: AsyncSession, event: dict[str, Any]) -> None:
     action = p.get("action")
     if action not in ("request_info", "approve", "reject", "escalate"):
         return
+    # the note of THIS step (events before appeal_event_id existed: the appeal's latest note)
     note = await session.scalar(text(
-        "SELECT note FROM appeal_event WHERE appeal_id = :a ORDER BY id DESC LIMIT 1"), {"a": p.get("appeal_id")})
+        "SELECT note FROM appeal_event WHERE appeal_id = :a AND (CAST(:e AS bigint) IS NULL OR id = :e) "
+        "ORDER BY id DESC LIMIT 1"), {"a": p.get("appeal_id"), "e": p.get("appeal_event_id")})
     params = {"appeal_id": p.get("appeal_id"), "hold_id": p.get("hold_id"), "note": note or "-"}
     if action == "request_info":
         await _notify(session, event, "appeal_info_requested", params)
@@ -102,6 +104,15 @@ async def payout_failed(session: AsyncSession, event: dict[str, Any]) -> None:
     p = event["payload"]
     await _notify(session, event, "payout_failed", {"amount": p.get("amount"), "currency": p.get("currency"),
                                                     "reason": p.get("reason"), "run_id": p.get("run_id")})
+
+
+@on("payout.returned", consumer="notifications.payout_returned")
+async def payout_returned(session: AsyncSession, event: dict[str, Any]) -> None:
+    p = event["payload"]
+    await _notify(session, event, "payout_returned", {"amount": p.get("amount"), "currency": p.get("currency"),
+                                                      "reason": p.get("reason"), "run_id": p.get("run_id"),
+                                                      "reference": p.get("return_reference"),
+                                                      "distributor_id": p.get("distributor_id")})
 
 
 @on("debt.created", consumer="notifications.debt_created")

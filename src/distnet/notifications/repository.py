@@ -8,10 +8,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.db import rowcount
+from distnet.notifications.templates import MANDATORY_KINDS
 
 # Which channels a recipient gets: the inbox always; e-mail to a verified address unless turned
-# off or the kind is muted; SMS to a verified phone only with an active ``sms`` consent (seed 003:
-# short messages are opt-in). Erased accounts get nothing.
+# off or the kind is muted (``:mandatory`` kinds, ``templates.MANDATORY_KINDS``, ignore mutes); SMS
+# to a verified phone only with an active ``sms`` consent (seed 003: short messages are opt-in).
+# Erased accounts get nothing.
 _FANOUT = """
 INSERT INTO notification (distributor_id, event_key, kind, channel, params, status, sent_at)
 SELECT d.id, r.event_key, CAST(:kind AS varchar), ch.channel, r.params,
@@ -24,9 +26,11 @@ SELECT d.id, r.event_key, CAST(:kind AS varchar), ch.channel, r.params,
  WHERE d.status <> 'erased'
    AND (ch.channel = 'inbox'
         OR (ch.channel = 'email' AND d.email_enc IS NOT NULL AND d.email_verified_at IS NOT NULL
-            AND coalesce(p.email_enabled, true) AND NOT (CAST(:kind AS varchar) = ANY (coalesce(p.muted_kinds, '{{}}'))))
+            AND coalesce(p.email_enabled, true)
+            AND (CAST(:mandatory AS boolean) OR NOT (CAST(:kind AS varchar) = ANY (coalesce(p.muted_kinds, '{{}}')))))
         OR (ch.channel = 'sms' AND d.phone_enc IS NOT NULL AND d.phone_verified_at IS NOT NULL
-            AND coalesce(p.sms_enabled, true) AND NOT (CAST(:kind AS varchar) = ANY (coalesce(p.muted_kinds, '{{}}')))
+            AND coalesce(p.sms_enabled, true)
+            AND (CAST(:mandatory AS boolean) OR NOT (CAST(:kind AS varchar) = ANY (coalesce(p.muted_kinds, '{{}}'))))
             AND EXISTS (SELECT 1 FROM consent c WHERE c.distributor_id = d.id AND c.purpose = 'sms'
                                                   AND c.withdrawn_at IS NULL)))
 ON CONFLICT ON CONSTRAINT uq_notification_event_recipient_channel DO NOTHING
@@ -40,14 +44,16 @@ async def fan_out(session: AsyncSession, *, recipients: str, params: dict[str, A
     rows = (f"SELECT x.id, CAST(:event_key AS varchar), CAST(:params AS jsonb) "
             f"FROM ({recipients}) AS x (id)")
     result = await session.execute(text(_FANOUT.format(rows=rows)),
-                                   {**params, "event_key": event_key, "kind": kind, "params": payload})
+                                   {**params, "event_key": event_key, "kind": kind, "params": payload,
+                                    "mandatory": kind in MANDATORY_KINDS})
     return rowcount(result)
 
 
 async def fan_out_rows(session: AsyncSession, *, rows: str, params: dict[str, Any], kind: str) -> int:
     """One statement for recipients that each have their own event key and parameters: ``rows``
     selects ``(distributor id, event key, params jsonb)``."""
-    result = await session.execute(text(_FANOUT.format(rows=rows)), {**params, "kind": kind})
+    result = await session.execute(text(_FANOUT.format(rows=rows)),
+                                   {**params, "kind": kind, "mandatory": kind in MANDATORY_KINDS})
     return rowcount(result)
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.kit.auth import Principal, Role
-from distnet.kit.errors import NotFound, ValidationFailed
+from distnet.kit.errors import NotFound
 from distnet.kit.http import roles
 from distnet.notifications import service
 from distnet.notifications.errors import NotificationNotFound
@@ -21,7 +21,7 @@ from distnet.notifications.schemas import (
     PreferencesView,
     ReadResult,
 )
-from distnet.notifications.templates import TEMPLATES
+from distnet.notifications.templates import MANDATORY_KINDS, TEMPLATES
 from distnet.settings import Settings
 
 OWNER = roles(Role.distributor)
@@ -41,7 +41,8 @@ async def preferences_view(session: AsyncSession, distributor_id: int) -> Prefer
                email_verified_at IS NOT NULL AND email_enc IS NOT NULL,
                phone_verified_at IS NOT NULL AND phone_enc IS NOT NULL
           FROM distributor WHERE id = :d"""), {"d": distributor_id})).one()
-    return PreferencesView(prefs.email_enabled, prefs.sms_enabled, prefs.muted_kinds, row[0], row[1], row[2])
+    return PreferencesView(prefs.email_enabled, prefs.sms_enabled, prefs.muted_kinds, row[0], row[1], row[2],
+                           sorted(set(TEMPLATES) - MANDATORY_KINDS), sorted(MANDATORY_KINDS))
 
 
 class NotificationController(Controller):
@@ -75,11 +76,7 @@ class NotificationController(Controller):
     @put("/notification-preferences", opt=OWNER)
     async def set_preferences(self, session: AsyncSession, principal: Principal,
                               data: PreferencesUpdate) -> PreferencesView:
-        bad = [k for k in data.muted_kinds or [] if k not in TEMPLATES]
-        if bad:
-            raise ValidationFailed(f"unknown kinds {bad}; kinds are {sorted(TEMPLATES)}", field="muted_kinds")
-        if "verification_code" in (data.muted_kinds or []):
-            raise ValidationFailed("one-time codes cannot be muted", field="muted_kinds")
+        service.check_mutable(data.muted_kinds or [])
         distributor_id = own_id(principal)
         await service.set_preferences(session, distributor_id=distributor_id, email_enabled=data.email_enabled,
                                       sms_enabled=data.sms_enabled, muted_kinds=data.muted_kinds)

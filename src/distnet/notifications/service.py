@@ -29,12 +29,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.db import rowcount
 from distnet.kit.crypto import decrypt, encrypt
+from distnet.kit.errors import ValidationFailed
 from distnet.kit.pagination import check_limit, decode_cursor, encode_cursor
 from distnet.kit.ratelimit import RateLimiter
 from distnet.notifications import repository as repo
 from distnet.notifications.channels import Outgoing, SendFailed, provider_for, rate_per_minute
 from distnet.notifications.errors import NotificationNotFound
-from distnet.notifications.templates import TEMPLATES, render
+from distnet.notifications.templates import MANDATORY_KINDS, TEMPLATES, render
 from distnet.settings import Settings
 
 MAX_ATTEMPTS = 5
@@ -116,14 +117,18 @@ def _render_row(settings: Settings, locale: str, row: dict[str, Any]) -> tuple[s
     return render(row["kind"], locale, params)
 
 
+def render_notice(settings: Settings, locale: str, row: dict[str, Any]) -> tuple[str, str]:
+    """A stored notice in words (``kind``, ``params``, ``redacted_at``, ``secret_enc``): what the
+    inbox, the e-mail and the owner's data export show."""
+    return _render_row(settings, locale, row)
+
+
 async def inbox(session: AsyncSession, *, settings: Settings, distributor_id: int, cursor: str | None,
                 limit: int | None, unread_only: bool = False) -> tuple[list[InboxItem], int, str | None]:
     """Newest first; returns (items, unread count, next cursor)."""
     limit = check_limit(limit)
     after = decode_cursor(cursor, 1)
     if after is not None and not isinstance(after[0], int):
-        from distnet.kit.errors import ValidationFailed
-
         raise ValidationFailed("cursor is not valid", field="cursor")
     rows = await repo.inbox_page(session, distributor_id, before_id=after[0] if after else None, limit=limit + 1,
                                  unread_only=unread_only)
@@ -154,6 +159,18 @@ class Preferences:
     email_enabled: bool
     sms_enabled: bool
     muted_kinds: list[str]
+
+
+def check_mutable(kinds: list[str]) -> None:
+    """422 naming ``muted_kinds`` for an unknown kind or a mandatory one (security, legal)."""
+    unknown = sorted({k for k in kinds if k not in TEMPLATES})
+    mandatory = sorted({k for k in kinds if k in MANDATORY_KINDS})
+    errors = ([{"field": "muted_kinds", "message": f"unknown kinds {unknown}; kinds are {sorted(TEMPLATES)}"}]
+              if unknown else [])
+    errors += ([{"field": "muted_kinds", "message": f"{mandatory} are security or legal notices and cannot be muted"}]
+               if mandatory else [])
+    if errors:
+        raise ValidationFailed("; ".join(e["message"] for e in errors), errors=errors)
 
 
 async def get_preferences(session: AsyncSession, *, distributor_id: int) -> Preferences:

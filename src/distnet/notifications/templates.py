@@ -36,6 +36,12 @@ PURPOSES = {
 }
 
 
+HOW_REPLACED = {
+    "recovery_email": ("发送到您邮箱的验证码找回", "a recovery code sent to your e-mail"),
+    "recovery_sms": ("发送到您手机的验证码找回", "a recovery code sent to your phone"),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Template:
     subject: str
@@ -82,6 +88,14 @@ TEMPLATES: dict[str, dict[str, Template]] = {
         "请核对收款账户信息，下次打款时将再次支付。",
         "Payout failed: {amount}", "The payout of {amount} failed: {reason}. The money is back in your available "
         "balance; check your payout account details, it is paid again in the next payout run."),
+    "payout_returned": _t(
+        "佣金打款被银行退回 {amount}", "已支付的 {amount} 被银行退回(退票，银行流水号 {reference})，原因：{reason}。"
+        "款项及代扣的个税已退回您的可提现余额。请重新确认或更正收款账户(PUT /api/v1/distributors/{distributor_id}/payout-account)，"
+        "确认后在下一次打款中再次支付。",
+        "Payout returned: {amount}", "The payout of {amount} was returned by the bank (reference {reference}): "
+        "{reason}. The money, and the tax withheld from it, is back in your available balance. Confirm or correct "
+        "your payout account (PUT /api/v1/distributors/{distributor_id}/payout-account); it is paid again in the next "
+        "payout run after that."),
     "debt_created": _t(
         "您有一笔欠款 {amount}", "因{reason}，您欠平台 {amount}。欠款将从您之后的佣金中自动扣除，"
         "也可通过还款直接结清；有欠款时不能注销账户。",
@@ -111,6 +125,11 @@ TEMPLATES: dict[str, dict[str, Template]] = {
         "验证码 {code}", "您正在{purpose}，验证码 {code}，{minutes} 分钟内有效。请勿将验证码告诉任何人；如非本人操作请忽略。",
         "Your code {code}", "Your code for {purpose} is {code}; it is valid for {minutes} minutes. Never share it; "
         "if this was not you, ignore this message."),
+    "api_key_replaced": _t(
+        "您的 API 密钥已更换", "您的 API 密钥已于 {at} 通过{how}更换，旧密钥已全部失效。如果不是您本人操作，"
+        "请立即联系平台。",
+        "Your API key was replaced", "Your API key was replaced on {at} through {how}; every old key stopped "
+        "working. If this was not you, contact us at once."),
     "closure_pending_payout": _t(
         "注销申请已受理", "您的注销申请已受理。账户余额 {amount} 将在下一次打款中支付，打款完成后账户关闭，"
         "个人信息将在关闭 {retention_days} 天后删除。",
@@ -121,6 +140,17 @@ TEMPLATES: dict[str, dict[str, Template]] = {
         "Your account is closed", "Your account is closed and your card cancelled. Your personal data is erased "
         "on {erase_after}; financial records are kept as the law requires."),
 }
+
+MANDATORY_KINDS = frozenset({
+    # security: the owner must hear of these on every channel they have, whatever they muted
+    "verification_code", "payout_account_changed", "api_key_replaced",
+    # legal: a decision about their rights or money with a deadline or a consequence (PIPL
+    # erasure, appeal windows, debt)
+    "hold_placed", "appeal_info_requested", "appeal_decided", "debt_created", "closure_pending_payout",
+    "account_closed",
+})
+"""Kinds a distributor cannot mute (``PUT /me/notification-preferences`` refuses them with 422; the
+fan-out ignores them in ``muted_kinds``). Turning a whole channel off still stops it."""
 
 OUTCOMES = {"cleared": ("已解除，冻结佣金将释放", "cleared, withheld commissions are released"),
             "confirmed": ("确认违规", "confirmed as a violation")}
@@ -183,6 +213,8 @@ def words(kind: str, locale: str, params: dict[str, Any]) -> dict[str, Any]:
     for key in ("to", "from_rank", "rank"):
         if key in params:
             p[key] = _pick(RANK_NAMES, params[key], locale)
+    if "how" in params:
+        p["how"] = _pick(HOW_REPLACED, params["how"], locale)
     if "purpose" in params:
         p["purpose"] = _pick(PURPOSES, params["purpose"], locale)
     if "outcome" in params:

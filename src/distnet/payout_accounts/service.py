@@ -14,12 +14,15 @@ from distnet.kit import audit, outbox
 from distnet.kit.auth import Principal, Role, ensure_self_or_staff
 from distnet.kit.crypto import decrypt, encrypt, keyed_hash
 from distnet.kit.errors import ValidationFailed
+from distnet.kit.ratelimit import RateLimiter
 from distnet.models import Distributor, PayoutAccount, TaxIdentity
 from distnet.network.errors import DistributorClosed, DistributorNotFound
 from distnet.payout_accounts import rules
 from distnet.payout_accounts import schemas as s
 from distnet.payout_accounts.errors import PayoutAccountNotFound, VerificationCodeRequired
 from distnet.settings import Settings
+from distnet.verification import service as verification
+from distnet.verification.service import IssuedCode
 
 CODE_PURPOSE = "payout_account"
 
@@ -77,25 +80,33 @@ def _checked(data: s.PayoutAccountPut) -> tuple[str, str]:
     return number, resident
 
 
-async def _check_code(session: AsyncSession, settings: Settings, distributor_id: int, code: str | None) -> None:
+async def request_code(session: AsyncSession, *, settings: Settings, principal: Principal, distributor_id: int,
+                       limiter: RateLimiter | None = None) -> IssuedCode:
+    """``POST /distributors/{id}/payout-account/code`` (the owner): a one-time code for changing
+    the payout account, sent only to a VERIFIED phone or e-mail (409 ``no-verified-contact``
+    otherwise): the inbox is read with the API key, and a stolen key is the takeover this code stops."""
+    if principal.distributor_id != distributor_id:
+        ensure_self_or_staff(principal, distributor_id)  # another distributor: 404
+        raise ValidationFailed("only the owner asks for a code; staff change a payout account without one",
+                               field="distributor_id")
+    return await verification.issue_code(session, settings=settings, distributor_id=distributor_id,
+                                         purpose=CODE_PURPOSE, require_contact=True, limiter=limiter)
+
+
+async def _check_code(session: AsyncSession, settings: Settings, distributor_id: int, code: str | None,
+                      limiter: RateLimiter | None) -> None:
     """The owner proves the change with a one-time code sent to their verified contact."""
     if not code:
         raise VerificationCodeRequired(
-            "changing the payout account needs the one-time code sent to you",
+            "changing the payout account needs the one-time code from "
+            f"POST /api/v1/distributors/{distributor_id}/payout-account/code",
             extra={"errors": [{"field": "code", "message": "required to change an existing payout account"}]})
-    try:
-        from distnet.verification import service as verification  # the distributors domain's code service
-    except ModuleNotFoundError:
-        # no code service on this build: a code cannot be checked, so the owner cannot change it
-        raise VerificationCodeRequired(
-            "one-time codes are not available yet; an admin can change the payout account",
-            extra={"errors": [{"field": "code", "message": "cannot be checked on this server"}]}) from None
     await verification.check_code(session, settings=settings, distributor_id=distributor_id,
-                                  purpose=CODE_PURPOSE, code=code)
+                                  purpose=CODE_PURPOSE, code=code, limiter=limiter)
 
 
 async def put_account(session: AsyncSession, settings: Settings, principal: Principal, distributor_id: int,
-                      data: s.PayoutAccountPut) -> tuple[s.PayoutAccount, bool]:
+                      data: s.PayoutAccountPut, *, limiter: RateLimiter | None = None) -> tuple[s.PayoutAccount, bool]:
     """Set or change the payout account. Returns the view and whether it was the first one."""
     ensure_self_or_staff(principal, distributor_id, Role.admin)
     number, resident = _checked(data)
@@ -107,7 +118,7 @@ async def put_account(session: AsyncSession, settings: Settings, principal: Prin
     previous = await current(session, distributor_id, lock=True)
     now = await _now(session)
     if previous is not None and principal.distributor_id == distributor_id:
-        await _check_code(session, settings, distributor_id, data.code)
+        await _check_code(session, settings, distributor_id, data.code, limiter)
     secret = settings.secret_key
     cooling_until = now if previous is None else now + timedelta(hours=settings.business.payout_account_cooling_hours)
     if previous is not None:

@@ -53,6 +53,14 @@ CHECKS: tuple[Check, ...] = (
               WHERE i.status IN ('reserved', 'paid', 'returned')
                 AND (a.cooling_until > r.created_at OR a.distributor_id <> i.distributor_id
                      OR (a.status = 'needs_confirmation'))"""),
+    Check("returned_items_gave_commissions_back", "no commission is still paid by an item that failed or came back "
+                                                   "from the bank (its latest payout item)",
+          """SELECT c.id AS commission_id, c.status, i.id AS item_id, i.status AS item_status
+               FROM (SELECT DISTINCT ON (commission_id) commission_id, item_id FROM payout_item_commission
+                      ORDER BY commission_id, item_id DESC) l
+               JOIN payout_item i ON i.id = l.item_id
+               JOIN commission c ON c.id = l.commission_id
+              WHERE i.status IN ('failed', 'returned', 'cancelled') AND c.status IN ('paid', 'reserved')"""),
     Check("payout_item_commissions", "the commissions a payout item reserved are its distributor's, exist, and "
                                      "their amounts sum to the item's amount",
           """SELECT i.id AS item_id, i.amount, coalesce(sum(pic.amount), 0) AS commissions,

@@ -52,7 +52,13 @@ CREATE_ITEMS = text(
                          WHERE h.distributor_id = a.distributor_id AND h.reason <> 'maintenance'
                            AND h.lifted_at IS NULL AND h.started_at <= now()
                            AND (h.ends_at IS NULL OR h.ends_at > now())) THEN 'violation_hold' END,
-                   CASE WHEN risk.d IS NOT NULL THEN 'open_risk_case' END
+                   CASE WHEN risk.d IS NOT NULL THEN 'open_risk_case' END,
+                   -- DISTNET_REQUIRE_VERIFIED_CONTACT: a first payout needs a verified phone or e-mail
+                   CASE WHEN CAST(:require_contact AS boolean) AND dist.phone_verified_at IS NULL
+                             AND dist.email_verified_at IS NULL
+                             AND NOT EXISTS (SELECT 1 FROM payout_item pi
+                                              WHERE pi.distributor_id = a.distributor_id AND pi.status = 'paid')
+                        THEN 'contact_unverified' END
                ], NULL) AS reasons
           FROM ledger_account a
           JOIN distributor dist ON dist.id = a.distributor_id
@@ -283,5 +289,100 @@ APPLY_RESULTS = text(
            (SELECT count(*) FROM lines) AS lines, (SELECT count(*) FROM posted) AS postings,
            (SELECT count(*) FROM settled_commissions WHERE status = 'paid') AS commissions_paid,
            (SELECT count(*) FROM settled_commissions WHERE status = 'available') AS commissions_returned
+    """
+)
+
+# Before a bank return: the accounts its postings touch (available and paid of each returned
+# item's distributor; tax_payable follows as a platform account) in id order, then commission
+# rows, as LOCK_ITEM_ACCOUNTS does for results.
+LOCK_RETURN_ACCOUNTS = text(
+    """
+    SELECT count(*) FROM (
+        SELECT a.id FROM ledger_account a
+          JOIN payout_item i ON i.distributor_id = a.distributor_id AND a.currency = i.currency
+         WHERE i.run_id = :run AND i.status = 'paid' AND i.id = ANY(CAST(:ids AS bigint[]))
+           AND a.kind IN ('available', 'paid')
+         ORDER BY a.id FOR NO KEY UPDATE OF a) locked
+    """
+)
+
+# A bank return (退票) of paid items, one ledger transaction (ARCHITECTURE.md, payout returned):
+# D.paid -net, D.available +gross, tax_payable -tax: the money is the distributor's again and the
+# tax withheld from it is given back (a returned payment is not income). Exactly the commissions
+# the item paid return to 'available' (their carried amounts sum to the gross just credited, so
+# the money equation holds), and one ``payout.returned`` event per item tells the owner.
+APPLY_RETURNS = text(
+    """
+    WITH r AS (
+        SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:refs AS text[]), CAST(:reasons AS text[]))
+               AS r(id, ref, reason)
+    ), upd AS (
+        UPDATE payout_item i
+           SET status = 'returned', return_reference = r.ref, return_reason = r.reason,
+               returned_at = clock_timestamp()
+          FROM r
+         WHERE i.id = r.id AND i.run_id = :run AND i.status = 'paid'
+        RETURNING i.id, i.distributor_id, i.amount, i.tax, i.currency, i.bank_reference, i.return_reference,
+                  i.return_reason, i.payout_account_id, i.final_payout
+    ), lines AS (
+        SELECT distributor_id, currency, 'paid' AS kind, -(amount - tax) AS amount FROM upd WHERE amount > tax
+        UNION ALL SELECT distributor_id, currency, 'available', amount FROM upd
+        UNION ALL SELECT NULL, currency, 'tax_payable', -tax FROM upd WHERE tax > 0
+    ), txn AS (
+        INSERT INTO ledger_transaction (kind, ref_type, ref_id, memo)
+        SELECT 'payout_returned', 'payout_run', CAST(:run AS text), 'bank returns (退票)'
+         WHERE EXISTS (SELECT 1 FROM upd)
+        RETURNING id
+    ), posted AS (
+        INSERT INTO ledger_posting (transaction_id, account_id, amount)
+        SELECT txn.id, a.id, lines.amount FROM txn, lines
+          JOIN ledger_account a ON coalesce(a.distributor_id, 0) = coalesce(lines.distributor_id, 0)
+                               AND a.kind = lines.kind AND a.currency = lines.currency
+        RETURNING 1
+    ), restored AS (
+        UPDATE commission c SET status = 'available', paid_at = NULL
+          FROM payout_item_commission pic JOIN upd ON upd.id = pic.item_id
+         WHERE c.id = pic.commission_id AND c.status = 'paid'
+        RETURNING 1
+    ), events AS (
+        INSERT INTO outbox_event (id, topic, distributor_id, payload)
+        SELECT gen_random_uuid(), 'payout.returned', distributor_id,
+               jsonb_build_object('run_id', CAST(:run AS bigint), 'item_id', id, 'distributor_id', distributor_id,
+                                  'amount', amount - tax, 'gross', amount, 'tax', tax, 'currency', currency,
+                                  'status', 'returned', 'reference', bank_reference,
+                                  'return_reference', return_reference, 'reason', return_reason,
+                                  'final_payout', final_payout)
+          FROM upd
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM upd) AS returned, (SELECT coalesce(sum(amount), 0) FROM upd) AS gross,
+           (SELECT coalesce(sum(tax), 0) FROM upd) AS tax,
+           (SELECT count(*) FROM lines) AS lines, (SELECT count(*) FROM posted) AS postings,
+           (SELECT count(*) FROM restored) AS commissions_restored,
+           (SELECT coalesce(array_agg(DISTINCT distributor_id), '{}') FROM upd) AS distributor_ids,
+           (SELECT coalesce(array_agg(DISTINCT payout_account_id) FILTER (WHERE payout_account_id IS NOT NULL), '{}')
+              FROM upd) AS payout_account_ids
+    """
+)
+
+# The payout account versions a returned item was paid to, when still current and active, need
+# the owner's confirmation again: superseded by a copy marked ``needs_confirmation`` (payout runs
+# skip it as ``payout_account_unconfirmed``), so the returned item keeps naming the version it was
+# paid to. A version the owner has changed since is left alone: the new one was not returned.
+FLAG_RETURNED_ACCOUNTS = text(
+    """
+    WITH old AS (
+        UPDATE payout_account a SET superseded_at = clock_timestamp(), status = 'superseded'
+         WHERE a.id = ANY(CAST(:ids AS bigint[])) AND a.superseded_at IS NULL AND a.status = 'active'
+        RETURNING a.*
+    )
+    INSERT INTO payout_account (distributor_id, method, holder_name_enc, account_number_enc, account_hash,
+                                account_last4, bank_name, bank_branch, resident_id_enc, resident_id_last4, status,
+                                cooling_until, created_by)
+    SELECT distributor_id, method, holder_name_enc, account_number_enc, account_hash, account_last4, bank_name,
+           bank_branch, resident_id_enc, resident_id_last4, 'needs_confirmation', cooling_until,
+           'bank return of payout to version ' || id
+      FROM old
+    RETURNING distributor_id, id
     """
 )

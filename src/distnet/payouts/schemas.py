@@ -18,7 +18,7 @@ class PayoutRunCreate(msgspec.Struct, forbid_unknown_fields=True):
 
 
 SkipReason = Literal["closed", "erased", "no_payout_account", "payout_account_unconfirmed",
-                     "payout_account_cooling_off", "violation_hold", "open_risk_case"]
+                     "payout_account_cooling_off", "violation_hold", "open_risk_case", "contact_unverified"]
 
 
 class PayoutSkip(msgspec.Struct):
@@ -36,11 +36,14 @@ class PayoutSkipPage(msgspec.Struct):
 
 class PayoutResult(msgspec.Struct, forbid_unknown_fields=True):
     item_id: Annotated[int, msgspec.Meta(ge=1, le=2**62)]
-    status: Literal["paid", "failed"]
+    status: Literal["paid", "failed", "returned"]
+    """``paid`` / ``failed`` for an item still reserved; ``returned`` (退票) for a paid item the bank
+    later sent back: the money returns to the distributor's available balance, its tax is given
+    back, and the payout account must be confirmed again before the next payout."""
     reference: Annotated[str, msgspec.Meta(max_length=128)] | None = None
-    """The bank's reference of the transfer (required for paid)."""
+    """The bank's reference of the transfer (required for paid), or of the return (required for returned)."""
     reason: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
-    """Why the bank refused it (required for failed)."""
+    """Why the bank refused it (required for failed) or sent it back (required for returned)."""
     amount: MoneyText | None = None
     """When given, must equal the item's amount: a check against a mismatched bank file."""
 

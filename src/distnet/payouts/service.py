@@ -13,6 +13,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from distnet.closure.service import reopen_after_return
 from distnet.kit import audit, outbox
 from distnet.kit.auth import Principal
 from distnet.kit.errors import NotFound
@@ -111,6 +112,7 @@ async def create_run(
     row = (await session.execute(repo.CREATE_ITEMS, {
         "run": run.id, "currency": currency, "min_amount": minimum,
         "skip_risk": settings.business.payout_skip_open_risk_case,
+        "require_contact": settings.notify.require_verified_contact,
         "tax_rules": json.dumps(table.rules) if table else None, "tax_table_id": table.id if table else None,
         "tax_month": month, "tax_account": await session.scalar(repo.TAX_ACCOUNT, {"currency": currency}),
     })).one()
@@ -253,6 +255,9 @@ def _check_lines(results: Sequence[PayoutResult]) -> tuple[dict[int, PayoutResul
             problems.append({"line": n, "item_id": r.item_id, "problem": "a paid result needs the bank reference"})
         if r.status == "failed" and not (r.reason or "").strip():
             problems.append({"line": n, "item_id": r.item_id, "problem": "a failed result needs a reason"})
+        if r.status == "returned" and not ((r.reference or "").strip() and (r.reason or "").strip()):
+            problems.append({"line": n, "item_id": r.item_id,
+                             "problem": "a returned result needs the bank's reference of the return and a reason"})
         seen = by_item.get(r.item_id)
         if seen is not None and (seen.status, seen.reference, seen.amount) != (r.status, r.reference, r.amount):
             problems.append({"line": n, "item_id": r.item_id,
@@ -261,12 +266,57 @@ def _check_lines(results: Sequence[PayoutResult]) -> tuple[dict[int, PayoutResul
     return by_item, problems
 
 
+def _result_problem(item: PayoutItem, r: PayoutResult) -> str | None:
+    """What stops result ``r`` on ``item``: None (apply it), ``"unchanged"`` (already applied), or
+    the problem in words."""
+    if item.status == "reserved":
+        return None if r.status in ("paid", "failed") else (
+            "a returned result is for a paid item; one the bank never paid is reported failed")
+    if item.status == "paid" and r.status == "returned":
+        return None
+    if item.status == r.status and r.status == "failed":
+        return "unchanged"
+    if r.status == "paid" and item.status in ("paid", "returned") and item.bank_reference == r.reference:
+        return "unchanged"  # the paid file again, also after the item came back
+    if r.status == "returned" and item.status == "returned" and item.return_reference == r.reference:
+        return "unchanged"
+    return (f"the item is already {item.status}"
+            + (f" (reference {item.bank_reference})" if item.bank_reference else "")
+            + (f" (returned, reference {item.return_reference})" if item.return_reference else "")
+            + f"; it cannot become {r.status}")
+
+
+async def _apply_returns(session: AsyncSession, principal: Principal, run_id: int,
+                         returns: Sequence[PayoutResult]) -> dict[str, int]:
+    """Bank returns (退票) of paid items: the money back to available, the tax given back, the
+    item's commissions available again (``APPLY_RETURNS``); the payout account version paid to
+    needs the owner's confirmation; a closed account whose final payout came back is closing again."""
+    ids = [r.item_id for r in returns]
+    await session.execute(repo.LOCK_RETURN_ACCOUNTS, {"run": run_id, "ids": ids})
+    row = (await session.execute(repo.APPLY_RETURNS, {
+        "run": run_id, "ids": ids, "refs": [(r.reference or "").strip() for r in returns],
+        "reasons": [(r.reason or "").strip() for r in returns]})).one()
+    if row.postings != row.lines:
+        raise RuntimeError(f"payout run {run_id}: returns wrote {row.postings} of {row.lines} postings")
+    flagged = (await session.execute(repo.FLAG_RETURNED_ACCOUNTS, {"ids": list(row.payout_account_ids)})).all()
+    for distributor_id, version_id in flagged:
+        await audit.record(session, principal, "payout_account.needs_confirmation", "distributor", distributor_id,
+                           after={"version_id": int(version_id), "why": "a payout to it was returned by the bank"})
+    reopened = await reopen_after_return(session, distributor_ids=[int(d) for d in row.distributor_ids])
+    await audit.record(session, principal, "payout_run.returns_imported", "payout_run", run_id,
+                       after={"returned": int(row.returned), "items": ids, "gross": int(row.gross),
+                              "tax_reversed": int(row.tax), "payout_accounts_flagged": len(flagged),
+                              "closures_reopened": reopened})
+    return {"returned": int(row.returned), "commissions_restored": int(row.commissions_restored)}
+
+
 async def import_results(
     session: AsyncSession, principal: Principal, run_id: int, results: Sequence[PayoutResult],
 ) -> dict[str, Any]:
-    """Apply bank results all or nothing. Items already final with the same result are left alone
-    (a file imported twice changes nothing); anything inconsistent rejects the whole file with a
-    report of every problem."""
+    """Apply bank results all or nothing: ``paid`` / ``failed`` for reserved items, ``returned``
+    (退票) for paid ones. Items already final with the same result are left alone (a file imported
+    twice changes nothing); anything inconsistent rejects the whole file with a report of every
+    problem."""
     by_item, problems = _check_lines(results)
     # serialise with other imports of results (and run creation): the second of two parallel
     # imports of one file waits, then finds every item final and changes nothing
@@ -297,20 +347,17 @@ async def import_results(
                                  f"amount {r.amount} does not match the item's net "
                                  f"{format_amount(item.amount - item.tax)}"})
                 continue
-        if item.status == "reserved":
-            continue
-        same = item.status == r.status and (r.status == "failed" or item.bank_reference == r.reference)
-        if same:
+        problem = _result_problem(item, r)
+        if problem == "unchanged":
             unchanged += 1
-        else:
-            problems.append({"item_id": item_id, "problem": f"the item is already {item.status}"
-                             + (f" (reference {item.bank_reference})" if item.bank_reference else "")
-                             + f"; it cannot become {r.status}"})
+        elif problem is not None:
+            problems.append({"item_id": item_id, "problem": problem})
     if problems:
         raise ResultsRejected(f"{len(problems)} problem(s) in the results; nothing was applied",
                               extra={"problems": problems[:1000], "problem_count": len(problems)})
     todo = [r for i, r in by_item.items() if items[i].status == "reserved"]
-    applied = {"paid": 0, "failed": 0, "commissions_paid": 0}
+    returns = [r for i, r in by_item.items() if items[i].status == "paid" and r.status == "returned"]
+    applied = {"paid": 0, "failed": 0, "returned": 0, "commissions_paid": 0, "commissions_restored": 0}
     if todo:
         await session.execute(repo.LOCK_ITEM_ACCOUNTS, {"run": run.id, "ids": [r.item_id for r in todo]})
         row = (await session.execute(repo.APPLY_RESULTS, {
@@ -321,9 +368,11 @@ async def import_results(
         })).one()
         if row.postings != row.lines:
             raise RuntimeError(f"payout run {run.id}: results wrote {row.postings} of {row.lines} postings")
-        applied = {"paid": int(row.paid), "failed": int(row.failed), "commissions_paid": int(row.commissions_paid)}
+        applied |= {"paid": int(row.paid), "failed": int(row.failed), "commissions_paid": int(row.commissions_paid)}
         await audit.record(session, principal, "payout_run.results_imported", "payout_run", run.id,
                            after={"paid": applied["paid"], "failed": applied["failed"]})
+    if returns:
+        applied |= await _apply_returns(session, principal, run.id, returns)
     open_items = await session.scalar(
         select(func.count()).select_from(PayoutItem).where(PayoutItem.run_id == run.id,
                                                            PayoutItem.status == "reserved"))

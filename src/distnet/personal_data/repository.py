@@ -85,27 +85,35 @@ async def owner_key_ids(session: AsyncSession, distributor_id: int) -> set[int]:
     return {r.id for r in await _rows(session, "SELECT id FROM api_key WHERE distributor_id = :d", distributor_id)}
 
 
-# Tables of other domains (notifications, consents) read when they exist, so that the export grows
-# with them: (section, table, the column naming the distributor). One-time codes are left out: a
-# code's salted hash is a security record, not information about the person.
-OPTIONAL_TABLES = (
-    ("notifications", "notification", "distributor_id"),
-    ("notifications", "notification_preference", "distributor_id"),
-    ("consents", "consent", "distributor_id"),
-)
+async def notifications(session: AsyncSession, distributor_id: int) -> list[dict[str, Any]]:
+    """Every notice on every channel, without its code or address (kept encrypted until sent)."""
+    return [dict(r._mapping) for r in await _rows(session, """
+        SELECT id, kind, channel, params, status, created_at, sent_at, read_at, redacted_at, last_error
+          FROM notification WHERE distributor_id = :d ORDER BY id""", distributor_id)]
 
 
-async def optional_rows(session: AsyncSession, table: str, column: str, distributor_id: int) -> list[dict[str, Any]]:
-    """Every row of ``table`` whose ``column`` is the distributor, as JSON objects without their
-    binary columns (ciphertexts and hashes); nothing when the table or column does not exist."""
-    columns = {r.column_name: r.data_type for r in await session.execute(text(
-        "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = current_schema() AND table_name = :t"), {"t": table})}
-    if column not in columns:
-        return []
-    binary = [name for name, kind in columns.items() if kind == "bytea"]
-    # table and column names come from OPTIONAL_TABLES and the catalog, never from the request
-    rows = await session.execute(text(
-        f'SELECT to_jsonb(x) - CAST(:binary AS text[]) AS row FROM "{table}" x WHERE x."{column}" = :d ORDER BY 1'),
-        {"d": distributor_id, "binary": binary})
-    return [dict(r.row) for r in rows]
+async def notification_preferences(session: AsyncSession, distributor_id: int) -> Any:
+    rows = await _rows(session, """
+        SELECT email_enabled, sms_enabled, muted_kinds FROM notification_preference
+         WHERE distributor_id = :d""", distributor_id)
+    return rows[0] if rows else None
+
+
+async def consents(session: AsyncSession, distributor_id: int) -> list[Any]:
+    return await _rows(session, """
+        SELECT purpose, document_version, channel, granted_at, withdrawn_at FROM consent
+         WHERE distributor_id = :d ORDER BY id""", distributor_id)
+
+
+async def payout_accounts(session: AsyncSession, distributor_id: int) -> list[Any]:
+    return await _rows(session, """
+        SELECT id, method, holder_name_enc, account_number_enc, bank_name, bank_branch, resident_id_enc, status,
+               cooling_until, created_at, superseded_at
+          FROM payout_account WHERE distributor_id = :d ORDER BY id""", distributor_id)
+
+
+async def payouts(session: AsyncSession, distributor_id: int) -> list[Any]:
+    return await _rows(session, """
+        SELECT id, run_id, amount, tax, currency, status, tax_month, bank_reference, failure_reason, result_at,
+               return_reference, return_reason, returned_at
+          FROM payout_item WHERE distributor_id = :d ORDER BY id""", distributor_id)

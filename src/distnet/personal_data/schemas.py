@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
 
 import msgspec
 
@@ -115,6 +114,68 @@ class ExportAuditEntry(msgspec.Struct):
     by: str
 
 
+class ExportNotification(msgspec.Struct):
+    id: int
+    kind: str
+    channel: str
+    """inbox, email or sms: one row per channel the notice went to."""
+    subject: str
+    body: str
+    """In the owner's locale; one-time codes shown as ``******`` (never kept after use)."""
+    status: str
+    created_at: datetime
+    sent_at: datetime | None
+    read_at: datetime | None
+    failure: str | None
+
+
+class ExportNotificationPreferences(msgspec.Struct):
+    email_enabled: bool
+    sms_enabled: bool
+    muted_kinds: list[str]
+
+
+class ExportConsent(msgspec.Struct):
+    purpose: str
+    document_version: str
+    channel: str
+    granted_at: datetime
+    withdrawn_at: datetime | None
+
+
+class ExportPayoutAccount(msgspec.Struct):
+    """Every version, decrypted: the owner's own data."""
+
+    version_id: int
+    method: str
+    holder_name: str | None
+    account_number: str | None
+    bank_name: str | None
+    bank_branch: str | None
+    resident_id: str | None
+    status: str
+    cooling_until: datetime
+    created_at: datetime
+    superseded_at: datetime | None
+
+
+class ExportPayout(msgspec.Struct):
+    item_id: int
+    run_id: int
+    gross: str
+    tax: str
+    net: str
+    currency: str
+    status: str
+    tax_month: date | None
+    bank_reference: str | None
+    failure_reason: str | None
+    result_at: datetime | None
+    return_reference: str | None
+    return_reason: str | None
+    returned_at: datetime | None
+
+
 class PersonalDataExport(msgspec.Struct):
     format: str
     exported_at: datetime
@@ -128,7 +189,9 @@ class PersonalDataExport(msgspec.Struct):
     holds: list[HoldView]
     """As GET /holds/{id} shows them to their owner."""
     appeals: list[ExportAppeal]
-    notifications: list[dict[str, Any]]
-    """Rows of the notification domain's tables, as stored (empty where the tables do not exist)."""
-    consents: list[dict[str, Any]]
+    notifications: list[ExportNotification]
+    notification_preferences: ExportNotificationPreferences
+    consents: list[ExportConsent]
+    payout_accounts: list[ExportPayoutAccount]
+    payouts: list[ExportPayout]
     audit: list[ExportAuditEntry]

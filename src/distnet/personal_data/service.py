@@ -1,7 +1,8 @@
 """Everything the system holds about a distributor, for that distributor (PIPL right of access):
 profile with its personal fields decrypted, card history, keys, orders, commissions, ledger
-statement, holds, appeals and their messages, notifications and consents, and what was done to
-the account. Each section reads by the owner's id only, so nothing of anyone else can enter it
+statement, holds, appeals and their messages, notifications (every channel, in the owner's
+words) and preferences, consents, payout accounts (every version, decrypted) and payouts, and what
+was done to the account. Each section reads by the owner's id only, so nothing of anyone else can enter it
 except the upline's code and masked name on orders and the sponsor's, as the API shows them."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from distnet.kit.crypto import decrypt_many
 from distnet.kit.masking import mask_name
 from distnet.kit.money import format_amount
 from distnet.network.service import get_distributor, visible_distributor
+from distnet.notifications.service import render_notice
 from distnet.orders.schemas import PersonRef
 from distnet.orders.service import seller_order_views
 from distnet.payout_accounts.service import current as current_payout_account
@@ -32,7 +34,12 @@ from distnet.personal_data.schemas import (
     ExportBalance,
     ExportCard,
     ExportCommission,
+    ExportConsent,
     ExportKey,
+    ExportNotification,
+    ExportNotificationPreferences,
+    ExportPayout,
+    ExportPayoutAccount,
     ExportPosting,
     ExportProfile,
     PersonalDataExport,
@@ -73,9 +80,7 @@ async def export(session: AsyncSession, settings: Settings, principal: Principal
     holds = [msgspec.convert(await hold_view(session, await get_hold(session, h), full=False, settings=settings),
                              HoldView)
              for h in await repo.hold_ids(session, d.id)]
-    optional: dict[str, list[dict[str, Any]]] = {"notifications": [], "consents": []}
-    for section, table, column in repo.OPTIONAL_TABLES:
-        optional[section] += [{"table": table, **row} for row in await repo.optional_rows(session, table, column, d.id)]
+    prefs = await repo.notification_preferences(session, d.id)
     result = PersonalDataExport(
         format=FORMAT, exported_at=datetime.now(UTC), profile=profile,
         cards=[ExportCard(**r._mapping) for r in await repo.cards(session, d.id)],
@@ -98,15 +103,42 @@ async def export(session: AsyncSession, settings: Settings, principal: Principal
                               status=r.status, submission_no=r.submission_no, created_at=r.created_at,
                               decided_at=r.decided_at, messages=events.get(r.id, []))
                  for r in await repo.appeals(session, d.id)],
-        notifications=optional["notifications"], consents=optional["consents"],
+        notifications=[_notification(settings, d.locale, r) for r in await repo.notifications(session, d.id)],
+        notification_preferences=ExportNotificationPreferences(
+            email_enabled=prefs.email_enabled if prefs else True, sms_enabled=prefs.sms_enabled if prefs else True,
+            muted_kinds=list(prefs.muted_kinds) if prefs else []),
+        consents=[ExportConsent(**r._mapping) for r in await repo.consents(session, d.id)],
+        payout_accounts=[_payout_account(secret, r) for r in await repo.payout_accounts(session, d.id)],
+        payouts=[ExportPayout(
+            item_id=r.id, run_id=r.run_id, gross=format_amount(r.amount), tax=format_amount(r.tax),
+            net=format_amount(r.amount - r.tax), currency=r.currency, status=r.status, tax_month=r.tax_month,
+            bank_reference=r.bank_reference, failure_reason=r.failure_reason, result_at=r.result_at,
+            return_reference=r.return_reference, return_reason=r.return_reason, returned_at=r.returned_at)
+            for r in await repo.payouts(session, d.id)],
         audit=[ExportAuditEntry(at=r.at, action=r.action, by=_who(r.actor, r.actor_key_id, d, own_keys))
                for r in await repo.audit_entries(session, d.id)],
     )
     await audit.record(session, principal, "distributor.data_exported", "distributor", d.id,
                        after={"sections": {"orders": len(result.orders), "commissions": len(result.commissions),
                                            "ledger": len(result.ledger), "holds": len(holds),
-                                           "appeals": len(result.appeals)}})
+                                           "appeals": len(result.appeals),
+                                           "notifications": len(result.notifications),
+                                           "consents": len(result.consents), "payouts": len(result.payouts)}})
     return result
+
+
+def _notification(settings: Settings, locale: str | None, row: dict[str, Any]) -> ExportNotification:
+    subject, body = render_notice(settings, locale or "zh", {**row, "secret_enc": None})
+    return ExportNotification(id=row["id"], kind=row["kind"], channel=row["channel"], subject=subject, body=body,
+                              status=row["status"], created_at=row["created_at"], sent_at=row["sent_at"],
+                              read_at=row["read_at"], failure=row["last_error"])
+
+
+def _payout_account(secret: bytes, r: Any) -> ExportPayoutAccount:
+    holder, number, resident = decrypt_many(secret, [r.holder_name_enc, r.account_number_enc, r.resident_id_enc])
+    return ExportPayoutAccount(version_id=r.id, method=r.method, holder_name=holder, account_number=number,
+                               bank_name=r.bank_name, bank_branch=r.bank_branch, resident_id=resident, status=r.status,
+                               cooling_until=r.cooling_until, created_at=r.created_at, superseded_at=r.superseded_at)
 
 
 def _who(actor: str, key_id: int | None, d: Any, own_keys: set[int]) -> str:

@@ -7,8 +7,8 @@
   one-time code sent to it before any notice goes there. A new address replaces the old one only
   when confirmed.
 - ``DISTNET_REQUIRE_VERIFIED_CONTACT=1`` makes a verified phone or e-mail a condition of the first
-  payout: the payout run filters candidates with ``payout_contact_condition(settings)`` (SQL over
-  ``distributor d``) and explains a skipped one with ``contact_verified_for_payout``.
+  payout: the payout run skips such a distributor with the reason ``contact_unverified``
+  (``payouts.repository.CREATE_ITEMS``, the same rule as ``payout_contact_condition``).
 """
 
 from __future__ import annotations

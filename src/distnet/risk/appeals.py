@@ -88,14 +88,19 @@ def now_utc() -> datetime:
 
 async def _event(session: AsyncSession, appeal: Appeal, actor: Principal, action: str, before: str | None,
                  note: str | None = None, attachments: list[Any] | None = None) -> None:
-    session.add(AppealEvent(appeal_id=appeal.id, actor=actor.actor, action=action, from_status=before,
-                            to_status=appeal.status, note=note, attachments=attachments or []))
+    event = AppealEvent(appeal_id=appeal.id, actor=actor.actor, action=action, from_status=before,
+                        to_status=appeal.status, note=note, attachments=attachments or [])
+    session.add(event)
     await session.flush()
     await audit.record(session, actor, f"appeal.{action}", "appeal", appeal.id,
                        before={"status": before}, after={"status": appeal.status, "assignee": appeal.assignee,
                                                          "note": note})
+    # the event names its appeal_event row (whose note the notice quotes) rather than copying the
+    # note: a consumer running after a later step still quotes this step, and erasure of the
+    # appeal's texts reaches the note in one place
     await outbox.emit(session, "appeal.updated", {"appeal_id": appeal.id, "hold_id": appeal.hold_id,
-                                                  "status": appeal.status, "action": action},
+                                                  "status": appeal.status, "action": action,
+                                                  "appeal_event_id": event.id},
                       distributor_id=appeal.distributor_id)
 
 
