@@ -127,6 +127,10 @@ class AppliedResults(msgspec.Struct):
     paid: int
     failed: int
     commissions_paid: int
+    returned: int = 0
+    """Paid items the bank returned (退票): money and tax back to available."""
+    commissions_restored: int = 0
+    """Commissions of returned items made available again."""
 
 
 class ResultsReport(msgspec.Struct):
