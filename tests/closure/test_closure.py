@@ -263,4 +263,4 @@ async def test_closure_final_payout_end_to_end(client, admin_headers, make_key, 
         {"d": str(d["id"])}))
     assert states == ["closing", "closed", "closing", "closed"]
     report = await verify(session)
-    assert report["ok"], [c for c in report["checks"] if not c["ok"]]
+    assert report.ok, [c for c in report.checks if not c.ok]

@@ -95,7 +95,7 @@ async def test_owner_changes_the_account_by_code_and_the_run_after_cooling_off_p
         "results": [{"item_id": int(row["item_id"]), "status": "paid", "reference": "BK-NEW"}]})
     assert done.status_code == 200 and done.json()["status"] == "completed"
     report = await verify(session)
-    assert report["ok"], [c for c in report["checks"] if not c["ok"]]
+    assert report.ok, [c for c in report.checks if not c.ok]
     actions = list(await session.scalars(text(
         "SELECT action FROM audit_log WHERE subject_id = :d AND action LIKE 'payout_account.%' ORDER BY id"),
         {"d": str(owner["id"])}))

@@ -102,7 +102,7 @@ async def test_a_returned_payout_comes_back_to_available_once(client, admin_head
         {"d": str(seller["id"])})
     assert flagged == 1
     report = await verify(session)
-    assert report["ok"], [c for c in report["checks"] if not c["ok"]]
+    assert report.ok, [c for c in report.checks if not c.ok]
     await session.rollback()
 
     # idempotent: the return again, and the original paid file again, change nothing
