@@ -11,6 +11,7 @@ from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
+from distnet.benefits.routes import BenefitController, PointsController
 from distnet.cards.routes import CardController
 from distnet.closure.routes import ClosureController
 from distnet.commissions.routes import CommissionController
@@ -60,6 +61,8 @@ CONTROLLERS: list[type] = [
     CommissionController,
     LedgerController,
     RankController,
+    BenefitController,
+    PointsController,
     *RISK_CONTROLLERS,
     NotificationController,
     ClosureController,

@@ -93,7 +93,7 @@ async def post(
     )).scalar_one()
     if not lines:
         return txn_id
-    if any(p.distributor_id is None for p in lines):
+    if any(p.distributor_id is None for p in lines) and currency != "PTS":  # points: benefits.repository
         await ensure_platform_accounts(session, currency)
     # one statement for all postings: the balance trigger checks the whole transaction at once
     result = await session.execute(

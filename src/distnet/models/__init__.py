@@ -1,6 +1,14 @@
 """All tables. Models live centrally so that every domain can join any table."""
 
 from distnet.models.base import Base
+from distnet.models.benefits import (
+    BenefitCatalogue,
+    BenefitTier,
+    PointsLot,
+    PointsLotUse,
+    PointsSpend,
+    RankLadder,
+)
 from distnet.models.console import ConsoleSession, ConsoleSignInAttempt
 from distnet.models.finance import PayoutAccount, PayoutSkip, TaxIdentity, TaxTable
 from distnet.models.foundation import ApiKey, AuditLog, BusinessDay, IdempotencyRecord, OutboxEvent, Staff
@@ -37,4 +45,5 @@ __all__ = [
     "RiskRuleVersion", "RiskScan", "WebhookEndpoint", "PayoutAccount", "PayoutSkip", "TaxIdentity", "TaxTable",
     "Consent", "Notification", "NotificationPreference", "VerificationCode",
     "Staff", "ConsoleSession", "ConsoleSignInAttempt",
+    "RankLadder", "BenefitCatalogue", "BenefitTier", "PointsLot", "PointsSpend", "PointsLotUse",
 ]

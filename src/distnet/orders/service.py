@@ -16,6 +16,7 @@ import msgspec
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from distnet.benefits import service as benefits
 from distnet.cards import service as cards
 from distnet.cards.errors import CardCancelled, CardNotFound
 from distnet.commissions import repository as commissions_repo
@@ -51,6 +52,7 @@ from distnet.orders.schemas import (
     SellerOrderPage,
     SellerOrderRefund,
 )
+from distnet.points import service as points
 from distnet.ranks import service as ranks
 from distnet.settings import Settings
 
@@ -222,6 +224,8 @@ async def accept(session: AsyncSession, settings: Settings, orders: str, params:
         )
     await repo.add_sales_and_events(session, orders, params)
     result["rank_changes"] = await ranks.upgrade_after_orders(session, orders, params)
+    # after the upgrade: an order that lifts its seller's rank earns at the new rank (benefits are instant)
+    result["points"] = await points.earn_for_orders(session, settings, orders, params, ref_type=ref_type, ref_id=ref_id)
     return result
 
 
@@ -251,7 +255,10 @@ async def create_order(session: AsyncSession, settings: Settings, principal: Pri
                 aggregate=False, ref_type="order", ref_id=None, statement=repo.SINGLE)
             order_id, created_at = result["first"]["new_order_id"], result["first"]["new_order_created_at"]
             if order_id is not None:
-                await ranks.upgrade_after_orders(session, repo.ORDER_IDS, {"order_ids": [order_id]})
+                ids = {"order_ids": [order_id]}
+                result["rank_changes"] = await ranks.upgrade_after_orders(session, repo.ORDER_IDS, ids)
+                result["points"] = await points.earn_for_orders(session, settings, repo.ORDER_IDS, ids,
+                                                                ref_type="order", ref_id=order_id)
         else:  # first order in a currency, or on an emptied database: open accounts, plan first
             inserted = await repo.insert_orders(session, [row])
             order_id = created_at = None
@@ -261,7 +268,8 @@ async def create_order(session: AsyncSession, settings: Settings, principal: Pri
                                       currencies={prepared.currency}, aggregate=False, ref_type="order",
                                       ref_id=order_id)
         if order_id is not None:
-            return 201, _new_order_view(order_id, created_at, row, card.number, result["rows"], prepared.buyer_ref)
+            view = _new_order_view(order_id, created_at, row, card.number, result["rows"], prepared.buyer_ref)
+            return 201, await _with_benefits(session, view, result)
         # lost a race with a concurrent duplicate: it committed first, answer as a replay
         existing = (await repo.existing_orders(session, [prepared.key]))[prepared.key]
     order_id, body_hash = existing
@@ -292,6 +300,19 @@ def _new_order_view(order_id: int, created_at: datetime, row: dict[str, Any], ca
         "remaining_amount": format_amount(amount), "buyer_ref": buyer_ref if row["buyer_ref_enc"] else None,
         "commissions": [commission_view(c) for c in commissions], "refunds": [],
     }
+
+
+async def _with_benefits(session: AsyncSession, view: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+    """The points the order earned and the rank changes it caused; when it raised the seller's
+    rank, the seller's benefits as they are now, in this same transaction (seed 000: no delay)."""
+    view["points_earned"] = [{"distributor_id": p["distributor_id"], "source": p["source"], "points": p["points"]}
+                             for p in result.get("points", [])]
+    changes = result.get("rank_changes", [])
+    view["rank_changes"] = [{"distributor_id": c["id"], "from": c["old_rank"], "to": c["new_rank"]} for c in changes]
+    seller = view["seller_id"]
+    view["seller_benefits"] = (msgspec.to_builtins(await benefits.my_benefits(session, seller))
+                               if any(c["id"] == seller for c in changes) else None)
+    return view
 
 
 def _problem(exc: DistnetError) -> dict[str, Any]:
@@ -502,6 +523,8 @@ async def refund(session: AsyncSession, settings: Settings, principal: Principal
     await session.flush()
     await session.refresh(new_refund)
     debts = await reverse_commissions(session, settings, order, refunded_total, refund_id=new_refund.id)
+    await points.reverse_for_refund(session, order_id=order.id, seller_id=order.seller_id, order_amount=order.amount,
+                                    refunded_total=refunded_total, refund_id=new_refund.id)
     await repo.add_sales(session, repo.ORDER_IDS, {"order_ids": [order.id], "refund": amount},
                          amount_sql="-CAST(:refund AS bigint)")
     await outbox.emit(session, "order.refunded",
@@ -538,12 +561,14 @@ async def reverse_commissions(session: AsyncSession, settings: Settings, order: 
             text(
                 """
                 SELECT id, distributor_id, kind, balance FROM ledger_account
-                 WHERE currency = :cur AND (distributor_id = ANY(CAST(:ids AS bigint[]))
-                       OR (distributor_id IS NULL AND kind = 'forfeited_income'))
+                 WHERE (currency = :cur AND (distributor_id = ANY(CAST(:ids AS bigint[]))
+                        OR (distributor_id IS NULL AND kind = 'forfeited_income')))
+                    -- the seller's points, reversed in the same transaction (points.reverse_for_refund)
+                    OR (currency = 'PTS' AND distributor_id = :seller AND kind IN ('points', 'points_owed'))
                  ORDER BY distributor_id IS NULL, id FOR NO KEY UPDATE
                 """
             ),
-            {"cur": currency, "ids": beneficiaries},
+            {"cur": currency, "ids": beneficiaries, "seller": order.seller_id},
         )
     }
     rows = (await session.execute(
