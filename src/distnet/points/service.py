@@ -113,15 +113,21 @@ async def _point_value(session: AsyncSession) -> int:
     return int(cat.point_value_minor)
 
 
+async def _lots_balance(session: AsyncSession, distributor_id: int) -> int:
+    """The member's points as its lots hold them: equal to the ``points`` balance once committed,
+    and already right inside a transaction whose credits wait for commit (migration 0110)."""
+    return int(await session.scalar(text(
+        "SELECT coalesce(sum(remaining), 0) FROM points_lot WHERE distributor_id = :d AND remaining > 0"),
+        {"d": distributor_id}) or 0)
+
+
 async def _spend_view(session: AsyncSession, spend_id: int) -> schemas.Spend:
     s = (await session.execute(text(
         "SELECT id, distributor_id, kind, points, purpose, reference, created_at FROM points_spend WHERE id = :i"),
         {"i": spend_id})).one()
     lots = [schemas.LotUse(lot_id=r.lot_id, points=int(r.points)) for r in await session.execute(text(
         "SELECT lot_id, points FROM points_lot_use WHERE spend_id = :i ORDER BY lot_id"), {"i": spend_id})]
-    balance = int(await session.scalar(text(
-        "SELECT balance FROM ledger_account WHERE distributor_id = :d AND kind = 'points' AND currency = 'PTS'"),
-        {"d": s.distributor_id}) or 0)
+    balance = await _lots_balance(session, s.distributor_id)
     return schemas.Spend(id=s.id, distributor_id=s.distributor_id, kind=s.kind, points=int(s.points), purpose=s.purpose,
                          reference=s.reference, value=format_amount(int(s.points) * await _point_value(session)),
                          lots=lots, balance_after=balance, created_at=s.created_at)
@@ -209,9 +215,7 @@ async def adjust(session: AsyncSession, principal: Principal, distributor_id: in
     if status == 201:
         await audit.record(session, principal, "points.adjusted", "distributor", distributor_id,
                            after={"points": data.points, "reason": data.reason, "lot_id": lot_id, "spend_id": spend_id})
-    balance = int(await session.scalar(text(
-        "SELECT balance FROM ledger_account WHERE distributor_id = :d AND kind = 'points' AND currency = 'PTS'"),
-        {"d": distributor_id}) or 0)
+    balance = await _lots_balance(session, distributor_id)
     return status, schemas.Adjusted(distributor_id=distributor_id, points=data.points, reason=data.reason,
                                     lot_id=lot_id, spend_id=spend_id, balance_after=balance)
 
