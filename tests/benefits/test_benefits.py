@@ -11,7 +11,7 @@ from sqlalchemy import text
 from distnet.points.service import grant_monthly
 from tests.benefits.helpers import maintenance_hold, manual_hold, points_of
 from tests.factories import auth
-from tests.orders.helpers import place
+from tests.orders.helpers import place, refund
 
 
 def _codes(body):
@@ -163,3 +163,50 @@ async def test_admin_rank_correction_is_audited_and_instant(client, admin_header
     denied = await client.post(f"/api/v1/distributors/{c['id']}/rank", headers=auth(c),
                                json={"rank": "platinum", "reason": "because"})
     assert denied.status_code == 403
+
+
+async def test_a_refund_below_the_threshold_warns_before_the_downgrade(client, chain):
+    *_, c = chain
+    order = await place(client, c, "1000.00")
+    assert order["rank_changes"][0]["to"] == "silver"
+    await refund(client, order, "100.00", auth(c))
+    inbox = (await client.get("/api/v1/me/notifications", headers=auth(c))).json()
+    warning = next(i for i in inbox["items"] if i["kind"] == "rank_refund_warning")
+    assert "100.00 personal" in warning["body"]
+    # still silver until the evaluation; the benefits still apply
+    mine = (await client.get("/api/v1/me/benefits", headers=auth(c))).json()
+    assert mine["rank"] == "silver"
+
+
+async def test_qualification_skips_unqualified_levels_and_explains(client, admin_headers, chain, session):
+    root, a, b, c = chain
+    rates = [{"level": lv, "rank": rk, "rate_bps": 100 * lv} for lv in (1, 2, 3)
+             for rk in ("member", "silver", "gold", "platinum")]
+    plan = await client.post("/api/v1/commission-plans", headers=admin_headers, json={
+        "name": "qualified", "max_levels": 3, "rates": rates,
+        "qualifications": [{"level": 2, "min_own_sales": "300.00", "period_days": 30},
+                           {"level": 3, "min_rank": "silver"}]})
+    assert plan.status_code == 201, plan.text
+    assert plan.json()["qualifications"][0] == {"level": 2, "min_own_sales": "300.00", "period_days": 30,
+                                                "min_rank": None}
+    await place(client, b, "120.00")  # b's own sales: 120.00 of the 300.00 level 2 needs
+    order = await place(client, c, "100.00")
+    assert [cm["level"] for cm in order["commissions"]] == [1]
+    view = (await client.get(f"/api/v1/orders/{order['id']}", headers=auth(c))).json()
+    levels = {lv["level"]: lv for lv in view["attribution"]["levels"]}
+    assert levels[2]["note"] == "not qualified: level 2 needs 300.00 own sales in 30 days; 120.00"
+    assert levels[2]["beneficiary_id"] == b["id"] and levels[2]["qualification"]["own_sales"] == "120.00"
+    assert levels[3]["note"] == "not qualified: level 3 needs rank silver or above; member"
+    skips = (await session.execute(text("SELECT level, own_sales, min_own_sales FROM commission_skip "
+                                        "ORDER BY level"))).all()
+    assert [tuple(s) for s in skips] == [(2, 12000, 30000), (3, 0, 0)]
+    # b sells enough, a is made silver: both levels pay, and explain shows the check passed
+    await place(client, b, "200.00")
+    await client.post(f"/api/v1/distributors/{a['id']}/rank", headers=admin_headers,
+                      json={"rank": "silver", "reason": "test qualification"})
+    paid = await place(client, c, "100.00")
+    assert [cm["level"] for cm in paid["commissions"]] == [1, 2, 3]
+    level2 = paid["commissions"][1]["id"]
+    explain = (await client.get(f"/api/v1/commissions/{level2}/explain", headers=admin_headers)).json()
+    check = next(x for x in explain["exclusions_checked"] if x["check"] == "qualification")
+    assert check["passed"] and check["own_sales"] == "320.00"

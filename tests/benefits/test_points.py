@@ -168,3 +168,22 @@ async def test_admin_adjustment_with_reason_is_audited(client, admin_headers, ch
     audits = (await session.execute(text("SELECT after FROM audit_log WHERE action = 'points.adjusted' ORDER BY id"))).all()
     assert [a.after["points"] for a in audits] == [500, -200]
     await verify_ok(client, admin_headers)
+
+
+async def test_points_reports_json_csv_xlsx(client, admin_headers, chain, sessionmaker, settings):
+    *_, c = chain
+    await place(client, c, "100.00")
+    await _redeem(client, c, 40, "r1")
+    liability = (await client.get("/api/v1/reports/points-liability", headers=admin_headers)).json()
+    assert liability["summary"]["outstanding points"] == 260  # 100 - 40 + the sponsor's 200 referral
+    assert liability["summary"]["value"] == "2.60"
+    monthly = (await client.get("/api/v1/reports/points-by-month", headers=admin_headers)).json()
+    assert monthly["items"][0]["earned"] == 300 and monthly["items"][0]["redeemed"] == 40
+    per_rank = (await client.get("/api/v1/reports/benefits-by-rank", headers=admin_headers)).json()
+    assert per_rank["items"][0]["rank"] == "member" and per_rank["items"][0]["members"] == 4
+    csv = await client.get("/api/v1/reports/points-liability?format=csv", headers=admin_headers)
+    assert csv.status_code == 200 and csv.text.splitlines()[0].startswith("source,lots")
+    xlsx = await client.get("/api/v1/reports/benefits-by-rank?format=xlsx", headers=admin_headers)
+    assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+    denied = await client.get("/api/v1/reports/points-liability", headers=auth(c))
+    assert denied.status_code == 403

@@ -15,7 +15,9 @@ from distnet.models.foundation import ApiKey, AuditLog, BusinessDay, Idempotency
 from distnet.models.money import (
     Commission,
     CommissionPlan,
+    CommissionQualification,
     CommissionRate,
+    CommissionSkip,
     LedgerAccount,
     LedgerPosting,
     LedgerTransaction,
@@ -45,5 +47,5 @@ __all__ = [
     "RiskRuleVersion", "RiskScan", "WebhookEndpoint", "PayoutAccount", "PayoutSkip", "TaxIdentity", "TaxTable",
     "Consent", "Notification", "NotificationPreference", "VerificationCode",
     "Staff", "ConsoleSession", "ConsoleSignInAttempt",
-    "RankLadder", "BenefitCatalogue", "BenefitTier", "PointsLot", "PointsSpend", "PointsLotUse",
+    "CommissionQualification", "CommissionSkip", "RankLadder", "BenefitCatalogue", "BenefitTier", "PointsLot", "PointsSpend", "PointsLotUse",
 ]

@@ -527,6 +527,7 @@ async def refund(session: AsyncSession, settings: Settings, principal: Principal
                                     refunded_total=refunded_total, refund_id=new_refund.id)
     await repo.add_sales(session, repo.ORDER_IDS, {"order_ids": [order.id], "refund": amount},
                          amount_sql="-CAST(:refund AS bigint)")
+    await ranks.warn_after_refund(session, seller_id=order.seller_id, refund_id=new_refund.id)
     await outbox.emit(session, "order.refunded",
                       {"order_id": order.id, "refund_id": new_refund.id, "external_id": data.external_id,
                        "amount": format_amount(amount), "refunded_total": format_amount(refunded_total)},

@@ -22,6 +22,7 @@ from distnet.kit.keys import Principal
 from distnet.kit.money import format_amount, parse_amount
 from distnet.models.network import RANKS
 from distnet.network.errors import DistributorNotFound
+from distnet.notifications.repository import fan_out_rows
 from distnet.ranks import schemas
 from distnet.ranks.errors import LadderInvalid
 from distnet.ranks.ladder import Ladder, RankStep, check_steps, current_ladder, progress
@@ -133,6 +134,48 @@ async def upgrade_after_orders(session: AsyncSession, orders: str, params: dict[
         f"(SELECT seller_id FROM orders WHERE id IN ({orders}))"
     )
     return await apply_ranks(session, scope=scope, params=params, upgrade_only=True, reason="threshold_crossed")
+
+
+# After a refund: the seller and its nearest uplines whose sales over the period no longer reach
+# their rank's thresholds (the downgrade itself waits for the periodic evaluation) are told now
+# what they need to keep it: one notice per member and refund.
+_REFUND_AT_RISK = """
+WITH """ + LADDER_CTES + """, scope AS (
+    SELECT d.id, d.rank FROM distributor d
+     WHERE d.status = 'active'
+       AND d.id IN (SELECT CAST(:seller AS bigint) UNION
+                    SELECT ancestor_id FROM distributor_upline WHERE distributor_id = CAST(:seller AS bigint))
+), totals AS (
+    SELECT scope.id, scope.rank, coalesce(sum(s.personal), 0) AS personal, coalesce(sum(s.team), 0) AS team
+      FROM scope LEFT JOIN """ + SALES + """ s
+        ON s.distributor_id = scope.id AND s.day > distnet_local_day(now()) - (SELECT period_days FROM cfg)
+     GROUP BY scope.id, scope.rank
+), falling AS (
+    SELECT DISTINCT ON (t.id) t.id, t.rank, t.personal, t.team, l.rank AS to_rank, cur.min_personal, cur.min_team
+      FROM totals t JOIN ladder cur ON cur.rank = t.rank
+      JOIN ladder l ON t.personal >= l.min_personal AND t.team >= l.min_team
+     WHERE t.personal < cur.min_personal OR t.team < cur.min_team
+     ORDER BY t.id, l.pos DESC
+)
+SELECT f.id, 'rank_refund_warning:' || f.id || ':' || CAST(:refund_id AS text),
+       jsonb_build_object('rank', f.rank, 'to', f.to_rank, 'days', (SELECT period_days FROM cfg),
+                          'refund_id', CAST(:refund_id AS bigint),
+                          'needed', concat_ws(' + ',
+                              CASE WHEN f.personal < f.min_personal
+                                   THEN to_char((f.min_personal - f.personal) / 100.0, 'FM999999999990.00') || ' personal' END,
+                              CASE WHEN f.team < f.min_team
+                                   THEN to_char((f.min_team - f.team) / 100.0, 'FM999999999990.00') || ' team' END))
+  FROM falling f
+"""
+
+
+async def warn_after_refund(session: AsyncSession, *, seller_id: int, refund_id: int) -> int:
+    """Warn the members whose rank a refund put below its thresholds (seed 003: a return that
+    drops spending below a tier's threshold is reflected; the member hears it before the
+    evaluation downgrades them)."""
+    return await fan_out_rows(session, rows=_REFUND_AT_RISK,
+                              params={**_ladder_params(current_ladder()), "seller": seller_id, "refund_id": refund_id},
+                              kind="rank_refund_warning")
 
 
 async def fold_sales(session: AsyncSession) -> int:

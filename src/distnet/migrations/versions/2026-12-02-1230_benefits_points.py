@@ -8,6 +8,9 @@
   points debt, negative), platform ``points_issued``, ``points_redeemed``, ``points_expired``;
   ``ledger_apply_postings`` queues credits to ``points`` and postings to ``points_issued`` for
   commit like the commission ones.
+* ``commission_qualification`` (per plan and level: minimum own net sales over a rolling period
+  and/or a minimum rank) and ``commission_skip`` (a level not earned, with the figures);
+  ``distnet_own_sales(beneficiary, at, days)``.
 * ``points_lot`` (what expiry, redemption and refunds take from, FIFO), ``points_spend`` and
   ``points_lot_use`` (redemptions and negative adjustments, and the lots they consumed).
 
@@ -150,6 +153,34 @@ def upgrade() -> None:
                                 name=op.f("fk_points_lot_use_spend_id_points_spend")),
         sa.PrimaryKeyConstraint("spend_id", "lot_id", name=op.f("pk_points_lot_use")),
     )
+    op.create_table(
+        "commission_qualification",
+        sa.Column("plan_id", sa.BigInteger(), nullable=False),
+        sa.Column("level", sa.SmallInteger(), nullable=False),
+        sa.Column("min_own_sales", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
+        sa.Column("period_days", sa.SmallInteger(), server_default=sa.text("30"), nullable=False),
+        sa.Column("min_rank", sa.String(length=16), nullable=True),
+        sa.CheckConstraint("min_own_sales >= 0 AND period_days BETWEEN 1 AND 3660",
+                           name=op.f("ck_commission_qualification_bounds")),
+        sa.ForeignKeyConstraint(["plan_id"], ["commission_plan.id"],
+                                name=op.f("fk_commission_qualification_plan_id_commission_plan")),
+        sa.PrimaryKeyConstraint("plan_id", "level", name=op.f("pk_commission_qualification")),
+    )
+    op.create_table(
+        "commission_skip",
+        sa.Column("order_id", sa.BigInteger(), nullable=False),
+        sa.Column("level", sa.SmallInteger(), nullable=False),
+        sa.Column("beneficiary_id", sa.BigInteger(), nullable=False),
+        sa.Column("plan_id", sa.BigInteger(), nullable=False),
+        sa.Column("rank", sa.String(length=16), nullable=False),
+        sa.Column("own_sales", sa.BigInteger(), nullable=False),
+        sa.Column("min_own_sales", sa.BigInteger(), nullable=False),
+        sa.Column("period_days", sa.SmallInteger(), nullable=False),
+        sa.Column("min_rank", sa.String(length=16), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.PrimaryKeyConstraint("order_id", "level", name=op.f("pk_commission_skip")),
+    )
+    op.execute(sql_source("distnet_own_sales", "0110"))
     op.execute(sql_source("ledger_apply_postings", "0110"))
     # the default catalogue, and the points accounts of every member and of the platform
     op.execute(sa.text("INSERT INTO benefit_catalogue (version, name, effective_from, created_by) "
@@ -171,6 +202,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute(sql_source("ledger_apply_postings", "0011"))
-    for table in ("points_lot_use", "points_spend", "points_lot", "benefit_tier", "benefit_catalogue", "rank_ladder"):
+    op.execute("DROP FUNCTION distnet_own_sales(bigint, timestamptz, int)")
+    for table in ("commission_skip", "commission_qualification", "points_lot_use", "points_spend", "points_lot", "benefit_tier", "benefit_catalogue", "rank_ladder"):
         op.drop_table(table)
     op.drop_column("distributor", "rank_since")
