@@ -302,16 +302,22 @@ def _new_order_view(order_id: int, created_at: datetime, row: dict[str, Any], ca
     }
 
 
+def _points_item(lot: Any) -> dict[str, Any]:
+    return {"distributor_id": lot["distributor_id"], "source": lot["source"], "points": lot["points"]}
+
+
 async def _with_benefits(session: AsyncSession, view: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
-    """The points the order earned and the rank changes it caused; when it raised the seller's
-    rank, the seller's benefits as they are now, in this same transaction (seed 000: no delay)."""
-    view["points_earned"] = [{"distributor_id": p["distributor_id"], "source": p["source"], "points": p["points"]}
-                             for p in result.get("points", [])]
+    """The points the order earned (as GET shows them); and when the order changed ranks, only
+    in this first answer: the changes and, when the seller's rank moved, the seller's benefits as
+    they are now, in this same transaction (seed 000: no delay)."""
+    view["points_earned"] = [_points_item(p) for p in result.get("points", [])]
     changes = result.get("rank_changes", [])
-    view["rank_changes"] = [{"distributor_id": c["id"], "from": c["old_rank"], "to": c["new_rank"]} for c in changes]
-    seller = view["seller_id"]
-    view["seller_benefits"] = (msgspec.to_builtins(await benefits.my_benefits(session, seller))
-                               if any(c["id"] == seller for c in changes) else None)
+    if changes:
+        view["rank_changes"] = [{"distributor_id": c["id"], "from": c["old_rank"], "to": c["new_rank"]}
+                                for c in changes]
+        seller = view["seller_id"]
+        if any(c["id"] == seller for c in changes):
+            view["seller_benefits"] = msgspec.to_builtins(await benefits.my_benefits(session, seller))
     return view
 
 
@@ -370,6 +376,9 @@ async def create_batch(session: AsyncSession, settings: Settings, principal: Pri
     commissions: dict[int, list[dict[str, Any]]] = {}
     for c in summary["rows"]:
         commissions.setdefault(c["order_id"], []).append(c)
+    earned: dict[int, list[dict[str, Any]]] = {}
+    for lot in summary.get("points", []):
+        earned.setdefault(lot["order_id"], []).append(_points_item(lot))
     # what each key holds now: the row this batch inserted (the first of its key in the batch; a
     # sorted insert keeps input order among equal keys), else what another transaction or an
     # earlier request stored, read once for those keys only
@@ -382,6 +391,7 @@ async def create_batch(session: AsyncSession, settings: Settings, principal: Pri
             view = _new_order_view(order_id, created_at, row, p.card_number, commissions.get(order_id, []),
                                    p.buyer_ref)
             view.pop("refunds")  # a batch's answers carry no refunds (order_views(with_refunds=False))
+            view["points_earned"] = earned.get(order_id, [])
             new_views[order_id] = view
     stored.update(existing)  # stored before this batch: their keys and bodies do not change
     claimed: set[tuple[str, str]] = set()
@@ -449,6 +459,7 @@ async def order_views(session: AsyncSession, order_ids: list[int], *, secret: by
     buyer_refs = dict(zip(orders, shown_buyer_refs(
         secret, [(o["buyer_ref_enc"], o["buyer_ref_hash"]) for o in orders.values()]), strict=True))
     commissions = await repo.commissions_of(session, order_ids)
+    earned = await repo.points_of(session, order_ids)
     refunds: dict[int, list[dict[str, Any]]] = {}
     if with_refunds and order_ids:
         for r in await session.scalars(select(Refund).where(Refund.order_id.in_(order_ids)).order_by(Refund.id)):
@@ -467,6 +478,7 @@ async def order_views(session: AsyncSession, order_ids: list[int], *, secret: by
             "remaining_amount": format_amount(o["amount"] - o["refunded_amount"]),
             "buyer_ref": buyer_refs[oid],
             "commissions": [commission_view(c) for c in commissions.get(oid, [])],
+            "points_earned": [_points_item(p) for p in earned.get(oid, [])],
         }
         if with_refunds:
             view["refunds"] = refunds.get(oid, [])

@@ -16,15 +16,11 @@ _ACTIVE_VIOLATION = """EXISTS (SELECT 1 FROM hold h WHERE h.distributor_id = {wh
 
 # Lots written by ``lots`` (distributor_id, amount, remaining, netted) as one balanced ledger
 # transaction: the spendable part to ``points``, the part that paid a debt to ``points_owed``,
-# the whole to ``points_issued``. Accounts missing (members made outside registration) are opened
-# in the same statement and joined from the ``opened`` CTE (a statement does not see its own rows).
-_POST_LOTS = """, opened AS (
-    INSERT INTO ledger_account (distributor_id, kind, currency, balance)
-    SELECT DISTINCT l.distributor_id, k, 'PTS', 0 FROM lots l, unnest(ARRAY['points', 'points_owed']) k
-    UNION ALL SELECT NULL, 'points_issued', 'PTS', 0
-    ON CONFLICT DO NOTHING
-    RETURNING id, distributor_id, kind
-), txn AS (
+# the whole to ``points_issued``. The accounts exist (opened with the money accounts,
+# ledger.service.ensure_accounts): no INSERT … ON CONFLICT here, whose uniqueness check waits
+# for any transaction updating the same account row (measured: a second order queued behind the
+# first's commit on the platform account).
+_POST_LOTS = """, txn AS (
     INSERT INTO ledger_transaction (kind, ref_type, ref_id, memo)
     SELECT CAST(:txn_kind AS text), CAST(:ref_type AS text), CAST(:ref_id AS text), NULL
      WHERE EXISTS (SELECT 1 FROM lots)
@@ -39,8 +35,6 @@ _POST_LOTS = """, opened AS (
     SELECT id, distributor_id, kind FROM ledger_account
      WHERE currency = 'PTS' AND (distributor_id IN (SELECT distributor_id FROM lots)
                                  OR (distributor_id IS NULL AND kind = 'points_issued'))
-    UNION ALL
-    SELECT id, distributor_id, kind FROM opened
 ), posted AS (
     INSERT INTO ledger_posting (transaction_id, account_id, amount)
     SELECT txn.id, a.id, l.amount
@@ -75,23 +69,40 @@ _NETTING = """, debt AS MATERIALIZED (
 # unique lot per (sponsor, 'referral', recruit) makes it once). Nothing for a member under a
 # violation hold, nothing for orders in another currency than the default.
 _EARN = """
-WITH o AS (
+WITH cats AS (
+    -- effective ranges of the catalogue versions: a range join, so an import of millions of
+    -- orders costs one hash or merge join, not a lookup per order
+    SELECT c.id, c.effective_from, c.referral_min_order, lead(c.effective_from) OVER (ORDER BY c.effective_from) AS until
+      FROM (SELECT DISTINCT ON (effective_from) id, effective_from, referral_min_order
+              FROM benefit_catalogue ORDER BY effective_from, version DESC) c
+), o AS (
     SELECT o.id, o.seller_id, o.amount - o.refunded_amount AS paid, o.placed_at, d.rank, d.sponsor_id,
-           (SELECT c.id FROM benefit_catalogue c WHERE c.effective_from <= o.placed_at
-             ORDER BY c.effective_from DESC, c.version DESC LIMIT 1) AS catalogue_id
+           c.id AS catalogue_id, c.referral_min_order
       FROM orders o JOIN distributor d ON d.id = o.seller_id AND d.status = 'active'
+      JOIN cats c ON o.placed_at >= c.effective_from AND (c.until IS NULL OR o.placed_at < c.until)
      WHERE o.id IN ({orders}) AND o.currency = CAST(:currency AS text)
+), held AS (
+    SELECT DISTINCT h.distributor_id FROM hold h
+     WHERE h.distributor_id IN (SELECT seller_id FROM o UNION SELECT sponsor_id FROM o)
+       AND h.reason <> 'maintenance' AND h.lifted_at IS NULL AND h.started_at <= now()
+       AND (h.ends_at IS NULL OR h.ends_at > now())
+), first_sale AS (
+    -- a recruit's first qualifying order among these (earlier ones already made its referral lot)
+    SELECT DISTINCT ON (o.seller_id) o.* FROM o
+     WHERE o.sponsor_id IS NOT NULL AND o.paid >= o.referral_min_order
+       AND NOT EXISTS (SELECT 1 FROM points_lot p WHERE p.distributor_id = o.sponsor_id AND p.source = 'referral'
+                                                    AND p.source_ref = o.seller_id::text)
+     ORDER BY o.seller_id, o.placed_at, o.id
 ), earned AS (
     SELECT o.seller_id AS distributor_id, 'order' AS source, o.id::text AS source_ref, o.id AS order_id,
            o.paid * t.earn_rate_bps / 1000000 AS points
       FROM o JOIN benefit_tier t ON t.catalogue_id = o.catalogue_id AND t.rank = o.rank
-     WHERE NOT """ + _ACTIVE_VIOLATION.format(who="o.seller_id") + """
+     WHERE o.seller_id NOT IN (SELECT distributor_id FROM held)
     UNION ALL
-    SELECT s.id, 'referral', o.seller_id::text, o.id, t.referral_points
-      FROM o JOIN distributor s ON s.id = o.sponsor_id AND s.status = 'active'
-      JOIN benefit_catalogue c ON c.id = o.catalogue_id AND o.paid >= c.referral_min_order
-      JOIN benefit_tier t ON t.catalogue_id = o.catalogue_id AND t.rank = s.rank
-     WHERE NOT """ + _ACTIVE_VIOLATION.format(who="s.id") + """
+    SELECT s.id, 'referral', f.seller_id::text, f.id, t.referral_points
+      FROM first_sale f JOIN distributor s ON s.id = f.sponsor_id AND s.status = 'active'
+      JOIN benefit_tier t ON t.catalogue_id = f.catalogue_id AND t.rank = s.rank
+     WHERE s.id NOT IN (SELECT distributor_id FROM held)
 )""" + _NETTING + """, lots AS (
     INSERT INTO points_lot (distributor_id, source, source_ref, order_id, amount, remaining, netted, expires_at)
     SELECT distributor_id, source, source_ref, order_id, points, points - netted, netted,
@@ -135,6 +146,15 @@ WITH cat AS (""" + """SELECT id FROM benefit_catalogue WHERE effective_from <= n
     ON CONFLICT (distributor_id, source, source_ref) DO NOTHING
     RETURNING id, distributor_id, amount, remaining, netted
 )""" + _POST_LOTS + "\n" + _COUNTS)
+
+# Members without points accounts (made outside registration) get them before a grant.
+OPEN_MEMBER_ACCOUNTS = text("""
+INSERT INTO ledger_account (distributor_id, kind, currency, balance)
+SELECT d.id, k, 'PTS', 0 FROM distributor d CROSS JOIN unnest(ARRAY['points', 'points_owed']) k
+ WHERE d.status = 'active'
+   AND NOT EXISTS (SELECT 1 FROM ledger_account a WHERE a.distributor_id = d.id AND a.kind = k AND a.currency = 'PTS')
+ON CONFLICT DO NOTHING
+""")
 
 # The raw-SQL baseline of the benchmark: the same lots and postings without the hold and debt
 # rules, the account opening or the counts.

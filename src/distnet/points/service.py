@@ -46,7 +46,7 @@ async def earn_for_orders(session: AsyncSession, settings: Settings, orders: str
     their ledger transaction. Returns the lots written (member, source, points)."""
     statement = repo.earn_statement(orders)
     values = {**params, "currency": settings.business.default_currency, "txn_kind": "points.earned",
-              "ref_type": ref_type, "ref_id": str(ref_id), "expiry_months": settings.ranks.points_expiry_months}
+              "ref_type": f"{ref_type}_points", "ref_id": str(ref_id), "expiry_months": settings.ranks.points_expiry_months}
     rows = (await session.execute(statement, values)).all()
     if not rows[0].has_catalogue:  # an emptied database: the default catalogue first, then again
         await benefits_repo.ensure_default(session)
@@ -66,6 +66,7 @@ async def grant_monthly(session: AsyncSession, settings: Settings, *, period: st
     and month: the unique lot per (member, 'monthly', YYYY-MM))."""
     period = period or business_month(datetime.now(UTC), settings.business.time_zone)
     await benefits_repo.ensure_default(session)
+    await session.execute(repo.OPEN_MEMBER_ACCOUNTS)
     found = (await session.execute(repo.GRANT_MONTHLY, {
         "period": period, "expiry_months": settings.ranks.points_expiry_months, "txn_kind": "points.monthly_grant",
         "ref_type": "points_grant", "ref_id": period})).one()
