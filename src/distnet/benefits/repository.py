@@ -23,10 +23,6 @@ _ENSURE_DEFAULT = text(
         SELECT 1, :name, '2000-01-01T00:00:00Z', 'default' WHERE NOT EXISTS (SELECT 1 FROM benefit_catalogue)
         ON CONFLICT (version) DO NOTHING
         RETURNING id
-    ), accounts AS (
-        INSERT INTO ledger_account (distributor_id, kind, currency, balance)
-        SELECT NULL, k, 'PTS', 0 FROM unnest(CAST(:platform AS text[])) k
-        ON CONFLICT DO NOTHING
     )
     INSERT INTO benefit_tier (catalogue_id, rank, discount_bps, monthly_points, earn_rate_bps, referral_points, flags)
     SELECT cat.id, t.rank, t.discount, t.monthly, t.earn, t.referral, string_to_array(t.flags, ',')
@@ -37,10 +33,24 @@ _ENSURE_DEFAULT = text(
 )
 
 
+_READY = text(
+    "SELECT EXISTS (SELECT 1 FROM benefit_catalogue) AND (SELECT count(*) FROM ledger_account "
+    "WHERE distributor_id IS NULL AND currency = 'PTS') >= :n")
+
+
+_ENSURE_DEFAULT_ACCOUNTS = text(
+    "INSERT INTO ledger_account (distributor_id, kind, currency, balance) "
+    "SELECT NULL, k, 'PTS', 0 FROM unnest(CAST(:platform AS text[])) k ON CONFLICT DO NOTHING")
+
+
 async def ensure_default(session: AsyncSession) -> None:
+    """The default catalogue and the platform's points accounts, when missing (one read when not)."""
+    if await session.scalar(_READY, {"n": len(POINTS_PLATFORM_ACCOUNTS)}):
+        return
     await session.execute(text("SELECT pg_advisory_xact_lock(7018)"))
+    await session.execute(_ENSURE_DEFAULT_ACCOUNTS, {"platform": list(POINTS_PLATFORM_ACCOUNTS)})
     await session.execute(_ENSURE_DEFAULT, {
-        "name": DEFAULT_CATALOGUE_NAME, "platform": list(POINTS_PLATFORM_ACCOUNTS),
+        "name": DEFAULT_CATALOGUE_NAME,
         "ranks": [t.rank for t in DEFAULT_TIERS], "discounts": [t.discount_bps for t in DEFAULT_TIERS],
         "monthly": [t.monthly_points for t in DEFAULT_TIERS], "earn": [t.earn_rate_bps for t in DEFAULT_TIERS],
         "referral": [t.referral_points for t in DEFAULT_TIERS], "flags": [",".join(t.flags) for t in DEFAULT_TIERS]})

@@ -78,6 +78,7 @@ async def grant_monthly(session: AsyncSession, settings: Settings, *, period: st
 async def expire_due(session: AsyncSession, settings: Settings | None = None) -> dict[str, Any]:
     """Expire what is left of every lot past its ``expires_at`` (job ``points_expiry``): the lots
     expire in the order they were earned because spending takes the oldest first."""
+    await benefits_repo.ensure_default(session)
     await session.execute(repo.LOCK_EXPIRING)
     found = (await session.execute(repo.EXPIRE, {"ref_id": datetime.now(UTC).date().isoformat()})).one()
     _check(found, "points expiry")
@@ -95,12 +96,12 @@ async def notify_expiring(session: AsyncSession, settings: Settings) -> int:
 
 
 async def _lock_member(session: AsyncSession, distributor_id: int) -> dict[str, int]:
+    await benefits_repo.ensure_default(session)  # the platform's points accounts (one read when present)
     rows = (await session.execute(repo.LOCK_MEMBER, {"d": distributor_id})).all()
     if len(rows) < 2:
         exists = await session.scalar(text("SELECT true FROM distributor WHERE id = :d"), {"d": distributor_id})
         if not exists:
             raise DistributorNotFound(f"no distributor {distributor_id}")
-        await benefits_repo.ensure_default(session)
         await session.execute(text(
             "INSERT INTO ledger_account (distributor_id, kind, currency, balance) "
             "SELECT :d, k, 'PTS', 0 FROM unnest(ARRAY['points', 'points_owed']) k ON CONFLICT DO NOTHING"),
