@@ -15,7 +15,7 @@
   ``points_lot_use`` (redemptions and negative adjustments, and the lots they consumed).
 
 Revision ID: 0110
-Revises: 0080
+Revises: 0130
 """
 
 import sqlalchemy as sa
@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql
 from distnet.migrate import sql_source
 
 revision = "0110"
-down_revision = "0080"
+down_revision = "0130"
 branch_labels = None
 depends_on = None
 
