@@ -56,6 +56,7 @@ async def build(session, distributors: int, orders: int) -> None:
         """
         INSERT INTO ledger_account (distributor_id, kind, currency)
         SELECT id, k, 'CNY' FROM distributor, unnest(ARRAY['pending','available','withheld','reserved','paid','owed']) k
+        UNION ALL SELECT id, k, 'PTS' FROM distributor, unnest(ARRAY['points','points_owed']) k
         UNION ALL SELECT NULL, k, 'CNY'
           FROM unnest(ARRAY['commission_expense','payout_clearing','forfeited_income','repayment_clearing']) k
         """))

@@ -66,6 +66,80 @@ def copy_baseline(url: str, n: int, distributors: int) -> float:
         return time.perf_counter() - t0
 
 
+# The batch path's same-run baseline (issue 19): one statement per 1,000 orders from a plain
+# psycopg client writes the rows the HTTP batch writes (orders, three levels of commissions, one
+# balanced ledger transaction of their postings, the sales credits of the seller and every
+# ancestor, an order.created event each), without validation, idempotency, holds, ranks or the
+# commissions' rate lookup (fixed member rates, as bench_commissions' baseline).
+RAW_BATCH = """
+WITH src AS (
+    SELECT * FROM unnest(%(ext)s::text[], %(card)s::text[], %(amount)s::bigint[]) AS s (external_id, card_number, amount)
+), o AS (
+    INSERT INTO orders (source, external_id, body_hash, card_id, seller_id, amount, currency, placed_at)
+    SELECT 'raw', s.external_id, '\\x00', c.id, c.distributor_id, s.amount, 'CNY', now()
+      FROM src s JOIN card c ON c.number = s.card_number
+    RETURNING id, seller_id, amount, placed_at
+), cm AS (
+    INSERT INTO commission (order_id, level, beneficiary_id, plan_id, rank_used, rate_bps, base, amount, status, hold_until)
+    SELECT o.id, 1, o.seller_id, 1, 'member', 1000, o.amount, o.amount * 1000 / 10000, 'pending', o.placed_at FROM o
+    UNION ALL
+    SELECT o.id, u.level + 1, u.ancestor_id, 1, 'member', 300, o.amount, o.amount * 300 / 10000, 'pending', o.placed_at
+      FROM o JOIN distributor_upline u ON u.distributor_id = o.seller_id AND u.level < 3
+    RETURNING id, beneficiary_id, amount
+), t AS (
+    INSERT INTO ledger_transaction (kind, ref_type, ref_id) VALUES ('commission.accrued', 'raw', NULL) RETURNING id
+), p AS (
+    INSERT INTO ledger_posting (transaction_id, account_id, amount, commission_id)
+    SELECT t.id, a.id, cm.amount, cm.id
+      FROM cm CROSS JOIN t JOIN ledger_account a ON a.distributor_id = cm.beneficiary_id AND a.kind = 'pending'
+                                               AND a.currency = 'CNY'
+    UNION ALL
+    SELECT t.id, x.id, -(SELECT sum(amount) FROM cm), NULL
+      FROM t, ledger_account x WHERE x.distributor_id IS NULL AND x.kind = 'commission_expense' AND x.currency = 'CNY'
+    RETURNING 1
+), s AS (
+    SELECT seller_id, distnet_local_day(placed_at) AS day, sum(amount)::bigint AS amt FROM o GROUP BY 1, 2
+), sd AS (
+    INSERT INTO sales_delta (distributor_id, day, personal, team)
+    SELECT seller_id, day, amt, 0 FROM s
+    UNION ALL
+    SELECT c.ancestor_id, s.day, 0, s.amt FROM s JOIN distributor_closure c ON c.descendant_id = s.seller_id
+    RETURNING 1
+), e AS (
+    INSERT INTO outbox_event (id, topic, distributor_id, payload)
+    SELECT gen_random_uuid(), 'order.created', o.seller_id, jsonb_build_object('order_id', o.id, 'amount', o.amount)
+      FROM o
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM o), (SELECT count(*) FROM cm), (SELECT count(*) FROM p), (SELECT count(*) FROM e)
+"""
+
+
+def raw_batch_baseline(url: str, batches: list[list[dict]], in_flight: int = 4) -> float:
+    """Seconds for ``batches`` through RAW_BATCH on ``in_flight`` plain psycopg connections (each
+    batch its own transaction, as each HTTP batch is)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    params = [{"ext": [f"raw-{o['external_id']}" for o in b], "card": [o["card_number"] for o in b],
+               "amount": [round(float(o["amount"]) * 100) for o in b]} for b in batches]
+    conns = [psycopg.connect(plain(url)) for _ in range(in_flight)]
+    try:
+        def run(i: int) -> None:
+            conn = conns[i % in_flight]
+            for k in range(i, len(params), in_flight):
+                orders, commissions, postings, events = conn.execute(RAW_BATCH, params[k]).fetchone()
+                assert orders == events == len(batches[k]) and postings == commissions + 1, (orders, postings)
+                conn.commit()
+
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(in_flight) as pool:
+            list(pool.map(run, range(in_flight)))
+        return time.perf_counter() - t0
+    finally:
+        for conn in conns:
+            conn.close()
+
+
 def serve(url: str, port: int, processes: int) -> subprocess.Popen:
     """``distnet serve --processes N`` on the scratch database, as an operator would run it."""
     env = {**os.environ, "DISTNET_DATABASE_URL": url, "DISTNET_REDIS_URL": "redis://127.0.0.1:6379/0",
@@ -226,6 +300,9 @@ async def main(args: argparse.Namespace) -> None:
                 batch_cpu = meter.per_request_ms(http_total)
                 print(f"POST /orders/batch: {http_total} orders in {http_seconds:.2f}s = {http_total / http_seconds:,.0f}/s; "
                       f"CPU ms per order: {batch_cpu}")
+                raw_seconds = await asyncio.to_thread(raw_batch_baseline, url, batches)
+                print(f"raw SQL baseline, one statement per batch on 4 connections: {http_total / raw_seconds:,.0f} "
+                      f"orders/s; HTTP batch reaches {raw_seconds / http_seconds:.2f}x of it")
                 await fold(sm)
 
                 # Open loop: request i is due at start + i / rate and its latency counts from then (a
@@ -293,6 +370,8 @@ async def main(args: argparse.Namespace) -> None:
           "import_with_commissions_seconds": round(import_full, 3),
           "import_with_commissions_orders_per_second": round(n / import_full) if import_full == import_full else None,
           "http_batch_orders_per_second": round(http_total / http_seconds) if http_total else None,
+          "raw_batch_orders_per_second": round(http_total / raw_seconds) if http_total else None,
+          "http_batch_vs_raw": round(raw_seconds / http_seconds, 2) if http_total else None,
           "single_p50_ms": round(p50, 1), "single_p99_ms": round(p99, 1), "single_rate": args.rate,
           "single_failed": len(failures), "single_unanswered": len(late), "server_processes": args.processes,
           "batch_cpu_ms_per_order": batch_cpu, "single_cpu_ms_per_request": single_cpu})

@@ -182,8 +182,10 @@ def load(url: str, net: Network, seed: int = 7, *, accounts: bool = False) -> di
             conn.execute(
                 """INSERT INTO ledger_account (distributor_id, kind, currency, balance)
                    SELECT d, k, 'CNY', 0 FROM generate_series(1, %s) d,
-                          unnest(ARRAY['pending','available','withheld','reserved','paid','owed']) k""",
-                (n,),
+                          unnest(ARRAY['pending','available','withheld','reserved','paid','owed']) k
+                   UNION ALL  -- points (issue 18), as registration opens them
+                   SELECT d, k, 'PTS', 0 FROM generate_series(1, %s) d, unnest(ARRAY['points','points_owed']) k""",
+                (n, n),
             )
         timings["accounts_s"] = time.perf_counter() - t3
         conn.execute("SELECT setval(pg_get_serial_sequence('distributor','id'), %s)", (n,))

@@ -18,7 +18,9 @@ FILE_MEDIA = ("text/csv", "application/vnd.openxmlformats-officedocument.spreads
 # (notifications, consents: the personal-data export's copy of other tables' rows, as stored)
 FREE_FORM = frozenset({"rules", "examples", "evidence", "params", "payload", "scope", "subject", "detail", "details", "data",
                        "checks", "extra", "metadata", "attachments", "notifications", "consents",
-                       "evidence_summary", "rule_params", "default"})
+                       "evidence_summary", "rule_params", "default",
+                       # benefits (issue 18): a benefit's value and what a member still misses depend on its kind
+                       "value", "missing"})
 
 # "METHOD /path" of the operations not yet converted to typed responses; must shrink to empty.
 UNCONVERTED: frozenset[str] = frozenset({

@@ -13,6 +13,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.static_files import create_static_files_router
 
+from distnet.benefits.routes import BenefitController, PointsController
 from distnet.calendar.routes import CalendarController
 from distnet.cards.routes import CardController
 from distnet.closure.routes import ClosureController
@@ -65,6 +66,8 @@ CONTROLLERS: list[type] = [
     CommissionController,
     LedgerController,
     RankController,
+    BenefitController,
+    PointsController,
     *RISK_CONTROLLERS,
     NotificationController,
     ClosureController,

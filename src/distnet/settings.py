@@ -164,13 +164,21 @@ class RankSettings:
     period_days: int = 90
     """Trailing period of the sales that rank thresholds count."""
     ladder: str | None = None
-    """JSON override of the ladder's thresholds (parsed and checked by ``ranks.ladder``)."""
+    """JSON override of the ladder's thresholds (parsed and checked by ``ranks.ladder``): the
+    default ladder, until a version is stored through the API."""
+    points_expiry_months: int = 12
+    """Points expire this many months after they were earned (first in, first out)."""
+    points_expiry_notice_days: int = 30
+    """Members are told this many days before their points expire."""
 
     @classmethod
     def from_env(cls, env: Env) -> RankSettings:
         default = cls()
         return cls(period_days=_positive(env, "DISTNET_RANK_PERIOD_DAYS", default.period_days),
-                   ladder=_text(env, "DISTNET_RANK_LADDER"))
+                   ladder=_text(env, "DISTNET_RANK_LADDER"),
+                   points_expiry_months=_positive(env, "DISTNET_POINTS_EXPIRY_MONTHS", default.points_expiry_months),
+                   points_expiry_notice_days=_positive(env, "DISTNET_POINTS_EXPIRY_NOTICE_DAYS",
+                                                       default.points_expiry_notice_days))
 
 
 @dataclass(frozen=True, slots=True)

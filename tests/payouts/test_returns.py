@@ -3,7 +3,8 @@ tax go back to the distributor's available balance in one balanced transaction, 
 item's commissions are available again, the payout account version needs confirmation, the owner
 is told; the same return again changes nothing; ``ledger verify`` stays clean, also after a
 clawback of a commission the returned item had paid; the next run pays again once the account is
-confirmed, withholding the month's tax once."""
+confirmed, withholding the month's tax once. Also the Alipay and WeChat bank files, and verify
+naming an item paid to an account in cooling-off."""
 
 from __future__ import annotations
 
@@ -167,3 +168,37 @@ async def test_only_a_paid_item_can_be_returned(client, admin_headers, finance, 
     assert resp.status_code == 422 and "already failed" in resp.text
     assert await session.scalar(text("SELECT count(*) FROM ledger_transaction WHERE kind = 'payout_returned'")) == 0
     await verify_ok(client, admin_headers)
+
+
+async def test_alipay_and_wechat_files_and_verify_catches_a_payout_to_a_cooling_account(
+        client, admin_headers, finance, session):
+    root = await register(client, admin_headers, name="Root")
+    ali = await register(client, sponsor=root, name="支付宝")
+    wx = await register(client, sponsor=root, name="微信")
+    await set_payout_account(client, root)
+    await set_payout_account(client, ali, method="alipay", account_number="13800138000", bank_name=None,
+                             bank_branch=None, holder_name="李支付")
+    openid = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
+    await set_payout_account(client, wx, method="wechat", account_number=openid, bank_name=None, bank_branch=None,
+                             holder_name="王微信")
+    for d in (ali, wx):
+        await place(client, d, "1000.00", placed_at=days_ago(20).isoformat())
+    await client.post("/api/v1/settlements", headers=finance["finance"])
+    resp = await client.post(RUNS, json={"min_amount": "1.00"}, headers={**finance["finance"], "Idempotency-Key": "aw"})
+    run_id = resp.json()["id"]
+    await client.post(f"{RUNS}/{run_id}/approve", headers=finance["approver"])
+    alipay = list(csv.reader(io.StringIO((await client.get(f"{RUNS}/{run_id}/export?format=csv&method=alipay",
+                                                           headers=finance["finance"])).text)))
+    assert alipay[0][:4] == ["序号", "收款方支付宝账号", "收款方姓名", "金额"] and len(alipay) == 2
+    assert alipay[1][1:4] == ["13800138000", "李支付", "100.00"]
+    wechat = list(csv.reader(io.StringIO((await client.get(f"{RUNS}/{run_id}/export?format=csv&method=wechat",
+                                                           headers=finance["finance"])).text)))
+    assert wechat[0][:4] == ["商家明细单号", "收款用户openid", "收款用户姓名", "转账金额"] and len(wechat) == 2
+    assert wechat[1][1:4] == [openid, "王微信", "100.00"]
+    # verify names an item whose account version was in cooling-off when its run was created
+    await session.execute(text("UPDATE payout_account SET cooling_until = now() + interval '1 day' "
+                               "WHERE distributor_id = :d"), {"d": wx["id"]})
+    report = await verify(session)
+    [check] = [c for c in report["checks"] if c["name"] == "no_payout_to_a_cooling_account"]
+    assert not check["ok"] and check["examples"][0]["distributor_id"] == wx["id"]
+    await session.rollback()

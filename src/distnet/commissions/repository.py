@@ -23,6 +23,11 @@ from distnet.kit import pg
 # plan's max_levels or the platform cap, when the beneficiary is closed, when the order's
 # category is excluded or its amount is below the plan minimum (GET /orders/{id} explains skips).
 # Withheld when the beneficiary has an active violation hold (the earliest one is recorded).
+_QUALIFIED = ("(own_sales >= min_own_sales AND (min_rank IS NULL OR array_position(ARRAY['member', 'silver', 'gold', "
+              "'platinum'], CAST(rank AS text)) >= array_position(ARRAY['member', 'silver', 'gold', 'platinum'], "
+              "CAST(min_rank AS text))))")
+"""A judged level's beneficiary meets its qualification (commission_qualification)."""
+
 _ATTRIBUTE = """
 WITH {before}o AS (
     {order_rows}
@@ -52,14 +57,28 @@ WITH {before}o AS (
      WHERE h.reason <> 'maintenance' AND h.lifted_at IS NULL AND h.started_at <= now()
        AND (h.ends_at IS NULL OR h.ends_at > now())
      ORDER BY h.distributor_id, h.started_at, h.id
-), cand AS (
+), judged AS (
+    -- a level the plan puts a qualification on is judged by the beneficiary's own net sales over
+    -- the period up to placed_at (distnet_own_sales) and its rank; no qualification row: qualified
     SELECT ben.id AS order_id, ben.level, ben.beneficiary_id, ben.plan_id, d.rank, r.rate_bps,
            ben.amount AS base, ben.amount * r.rate_bps / 10000 AS amount, ben.currency,
-           ben.placed_at + make_interval(days => ben.hold_days) AS hold_until, held.hold_id
+           ben.placed_at + make_interval(days => ben.hold_days) AS hold_until, held.hold_id,
+           q.min_own_sales, q.period_days, q.min_rank,
+           CASE WHEN q.min_own_sales > 0 THEN distnet_own_sales(ben.beneficiary_id, ben.placed_at, q.period_days)
+                ELSE 0 END AS own_sales
       FROM ben
       JOIN distributor d ON d.id = ben.beneficiary_id AND d.status <> 'closed'
       JOIN commission_rate r ON r.plan_id = ben.plan_id AND r.level = ben.level AND r.rank = d.rank
       LEFT JOIN held ON held.distributor_id = ben.beneficiary_id
+      LEFT JOIN commission_qualification q ON q.plan_id = ben.plan_id AND q.level = ben.level
+), skipped AS (
+    INSERT INTO commission_skip (order_id, level, beneficiary_id, plan_id, rank, own_sales, min_own_sales, period_days,
+                                 min_rank)
+    SELECT order_id, level, beneficiary_id, plan_id, rank, own_sales, min_own_sales, period_days, min_rank
+      FROM judged WHERE min_own_sales IS NOT NULL AND NOT """ + "{qualified}" + """
+    RETURNING 1
+), cand AS (
+    SELECT * FROM judged WHERE min_own_sales IS NULL OR """ + "{qualified}" + """
     -- no anti-join with existing commissions and no ON CONFLICT: callers attribute orders they
     -- have just inserted in this transaction, so none has any and no other transaction can add
     -- one; if one had, the unique index (order_id, level) fails the statement (speculative
@@ -93,6 +112,8 @@ SELECT {columns}{count} AS commissions,
        (SELECT count(*) FROM posted) AS posted,
        (SELECT id FROM txn) AS transaction_id
 {rows}"""
+
+_ATTRIBUTE = _ATTRIBUTE.replace("{qualified}", _QUALIFIED)
 
 # per commission: the commissions written come back too (one row each, the counts repeated), so a
 # single order's answer needs no second read

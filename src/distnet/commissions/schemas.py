@@ -14,6 +14,15 @@ class RateIn(msgspec.Struct, forbid_unknown_fields=True):
     rate_bps: Annotated[int, msgspec.Meta(ge=0, le=10_000)]
 
 
+class QualificationIn(msgspec.Struct, forbid_unknown_fields=True):
+    """What a level's beneficiary must meet to earn on it (judged at the order's placed_at)."""
+
+    level: Annotated[int, msgspec.Meta(ge=1, le=10)]
+    min_own_sales: Annotated[str, msgspec.Meta(min_length=1, max_length=20)] = "0.00"
+    period_days: Annotated[int, msgspec.Meta(ge=1, le=3660)] = 30
+    min_rank: Annotated[str, msgspec.Meta(min_length=1, max_length=16)] | None = None
+
+
 class PlanCreate(msgspec.Struct, forbid_unknown_fields=True):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     max_levels: Annotated[int, msgspec.Meta(ge=1, le=10)]
@@ -24,12 +33,21 @@ class PlanCreate(msgspec.Struct, forbid_unknown_fields=True):
         list[Annotated[str, msgspec.Meta(min_length=1, max_length=64)]], msgspec.Meta(max_length=100)
     ] = msgspec.field(default_factory=list)
     effective_from: Annotated[datetime, msgspec.Meta(tz=True)] | None = None
+    qualifications: Annotated[list[QualificationIn], msgspec.Meta(max_length=10)] = msgspec.field(
+        default_factory=list)
 
 
 class PlanRate(msgspec.Struct):
     level: int
     rank: str
     rate_bps: int
+
+
+class PlanQualification(msgspec.Struct):
+    level: int
+    min_own_sales: Money
+    period_days: int
+    min_rank: str | None
 
 
 class PlanView(msgspec.Struct):
@@ -44,6 +62,8 @@ class PlanView(msgspec.Struct):
     created_by: str | None
     active: bool
     rates: list[PlanRate]
+    qualifications: list[PlanQualification] = []
+    """Per level: what a beneficiary must have sold (and rank) to earn at that level."""
 
 
 class PlanList(msgspec.Struct):
@@ -89,6 +109,11 @@ class ExclusionCheck(msgspec.Struct):
     plan_max_levels: int | msgspec.UnsetType = msgspec.UNSET
     platform_cap: int | msgspec.UnsetType = msgspec.UNSET
     detail: str | msgspec.UnsetType = msgspec.UNSET
+    min_own_sales: Money | msgspec.UnsetType = msgspec.UNSET
+    period_days: int | msgspec.UnsetType = msgspec.UNSET
+    own_sales: Money | msgspec.UnsetType = msgspec.UNSET
+    min_rank: str | None | msgspec.UnsetType = msgspec.UNSET
+    rank_used: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class RefundRule(msgspec.Struct):

@@ -21,6 +21,7 @@ from distnet.commissions.schemas import (
     ExclusionCheck,
     PlanCreate,
     PlanList,
+    PlanQualification,
     PlanRate,
     PlanRef,
     PlanView,
@@ -34,7 +35,7 @@ from distnet.kit.contract import Page
 from distnet.kit.errors import ValidationFailed
 from distnet.kit.money import format_amount, parse_amount
 from distnet.kit.pagination import check_limit, decode_cursor, encode_cursor
-from distnet.models import Commission, CommissionPlan, CommissionRate, Hold, Order
+from distnet.models import Commission, CommissionPlan, CommissionQualification, CommissionRate, Hold, Order
 from distnet.models.money import COMMISSION_STATUSES
 from distnet.models.network import RANKS
 from distnet.settings import Settings
@@ -64,6 +65,18 @@ async def create_plan(session: AsyncSession, settings: Settings, principal: Prin
         if (r.level, r.rank) in seen:
             errors.append({"field": f"rates[{i}]", "message": "duplicate (level, rank)"})
         seen.add((r.level, r.rank))
+    quals: list[tuple[int, int, int, str | None]] = []
+    for i, q in enumerate(data.qualifications):
+        if q.level > data.max_levels or q.level in {x[0] for x in quals}:
+            errors.append({"field": f"qualifications[{i}].level", "message": "one qualification per paid level"})
+        if q.min_rank is not None and q.min_rank not in RANKS:
+            errors.append({"field": f"qualifications[{i}].min_rank", "message": f"rank must be one of {', '.join(RANKS)}"})
+        try:
+            own = parse_amount(q.min_own_sales, field=f"qualifications[{i}].min_own_sales", allow_zero=True)
+        except ValidationFailed as exc:
+            errors.extend(exc.extra["errors"])
+            own = 0
+        quals.append((q.level, own, q.period_days, q.min_rank))
     missing = [(lv, rk) for lv in range(1, data.max_levels + 1) for rk in RANKS if (lv, rk) not in seen]
     if missing and not errors:
         errors.append({"field": "rates", "message": "a rate is needed for every (level, rank); missing: "
@@ -87,6 +100,8 @@ async def create_plan(session: AsyncSession, settings: Settings, principal: Prin
     await session.flush()
     session.add_all([CommissionRate(plan_id=plan.id, level=r.level, rank=r.rank, rate_bps=r.rate_bps)
                      for r in data.rates])
+    session.add_all([CommissionQualification(plan_id=plan.id, level=lv, min_own_sales=own, period_days=days,
+                                             min_rank=rank) for lv, own, days, rank in quals])
     await session.flush()
     view = await _plan_view(session, plan, active_id=None)
     await audit.record(session, principal, "commission_plan.created", "commission_plan", plan.version,
@@ -101,7 +116,12 @@ async def _plan_view(session: AsyncSession, plan: CommissionPlan, active_id: int
         id=plan.id, version=plan.version, name=plan.name, max_levels=plan.max_levels, hold_days=plan.hold_days,
         min_order_amount=format_amount(plan.min_order_amount), excluded_categories=list(plan.excluded_categories),
         effective_from=plan.effective_from, created_by=plan.created_by, active=plan.id == active_id,
-        rates=[PlanRate(level=r["level"], rank=r["rank"], rate_bps=r["rate_bps"]) for r in rates])
+        rates=[PlanRate(level=r["level"], rank=r["rank"], rate_bps=r["rate_bps"]) for r in rates],
+        qualifications=[PlanQualification(level=q.level, min_own_sales=format_amount(q.min_own_sales),
+                                          period_days=q.period_days, min_rank=q.min_rank)
+                        for q in await session.scalars(select(CommissionQualification)
+                                                       .where(CommissionQualification.plan_id == plan.id)
+                                                       .order_by(CommissionQualification.level))])
 
 
 async def list_plans(session: AsyncSession) -> PlanList:
@@ -192,6 +212,17 @@ async def explain(session: AsyncSession, settings: Settings, principal: Principa
         ExclusionCheck(check="beneficiary_active", passed=True,
                        detail="closed accounts earn no commission; the beneficiary was not closed at attribution"),
     ]
+    qual = await session.get(CommissionQualification, (plan.id, c.level))
+    if qual is not None:
+        own = int(await session.scalar(text("SELECT distnet_own_sales(:b, :at, :days)"),
+                                       {"b": c.beneficiary_id, "at": order.placed_at, "days": qual.period_days}) or 0)
+        exclusions.append(ExclusionCheck(
+            check="qualification", min_own_sales=format_amount(qual.min_own_sales),
+            period_days=qual.period_days, own_sales=format_amount(own), min_rank=qual.min_rank,
+            rank_used=c.rank_used, passed=True,
+            detail=f"level {c.level} needs {format_amount(qual.min_own_sales)} own sales in {qual.period_days} days "
+                   f"up to the order's placed_at" + (f" and rank {qual.min_rank}" if qual.min_rank else "")
+                   + f"; the beneficiary had {format_amount(own)} (sales recorded later count too)"))
     withheld = None
     if c.withheld_hold_id is not None:
         hold = await session.get(Hold, c.withheld_hold_id)
@@ -282,10 +313,19 @@ async def skipped_levels(session: AsyncSession, order_id: int, *, cap: int) -> d
     )}
     seller_status = await session.scalar(text("SELECT status FROM distributor WHERE id = :s"), {"s": order.seller_id})
     upline[1] = (order.seller_id, seller_status)
+    skips = {r.level: r for r in await session.execute(
+        text("SELECT level, beneficiary_id, rank, own_sales, min_own_sales, period_days, min_rank "
+             "FROM commission_skip WHERE order_id = :o"), {"o": order_id})}
     levels = []
     for level in range(1, cap + 1):
         entry: dict[str, Any] = {"level": level, "beneficiary_id": upline.get(level, (None,))[0]}
-        if level in have:
+        if level in skips:
+            sk = skips[level]
+            entry.update(commission_id=None, beneficiary_id=sk.beneficiary_id, note=qualification_note(sk),
+                         qualification={"own_sales": format_amount(sk.own_sales),
+                                        "min_own_sales": format_amount(sk.min_own_sales),
+                                        "period_days": sk.period_days, "min_rank": sk.min_rank, "rank": sk.rank})
+        elif level in have:
             entry.update(commission_id=have[level].id, beneficiary_id=have[level].beneficiary_id,
                          note="commission attributed")
         elif plan is None:
@@ -306,3 +346,14 @@ async def skipped_levels(session: AsyncSession, order_id: int, *, cap: int) -> d
             entry.update(commission_id=None, note="no commission was attributed at this level")
         levels.append(entry)
     return {"plan_version": plan["version"] if plan else None, "levels": levels}
+
+
+def qualification_note(sk: Any) -> str:
+    """Why an unqualified level earned nothing, in the figures it was judged on."""
+    parts = []
+    if sk.own_sales < sk.min_own_sales:
+        parts.append(f"level {sk.level} needs {format_amount(sk.min_own_sales)} own sales in {sk.period_days} days; "
+                     f"{format_amount(sk.own_sales)}")
+    if sk.min_rank is not None and sk.min_rank != sk.rank:
+        parts.append(f"level {sk.level} needs rank {sk.min_rank} or above; {sk.rank}")
+    return "not qualified: " + "; ".join(parts) if parts else "not qualified"

@@ -17,6 +17,8 @@ from distnet.db import rowcount
 from distnet.models import LedgerAccount, LedgerTransaction
 
 DISTRIBUTOR_ACCOUNTS = ("pending", "available", "withheld", "reserved", "paid", "owed")
+POINTS_ACCOUNTS = ("points", "points_owed")
+"""Per member, currency PTS (issue 18); the platform's are points_issued, points_redeemed, points_expired."""
 PLATFORM_ACCOUNTS = ("commission_expense", "payout_clearing", "forfeited_income", "repayment_clearing",
                      "tax_payable")
 
@@ -35,7 +37,8 @@ class Posting:
 
 
 async def ensure_accounts(session: AsyncSession, distributor_ids: Sequence[int], currency: str = "CNY") -> None:
-    """Open the six per-distributor accounts (idempotent, set-based)."""
+    """Open the six per-distributor accounts and the two points accounts (currency ``PTS``:
+    ``points``, ``points_owed``) (idempotent, set-based)."""
     if not distributor_ids:
         return
     await session.execute(
@@ -43,10 +46,13 @@ async def ensure_accounts(session: AsyncSession, distributor_ids: Sequence[int],
             """
             INSERT INTO ledger_account (distributor_id, kind, currency, balance)
             SELECT d, k, :currency, 0 FROM unnest(CAST(:ids AS bigint[])) AS d, unnest(CAST(:kinds AS text[])) AS k
+            UNION ALL
+            SELECT d, k, 'PTS', 0 FROM unnest(CAST(:ids AS bigint[])) AS d, unnest(CAST(:points AS text[])) AS k
             ON CONFLICT DO NOTHING
             """
         ),
-        {"ids": list(distributor_ids), "kinds": list(DISTRIBUTOR_ACCOUNTS), "currency": currency},
+        {"ids": list(distributor_ids), "kinds": list(DISTRIBUTOR_ACCOUNTS), "currency": currency,
+         "points": list(POINTS_ACCOUNTS)},
     )
 
 
@@ -93,7 +99,7 @@ async def post(
     )).scalar_one()
     if not lines:
         return txn_id
-    if any(p.distributor_id is None for p in lines):
+    if any(p.distributor_id is None for p in lines) and currency != "PTS":  # points: benefits.repository
         await ensure_platform_accounts(session, currency)
     # one statement for all postings: the balance trigger checks the whole transaction at once
     result = await session.execute(

@@ -83,10 +83,35 @@ CHECKS: tuple[Check, ...] = (
                LEFT JOIN (SELECT account_id, sum(amount) AS total FROM ledger_posting GROUP BY account_id) s
                  ON s.account_id = a.id
               WHERE a.balance <> coalesce(s.total, 0)"""),
-    Check("account_signs", "distributor accounts hold no negative money (owed is never positive)",
+    Check("account_signs", "distributor accounts hold no negative money or points (owed and points_owed are never "
+                           "positive)",
           """SELECT id AS account_id, distributor_id, kind, balance FROM ledger_account
-              WHERE distributor_id IS NOT NULL AND ((kind = 'owed' AND balance > 0)
-                    OR (kind <> 'owed' AND balance < 0))"""),
+              WHERE distributor_id IS NOT NULL AND ((kind IN ('owed', 'points_owed') AND balance > 0)
+                    OR (kind NOT IN ('owed', 'points_owed') AND balance < 0))"""),
+    # points (issue 18): currency PTS, kept in lots
+    Check("points_lots_match_balances", "each member's points balance is what is left in its points lots",
+          """SELECT coalesce(a.distributor_id, l.distributor_id) AS distributor_id, coalesce(a.balance, 0) AS balance,
+                    coalesce(l.remaining, 0) AS lots
+               FROM (SELECT distributor_id, balance FROM ledger_account WHERE currency = 'PTS' AND kind = 'points') a
+               FULL JOIN (SELECT distributor_id, sum(remaining) AS remaining FROM points_lot GROUP BY 1) l
+                 ON l.distributor_id = a.distributor_id
+              WHERE coalesce(a.balance, 0) <> coalesce(l.remaining, 0)"""),
+    Check("points_platform_accounts", "points issued, redeemed and expired follow the lots and spends: issued = "
+                                      "-(lots earned - reversed - adjustments taken), redeemed = redemptions, "
+                                      "expired = lots expired",
+          """WITH a AS (SELECT kind, balance FROM ledger_account WHERE currency = 'PTS' AND distributor_id IS NULL),
+                  f AS (SELECT 'points_issued' AS kind,
+                               -((SELECT coalesce(sum(amount - reversed), 0) FROM points_lot)
+                                 - (SELECT coalesce(sum(points), 0) FROM points_spend WHERE kind = 'adjustment')) AS value
+                        UNION ALL SELECT 'points_redeemed', (SELECT coalesce(sum(points), 0) FROM points_spend
+                                                              WHERE kind = 'redemption')
+                        UNION ALL SELECT 'points_expired', (SELECT coalesce(sum(expired), 0) FROM points_lot))
+             SELECT f.kind, coalesce(a.balance, 0) AS ledger, f.value AS lots
+               FROM f LEFT JOIN a ON a.kind = f.kind WHERE coalesce(a.balance, 0) <> f.value"""),
+    Check("points_spends_use_lots", "a redemption or adjustment took exactly its points from lots",
+          """SELECT s.id AS spend_id, s.points, coalesce(sum(u.points), 0) AS from_lots
+               FROM points_spend s LEFT JOIN points_lot_use u ON u.spend_id = s.id
+              GROUP BY s.id, s.points HAVING s.points <> coalesce(sum(u.points), 0)"""),
     Check("commission_formula", "commission amount = floor(base x bps / 10000)",
           "SELECT id AS commission_id, base, rate_bps, amount FROM commission "
           "WHERE amount <> base * rate_bps / 10000 OR base < 0"),

@@ -1,13 +1,23 @@
 """All tables. Models live centrally so that every domain can join any table."""
 
 from distnet.models.base import Base
+from distnet.models.benefits import (
+    BenefitCatalogue,
+    BenefitTier,
+    PointsLot,
+    PointsLotUse,
+    PointsSpend,
+    RankLadder,
+)
 from distnet.models.console import ConsoleSession, ConsoleSignInAttempt
 from distnet.models.finance import PayoutAccount, PayoutSkip, TaxIdentity, TaxTable
 from distnet.models.foundation import ApiKey, AuditLog, BusinessDay, IdempotencyRecord, OutboxEvent, Staff
 from distnet.models.money import (
     Commission,
     CommissionPlan,
+    CommissionQualification,
     CommissionRate,
+    CommissionSkip,
     LedgerAccount,
     LedgerPosting,
     LedgerTransaction,
@@ -37,4 +47,5 @@ __all__ = [
     "RiskRuleVersion", "RiskScan", "WebhookEndpoint", "PayoutAccount", "PayoutSkip", "TaxIdentity", "TaxTable",
     "Consent", "Notification", "NotificationPreference", "VerificationCode",
     "Staff", "ConsoleSession", "ConsoleSignInAttempt",
+    "CommissionQualification", "CommissionSkip", "RankLadder", "BenefitCatalogue", "BenefitTier", "PointsLot", "PointsSpend", "PointsLotUse",
 ]

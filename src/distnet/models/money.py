@@ -266,3 +266,38 @@ sales_delta = Table(
     Column("team", BigInteger, nullable=False, server_default=text("0")),
     Index("ix_sales_delta_distributor_day", "distributor_id", "day"),
 )
+
+
+class CommissionQualification(Base):
+    """What a plan requires of a level's beneficiary to earn on it (issue 18: an upline earns on
+    levels 2 and 3 only while it sells itself): own net sales over a rolling period up to the
+    order's placed_at, and/or a minimum rank. An unqualified level is skipped (``CommissionSkip``)."""
+
+    __tablename__ = "commission_qualification"
+    plan_id: Mapped[int] = mapped_column(ForeignKey("commission_plan.id"), primary_key=True)
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    min_own_sales: Mapped[int] = mapped_column(server_default=text("0"))
+    period_days: Mapped[int] = mapped_column(SmallInteger, server_default=text("30"))
+    min_rank: Mapped[str | None] = mapped_column(String(16))
+
+    __table_args__ = (
+        CheckConstraint("min_own_sales >= 0 AND period_days BETWEEN 1 AND 3660", name="bounds"),
+    )
+
+
+class CommissionSkip(Base):
+    """A level of an order that earned nothing because its beneficiary did not qualify, with the
+    figures it was judged on (written by the attribution statement; no foreign keys, like
+    ``commission``)."""
+
+    __tablename__ = "commission_skip"
+    order_id: Mapped[int] = mapped_column(primary_key=True)
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    beneficiary_id: Mapped[int]
+    plan_id: Mapped[int]
+    rank: Mapped[str] = mapped_column(String(16))
+    own_sales: Mapped[int]
+    min_own_sales: Mapped[int]
+    period_days: Mapped[int] = mapped_column(SmallInteger)
+    min_rank: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = created_at_column()

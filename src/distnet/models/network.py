@@ -36,6 +36,8 @@ class Distributor(Base):
     path: Mapped[str] = mapped_column(LTree)
     """Ids from the root down to this distributor: whole-downline queries are ``path <@ p``."""
     rank: Mapped[str] = mapped_column(String(16), server_default="member")
+    rank_since: Mapped[datetime | None]
+    """When the current rank was reached (NULL: held since joining); benefits follow it at once."""
     region: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), server_default="active")
     joined_at: Mapped[datetime] = created_at_column()

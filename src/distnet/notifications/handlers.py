@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.events.registry import on
 from distnet.notifications.service import notify, notify_many
-from distnet.ranks.ladder import RANK_ORDER, current_ladder
+from distnet.ranks.ladder import RANK_ORDER
+from distnet.ranks.service import ladder_at
 
 
 def _owner(event: dict[str, Any]) -> int | None:
@@ -136,7 +137,7 @@ async def rank_changed(session: AsyncSession, event: dict[str, Any]) -> None:
     if old not in RANK_ORDER or new not in RANK_ORDER or old == new:
         return
     kind = "rank_up" if RANK_ORDER.index(new) > RANK_ORDER.index(old) else "rank_down"
-    await _notify(session, event, kind, {"from_rank": old, "to": new, "period_days": current_ladder().period_days})
+    await _notify(session, event, kind, {"from_rank": old, "to": new, "period_days": (await ladder_at(session)).period_days})
 
 
 @on("payout_account.changed", consumer="notifications.payout_account_changed")

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.notifications.repository import fan_out_rows
-from distnet.ranks.ladder import RANK_ORDER, current_ladder
-from distnet.ranks.service import SALES
+from distnet.ranks.ladder import RANK_ORDER
+from distnet.ranks.service import SALES, ladder_at
 from distnet.settings import Settings
 
 _AT_RISK = """
@@ -52,7 +52,7 @@ SELECT f.id, 'rank_warning:' || f.id || ':' || f.rank || ':' || CAST(:week AS te
 
 
 async def warn_downgrades(session: AsyncSession, settings: Settings, *, now: datetime | None = None) -> int:
-    ladder = current_ladder()
+    ladder = await ladder_at(session)
     now = now or datetime.now(UTC)
     ahead = settings.notify.downgrade_warning_days
     year, week, _ = now.isocalendar()

@@ -117,6 +117,16 @@ TEMPLATES: dict[str, dict[str, Template]] = {
         "保持等级还需：{needed}。",
         "Your rank may go down", "Without new sales in the next {days} days your rank goes from {rank} to {to} at "
         "the evaluation on {evaluate_on}. To keep it you need {needed}."),
+    "points_expiring": _t(
+        "积分即将过期", "您有 {points} 积分将于 {expires_at} 过期（先到期的积分先过期）。可在过期前兑换礼品或抵扣消费。",
+        "Your points expire soon", "{points} of your points expire on {expires_at} (the oldest points first). "
+        "Redeem them for gifts or against a purchase before then."),
+    "rank_refund_warning": _t(
+        "退货影响等级提醒", "订单退款后，您最近 {days} 天的销售额已低于{rank}的门槛，若不补足，将在下次评估中降为{to}。"
+        "保持等级还需：{needed}。",
+        "A refund puts your rank at risk", "After a refund your sales over the last {days} days are below the "
+        "threshold of {rank}; unless you make it up you go to {to} at the next evaluation. To keep it you need "
+        "{needed}."),
     "payout_account_changed": _t(
         "收款账户已更改", "您的收款账户已于 {at} 更改为 {account}。如果不是您本人操作，请立即联系平台并轮换 API 密钥。",
         "Your payout account was changed", "Your payout account was changed on {at} to {account}. If this was "
@@ -205,7 +215,7 @@ def words(kind: str, locale: str, params: dict[str, Any]) -> dict[str, Any]:
     for key in ("amount", "owed_after"):
         if key in params:
             p[key] = amount_words(params[key], currency, locale)
-    for key in ("starts_at", "ends_at", "at", "erase_after", "evaluate_on"):
+    for key in ("starts_at", "ends_at", "at", "erase_after", "evaluate_on", "expires_at"):
         if key in params:
             p[key] = _when(params[key])
     if "reason" in params:
@@ -240,7 +250,7 @@ def words(kind: str, locale: str, params: dict[str, Any]) -> dict[str, Any]:
                          "withheld money is forfeited.")
         else:
             p["next"] = "高级审核员将继续处理，无需操作。" if zh else "A senior reviewer takes over; nothing to do."
-    if kind == "rank_downgrade_warning" and "needed" in params:
+    if kind in ("rank_downgrade_warning", "rank_refund_warning") and "needed" in params:
         p["needed"] = params["needed"]
     return p
 

@@ -217,6 +217,17 @@ async def commissions_of(session: AsyncSession, order_ids: list[int]) -> dict[in
     return found
 
 
+async def points_of(session: AsyncSession, order_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """The points lots the orders earned (the seller's, a sponsor's referral), as earned."""
+    rows = await session.execute(text(
+        "SELECT order_id, distributor_id, source, amount AS points FROM points_lot "
+        "WHERE order_id = ANY(CAST(:ids AS bigint[])) ORDER BY order_id, id"), {"ids": order_ids})
+    found: dict[int, list[dict[str, Any]]] = {}
+    for r in rows:
+        found.setdefault(r.order_id, []).append(dict(r._mapping))
+    return found
+
+
 async def orders_by_id(session: AsyncSession, order_ids: list[int]) -> dict[int, dict[str, Any]]:
     rows = await session.execute(
         text(

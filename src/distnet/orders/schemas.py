@@ -5,6 +5,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from distnet.benefits.schemas import MyBenefits
 from distnet.kit.contract import Money
 
 ExternalId = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
@@ -145,6 +146,23 @@ class OrderView(msgspec.Struct):
     commissions: list[CommissionLine]
     refunds: list[RefundLine] | msgspec.UnsetType = msgspec.UNSET
     """Absent in batch results."""
+    points_earned: list[PointsEarned] | msgspec.UnsetType = msgspec.UNSET
+    rank_changes: list[RankChange] | msgspec.UnsetType = msgspec.UNSET
+    """Only in the first answer, when the order changed ranks."""
+    seller_benefits: MyBenefits | msgspec.UnsetType = msgspec.UNSET
+    """Only in the first answer, when the seller's rank moved: the benefits as they are now."""
+
+
+class PointsEarned(msgspec.Struct):
+    distributor_id: int
+    source: str
+    points: int
+
+
+class RankChange(msgspec.Struct):
+    distributor_id: int
+    from_: str = msgspec.field(name="from")
+    to: str
 
 
 class LevelAttribution(msgspec.Struct):

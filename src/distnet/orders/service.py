@@ -16,6 +16,7 @@ import msgspec
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from distnet.benefits import service as benefits
 from distnet.cards import service as cards
 from distnet.cards.errors import CardCancelled, CardNotFound
 from distnet.commissions import repository as commissions_repo
@@ -51,6 +52,7 @@ from distnet.orders.schemas import (
     SellerOrderPage,
     SellerOrderRefund,
 )
+from distnet.points import service as points
 from distnet.ranks import service as ranks
 from distnet.settings import Settings
 
@@ -222,6 +224,8 @@ async def accept(session: AsyncSession, settings: Settings, orders: str, params:
         )
     await repo.add_sales_and_events(session, orders, params)
     result["rank_changes"] = await ranks.upgrade_after_orders(session, orders, params)
+    # after the upgrade: an order that lifts its seller's rank earns at the new rank (benefits are instant)
+    result["points"] = await points.earn_for_orders(session, settings, orders, params, ref_type=ref_type, ref_id=ref_id)
     return result
 
 
@@ -251,7 +255,10 @@ async def create_order(session: AsyncSession, settings: Settings, principal: Pri
                 aggregate=False, ref_type="order", ref_id=None, statement=repo.SINGLE)
             order_id, created_at = result["first"]["new_order_id"], result["first"]["new_order_created_at"]
             if order_id is not None:
-                await ranks.upgrade_after_orders(session, repo.ORDER_IDS, {"order_ids": [order_id]})
+                ids = {"order_ids": [order_id]}
+                result["rank_changes"] = await ranks.upgrade_after_orders(session, repo.ORDER_IDS, ids)
+                result["points"] = await points.earn_for_orders(session, settings, repo.ORDER_IDS, ids,
+                                                                ref_type="order", ref_id=order_id)
         else:  # first order in a currency, or on an emptied database: open accounts, plan first
             inserted = await repo.insert_orders(session, [row])
             order_id = created_at = None
@@ -261,7 +268,8 @@ async def create_order(session: AsyncSession, settings: Settings, principal: Pri
                                       currencies={prepared.currency}, aggregate=False, ref_type="order",
                                       ref_id=order_id)
         if order_id is not None:
-            return 201, _new_order_view(order_id, created_at, row, card.number, result["rows"], prepared.buyer_ref)
+            view = _new_order_view(order_id, created_at, row, card.number, result["rows"], prepared.buyer_ref)
+            return 201, await _with_benefits(session, view, result)
         # lost a race with a concurrent duplicate: it committed first, answer as a replay
         existing = (await repo.existing_orders(session, [prepared.key]))[prepared.key]
     order_id, body_hash = existing
@@ -292,6 +300,25 @@ def _new_order_view(order_id: int, created_at: datetime, row: dict[str, Any], ca
         "remaining_amount": format_amount(amount), "buyer_ref": buyer_ref if row["buyer_ref_enc"] else None,
         "commissions": [commission_view(c) for c in commissions], "refunds": [],
     }
+
+
+def _points_item(lot: Any) -> dict[str, Any]:
+    return {"distributor_id": lot["distributor_id"], "source": lot["source"], "points": lot["points"]}
+
+
+async def _with_benefits(session: AsyncSession, view: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+    """The points the order earned (as GET shows them); and when the order changed ranks, only
+    in this first answer: the changes and, when the seller's rank moved, the seller's benefits as
+    they are now, in this same transaction (seed 000: no delay)."""
+    view["points_earned"] = [_points_item(p) for p in result.get("points", [])]
+    changes = result.get("rank_changes", [])
+    if changes:
+        view["rank_changes"] = [{"distributor_id": c["id"], "from": c["old_rank"], "to": c["new_rank"]}
+                                for c in changes]
+        seller = view["seller_id"]
+        if any(c["id"] == seller for c in changes):
+            view["seller_benefits"] = msgspec.to_builtins(await benefits.my_benefits(session, seller))
+    return view
 
 
 def _problem(exc: DistnetError) -> dict[str, Any]:
@@ -349,6 +376,9 @@ async def create_batch(session: AsyncSession, settings: Settings, principal: Pri
     commissions: dict[int, list[dict[str, Any]]] = {}
     for c in summary["rows"]:
         commissions.setdefault(c["order_id"], []).append(c)
+    earned: dict[int, list[dict[str, Any]]] = {}
+    for lot in summary.get("points", []):
+        earned.setdefault(lot["order_id"], []).append(_points_item(lot))
     # what each key holds now: the row this batch inserted (the first of its key in the batch; a
     # sorted insert keeps input order among equal keys), else what another transaction or an
     # earlier request stored, read once for those keys only
@@ -361,6 +391,7 @@ async def create_batch(session: AsyncSession, settings: Settings, principal: Pri
             view = _new_order_view(order_id, created_at, row, p.card_number, commissions.get(order_id, []),
                                    p.buyer_ref)
             view.pop("refunds")  # a batch's answers carry no refunds (order_views(with_refunds=False))
+            view["points_earned"] = earned.get(order_id, [])
             new_views[order_id] = view
     stored.update(existing)  # stored before this batch: their keys and bodies do not change
     claimed: set[tuple[str, str]] = set()
@@ -428,6 +459,7 @@ async def order_views(session: AsyncSession, order_ids: list[int], *, secret: by
     buyer_refs = dict(zip(orders, shown_buyer_refs(
         secret, [(o["buyer_ref_enc"], o["buyer_ref_hash"]) for o in orders.values()]), strict=True))
     commissions = await repo.commissions_of(session, order_ids)
+    earned = await repo.points_of(session, order_ids)
     refunds: dict[int, list[dict[str, Any]]] = {}
     if with_refunds and order_ids:
         for r in await session.scalars(select(Refund).where(Refund.order_id.in_(order_ids)).order_by(Refund.id)):
@@ -446,6 +478,7 @@ async def order_views(session: AsyncSession, order_ids: list[int], *, secret: by
             "remaining_amount": format_amount(o["amount"] - o["refunded_amount"]),
             "buyer_ref": buyer_refs[oid],
             "commissions": [commission_view(c) for c in commissions.get(oid, [])],
+            "points_earned": [_points_item(p) for p in earned.get(oid, [])],
         }
         if with_refunds:
             view["refunds"] = refunds.get(oid, [])
@@ -502,8 +535,11 @@ async def refund(session: AsyncSession, settings: Settings, principal: Principal
     await session.flush()
     await session.refresh(new_refund)
     debts = await reverse_commissions(session, settings, order, refunded_total, refund_id=new_refund.id)
+    await points.reverse_for_refund(session, order_id=order.id, seller_id=order.seller_id, order_amount=order.amount,
+                                    refunded_total=refunded_total, refund_id=new_refund.id)
     await repo.add_sales(session, repo.ORDER_IDS, {"order_ids": [order.id], "refund": amount},
                          amount_sql="-CAST(:refund AS bigint)")
+    await ranks.warn_after_refund(session, seller_id=order.seller_id, refund_id=new_refund.id)
     await outbox.emit(session, "order.refunded",
                       {"order_id": order.id, "refund_id": new_refund.id, "external_id": data.external_id,
                        "amount": format_amount(amount), "refunded_total": format_amount(refunded_total)},
@@ -538,12 +574,14 @@ async def reverse_commissions(session: AsyncSession, settings: Settings, order: 
             text(
                 """
                 SELECT id, distributor_id, kind, balance FROM ledger_account
-                 WHERE currency = :cur AND (distributor_id = ANY(CAST(:ids AS bigint[]))
-                       OR (distributor_id IS NULL AND kind = 'forfeited_income'))
+                 WHERE (currency = :cur AND (distributor_id = ANY(CAST(:ids AS bigint[]))
+                        OR (distributor_id IS NULL AND kind = 'forfeited_income')))
+                    -- the seller's points, reversed in the same transaction (points.reverse_for_refund)
+                    OR (currency = 'PTS' AND distributor_id = :seller AND kind IN ('points', 'points_owed'))
                  ORDER BY distributor_id IS NULL, id FOR NO KEY UPDATE
                 """
             ),
-            {"cur": currency, "ids": beneficiaries},
+            {"cur": currency, "ids": beneficiaries, "seller": order.seller_id},
         )
     }
     rows = (await session.execute(

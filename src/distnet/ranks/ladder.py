@@ -3,13 +3,15 @@
 A rank is reached when personal sales AND team sales over the trailing period reach its
 thresholds (amounts in minor units, net of refunds). Operators may override the ladder with
 ``DISTNET_RANK_LADDER`` (JSON ``[{"rank": ..., "min_personal": "1000.00", "min_team": "0.00"}, ...]``)
-and the period with ``DISTNET_RANK_PERIOD_DAYS``.
+and the period with ``DISTNET_RANK_PERIOD_DAYS``: that is the default, version 0. Versions stored
+through ``POST /api/v1/rank-ladders`` (``rank_ladder``) take over from their ``effective_from``.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 
 from distnet.kit.money import parse_amount
@@ -30,6 +32,9 @@ class RankStep:
 class Ladder:
     steps: tuple[RankStep, ...]
     period_days: int = DEFAULT_PERIOD_DAYS
+    version: int = 0
+    """The stored version (``rank_ladder``); 0 = the built-in or configured default."""
+    effective_from: datetime | None = None
 
     def position(self, rank: str) -> int:
         return RANK_ORDER.index(rank)
@@ -110,3 +115,18 @@ def current_ladder() -> Ladder:
     if raw:
         return _parse_ladder(raw, period)
     return Ladder(steps=DEFAULT_LADDER.steps, period_days=period)
+
+
+def check_steps(steps: tuple[RankStep, ...]) -> list[dict[str, str]]:
+    """Problems of a ladder (field, message): every rank once, in order, member at zero, thresholds
+    that never fall from one rank to the next."""
+    errors = []
+    if tuple(s.rank for s in steps) != RANK_ORDER:
+        errors.append({"field": "steps", "message": f"the steps must list the ranks {', '.join(RANK_ORDER)} in order"})
+        return errors
+    if steps[0].min_personal or steps[0].min_team:
+        errors.append({"field": "steps[0]", "message": "member must have zero thresholds"})
+    for i in range(1, len(steps)):
+        if steps[i].min_personal < steps[i - 1].min_personal or steps[i].min_team < steps[i - 1].min_team:
+            errors.append({"field": f"steps[{i}]", "message": "a higher rank cannot need less than the rank below"})
+    return errors

@@ -15,12 +15,16 @@ from distnet.kit.errors import NotFound, ValidationFailed
 from distnet.kit.http import roles
 from distnet.kit.money import check_currency
 from distnet.kit.replicas import READ_ONLY
+from distnet.points import reports as points_reports
 from distnet.reports import money, render, service
 from distnet.reports.schemas import (
+    BenefitsByRankRow,
     CommissionStatementRow,
     DebtAgeingRow,
     PayoutMonthRow,
     PayoutRunReportRow,
+    PointsLiabilityRow,
+    PointsMonthRow,
     Report,
     TrialBalanceRow,
     WithheldRow,
@@ -116,3 +120,31 @@ class ReportController(Controller):
         return await render.respond(file_format, name="payouts-by-month", title="Payouts by month",
                                     summary=summary, columns=money.PAYOUT_MONTH_COLUMNS,
                                     batches=render.once(rows), row=PayoutMonthRow)
+
+    @get("/points-liability", opt=roles(Role.finance, Role.admin, files=FILES),
+         responses=json_or_files(Report[PointsLiabilityRow]),
+         summary="Outstanding points by source and their value; points debt")
+    async def points_liability(self, session: AsyncSession, file_format: Format = "json") -> Response[Any] | Stream:
+        summary, rows = await points_reports.liability(session)
+        return await render.respond(file_format, name="points-liability", title="Points liability", summary=summary,
+                                    columns=points_reports.LIABILITY_COLUMNS, batches=render.once(rows),
+                                    row=PointsLiabilityRow)
+
+    @get("/points-by-month", opt=roles(Role.finance, Role.admin, files=FILES),
+         responses=json_or_files(Report[PointsMonthRow]),
+         summary="Points earned, reversed, redeemed, adjusted and expired per month")
+    async def points_by_month(self, session: AsyncSession, settings: Settings,
+                              file_format: Format = "json") -> Response[Any] | Stream:
+        summary, rows = await points_reports.by_month(session, time_zone=settings.business.time_zone)
+        return await render.respond(file_format, name="points-by-month", title="Points by month", summary=summary,
+                                    columns=points_reports.MONTHLY_COLUMNS, batches=render.once(rows),
+                                    row=PointsMonthRow)
+
+    @get("/benefits-by-rank", opt=roles(Role.finance, Role.admin, files=FILES),
+         responses=json_or_files(Report[BenefitsByRankRow]),
+         summary="Members per rank, those suspended, and the benefits in effect for each rank")
+    async def benefits_by_rank(self, session: AsyncSession, file_format: Format = "json") -> Response[Any] | Stream:
+        summary, rows = await points_reports.benefits_per_rank(session)
+        return await render.respond(file_format, name="benefits-by-rank", title="Benefits by rank", summary=summary,
+                                    columns=points_reports.BENEFITS_COLUMNS, batches=render.once(rows),
+                                    row=BenefitsByRankRow)

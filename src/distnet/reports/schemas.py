@@ -94,3 +94,32 @@ class PayoutMonthRow(msgspec.Struct):
     gross: Money
     tax: Money
     net: Money
+
+
+class PointsLiabilityRow(msgspec.Struct):
+    source: str
+    lots: int
+    members: int
+    outstanding_points: int
+    value: Money
+
+
+class PointsMonthRow(msgspec.Struct):
+    month: str
+    earned: int
+    reversed: int
+    redeemed: int
+    adjusted_out: int
+    expired: int
+
+
+class BenefitsByRankRow(msgspec.Struct):
+    rank: str
+    members: int
+    suspended: int
+    discount_bps: int
+    monthly_points: int
+    earn_rate_bps: int
+    referral_points: int
+    benefits: str
+    """The benefit codes of the rank, comma-separated."""

@@ -57,6 +57,10 @@ JOBS: list[Job] = [
     Job("notifications_send", timedelta(seconds=5), "distnet.notifications.tasks.queue_due"),
     Job("prune", timedelta(minutes=10), "distnet.events.housekeeping.prune"),
     Job("rank_downgrade_warnings", timedelta(days=1), "distnet.notifications.reminders.warn_downgrades"),
+    # daily: each pays at most once per member and month / lot (issue 18)
+    Job("points_monthly_grant", timedelta(days=1), "distnet.points.service.grant_monthly", run_at_start=True),
+    Job("points_expiry", timedelta(hours=1), "distnet.points.service.expire_due"),
+    Job("points_expiry_notices", timedelta(days=1), "distnet.points.service.notify_expiring"),
 ]
 
 

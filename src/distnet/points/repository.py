@@ -1,0 +1,262 @@
+"""All SQL of points. Points are currency ``PTS`` in the one ledger: per member ``points``
+(spendable, never negative) and ``points_owed`` (a points debt, never positive), platform
+``points_issued`` (every point ever granted, negative), ``points_redeemed`` and
+``points_expired``. They live in lots (``points_lot``); a member's lots' ``remaining`` sum to
+its ``points`` balance (ledger verify). Every bulk movement is one set-based statement that
+writes the lots and the whole balanced ledger transaction."""
+
+from __future__ import annotations
+
+import functools
+
+from sqlalchemy import TextClause, text
+
+_ACTIVE_VIOLATION = """EXISTS (SELECT 1 FROM hold h WHERE h.distributor_id = {who} AND h.reason <> 'maintenance'
+                   AND h.lifted_at IS NULL AND h.started_at <= now() AND (h.ends_at IS NULL OR h.ends_at > now()))"""
+
+# Lots written by ``lots`` (distributor_id, amount, remaining, netted) as one balanced ledger
+# transaction: the spendable part to ``points``, the part that paid a debt to ``points_owed``,
+# the whole to ``points_issued``. The accounts exist (opened with the money accounts,
+# ledger.service.ensure_accounts): no INSERT … ON CONFLICT here, whose uniqueness check waits
+# for any transaction updating the same account row (measured: a second order queued behind the
+# first's commit on the platform account).
+_POST_LOTS = """, txn AS (
+    INSERT INTO ledger_transaction (kind, ref_type, ref_id, memo)
+    SELECT CAST(:txn_kind AS text), CAST(:ref_type AS text), CAST(:ref_id AS text), NULL
+     WHERE EXISTS (SELECT 1 FROM lots)
+    RETURNING id
+), lines AS (
+    SELECT distributor_id AS owner, 'points' AS kind, sum(remaining)::bigint AS amount FROM lots GROUP BY 1
+    UNION ALL
+    SELECT distributor_id, 'points_owed', sum(netted)::bigint FROM lots GROUP BY 1
+    UNION ALL
+    SELECT NULL, 'points_issued', -sum(amount)::bigint FROM lots HAVING count(*) > 0
+), acct AS (
+    SELECT id, distributor_id, kind FROM ledger_account
+     WHERE currency = 'PTS' AND (distributor_id IN (SELECT distributor_id FROM lots)
+                                 OR (distributor_id IS NULL AND kind = 'points_issued'))
+), posted AS (
+    INSERT INTO ledger_posting (transaction_id, account_id, amount)
+    SELECT txn.id, a.id, l.amount
+      FROM lines l CROSS JOIN txn
+      JOIN acct a ON coalesce(a.distributor_id, 0) = coalesce(l.owner, 0) AND a.kind = l.kind
+     WHERE l.amount <> 0
+    RETURNING 1
+)"""
+
+_COUNTS = """SELECT (SELECT count(*) FROM lines WHERE amount <> 0) AS lines, (SELECT count(*) FROM posted) AS posted,
+       (SELECT count(*) FROM lots) AS lots, (SELECT coalesce(sum(amount), 0) FROM lots) AS points,
+       (SELECT id FROM txn) AS transaction_id"""
+
+# A points debt is paid first from what a member earns: the debtors' ``points_owed`` rows are
+# locked (only those in debt: a member without debt takes no lock here), and each new lot's
+# ``netted`` is the part of the debt left after the member's earlier new lots.
+_NETTING = """, debt AS MATERIALIZED (
+    SELECT a.distributor_id, -a.balance AS owed FROM ledger_account a
+     WHERE a.currency = 'PTS' AND a.kind = 'points_owed' AND a.balance < 0
+       AND a.distributor_id IN (SELECT distributor_id FROM earned)
+     ORDER BY a.id FOR NO KEY UPDATE
+), split AS (
+    SELECT e.*, least(e.points, greatest(0, coalesce(d.owed, 0)
+                 - (sum(e.points) OVER (PARTITION BY e.distributor_id ORDER BY e.source, e.source_ref) - e.points))) AS netted
+      FROM earned e LEFT JOIN debt d ON d.distributor_id = e.distributor_id
+     WHERE e.points > 0
+)"""
+
+# Points of new orders ({orders}: a query of their ids), at the seller's rank now (after the
+# order's own upgrade: benefits are instant) in the catalogue effective at placed_at; referral
+# points to the sponsor of a seller whose order is the first at least the catalogue's minimum (the
+# unique lot per (sponsor, 'referral', recruit) makes it once). Nothing for a member under a
+# violation hold, nothing for orders in another currency than the default.
+_EARN = """
+WITH cats AS (
+    -- effective ranges of the catalogue versions: a range join, so an import of millions of
+    -- orders costs one hash or merge join, not a lookup per order
+    SELECT c.id, c.effective_from, c.referral_min_order, lead(c.effective_from) OVER (ORDER BY c.effective_from) AS until
+      FROM (SELECT DISTINCT ON (effective_from) id, effective_from, referral_min_order
+              FROM benefit_catalogue ORDER BY effective_from, version DESC) c
+), o AS (
+    SELECT o.id, o.seller_id, o.amount - o.refunded_amount AS paid, o.placed_at, d.rank, d.sponsor_id,
+           c.id AS catalogue_id, c.referral_min_order
+      FROM orders o JOIN distributor d ON d.id = o.seller_id AND d.status = 'active'
+      JOIN cats c ON o.placed_at >= c.effective_from AND (c.until IS NULL OR o.placed_at < c.until)
+     WHERE o.id IN ({orders}) AND o.currency = CAST(:currency AS text)
+), held AS (
+    SELECT DISTINCT h.distributor_id FROM hold h
+     WHERE h.distributor_id IN (SELECT seller_id FROM o UNION SELECT sponsor_id FROM o)
+       AND h.reason <> 'maintenance' AND h.lifted_at IS NULL AND h.started_at <= now()
+       AND (h.ends_at IS NULL OR h.ends_at > now())
+), first_sale AS (
+    -- a recruit's first qualifying order among these (earlier ones already made its referral lot)
+    SELECT DISTINCT ON (o.seller_id) o.* FROM o
+     WHERE o.sponsor_id IS NOT NULL AND o.paid >= o.referral_min_order
+       AND NOT EXISTS (SELECT 1 FROM points_lot p WHERE p.distributor_id = o.sponsor_id AND p.source = 'referral'
+                                                    AND p.source_ref = o.seller_id::text)
+     ORDER BY o.seller_id, o.placed_at, o.id
+), earned AS (
+    SELECT o.seller_id AS distributor_id, 'order' AS source, o.id::text AS source_ref, o.id AS order_id,
+           o.paid * t.earn_rate_bps / 1000000 AS points
+      FROM o JOIN benefit_tier t ON t.catalogue_id = o.catalogue_id AND t.rank = o.rank
+     WHERE o.seller_id NOT IN (SELECT distributor_id FROM held)
+    UNION ALL
+    SELECT s.id, 'referral', f.seller_id::text, f.id, t.referral_points
+      FROM first_sale f JOIN distributor s ON s.id = f.sponsor_id AND s.status = 'active'
+      JOIN benefit_tier t ON t.catalogue_id = f.catalogue_id AND t.rank = s.rank
+     WHERE s.id NOT IN (SELECT distributor_id FROM held)
+)""" + _NETTING + """, lots AS (
+    INSERT INTO points_lot (distributor_id, source, source_ref, order_id, amount, remaining, netted, expires_at)
+    SELECT distributor_id, source, source_ref, order_id, points, points - netted, netted,
+           now() + make_interval(months => CAST(:expiry_months AS int))
+      FROM split
+    ON CONFLICT (distributor_id, source, source_ref) DO NOTHING
+    RETURNING id, distributor_id, source, order_id, amount, remaining, netted
+)""" + _POST_LOTS + """
+SELECT c.*, l.id AS lot_id, l.distributor_id, l.source, l.order_id AS lot_order_id, l.amount AS lot_points,
+       (SELECT EXISTS (SELECT 1 FROM benefit_catalogue)) AS has_catalogue
+  FROM (""" + _COUNTS + """) c LEFT JOIN lots l ON true
+ ORDER BY l.id
+"""
+
+
+@functools.lru_cache(maxsize=16)
+def earn_statement(orders: str) -> TextClause:
+    return text(_EARN.format(orders=orders))
+
+
+# The monthly grant (``:period`` = YYYY-MM): every active member not under a violation hold
+# whose rank's tier in the catalogue in effect grants monthly points gets one lot; the unique
+# (member, 'monthly', period) lot makes a second run grant nothing. One statement for any number
+# of members.
+GRANT_MONTHLY = text("""
+WITH cat AS (""" + """SELECT id FROM benefit_catalogue WHERE effective_from <= now()
+     ORDER BY effective_from DESC, version DESC LIMIT 1""" + """
+), earned AS (
+    SELECT d.id AS distributor_id, 'monthly' AS source, CAST(:period AS text) AS source_ref,
+           CAST(NULL AS bigint) AS order_id, t.monthly_points AS points
+      FROM distributor d JOIN benefit_tier t ON t.rank = d.rank AND t.catalogue_id = (SELECT id FROM cat)
+     WHERE d.status = 'active' AND t.monthly_points > 0
+       AND NOT """ + _ACTIVE_VIOLATION.format(who="d.id") + """
+       AND NOT EXISTS (SELECT 1 FROM points_lot p WHERE p.distributor_id = d.id AND p.source = 'monthly'
+                                                    AND p.source_ref = CAST(:period AS text))
+)""" + _NETTING + """, lots AS (
+    INSERT INTO points_lot (distributor_id, source, source_ref, amount, remaining, netted, expires_at)
+    SELECT distributor_id, source, source_ref, points, points - netted, netted,
+           now() + make_interval(months => CAST(:expiry_months AS int))
+      FROM split
+    ON CONFLICT (distributor_id, source, source_ref) DO NOTHING
+    RETURNING id, distributor_id, amount, remaining, netted
+)""" + _POST_LOTS + "\n" + _COUNTS)
+
+# Members without points accounts (made outside registration) get them before a grant.
+OPEN_MEMBER_ACCOUNTS = text("""
+INSERT INTO ledger_account (distributor_id, kind, currency, balance)
+SELECT d.id, k, 'PTS', 0 FROM distributor d CROSS JOIN unnest(ARRAY['points', 'points_owed']) k
+ WHERE d.status = 'active'
+   AND NOT EXISTS (SELECT 1 FROM ledger_account a WHERE a.distributor_id = d.id AND a.kind = k AND a.currency = 'PTS')
+ON CONFLICT DO NOTHING
+""")
+
+# The raw-SQL baseline of the benchmark: the same lots and postings without the hold and debt
+# rules, the account opening or the counts.
+GRANT_BASELINE = text("""
+WITH lots AS (
+    INSERT INTO points_lot (distributor_id, source, source_ref, amount, remaining, expires_at)
+    SELECT d.id, 'monthly', CAST(:period AS text), t.monthly_points, t.monthly_points, now() + interval '12 months'
+      FROM distributor d JOIN benefit_tier t ON t.rank = d.rank
+     WHERE t.catalogue_id = (SELECT max(id) FROM benefit_catalogue) AND t.monthly_points > 0
+    RETURNING distributor_id, amount
+), txn AS (INSERT INTO ledger_transaction (kind) VALUES ('points.baseline') RETURNING id)
+INSERT INTO ledger_posting (transaction_id, account_id, amount)
+SELECT txn.id, a.id, l.amount FROM lots l CROSS JOIN txn
+  JOIN ledger_account a ON a.distributor_id = l.distributor_id AND a.kind = 'points' AND a.currency = 'PTS'
+UNION ALL
+SELECT txn.id, (SELECT id FROM ledger_account WHERE distributor_id IS NULL AND kind = 'points_issued'
+                                              AND currency = 'PTS'), -(SELECT sum(amount) FROM lots)
+  FROM txn
+""")
+
+# Expiry, first the locks: the points accounts of every member with a lot due, in the one lock
+# order of every writer (distributors' accounts by id), before any lot row (a redemption locks its
+# account first, then lots: the same order, no cycle).
+LOCK_EXPIRING = text("""
+SELECT a.id FROM ledger_account a
+ WHERE a.currency = 'PTS' AND a.kind = 'points'
+   AND a.distributor_id IN (SELECT distributor_id FROM points_lot WHERE remaining > 0 AND expires_at <= now())
+ ORDER BY a.id FOR NO KEY UPDATE
+""")
+
+# Then every due lot's remaining expires, in one statement, as one balanced transaction.
+EXPIRE = text("""
+WITH due AS (
+    SELECT id, remaining FROM points_lot WHERE remaining > 0 AND expires_at <= now() ORDER BY id FOR UPDATE
+), lots AS (
+    UPDATE points_lot p SET remaining = 0, expired = p.expired + due.remaining FROM due WHERE p.id = due.id
+    RETURNING p.distributor_id, due.remaining AS amount
+), txn AS (
+    INSERT INTO ledger_transaction (kind, ref_type, ref_id, memo)
+    SELECT 'points.expired', 'points_expiry', CAST(:ref_id AS text), NULL WHERE EXISTS (SELECT 1 FROM lots)
+    RETURNING id
+), lines AS (
+    SELECT distributor_id AS owner, 'points' AS kind, -sum(amount)::bigint AS amount FROM lots GROUP BY 1
+    UNION ALL
+    SELECT NULL, 'points_expired', sum(amount)::bigint FROM lots HAVING count(*) > 0
+), posted AS (
+    INSERT INTO ledger_posting (transaction_id, account_id, amount)
+    SELECT txn.id, a.id, l.amount FROM lines l CROSS JOIN txn
+      JOIN ledger_account a ON coalesce(a.distributor_id, 0) = coalesce(l.owner, 0) AND a.kind = l.kind
+                           AND a.currency = 'PTS'
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM lines) AS lines, (SELECT count(*) FROM posted) AS posted,
+       (SELECT count(*) FROM lots) AS lots, (SELECT coalesce(sum(amount), 0) FROM lots) AS points,
+       (SELECT count(DISTINCT distributor_id) FROM lots) AS members
+""")
+
+EXPIRE_BASELINE = text("""
+WITH lots AS (
+    UPDATE points_lot SET remaining = 0 WHERE remaining > 0 AND expires_at <= now() RETURNING distributor_id, remaining
+), per AS (SELECT distributor_id, sum(remaining) AS amount FROM lots GROUP BY 1),
+txn AS (INSERT INTO ledger_transaction (kind) VALUES ('points.baseline') RETURNING id)
+INSERT INTO ledger_posting (transaction_id, account_id, amount)
+SELECT txn.id, a.id, -per.amount FROM per CROSS JOIN txn
+  JOIN ledger_account a ON a.distributor_id = per.distributor_id AND a.kind = 'points' AND a.currency = 'PTS'
+UNION ALL
+SELECT txn.id, (SELECT id FROM ledger_account WHERE distributor_id IS NULL AND kind = 'points_expired'
+                                              AND currency = 'PTS'), (SELECT sum(amount) FROM per)
+  FROM txn
+""")
+
+# The notice before expiry: per member, the points of lots expiring within the notice period,
+# one notice per member and expiry day (event key) in one INSERT … SELECT.
+EXPIRY_NOTICES = """
+SELECT p.distributor_id, 'points_expiring:' || p.distributor_id || ':' || to_char(min(p.expires_at), 'YYYY-MM-DD'),
+       jsonb_build_object('points', sum(p.remaining), 'expires_at', min(p.expires_at), 'days', CAST(:days AS int))
+  FROM points_lot p
+ WHERE p.remaining > 0 AND p.expires_at > now() AND p.expires_at <= now() + make_interval(days => CAST(:days AS int))
+ GROUP BY p.distributor_id
+"""
+
+# Spending (redemption, negative adjustment): the member's points account is locked first (every
+# spend of one member queues here, so two racing requests never both see the same balance), then
+# its open lots oldest-expiring first; each lot gives min(remaining, what is still needed).
+LOCK_MEMBER = text("""
+SELECT a.id, a.kind, a.balance FROM ledger_account a
+ WHERE a.distributor_id = :d AND a.currency = 'PTS' AND a.kind IN ('points', 'points_owed')
+ ORDER BY a.id FOR NO KEY UPDATE
+""")
+
+CONSUME_FIFO = text("""
+WITH locked AS MATERIALIZED (
+    SELECT id, remaining, expires_at FROM points_lot WHERE distributor_id = :d AND remaining > 0
+     ORDER BY expires_at, id FOR UPDATE
+), open AS (
+    SELECT id, remaining, sum(remaining) OVER (ORDER BY expires_at, id) - remaining AS before FROM locked
+), take AS (
+    SELECT id, least(remaining, CAST(:points AS bigint) - before) AS points FROM open WHERE before < :points
+), upd AS (
+    UPDATE points_lot p SET remaining = p.remaining - take.points FROM take WHERE p.id = take.id RETURNING p.id
+)
+INSERT INTO points_lot_use (spend_id, lot_id, points)
+SELECT :spend, take.id, take.points FROM take
+RETURNING lot_id, points
+""")
