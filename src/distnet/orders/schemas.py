@@ -171,6 +171,16 @@ class LevelAttribution(msgspec.Struct):
     commission_id: int | None
     note: str
     """Why this level has its commission, or has none."""
+    qualification: SkippedQualification | msgspec.UnsetType = msgspec.UNSET
+    """A level skipped because its beneficiary did not qualify: what the plan asked and what they had."""
+
+
+class SkippedQualification(msgspec.Struct):
+    own_sales: Money
+    min_own_sales: Money
+    period_days: int
+    min_rank: str | None
+    rank: str | None
 
 
 class Attribution(msgspec.Struct):
