@@ -245,6 +245,7 @@ _ERASE = [
     """UPDATE outbox_event SET payload = jsonb_build_object('erased', true)
         WHERE distributor_id IN (SELECT id FROM due) AND published_at IS NOT NULL""",
     """UPDATE verification_code SET destination_enc = NULL WHERE distributor_id IN (SELECT id FROM due)""",
+    """DELETE FROM previous_contact WHERE distributor_id IN (SELECT id FROM due)""",
 ]
 
 

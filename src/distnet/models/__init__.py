@@ -25,7 +25,13 @@ from distnet.models.money import (
     Refund,
 )
 from distnet.models.network import Card, Distributor, DistributorClosure, DistributorUpline, Hold
-from distnet.models.notify import Consent, Notification, NotificationPreference, VerificationCode
+from distnet.models.notify import (
+    Consent,
+    Notification,
+    NotificationPreference,
+    PreviousContact,
+    VerificationCode,
+)
 from distnet.models.payouts import PayoutItem, PayoutItemCommission, PayoutRun, Repayment, SettlementRun
 from distnet.models.risk import (
     Appeal,
@@ -45,7 +51,7 @@ __all__ = [
     "Distributor", "DistributorClosure", "DistributorUpline", "Hold", "PayoutItem", "PayoutItemCommission", "PayoutRun", "Repayment", "SettlementRun",
     "Appeal", "AppealEvent", "MaintenanceWindow", "ProcessedEvent", "RiskCase", "RiskRule",
     "RiskRuleVersion", "RiskScan", "WebhookEndpoint", "PayoutAccount", "PayoutSkip", "TaxIdentity", "TaxTable",
-    "Consent", "Notification", "NotificationPreference", "VerificationCode",
+    "Consent", "Notification", "NotificationPreference", "PreviousContact", "VerificationCode",
     "Staff", "ConsoleSession", "ConsoleSignInAttempt",
     "CommissionQualification", "CommissionSkip", "RankLadder", "BenefitCatalogue", "BenefitTier", "PointsLot", "PointsSpend", "PointsLotUse",
 ]

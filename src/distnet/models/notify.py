@@ -107,6 +107,29 @@ class VerificationCode(Base):
     )
 
 
+class PreviousContact(Base):
+    """A verified phone or e-mail that a confirmed new one replaced, kept encrypted with the time
+    it was replaced: security notices (the contact change itself, a payout account change during
+    ``PREVIOUS_CONTACT_NOTICE_DAYS``) also reach it, so the real owner hears of a takeover. Erased
+    with the account."""
+
+    __tablename__ = "previous_contact"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    distributor_id: Mapped[int] = mapped_column(ForeignKey("distributor.id"))
+    channel: Mapped[str] = mapped_column(String(8))
+    """``email`` or ``sms`` (the notification channel the address is reached on)."""
+    address_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    address_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """Keyed hash (as ``distributor.email_hash`` / ``phone_hash``): an address that is current again is not
+    notified twice."""
+    replaced_at: Mapped[datetime] = created_at_column()
+
+    __table_args__ = (
+        CheckConstraint("channel IN ('email','sms')", name="channel"),
+        Index("ix_previous_contact_owner", "distributor_id", "replaced_at"),
+    )
+
+
 class Consent(Base):
     """A consent given (and maybe withdrawn): which document version, when, through which channel."""
 

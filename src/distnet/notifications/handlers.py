@@ -8,7 +8,7 @@ Topics: ``hold.placed`` / ``hold.lifted`` (violation holds; maintenance has its 
 (the distributors the window's holds cover, one INSERT … SELECT), ``payout.paid`` /
 ``payout.failed`` / ``payout.returned``, ``debt.created``, ``repayment.received``, ``rank.changed`` (up or down),
 ``payout_account.changed`` (finance emits it with ``distributor_id``; optional payload
-``account_masked``) and ``distributor.closed``.
+``account_masked``; also sent to the contacts replaced within ``PREVIOUS_CONTACT_NOTICE_DAYS``) and ``distributor.closed``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.events.registry import on
-from distnet.notifications.service import notify, notify_many
+from distnet.notifications.service import notify, notify_many, notify_previous_contacts
 from distnet.ranks.ladder import RANK_ORDER
 from distnet.ranks.service import ladder_at
 
@@ -143,8 +143,13 @@ async def rank_changed(session: AsyncSession, event: dict[str, Any]) -> None:
 @on("payout_account.changed", consumer="notifications.payout_account_changed")
 async def payout_account_changed(session: AsyncSession, event: dict[str, Any]) -> None:
     p = event["payload"]
-    await _notify(session, event, "payout_account_changed",
-                  {"at": event.get("created_at"), "account": p.get("account_masked") or "-"})
+    params = {"at": event.get("created_at"), "account": p.get("account_masked") or "-"}
+    await _notify(session, event, "payout_account_changed", params)
+    # the contacts replaced lately too: an attacker changes the e-mail first, then the account
+    owner = _owner(event)
+    if owner is not None:
+        await notify_previous_contacts(session, distributor_id=owner, event_key=event["id"],
+                                       kind="payout_account_changed", params=params)
 
 
 @on("distributor.closed", consumer="notifications.account_closed")

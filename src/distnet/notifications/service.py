@@ -88,6 +88,36 @@ async def forget_secrets(session: AsyncSession, *, event_key: str) -> None:
     await session.execute(text("UPDATE notification SET secret_enc = NULL WHERE event_key = :k"), {"k": event_key})
 
 
+PREVIOUS_CONTACT_NOTICE_DAYS = 30
+"""A phone or e-mail replaced within this many days still gets the security notices
+(``notify_previous_contacts``): an attacker who changed the contact can wait out the payout
+cooling-off (72 h) before changing the payout account, not a month unnoticed."""
+
+
+async def notify_previous_contacts(session: AsyncSession, *, distributor_id: int, event_key: object, kind: str,
+                                   params: dict[str, Any], previous_contact_id: int | None = None) -> int:
+    """A security notice to the addresses a confirmed change replaced (``previous_contact``): the
+    one given by id, or each replaced within ``PREVIOUS_CONTACT_NOTICE_DAYS`` that is not current
+    again, once per address. Preferences do not apply (whoever changed the contact could also have
+    turned e-mail off); the address goes in ``destination_enc``, the params hold masked values only."""
+    result = await session.execute(text("""
+        INSERT INTO notification (distributor_id, event_key, kind, channel, params, destination_enc, status)
+        SELECT DISTINCT ON (pc.channel, pc.address_hash)
+               pc.distributor_id, CAST(:key AS varchar) || ':previous:' || pc.id, CAST(:kind AS varchar), pc.channel,
+               CAST(:params AS jsonb), pc.address_enc, 'pending'
+          FROM previous_contact pc JOIN distributor d ON d.id = pc.distributor_id
+         WHERE pc.distributor_id = :d AND pc.address_enc IS NOT NULL AND d.status <> 'erased'
+           AND (CASE WHEN CAST(:only AS bigint) IS NULL
+                     THEN pc.replaced_at >= now() - make_interval(days => :days)
+                     ELSE pc.id = CAST(:only AS bigint) END)
+           AND pc.address_hash IS DISTINCT FROM (CASE pc.channel WHEN 'email' THEN d.email_hash ELSE d.phone_hash END)
+         ORDER BY pc.channel, pc.address_hash, pc.replaced_at DESC
+        ON CONFLICT ON CONSTRAINT uq_notification_event_recipient_channel DO NOTHING
+    """), {"d": distributor_id, "key": str(event_key), "kind": kind, "params": _payload(kind, params),
+           "only": previous_contact_id, "days": PREVIOUS_CONTACT_NOTICE_DAYS})
+    return result.rowcount or 0
+
+
 # --------------------------------------------------------------------------- inbox
 
 

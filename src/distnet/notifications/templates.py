@@ -35,6 +35,8 @@ PURPOSES = {
     "key_recovery": ("找回 API 密钥", "recovering your API key"),
 }
 
+CONTACTS = {"phone": ("手机号", "phone number"), "email": ("邮箱", "e-mail address")}
+
 
 HOW_REPLACED = {
     "recovery_email": ("发送到您邮箱的验证码找回", "a recovery code sent to your e-mail"),
@@ -131,6 +133,10 @@ TEMPLATES: dict[str, dict[str, Template]] = {
         "收款账户已更改", "您的收款账户已于 {at} 更改为 {account}。如果不是您本人操作，请立即联系平台并轮换 API 密钥。",
         "Your payout account was changed", "Your payout account was changed on {at} to {account}. If this was "
         "not you, contact us at once and rotate your API key."),
+    "contact_changed": _t(
+        "联系方式已更改", "您的{contact}已于 {at} 由 {previous} 更改为 {current}。如果不是您本人操作，请立即联系平台并轮换 API 密钥。",
+        "Your contact details were changed", "Your {contact} was changed on {at} from {previous} to {current}. "
+        "If this was not you, contact us at once and rotate your API key."),
     "verification_code": _t(
         "验证码 {code}", "您正在{purpose}，验证码 {code}，{minutes} 分钟内有效。请勿将验证码告诉任何人；如非本人操作请忽略。",
         "Your code {code}", "Your code for {purpose} is {code}; it is valid for {minutes} minutes. Never share it; "
@@ -153,7 +159,7 @@ TEMPLATES: dict[str, dict[str, Template]] = {
 
 MANDATORY_KINDS = frozenset({
     # security: the owner must hear of these on every channel they have, whatever they muted
-    "verification_code", "payout_account_changed", "api_key_replaced",
+    "verification_code", "payout_account_changed", "api_key_replaced", "contact_changed",
     # legal: a decision about their rights or money with a deadline or a consequence (PIPL
     # erasure, appeal windows, debt)
     "hold_placed", "appeal_info_requested", "appeal_decided", "debt_created", "closure_pending_payout",
@@ -225,6 +231,8 @@ def words(kind: str, locale: str, params: dict[str, Any]) -> dict[str, Any]:
             p[key] = _pick(RANK_NAMES, params[key], locale)
     if "how" in params:
         p["how"] = _pick(HOW_REPLACED, params["how"], locale)
+    if "contact" in params:
+        p["contact"] = _pick(CONTACTS, params["contact"], locale)
     if "purpose" in params:
         p["purpose"] = _pick(PURPOSES, params["purpose"], locale)
     if "outcome" in params:

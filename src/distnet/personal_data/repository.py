@@ -105,6 +105,12 @@ async def consents(session: AsyncSession, distributor_id: int) -> list[Any]:
          WHERE distributor_id = :d ORDER BY id""", distributor_id)
 
 
+async def previous_contacts(session: AsyncSession, distributor_id: int) -> list[Any]:
+    return await _rows(session, """
+        SELECT channel, address_enc, replaced_at FROM previous_contact WHERE distributor_id = :d ORDER BY id""",
+                       distributor_id)
+
+
 async def payout_accounts(session: AsyncSession, distributor_id: int) -> list[Any]:
     return await _rows(session, """
         SELECT id, method, holder_name_enc, account_number_enc, bank_name, bank_branch, resident_id_enc, status,

@@ -143,6 +143,15 @@ class ExportConsent(msgspec.Struct):
     withdrawn_at: datetime | None
 
 
+class ExportPreviousContact(msgspec.Struct):
+    """A verified phone or e-mail that a confirmed change replaced, masked: whoever holds the
+    account now (perhaps not its owner) must not learn the address it was taken from."""
+
+    channel: str
+    address: str | None
+    replaced_at: datetime
+
+
 class ExportPayoutAccount(msgspec.Struct):
     """Every version, decrypted: the owner's own data."""
 
@@ -191,6 +200,7 @@ class PersonalDataExport(msgspec.Struct):
     appeals: list[ExportAppeal]
     notifications: list[ExportNotification]
     notification_preferences: ExportNotificationPreferences
+    previous_contacts: list[ExportPreviousContact]
     consents: list[ExportConsent]
     payout_accounts: list[ExportPayoutAccount]
     payouts: list[ExportPayout]

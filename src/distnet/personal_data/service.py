@@ -1,8 +1,8 @@
 """Everything the system holds about a distributor, for that distributor (PIPL right of access):
 profile with its personal fields decrypted, card history, keys, orders, commissions, ledger
 statement, holds, appeals and their messages, notifications (every channel, in the owner's
-words) and preferences, consents, payout accounts (every version, decrypted) and payouts, and what
-was done to the account. Each section reads by the owner's id only, so nothing of anyone else can enter it
+words) and preferences, replaced contacts (masked: whoever holds the key now may not be the owner),
+consents, payout accounts (every version, decrypted) and payouts, and what was done to the account. Each section reads by the owner's id only, so nothing of anyone else can enter it
 except the upline's code and masked name on orders and the sponsor's, as the API shows them."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.kit import audit
 from distnet.kit.auth import Principal
-from distnet.kit.crypto import decrypt_many
+from distnet.kit.crypto import decrypt, decrypt_many
 from distnet.kit.masking import mask_name
 from distnet.kit.money import format_amount
 from distnet.network.service import get_distributor, visible_distributor
@@ -41,12 +41,14 @@ from distnet.personal_data.schemas import (
     ExportPayout,
     ExportPayoutAccount,
     ExportPosting,
+    ExportPreviousContact,
     ExportProfile,
     PersonalDataExport,
 )
 from distnet.risk.holds import get_hold, hold_view
 from distnet.risk.schemas import HoldView
 from distnet.settings import Settings
+from distnet.verification.service import mask
 
 FORMAT = "distnet-personal-data/1"
 
@@ -107,6 +109,7 @@ async def export(session: AsyncSession, settings: Settings, principal: Principal
         notification_preferences=ExportNotificationPreferences(
             email_enabled=prefs.email_enabled if prefs else True, sms_enabled=prefs.sms_enabled if prefs else True,
             muted_kinds=list(prefs.muted_kinds) if prefs else []),
+        previous_contacts=[_previous_contact(secret, r) for r in await repo.previous_contacts(session, d.id)],
         consents=[ExportConsent(**r._mapping) for r in await repo.consents(session, d.id)],
         payout_accounts=[_payout_account(secret, r) for r in await repo.payout_accounts(session, d.id)],
         payouts=[ExportPayout(
@@ -132,6 +135,12 @@ def _notification(settings: Settings, locale: str | None, row: dict[str, Any]) -
     return ExportNotification(id=row["id"], kind=row["kind"], channel=row["channel"], subject=subject, body=body,
                               status=row["status"], created_at=row["created_at"], sent_at=row["sent_at"],
                               read_at=row["read_at"], failure=row["last_error"])
+
+
+def _previous_contact(secret: bytes, r: Any) -> ExportPreviousContact:
+    address = decrypt(secret, r.address_enc)
+    return ExportPreviousContact(channel=r.channel, address=mask(r.channel, address) if address else None,
+                                 replaced_at=r.replaced_at)
 
 
 def _payout_account(secret: bytes, r: Any) -> ExportPayoutAccount:

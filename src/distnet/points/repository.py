@@ -25,22 +25,25 @@ _POST_LOTS = """, txn AS (
     SELECT CAST(:txn_kind AS text), CAST(:ref_type AS text), CAST(:ref_id AS text), NULL
      WHERE EXISTS (SELECT 1 FROM lots)
     RETURNING id
-), lines AS (
+), lines AS MATERIALIZED (
     SELECT distributor_id AS owner, 'points' AS kind, sum(remaining)::bigint AS amount FROM lots GROUP BY 1
     UNION ALL
     SELECT distributor_id, 'points_owed', sum(netted)::bigint FROM lots GROUP BY 1
     UNION ALL
     SELECT NULL, 'points_issued', -sum(amount)::bigint FROM lots HAVING count(*) > 0
-), acct AS (
-    SELECT id, distributor_id, kind FROM ledger_account
-     WHERE currency = 'PTS' AND (distributor_id IN (SELECT distributor_id FROM lots)
-                                 OR (distributor_id IS NULL AND kind = 'points_issued'))
 ), posted AS (
+    -- members' lines by (distributor_id, kind), the platform line on its own: an OR of both made
+    -- the planner probe the lots once per account (quadratic: minutes at 1M members)
     INSERT INTO ledger_posting (transaction_id, account_id, amount)
     SELECT txn.id, a.id, l.amount
       FROM lines l CROSS JOIN txn
-      JOIN acct a ON coalesce(a.distributor_id, 0) = coalesce(l.owner, 0) AND a.kind = l.kind
+      JOIN ledger_account a ON a.distributor_id = l.owner AND a.kind = l.kind AND a.currency = 'PTS'
      WHERE l.amount <> 0
+    UNION ALL
+    SELECT txn.id, a.id, l.amount
+      FROM lines l CROSS JOIN txn
+      JOIN ledger_account a ON a.distributor_id IS NULL AND a.kind = l.kind AND a.currency = 'PTS'
+     WHERE l.owner IS NULL AND l.amount <> 0
     RETURNING 1
 )"""
 

@@ -5,7 +5,9 @@
   are optional, listed and withdrawable (audited).
 - Verified contact: a phone or e-mail, given at registration or changed later, is confirmed by a
   one-time code sent to it before any notice goes there. A new address replaces the old one only
-  when confirmed.
+  when confirmed; a replaced verified address is kept encrypted (``previous_contact``), told of the
+  change (``contact_changed``, mandatory) and, for ``PREVIOUS_CONTACT_NOTICE_DAYS``, of payout
+  account changes too.
 - ``DISTNET_REQUIRE_VERIFIED_CONTACT=1`` makes a verified phone or e-mail a condition of the first
   payout: the payout run skips such a distributor with the reason ``contact_unverified``
   (``payouts.repository.CREATE_ITEMS``, the same rule as ``payout_contact_condition``).
@@ -14,6 +16,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +28,7 @@ from distnet.kit.crypto import decrypt, encrypt, keyed_hash
 from distnet.kit.errors import ValidationFailed
 from distnet.kit.ratelimit import RateLimiter
 from distnet.models.notify import CONSENT_PURPOSES
+from distnet.notifications.service import notify, notify_previous_contacts
 from distnet.profile.errors import ConsentRequired
 from distnet.profile.schemas import ConsentView, ProfileView, RegistrationConsent
 from distnet.settings import Settings
@@ -121,13 +125,33 @@ async def verify_contact(session: AsyncSession, *, settings: Settings, principal
                                purpose=f"contact_{channel}", code=code, limiter=limiter)
     value = checked.destination or ""
     column = "phone" if channel == "phone" else "email"
+    new_hash = keyed_hash(settings.secret_key, column, value)
+    before = (await session.execute(text(f"""
+        SELECT {column}_enc AS enc, {column}_hash AS hash, {column}_verified_at AS verified_at
+          FROM distributor WHERE id = :d FOR UPDATE
+    """), {"d": distributor_id})).one()
+    previous_id = None
+    if before.enc is not None and before.verified_at is not None and before.hash != new_hash:
+        # a verified address is replaced: keep it (encrypted) for the security notices
+        previous_id = await session.scalar(text("""
+            INSERT INTO previous_contact (distributor_id, channel, address_enc, address_hash)
+            VALUES (:d, :c, :enc, :hash) RETURNING id
+        """), {"d": distributor_id, "c": CHANNEL_OF[channel], "enc": before.enc, "hash": before.hash})
     await session.execute(text(f"""
         UPDATE distributor SET {column}_enc = :enc, {column}_hash = :hash, {column}_verified_at = now()
          WHERE id = :d
-    """), {"enc": encrypt(settings.secret_key, value), "hash": keyed_hash(settings.secret_key, column, value),
-           "d": distributor_id})
+    """), {"enc": encrypt(settings.secret_key, value), "hash": new_hash, "d": distributor_id})
     await audit.record(session, principal, f"profile.{column}_verified", "distributor", distributor_id,
                        after={column: mask(CHANNEL_OF[channel], value)})
+    if previous_id is not None:
+        old_value = decrypt(settings.secret_key, before.enc) or ""
+        params = {"contact": column, "at": datetime.now(UTC).isoformat(),
+                  "previous": mask(CHANNEL_OF[channel], old_value), "current": mask(CHANNEL_OF[channel], value)}
+        key = f"contact_changed:{previous_id}"
+        # the owner (inbox and current contacts) and, above all, the address that was replaced
+        await notify(session, distributor_id=distributor_id, event_key=key, kind="contact_changed", params=params)
+        await notify_previous_contacts(session, distributor_id=distributor_id, event_key=key, kind="contact_changed",
+                                       params=params, previous_contact_id=previous_id)
     return await profile(session, settings=settings, distributor_id=distributor_id)
 
 
