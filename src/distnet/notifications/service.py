@@ -115,7 +115,7 @@ async def notify_previous_contacts(session: AsyncSession, *, distributor_id: int
         ON CONFLICT ON CONSTRAINT uq_notification_event_recipient_channel DO NOTHING
     """), {"d": distributor_id, "key": str(event_key), "kind": kind, "params": _payload(kind, params),
            "only": previous_contact_id, "days": PREVIOUS_CONTACT_NOTICE_DAYS})
-    return result.rowcount or 0
+    return rowcount(result)
 
 
 # --------------------------------------------------------------------------- inbox
