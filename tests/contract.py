@@ -125,14 +125,7 @@ def contract_gaps(doc: dict[str, Any], name: str, op: dict[str, Any]) -> list[st
 
 # Operations added on main while the contract landed: their problem codes are declared by their
 # owners; until then the suite's responses to them are not checked (the fuzz sweep still is).
-RESPONSES_UNCHECKED: frozenset[str] = frozenset({
-    # benefits and points (issue 18) landed before they declared their problem codes (raises=[...]);
-    # their owner declares them and empties this list
-    "GET /api/v1/me/benefits/{code}/explain",
-    "POST /api/v1/benefit-catalogues",
-    "POST /api/v1/distributors/{distributor_id}/points/adjustments",
-    "POST /api/v1/me/points/redemptions",
-})
+RESPONSES_UNCHECKED: frozenset[str] = frozenset()
 
 
 @cache

@@ -199,6 +199,6 @@ async def test_alipay_and_wechat_files_and_verify_catches_a_payout_to_a_cooling_
     await session.execute(text("UPDATE payout_account SET cooling_until = now() + interval '1 day' "
                                "WHERE distributor_id = :d"), {"d": wx["id"]})
     report = await verify(session)
-    [check] = [c for c in report["checks"] if c["name"] == "no_payout_to_a_cooling_account"]
-    assert not check["ok"] and check["examples"][0]["distributor_id"] == wx["id"]
+    [check] = [c for c in report.checks if c.name == "no_payout_to_a_cooling_account"]
+    assert not check.ok and check.examples[0]["distributor_id"] == wx["id"]
     await session.rollback()
