@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -67,11 +68,18 @@ class Console:
         self.driver.get(self.base + path)
         self.check()
 
+    # an element found while HTMX swaps it or the page navigates can be gone when its text is read:
+    # Chromium answers "Node with given id does not belong to the document" (a WebDriverException,
+    # not a stale reference); the wait polls again instead of failing
+    RACES = (StaleElementReferenceException, WebDriverException)
+
     def wait_for(self, css: str, timeout: float = 10) -> None:
-        WebDriverWait(self.driver, timeout).until(ec.presence_of_element_located((By.CSS_SELECTOR, css)))
+        WebDriverWait(self.driver, timeout, ignored_exceptions=self.RACES).until(
+            ec.presence_of_element_located((By.CSS_SELECTOR, css)))
 
     def wait_text(self, css: str, text: str, timeout: float = 10) -> None:
-        WebDriverWait(self.driver, timeout).until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, css), text))
+        WebDriverWait(self.driver, timeout, ignored_exceptions=self.RACES).until(
+            ec.text_to_be_present_in_element((By.CSS_SELECTOR, css), text))
 
     def text(self) -> str:
         return self.driver.find_element(By.TAG_NAME, "body").text
