@@ -184,8 +184,8 @@ async def ours(url: str, workers: int, partitions: int | None) -> dict[str, floa
                     sink.write(chunk)
             out[f"export_{fmt}_seconds"] = time.perf_counter() - te
             out[f"export_{fmt}_bytes"] = size
-        return {"settlement": t1 - t, "payout": t2 - t1, "moved": results[0]["moved"], "partitions":
-                results[0]["partitions"], "items": run["item_count"], "rss_before_export_mb": rss_before, **out}
+        return {"settlement": t1 - t, "payout": t2 - t1, "moved": results[0].moved, "partitions":
+                results[0].partitions, "items": run["item_count"], "rss_before_export_mb": rss_before, **out}
     finally:
         await engine.dispose()
 

@@ -123,7 +123,14 @@ async def create_run(
                    for r in await session.execute(repo.SKIPPED_BY_REASON, {"run": run.id})]
         raise EmptyRun(f"no distributor can be paid: {row.skipped} at or above the minimum were skipped",
                        extra={"skipped": skipped})
+    # The planner's row counts for ``commission`` are the ones from before the settlement that just
+    # made these commissions available (autovacuum analyses it later): it expects one available
+    # commission, and with that estimate it joins the 900k reserved commissions to the 900k links by
+    # a nested loop, 8e11 comparisons (M: still running after 12 minutes). Hash joins do not depend
+    # on the estimate; the setting is reset right after the statement.
+    await session.execute(repo.NO_NESTED_LOOPS)
     linked = (await session.execute(repo.RESERVE_COMMISSIONS, {"run": run.id})).one()
+    await session.execute(repo.NESTED_LOOPS_AGAIN)
     if linked.marked != linked.linked or linked.items != row.items or linked.total != row.total:
         # an item whose commissions do not add up to it would pay money no commission earned
         raise RuntimeError(f"payout run {run.id}: {row.items} items of {row.total} reserved {linked.linked} "
