@@ -13,8 +13,9 @@ databases are dropped at the end.
 Ours: ``settlement.service.settle`` with ``--workers`` concurrent workers sharing the run's
 partitions (as dramatiq workers would), then ``payouts.service.create_run`` for every eligible
 distributor. Baseline: one raw ``UPDATE commission ... FROM orders`` for the status move and one raw
-``INSERT INTO payout_item ... SELECT ... GROUP BY`` for the payout totals (no ledger, no netting,
-no holds, no events). The last line is JSON.
+``INSERT INTO payout_item ... SELECT ... GROUP BY`` for the payout totals, and one statement that
+links each item to its commissions and marks them reserved (no ledger, no netting, no tax, no
+holds, no events). The last line is JSON.
 """
 
 from __future__ import annotations
@@ -147,6 +148,16 @@ def baseline(url: str) -> dict[str, float]:
             """INSERT INTO payout_item (run_id, distributor_id, amount, currency)
                SELECT %s, beneficiary_id, sum(amount - reversed), 'CNY' FROM commission WHERE status = 'available'
                 GROUP BY beneficiary_id HAVING sum(amount - reversed) >= %s""", (run, MIN_AMOUNT)).rowcount
+        # an item records the commissions it pays and they become 'reserved' (issue 13): the same
+        # writes, without the oldest-first split of the item's amount
+        conn.execute(
+            """WITH linked AS (
+                   INSERT INTO payout_item_commission (item_id, commission_id, amount)
+                   SELECT i.id, c.id, c.amount - c.reversed FROM payout_item i
+                     JOIN commission c ON c.beneficiary_id = i.distributor_id AND c.status = 'available'
+                    WHERE i.run_id = %s RETURNING commission_id)
+               UPDATE commission c SET status = 'reserved' FROM linked WHERE c.id = linked.commission_id""",
+            (run,))
         conn.commit()
         t2 = time.perf_counter()
     return {"settlement": t1 - t, "payout": t2 - t1, "moved": moved, "items": items}

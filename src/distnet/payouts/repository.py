@@ -155,14 +155,15 @@ RESERVE_COMMISSIONS = text(
         SELECT i.id AS item_id, c.id AS commission_id, i.amount AS item_amount,
                c.amount - c.reversed AS net,
                coalesce(sum(c.amount - c.reversed) OVER w_before, 0) AS before,
-               row_number() OVER w_desc = 1 AS last
+               row_number() OVER w_oldest = count(*) OVER w_item AS last
           FROM payout_item i
           JOIN commission c ON c.beneficiary_id = i.distributor_id AND c.status = 'available'
           JOIN orders o ON o.id = c.order_id AND o.currency = i.currency
          WHERE i.run_id = :run
-        WINDOW w_before AS (PARTITION BY i.id ORDER BY c.available_at, c.id
-                            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
-               w_desc AS (PARTITION BY i.id ORDER BY c.available_at DESC, c.id DESC)
+        -- one sort serves the three windows (the newest is the last row of the oldest-first order)
+        WINDOW w_item AS (PARTITION BY i.id),
+               w_oldest AS (w_item ORDER BY c.available_at, c.id),
+               w_before AS (w_oldest ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
     ), linked AS (
         INSERT INTO payout_item_commission (item_id, commission_id, amount)
         SELECT item_id, commission_id,
