@@ -21,10 +21,11 @@ async def find(net, rule: str, **params):
     if params:
         await net.set_mode(rule, "review", **params)
     cfg = await load_rule(net.session, rule)
-    return await detectors.DETECTORS[rule](net.session, cfg)
+    return await detectors.DETECTORS[rule](net.session, cfg, detectors.ScanContext.alone(cfg))
 
 
 # --------------------------------------------------------------------------- fake promotion
+
 
 async def test_self_referral(net):
     root = await net.add(device_id="DEV-A", phone="13800000001")
@@ -33,7 +34,9 @@ async def test_self_referral(net):
     c = await net.add(b)
     far = await net.add(c, phone="13800000001")  # level 4 above it: beyond levels=3
     found = await find(net, "self_referral")
-    assert [(f.evidence["recruit"], f.evidence["ancestor"], f.evidence["level"]) for f in found] == [(a.id, root.id, 1)]
+    assert [(f.evidence["recruit"], f.evidence["ancestor"], f.evidence["level"]) for f in found] == [
+        (a.id, root.id, 1)
+    ]
     assert found[0].evidence["shared_identifiers"][0]["kind"] == "device"
     assert set(found[0].hold_distributor_ids) == {a.id, root.id}
     assert far.id not in {f.evidence["recruit"] for f in found}
@@ -100,6 +103,7 @@ async def test_recruit_burst_near_miss_spread_out(net):
 
 # --------------------------------------------------------------------------- order brushing
 
+
 async def test_order_velocity(net):
     fast, slow, few = await net.add(), await net.add(), await net.add()
     for i in range(6):
@@ -126,9 +130,13 @@ async def test_repeat_buyer_and_pruning(net):
         await net.order(s2, device="TERMINAL")
     for s in shop:
         await net.order(s, device="TERMINAL")
-    kinds = {(f.card_ids, f.evidence["fingerprint"]["kind"]) for f in await find(net, "repeat_buyer", max_shared=3)}
+    kinds = {
+        (f.card_ids, f.evidence["fingerprint"]["kind"]) for f in await find(net, "repeat_buyer", max_shared=3)
+    }
     assert ((s2.card_id,), "device") not in kinds
-    kinds = {(f.card_ids, f.evidence["fingerprint"]["kind"]) for f in await find(net, "repeat_buyer", max_shared=4)}
+    kinds = {
+        (f.card_ids, f.evidence["fingerprint"]["kind"]) for f in await find(net, "repeat_buyer", max_shared=4)
+    }
     assert ((s2.card_id,), "device") in kinds
 
 
@@ -145,7 +153,9 @@ async def test_self_purchase(net):
     assert found[seller.id].order_ids == (own,) and found[seller.id].evidence["relation"] == "self"
     assert found[top.id].order_ids == (upline,) and found[top.id].evidence["relation"] == "upline_level_2"
     assert stranger.id not in found
-    assert {f.evidence["buyer_distributor"] for f in await find(net, "self_purchase", levels=1)} == {seller.id}
+    assert {f.evidence["buyer_distributor"] for f in await find(net, "self_purchase", levels=1)} == {
+        seller.id
+    }
 
 
 async def test_self_purchase_prunes_shared_device(net):
@@ -216,15 +226,22 @@ async def _debt(net, d, amount: int, days_ago: float) -> None:
     """A clawback that made ``d`` owe ``amount``, ``days_ago`` days ago (postings are append-only,
     so the past posting is written as such, both lines in one statement)."""
     await ensure_platform_accounts(net.session)
-    txn = await net.session.scalar(text(
-        "INSERT INTO ledger_transaction (kind, created_at) VALUES ('clawback', now() - make_interval(secs => :s)) "
-        "RETURNING id"), {"s": days_ago * 86400})
-    await net.session.execute(text("""
+    txn = await net.session.scalar(
+        text(
+            "INSERT INTO ledger_transaction (kind, created_at) VALUES ('clawback', now() - make_interval(secs => :s)) "
+            "RETURNING id"
+        ),
+        {"s": days_ago * 86400},
+    )
+    await net.session.execute(
+        text("""
         INSERT INTO ledger_posting (transaction_id, account_id, amount, created_at)
         SELECT :t, a.id, CASE WHEN a.kind = 'owed' THEN -:amt ELSE :amt END, now() - make_interval(secs => :s)
           FROM ledger_account a
          WHERE (a.distributor_id = :d AND a.kind = 'owed') OR (a.distributor_id IS NULL AND a.kind = 'commission_expense')
-    """), {"t": txn, "amt": amount, "s": days_ago * 86400, "d": d.id})
+    """),
+        {"t": txn, "amt": amount, "s": days_ago * 86400, "d": d.id},
+    )
 
 
 async def test_unpaid_balance_holds_and_lifts_itself(net):
@@ -237,16 +254,22 @@ async def test_unpaid_balance_holds_and_lifts_itself(net):
     assert [h.reason for h in await net.active_holds(old)] == ["unpaid_balance"]
     assert await net.active_holds(young) == [] and await net.active_holds(small) == []
     # repaid: the next scan lifts it (cleared) and places nothing new
-    await post(net.session, kind="repayment", postings=[Posting("owed", 6000, old.id),
-                                                        Posting("repayment_clearing", -6000)])
+    await post(
+        net.session,
+        kind="repayment",
+        postings=[Posting("owed", 6000, old.id), Posting("repayment_clearing", -6000)],
+    )
     result = await run_scan(net.session, only=["unpaid_balance"])
     assert result["stats"]["debt_holds_lifted"] == 1 and result["holds_placed"] == 0
     assert await net.active_holds(old) == []
-    outcome = await net.session.scalar(text("SELECT outcome FROM hold WHERE distributor_id = :d"), {"d": old.id})
+    outcome = await net.session.scalar(
+        text("SELECT outcome FROM hold WHERE distributor_id = :d"), {"d": old.id}
+    )
     assert outcome == "cleared"
 
 
 # --------------------------------------------------------------------------- modes, breaker, dedupe
+
 
 async def _velocity_cards(net, n: int):
     cards = [await net.add() for _ in range(n)]
@@ -269,8 +292,11 @@ async def test_modes_shadow_review_enforce(net):
     await net.set_mode("order_velocity", "enforce")
     result = await run_scan(net.session, only=["order_velocity"])
     assert (result["cases_opened"], result["holds_placed"]) == (1, 1)
-    hold = (await net.session.execute(text("SELECT reason, rule_name, rule_version, risk_case_id, evidence FROM hold"
-                                           ))).one()
+    hold = (
+        await net.session.execute(
+            text("SELECT reason, rule_name, rule_version, risk_case_id, evidence FROM hold")
+        )
+    ).one()
     assert (hold.reason, hold.rule_name, hold.rule_version) == ("order_brushing", "order_velocity", 4)
     assert hold.evidence["orders_in_window"] == 3 and len(hold.evidence["order_ids"]) == 3
 
@@ -283,8 +309,9 @@ async def test_repeated_scans_never_duplicate_and_cleared_is_not_raised_again(ne
     assert (first["cases_opened"], first["holds_placed"]) == (1, 1)
     assert (again["cases_opened"], again["holds_placed"]) == (0, 0)
     hold_id = (await net.active_holds(d))[0].id
-    await holds.lift_hold(net.session, SYSTEM, hold_id, outcome="cleared", note="legit flash sale",
-                          forfeit_after_days=14)
+    await holds.lift_hold(
+        net.session, SYSTEM, hold_id, outcome="cleared", note="legit flash sale", forfeit_after_days=14
+    )
     after = await run_scan(net.session, only=["order_velocity"])
     assert (after["cases_opened"], after["holds_placed"]) == (0, 0)
     assert await net.active_holds(d) == []
@@ -306,22 +333,25 @@ async def test_circuit_breaker_sends_the_rest_to_review(net):
 
 async def test_scan_shares_buyer_matches_and_matches_the_detectors_alone(net):
     """self_purchase and circular_orders read the buyer-is-a-distributor matches once per scan;
-    their findings are those of each detector run on its own, and the scan leaves no cache and no
-    work_mem change behind."""
-    from distnet.risk.detectors import SCAN_CACHE
-
+    their findings are those of each detector run on its own, and the scan leaves nothing in the
+    session's info and no work_mem change behind."""
     ring = await _ring(net, 3, pay_prefix="S")
     seller = await net.add(payment_fingerprint="OWN")
     await net.order(seller, payment="OWN")
-    alone = {r: sorted(f.subject_key for f in await find(net, r)) for r in ("self_purchase", "circular_orders")}
+    alone = {
+        r: sorted(f.subject_key for f in await find(net, r)) for r in ("self_purchase", "circular_orders")
+    }
     assert len(alone["self_purchase"]) == 1 and len(alone["circular_orders"]) == 1
     work_mem = await net.session.scalar(text("SHOW work_mem"))
+    info = dict(net.session.info)
     result = await run_scan(net.session, only=["self_purchase", "circular_orders"])
-    assert {r: s["findings"] for r, s in result["stats"]["rules"].items()} == {"self_purchase": 1,
-                                                                               "circular_orders": 1}
+    assert {r: s["findings"] for r, s in result["stats"]["rules"].items()} == {
+        "self_purchase": 1,
+        "circular_orders": 1,
+    }
     keys = (await net.session.execute(text("SELECT rule, subject_key FROM risk_case ORDER BY rule"))).all()
     assert {(k.rule, k.subject_key) for k in keys} == {(r, k) for r, ks in alone.items() for k in ks}
-    assert SCAN_CACHE not in net.session.info
+    assert net.session.info == info
     assert await net.session.scalar(text("SHOW work_mem")) == work_mem
     assert ring
 
@@ -339,7 +369,9 @@ async def test_scan_shares_the_window_counts_and_matches_the_detectors_alone(net
         await net.order(repeat, buyer="R", placed_at=NOW - timedelta(days=1 + i))
         await net.order(repeat, payment="RP", placed_at=NOW - timedelta(days=1 + i))
         await net.order(brush, buyer="B1", placed_at=NOW - timedelta(hours=2) + timedelta(minutes=10 * i))
-        await net.order(old, buyer="OLD", placed_at=NOW - timedelta(days=10, minutes=10 * i))  # 30-day window only
+        await net.order(
+            old, buyer="OLD", placed_at=NOW - timedelta(days=10, minutes=10 * i)
+        )  # 30-day window only
     sponsor = await net.add(device_id="DEV")
     await net.add(sponsor, device_id="DEV")
     for _ in range(3):
@@ -352,6 +384,22 @@ async def test_scan_shares_the_window_counts_and_matches_the_detectors_alone(net
     assert all(alone.values()), alone
     assert any(k.startswith(f"card:{old.card_id}:") for k in alone["buyer_concentration"])
     result = await run_scan(net.session, only=list(rules))
-    assert {r: s["findings"] for r, s in result["stats"]["rules"].items()} == {r: len(k) for r, k in alone.items()}
+    assert {r: s["findings"] for r, s in result["stats"]["rules"].items()} == {
+        r: len(k) for r, k in alone.items()
+    }
     keys = (await net.session.execute(text("SELECT rule, subject_key FROM risk_case"))).all()
     assert {(k.rule, k.subject_key) for k in keys} == {(r, k) for r, ks in alone.items() for k in ks}
+    # the same detectors given one ScanContext: one window pass per distinct window, kept there
+    configs = {r: await load_rule(net.session, r) for r in rules}
+    shared = detectors.ScanContext(configs=configs)
+    together = {
+        r: sorted(f.subject_key for f in await detectors.DETECTORS[r](net.session, cfg, shared))
+        for r, cfg in configs.items()
+    }
+    assert together == alone
+    assert set(shared.window_groups) == {
+        configs["order_velocity"].params["lookback_days"],
+        configs["repeat_buyer"].params["days"],
+        30,
+    }
+    assert shared.shared_identifiers is not None and not shared.buyer_matches

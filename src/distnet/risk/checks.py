@@ -11,8 +11,7 @@ from datetime import timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from distnet.risk import detectors
-from distnet.risk.detectors import Finding
+from distnet.risk.detectors import Finding, brushing
 from distnet.risk.graph import canonical_cycle
 from distnet.risk.rules import Mode, RuleConfig, load_rules
 from distnet.risk.scan import apply_finding
@@ -24,7 +23,9 @@ FRONTIER_CAP = 200
 async def _identity_of(session: AsyncSession, ids: list[int], max_shared: int) -> dict[str, list[bytes]]:
     """Device and payment hashes of ``ids``, minus those shared by more than ``max_shared`` people
     (each share count reads at most ``max_shared + 1`` index entries)."""
-    rows = (await session.execute(text("""
+    rows = (
+        await session.execute(
+            text("""
         SELECT 'device' AS kind, d.device_hash AS h FROM distributor d
          WHERE d.id = ANY(CAST(:ids AS bigint[])) AND d.device_hash IS NOT NULL
            AND (SELECT count(*) FROM (SELECT 1 FROM distributor x WHERE x.device_hash = d.device_hash
@@ -34,7 +35,10 @@ async def _identity_of(session: AsyncSession, ids: list[int], max_shared: int) -
          WHERE d.id = ANY(CAST(:ids AS bigint[])) AND d.payment_hash IS NOT NULL
            AND (SELECT count(*) FROM (SELECT 1 FROM distributor x WHERE x.payment_hash = d.payment_hash
                                        LIMIT :m + 1) c) <= :m
-    """), {"ids": ids, "m": max_shared})).all()
+    """),
+            {"ids": ids, "m": max_shared},
+        )
+    ).all()
     out: dict[str, list[bytes]] = {"device": [], "payment": []}
     for r in rows:
         out[r.kind].append(bytes(r.h))
@@ -71,39 +75,50 @@ _CHECK = """
 """
 
 
-async def velocity_finding(session: AsyncSession, cfg: RuleConfig, order, count: int | None = None
-                           ) -> Finding | None:
+async def velocity_finding(
+    session: AsyncSession, cfg: RuleConfig, order, count: int | None = None
+) -> Finding | None:
     w = timedelta(minutes=cfg.params["window_minutes"])
     if count is None:
-        count = await session.scalar(text(
-            "SELECT count(*) FROM orders WHERE card_id = :c AND placed_at BETWEEN :t0 AND :t1"),
-            {"c": order.card_id, "t0": order.placed_at - w, "t1": order.placed_at})
+        count = await session.scalar(
+            text("SELECT count(*) FROM orders WHERE card_id = :c AND placed_at BETWEEN :t0 AND :t1"),
+            {"c": order.card_id, "t0": order.placed_at - w, "t1": order.placed_at},
+        )
     if int(count or 0) <= cfg.params["max_orders"]:
         return None
-    return await detectors._velocity_finding(session, cfg, order.card_id, order.placed_at - w, order.placed_at)
+    return await brushing.velocity_finding(session, cfg, order.card_id, order.placed_at - w, order.placed_at)
 
 
-async def self_purchase_findings(session: AsyncSession, cfg: RuleConfig, order,
-                                 buyers: list[tuple[int, str, int | None]]) -> list[Finding]:
+async def self_purchase_findings(
+    session: AsyncSession, cfg: RuleConfig, order, buyers: list[tuple[int, str, int | None]]
+) -> list[Finding]:
     """``buyers``: (distributor, kind, level above the seller: 0 self, 1..3 upline, None) of the
     order's buyer fingerprints, already pruned by this rule's ``max_shared``."""
     levels = {b: lvl for b, _, lvl in buyers if lvl is not None and (lvl == 0 or lvl <= cfg.params["levels"])}
     out = []
     for buyer_d in sorted(levels):
         kinds = sorted({k for b, k, _ in buyers if b == buyer_d})
-        ids = list(await session.scalars(text("""
+        ids = list(
+            await session.scalars(
+                text("""
             SELECT o.id FROM orders o JOIN distributor d ON d.id = :b
              WHERE o.card_id = :c AND o.placed_at >= now() - CAST(:lb AS interval)
                AND (o.buyer_device_hash = d.device_hash OR o.buyer_payment_hash = d.payment_hash)
-             ORDER BY o.id"""), {"b": buyer_d, "c": order.card_id,
-                                  "lb": timedelta(days=cfg.params["lookback_days"])}))
-        out.append(detectors._self_purchase_finding(order.card_id, order.seller_id, buyer_d, levels[buyer_d],
-                                                    ids or [order.id], kinds))
+             ORDER BY o.id"""),
+                {"b": buyer_d, "c": order.card_id, "lb": timedelta(days=cfg.params["lookback_days"])},
+            )
+        )
+        out.append(
+            brushing.self_purchase_finding(
+                order.card_id, order.seller_id, buyer_d, levels[buyer_d], ids or [order.id], kinds
+            )
+        )
     return out
 
 
-async def cycle_findings(session: AsyncSession, cfg: RuleConfig, order,
-                         buyers: list[tuple[int, str, int | None]]) -> list[Finding]:
+async def cycle_findings(
+    session: AsyncSession, cfg: RuleConfig, order, buyers: list[tuple[int, str, int | None]]
+) -> list[Finding]:
     """Cycles B → seller → ... → B through this order's edge, of at most ``max_cycle`` steps: a
     bounded breadth-first walk from the seller along "X bought from Y" edges. Runs only when the
     buyer is a distributor other than the seller (rare), so the common order costs no walk."""
@@ -119,7 +134,9 @@ async def cycle_findings(session: AsyncSession, cfg: RuleConfig, order,
         if not idents["device"] and not idents["payment"]:
             break
         # two index scans (device, payment) instead of an OR that would scan every order
-        rows = (await session.execute(text("""
+        rows = (
+            await session.execute(
+                text("""
             SELECT o.id, o.seller_id, d.id AS buyer
               FROM distributor d JOIN orders o ON o.buyer_device_hash = d.device_hash
              WHERE d.id = ANY(CAST(:frontier AS bigint[])) AND d.device_hash = ANY(CAST(:dev AS bytea[]))
@@ -130,8 +147,16 @@ async def cycle_findings(session: AsyncSession, cfg: RuleConfig, order,
              WHERE d.id = ANY(CAST(:frontier AS bigint[])) AND d.payment_hash = ANY(CAST(:pay AS bytea[]))
                AND o.placed_at >= now() - CAST(:lb AS interval) AND o.amount >= :min
              ORDER BY 1 LIMIT 2000
-        """), {"frontier": frontier, "dev": idents["device"], "pay": idents["payment"], "lb": lookback,
-               "min": cfg.money("min_amount")})).all()
+        """),
+                {
+                    "frontier": frontier,
+                    "dev": idents["device"],
+                    "pay": idents["payment"],
+                    "lb": lookback,
+                    "min": cfg.money("min_amount"),
+                },
+            )
+        ).all()
         nxt = []
         for r in rows:
             if r.buyer is None or r.seller_id in seen:
@@ -151,24 +176,33 @@ async def cycle_findings(session: AsyncSession, cfg: RuleConfig, order,
                 path.append(prev)
                 node = prev
             # seller → X1 → ... → b along "bought from" edges, closed by this order's b → seller
-            return [detectors._cycle_finding(canonical_cycle(list(reversed(path))), orders_by_edge)]
+            return [brushing.cycle_finding(canonical_cycle(list(reversed(path))), orders_by_edge)]
         frontier = nxt[:FRONTIER_CAP]
         if not frontier:
             break
     return []
 
 
-async def check_order(session: AsyncSession, order_id: int, *, rules: dict[str, RuleConfig] | None = None
-                      ) -> list[int]:
+async def check_order(
+    session: AsyncSession, order_id: int, *, rules: dict[str, RuleConfig] | None = None
+) -> list[int]:
     """Run the per-order checks for one order; returns the ids of cases opened. One statement
     (``_CHECK``) answers the common case; more reads happen only for an actual finding or when the
     buyer is a distributor (cycle walk)."""
     rules = rules or await load_rules(session)
     velocity, sp, cyc = rules["order_velocity"], rules["self_purchase"], rules["circular_orders"]
     cap = max(sp.params["max_shared"], cyc.params["max_shared"])
-    order = (await session.execute(text(_CHECK), {
-        "id": order_id, "cap": cap, "vel": velocity.mode != Mode.off,
-        "w": timedelta(minutes=velocity.params["window_minutes"])})).one_or_none()
+    order = (
+        await session.execute(
+            text(_CHECK),
+            {
+                "id": order_id,
+                "cap": cap,
+                "vel": velocity.mode != Mode.off,
+                "w": timedelta(minutes=velocity.params["window_minutes"]),
+            },
+        )
+    ).one_or_none()
     if order is None:
         return []
     findings: list[tuple[RuleConfig, Finding]] = []

@@ -21,7 +21,7 @@ from distnet.kit import audit
 from distnet.kit.auth import SYSTEM, Principal
 from distnet.models import RiskScan
 from distnet.risk import holds
-from distnet.risk.detectors import DETECTORS, SCAN_CACHE, Finding
+from distnet.risk.detectors import DETECTORS, Finding, ScanContext
 from distnet.risk.rules import Mode, RuleConfig, load_rules
 
 Progress = Callable[[str, int, int], None]
@@ -32,20 +32,33 @@ SCAN_WORK_MEM = "256MB"
 
 
 async def breaker_open(session: AsyncSession, cfg: RuleConfig, extra: int) -> bool:
-    placed = await session.scalar(text(
-        "SELECT count(*) FROM hold WHERE source_type = 'rule' AND rule_name = :r "
-        "AND started_at > now() - interval '1 hour'"), {"r": cfg.name})
+    placed = await session.scalar(
+        text(
+            "SELECT count(*) FROM hold WHERE source_type = 'rule' AND rule_name = :r "
+            "AND started_at > now() - interval '1 hour'"
+        ),
+        {"r": cfg.name},
+    )
     return int(placed or 0) + extra > cfg.params["max_holds_per_hour"]
 
 
-async def apply_finding(session: AsyncSession, cfg: RuleConfig, finding: Finding, *, scan_id: int | None,
-                        actor: Principal = SYSTEM) -> tuple[int | None, int]:
+async def apply_finding(
+    session: AsyncSession,
+    cfg: RuleConfig,
+    finding: Finding,
+    *,
+    scan_id: int | None,
+    actor: Principal = SYSTEM,
+) -> tuple[int | None, int]:
     """Record one finding; returns (new case id or None, holds placed)."""
-    busy = await session.scalar(text("""
+    busy = await session.scalar(
+        text("""
         SELECT EXISTS (SELECT 1 FROM risk_case rc WHERE rc.rule = :r AND rc.anchor = :a AND rc.status = 'open')
             OR EXISTS (SELECT 1 FROM risk_case rc JOIN hold h ON h.risk_case_id = rc.id
                         WHERE rc.rule = :r AND rc.anchor = :a AND h.lifted_at IS NULL)
-    """), {"r": cfg.name, "a": finding.anchor})
+    """),
+        {"r": cfg.name, "a": finding.anchor},
+    )
     if busy:
         return None, 0
     if cfg.mode == Mode.shadow:
@@ -57,37 +70,84 @@ async def apply_finding(session: AsyncSession, cfg: RuleConfig, finding: Finding
     else:
         status, action = "actioned", "hold"
     card_numbers = await _card_numbers(session, finding)
-    subject = {"distributor_ids": list(finding.distributor_ids), "card_numbers": card_numbers,
-               "order_ids": list(finding.order_ids), "hold_distributor_ids": list(finding.hold_distributor_ids)}
-    case_id = await session.scalar(text("""
+    subject = {
+        "distributor_ids": list(finding.distributor_ids),
+        "card_numbers": card_numbers,
+        "order_ids": list(finding.order_ids),
+        "hold_distributor_ids": list(finding.hold_distributor_ids),
+    }
+    case_id = await session.scalar(
+        text("""
         INSERT INTO risk_case (rule, rule_version, reason, score, status, subject_key, anchor, subject, evidence,
                                action, scan_id)
         VALUES (:rule, :version, :reason, :score, :status, :key, :anchor, CAST(:subject AS jsonb),
                 CAST(:evidence AS jsonb), :action, :scan)
         ON CONFLICT (rule, subject_key) DO NOTHING RETURNING id
-    """), {"rule": cfg.name, "version": cfg.version, "reason": cfg.reason, "score": finding.score,
-           "status": status, "key": finding.subject_key, "anchor": finding.anchor,
-           "subject": json.dumps(subject), "evidence": json.dumps(finding.evidence, default=str),
-           "action": action, "scan": scan_id})
+    """),
+        {
+            "rule": cfg.name,
+            "version": cfg.version,
+            "reason": cfg.reason,
+            "score": finding.score,
+            "status": status,
+            "key": finding.subject_key,
+            "anchor": finding.anchor,
+            "subject": json.dumps(subject),
+            "evidence": json.dumps(finding.evidence, default=str),
+            "action": action,
+            "scan": scan_id,
+        },
+    )
     if case_id is None:
         return None, 0
     placed = 0
     if action == "hold":
-        placed = await hold_for_case(session, actor, cfg.name, cfg.version, cfg.reason, case_id, finding.subject_key,
-                                     finding.hold_distributor_ids, finding.evidence, subject)
+        placed = await hold_for_case(
+            session,
+            actor,
+            cfg.name,
+            cfg.version,
+            cfg.reason,
+            case_id,
+            finding.subject_key,
+            finding.hold_distributor_ids,
+            finding.evidence,
+            subject,
+        )
     return case_id, placed
 
 
-async def hold_for_case(session: AsyncSession, actor: Principal, rule: str, version: int, reason: str,
-                        case_id: int, subject_key: str, distributor_ids: Any, evidence: dict[str, Any],
-                        subject: dict[str, Any]) -> int:
+async def hold_for_case(
+    session: AsyncSession,
+    actor: Principal,
+    rule: str,
+    version: int,
+    reason: str,
+    case_id: int,
+    subject_key: str,
+    distributor_ids: Any,
+    evidence: dict[str, Any],
+    subject: dict[str, Any],
+) -> int:
     placed = 0
     for d in distributor_ids:
         hold_id = await holds.place_hold(
-            session, actor, distributor_id=d, reason=reason, source_type="rule", subject_key=subject_key,
-            rule_name=rule, rule_version=version, risk_case_id=case_id,
-            evidence={"rule": rule, "rule_version": version, "risk_case_id": case_id, **evidence,
-                      "order_ids": subject.get("order_ids", [])},
+            session,
+            actor,
+            distributor_id=d,
+            reason=reason,
+            source_type="rule",
+            subject_key=subject_key,
+            rule_name=rule,
+            rule_version=version,
+            risk_case_id=case_id,
+            evidence={
+                "rule": rule,
+                "rule_version": version,
+                "risk_case_id": case_id,
+                **evidence,
+                "order_ids": subject.get("order_ids", []),
+            },
         )
         placed += hold_id is not None
     return placed
@@ -95,17 +155,24 @@ async def hold_for_case(session: AsyncSession, actor: Principal, rule: str, vers
 
 async def _card_numbers(session: AsyncSession, finding: Finding) -> list[str]:
     if finding.card_ids:
-        rows = await session.scalars(text("SELECT number FROM card WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id"),
-                                     {"ids": list(finding.card_ids)})
+        rows = await session.scalars(
+            text("SELECT number FROM card WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id"),
+            {"ids": list(finding.card_ids)},
+        )
     else:
-        rows = await session.scalars(text(
-            "SELECT number FROM card WHERE distributor_id = ANY(CAST(:ids AS bigint[])) AND cancelled_at IS NULL "
-            "ORDER BY distributor_id"), {"ids": list(finding.hold_distributor_ids)})
+        rows = await session.scalars(
+            text(
+                "SELECT number FROM card WHERE distributor_id = ANY(CAST(:ids AS bigint[])) AND cancelled_at IS NULL "
+                "ORDER BY distributor_id"
+            ),
+            {"ids": list(finding.hold_distributor_ids)},
+        )
     return list(rows)
 
 
-async def apply_findings(session: AsyncSession, cfg: RuleConfig, findings: list[Finding], *,
-                         scan_id: int | None) -> tuple[int, int]:
+async def apply_findings(
+    session: AsyncSession, cfg: RuleConfig, findings: list[Finding], *, scan_id: int | None
+) -> tuple[int, int]:
     cases = placed = 0
     for finding in findings:
         case_id, n = await apply_finding(session, cfg, finding, scan_id=scan_id)
@@ -114,8 +181,13 @@ async def apply_findings(session: AsyncSession, cfg: RuleConfig, findings: list[
     return cases, placed
 
 
-async def run_scan(session: AsyncSession, actor: Principal = SYSTEM, *, only: list[str] | None = None,
-                   progress: Progress | None = None) -> dict[str, Any]:
+async def run_scan(
+    session: AsyncSession,
+    actor: Principal = SYSTEM,
+    *,
+    only: list[str] | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
     """Run every detector that is not off (or only the named ones) over the whole network."""
     rules = await load_rules(session)
     scan = RiskScan(triggered_by=actor.actor)
@@ -128,32 +200,40 @@ async def run_scan(session: AsyncSession, actor: Principal = SYSTEM, *, only: li
     total_cases = total_holds = 0
     work_mem = await session.scalar(text("SELECT current_setting('work_mem')"))
     await session.execute(text("SELECT set_config('work_mem', :v, true)"), {"v": SCAN_WORK_MEM})
-    # rows read once per scan and shared by detectors (self_purchase and circular_orders share the
-    # buyer-is-a-distributor matches; order_velocity, repeat_buyer and buyer_concentration the
-    # window's order counts, computed for every scanned rule's config; self_referral and
-    # identity_cluster the shared identifiers); one transaction, one now(), dropped when the scan ends
-    session.info[SCAN_CACHE] = {"configs": {cfg.name: cfg for cfg in todo}}
-    try:
-        for i, cfg in enumerate(todo):
-            if progress:
-                progress(cfg.name, i, len(todo))
-            started = time.perf_counter()
-            findings = await DETECTORS[cfg.name](session, cfg)
-            cases, placed = await apply_findings(session, cfg, findings, scan_id=scan.id)
-            stats["rules"][cfg.name] = {"mode": cfg.mode.value, "version": cfg.version, "findings": len(findings),
-                                        "cases_opened": cases, "holds_placed": placed,
-                                        "seconds": round(time.perf_counter() - started, 3)}
-            total_cases += cases
-            total_holds += placed
-    finally:
-        session.info.pop(SCAN_CACHE, None)
+    # rows read once per scan and shared by its detectors (ScanContext): one transaction, one now()
+    scan_context = ScanContext(configs={cfg.name: cfg for cfg in todo})
+    for i, cfg in enumerate(todo):
+        if progress:
+            progress(cfg.name, i, len(todo))
+        started = time.perf_counter()
+        findings = await DETECTORS[cfg.name](session, cfg, scan_context)
+        cases, placed = await apply_findings(session, cfg, findings, scan_id=scan.id)
+        stats["rules"][cfg.name] = {
+            "mode": cfg.mode.value,
+            "version": cfg.version,
+            "findings": len(findings),
+            "cases_opened": cases,
+            "holds_placed": placed,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        total_cases += cases
+        total_holds += placed
     await session.execute(text("SELECT set_config('work_mem', :v, true)"), {"v": work_mem})
     if progress:
         progress("done", len(todo), len(todo))
-    await session.execute(text(
-        "UPDATE risk_scan SET finished_at = clock_timestamp(), cases_opened = :c, holds_placed = :h, "
-        "stats = CAST(:s AS jsonb) WHERE id = :id"),
-        {"c": total_cases, "h": total_holds, "s": json.dumps(stats), "id": scan.id})
-    await audit.record(session, actor, "risk_scan.run", "risk_scan", scan.id,
-                       after={"cases_opened": total_cases, "holds_placed": total_holds})
+    await session.execute(
+        text(
+            "UPDATE risk_scan SET finished_at = clock_timestamp(), cases_opened = :c, holds_placed = :h, "
+            "stats = CAST(:s AS jsonb) WHERE id = :id"
+        ),
+        {"c": total_cases, "h": total_holds, "s": json.dumps(stats), "id": scan.id},
+    )
+    await audit.record(
+        session,
+        actor,
+        "risk_scan.run",
+        "risk_scan",
+        scan.id,
+        after={"cases_opened": total_cases, "holds_placed": total_holds},
+    )
     return {"id": scan.id, "cases_opened": total_cases, "holds_placed": total_holds, "stats": stats}

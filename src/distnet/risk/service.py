@@ -1,5 +1,5 @@
 """Entry points of the risk domain for the scheduler and other domains (the details live in
-holds.py, rules.py, detectors.py, scan.py, maintenance.py, appeals.py, cases.py)."""
+holds.py, rules.py, detectors/, scan.py, maintenance.py, appeals.py, cases.py)."""
 
 from __future__ import annotations
 
