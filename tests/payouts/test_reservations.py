@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from distnet.ledger.verify import verify
 from distnet.models import Order, Refund
-from distnet.orders.service import reverse_commissions
+from distnet.orders.refunds import reverse_commissions
 from distnet.settlement.service import settle
 from tests.payouts.test_runs import RUNS, _approved_exported
 from tests.settlement.builders import add_available, add_commissions, add_distributors

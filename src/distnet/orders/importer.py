@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from distnet.kit.crypto import encrypt_many
 from distnet.kit.errors import ValidationFailed
 from distnet.kit.money import CURRENCIES, MAX_AMOUNT_MINOR
-from distnet.orders.service import CLOCK_SKEW, accept
+from distnet.orders.ingest import CLOCK_SKEW, accept
 from distnet.settings import Settings
 
 REQUIRED = ("external_id", "card_number", "amount")

@@ -1,4 +1,4 @@
-"""All SQL of orders: idempotent inserts, the per-day sales rollup, events, views."""
+"""All SQL of orders: idempotent inserts, the per-day sales rollup, events, views, refunds."""
 
 from __future__ import annotations
 
@@ -7,36 +7,67 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import TextClause, text
+from sqlalchemy import TextClause, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.cards.service import hold_is_active
 from distnet.commissions.repository import attribute_sql
 from distnet.kit import pg
 from distnet.ledger.service import PLATFORM_ACCOUNTS
-from distnet.models import Card
+from distnet.models import Card, Distributor, Hold, Order, Refund
 
 ORDER_IDS = "SELECT unnest(CAST(:order_ids AS bigint[]))"
 """The order set of single orders and batches (an import uses its own temporary table)."""
 
 _COLUMNS = (
-    "source", "external_id", "body_hash", "card_id", "seller_id", "amount", "currency", "category",
-    "channel", "placed_at", "buyer_ref_hash", "buyer_device_hash", "buyer_ip_hash", "buyer_payment_hash",
+    "source",
+    "external_id",
+    "body_hash",
+    "card_id",
+    "seller_id",
+    "amount",
+    "currency",
+    "category",
+    "channel",
+    "placed_at",
+    "buyer_ref_hash",
+    "buyer_device_hash",
+    "buyer_ip_hash",
+    "buyer_payment_hash",
     "buyer_ref_enc",
 )
 _TYPES = (
-    "text", "text", "bytea", "bigint", "bigint", "bigint", "text", "text",
-    "text", "timestamptz", "bytea", "bytea", "bytea", "bytea", "bytea",
+    "text",
+    "text",
+    "bytea",
+    "bigint",
+    "bigint",
+    "bigint",
+    "text",
+    "text",
+    "text",
+    "timestamptz",
+    "bytea",
+    "bytea",
+    "bytea",
+    "bytea",
+    "bytea",
 )
 
 
 _INSERT_ORDERS = text(
     f"""
     INSERT INTO orders ({", ".join(_COLUMNS)})
-    SELECT {", ".join(f"decode(r.{c}, 'base64')" if t == "bytea" else f"r.{c}"
-                      for c, t in zip(_COLUMNS, _TYPES, strict=True))}
+    SELECT {
+        ", ".join(
+            f"decode(r.{c}, 'base64')" if t == "bytea" else f"r.{c}"
+            for c, t in zip(_COLUMNS, _TYPES, strict=True)
+        )
+    }
       FROM json_to_recordset(CAST(:rows AS json))
-           AS r({", ".join(f"{c} {'text' if t == 'bytea' else t}" for c, t in zip(_COLUMNS, _TYPES, strict=True))})
+           AS r({
+        ", ".join(f"{c} {'text' if t == 'bytea' else t}" for c, t in zip(_COLUMNS, _TYPES, strict=True))
+    })
     ON CONFLICT (source, external_id) DO NOTHING
     RETURNING id, source, external_id, created_at
     """
@@ -98,21 +129,35 @@ _LOOKUP_SINGLE = text(
 )
 
 
-async def lookup_single(session: AsyncSession, card_number: str, key: tuple[str, str], currency: str) -> SingleLookup:
+async def lookup_single(
+    session: AsyncSession, card_number: str, key: tuple[str, str], currency: str
+) -> SingleLookup:
     """Everything a single order needs to know before its insert, in one query. The card is a row
     with the attributes of ``Card`` that selling reads (id, number, distributor_id, frozen_at,
     cancelled_at)."""
-    (r,) = await pg.fetch(session, _LOOKUP_SINGLE, {
-        "card_number": card_number, "source": key[0], "external_id": key[1], "currency": currency,
-        "platform_accounts": len(PLATFORM_ACCOUNTS)})
+    (r,) = await pg.fetch(
+        session,
+        _LOOKUP_SINGLE,
+        {
+            "card_number": card_number,
+            "source": key[0],
+            "external_id": key[1],
+            "currency": currency,
+            "platform_accounts": len(PLATFORM_ACCOUNTS),
+        },
+    )
     return SingleLookup(
-        card=None if r.id is None else r, seller_status=r.status, held=bool(r.held),
+        card=None if r.id is None else r,
+        seller_status=r.status,
+        held=bool(r.held),
         existing=None if r.order_id is None else (r.order_id, bytes(r.body_hash)),
         ready=bool(r.has_plan and r.platform_ready),
     )
 
 
-async def existing_orders(session: AsyncSession, keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, bytes]]:
+async def existing_orders(
+    session: AsyncSession, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[int, bytes]]:
     if not keys:
         return {}
     result = await session.execute(
@@ -139,7 +184,9 @@ SELECT c.ancestor_id, s.day, 0, s.amt FROM s JOIN distributor_closure c ON c.des
 SALES_ROLLUP = f"WITH s AS ({_SALES_BY_DAY})\n{_SALES_INSERT}"
 
 
-async def add_sales(session: AsyncSession, orders: str, params: dict[str, Any], amount_sql: str = "amount") -> None:
+async def add_sales(
+    session: AsyncSession, orders: str, params: dict[str, Any], amount_sql: str = "amount"
+) -> None:
     """Credit the orders' amounts (or ``amount_sql``, e.g. a negative refund) to the sellers'
     personal sales and every ancestor's team sales, on the order's day. Append-only
     (``sales_delta``): concurrent ingests never wait on each other's rows."""
@@ -181,19 +228,25 @@ def _single_statement() -> TextClause:
 
     # VALUES, not the JSON document of batches: the planner must know it is one row (a set-returning
     # function counts as 100, and the generic plan then hash-joins whole tables)
-    insert = (f"INSERT INTO orders ({', '.join(_COLUMNS)}) VALUES ("
-              + ", ".join(f"CAST(:{c} AS {t})" for c, t in zip(_COLUMNS, _TYPES, strict=True))
-              + ") ON CONFLICT (source, external_id) DO NOTHING"
-              " RETURNING id, seller_id, card_id, amount, currency, category, placed_at, created_at")
+    insert = (
+        f"INSERT INTO orders ({', '.join(_COLUMNS)}) VALUES ("
+        + ", ".join(f"CAST(:{c} AS {t})" for c, t in zip(_COLUMNS, _TYPES, strict=True))
+        + ") ON CONFLICT (source, external_id) DO NOTHING"
+        " RETURNING id, seller_id, card_id, amount, currency, category, placed_at, created_at"
+    )
     by_day = _SALES_BY_DAY.format(rows="new_order", amount="amount")
     events = _ORDER_CREATED.format(rows="new_order o").strip()
-    return text(attribute_sql(
-        "", aggregate=False, before=f"new_order AS ({insert}), ",
-        order_rows="SELECT id, seller_id, amount, currency, category, placed_at FROM new_order",
-        after=f", s AS ({by_day}), sales AS ({_SALES_INSERT} RETURNING 1), events AS ({events} RETURNING 1)",
-        columns="(SELECT id FROM new_order) AS new_order_id, (SELECT created_at FROM new_order) AS new_order_created_at, ",
-        ref_id="(SELECT id::text FROM new_order)",
-    ))
+    return text(
+        attribute_sql(
+            "",
+            aggregate=False,
+            before=f"new_order AS ({insert}), ",
+            order_rows="SELECT id, seller_id, amount, currency, category, placed_at FROM new_order",
+            after=f", s AS ({by_day}), sales AS ({_SALES_INSERT} RETURNING 1), events AS ({events} RETURNING 1)",
+            columns="(SELECT id FROM new_order) AS new_order_id, (SELECT created_at FROM new_order) AS new_order_created_at, ",
+            ref_id="(SELECT id::text FROM new_order)",
+        )
+    )
 
 
 SINGLE = _single_statement()
@@ -219,9 +272,13 @@ async def commissions_of(session: AsyncSession, order_ids: list[int]) -> dict[in
 
 async def points_of(session: AsyncSession, order_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     """The points lots the orders earned (the seller's, a sponsor's referral), as earned."""
-    rows = await session.execute(text(
-        "SELECT order_id, distributor_id, source, amount AS points FROM points_lot "
-        "WHERE order_id = ANY(CAST(:ids AS bigint[])) ORDER BY order_id, id"), {"ids": order_ids})
+    rows = await session.execute(
+        text(
+            "SELECT order_id, distributor_id, source, amount AS points FROM points_lot "
+            "WHERE order_id = ANY(CAST(:ids AS bigint[])) ORDER BY order_id, id"
+        ),
+        {"ids": order_ids},
+    )
     found: dict[int, list[dict[str, Any]]] = {}
     for r in rows:
         found.setdefault(r.order_id, []).append(dict(r._mapping))
@@ -251,8 +308,16 @@ STATUS_FILTERS = {
 }
 
 
-async def seller_orders_page(session: AsyncSession, seller_id: int, *, placed_from: Any, placed_to: Any,
-                             status: str | None, after: tuple[Any, int] | None, limit: int) -> list[Any]:
+async def seller_orders_page(
+    session: AsyncSession,
+    seller_id: int,
+    *,
+    placed_from: Any,
+    placed_to: Any,
+    status: str | None,
+    after: tuple[Any, int] | None,
+    limit: int,
+) -> list[Any]:
     """A seller's orders, newest first, by (placed_at, id) keyset: a range scan of
     ix_orders_seller_placed however many orders the seller has."""
     where = ["o.seller_id = :seller"]
@@ -268,15 +333,19 @@ async def seller_orders_page(session: AsyncSession, seller_id: int, *, placed_fr
     if after is not None:
         where.append("(o.placed_at, o.id) < (:after_at, :after_id)")
         params.update(after_at=after[0], after_id=after[1])
-    rows = await session.execute(text(
-        f"""
+    rows = await session.execute(
+        text(
+            f"""
         SELECT o.id, o.source, o.external_id, c.number AS card_number, o.amount, o.currency, o.category,
                o.channel, o.placed_at, o.created_at, o.refunded_amount, o.buyer_ref_enc, o.buyer_ref_hash
           FROM orders o JOIN card c ON c.id = o.card_id
          WHERE {" AND ".join(where)}
          ORDER BY o.placed_at DESC, o.id DESC
          LIMIT :limit
-        """), params)
+        """
+        ),
+        params,
+    )
     return list(rows)
 
 
@@ -284,19 +353,160 @@ async def commission_lines(session: AsyncSession, order_ids: list[int]) -> list[
     """The orders' commissions with each beneficiary's code and name (to be masked by the caller)."""
     if not order_ids:
         return []
-    return list(await session.execute(text(
-        """
+    return list(
+        await session.execute(
+            text(
+                """
         SELECT c.order_id, c.level, c.beneficiary_id, d.code, d.name, d.erased_at, c.rate_bps, c.base,
                c.amount, c.reversed, c.status
           FROM commission c JOIN distributor d ON d.id = c.beneficiary_id
          WHERE c.order_id = ANY(CAST(:ids AS bigint[]))
          ORDER BY c.order_id, c.level
-        """), {"ids": order_ids}))
+        """
+            ),
+            {"ids": order_ids},
+        )
+    )
 
 
 async def refunds_of(session: AsyncSession, order_ids: list[int]) -> list[Any]:
     if not order_ids:
         return []
-    return list(await session.execute(text(
-        "SELECT id, order_id, external_id, amount, created_at FROM refund "
-        "WHERE order_id = ANY(CAST(:ids AS bigint[])) ORDER BY order_id, id"), {"ids": order_ids}))
+    return list(
+        await session.execute(
+            text(
+                "SELECT id, order_id, external_id, amount, created_at FROM refund "
+                "WHERE order_id = ANY(CAST(:ids AS bigint[])) ORDER BY order_id, id"
+            ),
+            {"ids": order_ids},
+        )
+    )
+
+
+async def has_commission_plan(session: AsyncSession) -> bool:
+    return bool(await session.scalar(text("SELECT EXISTS (SELECT 1 FROM commission_plan)")))
+
+
+async def cards_for_sale(session: AsyncSession, numbers: list[str]) -> dict[str, tuple[Any, str, list[Hold]]]:
+    """Cards by number with their seller's status and active holds (three queries for any count)."""
+    # plain rows, not Card instances: a batch reads up to 1,000 cards (ORM identity-map work was
+    # 40 ms of a batch); sell_refusal and _row read the same attributes from either
+    rows = [
+        (r, r.status)
+        for r in await session.execute(
+            select(
+                Card.id,
+                Card.number,
+                Card.distributor_id,
+                Card.frozen_at,
+                Card.cancelled_at,
+                Distributor.status,
+            )
+            .join(Distributor, Distributor.id == Card.distributor_id)
+            .where(Card.number.in_(set(numbers)))
+        )
+    ]
+    owners = {card.distributor_id for card, _ in rows}
+    holds: dict[int, list[Hold]] = {}
+    if owners:
+        found = await session.scalars(
+            select(Hold)
+            .where(Hold.distributor_id.in_(owners), hold_is_active())
+            .order_by(Hold.started_at, Hold.id)
+        )
+        for h in found:
+            holds.setdefault(h.distributor_id, []).append(h)
+    return {card.number: (card, status, holds.get(card.distributor_id, [])) for card, status in rows}
+
+
+async def active_holds(session: AsyncSession, distributor_id: int) -> list[Hold]:
+    return list(
+        await session.scalars(
+            select(Hold)
+            .where(Hold.distributor_id == distributor_id, hold_is_active())
+            .order_by(Hold.started_at, Hold.id)
+        )
+    )
+
+
+async def order_by_id(session: AsyncSession, order_id: int, *, lock: bool = False) -> Order | None:
+    stmt = select(Order).where(Order.id == order_id)
+    if lock:
+        # racing refunds of one order serialise here
+        stmt = stmt.with_for_update()
+    return await session.scalar(stmt)
+
+
+async def refund_by_external_id(session: AsyncSession, order_id: int, external_id: str) -> Refund | None:
+    return await session.scalar(
+        select(Refund).where(Refund.order_id == order_id, Refund.external_id == external_id)
+    )
+
+
+async def add_refund(session: AsyncSession, order_id: int, external_id: str, amount: int) -> Refund:
+    """The refund row, flushed (with the order's pending ``refunded_amount``) and read back."""
+    refund = Refund(order_id=order_id, external_id=external_id, amount=amount)
+    session.add(refund)
+    await session.flush()
+    await session.refresh(refund)
+    return refund
+
+
+async def commission_beneficiaries(session: AsyncSession, order_id: int) -> list[int]:
+    return list(
+        await session.scalars(
+            text("SELECT DISTINCT beneficiary_id FROM commission WHERE order_id = :o"), {"o": order_id}
+        )
+    )
+
+
+async def lock_reversal_accounts(
+    session: AsyncSession, currency: str, beneficiaries: list[int], seller_id: int
+) -> dict[tuple[int | None, str], int]:
+    """Lock the accounts a refund's reversal posts to, in the one lock order (distributors' by id,
+    then the platform's forfeited income); their balances by (distributor, kind)."""
+    return {
+        (r.distributor_id, r.kind): r.balance
+        for r in await session.execute(
+            text(
+                """
+                SELECT id, distributor_id, kind, balance FROM ledger_account
+                 WHERE (currency = :cur AND (distributor_id = ANY(CAST(:ids AS bigint[]))
+                        OR (distributor_id IS NULL AND kind = 'forfeited_income')))
+                    -- the seller's points, reversed in the same transaction (points.reverse_for_refund)
+                    OR (currency = 'PTS' AND distributor_id = :seller AND kind IN ('points', 'points_owed'))
+                 ORDER BY distributor_id IS NULL, id FOR NO KEY UPDATE
+                """
+            ),
+            {"cur": currency, "ids": beneficiaries, "seller": seller_id},
+        )
+    }
+
+
+async def lock_commissions(session: AsyncSession, order_id: int) -> list[Any]:
+    return list(
+        (
+            await session.execute(
+                text(
+                    """
+            SELECT id, beneficiary_id, amount, reversed, status FROM commission
+             WHERE order_id = :o ORDER BY level FOR UPDATE
+            """
+                ),
+                {"o": order_id},
+            )
+        ).all()
+    )
+
+
+async def add_reversed(session: AsyncSession, updates: list[tuple[int, int]]) -> None:
+    """Add each (commission id, amount) to the commission's ``reversed``."""
+    await session.execute(
+        text(
+            """
+            UPDATE commission c SET reversed = c.reversed + u.r
+              FROM unnest(CAST(:ids AS bigint[]), CAST(:rs AS bigint[])) AS u(id, r) WHERE c.id = u.id
+            """
+        ),
+        {"ids": [u[0] for u in updates], "rs": [u[1] for u in updates]},
+    )

@@ -24,7 +24,7 @@ from distnet.kit.money import format_amount
 from distnet.network.service import get_distributor, visible_distributor
 from distnet.notifications.service import render_notice
 from distnet.orders.schemas import PersonRef
-from distnet.orders.service import seller_order_views
+from distnet.orders.views import seller_order_views
 from distnet.payout_accounts.service import current as current_payout_account
 from distnet.personal_data import repository as repo
 from distnet.personal_data.schemas import (

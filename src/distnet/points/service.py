@@ -230,7 +230,7 @@ async def reverse_for_refund(session: AsyncSession, *, order_id: int, seller_id:
     """Take back the points the order earned, in proportion to what is refunded so far (a full
     refund takes all of them): from what is left of its lot, the spent rest becomes a points debt
     (``points_owed``) that later earnings pay first. The seller's points accounts are locked by
-    the caller's account lock (orders.service.reverse_commissions), in the one lock order."""
+    the caller's account lock (orders.refunds.reverse_commissions), in the one lock order."""
     await _lock_member(session, seller_id)
     lot = (await session.execute(text(
         "SELECT id, amount, remaining, reversed FROM points_lot "

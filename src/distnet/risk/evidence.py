@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.kit.money import format_amount
 from distnet.models import Appeal, Hold, RiskRuleVersion
-from distnet.orders.service import shown_buyer_refs
+from distnet.orders.views import shown_buyer_refs
 
 MAX_LISTED = 200
 """At most this many orders are listed (newest first); ``orders_total`` still counts them all."""
