@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.commissions.rules import DEFAULT_HOLD_DAYS, DEFAULT_RATES
 from distnet.kit import pg
+from distnet.ledger.postings import check_posted, posted_columns, posting_ctes
 
 # ``{orders}`` is a query yielding the ids of the orders to attribute.
 # Levels: 1 = the seller, k + 1 = upline level k. A level is skipped (no row) when it is above the
@@ -92,24 +93,13 @@ WITH {before}o AS (
     RETURNING {returning}
 ), accrued AS (
     {accrued}
-), txn AS (
-    INSERT INTO ledger_transaction (kind, ref_type, ref_id, memo)
-    SELECT 'commission.accrued', :ref_type, {ref_id}, :memo WHERE EXISTS (SELECT 1 FROM accrued WHERE amount > 0)
-    RETURNING id
 ), lines AS (
     {lines}
-), posted AS (
-    INSERT INTO ledger_posting (transaction_id, account_id, amount, commission_id)
-    SELECT txn.id, a.id, l.amount, l.commission_id
-      FROM lines l CROSS JOIN txn
-      JOIN ledger_account a
-        ON coalesce(a.distributor_id, 0) = coalesce(l.owner, 0) AND a.kind = l.kind AND a.currency = l.currency
-    RETURNING 1
-){after}
+), """ + posting_ctes(kind="'commission.accrued'", ref_type=":ref_type", ref_id="{ref_id}", memo=":memo",
+                      when="EXISTS (SELECT 1 FROM accrued WHERE amount > 0)", commission_ids=True) + """{after}
 SELECT {columns}{count} AS commissions,
        (SELECT coalesce(sum(amount), 0) FROM accrued) AS accrued_amount,
-       (SELECT count(*) FROM lines) AS lines,
-       (SELECT count(*) FROM posted) AS posted,
+       """ + posted_columns() + """,
        (SELECT id FROM txn) AS transaction_id
 {rows}"""
 
@@ -175,20 +165,9 @@ WITH lines AS MATERIALIZED (
     UNION ALL
     SELECT NULL::bigint, 'commission_expense', currency, -sum(amount)::bigint
       FROM accrual_sums GROUP BY currency HAVING sum(amount) > 0
-), txn AS (
-    INSERT INTO ledger_transaction (kind, ref_type, ref_id, memo)
-    SELECT 'commission.accrued', :ref_type, :ref_id, :memo WHERE EXISTS (SELECT 1 FROM lines)
-    RETURNING id
-), posted AS (
-    INSERT INTO ledger_posting (transaction_id, account_id, amount, commission_id)
-    SELECT txn.id, a.id, l.amount, NULL
-      FROM lines l CROSS JOIN txn
-      JOIN ledger_account a
-        ON coalesce(a.distributor_id, 0) = coalesce(l.owner, 0) AND a.kind = l.kind AND a.currency = l.currency
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM lines) AS lines, (SELECT count(*) FROM posted) AS posted,
-       (SELECT id FROM txn) AS transaction_id""")
+), """ + posting_ctes(kind="'commission.accrued'", ref_type=":ref_type", ref_id=":ref_id", memo=":memo",
+                     when="EXISTS (SELECT 1 FROM lines)") + """
+SELECT """ + posted_columns() + """, (SELECT id FROM txn) AS transaction_id""")
 
 _RETURNING = ("id, order_id, level, beneficiary_id, amount, status, plan_id, rank_used, rate_bps, base, reversed, "
               "hold_until, withheld_hold_id")
@@ -260,8 +239,7 @@ async def attribute(
         # by position (a batch's 3,000 rows)
         pick = operator.itemgetter(*(found[0]._fields.index(k) for k in COMMISSION_COLUMNS))
         result["rows"] = [dict(zip(COMMISSION_COLUMNS, pick(r), strict=True)) for r in found if r.id is not None]
-    if result["posted"] != result["lines"]:
-        raise RuntimeError(f"attribution wrote {result['posted']} of {result['lines']} postings: refusing to continue")
+    check_posted("attribution", result["lines"], result["posted"])
     return result
 
 
@@ -299,8 +277,7 @@ async def attribute_in_chunks(
             total["commissions"] += part.commissions
             total["amount"] += part.accrued_amount
     posted = (await session.execute(_POST_SUMS, {"ref_type": ref_type, "ref_id": str(ref_id), "memo": memo})).one()
-    if posted.posted != posted.lines:
-        raise RuntimeError(f"attribution wrote {posted.posted} of {posted.lines} postings: refusing to continue")
+    check_posted("attribution", posted.lines, posted.posted)
     return {**total, "lines": posted.lines, "posted": posted.posted, "transaction_id": posted.transaction_id}
 
 

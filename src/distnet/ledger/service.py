@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, insert, select, text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from distnet.db import rowcount
-from distnet.models import LedgerAccount, LedgerTransaction
+from distnet.ledger.postings import PostingsMissing, check_posted, posted_columns, posting_ctes
+from distnet.models import LedgerAccount
 
 DISTRIBUTOR_ACCOUNTS = ("pending", "available", "withheld", "reserved", "paid", "owed")
 POINTS_ACCOUNTS = ("points", "points_owed")
@@ -92,40 +92,34 @@ async def post(
     lines = [p for p in postings if p.amount != 0]
     if sum(p.amount for p in lines) != 0:
         raise UnbalancedTransaction(f"{kind}: postings sum to {sum(p.amount for p in lines)}")
-    txn_id: int = (await session.execute(
-        insert(LedgerTransaction)
-        .values(kind=kind, ref_type=ref_type, ref_id=None if ref_id is None else str(ref_id), memo=memo)
-        .returning(LedgerTransaction.id)
-    )).scalar_one()
-    if not lines:
-        return txn_id
     if any(p.distributor_id is None for p in lines) and currency != "PTS":  # points: benefits.repository
         await ensure_platform_accounts(session, currency)
-    # one statement for all postings: the balance trigger checks the whole transaction at once
-    result = await session.execute(
-        text(
-            """
-            INSERT INTO ledger_posting (transaction_id, account_id, amount, commission_id)
-            SELECT :txn, a.id, l.amount, l.commission_id
-              FROM unnest(CAST(:owners AS bigint[]), CAST(:kinds AS text[]), CAST(:amounts AS bigint[]),
-                          CAST(:commissions AS bigint[])) AS l(owner, kind, amount, commission_id)
-              JOIN ledger_account a
-                ON coalesce(a.distributor_id, 0) = coalesce(l.owner, 0) AND a.kind = l.kind
-               AND a.currency = :currency
-            """
-        ).bindparams(bindparam("txn")),
-        {
-            "txn": txn_id,
-            "owners": [p.distributor_id for p in lines],
-            "kinds": [p.kind for p in lines],
-            "amounts": [p.amount for p in lines],
-            "commissions": [p.commission_id for p in lines],
-            "currency": currency,
-        },
-    )
-    if (written := rowcount(result)) != len(lines):
-        raise UnbalancedTransaction(f"{kind}: an account is missing (wrote {written} of {len(lines)})")
-    return txn_id
+    # one statement for the transaction and all its postings: the balance trigger checks the whole
+    # transaction at once
+    row = (await session.execute(_POST, {
+        "kind": kind, "ref_type": ref_type, "ref_id": None if ref_id is None else str(ref_id), "memo": memo,
+        "owners": [p.distributor_id for p in lines],
+        "kinds": [p.kind for p in lines],
+        "amounts": [p.amount for p in lines],
+        "commissions": [p.commission_id for p in lines],
+        "currency": currency,
+    })).one()
+    try:
+        check_posted(kind, row.lines, row.posted)
+    except PostingsMissing as exc:
+        raise UnbalancedTransaction(f"{kind}: an account is missing ({exc})") from None
+    return int(row.transaction_id)
+
+
+_POST = text(
+    """
+    WITH lines AS (
+        SELECT * FROM unnest(CAST(:owners AS bigint[]), CAST(:kinds AS text[]), CAST(:amounts AS bigint[]),
+                             CAST(:commissions AS bigint[])) AS l(owner, kind, amount, commission_id)
+    ), """ + posting_ctes(kind="CAST(:kind AS text)", ref_type="CAST(:ref_type AS text)", ref_id="CAST(:ref_id AS text)",
+                          memo="CAST(:memo AS text)", currency="CAST(:currency AS text)", commission_ids=True) + """
+    SELECT (SELECT id FROM txn) AS transaction_id, """ + posted_columns()
+)
 
 
 async def balances(session: AsyncSession, distributor_id: int, currency: str = "CNY") -> dict[str, int]:

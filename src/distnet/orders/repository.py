@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from distnet.cards.service import hold_is_active
 from distnet.commissions.repository import attribute_sql
 from distnet.kit import pg
+from distnet.kit.outbox import insert_events
 from distnet.ledger.service import PLATFORM_ACCOUNTS
 from distnet.models import Card, Distributor, Hold, Order, Refund
 
@@ -193,15 +194,12 @@ async def add_sales(
     await session.execute(text(SALES_ROLLUP.format(rows=_rows_of(orders), amount=amount_sql)), params)
 
 
-_ORDER_CREATED = """
-INSERT INTO outbox_event (id, topic, distributor_id, payload)
-SELECT gen_random_uuid(), 'order.created', o.seller_id,
-       jsonb_build_object('order_id', o.id, 'card_number', c.number, 'seller_id', o.seller_id,
+_ORDER_CREATED = insert_events(
+    topic="order.created", source="{rows} JOIN card c ON c.id = o.card_id", distributor_id="o.seller_id",
+    order_by="o.id",
+    payload="""jsonb_build_object('order_id', o.id, 'card_number', c.number, 'seller_id', o.seller_id,
                           'amount', (o.amount / 100)::text || '.' || lpad((o.amount % 100)::text, 2, '0'),
-                          'currency', o.currency, 'placed_at', o.placed_at)
-  FROM {rows} JOIN card c ON c.id = o.card_id
- ORDER BY o.id
-"""
+                          'currency', o.currency, 'placed_at', o.placed_at)""")
 
 
 def _rows_of(orders: str) -> str:

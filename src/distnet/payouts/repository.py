@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
+from distnet.kit.outbox import insert_events
+from distnet.ledger.postings import Match, posted_columns, posting_ctes
+
 PAYOUT_LOCK = 0x64697374_7061796F  # "distpayo": serialises payout money moves (create, cancel, results)
 
 TAKE_PAYOUT_LOCK = text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=PAYOUT_LOCK)
@@ -98,11 +101,6 @@ CREATE_ITEMS = text(
                payout_account_id, final_payout
           FROM taxed ORDER BY d
         RETURNING id
-    ), txn AS (
-        INSERT INTO ledger_transaction (kind, ref_type, ref_id, memo)
-        SELECT 'payout_reserved', 'payout_run', CAST(:run AS text), 'payout run items reserved, tax withheld'
-         WHERE EXISTS (SELECT 1 FROM cand)
-        RETURNING id
     ), lines AS (
         SELECT p.account_id, p.amount
           FROM taxed
@@ -111,14 +109,12 @@ CREATE_ITEMS = text(
          WHERE p.amount <> 0
         UNION ALL
         SELECT CAST(:tax_account AS bigint), sum(tax) FROM taxed HAVING sum(tax) > 0
-    ), posted AS (
-        INSERT INTO ledger_posting (transaction_id, account_id, amount)
-        SELECT txn.id, lines.account_id, lines.amount FROM txn, lines WHERE lines.account_id IS NOT NULL
-        RETURNING 1
-    )
+    ), """ + posting_ctes(kind="'payout_reserved'", ref_type="'payout_run'", ref_id="CAST(:run AS text)",
+                          memo="'payout run items reserved, tax withheld'", when="EXISTS (SELECT 1 FROM cand)",
+                          match=Match.account_id) + """
     SELECT (SELECT count(*) FROM items) AS items, (SELECT coalesce(sum(amount), 0) FROM cand) AS total,
            (SELECT coalesce(sum(tax), 0) FROM taxed) AS tax,
-           (SELECT count(*) FROM lines) AS lines, (SELECT count(*) FROM posted) AS postings,
+           """ + posted_columns() + """,
            (SELECT count(*) FROM skipped) AS skipped
     """
 )
@@ -199,6 +195,14 @@ LOCK_ITEM_ACCOUNTS = text(
     """
 )
 
+# An item's money back to available: D.<kind> -net, D.available +gross, tax_payable -tax (the
+# tax withheld from it is given back). A cancelled draft's items come from ``reserved``, a bank
+# return's from ``paid``; ``upd`` has the items.
+_BACK_TO_AVAILABLE = """
+        SELECT distributor_id AS owner, currency, '{kind}' AS kind, -(amount - tax) AS amount FROM upd WHERE amount > tax
+        UNION ALL SELECT distributor_id, currency, 'available', amount FROM upd
+        UNION ALL SELECT NULL, currency, 'tax_payable', -tax FROM upd WHERE tax > 0"""
+
 # Cancel a draft: reserved -> available for every item (ARCHITECTURE.md: draft cancelled), and
 # exactly the commissions the items reserved go back to 'available'.
 CANCEL_ITEMS = text(
@@ -207,29 +211,16 @@ CANCEL_ITEMS = text(
         UPDATE payout_item SET status = 'cancelled', result_at = clock_timestamp()
          WHERE run_id = :run AND status = 'reserved'
         RETURNING id, distributor_id, amount, tax, currency
-    ), lines AS (
-        SELECT distributor_id, currency, 'reserved' AS kind, -(amount - tax) AS amount FROM upd WHERE amount > tax
-        UNION ALL SELECT distributor_id, currency, 'available', amount FROM upd
-        UNION ALL SELECT NULL, currency, 'tax_payable', -tax FROM upd WHERE tax > 0
-    ), txn AS (
-        INSERT INTO ledger_transaction (kind, ref_type, ref_id, memo)
-        SELECT 'payout_cancelled', 'payout_run', CAST(:run AS text), 'draft payout run cancelled'
-         WHERE EXISTS (SELECT 1 FROM upd)
-        RETURNING id
-    ), posted AS (
-        INSERT INTO ledger_posting (transaction_id, account_id, amount)
-        SELECT txn.id, a.id, lines.amount FROM txn, lines
-          JOIN ledger_account a ON coalesce(a.distributor_id, 0) = coalesce(lines.distributor_id, 0)
-                               AND a.kind = lines.kind AND a.currency = lines.currency
-        RETURNING 1
-    ), released AS (
+    ), lines AS (""" + _BACK_TO_AVAILABLE.format(kind="reserved") + """
+    ), """ + posting_ctes(kind="'payout_cancelled'", ref_type="'payout_run'", ref_id="CAST(:run AS text)",
+                          memo="'draft payout run cancelled'", when="EXISTS (SELECT 1 FROM upd)") + """, released AS (
         UPDATE commission c SET status = 'available'
           FROM payout_item_commission pic JOIN upd ON upd.id = pic.item_id
          WHERE c.id = pic.commission_id AND c.status = 'reserved'
         RETURNING 1
     )
-    SELECT (SELECT count(*) FROM upd) AS items, (SELECT count(*) FROM lines) AS lines,
-           (SELECT count(*) FROM posted) AS postings, (SELECT count(*) FROM released) AS commissions
+    SELECT (SELECT count(*) FROM upd) AS items, """ + posted_columns() + """,
+           (SELECT count(*) FROM released) AS commissions
     """
 )
 
@@ -252,7 +243,8 @@ APPLY_RESULTS = text(
          WHERE i.id = r.id AND i.run_id = :run AND i.status = 'reserved'
         RETURNING i.id, i.distributor_id, i.amount, i.tax, i.currency, i.status, i.bank_reference, i.failure_reason
     ), lines AS (
-        SELECT 'payout_' || status AS txn, distributor_id, currency, 'reserved' AS kind, -(amount - tax) AS amount
+        SELECT 'payout_' || status AS txn, distributor_id AS owner, currency, 'reserved' AS kind,
+               -(amount - tax) AS amount
           FROM upd WHERE amount > tax
         UNION ALL
         SELECT 'payout_paid', distributor_id, currency, 'paid', amount - tax FROM upd
@@ -261,18 +253,8 @@ APPLY_RESULTS = text(
         SELECT 'payout_failed', distributor_id, currency, 'available', amount FROM upd WHERE status = 'failed'
         UNION ALL
         SELECT 'payout_failed', NULL, currency, 'tax_payable', -tax FROM upd WHERE status = 'failed' AND tax > 0
-    ), txn AS (
-        INSERT INTO ledger_transaction (kind, ref_type, ref_id, memo)
-        SELECT k.kind, 'payout_run', CAST(:run AS text), 'bank results' FROM (SELECT DISTINCT txn AS kind FROM lines) k
-        RETURNING id, kind
-    ), posted AS (
-        INSERT INTO ledger_posting (transaction_id, account_id, amount)
-        SELECT txn.id, a.id, lines.amount FROM lines
-          JOIN txn ON txn.kind = lines.txn
-          JOIN ledger_account a ON coalesce(a.distributor_id, 0) = coalesce(lines.distributor_id, 0)
-                               AND a.kind = lines.kind AND a.currency = lines.currency
-        RETURNING 1
-    ), settled_commissions AS (
+    ), """ + posting_ctes(kind=None, ref_type="'payout_run'", ref_id="CAST(:run AS text)", memo="'bank results'") + """,
+    settled_commissions AS (
         UPDATE commission c
            SET status = CASE upd.status WHEN 'paid' THEN 'paid' ELSE 'available' END,
                paid_at = CASE upd.status WHEN 'paid' THEN clock_timestamp() ELSE c.paid_at END
@@ -280,17 +262,15 @@ APPLY_RESULTS = text(
          WHERE c.id = pic.commission_id AND c.status = 'reserved'
         RETURNING c.status
     ), events AS (
-        INSERT INTO outbox_event (id, topic, distributor_id, payload)
-        SELECT gen_random_uuid(), 'payout.' || status, distributor_id,
-               jsonb_build_object('run_id', CAST(:run AS bigint), 'item_id', id, 'distributor_id', distributor_id,
+    """ + insert_events(
+        topic_sql="'payout.' || status", source="upd", distributor_id="distributor_id", returning=True,
+        payload="""jsonb_build_object('run_id', CAST(:run AS bigint), 'item_id', id, 'distributor_id', distributor_id,
                                   'amount', amount - tax, 'gross', amount, 'tax', tax, 'currency', currency,
-                                  'status', status, 'reference', bank_reference, 'reason', failure_reason)
-          FROM upd
-        RETURNING 1
+                                  'status', status, 'reference', bank_reference, 'reason', failure_reason)""") + """
     )
     SELECT (SELECT count(*) FILTER (WHERE status = 'paid') FROM upd) AS paid,
            (SELECT count(*) FILTER (WHERE status = 'failed') FROM upd) AS failed,
-           (SELECT count(*) FROM lines) AS lines, (SELECT count(*) FROM posted) AS postings,
+           """ + posted_columns() + """,
            (SELECT count(*) FROM settled_commissions WHERE status = 'paid') AS commissions_paid,
            (SELECT count(*) FROM settled_commissions WHERE status = 'available') AS commissions_returned
     """
@@ -328,40 +308,25 @@ APPLY_RETURNS = text(
          WHERE i.id = r.id AND i.run_id = :run AND i.status = 'paid'
         RETURNING i.id, i.distributor_id, i.amount, i.tax, i.currency, i.bank_reference, i.return_reference,
                   i.return_reason, i.payout_account_id, i.final_payout
-    ), lines AS (
-        SELECT distributor_id, currency, 'paid' AS kind, -(amount - tax) AS amount FROM upd WHERE amount > tax
-        UNION ALL SELECT distributor_id, currency, 'available', amount FROM upd
-        UNION ALL SELECT NULL, currency, 'tax_payable', -tax FROM upd WHERE tax > 0
-    ), txn AS (
-        INSERT INTO ledger_transaction (kind, ref_type, ref_id, memo)
-        SELECT 'payout_returned', 'payout_run', CAST(:run AS text), 'bank returns (退票)'
-         WHERE EXISTS (SELECT 1 FROM upd)
-        RETURNING id
-    ), posted AS (
-        INSERT INTO ledger_posting (transaction_id, account_id, amount)
-        SELECT txn.id, a.id, lines.amount FROM txn, lines
-          JOIN ledger_account a ON coalesce(a.distributor_id, 0) = coalesce(lines.distributor_id, 0)
-                               AND a.kind = lines.kind AND a.currency = lines.currency
-        RETURNING 1
-    ), restored AS (
+    ), lines AS (""" + _BACK_TO_AVAILABLE.format(kind="paid") + """
+    ), """ + posting_ctes(kind="'payout_returned'", ref_type="'payout_run'", ref_id="CAST(:run AS text)",
+                          memo="'bank returns (退票)'", when="EXISTS (SELECT 1 FROM upd)") + """, restored AS (
         UPDATE commission c SET status = 'available', paid_at = NULL
           FROM payout_item_commission pic JOIN upd ON upd.id = pic.item_id
          WHERE c.id = pic.commission_id AND c.status = 'paid'
         RETURNING 1
     ), events AS (
-        INSERT INTO outbox_event (id, topic, distributor_id, payload)
-        SELECT gen_random_uuid(), 'payout.returned', distributor_id,
-               jsonb_build_object('run_id', CAST(:run AS bigint), 'item_id', id, 'distributor_id', distributor_id,
+    """ + insert_events(
+        topic="payout.returned", source="upd", distributor_id="distributor_id", returning=True,
+        payload="""jsonb_build_object('run_id', CAST(:run AS bigint), 'item_id', id, 'distributor_id', distributor_id,
                                   'amount', amount - tax, 'gross', amount, 'tax', tax, 'currency', currency,
                                   'status', 'returned', 'reference', bank_reference,
                                   'return_reference', return_reference, 'reason', return_reason,
-                                  'final_payout', final_payout)
-          FROM upd
-        RETURNING 1
+                                  'final_payout', final_payout)""") + """
     )
     SELECT (SELECT count(*) FROM upd) AS returned, (SELECT coalesce(sum(amount), 0) FROM upd) AS gross,
            (SELECT coalesce(sum(tax), 0) FROM upd) AS tax,
-           (SELECT count(*) FROM lines) AS lines, (SELECT count(*) FROM posted) AS postings,
+           """ + posted_columns() + """,
            (SELECT count(*) FROM restored) AS commissions_restored,
            (SELECT coalesce(array_agg(DISTINCT distributor_id), '{}') FROM upd) AS distributor_ids,
            (SELECT coalesce(array_agg(DISTINCT payout_account_id) FILTER (WHERE payout_account_id IS NOT NULL), '{}')

@@ -18,6 +18,7 @@ from distnet.kit import audit, outbox
 from distnet.kit.auth import Principal
 from distnet.kit.errors import NotFound
 from distnet.kit.money import check_currency, format_amount, parse_amount
+from distnet.ledger.postings import check_posted
 from distnet.ledger.service import Posting, ensure_platform_accounts, post
 from distnet.models import Distributor, PayoutItem, PayoutRun, PayoutSkip, Repayment
 from distnet.payouts import repository as repo
@@ -116,8 +117,7 @@ async def create_run(
         "tax_rules": json.dumps(table.rules) if table else None, "tax_table_id": table.id if table else None,
         "tax_month": month, "tax_account": await session.scalar(repo.TAX_ACCOUNT, {"currency": currency}),
     })).one()
-    if row.postings != row.lines:
-        raise RuntimeError(f"payout run {run.id}: {row.postings} postings for {row.lines} lines")
+    check_posted(f"payout run {run.id}", row.lines, row.posted)
     if row.items == 0:
         skipped = [{"reason": r.reason, "distributors": int(r.distributors), "amount": format_amount(int(r.amount))}
                    for r in await session.execute(repo.SKIPPED_BY_REASON, {"run": run.id})]
@@ -172,8 +172,7 @@ async def cancel_run(session: AsyncSession, principal: Principal, run_id: int) -
     before = transition(run, S.cancelled, await _now(session))
     await session.execute(repo.LOCK_ITEM_ACCOUNTS, {"run": run.id, "ids": await _open_item_ids(session, run.id)})
     row = (await session.execute(repo.CANCEL_ITEMS, {"run": run.id})).one()
-    if row.postings != row.lines:
-        raise RuntimeError(f"payout run {run.id}: cancel wrote {row.postings} of {row.lines} postings")
+    check_posted(f"payout run {run.id}: cancel", row.lines, row.posted)
     await session.flush()
     await audit.record(session, principal, "payout_run.cancelled", "payout_run", run.id,
                        before={"status": before.value}, after={"status": run.status, "items_released": row.items})
@@ -303,8 +302,7 @@ async def _apply_returns(session: AsyncSession, principal: Principal, run_id: in
     row = (await session.execute(repo.APPLY_RETURNS, {
         "run": run_id, "ids": ids, "refs": [(r.reference or "").strip() for r in returns],
         "reasons": [(r.reason or "").strip() for r in returns]})).one()
-    if row.postings != row.lines:
-        raise RuntimeError(f"payout run {run_id}: returns wrote {row.postings} of {row.lines} postings")
+    check_posted(f"payout run {run_id}: returns", row.lines, row.posted)
     flagged = (await session.execute(repo.FLAG_RETURNED_ACCOUNTS, {"ids": list(row.payout_account_ids)})).all()
     for distributor_id, version_id in flagged:
         await audit.record(session, principal, "payout_account.needs_confirmation", "distributor", distributor_id,
@@ -373,8 +371,7 @@ async def import_results(
             "reasons": [(r.reason or "").strip() or None for r in todo],
             "run": run.id,
         })).one()
-        if row.postings != row.lines:
-            raise RuntimeError(f"payout run {run.id}: results wrote {row.postings} of {row.lines} postings")
+        check_posted(f"payout run {run.id}: results", row.lines, row.posted)
         applied |= {"paid": int(row.paid), "failed": int(row.failed), "commissions_paid": int(row.commissions_paid)}
         await audit.record(session, principal, "payout_run.results_imported", "payout_run", run.id,
                            after={"paid": applied["paid"], "failed": applied["failed"]})

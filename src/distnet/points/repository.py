@@ -11,6 +11,8 @@ import functools
 
 from sqlalchemy import TextClause, text
 
+from distnet.ledger.postings import Match, posted_columns, posting_ctes
+
 _ACTIVE_VIOLATION = """EXISTS (SELECT 1 FROM hold h WHERE h.distributor_id = {who} AND h.reason <> 'maintenance'
                    AND h.lifted_at IS NULL AND h.started_at <= now() AND (h.ends_at IS NULL OR h.ends_at > now()))"""
 
@@ -20,34 +22,16 @@ _ACTIVE_VIOLATION = """EXISTS (SELECT 1 FROM hold h WHERE h.distributor_id = {wh
 # ledger.service.ensure_accounts): no INSERT … ON CONFLICT here, whose uniqueness check waits
 # for any transaction updating the same account row (measured: a second order queued behind the
 # first's commit on the platform account).
-_POST_LOTS = """, txn AS (
-    INSERT INTO ledger_transaction (kind, ref_type, ref_id, memo)
-    SELECT CAST(:txn_kind AS text), CAST(:ref_type AS text), CAST(:ref_id AS text), NULL
-     WHERE EXISTS (SELECT 1 FROM lots)
-    RETURNING id
-), lines AS MATERIALIZED (
+_POST_LOTS = """, lines AS MATERIALIZED (
     SELECT distributor_id AS owner, 'points' AS kind, sum(remaining)::bigint AS amount FROM lots GROUP BY 1
     UNION ALL
     SELECT distributor_id, 'points_owed', sum(netted)::bigint FROM lots GROUP BY 1
     UNION ALL
     SELECT NULL, 'points_issued', -sum(amount)::bigint FROM lots HAVING count(*) > 0
-), posted AS (
-    -- members' lines by (distributor_id, kind), the platform line on its own: an OR of both made
-    -- the planner probe the lots once per account (quadratic: minutes at 1M members)
-    INSERT INTO ledger_posting (transaction_id, account_id, amount)
-    SELECT txn.id, a.id, l.amount
-      FROM lines l CROSS JOIN txn
-      JOIN ledger_account a ON a.distributor_id = l.owner AND a.kind = l.kind AND a.currency = 'PTS'
-     WHERE l.amount <> 0
-    UNION ALL
-    SELECT txn.id, a.id, l.amount
-      FROM lines l CROSS JOIN txn
-      JOIN ledger_account a ON a.distributor_id IS NULL AND a.kind = l.kind AND a.currency = 'PTS'
-     WHERE l.owner IS NULL AND l.amount <> 0
-    RETURNING 1
-)"""
+), """ + posting_ctes(kind="CAST(:txn_kind AS text)", ref_type="CAST(:ref_type AS text)", ref_id="CAST(:ref_id AS text)",
+                      when="EXISTS (SELECT 1 FROM lots)", match=Match.separate, currency="'PTS'", skip_zero=True)
 
-_COUNTS = """SELECT (SELECT count(*) FROM lines WHERE amount <> 0) AS lines, (SELECT count(*) FROM posted) AS posted,
+_COUNTS = "SELECT " + posted_columns(skip_zero=True) + """,
        (SELECT count(*) FROM lots) AS lots, (SELECT coalesce(sum(amount), 0) FROM lots) AS points,
        (SELECT id FROM txn) AS transaction_id"""
 
@@ -160,7 +144,8 @@ ON CONFLICT DO NOTHING
 """)
 
 # The raw-SQL baseline of the benchmark: the same lots and postings without the hold and debt
-# rules, the account opening or the counts.
+# rules, the account opening or the counts. Written by hand on purpose (not ledger.postings): it
+# is the reference the builder's statements are measured against.
 GRANT_BASELINE = text("""
 WITH lots AS (
     INSERT INTO points_lot (distributor_id, source, source_ref, amount, remaining, expires_at)
@@ -195,22 +180,13 @@ WITH due AS (
 ), lots AS (
     UPDATE points_lot p SET remaining = 0, expired = p.expired + due.remaining FROM due WHERE p.id = due.id
     RETURNING p.distributor_id, due.remaining AS amount
-), txn AS (
-    INSERT INTO ledger_transaction (kind, ref_type, ref_id, memo)
-    SELECT 'points.expired', 'points_expiry', CAST(:ref_id AS text), NULL WHERE EXISTS (SELECT 1 FROM lots)
-    RETURNING id
 ), lines AS (
     SELECT distributor_id AS owner, 'points' AS kind, -sum(amount)::bigint AS amount FROM lots GROUP BY 1
     UNION ALL
     SELECT NULL, 'points_expired', sum(amount)::bigint FROM lots HAVING count(*) > 0
-), posted AS (
-    INSERT INTO ledger_posting (transaction_id, account_id, amount)
-    SELECT txn.id, a.id, l.amount FROM lines l CROSS JOIN txn
-      JOIN ledger_account a ON coalesce(a.distributor_id, 0) = coalesce(l.owner, 0) AND a.kind = l.kind
-                           AND a.currency = 'PTS'
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM lines) AS lines, (SELECT count(*) FROM posted) AS posted,
+), """ + posting_ctes(kind="'points.expired'", ref_type="'points_expiry'", ref_id="CAST(:ref_id AS text)",
+                      when="EXISTS (SELECT 1 FROM lots)", currency="'PTS'") + """
+SELECT """ + posted_columns() + """,
        (SELECT count(*) FROM lots) AS lots, (SELECT coalesce(sum(amount), 0) FROM lots) AS points,
        (SELECT count(DISTINCT distributor_id) FROM lots) AS members
 """)

@@ -21,6 +21,7 @@ from distnet.kit.errors import IdempotencyConflict, ValidationFailed
 from distnet.kit.idempotency import request_hash
 from distnet.kit.keys import Principal
 from distnet.kit.money import format_amount
+from distnet.ledger.postings import check_posted
 from distnet.ledger.service import Posting, post
 from distnet.network.errors import DistributorNotFound
 from distnet.notifications.repository import fan_out_rows
@@ -33,8 +34,7 @@ PTS = "PTS"
 
 
 def _check(found: Any, what: str) -> None:
-    if found.posted != found.lines:
-        raise RuntimeError(f"{what} wrote {found.posted} of {found.lines} postings: refusing to continue")
+    check_posted(what, found.lines, found.posted)
 
 
 # --------------------------------------------------------------------------- earning

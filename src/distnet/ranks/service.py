@@ -92,10 +92,10 @@ WITH """ + LADDER_CTES + """, scope AS (
                               'reason', CAST(:reason AS text))
       FROM changed c
 ), events AS (
-    INSERT INTO outbox_event (id, topic, distributor_id, payload)
-    SELECT gen_random_uuid(), 'rank.changed', c.id,
-           jsonb_build_object('distributor_id', c.id, 'from', c.old_rank, 'to', c.new_rank, 'reason', CAST(:reason AS text))
-      FROM changed c
+""" + outbox.insert_events(
+    topic="rank.changed", source="changed c", distributor_id="c.id",
+    payload="jsonb_build_object('distributor_id', c.id, 'from', c.old_rank, 'to', c.new_rank, "
+            "'reason', CAST(:reason AS text))") + """
 )
 SELECT id, old_rank, new_rank FROM changed
 """

@@ -10,6 +10,9 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from distnet.kit.outbox import insert_events
+from distnet.ledger.postings import Match, check_posted, posted_columns, posting_ctes
+
 # A partition's statements sort and hash its due commissions (tens of thousands to a few hundred
 # thousand rows); at the server default work_mem those hashes spill into batches, and a batched
 # hash join no longer returns rows in the order they came in, which undoes the physical-order
@@ -89,7 +92,7 @@ SETTLE_PARTITION = text(
     WITH acct AS (
         SELECT * FROM unnest(CAST(:acc_ids AS bigint[]), CAST(:acc_ds AS bigint[]), CAST(:acc_kinds AS text[]),
                              CAST(:acc_currencies AS text[]), CAST(:acc_balances AS bigint[]))
-               AS a(id, d, kind, currency, balance)
+               AS a(id, distributor_id, kind, currency, balance)
     ), ben AS (
         SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:was_held AS boolean[])) AS b(d, was_held)
     ), held AS (
@@ -128,34 +131,20 @@ SETTLE_PARTITION = text(
     ), netting AS (
         SELECT agg.*, least(agg.x, greatest(-coalesce(ow.balance, 0), 0)) AS n
           FROM agg
-          LEFT JOIN acct ow ON ow.d = agg.d AND ow.kind = 'owed' AND ow.currency = agg.currency
+          LEFT JOIN acct ow ON ow.distributor_id = agg.d AND ow.kind = 'owed' AND ow.currency = agg.currency
     ), lines AS (
-        SELECT 'settlement' AS txn, d, currency, 'pending' AS kind, -x AS amount FROM netting WHERE x > 0
+        SELECT 'settlement' AS txn, d AS owner, currency, 'pending' AS kind, -x AS amount FROM netting WHERE x > 0
         UNION ALL SELECT 'settlement', d, currency, 'owed', n FROM netting WHERE n > 0
         UNION ALL SELECT 'settlement', d, currency, 'available', x - n FROM netting WHERE x - n > 0
         UNION ALL SELECT 'settlement_withheld', d, currency, 'pending', -w FROM netting WHERE w > 0
         UNION ALL SELECT 'settlement_withheld', d, currency, 'withheld', w FROM netting WHERE w > 0
-    ), txn AS (
-        INSERT INTO ledger_transaction (kind, ref_type, ref_id, memo)
-        SELECT k.kind, 'settlement_run', :run_ref, :memo
-          FROM (SELECT DISTINCT txn AS kind FROM lines) k
-        RETURNING id, kind
-    ), posted AS (
-        INSERT INTO ledger_posting (transaction_id, account_id, amount)
-        SELECT txn.id, a.id, lines.amount
-          FROM lines
-          JOIN txn ON txn.kind = lines.txn
-          JOIN acct a ON a.d = lines.d AND a.kind = lines.kind AND a.currency = lines.currency
-         ORDER BY a.id
-        RETURNING 1
-    ), events AS (
-        INSERT INTO outbox_event (id, topic, distributor_id, payload)
-        SELECT gen_random_uuid(), 'commission.available', d,
-               jsonb_build_object('distributor_id', d, 'commissions', n_available, 'currency', currency,
+    ), """ + posting_ctes(kind=None, ref_type="'settlement_run'", ref_id=":run_ref", memo=":memo", accounts="acct",
+                          match=Match.owner, in_account_order=True) + """, events AS (
+    """ + insert_events(
+        topic="commission.available", source="netting", where="n_available > 0", distributor_id="d", returning=True,
+        payload="""jsonb_build_object('distributor_id', d, 'commissions', n_available, 'currency', currency,
                                   'amount', x, 'netted_against_debt', n, 'available', x - n,
-                                  'settlement_run_id', CAST(:run_ref AS bigint))
-          FROM netting WHERE n_available > 0
-        RETURNING 1
+                                  'settlement_run_id', CAST(:run_ref AS bigint))""") + """
     )
     SELECT (SELECT coalesce(sum(n_available), 0) FROM agg) AS moved,
            (SELECT coalesce(sum(n_withheld), 0) FROM agg) AS withheld,
@@ -163,8 +152,7 @@ SETTLE_PARTITION = text(
            (SELECT coalesce(sum(x), 0) FROM agg) AS amount,
            (SELECT coalesce(sum(w), 0) FROM agg) AS withheld_amount,
            (SELECT coalesce(sum(n), 0) FROM netting) AS netted,
-           (SELECT count(*) FROM lines) AS lines,
-           (SELECT count(*) FROM posted) AS postings,
+           """ + posted_columns() + """,
            (SELECT count(*) FROM events) AS events
     """
 )
@@ -216,10 +204,9 @@ async def settle_beneficiaries(
              "run_ref": str(run_id), "memo": f"partition {partition_no}"},
         )
     ).one()
-    if row.postings != row.lines:
-        # a posting to an account phase 1 did not lock (or that does not exist): refuse rather
-        # than lose money silently
-        raise RuntimeError(f"settlement partition {partition_no}: wrote {row.postings} of {row.lines} postings")
+    # a posting to an account phase 1 did not lock (or that does not exist): refuse rather than
+    # lose money silently
+    check_posted(f"settlement partition {partition_no}", row.lines, row.posted)
     return PartitionResult(
         moved=int(row.moved), withheld=int(row.withheld), reversed=int(row.reversed), amount=int(row.amount),
         withheld_amount=int(row.withheld_amount), netted=int(row.netted),
