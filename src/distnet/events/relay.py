@@ -31,6 +31,7 @@ from dramatiq import Message
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from distnet.kit.logs import REQUEST_ID_OPTION
 from distnet.kit.metrics import EVENTS
 from distnet.kit.outage import Outage
 
@@ -67,14 +68,15 @@ class RelayResult:
     error: str | None = None
 
 
-def event_message(event: dict[str, Any]) -> Message[Any]:
-    """The dramatiq message for one event; its message id is the event id."""
+def event_message(event: dict[str, Any], *, request_id: str | None = None) -> Message[Any]:
+    """The dramatiq message for one event; its message id is the event id, and it carries the id
+    of the request that wrote the event (``options["request_id"]``, worker/broker.RequestIds)."""
     return Message(
         queue_name=EVENTS_QUEUE,
         actor_name=DISPATCH_ACTOR,
         args=(event,),
         kwargs={},
-        options={},
+        options={REQUEST_ID_OPTION: request_id} if request_id else {},
         message_id=event["id"],
     )
 
@@ -112,7 +114,7 @@ async def relay_outbox(
         await session.execute(
             text(
                 """
-                SELECT id, topic, payload, distributor_id, created_at
+                SELECT id, topic, payload, distributor_id, created_at, request_id
                   FROM outbox_event
                  WHERE published_at IS NULL
                  ORDER BY seq
@@ -126,7 +128,7 @@ async def relay_outbox(
     if not rows:
         return RelayResult(published=0, waiting=0)
 
-    messages = [event_message(event_dict(*cast(tuple[Any, ...], row))) for row in rows]
+    messages = [event_message(event_dict(*cast(tuple[Any, ...], row)[:5]), request_id=row.request_id) for row in rows]
     sent, exc = await asyncio.to_thread(_enqueue_all, broker, messages)
     accepted = [row.id for row in rows[:sent]]
     for row in rows[:sent]:

@@ -33,6 +33,8 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[..., Awaitable[None]]
 
 REQUEST_ID_HEADER = "x-request-id"
+REQUEST_ID_OPTION = "request_id"
+"""The dramatiq message option that carries the request id to the worker (worker/broker.RequestIds)."""
 # a caller's id is kept when it is a plain token (a uuid, a trace id); anything else is replaced,
 # so that a header cannot inject text into log lines
 _GOOD_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")

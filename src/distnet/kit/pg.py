@@ -9,7 +9,7 @@ the transaction: it began it, and it commits or rolls it back."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import psycopg
@@ -26,10 +26,12 @@ _DIALECT = numeric_dialect()
 
 
 @functools.lru_cache(maxsize=256)
-def _sql(clause: TextClause) -> tuple[str, tuple[str, ...]]:
-    """The statement with $n placeholders, and the parameter name of each n."""
+def _sql(clause: TextClause) -> tuple[str, tuple[str, ...], dict[str, Callable[[], Any]]]:
+    """The statement with $n placeholders, the parameter name of each n, and the parameters
+    valued at execution when not given (``bindparam(callable_=...)``: kit/outbox.REQUEST_ID)."""
     compiled = clause.compile(dialect=_DIALECT)
-    return str(compiled), tuple(compiled.positiontup or ())
+    defaults = {name: bind.callable for name, bind in compiled.binds.items() if bind.callable is not None}
+    return str(compiled), tuple(compiled.positiontup or ()), defaults
 
 
 async def fetch(session: AsyncSession, clause: TextClause, params: Mapping[str, Any]) -> list[Any]:
@@ -40,10 +42,10 @@ async def fetch(session: AsyncSession, clause: TextClause, params: Mapping[str, 
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     driver: psycopg.AsyncConnection = raw.driver_connection  # type: ignore[assignment]
-    sql, names = _sql(clause)
+    sql, names, defaults = _sql(clause)
     try:
         async with psycopg.AsyncRawCursor(driver, row_factory=namedtuple_row) as cursor:
-            await cursor.execute(sql, [params[n] for n in names])
+            await cursor.execute(sql, [params[n] if n in params else defaults[n]() for n in names])
             return [] if cursor.description is None else await cursor.fetchall()
     except psycopg.Error as exc:
         if driver.broken:  # the server dropped it: so it did the pooled ones, most likely

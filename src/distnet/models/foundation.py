@@ -87,6 +87,9 @@ class OutboxEvent(Base):
     published_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(server_default=text("0"))
     last_error: Mapped[str | None] = mapped_column(Text)
+    request_id: Mapped[str | None] = mapped_column(Text)
+    """The X-Request-ID of the request that wrote the event (or of the job, when a job wrote it):
+    the relay puts it on the dramatiq message, and the worker's log lines for it carry it."""
 
     __table_args__ = (
         Index("ix_outbox_event_unpublished", "seq", postgresql_where=text("published_at IS NULL")),

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from distnet.cards.service import hold_is_active
 from distnet.commissions.repository import attribute_sql
 from distnet.kit import pg
-from distnet.kit.outbox import insert_events
+from distnet.kit.outbox import insert_events, statement
 from distnet.ledger.service import PLATFORM_ACCOUNTS
 from distnet.models import Card, Distributor, Hold, Order, Refund
 
@@ -211,7 +211,7 @@ def _sales_and_events(orders: str) -> TextClause:
     by_day = _SALES_BY_DAY.format(rows=_rows_of(orders), amount="amount")
     events = _ORDER_CREATED.format(rows=_rows_of(orders)).strip()
     # two data-modifying statements: the CTE runs whatever the final statement reads
-    return text(f"WITH e AS ({events} RETURNING 1), s AS ({by_day})\n{_SALES_INSERT}")
+    return statement(f"WITH e AS ({events} RETURNING 1), s AS ({by_day})\n{_SALES_INSERT}")
 
 
 async def add_sales_and_events(session: AsyncSession, orders: str, params: dict[str, Any]) -> None:
@@ -234,7 +234,7 @@ def _single_statement() -> TextClause:
     )
     by_day = _SALES_BY_DAY.format(rows="new_order", amount="amount")
     events = _ORDER_CREATED.format(rows="new_order o").strip()
-    return text(
+    return statement(
         attribute_sql(
             "",
             aggregate=False,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from distnet.kit.outbox import insert_events
+from distnet.kit.outbox import insert_events, statement
 from distnet.ledger.postings import Match, posted_columns, posting_ctes
 
 PAYOUT_LOCK = 0x64697374_7061796F  # "distpayo": serialises payout money moves (create, cancel, results)
@@ -228,7 +228,7 @@ CANCEL_ITEMS = text(
 # twice changes nothing). paid: D.reserved -a, D.paid +a, and exactly the commissions the item
 # reserved become 'paid'; failed: D.reserved -a, D.available +a, and exactly those commissions
 # return to 'available'. No other commission changes status.
-APPLY_RESULTS = text(
+APPLY_RESULTS = statement(
     """
     WITH r AS (
         SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS text[]), CAST(:refs AS text[]),
@@ -295,7 +295,7 @@ LOCK_RETURN_ACCOUNTS = text(
 # tax withheld from it is given back (a returned payment is not income). Exactly the commissions
 # the item paid return to 'available' (their carried amounts sum to the gross just credited, so
 # the money equation holds), and one ``payout.returned`` event per item tells the owner.
-APPLY_RETURNS = text(
+APPLY_RETURNS = statement(
     """
     WITH r AS (
         SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:refs AS text[]), CAST(:reasons AS text[]))

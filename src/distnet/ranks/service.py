@@ -112,7 +112,7 @@ def _ladder_params(ladder: Ladder) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=16)
 def _apply_text(scope: str | None) -> TextClause:
-    return text(_APPLY.format(scope=f"AND d.id IN ({scope})" if scope else ""))
+    return outbox.statement(_APPLY.format(scope=f"AND d.id IN ({scope})" if scope else ""))
 
 
 async def apply_ranks(

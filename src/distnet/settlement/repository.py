@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from distnet.kit.outbox import insert_events
+from distnet.kit.outbox import insert_events, statement
 from distnet.ledger.postings import Match, check_posted, posted_columns, posting_ctes
 
 # A partition's statements sort and hash its due commissions (tens of thousands to a few hundred
@@ -87,7 +87,7 @@ LOCK_ACCOUNTS = text(
 # (38k dirtied, 60k read). A row updated by someone else after this statement's snapshot fails
 # the ctid condition on recheck and is simply left pending for the next run (nothing is moved for
 # it, consistently); phase 1's account locks make that rare.
-SETTLE_PARTITION = text(
+SETTLE_PARTITION = statement(
     """
     WITH acct AS (
         SELECT * FROM unnest(CAST(:acc_ids AS bigint[]), CAST(:acc_ds AS bigint[]), CAST(:acc_kinds AS text[]),

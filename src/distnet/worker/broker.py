@@ -28,8 +28,11 @@ import asyncio
 import os
 import sys
 import threading
+from typing import Any
 
 import dramatiq
+import structlog
+from dramatiq.broker import MessageProxy
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import (
     AgeLimit,
@@ -45,6 +48,7 @@ from dramatiq.middleware import (
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from distnet.db import make_engine, make_sessionmaker, resolve_database_url, resolve_redis_url
+from distnet.kit.logs import REQUEST_ID_OPTION, request_id
 from distnet.settings import BrokerSettings, Settings, get_settings, read_section
 
 __all__ = [
@@ -67,8 +71,10 @@ DEFAULT_MAX_BACKOFF_MS = 10 * 60 * 1000
 
 
 def make_middleware() -> list[Middleware]:
-    """The explicit middleware list (dramatiq's defaults, plus AsyncIO and CurrentMessage)."""
+    """The explicit middleware list (dramatiq's defaults, plus AsyncIO and CurrentMessage, and our
+    RequestIds)."""
     return [
+        RequestIds(),
         AgeLimit(),
         TimeLimit(time_limit=DEFAULT_TIME_LIMIT_MS),
         ShutdownNotifications(),
@@ -81,6 +87,32 @@ def make_middleware() -> list[Middleware]:
         # After AsyncIO in the list, so its after_worker_shutdown runs while the loop still runs.
         WorkerEngines(),
     ]
+
+
+class RequestIds(Middleware):
+    """A request's id follows its jobs: a message enqueued while a request id is bound (in a
+    request, or in a job that carries one) gets it as ``options["request_id"]`` unless it has one
+    (the outbox relay sets the id its event was written with), and the worker binds it on its log
+    lines while it processes the message (the coroutine of an async actor is started from the
+    worker thread, so it inherits the binding)."""
+
+    def before_enqueue(self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int) -> None:
+        if REQUEST_ID_OPTION not in message.options and (rid := request_id()) is not None:
+            message.options[REQUEST_ID_OPTION] = rid
+
+    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        rid = message.options.get(REQUEST_ID_OPTION)
+        if isinstance(rid, str):
+            structlog.contextvars.bind_contextvars(request_id=rid)
+        else:
+            structlog.contextvars.unbind_contextvars("request_id")
+
+    def after_process_message(self, broker: dramatiq.Broker, message: MessageProxy, *,
+                              result: Any | None = None, exception: BaseException | None = None) -> None:
+        structlog.contextvars.unbind_contextvars("request_id")
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        structlog.contextvars.unbind_contextvars("request_id")
 
 
 class WorkerEngines(Middleware):
