@@ -9,6 +9,7 @@ the transaction: it began it, and it commits or rolls it back."""
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -17,7 +18,7 @@ from psycopg.rows import namedtuple_row
 from sqlalchemy import TextClause
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as numeric_dialect
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 # compiled with PostgreSQL's own $n placeholders (the dialect of asyncpg, for the text only):
 # psycopg's raw cursor sends them as they are, where its default cursor re-parses the %(name)s
@@ -34,14 +35,32 @@ def _sql(clause: TextClause) -> tuple[str, tuple[str, ...], dict[str, Callable[[
     return str(compiled), tuple(compiled.positiontup or ()), defaults
 
 
+# The session's connection for its current transaction: asking the session on every statement
+# went through SQLAlchemy's greenlet bridge each time (a request runs up to five of them). Keyed by
+# the session, valid while the session's root transaction is the same object.
+_connections: weakref.WeakKeyDictionary[
+    AsyncSession, tuple[Any, AsyncConnection, psycopg.AsyncConnection[Any]]
+] = weakref.WeakKeyDictionary()
+
+
+async def _connection_of(session: AsyncSession) -> tuple[AsyncConnection, psycopg.AsyncConnection[Any]]:
+    transaction = session.sync_session.get_transaction()
+    known = _connections.get(session)
+    if transaction is not None and known is not None and known[0] is transaction:
+        return known[1], known[2]
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver: psycopg.AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]
+    _connections[session] = (session.sync_session.get_transaction(), connection, driver)
+    return connection, driver
+
+
 async def fetch(session: AsyncSession, clause: TextClause, params: Mapping[str, Any]) -> list[Any]:
     """Run ``clause`` in the session's transaction; its rows as named tuples (``row.id``, or by
     position), none for a statement that returns nothing. Errors are raised as SQLAlchemy's, as
     ``session.execute`` would. When the connection broke, it and the pooled ones are discarded,
     so the next request connects afresh."""
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver: psycopg.AsyncConnection = raw.driver_connection  # type: ignore[assignment]
+    connection, driver = await _connection_of(session)
     sql, names, defaults = _sql(clause)
     try:
         async with psycopg.AsyncRawCursor(driver, row_factory=namedtuple_row) as cursor:

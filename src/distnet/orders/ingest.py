@@ -261,17 +261,23 @@ async def create_order(
             result = await commissions_repo.attribute(
                 session,
                 "",
-                row,
+                {**row, **ranks.ladder_params()},
                 cap=settings.business.max_levels_cap,
                 aggregate=False,
                 ref_type="order",
                 ref_id=None,
                 statement=repo.SINGLE,
             )
-            order_id, created_at = result["first"]["new_order_id"], result["first"]["new_order_created_at"]
+            first = result["first"]
+            order_id, created_at = first["new_order_id"], first["new_order_created_at"]
             if order_id is not None:
                 ids = {"order_ids": [order_id]}
-                result["rank_changes"] = await ranks.upgrade_after_orders(session, repo.ORDER_IDS, ids)
+                # the statement tells whether this order can lift anyone's rank: most cannot
+                result["rank_changes"] = (
+                    await ranks.upgrade_after_orders(session, repo.ORDER_IDS, ids)
+                    if first["rank_may_change"]
+                    else []
+                )
                 result["points"] = await points.earn_for_orders(
                     session, settings, repo.ORDER_IDS, ids, ref_type="order", ref_id=order_id
                 )

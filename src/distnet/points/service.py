@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.benefits import repository as benefits_repo
 from distnet.benefits.rules import reversal_due, reversal_split
-from distnet.kit import audit
+from distnet.kit import audit, pg
 from distnet.kit.errors import IdempotencyConflict, ValidationFailed
 from distnet.kit.idempotency import request_hash
 from distnet.kit.keys import Principal
@@ -40,20 +40,43 @@ def _check(found: Any, what: str) -> None:
 # --------------------------------------------------------------------------- earning
 
 
-async def earn_for_orders(session: AsyncSession, settings: Settings, orders: str, params: dict[str, Any], *,
-                          ref_type: str, ref_id: object) -> list[dict[str, Any]]:
+async def earn_for_orders(
+    session: AsyncSession,
+    settings: Settings,
+    orders: str,
+    params: dict[str, Any],
+    *,
+    ref_type: str,
+    ref_id: object,
+) -> list[dict[str, Any]]:
     """Points of new orders (``orders``: a query of their ids): one statement writes the lots and
     their ledger transaction. Returns the lots written (member, source, points)."""
     statement = repo.earn_statement(orders)
-    values = {**params, "currency": settings.business.default_currency, "txn_kind": "points.earned",
-              "ref_type": f"{ref_type}_points", "ref_id": str(ref_id), "expiry_months": settings.ranks.points_expiry_months}
-    rows = (await session.execute(statement, values)).all()
+    values = {
+        **params,
+        "currency": settings.business.default_currency,
+        "txn_kind": "points.earned",
+        "ref_type": f"{ref_type}_points",
+        "ref_id": str(ref_id),
+        "expiry_months": settings.ranks.points_expiry_months,
+    }
+    # on the session's psycopg connection (kit.pg): the ORM's execute was most of this step's Python
+    rows = await pg.fetch(session, statement, values)
     if not rows[0].has_catalogue:  # an emptied database: the default catalogue first, then again
         await benefits_repo.ensure_default(session)
-        rows = (await session.execute(statement, values)).all()
+        rows = await pg.fetch(session, statement, values)
     _check(rows[0], "points earning")
-    return [{"lot_id": r.lot_id, "distributor_id": r.distributor_id, "source": r.source, "order_id": r.lot_order_id,
-             "points": int(r.lot_points)} for r in rows if r.lot_id is not None]
+    return [
+        {
+            "lot_id": r.lot_id,
+            "distributor_id": r.distributor_id,
+            "source": r.source,
+            "order_id": r.lot_order_id,
+            "points": int(r.lot_points),
+        }
+        for r in rows
+        if r.lot_id is not None
+    ]
 
 
 def business_month(at: datetime, time_zone: str) -> str:
@@ -61,18 +84,33 @@ def business_month(at: datetime, time_zone: str) -> str:
     return f"{local.year}-{local.month:02d}"
 
 
-async def grant_monthly(session: AsyncSession, settings: Settings, *, period: str | None = None) -> dict[str, Any]:
+async def grant_monthly(
+    session: AsyncSession, settings: Settings, *, period: str | None = None
+) -> dict[str, Any]:
     """The monthly grant (scheduler job ``points_monthly_grant``; runs daily, pays once per member
     and month: the unique lot per (member, 'monthly', YYYY-MM))."""
     period = period or business_month(datetime.now(UTC), settings.business.time_zone)
     await benefits_repo.ensure_default(session)
     await session.execute(repo.OPEN_MEMBER_ACCOUNTS)
-    found = (await session.execute(repo.GRANT_MONTHLY, {
-        "period": period, "expiry_months": settings.ranks.points_expiry_months, "txn_kind": "points.monthly_grant",
-        "ref_type": "points_grant", "ref_id": period})).one()
+    found = (
+        await session.execute(
+            repo.GRANT_MONTHLY,
+            {
+                "period": period,
+                "expiry_months": settings.ranks.points_expiry_months,
+                "txn_kind": "points.monthly_grant",
+                "ref_type": "points_grant",
+                "ref_id": period,
+            },
+        )
+    ).one()
     _check(found, "monthly grant")
-    return {"period": period, "members": int(found.lots), "points": int(found.points),
-            "transaction_id": found.transaction_id}
+    return {
+        "period": period,
+        "members": int(found.lots),
+        "points": int(found.points),
+        "transaction_id": found.transaction_id,
+    }
 
 
 async def expire_due(session: AsyncSession, settings: Settings | None = None) -> dict[str, Any]:
@@ -88,8 +126,12 @@ async def expire_due(session: AsyncSession, settings: Settings | None = None) ->
 async def notify_expiring(session: AsyncSession, settings: Settings) -> int:
     """Tell members whose points expire within the notice period (job ``points_expiry_notices``):
     once per member and expiry day."""
-    return await fan_out_rows(session, rows=repo.EXPIRY_NOTICES,
-                              params={"days": settings.ranks.points_expiry_notice_days}, kind="points_expiring")
+    return await fan_out_rows(
+        session,
+        rows=repo.EXPIRY_NOTICES,
+        params={"days": settings.ranks.points_expiry_notice_days},
+        kind="points_expiring",
+    )
 
 
 # --------------------------------------------------------------------------- spending
@@ -99,13 +141,18 @@ async def _lock_member(session: AsyncSession, distributor_id: int) -> dict[str, 
     await benefits_repo.ensure_default(session)  # the platform's points accounts (one read when present)
     rows = (await session.execute(repo.LOCK_MEMBER, {"d": distributor_id})).all()
     if len(rows) < 2:
-        exists = await session.scalar(text("SELECT true FROM distributor WHERE id = :d"), {"d": distributor_id})
+        exists = await session.scalar(
+            text("SELECT true FROM distributor WHERE id = :d"), {"d": distributor_id}
+        )
         if not exists:
             raise DistributorNotFound(f"no distributor {distributor_id}")
-        await session.execute(text(
-            "INSERT INTO ledger_account (distributor_id, kind, currency, balance) "
-            "SELECT :d, k, 'PTS', 0 FROM unnest(ARRAY['points', 'points_owed']) k ON CONFLICT DO NOTHING"),
-            {"d": distributor_id})
+        await session.execute(
+            text(
+                "INSERT INTO ledger_account (distributor_id, kind, currency, balance) "
+                "SELECT :d, k, 'PTS', 0 FROM unnest(ARRAY['points', 'points_owed']) k ON CONFLICT DO NOTHING"
+            ),
+            {"d": distributor_id},
+        )
         rows = (await session.execute(repo.LOCK_MEMBER, {"d": distributor_id})).all()
     return {r.kind: int(r.balance) for r in rows}
 
@@ -118,71 +165,157 @@ async def _point_value(session: AsyncSession) -> int:
 async def _lots_balance(session: AsyncSession, distributor_id: int) -> int:
     """The member's points as its lots hold them: equal to the ``points`` balance once committed,
     and already right inside a transaction whose credits wait for commit (migration 0110)."""
-    return int(await session.scalar(text(
-        "SELECT coalesce(sum(remaining), 0) FROM points_lot WHERE distributor_id = :d AND remaining > 0"),
-        {"d": distributor_id}) or 0)
+    return int(
+        await session.scalar(
+            text(
+                "SELECT coalesce(sum(remaining), 0) FROM points_lot WHERE distributor_id = :d AND remaining > 0"
+            ),
+            {"d": distributor_id},
+        )
+        or 0
+    )
 
 
 async def _spend_view(session: AsyncSession, spend_id: int) -> schemas.Spend:
-    s = (await session.execute(text(
-        "SELECT id, distributor_id, kind, points, purpose, reference, created_at FROM points_spend WHERE id = :i"),
-        {"i": spend_id})).one()
-    lots = [schemas.LotUse(lot_id=r.lot_id, points=int(r.points)) for r in await session.execute(text(
-        "SELECT lot_id, points FROM points_lot_use WHERE spend_id = :i ORDER BY lot_id"), {"i": spend_id})]
+    s = (
+        await session.execute(
+            text(
+                "SELECT id, distributor_id, kind, points, purpose, reference, created_at FROM points_spend WHERE id = :i"
+            ),
+            {"i": spend_id},
+        )
+    ).one()
+    lots = [
+        schemas.LotUse(lot_id=r.lot_id, points=int(r.points))
+        for r in await session.execute(
+            text("SELECT lot_id, points FROM points_lot_use WHERE spend_id = :i ORDER BY lot_id"),
+            {"i": spend_id},
+        )
+    ]
     balance = await _lots_balance(session, s.distributor_id)
-    return schemas.Spend(id=s.id, distributor_id=s.distributor_id, kind=s.kind, points=int(s.points), purpose=s.purpose,
-                         reference=s.reference, value=format_amount(int(s.points) * await _point_value(session)),
-                         lots=lots, balance_after=balance, created_at=s.created_at)
+    return schemas.Spend(
+        id=s.id,
+        distributor_id=s.distributor_id,
+        kind=s.kind,
+        points=int(s.points),
+        purpose=s.purpose,
+        reference=s.reference,
+        value=format_amount(int(s.points) * await _point_value(session)),
+        lots=lots,
+        balance_after=balance,
+        created_at=s.created_at,
+    )
 
 
-async def _spend(session: AsyncSession, *, distributor_id: int, kind: str, key: str, body_hash: bytes, points: int,
-                 purpose: str, reference: str | None, actor: str, platform: str) -> tuple[int, int]:
+async def _spend(
+    session: AsyncSession,
+    *,
+    distributor_id: int,
+    kind: str,
+    key: str,
+    body_hash: bytes,
+    points: int,
+    purpose: str,
+    reference: str | None,
+    actor: str,
+    platform: str,
+) -> tuple[int, int]:
     """Take ``points`` from the member's oldest lots. Returns (status, spend id): 200 for a replay
     of the same key and body. Race-safe: the member's points account is locked first, so racing
     spends of one member run one after the other and the second sees the first's balance."""
     balances = await _lock_member(session, distributor_id)
-    prior = (await session.execute(text(
-        "SELECT id, request_hash FROM points_spend WHERE distributor_id = :d AND kind = :k AND idempotency_key = :key"),
-        {"d": distributor_id, "k": kind, "key": key})).first()
+    prior = (
+        await session.execute(
+            text(
+                "SELECT id, request_hash FROM points_spend WHERE distributor_id = :d AND kind = :k AND idempotency_key = :key"
+            ),
+            {"d": distributor_id, "k": kind, "key": key},
+        )
+    ).first()
     if prior is not None:
         if bytes(prior.request_hash) != body_hash:
-            raise IdempotencyConflict("this Idempotency-Key was used with a different request body",
-                                      extra={"spend_id": prior.id})
+            raise IdempotencyConflict(
+                "this Idempotency-Key was used with a different request body", extra={"spend_id": prior.id}
+            )
         return 200, prior.id
     balance = balances.get("points", 0)
     if points > balance:
-        raise PointsInsufficient(f"{points} points asked, {balance} available",
-                                 extra={"balance": balance, "points": points})
-    spend_id = int(await session.scalar(text(
-        "INSERT INTO points_spend (distributor_id, kind, idempotency_key, request_hash, points, purpose, reference, "
-        "created_by) VALUES (:d, :k, :key, :h, :p, :purpose, :ref, :by) RETURNING id"),
-        {"d": distributor_id, "k": kind, "key": key, "h": body_hash, "p": points, "purpose": purpose,
-         "ref": reference, "by": actor}))
-    used = (await session.execute(repo.CONSUME_FIFO, {"d": distributor_id, "points": points, "spend": spend_id})).all()
+        raise PointsInsufficient(
+            f"{points} points asked, {balance} available", extra={"balance": balance, "points": points}
+        )
+    spend_id = int(
+        await session.scalar(
+            text(
+                "INSERT INTO points_spend (distributor_id, kind, idempotency_key, request_hash, points, purpose, reference, "
+                "created_by) VALUES (:d, :k, :key, :h, :p, :purpose, :ref, :by) RETURNING id"
+            ),
+            {
+                "d": distributor_id,
+                "k": kind,
+                "key": key,
+                "h": body_hash,
+                "p": points,
+                "purpose": purpose,
+                "ref": reference,
+                "by": actor,
+            },
+        )
+    )
+    used = (
+        await session.execute(repo.CONSUME_FIFO, {"d": distributor_id, "points": points, "spend": spend_id})
+    ).all()
     if sum(int(u.points) for u in used) != points:  # lots disagree with the balance: ledger verify names it
         raise RuntimeError(f"lots of distributor {distributor_id} hold less than its points balance")
-    txn = await post(session, kind=f"points.{kind}", currency=PTS, ref_type="points_spend", ref_id=spend_id,
-                     postings=[Posting("points", -points, distributor_id), Posting(platform, points)])
-    await session.execute(text("UPDATE points_spend SET transaction_id = :t WHERE id = :i"), {"t": txn, "i": spend_id})
+    txn = await post(
+        session,
+        kind=f"points.{kind}",
+        currency=PTS,
+        ref_type="points_spend",
+        ref_id=spend_id,
+        postings=[Posting("points", -points, distributor_id), Posting(platform, points)],
+    )
+    await session.execute(
+        text("UPDATE points_spend SET transaction_id = :t WHERE id = :i"), {"t": txn, "i": spend_id}
+    )
     return 201, spend_id
 
 
-async def redeem(session: AsyncSession, principal: Principal, distributor_id: int, data: schemas.RedemptionCreate,
-                 key: str | None) -> tuple[int, schemas.Spend]:
+async def redeem(
+    session: AsyncSession,
+    principal: Principal,
+    distributor_id: int,
+    data: schemas.RedemptionCreate,
+    key: str | None,
+) -> tuple[int, schemas.Spend]:
     """``POST /me/points/redemptions``: idempotent by ``Idempotency-Key``; refused (409) beyond
     the balance. A points debt is not spendable (it is paid by later earnings)."""
     if not key or len(key) > 200:
-        raise IdempotencyKeyRequired("an Idempotency-Key header (1 to 200 characters) is required",
-                                     field="Idempotency-Key")
+        raise IdempotencyKeyRequired(
+            "an Idempotency-Key header (1 to 200 characters) is required", field="Idempotency-Key"
+        )
     status, spend_id = await _spend(
-        session, distributor_id=distributor_id, kind="redemption", key=key,
-        body_hash=request_hash(msgspec.to_builtins(data)), points=data.points, purpose=data.purpose,
-        reference=data.reference, actor=principal.actor, platform="points_redeemed")
+        session,
+        distributor_id=distributor_id,
+        kind="redemption",
+        key=key,
+        body_hash=request_hash(msgspec.to_builtins(data)),
+        points=data.points,
+        purpose=data.purpose,
+        reference=data.reference,
+        actor=principal.actor,
+        platform="points_redeemed",
+    )
     return status, await _spend_view(session, spend_id)
 
 
-async def adjust(session: AsyncSession, principal: Principal, distributor_id: int, data: schemas.AdjustmentCreate,
-                 settings: Settings, key: str | None) -> tuple[int, schemas.Adjusted]:
+async def adjust(
+    session: AsyncSession,
+    principal: Principal,
+    distributor_id: int,
+    data: schemas.AdjustmentCreate,
+    settings: Settings,
+    key: str | None,
+) -> tuple[int, schemas.Adjusted]:
     """An admin's correction with a reason, audited: positive points are a new lot, negative ones
     are taken from the oldest lots (never beyond the balance)."""
     if data.points == 0:
@@ -193,61 +326,129 @@ async def adjust(session: AsyncSession, principal: Principal, distributor_id: in
     status = 201
     if data.points > 0:
         await _lock_member(session, distributor_id)
-        lot = (await session.execute(text(
-            """
+        lot = (
+            await session.execute(
+                text(
+                    """
             INSERT INTO points_lot (distributor_id, source, source_ref, amount, remaining, expires_at)
             VALUES (:d, 'adjustment', :ref, :p, :p, now() + make_interval(months => :months))
             ON CONFLICT (distributor_id, source, source_ref) DO NOTHING RETURNING id
-            """), {"d": distributor_id, "ref": key[:64], "p": data.points,
-                   "months": settings.ranks.points_expiry_months})).first()
+            """
+                ),
+                {
+                    "d": distributor_id,
+                    "ref": key[:64],
+                    "p": data.points,
+                    "months": settings.ranks.points_expiry_months,
+                },
+            )
+        ).first()
         if lot is None:
-            status, lot_id = 200, await session.scalar(text(
-                "SELECT id FROM points_lot WHERE distributor_id = :d AND source = 'adjustment' AND source_ref = :ref"),
-                {"d": distributor_id, "ref": key[:64]})
+            status, lot_id = (
+                200,
+                await session.scalar(
+                    text(
+                        "SELECT id FROM points_lot WHERE distributor_id = :d AND source = 'adjustment' AND source_ref = :ref"
+                    ),
+                    {"d": distributor_id, "ref": key[:64]},
+                ),
+            )
         else:
             lot_id = lot.id
-            await post(session, kind="points.adjusted", currency=PTS, ref_type="points_lot", ref_id=lot_id,
-                       memo=data.reason, postings=[Posting("points", data.points, distributor_id),
-                                                   Posting("points_issued", -data.points)])
+            await post(
+                session,
+                kind="points.adjusted",
+                currency=PTS,
+                ref_type="points_lot",
+                ref_id=lot_id,
+                memo=data.reason,
+                postings=[
+                    Posting("points", data.points, distributor_id),
+                    Posting("points_issued", -data.points),
+                ],
+            )
     else:
         status, spend_id = await _spend(
-            session, distributor_id=distributor_id, kind="adjustment", key=key, body_hash=body_hash,
-            points=-data.points, purpose="adjustment", reference=data.reason[:200], actor=principal.actor,
-            platform="points_issued")
+            session,
+            distributor_id=distributor_id,
+            kind="adjustment",
+            key=key,
+            body_hash=body_hash,
+            points=-data.points,
+            purpose="adjustment",
+            reference=data.reason[:200],
+            actor=principal.actor,
+            platform="points_issued",
+        )
     if status == 201:
-        await audit.record(session, principal, "points.adjusted", "distributor", distributor_id,
-                           after={"points": data.points, "reason": data.reason, "lot_id": lot_id, "spend_id": spend_id})
+        await audit.record(
+            session,
+            principal,
+            "points.adjusted",
+            "distributor",
+            distributor_id,
+            after={"points": data.points, "reason": data.reason, "lot_id": lot_id, "spend_id": spend_id},
+        )
     balance = await _lots_balance(session, distributor_id)
-    return status, schemas.Adjusted(distributor_id=distributor_id, points=data.points, reason=data.reason,
-                                    lot_id=lot_id, spend_id=spend_id, balance_after=balance)
+    return status, schemas.Adjusted(
+        distributor_id=distributor_id,
+        points=data.points,
+        reason=data.reason,
+        lot_id=lot_id,
+        spend_id=spend_id,
+        balance_after=balance,
+    )
 
 
 # --------------------------------------------------------------------------- refunds
 
 
-async def reverse_for_refund(session: AsyncSession, *, order_id: int, seller_id: int, order_amount: int,
-                             refunded_total: int, refund_id: int) -> dict[str, int] | None:
+async def reverse_for_refund(
+    session: AsyncSession,
+    *,
+    order_id: int,
+    seller_id: int,
+    order_amount: int,
+    refunded_total: int,
+    refund_id: int,
+) -> dict[str, int] | None:
     """Take back the points the order earned, in proportion to what is refunded so far (a full
     refund takes all of them): from what is left of its lot, the spent rest becomes a points debt
     (``points_owed``) that later earnings pay first. The seller's points accounts are locked by
     the caller's account lock (orders.refunds.reverse_commissions), in the one lock order."""
     await _lock_member(session, seller_id)
-    lot = (await session.execute(text(
-        "SELECT id, amount, remaining, reversed FROM points_lot "
-        "WHERE distributor_id = :d AND source = 'order' AND source_ref = :ref FOR UPDATE"),
-        {"d": seller_id, "ref": str(order_id)})).first()
+    lot = (
+        await session.execute(
+            text(
+                "SELECT id, amount, remaining, reversed FROM points_lot "
+                "WHERE distributor_id = :d AND source = 'order' AND source_ref = :ref FOR UPDATE"
+            ),
+            {"d": seller_id, "ref": str(order_id)},
+        )
+    ).first()
     if lot is None:
         return None
     due = reversal_due(int(lot.amount), refunded_total, order_amount, int(lot.reversed))
     if due == 0:
         return None
     taken, debt = reversal_split(due, int(lot.remaining))
-    await session.execute(text("UPDATE points_lot SET remaining = remaining - :t, reversed = reversed + :r WHERE id = :i"),
-                          {"t": taken, "r": due, "i": lot.id})
-    await post(session, kind="points.reversed", currency=PTS, ref_type="refund", ref_id=refund_id,
-               memo=f"refund of order {order_id}, lot {lot.id}",
-               postings=[Posting("points", -taken, seller_id), Posting("points_owed", -debt, seller_id),
-                         Posting("points_issued", due)])
+    await session.execute(
+        text("UPDATE points_lot SET remaining = remaining - :t, reversed = reversed + :r WHERE id = :i"),
+        {"t": taken, "r": due, "i": lot.id},
+    )
+    await post(
+        session,
+        kind="points.reversed",
+        currency=PTS,
+        ref_type="refund",
+        ref_id=refund_id,
+        memo=f"refund of order {order_id}, lot {lot.id}",
+        postings=[
+            Posting("points", -taken, seller_id),
+            Posting("points_owed", -debt, seller_id),
+            Posting("points_issued", due),
+        ],
+    )
     return {"lot_id": lot.id, "reversed": due, "from_lot": taken, "debt": debt}
 
 
@@ -255,16 +456,42 @@ async def reverse_for_refund(session: AsyncSession, *, order_id: int, seller_id:
 
 
 async def my_points(session: AsyncSession, distributor_id: int) -> schemas.MyPoints:
-    rows: dict[str, int] = dict((await session.execute(text(
-        "SELECT kind, balance FROM ledger_account WHERE distributor_id = :d AND currency = 'PTS'"),
-        {"d": distributor_id})).all())
-    lots = [schemas.Lot(id=r.id, source=r.source, source_ref=r.source_ref, amount=int(r.amount),
-                        remaining=int(r.remaining), netted=int(r.netted), reversed=int(r.reversed),
-                        expired=int(r.expired), earned_at=r.earned_at, expires_at=r.expires_at)
-            for r in await session.execute(text(
+    rows: dict[str, int] = dict(
+        (
+            await session.execute(
+                text(
+                    "SELECT kind, balance FROM ledger_account WHERE distributor_id = :d AND currency = 'PTS'"
+                ),
+                {"d": distributor_id},
+            )
+        ).all()
+    )
+    lots = [
+        schemas.Lot(
+            id=r.id,
+            source=r.source,
+            source_ref=r.source_ref,
+            amount=int(r.amount),
+            remaining=int(r.remaining),
+            netted=int(r.netted),
+            reversed=int(r.reversed),
+            expired=int(r.expired),
+            earned_at=r.earned_at,
+            expires_at=r.expires_at,
+        )
+        for r in await session.execute(
+            text(
                 "SELECT id, source, source_ref, amount, remaining, netted, reversed, expired, earned_at, expires_at "
-                "FROM points_lot WHERE distributor_id = :d AND remaining > 0 ORDER BY expires_at, id LIMIT 500"),
-                {"d": distributor_id})]
+                "FROM points_lot WHERE distributor_id = :d AND remaining > 0 ORDER BY expires_at, id LIMIT 500"
+            ),
+            {"d": distributor_id},
+        )
+    ]
     balance = int(rows.get("points", 0))
-    return schemas.MyPoints(distributor_id=distributor_id, balance=balance, debt=-int(rows.get("points_owed", 0)),
-                            value=format_amount(balance * await _point_value(session)), lots=lots)
+    return schemas.MyPoints(
+        distributor_id=distributor_id,
+        balance=balance,
+        debt=-int(rows.get("points_owed", 0)),
+        value=format_amount(balance * await _point_value(session)),
+        lots=lots,
+    )

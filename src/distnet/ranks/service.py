@@ -63,13 +63,18 @@ LADDER_CTES = """stored AS (
 )"""
 
 # ``{scope}``: a query of the distributor ids to evaluate (NULL scope = everyone).
-_APPLY = """
-WITH """ + LADDER_CTES + """, scope AS (
+_APPLY = (
+    """
+WITH """
+    + LADDER_CTES
+    + """, scope AS (
     SELECT d.id, d.rank FROM distributor d
      WHERE d.status = 'active' {scope}
 ), totals AS (
     SELECT scope.id, scope.rank, coalesce(sum(s.personal), 0) AS personal, coalesce(sum(s.team), 0) AS team
-      FROM scope LEFT JOIN """ + SALES + """ s
+      FROM scope LEFT JOIN """
+    + SALES
+    + """ s
         ON s.distributor_id = scope.id AND s.day > distnet_local_day(now()) - (SELECT period_days FROM cfg)
      GROUP BY scope.id, scope.rank
 ), target AS (
@@ -99,6 +104,12 @@ WITH """ + LADDER_CTES + """, scope AS (
 )
 SELECT id, old_rank, new_rank FROM changed
 """
+)
+
+
+def ladder_params(ladder: Ladder | None = None) -> dict[str, Any]:
+    """The parameters of ``LADDER_CTES`` (``ladder``: the default, a stored version wins in SQL)."""
+    return _ladder_params(ladder or current_ladder())
 
 
 def _ladder_params(ladder: Ladder) -> dict[str, Any]:
@@ -116,40 +127,60 @@ def _apply_text(scope: str | None) -> TextClause:
 
 
 async def apply_ranks(
-    session: AsyncSession, *, scope: str | None = None, params: dict[str, Any] | None = None,
-    upgrade_only: bool, reason: str, ladder: Ladder | None = None,
+    session: AsyncSession,
+    *,
+    scope: str | None = None,
+    params: dict[str, Any] | None = None,
+    upgrade_only: bool,
+    reason: str,
+    ladder: Ladder | None = None,
 ) -> list[dict[str, Any]]:
     ladder = ladder or current_ladder()  # the default: a stored ladder version wins inside the statement
     changed = await pg.fetch(
-        session, _apply_text(scope),
-        {**(params or {}), **_ladder_params(ladder), "upgrade_only": upgrade_only, "reason": reason,
-         "actor": "system:ranks"},
+        session,
+        _apply_text(scope),
+        {
+            **(params or {}),
+            **_ladder_params(ladder),
+            "upgrade_only": upgrade_only,
+            "reason": reason,
+            "actor": "system:ranks",
+        },
     )
     return [r._asdict() for r in changed]
 
 
-async def upgrade_after_orders(session: AsyncSession, orders: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+async def upgrade_after_orders(
+    session: AsyncSession, orders: str, params: dict[str, Any]
+) -> list[dict[str, Any]]:
     """The cheap check on order accept: the sellers and their (at most three) nearest uplines."""
     scope = (
         f"SELECT seller_id FROM orders WHERE id IN ({orders}) UNION "
         f"SELECT u.ancestor_id FROM distributor_upline u WHERE u.distributor_id IN "
         f"(SELECT seller_id FROM orders WHERE id IN ({orders}))"
     )
-    return await apply_ranks(session, scope=scope, params=params, upgrade_only=True, reason="threshold_crossed")
+    return await apply_ranks(
+        session, scope=scope, params=params, upgrade_only=True, reason="threshold_crossed"
+    )
 
 
 # After a refund: the seller and its nearest uplines whose sales over the period no longer reach
 # their rank's thresholds (the downgrade itself waits for the periodic evaluation) are told now
 # what they need to keep it: one notice per member and refund.
-_REFUND_AT_RISK = """
-WITH """ + LADDER_CTES + """, scope AS (
+_REFUND_AT_RISK = (
+    """
+WITH """
+    + LADDER_CTES
+    + """, scope AS (
     SELECT d.id, d.rank FROM distributor d
      WHERE d.status = 'active'
        AND d.id IN (SELECT CAST(:seller AS bigint) UNION
                     SELECT ancestor_id FROM distributor_upline WHERE distributor_id = CAST(:seller AS bigint))
 ), totals AS (
     SELECT scope.id, scope.rank, coalesce(sum(s.personal), 0) AS personal, coalesce(sum(s.team), 0) AS team
-      FROM scope LEFT JOIN """ + SALES + """ s
+      FROM scope LEFT JOIN """
+    + SALES
+    + """ s
         ON s.distributor_id = scope.id AND s.day > distnet_local_day(now()) - (SELECT period_days FROM cfg)
      GROUP BY scope.id, scope.rank
 ), falling AS (
@@ -169,15 +200,19 @@ SELECT f.id, 'rank_refund_warning:' || f.id || ':' || CAST(:refund_id AS text),
                                    THEN to_char((f.min_team - f.team) / 100.0, 'FM999999999990.00') || ' team' END))
   FROM falling f
 """
+)
 
 
 async def warn_after_refund(session: AsyncSession, *, seller_id: int, refund_id: int) -> int:
     """Warn the members whose rank a refund put below its thresholds (seed 003: a return that
     drops spending below a tier's threshold is reflected; the member hears it before the
     evaluation downgrades them)."""
-    return await fan_out_rows(session, rows=_REFUND_AT_RISK,
-                              params={**_ladder_params(current_ladder()), "seller": seller_id, "refund_id": refund_id},
-                              kind="rank_refund_warning")
+    return await fan_out_rows(
+        session,
+        rows=_REFUND_AT_RISK,
+        params={**_ladder_params(current_ladder()), "seller": seller_id, "refund_id": refund_id},
+        kind="rank_refund_warning",
+    )
 
 
 async def fold_sales(session: AsyncSession) -> int:
@@ -199,7 +234,9 @@ async def sales_totals(session: AsyncSession, distributor_id: int, days: int) ->
         await session.execute(
             text(
                 """
-                SELECT coalesce(sum(personal), 0), coalesce(sum(team), 0) FROM """ + SALES + """ s
+                SELECT coalesce(sum(personal), 0), coalesce(sum(team), 0) FROM """
+                + SALES
+                + """ s
                  WHERE distributor_id = :d AND day > distnet_local_day(now()) - CAST(:days AS int)
                 """
             ),
@@ -212,19 +249,32 @@ async def sales_totals(session: AsyncSession, distributor_id: int, days: int) ->
 async def rank_progress(session: AsyncSession, distributor_id: int, rank: str) -> RankProgress:
     ladder = await ladder_at(session)
     personal, team = await sales_totals(session, distributor_id, ladder.period_days)
+    return progress_view(ladder, rank, personal, team)
+
+
+def progress_view(ladder: Ladder, rank: str, personal: int, team: int) -> RankProgress:
+    """A member's progress to the next rank, from the ladder in effect and its sales over the period."""
     p = progress(ladder, rank, personal, team)
-    return RankProgress(rank=p.rank, next_rank=p.next_rank, period_days=p.period_days,
-                        personal_sales=format_amount(p.personal_sales), team_sales=format_amount(p.team_sales),
-                        personal_needed=format_amount(p.personal_needed), team_needed=format_amount(p.team_needed),
-                        explanation=_explain_progress(p))
+    return RankProgress(
+        rank=p.rank,
+        next_rank=p.next_rank,
+        period_days=p.period_days,
+        personal_sales=format_amount(p.personal_sales),
+        team_sales=format_amount(p.team_sales),
+        personal_needed=format_amount(p.personal_needed),
+        team_needed=format_amount(p.team_needed),
+        explanation=_explain_progress(p),
+    )
 
 
 def _explain_progress(p: Any) -> str:
     if p.next_rank is None:
         return f"{p.rank} is the highest rank"
     if p.personal_needed == 0 and p.team_needed == 0:
-        return (f"thresholds for {p.next_rank} are met: the upgrade applies with your next order or at the "
-                f"next evaluation")
+        return (
+            f"thresholds for {p.next_rank} are met: the upgrade applies with your next order or at the "
+            f"next evaluation"
+        )
     parts = []
     if p.personal_needed:
         parts.append(f"{format_amount(p.personal_needed)} more personal sales")
@@ -240,17 +290,28 @@ async def ladder_view(session: AsyncSession) -> RankLadder:
     if plan is not None:
         rates = await commissions_repo.plan_rates(session, plan["id"])
     else:  # an empty database: the default plan is what the first order will be attributed under
-        rates = [{"level": lv, "rank": rk, "rate_bps": b} for lv, rs in DEFAULT_RATES.items() for rk, b in rs.items()]
+        rates = [
+            {"level": lv, "rank": rk, "rate_bps": b}
+            for lv, rs in DEFAULT_RATES.items()
+            for rk, b in rs.items()
+        ]
     return RankLadder(
-        period_days=ladder.period_days, ladder_version=ladder.version,
+        period_days=ladder.period_days,
+        ladder_version=ladder.version,
         rule="a rank is reached when both personal and team sales over the period reach its thresholds; "
-             "upgrades apply at once, downgrades at the periodic evaluation",
+        "upgrades apply at once, downgrades at the periodic evaluation",
         plan_version=plan["version"] if plan else None,
         items=[
-            LadderRankStep(rank=s.rank, min_personal_sales=format_amount(s.min_personal),
-                           min_team_sales=format_amount(s.min_team),
-                           rates=[LevelRate(level=r["level"], rate_bps=r["rate_bps"]) for r in rates
-                                  if r["rank"] == s.rank and (plan is None or r["level"] <= plan["max_levels"])])
+            LadderRankStep(
+                rank=s.rank,
+                min_personal_sales=format_amount(s.min_personal),
+                min_team_sales=format_amount(s.min_team),
+                rates=[
+                    LevelRate(level=r["level"], rate_bps=r["rate_bps"])
+                    for r in rates
+                    if r["rank"] == s.rank and (plan is None or r["level"] <= plan["max_levels"])
+                ],
+            )
             for s in ladder.steps
         ],
     )
@@ -268,8 +329,22 @@ _LADDER_AT = text(
 
 
 def _ladder_of(row: Any) -> Ladder:
-    steps = tuple(RankStep(r, int(p), int(t)) for r, p, t in zip(row.ranks, row.min_personal, row.min_team, strict=True))
-    return Ladder(steps=steps, period_days=row.period_days, version=row.version, effective_from=row.effective_from)
+    return ladder_of(
+        row.version, row.period_days, row.ranks, row.min_personal, row.min_team, row.effective_from
+    )
+
+
+def ladder_of(
+    version: int,
+    period_days: int,
+    ranks: list[str],
+    min_personal: list[int],
+    min_team: list[int],
+    effective_from: Any,
+) -> Ladder:
+    """A stored ladder version (a ``rank_ladder`` row's columns)."""
+    steps = tuple(RankStep(r, int(p), int(t)) for r, p, t in zip(ranks, min_personal, min_team, strict=True))
+    return Ladder(steps=steps, period_days=period_days, version=version, effective_from=effective_from)
 
 
 async def ladder_at(session: AsyncSession, at: Any = None) -> Ladder:
@@ -281,34 +356,63 @@ async def ladder_at(session: AsyncSession, at: Any = None) -> Ladder:
 
 async def ladder_versions(session: AsyncSession) -> schemas.LadderVersions:
     active = await ladder_at(session)
-    rows = (await session.execute(text(
-        "SELECT id, version, name, period_days, ranks, min_personal, min_team, effective_from, created_at, created_by "
-        "FROM rank_ladder ORDER BY version DESC"))).all()
+    rows = (
+        await session.execute(
+            text(
+                "SELECT id, version, name, period_days, ranks, min_personal, min_team, effective_from, created_at, created_by "
+                "FROM rank_ladder ORDER BY version DESC"
+            )
+        )
+    ).all()
     default = current_ladder()
-    items = [ladder_item(_ladder_of(r), name=r.name, created_by=r.created_by, active=r.version == active.version)
-             for r in rows]
-    items.append(ladder_item(default, name="built-in default (DISTNET_RANK_LADDER or the code's ladder)",
-                             created_by=None, active=active.version == 0))
+    items = [
+        ladder_item(_ladder_of(r), name=r.name, created_by=r.created_by, active=r.version == active.version)
+        for r in rows
+    ]
+    items.append(
+        ladder_item(
+            default,
+            name="built-in default (DISTNET_RANK_LADDER or the code's ladder)",
+            created_by=None,
+            active=active.version == 0,
+        )
+    )
     return schemas.LadderVersions(items=items, active_version=active.version)
 
 
 def ladder_item(ladder: Ladder, *, name: str, created_by: str | None, active: bool) -> schemas.LadderVersion:
     return schemas.LadderVersion(
-        version=ladder.version, name=name, period_days=ladder.period_days, effective_from=ladder.effective_from,
-        created_by=created_by, active=active,
-        steps=[schemas.LadderStep(rank=s.rank, min_personal=format_amount(s.min_personal),
-                                  min_team=format_amount(s.min_team)) for s in ladder.steps])
+        version=ladder.version,
+        name=name,
+        period_days=ladder.period_days,
+        effective_from=ladder.effective_from,
+        created_by=created_by,
+        active=active,
+        steps=[
+            schemas.LadderStep(
+                rank=s.rank, min_personal=format_amount(s.min_personal), min_team=format_amount(s.min_team)
+            )
+            for s in ladder.steps
+        ],
+    )
 
 
-async def create_ladder(session: AsyncSession, principal: Principal, data: schemas.LadderCreate) -> schemas.LadderVersion:
+async def create_ladder(
+    session: AsyncSession, principal: Principal, data: schemas.LadderCreate
+) -> schemas.LadderVersion:
     """A new ladder version from ``effective_from`` (now by default; never in the past: ranks
     already given under the previous version would disagree with it)."""
     errors: list[dict[str, str]] = []
     steps = []
     for i, st in enumerate(data.steps):
         try:
-            steps.append(RankStep(st.rank, parse_amount(st.min_personal, field=f"steps[{i}].min_personal", allow_zero=True),
-                                  parse_amount(st.min_team, field=f"steps[{i}].min_team", allow_zero=True)))
+            steps.append(
+                RankStep(
+                    st.rank,
+                    parse_amount(st.min_personal, field=f"steps[{i}].min_personal", allow_zero=True),
+                    parse_amount(st.min_team, field=f"steps[{i}].min_team", allow_zero=True),
+                )
+            )
         except ValidationFailed as exc:
             errors.extend(exc.extra["errors"])
     if not errors:
@@ -321,40 +425,91 @@ async def create_ladder(session: AsyncSession, principal: Principal, data: schem
         raise LadderInvalid(errors[0]["message"], errors=errors)
     await session.execute(text("LOCK TABLE rank_ladder IN SHARE ROW EXCLUSIVE MODE"))  # versions in order
     version = int(await session.scalar(text("SELECT coalesce(max(version), 0) + 1 FROM rank_ladder")) or 1)
-    await session.execute(text(
-        "INSERT INTO rank_ladder (version, name, period_days, ranks, min_personal, min_team, effective_from, created_by) "
-        "VALUES (:v, :name, :days, :ranks, :mp, :mt, :eff, :by)"),
-        {"v": version, "name": data.name.strip(), "days": data.period_days, "ranks": [s.rank for s in steps],
-         "mp": [s.min_personal for s in steps], "mt": [s.min_team for s in steps], "eff": effective_from,
-         "by": principal.actor})
-    ladder = Ladder(steps=tuple(steps), period_days=data.period_days, version=version, effective_from=effective_from)
+    await session.execute(
+        text(
+            "INSERT INTO rank_ladder (version, name, period_days, ranks, min_personal, min_team, effective_from, created_by) "
+            "VALUES (:v, :name, :days, :ranks, :mp, :mt, :eff, :by)"
+        ),
+        {
+            "v": version,
+            "name": data.name.strip(),
+            "days": data.period_days,
+            "ranks": [s.rank for s in steps],
+            "mp": [s.min_personal for s in steps],
+            "mt": [s.min_team for s in steps],
+            "eff": effective_from,
+            "by": principal.actor,
+        },
+    )
+    ladder = Ladder(
+        steps=tuple(steps), period_days=data.period_days, version=version, effective_from=effective_from
+    )
     item = ladder_item(ladder, name=data.name.strip(), created_by=principal.actor, active=False)
-    await audit.record(session, principal, "rank_ladder.created", "rank_ladder", version,
-                       after={"version": version, "period_days": data.period_days,
-                              "effective_from": effective_from.isoformat(),
-                              "steps": [msgspec.to_builtins(s) for s in item.steps]})
+    await audit.record(
+        session,
+        principal,
+        "rank_ladder.created",
+        "rank_ladder",
+        version,
+        after={
+            "version": version,
+            "period_days": data.period_days,
+            "effective_from": effective_from.isoformat(),
+            "steps": [msgspec.to_builtins(s) for s in item.steps],
+        },
+    )
     return item
 
 
-async def correct_rank(session: AsyncSession, principal: Principal, distributor_id: int,
-                       data: schemas.RankCorrection) -> schemas.RankCorrected:
+async def correct_rank(
+    session: AsyncSession, principal: Principal, distributor_id: int, data: schemas.RankCorrection
+) -> schemas.RankCorrected:
     """An admin sets a member's rank, with a reason (audited, ``rank.changed`` event). Benefits
     follow at once; the next periodic evaluation judges the member by the ladder again."""
     if data.rank not in RANKS:
         raise ValidationFailed(f"rank must be one of {', '.join(RANKS)}", field="rank")
-    row = (await session.execute(text("SELECT rank FROM distributor WHERE id = :d AND status <> 'erased' FOR UPDATE"),
-                                 {"d": distributor_id})).first()
+    row = (
+        await session.execute(
+            text("SELECT rank FROM distributor WHERE id = :d AND status <> 'erased' FOR UPDATE"),
+            {"d": distributor_id},
+        )
+    ).first()
     if row is None:
         raise DistributorNotFound(f"no distributor {distributor_id}")
-    since = await session.scalar(text(
-        "UPDATE distributor SET rank = CAST(:r AS varchar), rank_since = CASE WHEN rank = CAST(:r AS varchar) "
-        "THEN rank_since ELSE now() END "
-        "WHERE id = :d RETURNING coalesce(rank_since, joined_at)"), {"r": data.rank, "d": distributor_id})
-    await audit.record(session, principal, "rank.corrected", "distributor", distributor_id,
-                       before={"rank": row.rank}, after={"rank": data.rank, "reason": data.reason})
+    since = await session.scalar(
+        text(
+            "UPDATE distributor SET rank = CAST(:r AS varchar), rank_since = CASE WHEN rank = CAST(:r AS varchar) "
+            "THEN rank_since ELSE now() END "
+            "WHERE id = :d RETURNING coalesce(rank_since, joined_at)"
+        ),
+        {"r": data.rank, "d": distributor_id},
+    )
+    await audit.record(
+        session,
+        principal,
+        "rank.corrected",
+        "distributor",
+        distributor_id,
+        before={"rank": row.rank},
+        after={"rank": data.rank, "reason": data.reason},
+    )
     if row.rank != data.rank:
-        await outbox.emit(session, "rank.changed", {"distributor_id": distributor_id, "from": row.rank, "to": data.rank,
-                                                    "reason": "admin_correction"}, distributor_id=distributor_id)
+        await outbox.emit(
+            session,
+            "rank.changed",
+            {
+                "distributor_id": distributor_id,
+                "from": row.rank,
+                "to": data.rank,
+                "reason": "admin_correction",
+            },
+            distributor_id=distributor_id,
+        )
     return schemas.RankCorrected(
-        distributor_id=distributor_id, previous_rank=row.rank, rank=data.rank, rank_since=since, reason=data.reason,
-        note="the rank applies at once; the periodic evaluation judges it by the ladder again")
+        distributor_id=distributor_id,
+        previous_rank=row.rank,
+        rank=data.rank,
+        rank_since=since,
+        reason=data.reason,
+        note="the rank applies at once; the periodic evaluation judges it by the ladder again",
+    )
