@@ -29,7 +29,7 @@ import psutil  # noqa: E402
 import psycopg  # noqa: E402
 from _common import emit, percentile, plain, scratch_database  # noqa: E402
 from bench_commissions import build  # noqa: E402
-from bench_ingest import serve, stop  # noqa: E402
+from bench_ingest import CpuMeter, serve, stop  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from distnet.db import make_engine, make_sessionmaker  # noqa: E402
@@ -77,7 +77,7 @@ async def closed_loop(client, path, keys, connections: int, seconds: float) -> d
     t0 = time.perf_counter()
     await asyncio.gather(*[worker() for _ in range(connections)])
     elapsed = time.perf_counter() - t0
-    return {"rps": round(len(latencies) / elapsed), "p50_ms": round(percentile(latencies, 50) * 1000, 1),
+    return {"rps": round(len(latencies) / elapsed), "requests": len(latencies), "p50_ms": round(percentile(latencies, 50) * 1000, 1),
             "p99_ms": round(percentile(latencies, 99) * 1000, 1), "errors": len(errors),
             "first_error": errors[0] if errors else None}
 
@@ -139,10 +139,15 @@ async def main(args: argparse.Namespace) -> None:
                 for path in ENDPOINTS.values():
                     await closed_loop(client, path, keys, args.connections, 1.0)
                 me = psutil.Process()
+                meter = CpuMeter(server, url)
                 for name, path in ENDPOINTS.items():
                     before, cpu0 = load(), me.cpu_times()
+                    meter.start()
                     closed = await closed_loop(client, path, keys, args.connections, args.seconds)
                     cpu1 = me.cpu_times()
+                    # CPU ms per request of the server processes, the database's backends and this
+                    # client: less sensitive to the neighbours' load than requests/s
+                    closed["cpu_ms"] = meter.per_request_ms(closed["requests"])
                     closed["client_cpu_share"] = round((cpu1.user + cpu1.system - cpu0.user - cpu0.system)
                                                        / args.seconds, 2)
                     closed["load"] = f"{before} -> {load()}"
@@ -156,12 +161,12 @@ async def main(args: argparse.Namespace) -> None:
             stop(server)
     health = results["health"]["closed"]["rps"]
     print(f"{'endpoint':12} {'closed req/s':>12} {'x health':>9} {'p50':>8} {'p99':>8}   "
-          f"{'open ' + str(int(args.rate)) + '/s p50':>14} {'p99':>8}  failed  load (closed | open)")
+          f"{'open ' + str(int(args.rate)) + '/s p50':>14} {'p99':>8}  failed  {'CPU ms server/pg':>16}  load (closed | open)")
     for name, r in results.items():
         c, o = r["closed"], r["open"]
         print(f"{name:12} {c['rps']:>12,} {c['rps'] / health:>9.2f} {c['p50_ms']:>8} {c['p99_ms']:>8}   "
               f"{o['p50_ms']!s:>14} {o['p99_ms']!s:>8}  {c['errors'] + o['failed'] + o['unanswered']:>6}  "
-              f"{c['load']} | {o['load']}")
+              f"{c['cpu_ms']['server']:>7} / {c['cpu_ms']['postgres']:<6}  {c['load']} | {o['load']}")
     emit({"name": "reads", "distributors": args.distributors, "keys": args.keys, "processes": args.processes,
           "connections": args.connections, "rate": args.rate, "seconds": args.seconds, "results": results})
 

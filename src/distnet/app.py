@@ -84,10 +84,15 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         db_url = database_url or resolve_database_url(settings)
-        engine = make_engine(db_url, pool_size=settings.database.pool_size,
-                             time_zone=settings.business.time_zone)
+        engine = make_engine(
+            db_url, pool_size=settings.database.pool_size, time_zone=settings.business.time_zone
+        )
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
+        # the same pool, for reads marked AUTOCOMMIT (kit/unit_of_work): no BEGIN, no COMMIT
+        app.state.autocommit_sessionmaker = make_sessionmaker(
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
         app.state.replicas = replica_set(settings)
         app.state.settings = settings
         app.state.redis = aioredis.from_url(redis_url or resolve_redis_url(settings))
@@ -107,7 +112,9 @@ def create_app(
         template_config=template_config(settings),
         middleware=[request_id_middleware, metrics_middleware, retry_middleware, close_sessions_middleware],
         lifespan=[lifespan],
-        openapi_config=OpenAPIConfig(title="distnet", version="1", path="/schema", render_plugins=[_swagger()]),
+        openapi_config=OpenAPIConfig(
+            title="distnet", version="1", path="/schema", render_plugins=[_swagger()]
+        ),
         request_max_body_size=8 * 1024 * 1024,
     )
     publish(app)
@@ -123,12 +130,16 @@ def _docs_assets():
     import swagger_ui
 
     static = Path(swagger_ui.__file__).parent / "static"
-    return create_static_files_router(path=_ASSETS, directories=[static], include_in_schema=False,
-                                      opt={"public": True})
+    return create_static_files_router(
+        path=_ASSETS, directories=[static], include_in_schema=False, opt={"public": True}
+    )
 
 
 def _swagger() -> SwaggerRenderPlugin:
     return SwaggerRenderPlugin(
-        path="/swagger", js_url=f"{_ASSETS}/swagger-ui-bundle.js", css_url=f"{_ASSETS}/swagger-ui.css",
+        path="/swagger",
+        js_url=f"{_ASSETS}/swagger-ui-bundle.js",
+        css_url=f"{_ASSETS}/swagger-ui.css",
         standalone_preset_js_url=f"{_ASSETS}/swagger-ui-standalone-preset.js",
-        favicon=f"<link rel='icon' type='image/png' href='{_ASSETS}/favicon-32x32.png'>")
+        favicon=f"<link rel='icon' type='image/png' href='{_ASSETS}/favicon-32x32.png'>",
+    )

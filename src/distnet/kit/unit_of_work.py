@@ -24,6 +24,12 @@ SCOPE_KEY = "distnet.session"
 
 REPLICA_KEY = "distnet.on_replica"
 
+AUTOCOMMIT: dict[str, bool] = {"autocommit": True}
+"""A handler's ``opt`` for a read answered by one statement (after the key lookup): its session
+runs each statement in its own implicit transaction. BEGIN and COMMIT were two of such a request's
+four round trips (issue 19); nothing it reads needs the key lookup's snapshot. Never for a handler
+that writes."""
+
 
 async def request_session(connection: ASGIConnection[Any, Any, Any, Any]) -> AsyncSession:
     """The session of this request (of this attempt, under kit/retry), opened on first use: on a
@@ -33,12 +39,20 @@ async def request_session(connection: ASGIConnection[Any, Any, Any, Any]) -> Asy
     session: AsyncSession | None = state.get(SCOPE_KEY)
     if session is None:
         replicas: ReplicaSet | None = getattr(connection.app.state, "replicas", None)
-        if (replicas is not None and connection.route_handler.opt.get("read_only")
-                and not replicas.recently_wrote(writer(connection))):
+        if (
+            replicas is not None
+            and connection.route_handler.opt.get("read_only")
+            and not replicas.recently_wrote(writer(connection))
+        ):
             session = await replicas.session()
             state[REPLICA_KEY] = session is not None
         if session is None:
-            session = connection.app.state.sessionmaker()
+            autocommit = connection.route_handler.opt.get("autocommit")
+            session = (
+                connection.app.state.autocommit_sessionmaker
+                if autocommit
+                else connection.app.state.sessionmaker
+            )()
         state[SCOPE_KEY] = session
     return session
 
@@ -58,7 +72,11 @@ def committed(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
     """The request's unit of work committed: a writing request's key reads from the primary for
     the replicas' lag bound."""
     replicas: ReplicaSet | None = getattr(connection.app.state, "replicas", None)
-    if replicas is not None and not on_replica(connection) and connection.scope.get("method") not in ("GET", "HEAD"):
+    if (
+        replicas is not None
+        and not on_replica(connection)
+        and connection.scope.get("method") not in ("GET", "HEAD")
+    ):
         replicas.wrote(writer(connection))
 
 

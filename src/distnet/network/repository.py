@@ -11,12 +11,16 @@ the closure (they are no longer anyone's downline or upline); their path stays f
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from distnet.cards import repository as cards_repo
 from distnet.db import rowcount
+from distnet.kit import pg
+from distnet.ranks.service import SALES
 
 UPLINE_DEPTH = 3
 """Levels kept in ``distributor_upline``: the legal three-level ceiling, so also the cap's maximum."""
@@ -67,7 +71,9 @@ async def insert_links(session: AsyncSession, distributor_id: int, sponsor_id: i
 async def is_in_downline(session: AsyncSession, ancestor_id: int, candidate_id: int) -> bool:
     return bool(
         await session.scalar(
-            text("SELECT EXISTS (SELECT 1 FROM distributor_closure WHERE ancestor_id = :a AND descendant_id = :d)"),
+            text(
+                "SELECT EXISTS (SELECT 1 FROM distributor_closure WHERE ancestor_id = :a AND descendant_id = :d)"
+            ),
             {"a": ancestor_id, "d": candidate_id},
         )
     )
@@ -199,7 +205,9 @@ async def rebuild_upline_ids(session: AsyncSession, ids: list[int]) -> None:
     )
 
 
-async def upline(session: AsyncSession, distributor_id: int, after_level: int, limit: int) -> list[dict[str, Any]]:
+async def upline(
+    session: AsyncSession, distributor_id: int, after_level: int, limit: int
+) -> list[dict[str, Any]]:
     rows = await session.execute(
         text(
             """
@@ -218,8 +226,13 @@ async def upline(session: AsyncSession, distributor_id: int, after_level: int, l
 async def downline_page(
     session: AsyncSession, distributor_id: int, max_depth: int, after: tuple[int, int] | None, limit: int
 ) -> list[dict[str, Any]]:
-    params: dict[str, Any] = {"id": distributor_id, "hi": max_depth, "limit": limit,
-                              "after_depth": 0, "after_id": 0}
+    params: dict[str, Any] = {
+        "id": distributor_id,
+        "hi": max_depth,
+        "limit": limit,
+        "after_depth": 0,
+        "after_id": 0,
+    }
     if after is not None:
         params.update(after_depth=after[0], after_id=after[1])
     rows = await session.execute(
@@ -260,26 +273,150 @@ async def team_stats(session: AsyncSession, distributor_id: int) -> list[dict[st
         {"id": distributor_id},
     )
     by_level: dict[Any, Any] = dict(sales.all())
-    return [{"level": level, "count": count, "sales": by_level.get(level, 0)} for level, count in counts.all()]
+    return [
+        {"level": level, "count": count, "sales": by_level.get(level, 0)} for level, count in counts.all()
+    ]
 
 
-async def net_sales_of(session: AsyncSession, seller_ids: list[int], placed_from: Any, placed_to: Any) -> dict[int, int]:
+async def net_sales_of(
+    session: AsyncSession, seller_ids: list[int], placed_from: Any, placed_to: Any
+) -> dict[int, int]:
     """Each seller's net sales (amount - refunded) placed in [from, to): a range scan of
     ix_orders_seller_placed per seller of one page."""
     if not seller_ids:
         return {}
-    rows = await session.execute(text(
-        """
+    rows = await session.execute(
+        text(
+            """
         SELECT o.seller_id, sum(o.amount - o.refunded_amount)::bigint AS sales
           FROM orders o
          WHERE o.seller_id = ANY(CAST(:ids AS bigint[])) AND o.placed_at >= :lo AND o.placed_at < :hi
          GROUP BY o.seller_id
-        """), {"ids": seller_ids, "lo": placed_from, "hi": placed_to})
+        """
+        ),
+        {"ids": seller_ids, "lo": placed_from, "hi": placed_to},
+    )
     return {r.seller_id: int(r.sales) for r in rows}
 
 
 async def team_size(session: AsyncSession, distributor_id: int, max_depth: int) -> int:
     """Members down to ``max_depth``: an index-only range scan of the closure's primary key."""
-    return int(await session.scalar(text(
-        "SELECT count(*) FROM distributor_closure WHERE ancestor_id = :id AND depth <= :hi"),
-        {"id": distributor_id, "hi": max_depth}) or 0)
+    return int(
+        await session.scalar(
+            text("SELECT count(*) FROM distributor_closure WHERE ancestor_id = :id AND depth <= :hi"),
+            {"id": distributor_id, "hi": max_depth},
+        )
+        or 0
+    )
+
+
+# -- the read path (issue 19): each view in one prepared statement on the request's connection
+
+_PROFILE_COLUMNS = (
+    "d.id, d.code, d.name, d.sponsor_id, CAST(d.rank AS text) AS rank, d.region, CAST(d.status AS text) AS status, "
+    "d.depth, d.joined_at, d.closed_at, "
+)
+# the live card, or for a closed account the last one (cards.service.current_card), and the
+# owner's active holds unless that card is cancelled (cards.service.card_view)
+_PROFILE_FROM = (
+    "FROM distributor d LEFT JOIN LATERAL (SELECT * FROM card WHERE card.distributor_id = d.id "
+    "ORDER BY card.cancelled_at IS NOT NULL, card.id DESC LIMIT 1) c ON true "
+)
+
+
+@functools.cache
+def _profile_statement(me: bool) -> TextClause:
+    holds = cards_repo.holds_lateral("d.id", "c.number IS NOT NULL AND c.cancelled_at IS NULL")
+    columns = _PROFILE_COLUMNS + cards_repo.CARD_COLUMNS + ", " + cards_repo.HOLD_ARRAYS
+    if not me:
+        return text(f"SELECT {columns} {_PROFILE_FROM}{holds} WHERE d.id = :id")
+    # /me adds the balances, the ladder in effect (ranks.service.ladder_at) and the sales over its
+    # period (ranks.service.sales_totals)
+    return text(
+        f"""
+        WITH lad AS (
+            SELECT version, period_days, ranks, min_personal, min_team, effective_from FROM rank_ladder
+             WHERE effective_from <= now() ORDER BY effective_from DESC, version DESC LIMIT 1
+        )
+        SELECT {columns},
+               b.kinds AS balance_kinds, b.amounts AS balance_amounts,
+               lad.version AS ladder_version, lad.period_days AS ladder_days, lad.ranks AS ladder_ranks,
+               lad.min_personal AS ladder_min_personal, lad.min_team AS ladder_min_team,
+               lad.effective_from AS ladder_from, t.personal, t.team
+          {_PROFILE_FROM}{holds}
+          LEFT JOIN lad ON true
+          LEFT JOIN LATERAL (SELECT array_agg(CAST(a.kind AS text)) AS kinds, array_agg(a.balance) AS amounts
+                               FROM ledger_account a WHERE a.distributor_id = d.id AND a.currency = :currency) b ON true
+          LEFT JOIN LATERAL (SELECT coalesce(sum(s.personal), 0) AS personal, coalesce(sum(s.team), 0) AS team
+                               FROM {SALES} s
+                              WHERE s.distributor_id = d.id
+                                AND s.day > distnet_local_day(now()) - coalesce(lad.period_days, :default_days)) t ON true
+         WHERE d.id = :id
+        """
+    )
+
+
+async def profile_row(session: AsyncSession, distributor_id: int) -> Any | None:
+    """The distributor with its card and that card's holds (DistributorView), or None."""
+    rows = await pg.fetch(session, _profile_statement(False), {"id": distributor_id})
+    return rows[0] if rows else None
+
+
+async def me_row(
+    session: AsyncSession, distributor_id: int, *, currency: str, default_days: int
+) -> Any | None:
+    """``profile_row`` plus balances in ``currency``, the stored ladder in effect (ladder_* null
+    when none: the default applies, ``default_days`` its period) and the sales over its period."""
+    rows = await pg.fetch(
+        session,
+        _profile_statement(True),
+        {"id": distributor_id, "currency": currency, "default_days": default_days},
+    )
+    return rows[0] if rows else None
+
+
+_DOWNLINE_PAGE = text(
+    """
+    WITH page AS (
+        SELECT d.id, d.code, d.name, d.erased_at, d.sponsor_id, c.depth AS level, CAST(d.rank AS text) AS rank,
+               d.joined_at
+          FROM distributor_closure c JOIN distributor d ON d.id = c.descendant_id
+         WHERE c.ancestor_id = :id AND c.depth <= :hi
+           AND (c.depth, c.descendant_id) > (:after_depth, :after_id)
+         ORDER BY c.depth, c.descendant_id
+         LIMIT :limit
+    )
+    SELECT EXISTS (SELECT 1 FROM distributor WHERE id = :id) AS found, p.*, s.sales
+      FROM (SELECT 1) one
+      LEFT JOIN page p ON true
+      LEFT JOIN LATERAL (SELECT sum(o.amount - o.refunded_amount)::bigint AS sales FROM orders o
+                          WHERE o.seller_id = p.id AND o.placed_at >= :lo AND o.placed_at < :hi_at) s ON true
+     ORDER BY p.level, p.id
+    """
+)
+
+
+async def downline_with_sales(
+    session: AsyncSession,
+    distributor_id: int,
+    max_depth: int,
+    after: tuple[int, int] | None,
+    limit: int,
+    placed_from: Any,
+    placed_to: Any,
+) -> tuple[bool, list[Any]]:
+    """Whether the distributor exists, and a page of its downline (``downline_page``) with each
+    member's net sales placed in [from, to) (``net_sales_of``), in one statement."""
+    params: dict[str, Any] = {
+        "id": distributor_id,
+        "hi": max_depth,
+        "limit": limit,
+        "after_depth": 0,
+        "after_id": 0,
+        "lo": placed_from,
+        "hi_at": placed_to,
+    }
+    if after is not None:
+        params.update(after_depth=after[0], after_id=after[1])
+    rows = await pg.fetch(session, _DOWNLINE_PAGE, params)
+    return bool(rows[0].found), [r for r in rows if r.id is not None]
