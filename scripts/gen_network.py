@@ -70,8 +70,9 @@ def build(size: int, seed: int = 7) -> Network:
     for i in range(1, n + 1):  # parents are always earlier ids, one pass suffices
         p = parent[i]
         depth[i] = depth[p] + 1 if p else 0
-    return Network(size, parent, depth, hub_id, int(chain_ids[-1]) if len(chain_ids) else 1,
-                   int((parent[1:] == 0).sum()))
+    return Network(
+        size, parent, depth, hub_id, int(chain_ids[-1]) if len(chain_ids) else 1, int((parent[1:] == 0).sum())
+    )
 
 
 def _code(i: int) -> str:
@@ -89,7 +90,106 @@ def _card(i: int) -> str:
     return body + luhn_digit(body)
 
 
-BULK_TABLES = ("distributor", "card", "ledger_account", "distributor_closure", "distributor_upline")
+BULK_TABLES = (
+    "distributor",
+    "card",
+    "ledger_account",
+    "distributor_closure",
+    "distributor_upline",
+    "team_level",
+)
+FROZEN_TABLES = ("distributor_closure", "distributor_upline", "team_level")
+"""Referenced by no foreign key: truncated in the load's transaction, so COPY FREEZE writes their rows
+already frozen and all-visible (no VACUUM pass over 9M rows before index-only scans work)."""
+PGCOPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+PGCOPY_TRAILER = b"\xff\xff"
+
+
+def closure_rows(net: Network) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The full closure (ancestor, depth, descendant) in primary-key order, built with numpy one
+    level at a time (every node's k-th ancestor is its (k-1)-th ancestor's parent): sorted input
+    makes the key's index build a single pass."""
+    parent = net.parent
+    cur = np.flatnonzero(parent).astype(np.int64)  # ids with a sponsor (parent[0] = 0 is unused)
+    anc = parent[cur]
+    ancestors, depths, descendants = [], [], []
+    level = 1
+    while len(cur):
+        ancestors.append(anc)
+        depths.append(np.full(len(cur), level, np.int64))
+        descendants.append(cur)
+        anc = parent[anc]
+        keep = anc != 0
+        cur, anc = cur[keep], anc[keep]
+        level += 1
+    id_bits, depth_bits = int(net.size).bit_length(), int(level).bit_length()
+    assert 2 * id_bits + depth_bits < 63
+    key = (
+        (np.concatenate(ancestors) << (depth_bits + id_bits))
+        | (np.concatenate(depths) << id_bits)
+        | np.concatenate(descendants)
+    )
+    del ancestors, depths, descendants
+    key.sort()
+    id_mask = (1 << id_bits) - 1
+    return key >> (depth_bits + id_bits), (key >> id_bits) & ((1 << depth_bits) - 1), key & id_mask
+
+
+def team_levels(ancestor: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ancestor, depth) -> members from the sorted closure: the team aggregate (``team_level``);
+    a generated network has no orders, so every level's sales are 0."""
+    starts = np.flatnonzero(np.r_[True, (np.diff(ancestor) != 0) | (np.diff(depth) != 0)])
+    return ancestor[starts], depth[starts], np.diff(np.r_[starts, len(ancestor)])
+
+
+def codes(n: int) -> list[str]:
+    """``_code`` of ids 1..n, vectorised."""
+    x = (np.arange(1, n + 1, dtype=np.int64) * 2_654_435_761) % 656_100_000_000
+    alphabet = np.frombuffer(CODE_ALPHABET.encode(), np.uint8)
+    out = np.empty((n, 8), np.uint8)
+    for j in range(8):
+        out[:, j] = alphabet[x % 30]
+        x //= 30
+    return out.view("S8").ravel().astype("U8").tolist()
+
+
+def card_numbers(n: int) -> np.ndarray:
+    """``_card`` of ids 1..n, vectorised: "62", the id in 13 digits, the Luhn digit (as bytes)."""
+    digits = np.empty((n, 15), np.int64)
+    digits[:, 0], digits[:, 1] = 6, 2
+    x = np.arange(1, n + 1, dtype=np.int64)
+    for pos in range(14, 1, -1):
+        digits[:, pos] = x % 10
+        x //= 10
+    doubled = digits[:, ::2] * 2  # positions 0, 2, ..., 14: every other digit from the right end
+    total = (doubled - 9 * (doubled > 9)).sum(axis=1) + digits[:, 1::2].sum(axis=1)
+    out = np.empty((n, 16), np.uint8)
+    out[:, :15] = digits + ord("0")
+    out[:, 15] = (10 - total % 10) % 10 + ord("0")
+    return out.view("S16").ravel()
+
+
+def copy_binary(
+    conn: psycopg.Connection, statement: str, columns: list[tuple[str, np.ndarray]], chunk: int = 1 << 20
+) -> None:
+    """COPY fixed-width columns in PostgreSQL's binary format, each chunk of rows one numpy
+    record array (big-endian field count, then length and value per column): no per-row Python."""
+    fields: list[tuple[str, str]] = [("n", ">i2")]
+    for i, (kind, _) in enumerate(columns):
+        fields += [(f"l{i}", ">i4"), (f"v{i}", kind)]
+    dtype = np.dtype(fields)
+    total = len(columns[0][1])
+    with conn.cursor() as cur, cur.copy(statement) as copy:
+        copy.write(PGCOPY_HEADER)
+        for lo in range(0, total, chunk):
+            hi = min(total, lo + chunk)
+            rows = np.empty(hi - lo, dtype)
+            rows["n"] = len(columns)
+            for i, (kind, values) in enumerate(columns):
+                rows[f"l{i}"] = np.dtype(kind).itemsize
+                rows[f"v{i}"] = values[lo:hi]
+            copy.write(rows.tobytes())
+        copy.write(PGCOPY_TRAILER)
 
 
 def _drop_indexes(conn: psycopg.Connection) -> list[str]:
@@ -114,19 +214,57 @@ def _drop_indexes(conn: psycopg.Connection) -> list[str]:
     return [f'ALTER TABLE {t} ADD CONSTRAINT "{n}" {d}' for t, n, d in keys] + [d for _, d in indexes]
 
 
-def _rebuild_indexes(url: str, definitions: list[str], connections: int = 2) -> None:
-    """Build the dropped keys and indexes on several connections at once (one per core), largest
-    tables first so the two long builds (closure key, closure descendant index) run side by side."""
+# Rows per generated distributor, and whether an index's leading column arrives sorted (a single
+# pass instead of a sort): the weights that share the rebuilds between the connections.
+_ROWS = {
+    "distributor_closure": 5.2,
+    "distributor_upline": 3.0,
+    "team_level": 1.2,
+    "distributor": 1.0,
+    "card": 1.0,
+    "ledger_account": 8.0,
+}
+_SORTED = (
+    "(ancestor_id, depth, descendant_id)",
+    "(distributor_id, level)",
+    "(ancestor_id, depth)",
+    "PRIMARY KEY (id)",
+    "(number)",
+)
+
+
+def _weight(definition: str) -> float:
+    table = next(
+        (
+            t
+            for t in sorted(_ROWS, key=len, reverse=True)
+            if f" {t} " in f"{definition} " or f"ON public.{t} " in definition or f"TABLE {t} " in definition
+        ),
+        "distributor",
+    )
+    return _ROWS[table] * (1.0 if any(s in definition for s in _SORTED) else 2.5)
+
+
+def _rebuild_indexes(url: str, definitions: list[str], connections: int = 2, work_mem: str = "1GB") -> None:
+    """Build the dropped keys and indexes on several connections at once (one per core), shared by
+    estimated cost (rows, and whether the input is already sorted), largest first; each sort in
+    memory (``maintenance_work_mem``) without parallel workers, the cores being taken."""
     from concurrent.futures import ThreadPoolExecutor
 
-    ordered = sorted(definitions, key=lambda d: "distributor_closure" not in d)
+    shares: list[list[str]] = [[] for _ in range(connections)]
+    loads = [0.0] * connections
+    for definition in sorted(definitions, key=_weight, reverse=True):
+        i = loads.index(min(loads))
+        shares[i].append(definition)
+        loads[i] += _weight(definition)
 
     def build(statements: list[str]) -> None:
         with psycopg.connect(plain(url), autocommit=True) as conn:
+            conn.execute(f"SET maintenance_work_mem = '{work_mem}'")
+            conn.execute("SET max_parallel_maintenance_workers = 0")
             for statement in statements:
                 conn.execute(statement)
 
-    shares = [ordered[i::connections] for i in range(connections)]
     with ThreadPoolExecutor(connections) as pool:
         for future in [pool.submit(build, share) for share in shares]:
             future.result()
@@ -140,42 +278,80 @@ def load(url: str, net: Network, seed: int = 7, *, accounts: bool = False) -> di
     timings: dict[str, float] = {}
     with psycopg.connect(plain(url)) as conn:
         # Bulk load of generated, consistent-by-construction rows: skip the per-row foreign-key
-        # triggers (replica role). Referential integrity is checked once at the end instead.
+        # triggers and the team aggregate's statement triggers (replica role); referential
+        # integrity is checked once at the end and the aggregate is loaded with the closure.
         conn.execute("SET session_replication_role = replica")
         t0 = time.perf_counter()
         index_definitions = _drop_indexes(conn)
+        conn.execute(f"TRUNCATE {', '.join(FROZEN_TABLES)}")
+        parent, depth = net.parent.tolist(), net.depth.tolist()
         paths: list[str] = [""] * (n + 1)
-        with conn.cursor() as cur, cur.copy(
-            "COPY distributor (id, code, name, sponsor_id, depth, path, rank, region) FROM STDIN"
-        ) as copy:
-            parent, depth = net.parent, net.depth
-            for i in range(1, n + 1):
-                p = parent[i]
-                path = f"{paths[p]}.{i}" if p else str(i)
-                paths[i] = path
-                copy.write_row((i, _code(i), f"Distributor {i}", p or None, int(depth[i]), path,
-                                ranks[i], regions[i]))
-        del paths
+        for i in range(1, n + 1):
+            p = parent[i]
+            paths[i] = f"{paths[p]}.{i}" if p else str(i)
+        sponsors = [str(p) if p else "\\N" for p in parent]
+        lines = "".join(
+            f"{i}\t{code}\tDistributor {i}\t{p}\t{d}\t{path}\t{rank}\t{region}\n"
+            for i, code, p, d, path, rank, region in zip(
+                range(1, n + 1),
+                codes(n),
+                sponsors[1:],
+                depth[1:],
+                paths[1:],
+                ranks[1:].tolist(),
+                regions[1:].tolist(),
+                strict=True,
+            )
+        ).encode()
+        del paths, sponsors
+        with (
+            conn.cursor() as cur,
+            cur.copy(
+                "COPY distributor (id, code, name, sponsor_id, depth, path, rank, region) FROM STDIN"
+            ) as copy,
+        ):
+            view = memoryview(lines)
+            for lo in range(0, len(lines), 1 << 23):
+                copy.write(view[lo : lo + (1 << 23)])
+        del lines, view
         timings["distributors_s"] = time.perf_counter() - t0
         t1b = time.perf_counter()
-        conn.execute(
-            """INSERT INTO distributor_closure (ancestor_id, depth, descendant_id)
-               SELECT a.anc::bigint, d.depth - a.ord + 1, d.id
-                 FROM distributor d,
-                      unnest(string_to_array(ltree2text(d.path), '.')) WITH ORDINALITY AS a(anc, ord)
-                WHERE a.ord <= d.depth"""
+        ancestor, level, descendant = closure_rows(net)
+        copy_binary(
+            conn,
+            "COPY distributor_closure (ancestor_id, depth, descendant_id) FROM STDIN (FORMAT BINARY, FREEZE)",
+            [(">i8", ancestor), (">i2", level), (">i8", descendant)],
         )
         timings["closure_s"] = time.perf_counter() - t1b
-        t1 = time.perf_counter()
-        conn.execute(
-            """INSERT INTO distributor_upline (distributor_id, level, ancestor_id)
-               SELECT descendant_id, depth, ancestor_id FROM distributor_closure WHERE depth <= 3"""
+        t1c = time.perf_counter()
+        team_ancestor, team_depth, members = team_levels(ancestor, level)
+        copy_binary(
+            conn,
+            "COPY team_level (ancestor_id, depth, members, sales) FROM STDIN (FORMAT BINARY, FREEZE)",
+            [
+                (">i8", team_ancestor),
+                (">i2", team_depth),
+                (">i8", members),
+                (">i8", np.zeros(len(members), np.int64)),
+            ],
         )
+        timings["team_levels_s"] = time.perf_counter() - t1c
+        t1 = time.perf_counter()
+        near = level <= 3
+        order = np.lexsort((level[near], descendant[near]))  # primary key order (distributor, level)
+        copy_binary(
+            conn,
+            "COPY distributor_upline (distributor_id, level, ancestor_id) FROM STDIN (FORMAT BINARY, FREEZE)",
+            [(">i8", descendant[near][order]), (">i2", level[near][order]), (">i8", ancestor[near][order])],
+        )
+        del ancestor, level, descendant, near, order
         timings["upline_s"] = time.perf_counter() - t1
         t2 = time.perf_counter()
-        with conn.cursor() as cur, cur.copy("COPY card (number, distributor_id) FROM STDIN") as copy:
-            for i in range(1, n + 1):
-                copy.write_row((_card(i), i))
+        copy_binary(
+            conn,
+            "COPY card (number, distributor_id) FROM STDIN (FORMAT BINARY)",
+            [("S16", card_numbers(n)), (">i8", np.arange(1, n + 1, dtype=np.int64))],
+        )
         timings["cards_s"] = time.perf_counter() - t2
         t3 = time.perf_counter()
         if accounts:
@@ -206,8 +382,8 @@ def load(url: str, net: Network, seed: int = 7, *, accounts: bool = False) -> di
         t4 = time.perf_counter()
         conn.autocommit = True
         conn.execute("VACUUM ANALYZE distributor")
-        conn.execute("VACUUM ANALYZE distributor_upline")
-        conn.execute("VACUUM ANALYZE distributor_closure")
+        for table in FROZEN_TABLES:  # written frozen and all-visible: statistics only
+            conn.execute(f"ANALYZE {table}")
         conn.execute("ANALYZE card")
         timings["analyze_s"] = time.perf_counter() - t4
         timings["total_s"] = time.perf_counter() - t0
@@ -217,8 +393,10 @@ def load(url: str, net: Network, seed: int = 7, *, accounts: bool = False) -> di
 def copy_baseline(url: str, net: Network) -> float:
     """Same-run baseline: a plain binary COPY of the same distributor rows into an unindexed table."""
     with psycopg.connect(plain(url)) as conn:
-        conn.execute("CREATE TEMP TABLE baseline_distributor (id bigint, code text, name text, sponsor_id bigint,"
-                     " depth int, path text)")
+        conn.execute(
+            "CREATE TEMP TABLE baseline_distributor (id bigint, code text, name text, sponsor_id bigint,"
+            " depth int, path text)"
+        )
         t0 = time.perf_counter()
         paths: list[str] = [""] * (net.size + 1)
         with conn.cursor() as cur, cur.copy("COPY baseline_distributor FROM STDIN (FORMAT BINARY)") as copy:
@@ -231,10 +409,14 @@ def copy_baseline(url: str, net: Network) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size", choices=SIZES, default="S")
     parser.add_argument("--keep", action="store_true", help="keep the database and print its URL")
-    parser.add_argument("--accounts", action="store_true", help="also open the 6 ledger accounts per distributor")
+    parser.add_argument(
+        "--accounts", action="store_true", help="also open the 6 ledger accounts per distributor"
+    )
     args = parser.parse_args()
     size = SIZES[args.size]
     t0 = time.perf_counter()
@@ -245,11 +427,22 @@ def main() -> None:
         baseline = copy_baseline(url, net)
         if args.keep:
             print(f"database: {url}", file=sys.stderr)
-    print(f"built {size:,} distributors in {build_s:.1f}s (max depth {int(net.depth.max())}, "
-          f"hub {net.hub_id}, {net.roots} roots); loaded in {timings['total_s']:.1f}s")
-    emit({"name": "gen_network", "size": args.size, "distributors": size, "build_seconds": round(build_s, 2),
-          **{k: round(v, 2) for k, v in timings.items()}, "seconds": round(timings["total_s"], 2),
-          "baseline_seconds": round(baseline, 2), "ratio": round(timings["distributors_s"] / baseline, 2)})
+    print(
+        f"built {size:,} distributors in {build_s:.1f}s (max depth {int(net.depth.max())}, "
+        f"hub {net.hub_id}, {net.roots} roots); loaded in {timings['total_s']:.1f}s"
+    )
+    emit(
+        {
+            "name": "gen_network",
+            "size": args.size,
+            "distributors": size,
+            "build_seconds": round(build_s, 2),
+            **{k: round(v, 2) for k, v in timings.items()},
+            "seconds": round(timings["total_s"], 2),
+            "baseline_seconds": round(baseline, 2),
+            "ratio": round(timings["distributors_s"] / baseline, 2),
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.kit.checks import Check
 from distnet.ledger.schemas import CheckResult, LedgerVerification
+from distnet.network.checks import CHECKS as NETWORK_CHECKS  # the team aggregate (issue 19)
 from distnet.payouts.checks import CHECKS as PAYOUT_CHECKS  # invariant 5 lives with payouts
 
 EXAMPLES = 5
@@ -191,7 +192,7 @@ CHECKS: tuple[Check, ...] = (
 async def verify(session: AsyncSession, progress: Callable[[Check], None] | None = None) -> LedgerVerification:
 
     results = []
-    for check in (*CHECKS, *PAYOUT_CHECKS):
+    for check in (*CHECKS, *PAYOUT_CHECKS, *NETWORK_CHECKS):
         rows = (await session.execute(text(f"SELECT * FROM ({check.sql}) bad LIMIT {EXAMPLES + 1}"))).all()
         bad = [{k: (str(v) if not isinstance(v, int | str | None) else v) for k, v in r._mapping.items()}
                for r in rows]

@@ -24,7 +24,15 @@ from distnet.models.money import (
     Order,
     Refund,
 )
-from distnet.models.network import Card, Distributor, DistributorClosure, DistributorUpline, Hold
+from distnet.models.network import (
+    Card,
+    Distributor,
+    DistributorClosure,
+    DistributorUpline,
+    Hold,
+    TeamLevel,
+    team_level_delta,
+)
 from distnet.models.notify import (
     Consent,
     Notification,
@@ -48,7 +56,7 @@ from distnet.models.risk import (
 __all__ = [
     "Base", "ApiKey", "AuditLog", "BusinessDay", "IdempotencyRecord", "OutboxEvent", "Commission", "CommissionPlan",
     "CommissionRate", "LedgerAccount", "LedgerPosting", "LedgerTransaction", "Order", "Refund", "Card",
-    "Distributor", "DistributorClosure", "DistributorUpline", "Hold", "PayoutItem", "PayoutItemCommission", "PayoutRun", "Repayment", "SettlementRun",
+    "Distributor", "DistributorClosure", "DistributorUpline", "Hold", "TeamLevel", "team_level_delta", "PayoutItem", "PayoutItemCommission", "PayoutRun", "Repayment", "SettlementRun",
     "Appeal", "AppealEvent", "MaintenanceWindow", "ProcessedEvent", "RiskCase", "RiskRule",
     "RiskRuleVersion", "RiskScan", "WebhookEndpoint", "PayoutAccount", "PayoutSkip", "TaxIdentity", "TaxTable",
     "Consent", "Notification", "NotificationPreference", "PreviousContact", "VerificationCode",

@@ -6,13 +6,16 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
+    Column,
     ForeignKey,
     Index,
     LargeBinary,
     SmallInteger,
     String,
+    Table,
     Text,
     text,
 )
@@ -103,6 +106,34 @@ class DistributorClosure(Base):
     descendant_id: Mapped[int] = mapped_column(primary_key=True)
 
     __table_args__ = (Index("ix_distributor_closure_descendant", "descendant_id", "depth"),)
+
+
+class TeamLevel(Base):
+    """A team per level: for each (ancestor, depth) the members there and their net sales (completed
+    order amounts net of refunds), what team stats answers without counting the closure.
+
+    Writers never touch this table: statement triggers on ``distributor_closure`` and ``orders``
+    (migrations/sql/distnet_team_closure, distnet_team_orders) append to ``team_level_delta``, so
+    concurrent registrations and orders never wait on an ancestor's row; readers sum both
+    (``network.repository.team_stats``) and ``network.repository.fold_team`` moves the deltas here.
+    ``network.checks`` compares it with a recount."""
+
+    __tablename__ = "team_level"
+    ancestor_id: Mapped[int] = mapped_column(primary_key=True)
+    depth: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    members: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    sales: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+
+
+team_level_delta = Table(
+    # appended by the closure and orders triggers, folded into team_level; no key, rows repeat
+    "team_level_delta", Base.metadata,
+    Column("ancestor_id", BigInteger, nullable=False),
+    Column("depth", SmallInteger, nullable=False),
+    Column("members", BigInteger, nullable=False, server_default=text("0")),
+    Column("sales", BigInteger, nullable=False, server_default=text("0")),
+    Index("ix_team_level_delta_ancestor", "ancestor_id", "depth"),
+)
 
 
 class Card(Base):

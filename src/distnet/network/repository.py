@@ -251,31 +251,57 @@ async def downline_page(
     return [dict(r._mapping) for r in rows]
 
 
+TEAM_STATS = text(
+    """
+    SELECT depth AS level, sum(members)::bigint AS count, sum(sales)::bigint AS sales
+      FROM (SELECT depth, members, sales FROM team_level WHERE ancestor_id = :id
+            UNION ALL
+            SELECT depth, members, sales FROM team_level_delta WHERE ancestor_id = :id) t
+     GROUP BY depth HAVING sum(members) > 0
+     ORDER BY depth
+    """
+)
+
+
 async def team_stats(session: AsyncSession, distributor_id: int) -> list[dict[str, Any]]:
-    """Members and net sales per level. Two queries on purpose: the counts are an index-only scan
-    of the closure's primary key; the sales join touches only team members who have orders."""
-    counts = await session.execute(
-        text(
-            """SELECT depth AS level, count(*) AS count FROM distributor_closure
-                WHERE ancestor_id = :id GROUP BY depth ORDER BY depth"""
-        ),
-        {"id": distributor_id},
+    """Members and net sales per level, from the maintained aggregate (``TeamLevel``): the folded
+    rows plus the deltas appended since the last fold, one statement so a concurrent fold is seen
+    whole or not at all. A level count is what counting the closure gives (``network.checks``)."""
+    rows = await session.execute(TEAM_STATS, {"id": distributor_id})
+    return [{"level": r.level, "count": int(r.count), "sales": int(r.sales)} for r in rows]
+
+
+# Serialises folds: two at once would upsert the same rows in different orders.
+TEAM_FOLD_LOCK = 0x7465_616D  # "team"
+
+_FOLD_TEAM = text(
+    """
+    WITH moved AS (
+        DELETE FROM team_level_delta RETURNING ancestor_id, depth, members, sales
     )
-    sales = await session.execute(
-        text(
-            """
-            SELECT c.depth AS level, sum(o.amount - o.refunded_amount) AS sales
-              FROM distributor_closure c JOIN orders o ON o.seller_id = c.descendant_id
-             WHERE c.ancestor_id = :id
-             GROUP BY c.depth
-            """
-        ),
-        {"id": distributor_id},
-    )
-    by_level: dict[Any, Any] = dict(sales.all())
-    return [
-        {"level": level, "count": count, "sales": by_level.get(level, 0)} for level, count in counts.all()
-    ]
+    INSERT INTO team_level AS t (ancestor_id, depth, members, sales)
+    SELECT ancestor_id, depth, sum(members), sum(sales) FROM moved GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (ancestor_id, depth) DO UPDATE
+       SET members = t.members + EXCLUDED.members, sales = t.sales + EXCLUDED.sales
+    RETURNING ancestor_id, depth, members, sales
+    """
+)
+
+
+async def fold_team(session: AsyncSession) -> int:
+    """Move the appended team deltas into ``team_level`` (scheduler job ``fold_team``): one
+    statement, so a reader sees each delta here or there, never both or neither; levels left
+    empty (a team moved or closed away) are removed. Returns the rows folded into."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": TEAM_FOLD_LOCK})
+    rows = (await session.execute(_FOLD_TEAM)).all()
+    empty = [(r.ancestor_id, r.depth) for r in rows if r.members == 0 and r.sales == 0]
+    if empty:
+        await session.execute(
+            text("""DELETE FROM team_level t USING unnest(CAST(:a AS bigint[]), CAST(:d AS smallint[])) e(a, d)
+                     WHERE t.ancestor_id = e.a AND t.depth = e.d AND t.members = 0 AND t.sales = 0"""),
+            {"a": [a for a, _ in empty], "d": [d for _, d in empty]},
+        )
+    return len(rows)
 
 
 async def net_sales_of(

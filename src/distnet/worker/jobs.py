@@ -54,6 +54,7 @@ JOBS: list[Job] = [
     Job("appeal_claim_expiry", timedelta(minutes=1), "distnet.risk.appeals.release_stale_claims"),
     Job("rank_evaluation", timedelta(days=1), "distnet.ranks.service.evaluate_ranks"),
     Job("fold_sales", timedelta(seconds=30), "distnet.ranks.service.fold_sales"),
+    Job("fold_team", timedelta(seconds=30), "distnet.network.repository.fold_team"),
     Job("notifications_send", timedelta(seconds=5), "distnet.notifications.tasks.queue_due"),
     Job("prune", timedelta(minutes=10), "distnet.events.housekeeping.prune"),
     Job("rank_downgrade_warnings", timedelta(days=1), "distnet.notifications.reminders.warn_downgrades"),
