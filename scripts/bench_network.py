@@ -47,6 +47,9 @@ RAW = {
 }
 
 
+UNFOLDED = 6_000
+
+
 def _ms(samples: list[float]) -> dict[str, float]:
     return {
         "p50_ms": round(percentile(samples, 50) * 1000, 3),
@@ -65,6 +68,22 @@ def bench_raw(url: str, ids: dict[str, int], n: int) -> dict[str, dict[str, floa
                 conn.execute(sql, {"id": target}).fetchall()
                 samples.append(time.perf_counter() - t)
             out[name] = _ms(samples)
+        # the same read behind a backlog of unfolded credits: 30 s of 200 orders/s in the hub's
+        # team between two runs of the fold_team job (each order appends one row per ancestor)
+        conn.execute(
+            "INSERT INTO team_level_delta (ancestor_id, depth, members, sales)"
+            " SELECT %(id)s, 1 + g %% 5, 0, 100 FROM generate_series(1, %(n)s) g",
+            {"id": ids["hub"], "n": UNFOLDED},
+        )
+        conn.commit()
+        samples = []
+        for _ in range(n):
+            t = time.perf_counter()
+            conn.execute(RAW["team_stats"], {"id": ids["hub"]}).fetchall()
+            samples.append(time.perf_counter() - t)
+        out[f"team_stats_{UNFOLDED // 1000}k_unfolded"] = _ms(samples)
+        conn.execute("DELETE FROM team_level_delta")
+        conn.commit()
     return out
 
 
@@ -146,8 +165,8 @@ def main() -> None:
         f"hub team {team:,}; chain leaf depth {int(net.depth[ids['leaf']])}"
     )
     print(f"{'query':24} {'raw p50/p99 ms':>18} {'service p50/p99 ms':>20} {'http p50/p99 ms':>18}")
-    for name in svc:
-        r, s_, h = raw.get(name, {}), svc[name], http.get(name, {})
+    for name in {**raw, **svc}:
+        r, s_, h = raw.get(name, {}), svc.get(name, {}), http.get(name, {})
         fmt = lambda d: f"{d.get('p50_ms', float('nan')):.2f}/{d.get('p99_ms', float('nan')):.2f}"  # noqa: E731
         print(f"{name:24} {fmt(r):>18} {fmt(s_):>20} {fmt(h):>18}")
     worst = max(http.values(), key=lambda d: d["p99_ms"])

@@ -3,9 +3,12 @@
 Shape: a random referral forest whose recruit counts follow a power law (node i picks its sponsor
 among earlier nodes with probability skewed to the oldest), plus two skewed shapes every real
 network ends up with: one chain 1,000 deep and one "hub" distributor with 100k direct recruits
-(size//10 at the smaller sizes). Loads distributors, the closure table, bounded uplines, cards and,
-with --accounts, the ledger accounts. Keys and indexes are dropped during the load and rebuilt
-after it; foreign keys are checked once at the end instead of per row.
+(size//10 at the smaller sizes). Loads distributors, the closure table, bounded uplines, the team
+aggregate (``team_level``), cards and, with --accounts, the ledger accounts. The closure, uplines,
+team levels and cards are built with numpy (the closure already in key order) and sent as binary
+COPY; the closure, uplines and team levels frozen (COPY FREEZE into tables truncated in the same
+transaction: no VACUUM pass). Keys and indexes are dropped during the load and rebuilt after it on
+two connections with in-memory sorts; foreign keys are checked once at the end instead of per row.
 
     uv run python scripts/gen_network.py --size S            # into a scratch database, then drop it
     uv run python scripts/gen_network.py --size M --keep     # keep it; prints the URL
@@ -245,6 +248,10 @@ def _weight(definition: str) -> float:
     return _ROWS[table] * (1.0 if any(s in definition for s in _SORTED) else 2.5)
 
 
+INDEX_SECONDS: dict[str, float] = {}
+"""Each rebuild's seconds in the last load (printed with --verbose)."""
+
+
 def _rebuild_indexes(url: str, definitions: list[str], connections: int = 2, work_mem: str = "1GB") -> None:
     """Build the dropped keys and indexes on several connections at once (one per core), shared by
     estimated cost (rows, and whether the input is already sorted), largest first; each sort in
@@ -263,7 +270,9 @@ def _rebuild_indexes(url: str, definitions: list[str], connections: int = 2, wor
             conn.execute(f"SET maintenance_work_mem = '{work_mem}'")
             conn.execute("SET max_parallel_maintenance_workers = 0")
             for statement in statements:
+                t = time.perf_counter()
                 conn.execute(statement)
+                INDEX_SECONDS[statement] = time.perf_counter() - t
 
     with ThreadPoolExecutor(connections) as pool:
         for future in [pool.submit(build, share) for share in shares]:
@@ -417,6 +426,7 @@ def main() -> None:
     parser.add_argument(
         "--accounts", action="store_true", help="also open the 6 ledger accounts per distributor"
     )
+    parser.add_argument("--verbose", action="store_true", help="print each index rebuild's seconds")
     args = parser.parse_args()
     size = SIZES[args.size]
     t0 = time.perf_counter()
@@ -425,6 +435,9 @@ def main() -> None:
     with scratch_database(f"distnet_gen_{args.size.lower()}", keep=args.keep) as url:
         timings = load(url, net, accounts=args.accounts)
         baseline = copy_baseline(url, net)
+        if args.verbose:
+            for statement, seconds in sorted(INDEX_SECONDS.items(), key=lambda kv: -kv[1]):
+                print(f"{seconds:6.2f}s  {statement}", file=sys.stderr)
         if args.keep:
             print(f"database: {url}", file=sys.stderr)
     print(
