@@ -268,7 +268,7 @@ async def team_stats(session: AsyncSession, distributor_id: int) -> list[dict[st
     rows plus the deltas appended since the last fold, one statement so a concurrent fold is seen
     whole or not at all. A level count is what counting the closure gives (``network.checks``)."""
     rows = await session.execute(TEAM_STATS, {"id": distributor_id})
-    return [{"level": r.level, "count": int(r.count), "sales": int(r.sales)} for r in rows]
+    return [{"level": r.level, "count": int(r[1]), "sales": int(r[2])} for r in rows]
 
 
 # Serialises folds: two at once would upsert the same rows in different orders.
