@@ -167,7 +167,7 @@ async def test_migration_backfill_equals_recount(client, admin_headers, session)
     before = await _stats(client, root)
     spec = importlib.util.spec_from_file_location(
         "team_level_migration",
-        Path(distnet.__file__).parent / "migrations/versions/2026-12-02-1530_team_level.py",
+        Path(distnet.__file__).parent / "migrations/versions/2026-12-02-1600_team_level.py",
     )
     assert spec is not None and spec.loader is not None
     migration = importlib.util.module_from_spec(spec)

@@ -8,7 +8,7 @@ writers append to ``team_level_delta`` (statement triggers on ``distributor_clos
 one statement from the closure and each member's orders.
 
 Revision ID: 0150
-Revises: 0125
+Revises: 0160
 """
 
 import sqlalchemy as sa
@@ -17,7 +17,7 @@ from alembic import op
 from distnet.migrate import sql_source
 
 revision = "0150"
-down_revision = "0125"
+down_revision = "0160"
 branch_labels = None
 depends_on = None
 
