@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Response, get
@@ -39,6 +40,14 @@ FILES = [CSV, XLSX]
 def _local(value: datetime, settings: Settings) -> datetime:
     """A time without an offset is the platform's local time (DISTNET_TIME_ZONE)."""
     return value if value.tzinfo else value.replace(tzinfo=settings.business.zone)
+
+
+async def _table(file_format: str, report: tuple[Sequence[tuple[str, Any]], Sequence[Sequence[Any]]], *,
+                 name: str, title: str, columns: Sequence[str], row: type[Any]) -> Response[Any] | Stream:
+    """A report computed whole (summary, rows), as JSON or a download."""
+    summary, rows = report
+    return await render.respond(file_format, name=name, title=title, summary=summary, columns=columns,
+                                batches=render.once(rows), row=row)
 
 
 class ReportController(Controller):
@@ -81,9 +90,9 @@ class ReportController(Controller):
     @get("/trial-balance", opt=roles(Role.finance, files=FILES), responses=json_or_files(Report[TrialBalanceRow]),
          summary="Ledger trial balance per account type; totals cancel out")
     async def trial_balance(self, session: AsyncSession, file_format: Format = "json") -> Response[Any] | Stream:
-        summary, rows = await service.trial_balance(session)
-        return await render.respond(file_format, name="trial-balance", title="Trial balance", summary=summary,
-                                    columns=service.TRIAL_COLUMNS, batches=render.once(rows), row=TrialBalanceRow)
+        report = await service.trial_balance(session)
+        return await _table(file_format, report, name="trial-balance", title="Trial balance",
+                            columns=service.TRIAL_COLUMNS, row=TrialBalanceRow)
 
     @get("/debt-ageing", opt=roles(Role.finance, files=FILES), responses=json_or_files(Report[DebtAgeingRow]),
          summary="What distributors owe, by age of the debt (0-30, 31-60, 61-90, over 90 days)")
@@ -91,60 +100,53 @@ class ReportController(Controller):
                           as_of: datetime | None = None,
                           currency: Annotated[str | None, Parameter(max_length=3)] = None,
                           file_format: Format = "json") -> Response[Any] | Stream:
-        summary, rows = await service.debt_ageing(
+        report = await service.debt_ageing(
             session, _local(as_of, settings) if as_of else datetime.now(UTC),
             check_currency(currency, settings.business.default_currency))
-        return await render.respond(file_format, name="debt-ageing", title="Debt ageing", summary=summary,
-                                    columns=service.AGEING_COLUMNS, batches=render.once(rows), row=DebtAgeingRow)
+        return await _table(file_format, report, name="debt-ageing", title="Debt ageing",
+                            columns=service.AGEING_COLUMNS, row=DebtAgeingRow)
 
     @get("/withheld", opt=roles(Role.finance, files=FILES), responses=json_or_files(Report[WithheldRow]),
          summary="Money withheld and forfeited, by hold reason and month")
     async def withheld(self, session: AsyncSession, settings: Settings,
                        currency: Annotated[str | None, Parameter(max_length=3)] = None,
                        file_format: Format = "json") -> Response[Any] | Stream:
-        summary, rows = await money.withheld_and_forfeited(
+        report = await money.withheld_and_forfeited(
             session, time_zone=settings.business.time_zone,
             currency=check_currency(currency, settings.business.default_currency))
-        return await render.respond(file_format, name="withheld-forfeited", title="Withheld and forfeited",
-                                    summary=summary, columns=money.WITHHELD_COLUMNS, batches=render.once(rows),
-                                    row=WithheldRow)
+        return await _table(file_format, report, name="withheld-forfeited", title="Withheld and forfeited",
+                            columns=money.WITHHELD_COLUMNS, row=WithheldRow)
 
     @get("/payouts-by-month", opt=roles(Role.finance, files=FILES),
          responses=json_or_files(Report[PayoutMonthRow]), summary="Payout items by month and status: gross, tax, net")
     async def payouts_by_month(self, session: AsyncSession, settings: Settings,
                                currency: Annotated[str | None, Parameter(max_length=3)] = None,
                                file_format: Format = "json") -> Response[Any] | Stream:
-        summary, rows = await money.payouts_by_month(
+        report = await money.payouts_by_month(
             session, time_zone=settings.business.time_zone,
             currency=check_currency(currency, settings.business.default_currency))
-        return await render.respond(file_format, name="payouts-by-month", title="Payouts by month",
-                                    summary=summary, columns=money.PAYOUT_MONTH_COLUMNS,
-                                    batches=render.once(rows), row=PayoutMonthRow)
+        return await _table(file_format, report, name="payouts-by-month", title="Payouts by month",
+                            columns=money.PAYOUT_MONTH_COLUMNS, row=PayoutMonthRow)
 
     @get("/points-liability", opt=roles(Role.finance, Role.admin, files=FILES),
          responses=json_or_files(Report[PointsLiabilityRow]),
          summary="Outstanding points by source and their value; points debt")
     async def points_liability(self, session: AsyncSession, file_format: Format = "json") -> Response[Any] | Stream:
-        summary, rows = await points_reports.liability(session)
-        return await render.respond(file_format, name="points-liability", title="Points liability", summary=summary,
-                                    columns=points_reports.LIABILITY_COLUMNS, batches=render.once(rows),
-                                    row=PointsLiabilityRow)
+        return await _table(file_format, await points_reports.liability(session), name="points-liability",
+                            title="Points liability", columns=points_reports.LIABILITY_COLUMNS, row=PointsLiabilityRow)
 
     @get("/points-by-month", opt=roles(Role.finance, Role.admin, files=FILES),
          responses=json_or_files(Report[PointsMonthRow]),
          summary="Points earned, reversed, redeemed, adjusted and expired per month")
     async def points_by_month(self, session: AsyncSession, settings: Settings,
                               file_format: Format = "json") -> Response[Any] | Stream:
-        summary, rows = await points_reports.by_month(session, time_zone=settings.business.time_zone)
-        return await render.respond(file_format, name="points-by-month", title="Points by month", summary=summary,
-                                    columns=points_reports.MONTHLY_COLUMNS, batches=render.once(rows),
-                                    row=PointsMonthRow)
+        report = await points_reports.by_month(session, time_zone=settings.business.time_zone)
+        return await _table(file_format, report, name="points-by-month", title="Points by month",
+                            columns=points_reports.MONTHLY_COLUMNS, row=PointsMonthRow)
 
     @get("/benefits-by-rank", opt=roles(Role.finance, Role.admin, files=FILES),
          responses=json_or_files(Report[BenefitsByRankRow]),
          summary="Members per rank, those suspended, and the benefits in effect for each rank")
     async def benefits_by_rank(self, session: AsyncSession, file_format: Format = "json") -> Response[Any] | Stream:
-        summary, rows = await points_reports.benefits_per_rank(session)
-        return await render.respond(file_format, name="benefits-by-rank", title="Benefits by rank", summary=summary,
-                                    columns=points_reports.BENEFITS_COLUMNS, batches=render.once(rows),
-                                    row=BenefitsByRankRow)
+        return await _table(file_format, await points_reports.benefits_per_rank(session), name="benefits-by-rank",
+                            title="Benefits by rank", columns=points_reports.BENEFITS_COLUMNS, row=BenefitsByRankRow)
