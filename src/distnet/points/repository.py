@@ -239,3 +239,109 @@ INSERT INTO points_lot_use (spend_id, lot_id, points)
 SELECT :spend, take.id, take.points FROM take
 RETURNING lot_id, points
 """)
+
+
+DISTRIBUTOR_EXISTS = text("SELECT true FROM distributor WHERE id = :d")
+
+
+OPEN_POINTS_ACCOUNTS = text(
+    "INSERT INTO ledger_account (distributor_id, kind, currency, balance) "
+    "SELECT :d, k, 'PTS', 0 FROM unnest(ARRAY['points', 'points_owed']) k ON CONFLICT DO NOTHING"
+)
+
+
+LOTS_BALANCE = text("SELECT coalesce(sum(remaining), 0) FROM points_lot WHERE distributor_id = :d AND remaining > 0")
+
+
+SPEND = text(
+    "SELECT id, distributor_id, kind, points, purpose, reference, created_at FROM points_spend WHERE id = :i"
+)
+
+
+SPEND_LOTS = text("SELECT lot_id, points FROM points_lot_use WHERE spend_id = :i ORDER BY lot_id")
+
+
+PRIOR_SPEND = text(
+    "SELECT id, request_hash FROM points_spend WHERE distributor_id = :d AND kind = :k AND idempotency_key = :key"
+)
+
+
+INSERT_SPEND = text(
+    "INSERT INTO points_spend (distributor_id, kind, idempotency_key, request_hash, points, purpose, reference, "
+    "created_by) VALUES (:d, :k, :key, :h, :p, :purpose, :ref, :by) RETURNING id"
+)
+
+
+SET_SPEND_TRANSACTION = text("UPDATE points_spend SET transaction_id = :t WHERE id = :i")
+
+
+INSERT_ADJUSTMENT_LOT = text(
+    """
+    INSERT INTO points_lot (distributor_id, source, source_ref, amount, remaining, expires_at)
+    VALUES (:d, 'adjustment', :ref, :p, :p, now() + make_interval(months => :months))
+    ON CONFLICT (distributor_id, source, source_ref) DO NOTHING RETURNING id
+    """
+)
+
+
+ADJUSTMENT_LOT = text(
+    "SELECT id FROM points_lot WHERE distributor_id = :d AND source = 'adjustment' AND source_ref = :ref"
+)
+
+
+LOCK_ORDER_LOT = text(
+    "SELECT id, amount, remaining, reversed FROM points_lot "
+    "WHERE distributor_id = :d AND source = 'order' AND source_ref = :ref FOR UPDATE"
+)
+
+
+REVERSE_LOT = text("UPDATE points_lot SET remaining = remaining - :t, reversed = reversed + :r WHERE id = :i")
+
+
+POINTS_BALANCES = text("SELECT kind, balance FROM ledger_account WHERE distributor_id = :d AND currency = 'PTS'")
+
+
+OPEN_LOTS = text(
+    "SELECT id, source, source_ref, amount, remaining, netted, reversed, expired, earned_at, expires_at "
+    "FROM points_lot WHERE distributor_id = :d AND remaining > 0 ORDER BY expires_at, id LIMIT 500"
+)
+
+
+LIABILITY_BY_SOURCE = text(
+    "SELECT source, count(*) AS lots, count(DISTINCT distributor_id) AS members, sum(remaining) AS points "
+    "FROM points_lot WHERE remaining > 0 GROUP BY source ORDER BY source"
+)
+
+
+POINTS_DEBT = text(
+    "SELECT coalesce(-sum(balance), 0) FROM ledger_account WHERE currency = 'PTS' AND kind = 'points_owed'"
+)
+
+
+POINTS_BY_MONTH = text(
+    """
+    SELECT to_char(t.created_at AT TIME ZONE :tz, 'YYYY-MM') AS month,
+           coalesce(sum(-p.amount) FILTER (WHERE a.kind = 'points_issued' AND p.amount < 0), 0) AS earned,
+           coalesce(sum(p.amount) FILTER (WHERE a.kind = 'points_issued' AND t.kind = 'points.reversed'), 0)
+               AS reversed,
+           coalesce(sum(p.amount) FILTER (WHERE a.kind = 'points_redeemed'), 0) AS redeemed,
+           coalesce(sum(p.amount) FILTER (WHERE a.kind = 'points_issued' AND t.kind = 'points.adjustment'), 0)
+               AS adjusted_out,
+           coalesce(sum(p.amount) FILTER (WHERE a.kind = 'points_expired'), 0) AS expired
+      FROM ledger_posting p
+      JOIN ledger_account a ON a.id = p.account_id AND a.currency = 'PTS' AND a.distributor_id IS NULL
+      JOIN ledger_transaction t ON t.id = p.transaction_id
+     GROUP BY 1 ORDER BY 1
+    """
+)
+
+
+MEMBERS_PER_RANK = text(
+    """
+    SELECT d.rank, count(*) AS members,
+           count(*) FILTER (WHERE EXISTS (SELECT 1 FROM hold h WHERE h.distributor_id = d.id
+                            AND h.reason <> 'maintenance' AND h.lifted_at IS NULL AND h.started_at <= now()
+                            AND (h.ends_at IS NULL OR h.ends_at > now()))) AS suspended
+      FROM distributor d WHERE d.status = 'active' GROUP BY d.rank
+    """
+)

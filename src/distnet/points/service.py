@@ -11,7 +11,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.benefits import repository as benefits_repo
@@ -142,15 +141,12 @@ async def _lock_member(session: AsyncSession, distributor_id: int) -> dict[str, 
     rows = (await session.execute(repo.LOCK_MEMBER, {"d": distributor_id})).all()
     if len(rows) < 2:
         exists = await session.scalar(
-            text("SELECT true FROM distributor WHERE id = :d"), {"d": distributor_id}
+            repo.DISTRIBUTOR_EXISTS, {"d": distributor_id}
         )
         if not exists:
             raise DistributorNotFound(f"no distributor {distributor_id}")
         await session.execute(
-            text(
-                "INSERT INTO ledger_account (distributor_id, kind, currency, balance) "
-                "SELECT :d, k, 'PTS', 0 FROM unnest(ARRAY['points', 'points_owed']) k ON CONFLICT DO NOTHING"
-            ),
+            repo.OPEN_POINTS_ACCOUNTS,
             {"d": distributor_id},
         )
         rows = (await session.execute(repo.LOCK_MEMBER, {"d": distributor_id})).all()
@@ -167,9 +163,7 @@ async def _lots_balance(session: AsyncSession, distributor_id: int) -> int:
     and already right inside a transaction whose credits wait for commit (migration 0110)."""
     return int(
         await session.scalar(
-            text(
-                "SELECT coalesce(sum(remaining), 0) FROM points_lot WHERE distributor_id = :d AND remaining > 0"
-            ),
+            repo.LOTS_BALANCE,
             {"d": distributor_id},
         )
         or 0
@@ -179,16 +173,14 @@ async def _lots_balance(session: AsyncSession, distributor_id: int) -> int:
 async def _spend_view(session: AsyncSession, spend_id: int) -> schemas.Spend:
     s = (
         await session.execute(
-            text(
-                "SELECT id, distributor_id, kind, points, purpose, reference, created_at FROM points_spend WHERE id = :i"
-            ),
+            repo.SPEND,
             {"i": spend_id},
         )
     ).one()
     lots = [
         schemas.LotUse(lot_id=r.lot_id, points=int(r.points))
         for r in await session.execute(
-            text("SELECT lot_id, points FROM points_lot_use WHERE spend_id = :i ORDER BY lot_id"),
+            repo.SPEND_LOTS,
             {"i": spend_id},
         )
     ]
@@ -226,9 +218,7 @@ async def _spend(
     balances = await _lock_member(session, distributor_id)
     prior = (
         await session.execute(
-            text(
-                "SELECT id, request_hash FROM points_spend WHERE distributor_id = :d AND kind = :k AND idempotency_key = :key"
-            ),
+            repo.PRIOR_SPEND,
             {"d": distributor_id, "k": kind, "key": key},
         )
     ).first()
@@ -245,10 +235,7 @@ async def _spend(
         )
     spend_id = int(
         await session.scalar(
-            text(
-                "INSERT INTO points_spend (distributor_id, kind, idempotency_key, request_hash, points, purpose, reference, "
-                "created_by) VALUES (:d, :k, :key, :h, :p, :purpose, :ref, :by) RETURNING id"
-            ),
+            repo.INSERT_SPEND,
             {
                 "d": distributor_id,
                 "k": kind,
@@ -275,7 +262,7 @@ async def _spend(
         postings=[Posting("points", -points, distributor_id), Posting(platform, points)],
     )
     await session.execute(
-        text("UPDATE points_spend SET transaction_id = :t WHERE id = :i"), {"t": txn, "i": spend_id}
+        repo.SET_SPEND_TRANSACTION, {"t": txn, "i": spend_id}
     )
     return 201, spend_id
 
@@ -328,13 +315,7 @@ async def adjust(
         await _lock_member(session, distributor_id)
         lot = (
             await session.execute(
-                text(
-                    """
-            INSERT INTO points_lot (distributor_id, source, source_ref, amount, remaining, expires_at)
-            VALUES (:d, 'adjustment', :ref, :p, :p, now() + make_interval(months => :months))
-            ON CONFLICT (distributor_id, source, source_ref) DO NOTHING RETURNING id
-            """
-                ),
+                repo.INSERT_ADJUSTMENT_LOT,
                 {
                     "d": distributor_id,
                     "ref": key[:64],
@@ -347,9 +328,7 @@ async def adjust(
             status, lot_id = (
                 200,
                 await session.scalar(
-                    text(
-                        "SELECT id FROM points_lot WHERE distributor_id = :d AND source = 'adjustment' AND source_ref = :ref"
-                    ),
+                    repo.ADJUSTMENT_LOT,
                     {"d": distributor_id, "ref": key[:64]},
                 ),
             )
@@ -419,10 +398,7 @@ async def reverse_for_refund(
     await _lock_member(session, seller_id)
     lot = (
         await session.execute(
-            text(
-                "SELECT id, amount, remaining, reversed FROM points_lot "
-                "WHERE distributor_id = :d AND source = 'order' AND source_ref = :ref FOR UPDATE"
-            ),
+            repo.LOCK_ORDER_LOT,
             {"d": seller_id, "ref": str(order_id)},
         )
     ).first()
@@ -433,7 +409,7 @@ async def reverse_for_refund(
         return None
     taken, debt = reversal_split(due, int(lot.remaining))
     await session.execute(
-        text("UPDATE points_lot SET remaining = remaining - :t, reversed = reversed + :r WHERE id = :i"),
+        repo.REVERSE_LOT,
         {"t": taken, "r": due, "i": lot.id},
     )
     await post(
@@ -459,9 +435,7 @@ async def my_points(session: AsyncSession, distributor_id: int) -> schemas.MyPoi
     rows: dict[str, int] = dict(
         (
             await session.execute(
-                text(
-                    "SELECT kind, balance FROM ledger_account WHERE distributor_id = :d AND currency = 'PTS'"
-                ),
+                repo.POINTS_BALANCES,
                 {"d": distributor_id},
             )
         ).all()
@@ -480,10 +454,7 @@ async def my_points(session: AsyncSession, distributor_id: int) -> schemas.MyPoi
             expires_at=r.expires_at,
         )
         for r in await session.execute(
-            text(
-                "SELECT id, source, source_ref, amount, remaining, netted, reversed, expired, earned_at, expires_at "
-                "FROM points_lot WHERE distributor_id = :d AND remaining > 0 ORDER BY expires_at, id LIMIT 500"
-            ),
+            repo.OPEN_LOTS,
             {"d": distributor_id},
         )
     ]
