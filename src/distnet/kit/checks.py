@@ -1,5 +1,6 @@
 """The shape of a money invariant check (``ledger verify``): each domain lists its own checks
-(``ledger/verify.py``, ``payouts/checks.py``) and the ledger runs them all."""
+(a ``checks`` section at the end of ``ledger/repository.py`` and
+``payouts/repository.py``) and the ledger runs them all."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from distnet.ledger import repository as repo
 from distnet.ledger.postings import PostingsMissing, check_posted, posted_columns, posting_ctes
 from distnet.models import LedgerAccount
 
@@ -42,15 +43,7 @@ async def ensure_accounts(session: AsyncSession, distributor_ids: Sequence[int],
     if not distributor_ids:
         return
     await session.execute(
-        text(
-            """
-            INSERT INTO ledger_account (distributor_id, kind, currency, balance)
-            SELECT d, k, :currency, 0 FROM unnest(CAST(:ids AS bigint[])) AS d, unnest(CAST(:kinds AS text[])) AS k
-            UNION ALL
-            SELECT d, k, 'PTS', 0 FROM unnest(CAST(:ids AS bigint[])) AS d, unnest(CAST(:points AS text[])) AS k
-            ON CONFLICT DO NOTHING
-            """
-        ),
+        repo.OPEN_DISTRIBUTOR_ACCOUNTS,
         {"ids": list(distributor_ids), "kinds": list(DISTRIBUTOR_ACCOUNTS), "currency": currency,
          "points": list(POINTS_ACCOUNTS)},
     )
@@ -58,13 +51,7 @@ async def ensure_accounts(session: AsyncSession, distributor_ids: Sequence[int],
 
 async def ensure_platform_accounts(session: AsyncSession, currency: str = "CNY") -> None:
     await session.execute(
-        text(
-            """
-            INSERT INTO ledger_account (distributor_id, kind, currency, balance)
-            SELECT NULL, k, :currency, 0 FROM unnest(CAST(:kinds AS text[])) AS k
-            ON CONFLICT DO NOTHING
-            """
-        ),
+        repo.OPEN_PLATFORM_ACCOUNTS,
         {"kinds": list(PLATFORM_ACCOUNTS), "currency": currency},
     )
 
@@ -74,8 +61,8 @@ async def apply_deferred_balances(session: AsyncSession) -> None:
     credits to pending / withheld and the platform expense are applied at commit). For a reader
     that must see its own transaction's credits in the stored balances; committed balances never
     need it."""
-    await session.execute(text("SET CONSTRAINTS ledger_balance_pending_apply IMMEDIATE"))
-    await session.execute(text("SET CONSTRAINTS ledger_balance_pending_apply DEFERRED"))
+    await session.execute(repo.APPLY_DEFERRED_NOW)
+    await session.execute(repo.DEFER_APPLY)
 
 
 async def post(

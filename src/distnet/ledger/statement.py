@@ -10,11 +10,11 @@ import io
 from datetime import datetime
 
 import msgspec
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.kit.errors import ValidationFailed
 from distnet.kit.money import format_amount
+from distnet.ledger import repository as repo
 from distnet.ledger.schemas import Balances, DistributorBalances, Statement, StatementLine
 from distnet.ledger.service import balances as raw_balances
 
@@ -40,15 +40,7 @@ async def statement_lines(session: AsyncSession, distributor_id: int, currency: 
         raise ValidationFailed("from must not be after to", field="from")
     params = {"d": distributor_id, "cur": currency, "start": start, "end": end, "limit": MAX_LINES + 1}
     opening = await session.execute(
-        text(
-            """
-            SELECT a.kind, coalesce(sum(p.amount), 0) AS total
-              FROM ledger_account a JOIN ledger_posting p ON p.account_id = a.id
-             WHERE a.distributor_id = :d AND a.currency = :cur
-               AND CAST(:start AS timestamptz) IS NOT NULL AND p.created_at < CAST(:start AS timestamptz)
-             GROUP BY a.kind
-            """
-        ),
+        repo.OPENING_BALANCES,
         params,
     )
     per_account = {r.kind: int(r.total) for r in opening}
@@ -56,20 +48,7 @@ async def statement_lines(session: AsyncSession, distributor_id: int, currency: 
     opening_balance = running
     rows = (
         await session.execute(
-            text(
-                """
-                SELECT p.created_at AS at, t.id AS transaction_id, t.kind, t.ref_type, t.ref_id, a.kind AS account,
-                       p.commission_id, p.amount
-                  FROM ledger_account a
-                  JOIN ledger_posting p ON p.account_id = a.id
-                  JOIN ledger_transaction t ON t.id = p.transaction_id
-                 WHERE a.distributor_id = :d AND a.currency = :cur
-                   AND (CAST(:start AS timestamptz) IS NULL OR p.created_at >= CAST(:start AS timestamptz))
-                   AND (CAST(:end AS timestamptz) IS NULL OR p.created_at < CAST(:end AS timestamptz))
-                 ORDER BY p.id
-                 LIMIT :limit
-                """
-            ),
+            repo.STATEMENT_LINES,
             params,
         )
     ).all()
