@@ -18,7 +18,6 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.db import rowcount
@@ -28,6 +27,7 @@ from distnet.kit.crypto import decrypt, encrypt, keyed_hash
 from distnet.kit.errors import ValidationFailed
 from distnet.kit.ratelimit import RateLimiter
 from distnet.models.notify import CONSENT_PURPOSES
+from distnet.profile import repository as repo
 from distnet.notifications.service import notify, notify_previous_contacts
 from distnet.profile.errors import ConsentRequired
 from distnet.profile.schemas import ConsentView, ProfileView, RegistrationConsent
@@ -67,7 +67,7 @@ async def record_registration(session: AsyncSession, *, settings: Settings, prin
                            after={"purposes": [p for p, _ in rows], "channel": consent.channel,
                                   "terms_version": consent.terms_version, "privacy_version": consent.privacy_version})
     if email:
-        await session.execute(text("UPDATE distributor SET email_enc = :e, email_hash = :h WHERE id = :d"),
+        await session.execute(repo.SET_EMAIL,
                               {"e": encrypt(settings.secret_key, email), "h": keyed_hash(settings.secret_key, "email",
                                                                                         email),
                                "d": distributor_id})
@@ -84,9 +84,7 @@ async def record_registration(session: AsyncSession, *, settings: Settings, prin
 
 
 async def profile(session: AsyncSession, *, settings: Settings, distributor_id: int) -> ProfileView:
-    row = (await session.execute(text("""
-        SELECT locale, phone_enc, phone_verified_at, email_enc, email_verified_at FROM distributor WHERE id = :d
-    """), {"d": distributor_id})).one()
+    row = (await session.execute(repo.PROFILE, {"d": distributor_id})).one()
     phone, email = decrypt(settings.secret_key, row.phone_enc), decrypt(settings.secret_key, row.email_enc)
     return ProfileView(distributor_id, row.locale, mask("sms", phone) if phone else None,
                        row.phone_verified_at is not None and phone is not None,
@@ -95,8 +93,8 @@ async def profile(session: AsyncSession, *, settings: Settings, distributor_id: 
 
 async def set_locale(session: AsyncSession, *, settings: Settings, principal: Principal, distributor_id: int,
                      locale: str) -> ProfileView:
-    before = await session.scalar(text("SELECT locale FROM distributor WHERE id = :d"), {"d": distributor_id})
-    await session.execute(text("UPDATE distributor SET locale = :l WHERE id = :d"), {"l": locale, "d": distributor_id})
+    before = await session.scalar(repo.LOCALE, {"d": distributor_id})
+    await session.execute(repo.SET_LOCALE, {"l": locale, "d": distributor_id})
     if before != locale:
         await audit.record(session, principal, "profile.locale_changed", "distributor", distributor_id,
                            before={"locale": before}, after={"locale": locale})
@@ -126,21 +124,12 @@ async def verify_contact(session: AsyncSession, *, settings: Settings, principal
     value = checked.destination or ""
     column = "phone" if channel == "phone" else "email"
     new_hash = keyed_hash(settings.secret_key, column, value)
-    before = (await session.execute(text(f"""
-        SELECT {column}_enc AS enc, {column}_hash AS hash, {column}_verified_at AS verified_at
-          FROM distributor WHERE id = :d FOR UPDATE
-    """), {"d": distributor_id})).one()
+    before = (await session.execute(repo.lock_contact(column), {"d": distributor_id})).one()
     previous_id = None
     if before.enc is not None and before.verified_at is not None and before.hash != new_hash:
         # a verified address is replaced: keep it (encrypted) for the security notices
-        previous_id = await session.scalar(text("""
-            INSERT INTO previous_contact (distributor_id, channel, address_enc, address_hash)
-            VALUES (:d, :c, :enc, :hash) RETURNING id
-        """), {"d": distributor_id, "c": CHANNEL_OF[channel], "enc": before.enc, "hash": before.hash})
-    await session.execute(text(f"""
-        UPDATE distributor SET {column}_enc = :enc, {column}_hash = :hash, {column}_verified_at = now()
-         WHERE id = :d
-    """), {"enc": encrypt(settings.secret_key, value), "hash": new_hash, "d": distributor_id})
+        previous_id = await session.scalar(repo.INSERT_PREVIOUS_CONTACT, {"d": distributor_id, "c": CHANNEL_OF[channel], "enc": before.enc, "hash": before.hash})
+    await session.execute(repo.set_verified_contact(column), {"enc": encrypt(settings.secret_key, value), "hash": new_hash, "d": distributor_id})
     await audit.record(session, principal, f"profile.{column}_verified", "distributor", distributor_id,
                        after={column: mask(CHANNEL_OF[channel], value)})
     if previous_id is not None:
@@ -159,20 +148,12 @@ async def verify_contact(session: AsyncSession, *, settings: Settings, principal
 
 
 async def _grant(session: AsyncSession, distributor_id: int, purpose: str, version: str, channel: str) -> bool:
-    inserted = await session.execute(text("""
-        INSERT INTO consent (distributor_id, purpose, document_version, channel)
-        SELECT CAST(:d AS bigint), CAST(:p AS varchar), CAST(:v AS varchar), CAST(:c AS varchar)
-         WHERE NOT EXISTS (SELECT 1 FROM consent WHERE distributor_id = CAST(:d AS bigint)
-                             AND purpose = CAST(:p AS varchar) AND withdrawn_at IS NULL)
-    """), {"d": distributor_id, "p": purpose, "v": version, "c": channel})
+    inserted = await session.execute(repo.GRANT_CONSENT, {"d": distributor_id, "p": purpose, "v": version, "c": channel})
     return bool(rowcount(inserted))
 
 
 async def consents(session: AsyncSession, *, distributor_id: int) -> list[ConsentView]:
-    rows = await session.execute(text("""
-        SELECT purpose, document_version, channel, granted_at, withdrawn_at FROM consent
-         WHERE distributor_id = :d ORDER BY id
-    """), {"d": distributor_id})
+    rows = await session.execute(repo.CONSENTS, {"d": distributor_id})
     return [ConsentView(r.purpose, r.document_version, r.channel, r.granted_at, r.withdrawn_at,
                         r.purpose in REQUIRED_CONSENTS) for r in rows]
 
@@ -193,9 +174,7 @@ async def withdraw(session: AsyncSession, *, principal: Principal, distributor_i
                               "(POST /api/v1/me/closure) to end it")
     if purpose not in CONSENT_PURPOSES:
         raise ValidationFailed(f"unknown consent {purpose!r}", field="purpose")
-    withdrawn = await session.execute(text("""
-        UPDATE consent SET withdrawn_at = now() WHERE distributor_id = :d AND purpose = :p AND withdrawn_at IS NULL
-    """), {"d": distributor_id, "p": purpose})
+    withdrawn = await session.execute(repo.WITHDRAW_CONSENT, {"d": distributor_id, "p": purpose})
     if rowcount(withdrawn):
         await audit.record(session, principal, "consent.withdrawn", "distributor", distributor_id,
                            after={"purpose": purpose})
@@ -208,12 +187,9 @@ async def withdraw(session: AsyncSession, *, principal: Principal, distributor_i
 def payout_contact_condition(settings: Settings) -> str:
     """SQL over ``distributor d`` for the payout run: with ``DISTNET_REQUIRE_VERIFIED_CONTACT`` a
     first payout needs a verified phone or e-mail; later payouts do not."""
-    if not settings.notify.require_verified_contact:
-        return "TRUE"
-    return ("(d.phone_verified_at IS NOT NULL OR d.email_verified_at IS NOT NULL OR EXISTS "
-            "(SELECT 1 FROM payout_item pi WHERE pi.distributor_id = d.id AND pi.status = 'paid'))")
+    return repo.PAYOUT_CONTACT_CONDITION if settings.notify.require_verified_contact else "TRUE"
 
 
 async def contact_verified_for_payout(session: AsyncSession, *, settings: Settings, distributor_id: int) -> bool:
-    return bool(await session.scalar(text(
-        f"SELECT {payout_contact_condition(settings)} FROM distributor d WHERE d.id = :d"), {"d": distributor_id}))
+    return bool(await session.scalar(repo.contact_condition_holds(payout_contact_condition(settings)),
+                                     {"d": distributor_id}))
