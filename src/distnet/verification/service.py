@@ -29,7 +29,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from distnet.kit.crypto import decrypt, encrypt
@@ -37,6 +36,7 @@ from distnet.kit.ratelimit import RateLimiter
 from distnet.models.notify import CODE_PURPOSES
 from distnet.notifications import service as notifications
 from distnet.settings import Settings
+from distnet.verification import repository as repo
 from distnet.verification.errors import CodeExpired, CodeLocked, CodeMissing, CodeWrong, NoVerifiedContact
 
 CODE_DIGITS = 6
@@ -90,10 +90,7 @@ def _now() -> datetime:
 
 
 async def _locked_until(conn: AsyncSession | AsyncConnection, distributor_id: int, purpose: str) -> datetime | None:
-    return await conn.scalar(text("""
-        SELECT max(locked_until) FROM verification_code
-         WHERE distributor_id = :d AND purpose = :p AND locked_until > now()
-    """), {"d": distributor_id, "p": purpose})
+    return await conn.scalar(repo.LOCKED_UNTIL, {"d": distributor_id, "p": purpose})
 
 
 def _locked(until: datetime) -> CodeLocked:
@@ -105,11 +102,7 @@ def _locked(until: datetime) -> CodeLocked:
 
 async def _contact(session: AsyncSession, settings: Settings, distributor_id: int) -> tuple[str, str] | None:
     """The distributor's verified contact: the phone first (SMS), else the e-mail."""
-    row = (await session.execute(text("""
-        SELECT CASE WHEN phone_verified_at IS NOT NULL THEN phone_enc END,
-               CASE WHEN email_verified_at IS NOT NULL THEN email_enc END
-          FROM distributor WHERE id = :d
-    """), {"d": distributor_id})).first()
+    row = (await session.execute(repo.VERIFIED_CONTACT, {"d": distributor_id})).first()
     if row is None:
         return None
     if row[0] is not None:
@@ -130,7 +123,7 @@ async def issue_code(session: AsyncSession, *, settings: Settings, distributor_i
     if purpose not in CODE_PURPOSES:
         raise ValueError(f"unknown code purpose {purpose!r}")
     # one issuer at a time per person and purpose: two concurrent requests leave one live code
-    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('verification_code'), hashtext(:k))"),
+    await session.execute(repo.LOCK_ISSUER,
                           {"k": f"{distributor_id}:{purpose}"})
     until = await _locked_until(session, distributor_id, purpose)
     if until is not None:
@@ -140,16 +133,10 @@ async def issue_code(session: AsyncSession, *, settings: Settings, distributor_i
     channel, address = destination or await _contact(session, settings, distributor_id) or ("inbox", None)
     if channel == "inbox" and require_contact:
         raise NoVerifiedContact("add and confirm a phone or e-mail first")
-    await session.execute(text("""
-        UPDATE verification_code SET superseded_at = now()
-         WHERE distributor_id = :d AND purpose = :p AND used_at IS NULL AND superseded_at IS NULL
-    """), {"d": distributor_id, "p": purpose})
+    await session.execute(repo.SUPERSEDE_LIVE_CODES, {"d": distributor_id, "p": purpose})
     code = f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}"
     expires_at = _now() + CODE_TTL
-    code_id = await session.scalar(text("""
-        INSERT INTO verification_code (distributor_id, purpose, channel, destination_enc, code_hash, expires_at)
-        VALUES (:d, :p, :channel, :dest, :hash, :expires) RETURNING id
-    """), {"d": distributor_id, "p": purpose, "channel": channel, "dest": encrypt(settings.secret_key, address),
+    code_id = await session.scalar(repo.INSERT_CODE, {"d": distributor_id, "p": purpose, "channel": channel, "dest": encrypt(settings.secret_key, address),
            "hash": _hash(settings, secrets.token_bytes(16), purpose, code), "expires": expires_at})
     await notifications.send_secret(
         session, settings=settings, distributor_id=distributor_id, event_key=f"code:{code_id}", kind="verification_code",
@@ -176,11 +163,7 @@ async def check_code(session: AsyncSession, *, settings: Settings, distributor_i
         until = await _locked_until(conn, distributor_id, purpose)
         if until is not None:
             raise _locked(until)
-        row = (await conn.execute(text("""
-            SELECT id, channel, destination_enc, code_hash, expires_at, attempts FROM verification_code
-             WHERE distributor_id = :d AND purpose = :p AND used_at IS NULL AND superseded_at IS NULL
-             ORDER BY id DESC LIMIT 1 FOR UPDATE
-        """), {"d": distributor_id, "p": purpose})).mappings().first()
+        row = (await conn.execute(repo.LOCK_LIVE_CODE, {"d": distributor_id, "p": purpose})).mappings().first()
         if row is None:
             raise CodeMissing("no code is waiting for this; ask for a new one",
                               extra={"errors": [{"field": "code", "message": "no code was sent"}]})
@@ -194,11 +177,7 @@ async def check_code(session: AsyncSession, *, settings: Settings, distributor_i
             attempts = row["attempts"] + 1
             left = MAX_ATTEMPTS - attempts
             locked_until = _now() + LOCK_FOR if left <= 0 else None
-            await conn.execute(text("""
-                UPDATE verification_code SET attempts = :a, locked_until = :lock,
-                       superseded_at = CASE WHEN CAST(:lock AS timestamptz) IS NOT NULL THEN now() END
-                 WHERE id = :id
-            """), {"a": attempts, "lock": locked_until, "id": row["id"]})
+            await conn.execute(repo.RECORD_WRONG_ATTEMPT, {"a": attempts, "lock": locked_until, "id": row["id"]})
             await conn.commit()
             message = (f"the code is wrong; {left} attempt{'s' if left != 1 else ''} left" if left > 0 else
                        "the code is wrong; no attempts left: locked for an hour")
@@ -206,7 +185,7 @@ async def check_code(session: AsyncSession, *, settings: Settings, distributor_i
             if locked_until is not None:
                 extra["locked_until"] = locked_until.isoformat()
             raise CodeWrong(message, extra=extra)
-        await conn.execute(text("UPDATE verification_code SET used_at = now(), attempts = attempts + 1 WHERE id = :id"),
+        await conn.execute(repo.USE_CODE,
                            {"id": row["id"]})
         await conn.commit()
     await notifications.forget_secrets(session, event_key=f"code:{row['id']}")
