@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
+from distnet.closure import repository as closure_repo
 from distnet.closure import service as closure
 from distnet.closure.errors import ClosureTransitionRefused
 from distnet.closure.state import ClosureState, transition
@@ -104,7 +105,7 @@ async def test_closing_waits_for_the_final_payout_then_closes(client, admin_head
     assert card["status"] == "cancelled"  # it left the network: nothing new accrues
     async with session_scope(sessionmaker) as s:
         assert await closure.closure_waits_for_payout(s, d["id"]) is True
-        assert d["id"] in list(await s.scalars(text(closure.CLOSING_ACCOUNTS_SQL)))
+        assert d["id"] in list(await s.scalars(text(closure_repo.CLOSING_ACCOUNTS_SQL)))
     # the final payout is paid (the ledger movement the payout run makes), and its event consumed
     async with session_scope(sessionmaker) as s:
         await post(s, kind="test.payout", postings=[Posting("available", -12_345, d["id"]),

@@ -26,10 +26,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import text, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.cards import service as cards
+from distnet.closure import repository as repo
 from distnet.closure.schemas import Blocker, ClosureView
 from distnet.closure.state import ClosureState, transition
 from distnet.kit import audit, outbox
@@ -47,19 +48,12 @@ from distnet.verification.service import IssuedCode, check_code, issue_code
 
 REASONS = ("no_longer_selling", "privacy", "dissatisfied", "other")
 
-_WAITING = """
-    SELECT kind, balance FROM ledger_account
-     WHERE distributor_id = :d AND kind IN ('pending', 'available', 'reserved') AND balance > 0
-     ORDER BY kind
-"""
 WAIT_TEXT = {
     "pending": "commissions of {amount} are not yet available (settled when their hold days pass)",
     "available": "{amount} available, paid in the next payout run",
     "reserved": "a payout of {amount} is in progress",
 }
 
-CLOSING_ACCOUNTS_SQL = "SELECT id FROM distributor WHERE status = 'closing'"
-"""The accounts whose final payout the payout run owes whatever the minimum amount."""
 
 
 def _now() -> datetime:
@@ -67,20 +61,19 @@ def _now() -> datetime:
 
 
 async def waits_for(session: AsyncSession, distributor_id: int) -> list[Blocker]:
-    rows = (await session.execute(text(_WAITING), {"d": distributor_id})).all()
+    rows = (await session.execute(repo.WAITING, {"d": distributor_id})).all()
     return [Blocker(f"money_{r.kind}", WAIT_TEXT[r.kind].format(amount=format_amount(int(r.balance))))
             for r in rows]
 
 
 async def closure_waits_for_payout(session: AsyncSession, distributor_id: int) -> bool:
     """True while a ``closing`` account still has money to be paid out."""
-    status = await session.scalar(text("SELECT status FROM distributor WHERE id = :d"), {"d": distributor_id})
+    status = await session.scalar(repo.STATUS, {"d": distributor_id})
     return status == ClosureState.closing and bool(await waits_for(session, distributor_id))
 
 
 async def _distributor(session: AsyncSession, distributor_id: int, *, lock: bool = False) -> Distributor:
-    stmt = "SELECT id FROM distributor WHERE id = :d" + (" FOR UPDATE" if lock else "")
-    if await session.scalar(text(stmt), {"d": distributor_id}) is None:
+    if await session.scalar(repo.LOCK_DISTRIBUTOR if lock else repo.DISTRIBUTOR, {"d": distributor_id}) is None:
         raise DistributorNotFound(f"no distributor {distributor_id}")
     found = await session.get(Distributor, distributor_id, populate_existing=True)
     assert found is not None
@@ -163,7 +156,7 @@ async def close(session: AsyncSession, *, settings: Settings, principal: Princip
     else:
         await outbox.emit(session, "distributor.closing", {"id": did, "children_moved": children},
                           distributor_id=did)
-        total = sum(int(r[1]) for r in (await session.execute(text(_WAITING), {"d": did})).all())
+        total = sum(int(r[1]) for r in (await session.execute(repo.WAITING, {"d": did})).all())
         await notify(session, distributor_id=did, event_key=f"closing:{did}", kind="closure_pending_payout",
                      params={"amount": total, "retention_days": settings.business.erasure_retention_days})
     session.expire_all()
@@ -175,7 +168,7 @@ async def close(session: AsyncSession, *, settings: Settings, principal: Princip
 async def complete_if_paid(session: AsyncSession, *, settings: Settings, distributor_id: int) -> bool:
     """Close a ``closing`` account once nothing is left to pay (payout code and the ``payout.paid``
     consumer call it). Idempotent; returns True when it closed the account now."""
-    status = await session.scalar(text("SELECT status FROM distributor WHERE id = :d FOR UPDATE"),
+    status = await session.scalar(repo.LOCK_STATUS,
                                   {"d": distributor_id})
     if status != ClosureState.closing or await waits_for(session, distributor_id):
         return False
@@ -198,9 +191,7 @@ async def reopen_after_return(session: AsyncSession, *, distributor_ids: list[in
     hand. Returns the accounts reopened."""
     if not distributor_ids:
         return []
-    closed = [int(i) for i in await session.scalars(text(
-        "SELECT id FROM distributor WHERE id = ANY(CAST(:ids AS bigint[])) AND status = 'closed' ORDER BY id "
-        "FOR UPDATE"), {"ids": distributor_ids})]
+    closed = [int(i) for i in await session.scalars(repo.LOCK_CLOSED_AMONG, {"ids": distributor_ids})]
     for did in closed:
         transition(ClosureState.closed, ClosureState.closing)
         await session.execute(update(Distributor).where(Distributor.id == did).values(
@@ -228,45 +219,19 @@ async def my_view(session: AsyncSession, *, principal: Principal) -> ClosureView
 
 # --------------------------------------------------------------------------- erasure
 
-_DUE = "SELECT id FROM distributor WHERE status = 'closed' AND erase_after <= coalesce(CAST(:now AS timestamptz), now())"
-
-_ERASE = [
-    # appeal statements, evidence and messages (the owner's and the reviewers' about them)
-    """UPDATE appeal_event SET note = CASE WHEN note IS NULL THEN NULL ELSE '[erased]' END, attachments = '[]'::jsonb
-        WHERE appeal_id IN (SELECT id FROM appeal WHERE distributor_id IN (SELECT id FROM due))""",
-    """UPDATE appeal SET statement = '[erased]', evidence = '[]'::jsonb WHERE distributor_id IN (SELECT id FROM due)""",
-    # audit details about the person and their appeals (who did what, and when, stays)
-    """UPDATE audit_log SET before = CASE WHEN before IS NULL THEN NULL ELSE '{"erased": true}'::jsonb END,
-              after = CASE WHEN after IS NULL THEN NULL ELSE '{"erased": true}'::jsonb END
-        WHERE (subject_type = 'distributor' AND subject_id IN (SELECT id::text FROM due))
-           OR (subject_type = 'appeal' AND subject_id IN
-               (SELECT id::text FROM appeal WHERE distributor_id IN (SELECT id FROM due)))""",
-    # published events (unpublished ones still carry work for their consumers)
-    """UPDATE outbox_event SET payload = jsonb_build_object('erased', true)
-        WHERE distributor_id IN (SELECT id FROM due) AND published_at IS NOT NULL""",
-    """UPDATE verification_code SET destination_enc = NULL WHERE distributor_id IN (SELECT id FROM due)""",
-    """DELETE FROM previous_contact WHERE distributor_id IN (SELECT id FROM due)""",
-]
 
 
 async def erase_due(session: AsyncSession, now: datetime | None = None) -> int:
     """Erase the personal data of accounts closed longer than the retention period, everywhere
     (module doc). Set-based, idempotent; returns the accounts erased."""
-    due = [int(i) for i in await session.scalars(text(_DUE + " FOR UPDATE"), {"now": now})]
+    due = [int(i) for i in await session.scalars(repo.LOCK_DUE_FOR_ERASURE, {"now": now})]
     if not due:
         return 0
     params = {"ids": due}
-    for statement in _ERASE:
-        await session.execute(text("WITH due AS (SELECT unnest(CAST(:ids AS bigint[])) AS id) " + statement), params)
-    await redact(session, distributor_ids="SELECT unnest(CAST(:ids AS bigint[]))", params=params)
-    await session.execute(text("""
-        UPDATE distributor SET name = 'erased', erased_at = now(), status = 'erased',
-               phone_enc = NULL, phone_hash = NULL, device_enc = NULL, device_hash = NULL,
-               ip_enc = NULL, ip_hash = NULL, payment_enc = NULL, payment_hash = NULL,
-               email_enc = NULL, email_hash = NULL, phone_verified_at = NULL,
-               email_verified_at = NULL, closure_note = NULL
-         WHERE id = ANY(CAST(:ids AS bigint[]))
-    """), params)
+    for statement in repo.ERASE:
+        await session.execute(statement, params)
+    await redact(session, distributor_ids=repo.THE_IDS, params=params)
+    await session.execute(repo.ERASE_DISTRIBUTORS, params)
     await audit.record(session, SYSTEM, "distributor.erased", "distributor_batch", len(due), after={"ids": due})
     return len(due)
 
