@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.events.registry import on
+from distnet.notifications import repository as repo
 from distnet.notifications.service import notify, notify_many, notify_previous_contacts
 from distnet.ranks.ladder import RANK_ORDER
 from distnet.ranks.service import ladder_at
@@ -61,9 +61,7 @@ async def appeal_updated(session: AsyncSession, event: dict[str, Any]) -> None:
     if action not in ("request_info", "approve", "reject", "escalate"):
         return
     # the note of THIS step (events before appeal_event_id existed: the appeal's latest note)
-    note = await session.scalar(text(
-        "SELECT note FROM appeal_event WHERE appeal_id = :a AND (CAST(:e AS bigint) IS NULL OR id = :e) "
-        "ORDER BY id DESC LIMIT 1"), {"a": p.get("appeal_id"), "e": p.get("appeal_event_id")})
+    note = await session.scalar(repo.APPEAL_STEP_NOTE, {"a": p.get("appeal_id"), "e": p.get("appeal_event_id")})
     params = {"appeal_id": p.get("appeal_id"), "hold_id": p.get("hold_id"), "note": note or "-"}
     if action == "request_info":
         await _notify(session, event, "appeal_info_requested", params)
@@ -71,13 +69,12 @@ async def appeal_updated(session: AsyncSession, event: dict[str, Any]) -> None:
         await _notify(session, event, "appeal_decided", {**params, "decision": p.get("status")})
 
 
-_WINDOW_SCOPE = "SELECT distributor_id FROM hold WHERE maintenance_window_id = CAST(:window_id AS bigint)"
 
 
 async def _window_notice(session: AsyncSession, event: dict[str, Any], kind: str) -> None:
     p = event["payload"]
     # scope-matched: exactly the distributors the window suspends (its holds), in one statement
-    await notify_many(session, recipients=_WINDOW_SCOPE, recipient_params={"window_id": p["id"]},
+    await notify_many(session, recipients=repo.WINDOW_SCOPE, recipient_params={"window_id": p["id"]},
                       event_key=event["id"], kind=kind,
                       params={"window_id": p["id"], "starts_at": p.get("starts_at"), "ends_at": p.get("ends_at"),
                               "message": p.get("message")})
@@ -154,6 +151,6 @@ async def payout_account_changed(session: AsyncSession, event: dict[str, Any]) -
 
 @on("distributor.closed", consumer="notifications.account_closed")
 async def account_closed(session: AsyncSession, event: dict[str, Any]) -> None:
-    erase_after = await session.scalar(text("SELECT erase_after FROM distributor WHERE id = :d"),
+    erase_after = await session.scalar(repo.ERASE_AFTER,
                                        {"d": _owner(event)})
     await _notify(session, event, "account_closed", {"erase_after": erase_after})

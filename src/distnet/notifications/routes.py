@@ -6,7 +6,6 @@ from typing import Annotated
 
 from litestar import Controller, get, post, put
 from litestar.params import Parameter
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.kit.auth import Principal, Role
@@ -21,7 +20,6 @@ from distnet.notifications.schemas import (
     PreferencesView,
     ReadResult,
 )
-from distnet.notifications.templates import MANDATORY_KINDS, TEMPLATES
 from distnet.settings import Settings
 
 OWNER = roles(Role.distributor)
@@ -32,17 +30,6 @@ def own_id(principal: Principal) -> int:
     if principal.distributor_id is None:
         raise NotFound("this key belongs to no distributor")
     return principal.distributor_id
-
-
-async def preferences_view(session: AsyncSession, distributor_id: int) -> PreferencesView:
-    prefs = await service.get_preferences(session, distributor_id=distributor_id)
-    row = (await session.execute(text("""
-        SELECT EXISTS (SELECT 1 FROM consent WHERE distributor_id = :d AND purpose = 'sms' AND withdrawn_at IS NULL),
-               email_verified_at IS NOT NULL AND email_enc IS NOT NULL,
-               phone_verified_at IS NOT NULL AND phone_enc IS NOT NULL
-          FROM distributor WHERE id = :d"""), {"d": distributor_id})).one()
-    return PreferencesView(prefs.email_enabled, prefs.sms_enabled, prefs.muted_kinds, row[0], row[1], row[2],
-                           sorted(set(TEMPLATES) - MANDATORY_KINDS), sorted(MANDATORY_KINDS))
 
 
 class NotificationController(Controller):
@@ -71,7 +58,7 @@ class NotificationController(Controller):
 
     @get("/notification-preferences", opt=OWNER)
     async def get_preferences(self, session: AsyncSession, principal: Principal) -> PreferencesView:
-        return await preferences_view(session, own_id(principal))
+        return await service.preferences_view(session, distributor_id=own_id(principal))
 
     @put("/notification-preferences", opt=OWNER)
     async def set_preferences(self, session: AsyncSession, principal: Principal,
@@ -80,4 +67,4 @@ class NotificationController(Controller):
         distributor_id = own_id(principal)
         await service.set_preferences(session, distributor_id=distributor_id, email_enabled=data.email_enabled,
                                       sms_enabled=data.sms_enabled, muted_kinds=data.muted_kinds)
-        return await preferences_view(session, distributor_id)
+        return await service.preferences_view(session, distributor_id=distributor_id)

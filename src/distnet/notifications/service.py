@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.db import rowcount
@@ -35,6 +34,7 @@ from distnet.kit.ratelimit import RateLimiter
 from distnet.notifications import repository as repo
 from distnet.notifications.channels import Outgoing, SendFailed, provider_for, rate_per_minute
 from distnet.notifications.errors import NotificationNotFound
+from distnet.notifications.schemas import PreferencesView
 from distnet.notifications.templates import MANDATORY_KINDS, TEMPLATES, render
 from distnet.settings import Settings
 
@@ -72,12 +72,7 @@ async def send_secret(session: AsyncSession, *, settings: Settings, distributor_
     asked for it), to ``destination`` when it is not the address on file. The code is kept
     encrypted until it is sent, then erased."""
     sent = channel == "inbox"
-    await session.execute(text("""
-        INSERT INTO notification (distributor_id, event_key, kind, channel, params, secret_enc, destination_enc,
-                                  status, sent_at)
-        VALUES (:d, :key, :kind, :channel, CAST(:params AS jsonb), :secret, :dest, :status,
-                CASE WHEN CAST(:sent AS boolean) THEN now() END)
-    """), {"d": distributor_id, "key": event_key, "kind": kind, "channel": channel,
+    await session.execute(repo.INSERT_SECRET_NOTICE, {"d": distributor_id, "key": event_key, "kind": kind, "channel": channel,
            "params": _payload(kind, params), "secret": encrypt(settings.secret_key, secret),
            "dest": encrypt(settings.secret_key, destination), "status": "sent" if sent else "pending",
            "sent": sent})
@@ -85,7 +80,7 @@ async def send_secret(session: AsyncSession, *, settings: Settings, distributor_
 
 async def forget_secrets(session: AsyncSession, *, event_key: str) -> None:
     """A code that was used or replaced: its copies in the inbox are erased too."""
-    await session.execute(text("UPDATE notification SET secret_enc = NULL WHERE event_key = :k"), {"k": event_key})
+    await session.execute(repo.FORGET_SECRETS, {"k": event_key})
 
 
 PREVIOUS_CONTACT_NOTICE_DAYS = 30
@@ -100,20 +95,7 @@ async def notify_previous_contacts(session: AsyncSession, *, distributor_id: int
     one given by id, or each replaced within ``PREVIOUS_CONTACT_NOTICE_DAYS`` that is not current
     again, once per address. Preferences do not apply (whoever changed the contact could also have
     turned e-mail off); the address goes in ``destination_enc``, the params hold masked values only."""
-    result = await session.execute(text("""
-        INSERT INTO notification (distributor_id, event_key, kind, channel, params, destination_enc, status)
-        SELECT DISTINCT ON (pc.channel, pc.address_hash)
-               pc.distributor_id, CAST(:key AS varchar) || ':previous:' || pc.id, CAST(:kind AS varchar), pc.channel,
-               CAST(:params AS jsonb), pc.address_enc, 'pending'
-          FROM previous_contact pc JOIN distributor d ON d.id = pc.distributor_id
-         WHERE pc.distributor_id = :d AND pc.address_enc IS NOT NULL AND d.status <> 'erased'
-           AND (CASE WHEN CAST(:only AS bigint) IS NULL
-                     THEN pc.replaced_at >= now() - make_interval(days => :days)
-                     ELSE pc.id = CAST(:only AS bigint) END)
-           AND pc.address_hash IS DISTINCT FROM (CASE pc.channel WHEN 'email' THEN d.email_hash ELSE d.phone_hash END)
-         ORDER BY pc.channel, pc.address_hash, pc.replaced_at DESC
-        ON CONFLICT ON CONSTRAINT uq_notification_event_recipient_channel DO NOTHING
-    """), {"d": distributor_id, "key": str(event_key), "kind": kind, "params": _payload(kind, params),
+    result = await session.execute(repo.NOTIFY_PREVIOUS_CONTACTS, {"d": distributor_id, "key": str(event_key), "kind": kind, "params": _payload(kind, params),
            "only": previous_contact_id, "days": PREVIOUS_CONTACT_NOTICE_DAYS})
     return rowcount(result)
 
@@ -132,7 +114,7 @@ class InboxItem:
 
 
 async def _locale(session: AsyncSession, distributor_id: int) -> str:
-    return await session.scalar(text("SELECT locale FROM distributor WHERE id = :d"), {"d": distributor_id}) or "zh"
+    return await session.scalar(repo.LOCALE, {"d": distributor_id}) or "zh"
 
 
 def _render_row(settings: Settings, locale: str, row: dict[str, Any]) -> tuple[str, str]:
@@ -204,8 +186,7 @@ def check_mutable(kinds: list[str]) -> None:
 
 
 async def get_preferences(session: AsyncSession, *, distributor_id: int) -> Preferences:
-    row = (await session.execute(text(
-        "SELECT email_enabled, sms_enabled, muted_kinds FROM notification_preference WHERE distributor_id = :d"),
+    row = (await session.execute(repo.PREFERENCES,
         {"d": distributor_id})).first()
     return Preferences(True, True, []) if row is None else Preferences(row[0], row[1], list(row[2]))
 
@@ -216,13 +197,15 @@ async def set_preferences(session: AsyncSession, *, distributor_id: int, email_e
     new = Preferences(current.email_enabled if email_enabled is None else email_enabled,
                       current.sms_enabled if sms_enabled is None else sms_enabled,
                       current.muted_kinds if muted_kinds is None else sorted(set(muted_kinds)))
-    await session.execute(text("""
-        INSERT INTO notification_preference (distributor_id, email_enabled, sms_enabled, muted_kinds, updated_at)
-        VALUES (:d, :e, :s, CAST(:m AS varchar[]), now())
-        ON CONFLICT (distributor_id) DO UPDATE SET email_enabled = excluded.email_enabled,
-               sms_enabled = excluded.sms_enabled, muted_kinds = excluded.muted_kinds, updated_at = now()
-    """), {"d": distributor_id, "e": new.email_enabled, "s": new.sms_enabled, "m": new.muted_kinds})
+    await session.execute(repo.UPSERT_PREFERENCES, {"d": distributor_id, "e": new.email_enabled, "s": new.sms_enabled, "m": new.muted_kinds})
     return new
+
+
+async def preferences_view(session: AsyncSession, *, distributor_id: int) -> PreferencesView:
+    prefs = await get_preferences(session, distributor_id=distributor_id)
+    row = (await session.execute(repo.CONTACT_STATE, {"d": distributor_id})).one()
+    return PreferencesView(prefs.email_enabled, prefs.sms_enabled, prefs.muted_kinds, row[0], row[1], row[2],
+                           sorted(set(TEMPLATES) - MANDATORY_KINDS), sorted(MANDATORY_KINDS))
 
 
 # --------------------------------------------------------------------------- delivery
@@ -236,27 +219,11 @@ class Delivery:
     wait_s: float | None = None
 
 
-_LOAD = text("""
-    SELECT n.id, n.kind, n.channel, n.params, n.secret_enc, n.destination_enc, n.status, n.attempts,
-           n.redacted_at, d.locale, d.status AS distributor_status,
-           CASE WHEN d.email_verified_at IS NOT NULL THEN d.email_enc END AS email_enc,
-           CASE WHEN d.phone_verified_at IS NOT NULL THEN d.phone_enc END AS phone_enc
-      FROM notification n JOIN distributor d ON d.id = n.distributor_id
-     WHERE n.id = :id
-       FOR UPDATE OF n
-""")
 
 
 async def _finish(session: AsyncSession, notification_id: int, *, status: str, provider: str | None,
                   reason: str | None, attempted: bool) -> None:
-    await session.execute(text("""
-        UPDATE notification SET status = CAST(:status AS varchar),
-               provider = coalesce(CAST(:provider AS varchar), provider), last_error = CAST(:reason AS text),
-               attempts = attempts + CASE WHEN CAST(:attempted AS boolean) THEN 1 ELSE 0 END,
-               sent_at = CASE WHEN CAST(:status AS varchar) = 'sent' THEN now() ELSE sent_at END,
-               secret_enc = CASE WHEN CAST(:status AS varchar) = 'pending' THEN secret_enc END
-         WHERE id = :id
-    """), {"id": notification_id, "status": status, "provider": provider, "reason": reason, "attempted": attempted})
+    await session.execute(repo.FINISH_DELIVERY, {"id": notification_id, "status": status, "provider": provider, "reason": reason, "attempted": attempted})
 
 
 async def deliver(session: AsyncSession, *, settings: Settings, notification_id: int,
@@ -264,7 +231,7 @@ async def deliver(session: AsyncSession, *, settings: Settings, notification_id:
     """Send one pending e-mail or SMS and record the outcome in this transaction (the actor
     commits, then retries when told ``retry``). The row stays locked while it is sent, so two
     deliveries of one notice never both send it."""
-    row = (await session.execute(_LOAD, {"id": notification_id})).mappings().first()
+    row = (await session.execute(repo.LOAD_FOR_DELIVERY, {"id": notification_id})).mappings().first()
     if row is None or row["status"] != "pending":
         return Delivery("done")
     channel = row["channel"]
@@ -298,11 +265,7 @@ async def claim_due(session: AsyncSession, *, limit: int = 1000) -> list[int]:
 async def redact(session: AsyncSession, *, distributor_ids: str, params: dict[str, Any]) -> int:
     """Erasure: every notice of the selected distributors loses its parameters, codes and
     addresses; the rows stay as the fact that a notice was sent."""
-    result = await session.execute(text(f"""
-        UPDATE notification SET params = '{{}}'::jsonb, secret_enc = NULL, destination_enc = NULL,
-               redacted_at = now(), status = CASE WHEN status = 'pending' THEN 'skipped' ELSE status END
-         WHERE distributor_id IN ({distributor_ids}) AND redacted_at IS NULL
-    """), params)
+    result = await session.execute(repo.redact(distributor_ids), params)
     return rowcount(result)
 
 
