@@ -241,6 +241,8 @@ RETURNING lot_id, points
 """)
 
 
+# --------------------------------------------------------------------------- spending, adjustments, views, reports
+
 DISTRIBUTOR_EXISTS = text("SELECT true FROM distributor WHERE id = :d")
 
 

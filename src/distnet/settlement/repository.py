@@ -226,3 +226,63 @@ async def due_bounds(session: AsyncSession, as_of: datetime) -> tuple[int | None
         )
     ).one()
     return row[0], row[1], row[2]
+
+
+# --------------------------------------------------------------------------- runs and partitions
+
+NOW = text("SELECT now()")
+
+
+START_RUN = text(
+    """
+    INSERT INTO settlement_run (as_of, status, partitions, triggered_by)
+    VALUES (:as_of, 'running', :n, :by)
+    ON CONFLICT (status) WHERE status = 'running' DO NOTHING RETURNING id
+    """
+)
+
+
+PLAN_PARTITIONS = text(
+    """
+    INSERT INTO settlement_partition (run_id, partition_no, lo, hi)
+    SELECT :run, n, lo, hi FROM unnest(CAST(:los AS bigint[]), CAST(:his AS bigint[]))
+           WITH ORDINALITY AS r(lo, hi, n)
+    """
+)
+
+
+FINISH_PARTITION = text(
+    """
+    UPDATE settlement_partition SET status = 'done', moved = :moved, withheld = :withheld,
+           amount = :amount, netted = :netted, finished_at = clock_timestamp()
+     WHERE run_id = :run AND partition_no = :no
+    """
+)
+
+
+RUN_PARTITION_DONE = text(
+    """
+    UPDATE settlement_run
+       SET partitions_done = partitions_done + 1, moved = moved + :moved, amount = amount + :amount,
+           status = CASE WHEN partitions_done + 1 >= partitions THEN 'done' ELSE status END,
+           finished_at = CASE WHEN partitions_done + 1 >= partitions THEN clock_timestamp() END
+     WHERE id = :run
+    """
+)
+
+
+DONE_PARTITIONS = text("SELECT count(*) FROM settlement_partition WHERE run_id = :r AND status = 'done'")
+
+
+RUN_SUMS = text(
+    """
+    SELECT coalesce(sum(withheld), 0) AS withheld, coalesce(sum(netted), 0) AS netted
+      FROM settlement_partition WHERE run_id = :r
+    """
+)
+
+
+PENDING_PARTITIONS = text(
+    "SELECT partition_no FROM settlement_partition WHERE run_id = :r AND status = 'pending' "
+    "ORDER BY partition_no"
+)

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from distnet.db import make_sessionmaker, session_scope
@@ -73,7 +73,7 @@ async def start_run(
     triggered_by: str = "system",
 ) -> tuple[SettlementRun, bool]:
     """Create a run with its partitions, or return the run already in progress (``True``)."""
-    now = await session.scalar(text("SELECT now()"))
+    now = await session.scalar(repo.NOW)
     if as_of is not None and as_of > now:
         raise AsOfInFuture("as_of must not be in the future: commissions become available only after "
                            "their hold days", field="as_of")
@@ -93,13 +93,7 @@ async def start_run(
     # ON CONFLICT on the "one running run" index: if another trigger created one meanwhile, we
     # wait for its commit and then join it
     run_id = await session.scalar(
-        text(
-            """
-            INSERT INTO settlement_run (as_of, status, partitions, triggered_by)
-            VALUES (:as_of, 'running', :n, :by)
-            ON CONFLICT (status) WHERE status = 'running' DO NOTHING RETURNING id
-            """
-        ),
+        repo.START_RUN,
         {"as_of": as_of, "n": len(ranges), "by": triggered_by},
     )
     if run_id is None:
@@ -108,13 +102,7 @@ async def start_run(
             return await start_run(session, as_of=as_of, partitions=partitions, triggered_by=triggered_by)
         return running, True
     await session.execute(
-        text(
-            """
-            INSERT INTO settlement_partition (run_id, partition_no, lo, hi)
-            SELECT :run, n, lo, hi FROM unnest(CAST(:los AS bigint[]), CAST(:his AS bigint[]))
-                   WITH ORDINALITY AS r(lo, hi, n)
-            """
-        ),
+        repo.PLAN_PARTITIONS,
         {"run": run_id, "los": [r[0] for r in ranges], "his": [r[1] for r in ranges]},
     )
     created = await session.get(SettlementRun, run_id)
@@ -152,26 +140,12 @@ async def process_partition(
         result = await repo.settle_beneficiaries(session, locked=locked, as_of=run.as_of, lo=part.lo, hi=part.hi,
                                                  run_id=run_id, partition_no=part.partition_no)
     await session.execute(
-        text(
-            """
-            UPDATE settlement_partition SET status = 'done', moved = :moved, withheld = :withheld,
-                   amount = :amount, netted = :netted, finished_at = clock_timestamp()
-             WHERE run_id = :run AND partition_no = :no
-            """
-        ),
+        repo.FINISH_PARTITION,
         {"run": run_id, "no": part.partition_no, "moved": result.moved, "withheld": result.withheld,
          "amount": result.amount, "netted": result.netted},
     )
     await session.execute(
-        text(
-            """
-            UPDATE settlement_run
-               SET partitions_done = partitions_done + 1, moved = moved + :moved, amount = amount + :amount,
-                   status = CASE WHEN partitions_done + 1 >= partitions THEN 'done' ELSE status END,
-                   finished_at = CASE WHEN partitions_done + 1 >= partitions THEN clock_timestamp() END
-             WHERE id = :run
-            """
-        ),
+        repo.RUN_PARTITION_DONE,
         {"run": run_id, "moved": result.moved, "amount": result.amount},
     )
     await session.refresh(part)
@@ -207,7 +181,7 @@ async def settle(
 async def _done_count(sessionmaker: async_sessionmaker[AsyncSession], run_id: int) -> int:
     async with sessionmaker() as session:
         return await session.scalar(
-            text("SELECT count(*) FROM settlement_partition WHERE run_id = :r AND status = 'done'"), {"r": run_id}
+            repo.DONE_PARTITIONS, {"r": run_id}
         ) or 0
 
 
@@ -217,12 +191,7 @@ async def run_view(session: AsyncSession, run_id: int) -> SettlementRunView:
         raise SettlementRunNotFound(f"no settlement run {run_id}")
     sums = (
         await session.execute(
-            text(
-                """
-                SELECT coalesce(sum(withheld), 0) AS withheld, coalesce(sum(netted), 0) AS netted
-                  FROM settlement_partition WHERE run_id = :r
-                """
-            ),
+            repo.RUN_SUMS,
             {"r": run_id},
         )
     ).one()

@@ -9,9 +9,9 @@ from datetime import datetime
 from typing import Any
 
 import dramatiq
-from sqlalchemy import text
 
 from distnet.db import session_scope
+from distnet.settlement import repository as repo
 from distnet.settlement import service
 from distnet.worker.broker import worker_sessionmaker
 
@@ -20,8 +20,7 @@ async def plan_and_fan_out(session, *, as_of: datetime | None = None, partitions
                            triggered_by: str = "scheduler") -> tuple[int, list[int]]:
     run, _ = await service.start_run(session, as_of=as_of, partitions=partitions, triggered_by=triggered_by)
     pending = list(await session.scalars(
-        text("SELECT partition_no FROM settlement_partition WHERE run_id = :r AND status = 'pending' "
-             "ORDER BY partition_no"), {"r": run.id}))
+        repo.PENDING_PARTITIONS, {"r": run.id}))
     return run.id, pending
 
 
