@@ -11,10 +11,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from distnet.db import session_scope
+from distnet.events import repository as repo
 from distnet.events.registry import Handler, load_handlers
 
 logger = logging.getLogger(__name__)
@@ -38,10 +38,7 @@ async def claim(session: AsyncSession, consumer: str, event_id: str) -> bool:
     sees the conflict: two workers never both run a handler for one event.
     """
     inserted = await session.execute(
-        text(
-            "INSERT INTO processed_event (consumer, event_id) VALUES (:consumer, :event_id) "
-            "ON CONFLICT DO NOTHING RETURNING 1"
-        ),
+        repo.CLAIM_EVENT,
         {"consumer": consumer[:64], "event_id": event_id},
     )
     return inserted.first() is not None

@@ -15,35 +15,14 @@ at most); a week of both is kept to look into incidents. Delivered notices are t
 
 from __future__ import annotations
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.db import rowcount
+from distnet.events import repository as repo
 from distnet.settings import Settings
 
 BATCH = 5_000
 MAX_BATCHES = 20
-
-# seq order: old published rows sit at the start of the unique seq index, so a batch stops early
-OUTBOX = text("""
-    DELETE FROM outbox_event WHERE id IN (
-        SELECT id FROM outbox_event
-         WHERE published_at < now() - make_interval(days => :days)
-         ORDER BY seq LIMIT :batch FOR UPDATE SKIP LOCKED)
-""")
-PROCESSED = text("""
-    DELETE FROM processed_event p USING (
-        SELECT consumer, event_id FROM processed_event
-         WHERE processed_at < now() - make_interval(days => :days)
-         ORDER BY processed_at LIMIT :batch FOR UPDATE SKIP LOCKED) old
-     WHERE p.consumer = old.consumer AND p.event_id = old.event_id
-""")
-NOTIFICATIONS = text("""
-    DELETE FROM notification WHERE id IN (
-        SELECT id FROM notification
-         WHERE status = 'sent' AND channel <> 'inbox' AND sent_at < now() - make_interval(days => :days)
-         ORDER BY id LIMIT :batch FOR UPDATE SKIP LOCKED)
-""")
 
 
 async def prune(session: AsyncSession, settings: Settings, *, batch: int = BATCH,
@@ -51,9 +30,9 @@ async def prune(session: AsyncSession, settings: Settings, *, batch: int = BATCH
     """Rows deleted per table in this run (the job runner commits)."""
     keep = settings.housekeeping
     deleted: dict[str, int] = {}
-    for table, statement, days in (("outbox_event", OUTBOX, keep.event_retention_days),
-                                   ("processed_event", PROCESSED, keep.event_retention_days),
-                                   ("notification", NOTIFICATIONS, keep.notification_retention_days)):
+    for table, statement, days in (("outbox_event", repo.PRUNE_OUTBOX, keep.event_retention_days),
+                                   ("processed_event", repo.PRUNE_PROCESSED, keep.event_retention_days),
+                                   ("notification", repo.PRUNE_NOTIFICATIONS, keep.notification_retention_days)):
         total = 0
         for _ in range(max_batches):
             n = rowcount(await session.execute(statement, {"days": days, "batch": batch}))

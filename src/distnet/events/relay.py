@@ -28,9 +28,9 @@ from typing import Any, cast
 
 import dramatiq
 from dramatiq import Message
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from distnet.events import repository as repo
 from distnet.kit.logs import REQUEST_ID_OPTION
 from distnet.kit.metrics import EVENTS
 from distnet.kit.outage import Outage
@@ -112,16 +112,7 @@ async def relay_outbox(
     broker = broker or _default_broker()
     rows = (
         await session.execute(
-            text(
-                """
-                SELECT id, topic, payload, distributor_id, created_at, request_id
-                  FROM outbox_event
-                 WHERE published_at IS NULL
-                 ORDER BY seq
-                 LIMIT :limit
-                   FOR UPDATE SKIP LOCKED
-                """
-            ),
+            repo.UNPUBLISHED_BATCH,
             {"limit": limit},
         )
     ).all()
@@ -135,10 +126,7 @@ async def relay_outbox(
         EVENTS.labels(row.topic).inc()
     if accepted:
         await session.execute(
-            text(
-                "UPDATE outbox_event SET published_at = now(), attempts = attempts + 1, last_error = NULL "
-                "WHERE id = ANY(:ids)"
-            ),
+            repo.MARK_PUBLISHED,
             {"ids": accepted},
         )
     error = None
@@ -146,7 +134,7 @@ async def relay_outbox(
         error = f"{type(exc).__name__}: {exc}"[:1000]
         # Counted on the first refused event only: the rest of the batch was never tried.
         await session.execute(
-            text("UPDATE outbox_event SET attempts = attempts + 1, last_error = :error WHERE id = :id"),
+            repo.RECORD_REFUSAL,
             {"error": error, "id": rows[sent].id},
         )
         broker_outage(broker).failed(exc)
