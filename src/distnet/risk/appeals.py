@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +25,7 @@ from distnet.kit.errors import ValidationFailed
 from distnet.kit.pagination import decode_cursor, encode_cursor
 from distnet.models import Appeal, AppealEvent, Hold
 from distnet.risk import holds
+from distnet.risk import repository as repo
 from distnet.risk.errors import (
     AppealAlreadyOpen,
     AppealClaimedByOther,
@@ -321,5 +322,4 @@ async def queue(session: AsyncSession, principal: Principal, *, status: str | No
 
 
 async def open_appeal_count(session: AsyncSession) -> int:
-    return int(await session.scalar(text(
-        "SELECT count(*) FROM appeal WHERE status IN ('submitted','in_review','info_requested','escalated')")) or 0)
+    return int(await session.scalar(repo.OPEN_APPEALS_COUNT) or 0)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.kit import audit
@@ -15,6 +15,7 @@ from distnet.kit.auth import Principal
 from distnet.kit.errors import ValidationFailed
 from distnet.kit.pagination import decode_cursor, encode_cursor
 from distnet.models import RiskCase
+from distnet.risk import repository as repo
 from distnet.risk.errors import CaseClosed, CaseNotFound
 from distnet.risk.rules import RULES
 from distnet.risk.scan import hold_for_case
@@ -92,16 +93,7 @@ async def decide_case(session: AsyncSession, principal: Principal, case_id: int,
 
 
 async def precision(session: AsyncSession) -> list[dict[str, Any]]:
-    rows = await session.execute(text("""
-        WITH last AS (SELECT DISTINCT ON (hold_id) hold_id, status FROM appeal
-                       WHERE status IN ('approved', 'rejected') ORDER BY hold_id, id DESC)
-        SELECT h.rule_name, h.rule_version, count(*) AS holds,
-               count(*) FILTER (WHERE last.status = 'rejected') AS confirmed,
-               count(*) FILTER (WHERE last.status = 'approved') AS overturned
-          FROM hold h LEFT JOIN last ON last.hold_id = h.id
-         WHERE h.source_type = 'rule'
-         GROUP BY h.rule_name, h.rule_version ORDER BY h.rule_name, h.rule_version
-    """))
+    rows = await session.execute(repo.RULE_PRECISION)
     out = []
     for r in rows:
         decided = int(r.confirmed) + int(r.overturned)

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.kit.money import format_amount
 from distnet.models import Appeal, Hold, RiskRuleVersion
 from distnet.orders.views import shown_buyer_refs
+from distnet.risk import repository as repo
 
 MAX_LISTED = 200
 """At most this many orders are listed (newest first); ``orders_total`` still counts them all."""
@@ -53,19 +54,9 @@ async def orders_behind(session: AsyncSession, secret: bytes, order_ids: list[in
     if not ids:
         return OrdersBehind([], 0, 0)
     params: dict[str, Any] = {"ids": ids, "seller": seller_id, "limit": limit}
-    only_seller = "AND o.seller_id = :seller" if seller_id is not None else ""
-    counts = (await session.execute(text(
-        f"""SELECT count(*) AS n, count(DISTINCT o.buyer_ref_hash) AS buyers FROM orders o
-             WHERE o.id = ANY(CAST(:ids AS bigint[])) {only_seller}"""), params)).one()
-    rows = list(await session.execute(text(
-        f"""
-        SELECT o.id, o.external_id, o.placed_at, o.amount, o.currency, o.refunded_amount, o.buyer_ref_enc,
-               o.buyer_ref_hash, d.code AS seller_code
-          FROM orders o JOIN distributor d ON d.id = o.seller_id
-         WHERE o.id = ANY(CAST(:ids AS bigint[])) {only_seller}
-         ORDER BY o.placed_at DESC, o.id DESC
-         LIMIT :limit
-        """), params))
+    of_seller = seller_id is not None
+    counts = (await session.execute(repo.orders_behind_counts(of_seller=of_seller), params)).one()
+    rows = list(await session.execute(repo.orders_behind(of_seller=of_seller), params))
     refs = shown_buyer_refs(secret, [(r.buyer_ref_enc, r.buyer_ref_hash) for r in rows])
     return OrdersBehind(
         orders=[EvidenceOrder(

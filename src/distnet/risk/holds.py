@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, text
+from sqlalchemy import and_, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.cards.service import hold_is_active, visible_card
@@ -31,6 +31,7 @@ from distnet.kit.money import format_amount
 from distnet.ledger.service import Posting, post
 from distnet.models import Appeal, Card, Hold
 from distnet.models.network import VIOLATION_REASONS
+from distnet.risk import repository as repo
 from distnet.risk.errors import HoldAlreadyLifted, HoldNotFound
 from distnet.settings import Settings, get_settings
 
@@ -93,16 +94,7 @@ async def place_hold(
     # ON CONFLICT on the partial unique index uq_hold_active_subject: a repeated detector run
     # (or two concurrent ones) never makes a duplicate hold
     hold_id = await session.scalar(
-        text(
-            """
-            INSERT INTO hold (distributor_id, card_id, reason, source_type, rule_name, rule_version,
-                              risk_case_id, maintenance_window_id, subject_key, placed_by, placed_by_key_id,
-                              note, evidence, appealable)
-            VALUES (:d, :card, :reason, :source, :rule, :version, :case, :window, :subject, :by, :key,
-                    :note, CAST(:evidence AS jsonb), :appealable)
-            ON CONFLICT DO NOTHING RETURNING id
-            """
-        ),
+        repo.INSERT_HOLD,
         {"d": distributor_id, "card": card.id, "reason": reason, "source": source_type, "rule": rule_name,
          "version": rule_version, "case": risk_case_id, "window": window_id, "subject": subject_key,
          "by": actor.actor, "key": actor.key_id, "note": note, "evidence": _json(evidence or {}),
@@ -192,8 +184,7 @@ async def hold_view(session: AsyncSession, hold: Hold, *, full: bool, settings: 
     and whether an appeal is still possible and why not."""
     card_number = await session.scalar(select(Card.number).where(Card.id == hold.card_id))
     withheld = (await session.execute(
-        text("SELECT count(*) AS n, coalesce(sum(amount - reversed), 0) AS w FROM commission "
-             "WHERE withheld_hold_id = :h AND status = 'withheld'"), {"h": hold.id})).one()
+        repo.WITHHELD_BY_HOLD, {"h": hold.id})).one()
 
     view = {
         "id": hold.id,
@@ -339,7 +330,7 @@ async def appeals_exhausted(session: AsyncSession, hold: Hold, *, max_submission
 
 async def _settle_once(session: AsyncSession, hold: Hold) -> None:
     await session.execute(
-        text("UPDATE hold SET money_settled_at = clock_timestamp() WHERE id = :h AND money_settled_at IS NULL"),
+        repo.SETTLE_HOLD_MONEY_ONCE,
         {"h": hold.id})
     await session.refresh(hold, ["money_settled_at"])
 
@@ -353,7 +344,7 @@ async def release_withheld(session: AsyncSession, hold: Hold) -> int:
     if other is not None:
         # still suspended for another violation: the money stays withheld, under that hold
         await session.execute(
-            text("UPDATE commission SET withheld_hold_id = :o WHERE withheld_hold_id = :h AND status = 'withheld'"),
+            repo.HAND_OVER_WITHHELD,
             {"o": other, "h": hold.id})
         await _settle_once(session, hold)
         return 0
@@ -378,24 +369,9 @@ async def _move_withheld(session: AsyncSession, hold: Hold, *, status: str, kind
     commission rows, and settlement locks ``pending`` and ``withheld`` together; the released
     money's credit to ``pending`` is applied at commit, when that account is already ours."""
     await session.execute(
-        text(
-            """
-            SELECT count(*) FROM (
-                SELECT id FROM ledger_account
-                 WHERE (distributor_id = :d AND kind IN ('withheld', 'pending'))
-                    OR (distributor_id IS NULL AND kind = :to_kind)
-                 ORDER BY distributor_id IS NULL, id FOR NO KEY UPDATE) locked
-            """
-        ), {"d": hold.distributor_id, "to_kind": to_kind})
+        repo.LOCK_WITHHELD_ACCOUNTS, {"d": hold.distributor_id, "to_kind": to_kind})
     rows = (await session.execute(
-        text(
-            """
-            UPDATE commission c SET status = :status
-              FROM orders o
-             WHERE c.withheld_hold_id = :h AND c.status = 'withheld' AND o.id = c.order_id
-            RETURNING c.id, c.beneficiary_id, c.amount - c.reversed AS net, o.currency
-            """
-        ), {"h": hold.id, "status": status})).all()
+        repo.MOVE_WITHHELD_COMMISSIONS, {"h": hold.id, "status": status})).all()
     await _post_by_currency(session, rows, kind=kind, to_kind=to_kind, hold=hold)
     await _settle_once(session, hold)
     return sum(int(r.net) for r in rows)
@@ -420,8 +396,7 @@ async def forfeit_due(session: AsyncSession, *, now: datetime | None = None) -> 
     appeal open. Returns the number of holds handled. Idempotent."""
     at = now or now_utc()
     open_appeal = exists().where(Appeal.hold_id == Hold.id, Appeal.status.in_(OPEN_APPEAL_STATUSES))
-    withheld_left = text("EXISTS (SELECT 1 FROM commission c WHERE c.withheld_hold_id = hold.id "
-                         "AND c.status = 'withheld')")
+    withheld_left = repo.WITHHELD_LEFT
     holds = list(await session.scalars(
         select(Hold).where(Hold.outcome == "confirmed", Hold.forfeit_at <= at, ~open_appeal,
                            and_(Hold.forfeit_at.is_not(None)))
@@ -434,16 +409,7 @@ async def forfeit_due(session: AsyncSession, *, now: datetime | None = None) -> 
 
 async def lift_settled_debt_holds(session: AsyncSession, *, distributor_id: int | None = None) -> list[int]:
     """``unpaid_balance`` holds lift themselves (cleared) when nothing is owed any more (repaid or netted)."""
-    stmt = text(
-        """
-        SELECT h.id FROM hold h
-         WHERE h.reason = 'unpaid_balance' AND h.source_type = 'rule' AND h.lifted_at IS NULL
-           AND (CAST(:d AS bigint) IS NULL OR h.distributor_id = CAST(:d AS bigint))
-           AND NOT EXISTS (SELECT 1 FROM ledger_account a WHERE a.distributor_id = h.distributor_id
-                            AND a.kind = 'owed' AND a.balance < 0)
-         ORDER BY h.id FOR UPDATE OF h SKIP LOCKED
-        """
-    )
+    stmt = repo.SETTLED_DEBT_HOLDS
     ids = list(await session.scalars(stmt, {"d": distributor_id}))
     for hold_id in ids:
         hold = await get_hold(session, hold_id)

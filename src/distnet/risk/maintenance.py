@@ -22,6 +22,7 @@ from distnet.kit.auth import SYSTEM, Principal
 from distnet.kit.errors import ValidationFailed
 from distnet.models import MaintenanceWindow
 from distnet.models.network import RANKS
+from distnet.risk import repository as repo
 from distnet.risk.errors import WindowFinished, WindowNotFound
 
 START_LEAD = timedelta(minutes=5)
@@ -60,17 +61,7 @@ def _check_scope(scope: dict[str, Any] | None) -> dict[str, Any]:
 async def place_window_holds(session: AsyncSession, window: MaintenanceWindow) -> int:
     """Insert the window's holds for every in-scope distributor with a live card (idempotent)."""
     scope = window.scope or {}
-    result = await session.execute(text("""
-        INSERT INTO hold (distributor_id, card_id, reason, source_type, maintenance_window_id, subject_key,
-                          placed_by, note, evidence, started_at, ends_at, appealable)
-        SELECT d.id, c.id, 'maintenance', 'window', :w, :subject, 'system', :message,
-               jsonb_build_object('maintenance_window_id', CAST(:w AS bigint)), :starts, :ends, false
-          FROM distributor d JOIN card c ON c.distributor_id = d.id AND c.cancelled_at IS NULL
-         WHERE d.status <> 'closed'
-           AND (CAST(:regions AS text[]) IS NULL OR d.region = ANY(CAST(:regions AS text[])))
-           AND (CAST(:ranks AS text[]) IS NULL OR d.rank = ANY(CAST(:ranks AS text[])))
-        ON CONFLICT DO NOTHING
-    """), {"w": window.id, "subject": f"window:{window.id}", "message": window.message[:2000],
+    result = await session.execute(repo.INSERT_WINDOW_HOLDS, {"w": window.id, "subject": f"window:{window.id}", "message": window.message[:2000],
            "starts": window.starts_at, "ends": window.ends_at, "regions": scope.get("regions"),
            "ranks": scope.get("ranks")})
     return rowcount(result)
@@ -171,11 +162,7 @@ async def cancel_window(session: AsyncSession, principal: Principal, window_id: 
 
 async def _stamp_holds_lifted(session: AsyncSession, w: MaintenanceWindow, *, at: datetime, note: str) -> int:
     # only this window's own holds: a maintenance hold never clears another hold
-    result = await session.execute(text("""
-        UPDATE hold SET lifted_at = least(:at, coalesce(ends_at, :at)), lifted_by = 'system', lift_note = :note,
-                        outcome = 'cleared'
-         WHERE maintenance_window_id = :w AND reason = 'maintenance' AND lifted_at IS NULL
-    """), {"w": w.id, "at": at, "note": note})
+    result = await session.execute(repo.LIFT_WINDOW_HOLDS, {"w": w.id, "at": at, "note": note})
     return rowcount(result)
 
 
@@ -203,11 +190,7 @@ async def end_due_windows(session: AsyncSession, *, now: datetime | None = None)
     once. The cards were already restored at ``ends_at`` by time."""
     at = now or now_utc()
     ended = []
-    ids = list(await session.scalars(text("""
-        UPDATE maintenance_window SET ended_at = :at
-         WHERE id IN (SELECT id FROM maintenance_window WHERE ended_at IS NULL AND cancelled_at IS NULL
-                        AND ends_at <= :at FOR UPDATE SKIP LOCKED)
-        RETURNING id"""), {"at": at}))
+    ids = list(await session.scalars(repo.END_WINDOWS, {"at": at}))
     for window_id in sorted(ids):
         w = await session.get(MaintenanceWindow, window_id)
         assert w is not None
