@@ -3,10 +3,9 @@ of ``ledger verify``."""
 
 from __future__ import annotations
 
-from sqlalchemy import TextClause, text
+from sqlalchemy import text
 
 from distnet.kit.checks import Check
-
 
 OPEN_DISTRIBUTOR_ACCOUNTS = text(
     """

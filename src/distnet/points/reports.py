@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.benefits import repository as benefits_repo
-from distnet.points import repository as repo
 from distnet.benefits.rules import benefit_codes
 from distnet.kit.money import format_amount
+from distnet.points import repository as repo
 from distnet.ranks.ladder import RANK_ORDER
 
 LIABILITY_COLUMNS = ["source", "lots", "members", "outstanding_points", "value"]

@@ -14,7 +14,6 @@ SET_EMAIL = text("UPDATE distributor SET email_enc = :e, email_hash = :h WHERE i
 PROFILE = text(
     """
     SELECT locale, phone_enc, phone_verified_at, email_enc, email_verified_at FROM distributor WHERE id = :d
-
     """
 )
 
@@ -29,7 +28,6 @@ INSERT_PREVIOUS_CONTACT = text(
     """
     INSERT INTO previous_contact (distributor_id, channel, address_enc, address_hash)
     VALUES (:d, :c, :enc, :hash) RETURNING id
-
     """
 )
 
@@ -40,7 +38,6 @@ GRANT_CONSENT = text(
     SELECT CAST(:d AS bigint), CAST(:p AS varchar), CAST(:v AS varchar), CAST(:c AS varchar)
      WHERE NOT EXISTS (SELECT 1 FROM consent WHERE distributor_id = CAST(:d AS bigint)
                          AND purpose = CAST(:p AS varchar) AND withdrawn_at IS NULL)
-
     """
 )
 
@@ -49,7 +46,6 @@ CONSENTS = text(
     """
     SELECT purpose, document_version, channel, granted_at, withdrawn_at FROM consent
      WHERE distributor_id = :d ORDER BY id
-
     """
 )
 
@@ -57,7 +53,6 @@ CONSENTS = text(
 WITHDRAW_CONSENT = text(
     """
     UPDATE consent SET withdrawn_at = now() WHERE distributor_id = :d AND purpose = :p AND withdrawn_at IS NULL
-
     """
 )
 

@@ -27,8 +27,8 @@ from distnet.kit.crypto import decrypt, encrypt, keyed_hash
 from distnet.kit.errors import ValidationFailed
 from distnet.kit.ratelimit import RateLimiter
 from distnet.models.notify import CONSENT_PURPOSES
-from distnet.profile import repository as repo
 from distnet.notifications.service import notify, notify_previous_contacts
+from distnet.profile import repository as repo
 from distnet.profile.errors import ConsentRequired
 from distnet.profile.schemas import ConsentView, ProfileView, RegistrationConsent
 from distnet.settings import Settings

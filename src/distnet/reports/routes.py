@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
 from collections.abc import Sequence
+from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Response, get

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-
 LOCKED_UNTIL = text(
     """
     SELECT max(locked_until) FROM verification_code
