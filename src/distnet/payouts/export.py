@@ -28,11 +28,11 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import msgspec
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from distnet.kit.crypto import decrypt_many
 from distnet.kit.money import format_amount
+from distnet.payouts import repository as repo
 from distnet.payouts.xlsx_book import FRAME_HEADER
 
 BATCH = 2000
@@ -74,33 +74,7 @@ LAYOUTS: dict[str, tuple[str, tuple[Column, ...]]] = {
     )),
 }
 
-# the account version the item was created for; items from before payout accounts existed use the
-# distributor's current account
-ITEMS = text(
-    """
-    SELECT i.id, d.code, d.name, i.amount, i.tax, i.currency,
-           coalesce(a.method, c.method, 'bank_card') AS method,
-           coalesce(a.holder_name_enc, c.holder_name_enc) AS holder_enc,
-           coalesce(a.account_number_enc, c.account_number_enc) AS account_enc,
-           coalesce(a.bank_name, c.bank_name) AS bank, coalesce(a.bank_branch, c.bank_branch) AS branch
-      FROM payout_item i
-      JOIN distributor d ON d.id = i.distributor_id
-      LEFT JOIN payout_account a ON a.id = i.payout_account_id
-      LEFT JOIN payout_account c ON i.payout_account_id IS NULL AND c.distributor_id = i.distributor_id
-                                AND c.superseded_at IS NULL
-     WHERE i.run_id = :run AND i.status <> 'cancelled'
-       AND (CAST(:method AS text) IS NULL OR coalesce(a.method, c.method, 'bank_card') = CAST(:method AS text))
-     ORDER BY i.id
-    """
-)
 
-SKIPPED = text(
-    """
-    SELECT d.code, s.available, array_to_string(s.reasons, ', ') AS reasons
-      FROM payout_skip s JOIN distributor d ON d.id = s.distributor_id
-     WHERE s.run_id = :run ORDER BY s.distributor_id
-    """
-)
 
 
 def layout(method: str | None) -> tuple[str, tuple[Column, ...]]:
@@ -111,7 +85,7 @@ async def _records(sessionmaker: async_sessionmaker[AsyncSession], secret: bytes
                    method: str | None) -> AsyncIterator[list[dict[str, object]]]:
     seq = 0
     async with sessionmaker() as session:
-        result = await session.stream(ITEMS.execution_options(yield_per=BATCH), {"run": run_id, "method": method})
+        result = await session.stream(repo.EXPORT_ITEMS.execution_options(yield_per=BATCH), {"run": run_id, "method": method})
         async for batch in result.partitions(BATCH):
             accounts = decrypt_many(secret, [row.account_enc for row in batch])
             holders = decrypt_many(secret, [row.holder_enc for row in batch])
@@ -149,29 +123,9 @@ async def csv_stream(sessionmaker: async_sessionmaker[AsyncSession], secret: byt
 
 
 async def run_summary(session: AsyncSession, run_id: int) -> dict[str, object]:
-    row = (await session.execute(text(
-        """
-        SELECT r.id, r.status, r.currency, r.cutoff, r.created_by, r.approved_by, r.note,
-               count(i.id) FILTER (WHERE i.status <> 'cancelled') AS items,
-               coalesce(sum(i.amount) FILTER (WHERE i.status <> 'cancelled'), 0) AS total,
-               coalesce(sum(i.tax) FILTER (WHERE i.status <> 'cancelled'), 0) AS tax,
-               min(i.tax_month) AS tax_month,
-               (SELECT count(*) FROM payout_skip s WHERE s.run_id = r.id) AS skipped
-          FROM payout_run r LEFT JOIN payout_item i ON i.run_id = r.id
-         WHERE r.id = :run GROUP BY r.id
-        """), {"run": run_id})).one()
+    row = (await session.execute(repo.RUN_SUMMARY, {"run": run_id})).one()
     summary = dict(row._mapping)
-    by_method = await session.execute(text(
-        """
-        SELECT coalesce(a.method, c.method, 'bank_card') AS method, count(*) AS items, sum(i.amount) AS gross,
-               sum(i.tax) AS tax
-          FROM payout_item i
-          LEFT JOIN payout_account a ON a.id = i.payout_account_id
-          LEFT JOIN payout_account c ON i.payout_account_id IS NULL AND c.distributor_id = i.distributor_id
-                                    AND c.superseded_at IS NULL
-         WHERE i.run_id = :run AND i.status <> 'cancelled'
-         GROUP BY 1
-        """), {"run": run_id})
+    by_method = await session.execute(repo.RUN_BY_METHOD, {"run": run_id})
     summary["methods"] = {r.method: {"items": int(r.items), "gross": int(r.gross), "tax": int(r.tax)}
                           for r in by_method}
     return summary
@@ -233,7 +187,7 @@ async def xlsx_stream(sessionmaker: async_sessionmaker[AsyncSession], secret: by
             if not method:
                 await send("sheet", "Skipped", ["distributor_code", "available", "reasons"], ["text", "money", "text"])
                 async with sessionmaker() as session:
-                    skipped = [list(r) for r in await session.execute(SKIPPED, {"run": run_id})]
+                    skipped = [list(r) for r in await session.execute(repo.EXPORT_SKIPPED, {"run": run_id})]
                 for start in range(0, len(skipped), BATCH):
                     await send("rows", skipped[start:start + BATCH])
             book.stdin.close()  # end of input: the child closes the workbook

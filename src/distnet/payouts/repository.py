@@ -358,6 +358,81 @@ FLAG_RETURNED_ACCOUNTS = text(
 )
 
 
+# --------------------------------------------------------------------------- exports, repayments, results files
+
+RUN_SUMMARY = text(
+    """
+    SELECT r.id, r.status, r.currency, r.cutoff, r.created_by, r.approved_by, r.note,
+           count(i.id) FILTER (WHERE i.status <> 'cancelled') AS items,
+           coalesce(sum(i.amount) FILTER (WHERE i.status <> 'cancelled'), 0) AS total,
+           coalesce(sum(i.tax) FILTER (WHERE i.status <> 'cancelled'), 0) AS tax,
+           min(i.tax_month) AS tax_month,
+           (SELECT count(*) FROM payout_skip s WHERE s.run_id = r.id) AS skipped
+      FROM payout_run r LEFT JOIN payout_item i ON i.run_id = r.id
+     WHERE r.id = :run GROUP BY r.id
+    """
+)
+
+
+RUN_BY_METHOD = text(
+    """
+    SELECT coalesce(a.method, c.method, 'bank_card') AS method, count(*) AS items, sum(i.amount) AS gross,
+           sum(i.tax) AS tax
+      FROM payout_item i
+      LEFT JOIN payout_account a ON a.id = i.payout_account_id
+      LEFT JOIN payout_account c ON i.payout_account_id IS NULL AND c.distributor_id = i.distributor_id
+                                AND c.superseded_at IS NULL
+     WHERE i.run_id = :run AND i.status <> 'cancelled'
+     GROUP BY 1
+    """
+)
+
+
+# the account version the item was created for; items from before payout accounts existed use the
+# distributor's current account
+EXPORT_ITEMS = text(
+    """
+    SELECT i.id, d.code, d.name, i.amount, i.tax, i.currency,
+           coalesce(a.method, c.method, 'bank_card') AS method,
+           coalesce(a.holder_name_enc, c.holder_name_enc) AS holder_enc,
+           coalesce(a.account_number_enc, c.account_number_enc) AS account_enc,
+           coalesce(a.bank_name, c.bank_name) AS bank, coalesce(a.bank_branch, c.bank_branch) AS branch
+      FROM payout_item i
+      JOIN distributor d ON d.id = i.distributor_id
+      LEFT JOIN payout_account a ON a.id = i.payout_account_id
+      LEFT JOIN payout_account c ON i.payout_account_id IS NULL AND c.distributor_id = i.distributor_id
+                                AND c.superseded_at IS NULL
+     WHERE i.run_id = :run AND i.status <> 'cancelled'
+       AND (CAST(:method AS text) IS NULL OR coalesce(a.method, c.method, 'bank_card') = CAST(:method AS text))
+     ORDER BY i.id
+    """
+)
+
+
+EXPORT_SKIPPED = text(
+    """
+    SELECT d.code, s.available, array_to_string(s.reasons, ', ') AS reasons
+      FROM payout_skip s JOIN distributor d ON d.id = s.distributor_id
+     WHERE s.run_id = :run ORDER BY s.distributor_id
+    """
+)
+
+
+CLOCK = text("SELECT clock_timestamp()")
+
+
+LOCK_OWED = text(
+    "SELECT balance FROM ledger_account WHERE distributor_id = :d AND kind = 'owed' AND currency = :c "
+    "FOR NO KEY UPDATE"
+)
+
+
+SET_REPAYMENT_APPLIED = text("UPDATE repayment SET applied = :a WHERE id = :id")
+
+
+RUNS_OF_ITEMS = text("SELECT DISTINCT run_id FROM payout_item WHERE id = ANY(:ids)")
+
+
 # --------------------------------------------------------------------------- checks (ledger verify)
 # Money checks of payouts for ``ledger verify`` (invariant 5), in the ledger's ``Check`` shape:
 # each selects the offending rows and passes when it selects none.

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,7 +39,7 @@ from distnet.tax.service import effective_table, tax_month
 
 
 async def _now(session: AsyncSession) -> datetime:
-    return await session.scalar(text("SELECT clock_timestamp()"))
+    return await session.scalar(repo.CLOCK)
 
 
 def run_view(run: PayoutRun) -> dict[str, Any]:
@@ -421,9 +421,7 @@ async def record_repayment(
         if first.distributor_id != distributor_id or first.amount != minor:
             raise RepaymentConflict(f"external_id {external_id!r} was recorded for another distributor or amount")
         return repayment_view(first), False
-    owed_balance = await session.scalar(text(
-        "SELECT balance FROM ledger_account WHERE distributor_id = :d AND kind = 'owed' AND currency = :c "
-        "FOR NO KEY UPDATE"), {"d": distributor_id, "c": currency})
+    owed_balance = await session.scalar(repo.LOCK_OWED, {"d": distributor_id, "c": currency})
     owed = -(owed_balance or 0)
     if minor > owed:
         raise RepaymentExceedsOwed(f"the distributor owes {format_amount(max(owed, 0))}; "
@@ -432,7 +430,7 @@ async def record_repayment(
                                           "errors": [{"field": "amount", "message": "more than owed"}]})
     await post(session, kind="repayment", ref_type="repayment", ref_id=new_id, currency=currency, postings=[
         Posting("owed", minor, distributor_id), Posting("repayment_clearing", -minor)])
-    await session.execute(text("UPDATE repayment SET applied = :a WHERE id = :id"), {"a": minor, "id": new_id})
+    await session.execute(repo.SET_REPAYMENT_APPLIED, {"a": minor, "id": new_id})
     owed_after = owed - minor
     await outbox.emit(session, "repayment.received", {
         "distributor_id": distributor_id, "repayment_id": new_id, "external_id": external_id,
