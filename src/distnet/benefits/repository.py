@@ -127,3 +127,9 @@ def _tiers_json(tiers: list[Tier]) -> str:
     return json.dumps([{"rank": t.rank, "discount": t.discount_bps, "cats": t.category_discounts,
                         "monthly": t.monthly_points, "earn": t.earn_rate_bps, "referral": t.referral_points,
                         "flags": ",".join(t.flags)} for t in tiers])
+
+
+NOW = text("SELECT now()")
+
+
+POINTS_BALANCES = text("SELECT kind, balance FROM ledger_account WHERE distributor_id = :d AND currency = 'PTS'")

@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.benefits import repository as repo
@@ -64,7 +63,7 @@ async def create_catalogue(session: AsyncSession, principal: Principal,
     except ValidationFailed as exc:
         errors.extend(exc.extra["errors"])
         referral_min = 0
-    now = await session.scalar(text("SELECT now()"))
+    now = await session.scalar(repo.NOW)
     effective_from = data.effective_from or now
     if effective_from < now - timedelta(minutes=5):
         errors.append({"field": "effective_from", "message": "a catalogue cannot take effect in the past"})
@@ -138,8 +137,7 @@ async def my_benefits(session: AsyncSession, distributor_id: int) -> schemas.MyB
 
 async def points_balance(session: AsyncSession, distributor_id: int) -> tuple[int, int]:
     """(spendable points, points debt as a positive number)."""
-    rows: dict[str, int] = dict((await session.execute(text(
-        "SELECT kind, balance FROM ledger_account WHERE distributor_id = :d AND currency = 'PTS'"),
+    rows: dict[str, int] = dict((await session.execute(repo.POINTS_BALANCES,
         {"d": distributor_id})).all())
     return int(rows.get("points", 0)), -int(rows.get("points_owed", 0))
 

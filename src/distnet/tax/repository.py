@@ -47,3 +47,12 @@ STATEMENT = text(
      GROUP BY i.tax_month, i.currency ORDER BY i.tax_month, i.currency
     """
 )
+
+
+NOW = text("SELECT now()")
+
+
+LOCK_TAX_TABLES = text("LOCK TABLE tax_table IN SHARE ROW EXCLUSIVE MODE")
+
+
+LAST_TAX_TABLE_VERSION = text("SELECT coalesce(max(version), 0) FROM tax_table")

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.kit import audit
@@ -59,7 +59,7 @@ def table_view(t: TaxTableModel, in_force_id: int | None) -> schemas.TaxTable:
 
 
 async def list_tables(session: AsyncSession, settings: Settings) -> schemas.TaxTableList:
-    month = tax_month(await session.scalar(text("SELECT now()")), settings.business.time_zone)
+    month = tax_month(await session.scalar(repo.NOW), settings.business.time_zone)
     current = await effective_table(session, month)
     tables = await session.scalars(select(TaxTableModel).order_by(TaxTableModel.version))
     return schemas.TaxTableList(items=[table_view(t, current.id if current else None) for t in tables])
@@ -76,8 +76,8 @@ async def create_table(session: AsyncSession, settings: Settings, principal: Pri
     except InvalidTaxRules as exc:
         raise InvalidTaxTable(str(exc), extra={"errors": [{"field": "rules", "message": str(exc)}]}) from None
     await effective_table(session, data.effective_from)  # the default exists first: it is version 1
-    await session.execute(text("LOCK TABLE tax_table IN SHARE ROW EXCLUSIVE MODE"))  # versions in order
-    version = (await session.scalar(text("SELECT coalesce(max(version), 0) FROM tax_table"))) + 1
+    await session.execute(repo.LOCK_TAX_TABLES)  # versions in order
+    version = (await session.scalar(repo.LAST_TAX_TABLE_VERSION)) + 1
     table = TaxTableModel(version=version, name=data.name.strip(), effective_from=data.effective_from, rules=rules,
                           created_by=principal.actor)
     session.add(table)
