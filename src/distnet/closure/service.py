@@ -55,7 +55,6 @@ WAIT_TEXT = {
 }
 
 
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -218,7 +217,6 @@ async def my_view(session: AsyncSession, *, principal: Principal) -> ClosureView
 
 
 # --------------------------------------------------------------------------- erasure
-
 
 
 async def erase_due(session: AsyncSession, now: datetime | None = None) -> int:

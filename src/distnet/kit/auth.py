@@ -12,8 +12,8 @@ import time
 
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
-from sqlalchemy import text
 
+from distnet.kit import repository
 from distnet.kit.errors import Forbidden, NotFound, Unauthorized
 from distnet.kit.keys import (
     ANONYMOUS,
@@ -45,13 +45,6 @@ __all__ = [  # keys and principals live in kit.keys (no web framework: the CLI i
 PRINCIPAL_TTL = 5.0
 _principal_cache: dict[bytes, tuple[float, Principal]] = {}
 
-# one prepared statement on the request's own connection and transaction (kit/unit_of_work)
-_LOOKUP = text(
-    "SELECT k.id, k.name, k.roles, k.distributor_id, k.staff_id, s.name AS staff_name, "
-    "s.disabled_at IS NOT NULL AS staff_disabled "
-    "FROM api_key k LEFT JOIN staff s ON s.id = k.staff_id "
-    "WHERE k.key_hash = :digest AND k.revoked_at IS NULL")
-
 
 async def _cached_principal(connection: ASGIConnection, raw: str) -> Principal | None:
     digest = hash_key(raw)
@@ -59,7 +52,7 @@ async def _cached_principal(connection: ASGIConnection, raw: str) -> Principal |
     hit = _principal_cache.get(digest)
     if hit is not None and hit[0] > now:
         return hit[1]
-    rows = await fetch(await request_session(connection), _LOOKUP, {"digest": digest})
+    rows = await fetch(await request_session(connection), repository.KEY_LOOKUP, {"digest": digest})
     found = None
     if rows and not rows[0].staff_disabled:  # a person who left: all their keys stop at once
         key = rows[0]

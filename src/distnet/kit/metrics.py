@@ -16,8 +16,9 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from distnet.kit import repository
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own variable
 
@@ -54,18 +55,6 @@ def metrics_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
-_STATE = text("""
-SELECT (SELECT count(*) FROM outbox_event WHERE published_at IS NULL) AS unpublished,
-       (SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0) FROM outbox_event
-         WHERE published_at IS NULL) AS oldest_unpublished_s,
-       (SELECT count(*) FROM appeal WHERE status NOT IN ('approved', 'rejected')) AS open_appeals,
-       (SELECT count(*) FROM appeal WHERE status NOT IN ('approved', 'rejected') AND paused_at IS NULL
-           AND due_at < now()) AS overdue_appeals,
-       (SELECT count(*) FROM hold WHERE lifted_at IS NULL AND started_at <= now()
-           AND (ends_at IS NULL OR ends_at > now())) AS active_holds
-""")
-
-
 class _Snapshot(Collector):
     def __init__(self, values: dict[str, float]) -> None:
         self.values = values
@@ -90,7 +79,7 @@ async def exposition(session: AsyncSession) -> bytes:
         counters = generate_latest(registry)
     else:
         counters = generate_latest(REGISTRY)
-    row = (await session.execute(_STATE)).mappings().one()
+    row = (await session.execute(repository.METRICS_STATE)).mappings().one()
     state = CollectorRegistry()
     state.register(_Snapshot(dict(row)))
     return counters + generate_latest(state)

@@ -22,18 +22,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from distnet.kit import repository
 
 log = logging.getLogger(__name__)
 
 READ_ONLY: dict[str, Any] = {"read_only": True}
 RETRY_DOWN_SECONDS = 5.0
-
-LAG = text(
-    "SELECT CASE WHEN NOT pg_is_in_recovery() THEN 0.0 "
-    "WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0.0 "
-    "ELSE coalesce(extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()), 1e9) END")
 
 
 @dataclass
@@ -76,7 +72,7 @@ class ReplicaSet:
                 continue
             session = replica.sessionmaker()
             try:
-                lag = float((await session.execute(LAG)).scalar_one())
+                lag = float((await session.execute(repository.REPLICA_LAG)).scalar_one())
             except Exception as exc:  # noqa: BLE001 - any failure to reach it: fall back, never fail the read
                 await _discard(session)
                 replica.down_until = time.monotonic() + RETRY_DOWN_SECONDS

@@ -69,8 +69,6 @@ async def appeal_updated(session: AsyncSession, event: dict[str, Any]) -> None:
         await _notify(session, event, "appeal_decided", {**params, "decision": p.get("status")})
 
 
-
-
 async def _window_notice(session: AsyncSession, event: dict[str, Any], kind: str) -> None:
     p = event["payload"]
     # scope-matched: exactly the distributors the window suspends (its holds), in one statement

@@ -219,8 +219,6 @@ class Delivery:
     wait_s: float | None = None
 
 
-
-
 async def _finish(session: AsyncSession, notification_id: int, *, status: str, provider: str | None,
                   reason: str | None, attempted: bool) -> None:
     await session.execute(repo.FINISH_DELIVERY, {"id": notification_id, "status": status, "provider": provider, "reason": reason, "attempted": attempted})

@@ -75,8 +75,6 @@ LAYOUTS: dict[str, tuple[str, tuple[Column, ...]]] = {
 }
 
 
-
-
 def layout(method: str | None) -> tuple[str, tuple[Column, ...]]:
     return GENERIC if method is None else LAYOUTS[method]
 

@@ -203,9 +203,6 @@ async def end_due_windows(session: AsyncSession, *, now: datetime | None = None)
     return ended
 
 
-
-
-
 async def tick(session: AsyncSession) -> dict[str, Any]:
     """Periodic (worker/jobs.py): place late joiners' holds, send start notices, stamp ended windows.
     Cards are suspended and restored by time whether or not this runs."""

@@ -35,7 +35,6 @@ from typing import Any
 from litestar.testing import AsyncTestClient
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import text
 
 from distnet.app import create_app
 from distnet.db import make_engine, make_sessionmaker, resolve_database_url, resolve_redis_url
@@ -44,6 +43,7 @@ from distnet.kit.auth import create_key
 from distnet.kit.embedded import create_database, drop_database
 from distnet.migrate import upgrade
 from distnet.settings import BrokerSettings, get_settings, read_section
+from distnet.worker import repository as repo
 from distnet.worker.broker import broker, configure_worker_database
 from distnet.worker.runner import start_worker
 
@@ -308,9 +308,8 @@ class Demo:
         for queue in sorted(broker.get_declared_queues()):
             await asyncio.to_thread(broker.join, queue, timeout=120_000)
         async with self.sessionmaker() as s:
-            topics = (await s.execute(text("SELECT topic, count(*) FROM outbox_event GROUP BY topic "
-                                           "ORDER BY count(*) DESC"))).all()
-            handled = (await s.execute(text("SELECT count(*) FROM processed_event"))).scalar_one()
+            topics = (await s.execute(repo.DEMO_EVENTS_BY_TOPIC)).all()
+            handled = (await s.execute(repo.DEMO_PROCESSED_EVENTS)).scalar_one()
         self.report.add("events", "relayed to the worker", published)
         self.report.add("events", "by topic", ", ".join(f"{t}: {n}" for t, n in topics[:8]))
         self.report.add("events", "consumer deliveries recorded (processed_event)", handled)
@@ -319,10 +318,7 @@ class Demo:
         """One distributor closes the account (注销) the verified way: a one-time code (to the inbox,
         as demo distributors confirmed no phone) and a reason; the state says what it waits for."""
         async with self.sessionmaker() as s:
-            blocked = set(await s.scalars(text(
-                "SELECT distributor_id FROM hold WHERE lifted_at IS NULL UNION "
-                "SELECT distributor_id FROM appeal UNION "
-                "SELECT distributor_id FROM ledger_account WHERE kind = 'owed' AND balance <> 0")))
+            blocked = set(await s.scalars(repo.DEMO_BLOCKED_FROM_CLOSING))
         person = next((p for p in reversed(self.people[1:]) if p["id"] not in blocked), None)
         if person is None:
             self.report.notes.append("closure: every distributor is blocked; skipped")
@@ -341,17 +337,13 @@ class Demo:
 
     async def notices(self) -> None:
         async with self.sessionmaker() as s:
-            rows = (await s.execute(text("SELECT kind, count(*) FROM notification WHERE channel = 'inbox' "
-                                         "GROUP BY kind ORDER BY count(*) DESC"))).all()
+            rows = (await s.execute(repo.DEMO_INBOX_BY_KIND)).all()
         self.report.add("notifications", "inbox notices by kind", ", ".join(f"{k}: {n}" for k, n in rows) or "0")
 
     async def money(self) -> None:
         async with self.sessionmaker() as s:
-            rows = (await s.execute(text(
-                "SELECT level, count(*), coalesce(sum(amount - reversed), 0) FROM commission GROUP BY level "
-                "ORDER BY level"))).all()
-            statuses = (await s.execute(text(
-                "SELECT status, count(*) FROM commission GROUP BY status ORDER BY status"))).all()
+            rows = (await s.execute(repo.DEMO_COMMISSIONS_BY_LEVEL)).all()
+            statuses = (await s.execute(repo.DEMO_COMMISSIONS_BY_STATUS)).all()
         for level, n, net in rows:
             self.report.add("commissions", f"level {level}: count / net amount", f"{n} / {_money(int(net))}")
         self.report.add("commissions", "by status", ", ".join(f"{s}: {n}" for s, n in statuses))

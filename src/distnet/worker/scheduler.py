@@ -37,6 +37,7 @@ from distnet.db import make_engine, make_sessionmaker, resolve_database_url
 from distnet.kit.outage import Outage
 from distnet.settings import Settings
 from distnet.worker import jobs as jobs_module
+from distnet.worker import repository as repo
 from distnet.worker.jobs import Job
 from distnet.worker.tasks import run_job
 
@@ -270,15 +271,7 @@ class LeaderScheduler:
 def leader_of(database_url: str, lock_key: int = LOCK_KEY) -> str | None:
     """application_name of the connection holding the leader lock (operators, tests)."""
     with psycopg.connect(_conninfo(database_url), autocommit=True) as conn:
-        row = conn.execute(
-            """
-            SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-             WHERE l.locktype = 'advisory' AND l.granted AND l.database = (
-                   SELECT oid FROM pg_database WHERE datname = current_database())
-               AND ((l.classid::bigint << 32) | l.objid::bigint) = %s
-            """,
-            (lock_key,),
-        ).fetchone()
+        row = conn.execute(repo.LEADER_OF, (lock_key,)).fetchone()
     return row[0] if row else None
 
 
