@@ -182,21 +182,21 @@ async def ours(url: str, workers: int, partitions: int | None) -> dict[str, floa
         t2 = time.perf_counter()
         approver = Principal(key_id=999_999, name="bench-approver", roles=frozenset({Role.finance_approver}))
         async with session_scope(sm) as session:
-            await approve_run(session, approver, run["id"])
-            await start_export(session, SYSTEM, run["id"], "xlsx")
+            await approve_run(session, approver, run.id)
+            await start_export(session, SYSTEM, run.id, "xlsx")
         rss_before = peak_rss_mb()
         out = {}
         for fmt, stream in (("csv", export.csv_stream), ("xlsx", export.xlsx_stream)):
             te = time.perf_counter()
             size = 0
             with open(os.devnull, "wb") as sink:  # noqa: ASYNC230
-                async for chunk in stream(sm, SECRET, run["id"]):
+                async for chunk in stream(sm, SECRET, run.id):
                     size += len(chunk)
                     sink.write(chunk)
             out[f"export_{fmt}_seconds"] = time.perf_counter() - te
             out[f"export_{fmt}_bytes"] = size
         return {"settlement": t1 - t, "payout": t2 - t1, "moved": results[0].moved, "partitions":
-                results[0].partitions, "items": run["item_count"], "rss_before_export_mb": rss_before, **out}
+                results[0].partitions, "items": run.item_count, "rss_before_export_mb": rss_before, **out}
     finally:
         await engine.dispose()
 

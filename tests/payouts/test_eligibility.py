@@ -117,7 +117,7 @@ async def test_open_risk_case_rule_is_configurable(sessionmaker, settings):
                                                                           payout_skip_open_risk_case=False))
     async with sessionmaker() as s:
         run = await create_run(s, relaxed, SYSTEM)
-        assert run["item_count"] == 1
+        assert run.item_count == 1
         await s.rollback()
 
 
@@ -184,21 +184,21 @@ async def test_a_verified_contact_can_be_a_condition_of_the_first_payout(session
             await add_available(s, d, 20_000)
         await s.commit()
     async with sessionmaker() as s:  # off by default: both are paid
-        assert (await create_run(s, settings, SYSTEM))["item_count"] == 2
+        assert (await create_run(s, settings, SYSTEM)).item_count == 2
         await s.rollback()
     async with sessionmaker() as s:
         run = await create_run(s, strict, SYSTEM)
-        assert run["item_count"] == 1
+        assert run.item_count == 1
         skipped = (await s.execute(text("SELECT distributor_id, reasons FROM payout_skip WHERE run_id = :r"),
-                                   {"r": run["id"]})).all()
+                                   {"r": run.id})).all()
         assert [(r.distributor_id, list(r.reasons)) for r in skipped] == [(unverified, ["contact_unverified"])]
         # once paid, later payouts need no verified contact
-        await s.execute(text("UPDATE payout_item SET status = 'paid' WHERE run_id = :r"), {"r": run["id"]})
+        await s.execute(text("UPDATE payout_item SET status = 'paid' WHERE run_id = :r"), {"r": run.id})
         await s.execute(text("UPDATE distributor SET email_verified_at = NULL WHERE id = :d"), {"d": verified})
         await add_available(s, verified, 20_000)
         await add_available(s, unverified, 1)
         second = await create_run(s, strict, SYSTEM)
         items = list(await s.scalars(text("SELECT distributor_id FROM payout_item WHERE run_id = :r"),
-                                     {"r": second["id"]}))
+                                     {"r": second.id}))
         assert items == [verified]
         await s.rollback()

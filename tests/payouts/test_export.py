@@ -81,14 +81,14 @@ async def test_xlsx_has_every_item_of_a_multi_batch_run_as_the_csv_has_it(sessio
     async with sessionmaker() as s:
         run = await create_run(s, settings, SYSTEM, min_amount="1.00", note="batch & <note>")
         await approve_run(s, Principal(key_id=999_999, name="approver", roles=frozenset({Role.finance_approver})),
-                          run["id"])
-        await start_export(s, SYSTEM, run["id"], "xlsx")
+                          run.id)
+        await start_export(s, SYSTEM, run.id, "xlsx")
         await s.commit()
-    assert run["item_count"] == n
+    assert run.item_count == n
 
     before = set(glob.glob(os.path.join(tempfile.gettempdir(), "payout-run-*")))
     book = zipfile.ZipFile(io.BytesIO(await _collect(export.xlsx_stream(sessionmaker, settings.secret_key,
-                                                                         run["id"]))))
+                                                                         run.id))))
     assert set(glob.glob(os.path.join(tempfile.gettempdir(), "payout-run-*"))) <= before  # temp file removed
     workbook = book.read("xl/workbook.xml").decode()
     assert workbook.index('name="Summary"') < workbook.index('name="bank_card') < workbook.index('name="alipay')
@@ -97,7 +97,7 @@ async def test_xlsx_has_every_item_of_a_multi_batch_run_as_the_csv_has_it(sessio
     for sheet_no, method, count in ((2, "bank_card", n - len(alipay)), (3, "alipay", len(alipay))):
         _, columns = export.LAYOUTS[method]
         expected = list(csv.reader(io.StringIO((await _collect(
-            export.csv_stream(sessionmaker, settings.secret_key, run["id"], method))).decode())))
+            export.csv_stream(sessionmaker, settings.secret_key, run.id, method))).decode())))
         assert len(expected) == count + 1
         rows = _rows(book, sheet_no)
         assert rows[0] == expected[0] == [c.title for c in columns]
@@ -128,8 +128,8 @@ async def test_xlsx_has_every_item_of_a_multi_batch_run_as_the_csv_has_it(sessio
     assert 'formatCode="#,##0.00"' in styles
 
     pairs = dict(_rows(book, 1))
-    assert pairs["payout run"] == str(run["id"]) and pairs["items"] == str(n) and pairs["note"] == "batch & <note>"
-    assert Decimal(pairs["gross"]) == total_gross == Decimal(run["total_amount"])
+    assert pairs["payout run"] == str(run.id) and pairs["items"] == str(n) and pairs["note"] == "batch & <note>"
+    assert Decimal(pairs["gross"]) == total_gross == Decimal(run.total_amount)
     assert Decimal(pairs["net paid"]) == total_net and pairs["alipay items"] == str(len(alipay))
     assert _kinds(book, 1, 4)[1].startswith("n")  # the cutoff is a date (a styled number), not text
     cutoff = float(pairs["cutoff (Asia/Shanghai)"])
@@ -145,5 +145,5 @@ async def test_a_failed_xlsx_writer_is_an_error_not_a_short_file(sessionmaker, s
     before = set(glob.glob(os.path.join(tempfile.gettempdir(), "payout-run-*")))
     monkeypatch.setattr(export.sys, "executable", shutil.which("false"))  # a writer that dies at once
     with pytest.raises(RuntimeError, match="writer exited with 1"):
-        await _collect(export.xlsx_stream(sessionmaker, settings.secret_key, run["id"]))
+        await _collect(export.xlsx_stream(sessionmaker, settings.secret_key, run.id))
     assert set(glob.glob(os.path.join(tempfile.gettempdir(), "payout-run-*"))) <= before

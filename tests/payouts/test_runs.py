@@ -81,6 +81,7 @@ async def test_many_concurrent_creations_at_the_service_level(sessionmaker, sett
     from distnet.db import session_scope
     from distnet.kit.auth import SYSTEM
     from distnet.payouts.errors import EmptyRun
+    from distnet.payouts.schemas import PayoutRunView
     from distnet.payouts.service import create_run
 
     async def one():
@@ -89,7 +90,7 @@ async def test_many_concurrent_creations_at_the_service_level(sessionmaker, sett
 
     runs = await asyncio.gather(*(one() for _ in range(5)), return_exceptions=True)
     assert sum(isinstance(r, EmptyRun) for r in runs) == 4
-    assert [r["item_count"] for r in runs if isinstance(r, dict)] == [4]
+    assert [r.item_count for r in runs if isinstance(r, PayoutRunView)] == [4]
     snap = await ledger_snapshot(session)
     assert snap["unbalanced"] == 0 and snap["accounts"] == snap["posting_sums"]
     assert all(b >= 0 for (d, k, _), b in snap["accounts"].items() if d is not None and k != "owed")

@@ -33,12 +33,12 @@ async def _pay_run(sessionmaker, settings, status="paid"):
     """Create, approve, export a run and give every item ``status``; returns its items."""
     async with sessionmaker() as s:
         run = await create_run(s, settings, SYSTEM, min_amount="1.00")
-        await approve_run(s, APPROVER, run["id"])
-        await start_export(s, SYSTEM, run["id"], "csv")
+        await approve_run(s, APPROVER, run.id)
+        await start_export(s, SYSTEM, run.id, "csv")
         items = (await s.execute(text("SELECT id, distributor_id, amount, tax FROM payout_item WHERE run_id = :r "
-                                      "ORDER BY id"), {"r": run["id"]})).all()
+                                      "ORDER BY id"), {"r": run.id})).all()
         if status:
-            await import_results(s, SYSTEM, run["id"], [
+            await import_results(s, SYSTEM, run.id, [
                 PayoutResult(item_id=i.id, status=status, reference=f"B{i.id}", reason="closed account")
                 for i in items])
         await s.commit()

@@ -78,7 +78,7 @@ def import_results_command(
     except DistnetError as exc:
         typer.echo(json.dumps(exc.to_problem(), default=str, indent=2), err=True)
         raise typer.Exit(1) from exc
-    typer.echo(json.dumps(report, default=str))
+    typer.echo(json.dumps(msgspec.to_builtins(report), default=str))
 
 
 @payouts_app.command("export")

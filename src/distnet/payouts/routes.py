@@ -34,7 +34,6 @@ from distnet.payouts.schemas import (
     PayoutRunCreate,
     PayoutRunDetail,
     PayoutRunView,
-    PayoutSkip,
     PayoutSkipPage,
     RepaymentCreate,
     RepaymentView,
@@ -82,8 +81,8 @@ class PayoutRunController(Controller):
         replay = await idempotency.claim(session, "payout_runs.create", idempotency_key, body)
         if replay is not None:
             return Response(msgspec.convert(replay.response, PayoutRunView), status_code=replay.status_code)
-        view = msgspec.convert(await service.create_run(session, settings, principal, min_amount=data.min_amount,
-                                                        note=data.note, currency=data.currency), PayoutRunView)
+        view = await service.create_run(session, settings, principal, min_amount=data.min_amount, note=data.note,
+                                        currency=data.currency)
         await idempotency.store(session, "payout_runs.create", idempotency_key, 201, msgspec.to_builtins(view))
         return Response(view, status_code=201)
 
@@ -94,13 +93,13 @@ class PayoutRunController(Controller):
         runs = await service.list_runs(session, limit=limit + 1, before=_after(cursor), status=status)
         more = len(runs) > limit
         runs = runs[:limit]
-        return Page(items=[msgspec.convert(service.run_view(r), PayoutRunView) for r in runs],
+        return Page(items=[service.run_view(r) for r in runs],
                     next_cursor=encode_cursor(runs[-1].id) if more else None)
 
     @get("/{run_id:int}", opt=roles(*READERS, raises=[PayoutRunNotFound]),
          summary="A run with its totals by item status and the skipped distributors by reason")
     async def get_run(self, session: AsyncSession, run_id: RunId) -> PayoutRunDetail:
-        return msgspec.convert(await service.run_detail(session, run_id), PayoutRunDetail)
+        return await service.run_detail(session, run_id)
 
     @get("/{run_id:int}/items", opt=roles(*READERS, raises=[PayoutRunNotFound]), summary="A run's items by id")
     async def items(self, session: AsyncSession, run_id: RunId, limit: Limit = None, cursor: Cursor = None,
@@ -109,8 +108,7 @@ class PayoutRunController(Controller):
         rows = await service.list_items(session, run_id, limit=limit + 1, after=_after(cursor), status=status)
         more = len(rows) > limit
         rows = rows[:limit]
-        return Page(items=[msgspec.convert(r, PayoutItemView) for r in rows],
-                    next_cursor=encode_cursor(rows[-1]["id"]) if more else None)
+        return Page(items=rows, next_cursor=encode_cursor(rows[-1].id) if more else None)
 
     @get("/{run_id:int}/skipped", opt=roles(*READERS, raises=[PayoutRunNotFound]),
          summary="Distributors at or above the minimum who got no item, with the reasons")
@@ -120,20 +118,19 @@ class PayoutRunController(Controller):
         rows = await service.list_skipped(session, run_id, limit=limit + 1, after=_after(cursor), reason=reason)
         more = len(rows) > limit
         rows = rows[:limit]
-        return PayoutSkipPage(items=[msgspec.convert(r, PayoutSkip) for r in rows],
-                              next_cursor=encode_cursor(rows[-1]["distributor_id"]) if more else None)
+        return PayoutSkipPage(items=rows, next_cursor=encode_cursor(rows[-1].distributor_id) if more else None)
 
     @post("/{run_id:int}/approve",
           opt=roles(Role.finance_approver, raises=[PayoutRunNotFound, FourEyesRequired, InvalidRunTransition,
                                                    EmptyRun]), status_code=200,
           summary="Four eyes: a finance approver who did not create the run approves it")
     async def approve(self, session: AsyncSession, principal: Principal, run_id: RunId) -> PayoutRunView:
-        return msgspec.convert(await service.approve_run(session, principal, run_id), PayoutRunView)
+        return await service.approve_run(session, principal, run_id)
 
     @post("/{run_id:int}/cancel", opt=roles(Role.finance, raises=[PayoutRunNotFound, InvalidRunTransition]),
           status_code=200, summary="Cancel a draft run: reserved money goes back to available")
     async def cancel(self, session: AsyncSession, principal: Principal, run_id: RunId) -> PayoutRunView:
-        return msgspec.convert(await service.cancel_run(session, principal, run_id), PayoutRunView)
+        return await service.cancel_run(session, principal, run_id)
 
     @get("/{run_id:int}/export", opt=roles(Role.finance, raises=[PayoutRunNotFound, InvalidRunTransition],
                                            files=[CSV, XLSX]), media_type=CSV,
@@ -162,7 +159,7 @@ class PayoutRunController(Controller):
           summary="Bank results: paid (with reference) or failed (with reason); all or nothing, idempotent")
     async def results(self, session: AsyncSession, principal: Principal, run_id: RunId,
                       data: Results) -> ResultsReport:
-        return msgspec.convert(await service.import_results(session, principal, run_id, data.results), ResultsReport)
+        return await service.import_results(session, principal, run_id, data.results)
 
 
 class RepaymentController(Controller):
@@ -178,4 +175,4 @@ class RepaymentController(Controller):
                     distributor_id: DistributorId, data: RepaymentCreate) -> Response[RepaymentView]:
         view, created = await service.record_repayment(session, settings, principal, distributor_id,
                                                        external_id=data.external_id, amount=data.amount)
-        return Response(msgspec.convert(view, RepaymentView), status_code=201 if created else 200)
+        return Response(view, status_code=201 if created else 200)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,7 +21,8 @@ from distnet.kit.errors import NotFound
 from distnet.kit.money import check_currency, format_amount, parse_amount
 from distnet.ledger.postings import check_posted
 from distnet.ledger.service import Posting, ensure_platform_accounts, post
-from distnet.models import Distributor, PayoutItem, PayoutRun, PayoutSkip, Repayment
+from distnet.models import Distributor, PayoutItem, PayoutRun, Repayment
+from distnet.models import PayoutSkip as PayoutSkipRow
 from distnet.payouts import repository as repo
 from distnet.payouts.errors import (
     EmptyRun,
@@ -31,7 +33,18 @@ from distnet.payouts.errors import (
     RepaymentExceedsOwed,
     ResultsRejected,
 )
-from distnet.payouts.schemas import PayoutResult
+from distnet.payouts.schemas import (
+    AppliedResults,
+    ItemStatusTotals,
+    PayoutItemView,
+    PayoutResult,
+    PayoutRunDetail,
+    PayoutRunView,
+    PayoutSkip,
+    RepaymentView,
+    ResultsReport,
+    SkippedTotal,
+)
 from distnet.payouts.state import PayoutRunStatus as S
 from distnet.payouts.state import transition
 from distnet.settings import Settings
@@ -42,24 +55,19 @@ async def _now(session: AsyncSession) -> datetime:
     return await session.scalar(repo.CLOCK)
 
 
-def run_view(run: PayoutRun) -> dict[str, Any]:
-    return {
-        "id": run.id,
-        "status": run.status,
-        "min_amount": format_amount(run.min_amount),
-        "currency": run.currency,
-        "note": run.note,
-        "cutoff": run.cutoff,
-        "item_count": run.item_count,
-        "total_amount": format_amount(run.total_amount),
-        "created_by": run.created_by,
-        "created_at": run.created_at,
-        "approved_by": run.approved_by,
-        "approved_at": run.approved_at,
-        "exported_at": run.exported_at,
-        "completed_at": run.completed_at,
-        "cancelled_at": run.cancelled_at,
-    }
+def run_view(run: PayoutRun) -> PayoutRunView:
+    return PayoutRunView(
+        id=run.id, status=run.status, min_amount=format_amount(run.min_amount), currency=run.currency,
+        note=run.note, cutoff=run.cutoff, item_count=run.item_count, total_amount=format_amount(run.total_amount),
+        created_by=run.created_by, created_at=run.created_at, approved_by=run.approved_by,
+        approved_at=run.approved_at, exported_at=run.exported_at, completed_at=run.completed_at,
+        cancelled_at=run.cancelled_at,
+    )
+
+
+async def _skipped_by_reason(session: AsyncSession, run_id: int) -> list[SkippedTotal]:
+    return [SkippedTotal(reason=r.reason, distributors=int(r.distributors), amount=format_amount(int(r.amount)))
+            for r in await session.execute(repo.SKIPPED_BY_REASON, {"run": run_id})]
 
 
 async def get_run(session: AsyncSession, run_id: int, *, lock: bool = False) -> PayoutRun:
@@ -72,25 +80,23 @@ async def get_run(session: AsyncSession, run_id: int, *, lock: bool = False) -> 
     return run
 
 
-async def run_detail(session: AsyncSession, run_id: int) -> dict[str, Any]:
+async def run_detail(session: AsyncSession, run_id: int) -> PayoutRunDetail:
     run = await get_run(session, run_id)
-    view = run_view(run)
     rows = await session.execute(
         select(PayoutItem.status, func.count(), func.coalesce(func.sum(PayoutItem.amount), 0),
                func.coalesce(func.sum(PayoutItem.tax), 0))
         .where(PayoutItem.run_id == run_id).group_by(PayoutItem.status)
     )
-    view["items_by_status"] = {s: {"count": n, "amount": format_amount(int(a)), "tax": format_amount(int(t)),
-                                   "net": format_amount(int(a) - int(t))} for s, n, a, t in rows}
-    view["skipped"] = [{"reason": r.reason, "distributors": int(r.distributors), "amount": format_amount(int(r.amount))}
-                       for r in await session.execute(repo.SKIPPED_BY_REASON, {"run": run_id})]
-    return view
+    by_status = {s: ItemStatusTotals(count=n, amount=format_amount(int(a)), tax=format_amount(int(t)),
+                                      net=format_amount(int(a) - int(t))) for s, n, a, t in rows}
+    return PayoutRunDetail(**msgspec.structs.asdict(run_view(run)), items_by_status=by_status,
+                           skipped=await _skipped_by_reason(session, run_id))
 
 
 async def create_run(
     session: AsyncSession, settings: Settings, principal: Principal, *, min_amount: str | None = None,
     note: str | None = None, currency: str | None = None,
-) -> dict[str, Any]:
+) -> PayoutRunView:
     minimum = (parse_amount(min_amount, field="min_amount") if min_amount is not None
                else settings.business.payout_min_amount)
     currency = check_currency(currency, settings.business.default_currency)
@@ -119,8 +125,7 @@ async def create_run(
     })).one()
     check_posted(f"payout run {run.id}", row.lines, row.posted)
     if row.items == 0:
-        skipped = [{"reason": r.reason, "distributors": int(r.distributors), "amount": format_amount(int(r.amount))}
-                   for r in await session.execute(repo.SKIPPED_BY_REASON, {"run": run.id})]
+        skipped = [msgspec.to_builtins(s) for s in await _skipped_by_reason(session, run.id)]
         raise EmptyRun(f"no distributor can be paid: {row.skipped} at or above the minimum were skipped",
                        extra={"skipped": skipped})
     # The planner's row counts for ``commission`` are the ones from before the settlement that just
@@ -147,7 +152,7 @@ async def create_run(
     return run_view(run)
 
 
-async def approve_run(session: AsyncSession, principal: Principal, run_id: int) -> dict[str, Any]:
+async def approve_run(session: AsyncSession, principal: Principal, run_id: int) -> PayoutRunView:
     run = await get_run(session, run_id, lock=True)
     if run.status == S.approved and run.approved_by_key_id == principal.key_id and principal.key_id is not None:
         return run_view(run)  # the same approver again: nothing to do
@@ -166,7 +171,7 @@ async def approve_run(session: AsyncSession, principal: Principal, run_id: int) 
     return run_view(run)
 
 
-async def cancel_run(session: AsyncSession, principal: Principal, run_id: int) -> dict[str, Any]:
+async def cancel_run(session: AsyncSession, principal: Principal, run_id: int) -> PayoutRunView:
     await session.execute(repo.TAKE_PAYOUT_LOCK)
     run = await get_run(session, run_id, lock=True)
     before = transition(run, S.cancelled, await _now(session))
@@ -215,7 +220,7 @@ async def list_runs(session: AsyncSession, *, limit: int, before: int | None,
 
 
 async def list_items(session: AsyncSession, run_id: int, *, limit: int, after: int | None,
-                     status: str | None = None) -> list[dict[str, Any]]:
+                     status: str | None = None) -> list[PayoutItemView]:
     await get_run(session, run_id)
     stmt = (
         select(PayoutItem, Distributor.code, Distributor.name)
@@ -227,27 +232,28 @@ async def list_items(session: AsyncSession, run_id: int, *, limit: int, after: i
     if status is not None:
         stmt = stmt.where(PayoutItem.status == status)
     return [
-        {"id": i.id, "run_id": i.run_id, "distributor_id": i.distributor_id, "distributor_code": code,
-         "distributor_name": name, "amount": format_amount(i.amount), "gross": format_amount(i.amount),
-         "tax": format_amount(i.tax), "net": format_amount(i.amount - i.tax),
-         "tax_month": i.tax_month, "final_payout": i.final_payout, "currency": i.currency, "status": i.status,
-         "bank_reference": i.bank_reference, "failure_reason": i.failure_reason, "result_at": i.result_at,
-         "return_reference": i.return_reference, "return_reason": i.return_reason, "returned_at": i.returned_at}
+        PayoutItemView(
+            id=i.id, run_id=i.run_id, distributor_id=i.distributor_id, distributor_code=code, distributor_name=name,
+            amount=format_amount(i.amount), gross=format_amount(i.amount), tax=format_amount(i.tax),
+            net=format_amount(i.amount - i.tax), tax_month=i.tax_month, final_payout=i.final_payout,
+            currency=i.currency, status=i.status, bank_reference=i.bank_reference, failure_reason=i.failure_reason,
+            result_at=i.result_at, return_reference=i.return_reference, return_reason=i.return_reason,
+            returned_at=i.returned_at)
         for i, code, name in (await session.execute(stmt)).all()
     ]
 
 
 async def list_skipped(session: AsyncSession, run_id: int, *, limit: int, after: int | None,
-                       reason: str | None = None) -> list[dict[str, Any]]:
+                       reason: str | None = None) -> list[PayoutSkip]:
     await get_run(session, run_id)
-    stmt = (select(PayoutSkip, Distributor.code).join(Distributor, Distributor.id == PayoutSkip.distributor_id)
-            .where(PayoutSkip.run_id == run_id).order_by(PayoutSkip.distributor_id).limit(limit))
+    stmt = (select(PayoutSkipRow, Distributor.code).join(Distributor, Distributor.id == PayoutSkipRow.distributor_id)
+            .where(PayoutSkipRow.run_id == run_id).order_by(PayoutSkipRow.distributor_id).limit(limit))
     if after is not None:
-        stmt = stmt.where(PayoutSkip.distributor_id > after)
+        stmt = stmt.where(PayoutSkipRow.distributor_id > after)
     if reason is not None:
-        stmt = stmt.where(PayoutSkip.reasons.any(reason))
-    return [{"distributor_id": sk.distributor_id, "distributor_code": code, "available": format_amount(sk.available),
-             "reasons": list(sk.reasons)} for sk, code in (await session.execute(stmt)).all()]
+        stmt = stmt.where(PayoutSkipRow.reasons.any(reason))
+    return [PayoutSkip(distributor_id=sk.distributor_id, distributor_code=code, available=format_amount(sk.available),
+                       reasons=list(sk.reasons)) for sk, code in (await session.execute(stmt)).all()]
 
 
 # --------------------------------------------------------------------------- bank results
@@ -317,7 +323,7 @@ async def _apply_returns(session: AsyncSession, principal: Principal, run_id: in
 
 async def import_results(
     session: AsyncSession, principal: Principal, run_id: int, results: Sequence[PayoutResult],
-) -> dict[str, Any]:
+) -> ResultsReport:
     """Apply bank results all or nothing: ``paid`` / ``failed`` for reserved items, ``returned``
     (退票) for paid ones. Items already final with the same result are left alone (a file imported
     twice changes nothing); anything inconsistent rejects the whole file with a report of every
@@ -385,25 +391,23 @@ async def import_results(
         await session.flush()
         await audit.record(session, principal, "payout_run.completed", "payout_run", run.id,
                            before={"status": before.value}, after={"status": run.status})
-    return {"run_id": run.id, "status": run.status, "applied": applied, "unchanged": unchanged,
-            "open_items": open_items}
+    return ResultsReport(run_id=run.id, status=run.status, applied=AppliedResults(**applied), unchanged=unchanged,
+                         open_items=int(open_items or 0))
 
 
 # --------------------------------------------------------------------------- repayments
 
 
-def repayment_view(r: Repayment, owed_after: int | None = None) -> dict[str, Any]:
-    view = {"id": r.id, "distributor_id": r.distributor_id, "external_id": r.external_id,
-            "amount": format_amount(r.amount), "created_at": r.created_at, "created_by": r.created_by}
-    if owed_after is not None:
-        view["owed_after"] = format_amount(owed_after)
-    return view
+def repayment_view(r: Repayment, owed_after: int | None = None) -> RepaymentView:
+    return RepaymentView(id=r.id, distributor_id=r.distributor_id, external_id=r.external_id,
+                         amount=format_amount(r.amount), created_at=r.created_at, created_by=r.created_by,
+                         owed_after=msgspec.UNSET if owed_after is None else format_amount(owed_after))
 
 
 async def record_repayment(
     session: AsyncSession, settings: Settings, principal: Principal, distributor_id: int, *, external_id: str,
     amount: str,
-) -> tuple[dict[str, Any], bool]:
+) -> tuple[RepaymentView, bool]:
     """Money received against debt: D.owed +n, repayment_clearing -n. Idempotent by external_id
     (returns ``created=False`` for a replay); more than owed is a 422."""
     minor = parse_amount(amount)
