@@ -25,7 +25,7 @@ async def _three_holds(net, d):
     w = await maintenance.create_window(net.session, SYSTEM, starts_at=NOW - timedelta(minutes=1),
                                         ends_at=NOW + timedelta(hours=1), scope=None, message="upgrade",
                                         emergency=True, emergency_reason="database failover")
-    maint = await net.session.scalar(text("SELECT id FROM hold WHERE maintenance_window_id = :w"), {"w": w["id"]})
+    maint = await net.session.scalar(text("SELECT id FROM hold WHERE maintenance_window_id = :w"), {"w": w.id})
     manual = (await holds.place_manual_hold(net.session, SYSTEM, d.card, reason="manual", note="check"))["id"]
     unpaid = await holds.place_hold(net.session, SYSTEM, distributor_id=d.id, reason="unpaid_balance",
                                     source_type="rule", rule_name="unpaid_balance", rule_version=1,

@@ -245,8 +245,8 @@ class CaseController(Controller):
     async def case_list(self, request: Request, session: AsyncSession, status: Filter = None,
                         rule: Filter = None) -> Template:
         found = await cases.list_cases(session, status=status or None, rule=rule or None, limit=200, cursor=None)
-        items = field(found, "items")
-        ids = [i for c in items for i in field(c, "subject")["distributor_ids"][:3]]
+        items = found.items
+        ids = [i for c in items for i in c.subject.distributor_ids[:3]]
         return page(request, "cases.html", title="Risk cases", items=items,
                     owners=await repository.who_by_id(session, ids), statuses=cases.CASE_STATUSES,
                     rules=sorted(RULES), f={"status": status or "", "rule": rule or ""})
@@ -254,15 +254,15 @@ class CaseController(Controller):
     @get("/{case_id:int}")
     async def case_page(self, request: Request, session: AsyncSession, settings: Settings, case_id: Id) -> Template:
         case = cases.case_view(await cases.get_case(session, case_id))
-        evidence = field(case, "evidence") or {}
-        subject = field(case, "subject")
+        evidence = case.evidence or {}
+        subject = case.subject
         graph = evidence.get("graph")
-        who = await repository.who_by_id(session, [*subject["distributor_ids"], *words.distributor_ids_in(evidence),
+        who = await repository.who_by_id(session, [*subject.distributor_ids, *words.distributor_ids_in(evidence),
                                                    *pictures.distributor_ids(graph)])
-        orders, total = await repository.orders_by_id(session, subject["order_ids"], limit=100)
+        orders, total = await repository.orders_by_id(session, subject.order_ids, limit=100)
         svg = pictures.evidence_svg(graph, who)
         return page(request, "case.html", title=f"Case {case_id}", c=case, svg=svg, graph=graph,
-                    people=[who[i] for i in subject["distributor_ids"] if i in who],
+                    people=[who[i] for i in subject.distributor_ids if i in who],
                     evidence=words.evidence_rows(evidence, name=words.names(who), when=when_in(settings)),
                     orders=orders, orders_total=total)
 
@@ -283,7 +283,7 @@ class RiskAdminController(Controller):
         configs = await risk_rules.load_rules(session)
         by_rule: dict[str, list[Any]] = {}
         for p in await cases.precision(session):
-            by_rule.setdefault(field(p, "rule"), []).append(p)
+            by_rule.setdefault(p.rule, []).append(p)
         return page(request, "rules.html", title="Risk rules", rules=[risk_rules.rule_view(c) for c in configs.values()],
                     precision=by_rule, history=await repository.rule_history(session), modes=list(risk_rules.Mode))
 
@@ -315,7 +315,7 @@ class RiskAdminController(Controller):
             session, principal, starts_at=_local_time(form.get("starts_at", ""), tz, "starts_at"),
             ends_at=_local_time(form.get("ends_at", ""), tz, "ends_at"),
             scope={k: v for k, v in scope.items() if v} or None, message=form.get("message", ""))
-        return back(f"/console/maintenance/{field(view, 'id')}", request)
+        return back(f"/console/maintenance/{view.id}", request)
 
     @get("/maintenance/{window_id:int}")
     async def window_page(self, request: Request, session: AsyncSession, window_id: Id) -> Template:
@@ -374,7 +374,7 @@ class FinanceController(Controller):
         form = await form_of(request)
         view = await payouts.create_run(session, settings, principal, min_amount=form.get("min_amount") or None,
                                         note=form.get("note") or None)
-        return back(f"/console/payout-runs/{field(view, 'id')}", request)
+        return back(f"/console/payout-runs/{view.id}", request)
 
     @get("/payout-runs/{run_id:int}")
     async def payout_run(self, request: Request, session: AsyncSession, principal: Principal,
@@ -382,7 +382,7 @@ class FinanceController(Controller):
         run = await payouts.run_detail(session, run_id)
         items = await payouts.list_items(session, run_id, limit=200, after=None)
         return page(request, "payout_run.html", title=f"Payout run {run_id}", run=run, items=items,
-                    created_it=principal.is_person(field(run, "created_by")))
+                    created_it=principal.is_person(run.created_by))
 
     @post("/payout-runs/{run_id:int}/approve", status_code=303, opt=roles(Role.finance_approver))
     async def approve(self, request: Request, session: AsyncSession, principal: Principal, run_id: Id) -> Response:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.kit import audit
 from distnet.kit.auth import Principal
+from distnet.kit.contract import Page
 from distnet.kit.errors import ValidationFailed
 from distnet.kit.pagination import decode_cursor, encode_cursor
 from distnet.models import RiskCase
@@ -19,22 +20,28 @@ from distnet.risk import repository as repo
 from distnet.risk.errors import CaseClosed, CaseNotFound
 from distnet.risk.rules import RULES
 from distnet.risk.scan import hold_for_case
+from distnet.risk.schemas import CaseSubject, CaseView, DecidedCase, RulePrecision
 
 CASE_STATUSES = ("open", "recorded", "actioned", "dismissed")
 
 
-def case_view(c: RiskCase) -> dict[str, Any]:
-    return {
-        "id": c.id, "rule": c.rule, "rule_version": c.rule_version, "reason": c.reason, "score": c.score,
-        "status": c.status, "subject": {k: c.subject.get(k, []) for k in ("distributor_ids", "card_numbers",
-                                                                             "order_ids")},
-        "evidence": c.evidence, "action": c.action, "created_at": c.created_at, "scan_id": c.scan_id,
-        "resolved_at": c.resolved_at, "resolved_by": c.resolved_by,
-    }
+def _subject(subject: dict[str, Any]) -> CaseSubject:
+    return CaseSubject(distributor_ids=list(subject.get("distributor_ids", [])),
+                       card_numbers=list(subject.get("card_numbers", [])), order_ids=list(subject.get("order_ids", [])))
+
+
+def _case_fields(c: RiskCase) -> dict[str, Any]:
+    return dict(id=c.id, rule=c.rule, rule_version=c.rule_version, reason=c.reason, score=float(c.score),
+                status=c.status, subject=_subject(c.subject), evidence=c.evidence, action=c.action,
+                created_at=c.created_at, scan_id=c.scan_id, resolved_at=c.resolved_at, resolved_by=c.resolved_by)
+
+
+def case_view(c: RiskCase) -> CaseView:
+    return CaseView(**_case_fields(c))
 
 
 async def list_cases(session: AsyncSession, *, status: str | None, rule: str | None, limit: int,
-                     cursor: str | None) -> dict[str, Any]:
+                     cursor: str | None) -> Page[CaseView]:
     if status is not None and status not in CASE_STATUSES:
         raise ValidationFailed(f"status must be one of {', '.join(CASE_STATUSES)}", field="status")
     if rule is not None and rule not in RULES:
@@ -52,7 +59,7 @@ async def list_cases(session: AsyncSession, *, status: str | None, rule: str | N
     rows = list(await session.scalars(stmt.order_by(RiskCase.id.desc()).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
-    return {"items": [case_view(c) for c in rows], "next_cursor": encode_cursor(rows[-1].id) if more else None}
+    return Page(items=[case_view(c) for c in rows], next_cursor=encode_cursor(rows[-1].id) if more else None)
 
 
 async def get_case(session: AsyncSession, case_id: int, *, lock: bool = False) -> RiskCase:
@@ -66,7 +73,7 @@ async def get_case(session: AsyncSession, case_id: int, *, lock: bool = False) -
 
 
 async def decide_case(session: AsyncSession, principal: Principal, case_id: int, *, decision: str,
-                      note: str | None) -> dict[str, Any]:
+                      note: str | None) -> DecidedCase:
     """A reviewer acts on an open case: ``hold`` suspends its subjects, ``dismiss`` closes it."""
     if decision not in ("hold", "dismiss"):
         raise ValidationFailed("decision must be hold or dismiss", field="decision")
@@ -87,17 +94,15 @@ async def decide_case(session: AsyncSession, principal: Principal, case_id: int,
     await session.flush()
     await audit.record(session, principal, f"risk_case.{decision}", "risk_case", case.id,
                        before={"status": before}, after={"status": case.status, "holds_placed": placed, "note": note})
-    view = case_view(case)
-    view["holds_placed"] = placed
-    return view
+    return DecidedCase(**_case_fields(case), holds_placed=placed)
 
 
-async def precision(session: AsyncSession) -> list[dict[str, Any]]:
+async def precision(session: AsyncSession) -> list[RulePrecision]:
     rows = await session.execute(repo.RULE_PRECISION)
     out = []
     for r in rows:
         decided = int(r.confirmed) + int(r.overturned)
-        out.append({"rule": r.rule_name, "version": r.rule_version, "holds": int(r.holds),
-                    "appeals_rejected": int(r.confirmed), "appeals_approved": int(r.overturned),
-                    "precision": round(int(r.confirmed) / decided, 4) if decided else None})
+        out.append(RulePrecision(rule=r.rule_name, version=r.rule_version, holds=int(r.holds),
+                                 appeals_rejected=int(r.confirmed), appeals_approved=int(r.overturned),
+                                 precision=round(int(r.confirmed) / decided, 4) if decided else None))
     return out

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +25,7 @@ from distnet.models import MaintenanceWindow
 from distnet.models.network import RANKS
 from distnet.risk import repository as repo
 from distnet.risk.errors import WindowFinished, WindowNotFound
+from distnet.risk.schemas import Announcement, CreatedWindow, WindowView
 
 START_LEAD = timedelta(minutes=5)
 """The start job treats windows starting this soon as due (holds are time-bound anyway)."""
@@ -83,7 +85,7 @@ def check_notice(starts_at: datetime, *, now: datetime, min_notice_hours: float,
 
 async def create_window(session: AsyncSession, principal: Principal, *, starts_at: datetime, ends_at: datetime,
                         scope: dict[str, Any] | None, message: str, emergency: bool = False,
-                        emergency_reason: str | None = None, min_notice_hours: float = 24) -> dict[str, Any]:
+                        emergency_reason: str | None = None, min_notice_hours: float = 24) -> CreatedWindow:
     if starts_at.tzinfo is None or ends_at.tzinfo is None:
         raise ValidationFailed("times need a time zone (RFC 3339)", field="starts_at")
     if ends_at <= starts_at:
@@ -100,17 +102,16 @@ async def create_window(session: AsyncSession, principal: Principal, *, starts_a
     session.add(window)
     await session.flush()
     placed = await place_window_holds(session, window)
-    await audit.record(session, principal, "maintenance_window.created", "maintenance_window", window.id,
-                       after={**_public(window), "holds_placed": placed,
-                              "emergency_reason": window.emergency_reason})
-    # the announcement is the notice ahead of the start
-    await outbox.emit(session, "maintenance.announced", _public(window))
     view = _public(window)
-    view["holds_placed"] = placed
-    return view
+    public = msgspec.to_builtins(view)
+    await audit.record(session, principal, "maintenance_window.created", "maintenance_window", window.id,
+                       after={**public, "holds_placed": placed, "emergency_reason": window.emergency_reason})
+    # the announcement is the notice ahead of the start
+    await outbox.emit(session, "maintenance.announced", public)
+    return CreatedWindow(**msgspec.structs.asdict(view), holds_placed=placed)
 
 
-def _public(w: MaintenanceWindow, at: datetime | None = None) -> dict[str, Any]:
+def _public(w: MaintenanceWindow, at: datetime | None = None) -> Announcement:
     at = at or now_utc()
     if w.cancelled_at is not None:
         status = "cancelled"
@@ -120,23 +121,23 @@ def _public(w: MaintenanceWindow, at: datetime | None = None) -> dict[str, Any]:
         status = "current"
     else:
         status = "upcoming"
-    return {"id": w.id, "starts_at": w.starts_at.isoformat(), "ends_at": w.ends_at.isoformat(), "scope": w.scope,
-            "message": w.message, "status": status, "emergency": bool(w.emergency)}
+    return Announcement(id=w.id, starts_at=w.starts_at.isoformat(), ends_at=w.ends_at.isoformat(), scope=w.scope,
+                        message=w.message, status=status, emergency=bool(w.emergency))
 
 
-def window_view(w: MaintenanceWindow) -> dict[str, Any]:
-    return {**_public(w), "created_by": w.created_by, "announced_at": w.announced_at, "started_at": w.started_at,
-            "ended_at": w.ended_at, "cancelled_at": w.cancelled_at}
+def window_view(w: MaintenanceWindow) -> WindowView:
+    return WindowView(**msgspec.structs.asdict(_public(w)), created_by=w.created_by, announced_at=w.announced_at,
+                      started_at=w.started_at, ended_at=w.ended_at, cancelled_at=w.cancelled_at)
 
 
-async def announcements(session: AsyncSession) -> list[dict[str, Any]]:
+async def announcements(session: AsyncSession) -> list[Announcement]:
     rows = await session.scalars(select(MaintenanceWindow).where(
         MaintenanceWindow.cancelled_at.is_(None), MaintenanceWindow.ends_at > text("now()"))
         .order_by(MaintenanceWindow.starts_at, MaintenanceWindow.id).limit(100))
     return [_public(w) for w in rows]
 
 
-async def list_windows(session: AsyncSession, *, limit: int) -> list[dict[str, Any]]:
+async def list_windows(session: AsyncSession, *, limit: int) -> list[WindowView]:
     rows = await session.scalars(select(MaintenanceWindow).order_by(MaintenanceWindow.id.desc()).limit(limit))
     return [window_view(w) for w in rows]
 
@@ -148,7 +149,7 @@ async def get_window(session: AsyncSession, window_id: int) -> MaintenanceWindow
     return w
 
 
-async def cancel_window(session: AsyncSession, principal: Principal, window_id: int) -> dict[str, Any]:
+async def cancel_window(session: AsyncSession, principal: Principal, window_id: int) -> WindowView:
     w = await get_window(session, window_id)
     if w.cancelled_at is not None or w.ended_at is not None or w.ends_at <= now_utc():
         raise WindowFinished(f"window {window_id} is already over")
@@ -156,7 +157,7 @@ async def cancel_window(session: AsyncSession, principal: Principal, window_id: 
     lifted = await _stamp_holds_lifted(session, w, at=w.cancelled_at, note="maintenance cancelled")
     await audit.record(session, principal, "maintenance_window.cancelled", "maintenance_window", w.id,
                        after={"holds_lifted": lifted})
-    await outbox.emit(session, "maintenance.cancelled", _public(w))
+    await outbox.emit(session, "maintenance.cancelled", msgspec.to_builtins(_public(w)))
     return window_view(w)
 
 
@@ -180,7 +181,7 @@ async def start_due_windows(session: AsyncSession, *, now: datetime | None = Non
         if w.started_at is None and w.starts_at <= at:
             w.started_at = at
             await audit.record(session, SYSTEM, "maintenance_window.started", "maintenance_window", w.id)
-            await outbox.emit(session, "maintenance.started", _public(w, at))
+            await outbox.emit(session, "maintenance.started", msgspec.to_builtins(_public(w, at)))
     await session.flush()
     return placed
 
@@ -198,7 +199,7 @@ async def end_due_windows(session: AsyncSession, *, now: datetime | None = None)
         lifted = await _stamp_holds_lifted(session, w, at=w.ends_at, note="maintenance ended")
         await audit.record(session, SYSTEM, "maintenance_window.ended", "maintenance_window", w.id,
                            after={"holds_lifted": lifted})
-        await outbox.emit(session, "maintenance.ended", _public(w, at))
+        await outbox.emit(session, "maintenance.ended", msgspec.to_builtins(_public(w, at)))
         ended.append(window_id)
     return ended
 

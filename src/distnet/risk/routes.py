@@ -72,7 +72,7 @@ T = TypeVar("T")
 
 
 def typed(view: Any, shape: type[T]) -> T:
-    """A service's view as its published response type."""
+    """A view the service still builds as a dict (holds, appeals, scans) as its published response type."""
     return msgspec.convert(view, shape)
 
 
@@ -118,39 +118,36 @@ class RiskController(Controller):
     @get("/cases", opt=roles(*RISK), summary="Risk cases, newest first")
     async def list_cases(self, session: AsyncSession, status: Filter = None, rule: Filter = None,
                          limit: Limit = None, cursor: Cursor = None) -> Page[CaseView]:
-        return typed(await cases.list_cases(session, status=status, rule=rule, limit=check_limit(limit),
-                                            cursor=cursor), Page[CaseView])
+        return await cases.list_cases(session, status=status, rule=rule, limit=check_limit(limit), cursor=cursor)
 
     @get("/cases/{case_id:int}", opt=roles(*RISK, raises=[CaseNotFound]), summary="A risk case with its evidence")
     async def get_case(self, session: AsyncSession, case_id: Id) -> CaseView:
-        return typed(cases.case_view(await cases.get_case(session, case_id)), CaseView)
+        return cases.case_view(await cases.get_case(session, case_id))
 
     @post("/cases/{case_id:int}/decision", opt=roles(*RISK, raises=[CaseNotFound, CaseClosed]), status_code=200,
           summary="Act on an open case: hold its subjects or dismiss it")
     async def decide_case(self, session: AsyncSession, principal: Principal, case_id: Id,
                           data: CaseDecision) -> DecidedCase:
-        return typed(await cases.decide_case(session, principal, case_id, decision=data.decision, note=data.note),
-                     DecidedCase)
+        return await cases.decide_case(session, principal, case_id, decision=data.decision, note=data.note)
 
     @get("/rules", opt=roles(Role.risk_admin), summary="The rules: mode, parameters, precision per version")
     async def list_rules(self, session: AsyncSession) -> Items[RuleWithPrecision]:
         configs = await rules.load_rules(session)
-        by_rule: dict[str, list[dict[str, Any]]] = {}
+        by_rule: dict[str, list[RulePrecision]] = {}
         for p in await cases.precision(session):
-            by_rule.setdefault(p["rule"], []).append(p)
-        return Items(items=[typed({**rules.rule_view(c), "precision": by_rule.get(c.name, [])}, RuleWithPrecision)
-                            for c in configs.values()])
+            by_rule.setdefault(p.rule, []).append(p)
+        return Items(items=[rules.rule_with_precision(c, by_rule.get(c.name, [])) for c in configs.values()])
 
     @put("/rules/{name:str}", opt=roles(Role.risk_admin, raises=[RuleNotFound, InvalidRuleParams]),
          summary="Change a rule's mode and/or parameters (a new version)")
     async def update_rule(self, session: AsyncSession, principal: Principal,
                           name: Annotated[str, Parameter(max_length=64)], data: RuleUpdate) -> RuleView:
         cfg = await rules.update_rule(session, principal, name, mode=data.mode, params=data.params)
-        return typed(rules.rule_view(cfg), RuleView)
+        return rules.rule_view(cfg)
 
     @get("/precision", opt=roles(*RISK), summary="Precision per rule version from appeal outcomes")
     async def precision(self, session: AsyncSession) -> Items[RulePrecision]:
-        return typed({"items": await cases.precision(session)}, Items[RulePrecision])
+        return Items(items=await cases.precision(session))
 
 
 class MaintenanceController(Controller):
@@ -164,25 +161,24 @@ class MaintenanceController(Controller):
         scope = None
         if data.scope is not None:
             scope = {k: v for k, v in (("regions", data.scope.regions), ("ranks", data.scope.ranks)) if v}
-        return typed(await maintenance.create_window(
+        return await maintenance.create_window(
             session, principal, starts_at=data.starts_at, ends_at=data.ends_at, scope=scope, message=data.message,
             emergency=data.emergency, emergency_reason=data.emergency_reason,
-            min_notice_hours=settings.notify.maintenance_min_notice_hours), CreatedWindow)
+            min_notice_hours=settings.notify.maintenance_min_notice_hours)
 
     @get("/maintenance-windows", opt=roles(*RISK), summary="Maintenance windows, newest first")
     async def list_windows(self, session: AsyncSession, limit: Limit = None) -> Page[WindowView]:
-        return typed({"items": await maintenance.list_windows(session, limit=check_limit(limit)),
-                      "next_cursor": None}, Page[WindowView])
+        return Page(items=await maintenance.list_windows(session, limit=check_limit(limit)), next_cursor=None)
 
     @post("/maintenance-windows/{window_id:int}/cancel",
           opt=roles(Role.risk_admin, raises=[WindowNotFound, WindowFinished]), status_code=200,
           summary="Cancel a window: its holds are lifted")
     async def cancel(self, session: AsyncSession, principal: Principal, window_id: Id) -> WindowView:
-        return typed(await maintenance.cancel_window(session, principal, window_id), WindowView)
+        return await maintenance.cancel_window(session, principal, window_id)
 
     @get("/announcements", opt=PUBLIC, summary="Current and upcoming maintenance windows")
     async def announcements(self, session: AsyncSession) -> Items[Announcement]:
-        return typed({"items": await maintenance.announcements(session)}, Items[Announcement])
+        return Items(items=await maintenance.announcements(session))
 
 
 class AppealController(Controller):

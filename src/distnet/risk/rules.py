@@ -23,6 +23,7 @@ from distnet.kit.errors import ValidationFailed
 from distnet.kit.money import parse_amount
 from distnet.models import RiskRule, RiskRuleVersion
 from distnet.risk.errors import InvalidRuleParams, RuleNotFound
+from distnet.risk.schemas import ParamSpec, RulePrecision, RuleView, RuleWithPrecision
 
 
 class Mode(StrEnum):
@@ -196,14 +197,24 @@ async def load_rule(session: AsyncSession, name: str) -> RuleConfig:
     return (await load_rules(session))[name]
 
 
-def rule_view(cfg: RuleConfig) -> dict[str, Any]:
+def _bound(value: float | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _rule_fields(cfg: RuleConfig) -> dict[str, Any]:
     spec = RULES[cfg.name]
-    return {
-        "name": cfg.name, "reason": cfg.reason, "mode": cfg.mode.value, "version": cfg.version,
-        "params": cfg.params, "description": spec.description,
-        "param_schema": {k: {"type": p.kind, "default": p.default, "min": p.lo, "max": p.hi}
-                         for k, p in spec.params.items()},
-    }
+    return dict(name=cfg.name, reason=cfg.reason, mode=cfg.mode.value, version=cfg.version, params=cfg.params,
+                description=spec.description,
+                param_schema={k: ParamSpec(type=p.kind, default=p.default, min=_bound(p.lo), max=_bound(p.hi))
+                              for k, p in spec.params.items()})
+
+
+def rule_view(cfg: RuleConfig) -> RuleView:
+    return RuleView(**_rule_fields(cfg))
+
+
+def rule_with_precision(cfg: RuleConfig, precision: list[RulePrecision]) -> RuleWithPrecision:
+    return RuleWithPrecision(**_rule_fields(cfg), precision=precision)
 
 
 async def update_rule(session: AsyncSession, principal: Principal, name: str, *, mode: str | None,
