@@ -137,8 +137,7 @@ async def my_benefits(session: AsyncSession, distributor_id: int) -> schemas.MyB
 
 async def points_balance(session: AsyncSession, distributor_id: int) -> tuple[int, int]:
     """(spendable points, points debt as a positive number)."""
-    rows: dict[str, int] = dict((await session.execute(repo.POINTS_BALANCES,
-        {"d": distributor_id})).all())
+    rows: dict[str, int] = dict((await session.execute(repo.POINTS_BALANCES, {"d": distributor_id})).all())
     return int(rows.get("points", 0)), -int(rows.get("points_owed", 0))
 
 

@@ -167,8 +167,7 @@ async def close(session: AsyncSession, *, settings: Settings, principal: Princip
 async def complete_if_paid(session: AsyncSession, *, settings: Settings, distributor_id: int) -> bool:
     """Close a ``closing`` account once nothing is left to pay (payout code and the ``payout.paid``
     consumer call it). Idempotent; returns True when it closed the account now."""
-    status = await session.scalar(repo.LOCK_STATUS,
-                                  {"d": distributor_id})
+    status = await session.scalar(repo.LOCK_STATUS, {"d": distributor_id})
     if status != ClosureState.closing or await waits_for(session, distributor_id):
         return False
     transition(status, ClosureState.closed)

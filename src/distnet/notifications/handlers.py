@@ -61,7 +61,8 @@ async def appeal_updated(session: AsyncSession, event: dict[str, Any]) -> None:
     if action not in ("request_info", "approve", "reject", "escalate"):
         return
     # the note of THIS step (events before appeal_event_id existed: the appeal's latest note)
-    note = await session.scalar(repo.APPEAL_STEP_NOTE, {"a": p.get("appeal_id"), "e": p.get("appeal_event_id")})
+    note = await session.scalar(repo.APPEAL_STEP_NOTE,
+                                {"a": p.get("appeal_id"), "e": p.get("appeal_event_id")})
     params = {"appeal_id": p.get("appeal_id"), "hold_id": p.get("hold_id"), "note": note or "-"}
     if action == "request_info":
         await _notify(session, event, "appeal_info_requested", params)
@@ -149,6 +150,5 @@ async def payout_account_changed(session: AsyncSession, event: dict[str, Any]) -
 
 @on("distributor.closed", consumer="notifications.account_closed")
 async def account_closed(session: AsyncSession, event: dict[str, Any]) -> None:
-    erase_after = await session.scalar(repo.ERASE_AFTER,
-                                       {"d": _owner(event)})
+    erase_after = await session.scalar(repo.ERASE_AFTER, {"d": _owner(event)})
     await _notify(session, event, "account_closed", {"erase_after": erase_after})

@@ -32,4 +32,5 @@ async def warn_downgrades(session: AsyncSession, settings: Settings, *, now: dat
         "days": ladder.period_days, "ahead": ahead, "week": f"{year}-W{week:02d}",
         "evaluate_on": (now + timedelta(days=ahead)).date().isoformat(),
     }
-    return await fan_out_rows(session, rows=repo.at_risk_of_downgrade(SALES), params=params, kind="rank_downgrade_warning")
+    return await fan_out_rows(session, rows=repo.at_risk_of_downgrade(SALES), params=params,
+                              kind="rank_downgrade_warning")

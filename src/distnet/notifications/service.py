@@ -72,10 +72,10 @@ async def send_secret(session: AsyncSession, *, settings: Settings, distributor_
     asked for it), to ``destination`` when it is not the address on file. The code is kept
     encrypted until it is sent, then erased."""
     sent = channel == "inbox"
-    await session.execute(repo.INSERT_SECRET_NOTICE, {"d": distributor_id, "key": event_key, "kind": kind, "channel": channel,
-           "params": _payload(kind, params), "secret": encrypt(settings.secret_key, secret),
-           "dest": encrypt(settings.secret_key, destination), "status": "sent" if sent else "pending",
-           "sent": sent})
+    await session.execute(repo.INSERT_SECRET_NOTICE, {
+        "d": distributor_id, "key": event_key, "kind": kind, "channel": channel, "params": _payload(kind, params),
+        "secret": encrypt(settings.secret_key, secret), "dest": encrypt(settings.secret_key, destination),
+        "status": "sent" if sent else "pending", "sent": sent})
 
 
 async def forget_secrets(session: AsyncSession, *, event_key: str) -> None:
@@ -95,8 +95,9 @@ async def notify_previous_contacts(session: AsyncSession, *, distributor_id: int
     one given by id, or each replaced within ``PREVIOUS_CONTACT_NOTICE_DAYS`` that is not current
     again, once per address. Preferences do not apply (whoever changed the contact could also have
     turned e-mail off); the address goes in ``destination_enc``, the params hold masked values only."""
-    result = await session.execute(repo.NOTIFY_PREVIOUS_CONTACTS, {"d": distributor_id, "key": str(event_key), "kind": kind, "params": _payload(kind, params),
-           "only": previous_contact_id, "days": PREVIOUS_CONTACT_NOTICE_DAYS})
+    result = await session.execute(repo.NOTIFY_PREVIOUS_CONTACTS, {
+        "d": distributor_id, "key": str(event_key), "kind": kind, "params": _payload(kind, params),
+        "only": previous_contact_id, "days": PREVIOUS_CONTACT_NOTICE_DAYS})
     return rowcount(result)
 
 
@@ -186,8 +187,7 @@ def check_mutable(kinds: list[str]) -> None:
 
 
 async def get_preferences(session: AsyncSession, *, distributor_id: int) -> Preferences:
-    row = (await session.execute(repo.PREFERENCES,
-        {"d": distributor_id})).first()
+    row = (await session.execute(repo.PREFERENCES, {"d": distributor_id})).first()
     return Preferences(True, True, []) if row is None else Preferences(row[0], row[1], list(row[2]))
 
 
@@ -197,7 +197,8 @@ async def set_preferences(session: AsyncSession, *, distributor_id: int, email_e
     new = Preferences(current.email_enabled if email_enabled is None else email_enabled,
                       current.sms_enabled if sms_enabled is None else sms_enabled,
                       current.muted_kinds if muted_kinds is None else sorted(set(muted_kinds)))
-    await session.execute(repo.UPSERT_PREFERENCES, {"d": distributor_id, "e": new.email_enabled, "s": new.sms_enabled, "m": new.muted_kinds})
+    await session.execute(repo.UPSERT_PREFERENCES, {"d": distributor_id, "e": new.email_enabled,
+                                                    "s": new.sms_enabled, "m": new.muted_kinds})
     return new
 
 
@@ -221,7 +222,8 @@ class Delivery:
 
 async def _finish(session: AsyncSession, notification_id: int, *, status: str, provider: str | None,
                   reason: str | None, attempted: bool) -> None:
-    await session.execute(repo.FINISH_DELIVERY, {"id": notification_id, "status": status, "provider": provider, "reason": reason, "attempted": attempted})
+    await session.execute(repo.FINISH_DELIVERY, {"id": notification_id, "status": status, "provider": provider,
+                                                 "reason": reason, "attempted": attempted})
 
 
 async def deliver(session: AsyncSession, *, settings: Settings, notification_id: int,

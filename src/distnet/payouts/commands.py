@@ -47,8 +47,7 @@ def read_results_csv(path: Path) -> list[Any]:
 async def run_of_items(session, item_ids: list[int]) -> int:
     from distnet.payouts import repository as repo
 
-    runs = list(await session.scalars(repo.RUNS_OF_ITEMS,
-                                      {"ids": item_ids}))
+    runs = list(await session.scalars(repo.RUNS_OF_ITEMS, {"ids": item_ids}))
     if len(runs) != 1:
         raise ValidationFailed("the items of a results file must belong to exactly one payout run "
                                f"(found {len(runs)}); pass --run", field="run")

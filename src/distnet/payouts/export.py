@@ -83,7 +83,8 @@ async def _records(sessionmaker: async_sessionmaker[AsyncSession], secret: bytes
                    method: str | None) -> AsyncIterator[list[dict[str, object]]]:
     seq = 0
     async with sessionmaker() as session:
-        result = await session.stream(repo.EXPORT_ITEMS.execution_options(yield_per=BATCH), {"run": run_id, "method": method})
+        result = await session.stream(repo.EXPORT_ITEMS.execution_options(yield_per=BATCH),
+                                      {"run": run_id, "method": method})
         async for batch in result.partitions(BATCH):
             accounts = decrypt_many(secret, [row.account_enc for row in batch])
             holders = decrypt_many(secret, [row.holder_enc for row in batch])

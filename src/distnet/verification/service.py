@@ -123,8 +123,7 @@ async def issue_code(session: AsyncSession, *, settings: Settings, distributor_i
     if purpose not in CODE_PURPOSES:
         raise ValueError(f"unknown code purpose {purpose!r}")
     # one issuer at a time per person and purpose: two concurrent requests leave one live code
-    await session.execute(repo.LOCK_ISSUER,
-                          {"k": f"{distributor_id}:{purpose}"})
+    await session.execute(repo.LOCK_ISSUER, {"k": f"{distributor_id}:{purpose}"})
     until = await _locked_until(session, distributor_id, purpose)
     if until is not None:
         raise _locked(until)
@@ -185,8 +184,7 @@ async def check_code(session: AsyncSession, *, settings: Settings, distributor_i
             if locked_until is not None:
                 extra["locked_until"] = locked_until.isoformat()
             raise CodeWrong(message, extra=extra)
-        await conn.execute(repo.USE_CODE,
-                           {"id": row["id"]})
+        await conn.execute(repo.USE_CODE, {"id": row["id"]})
         await conn.commit()
     await notifications.forget_secrets(session, event_key=f"code:{row['id']}")
     return CheckedCode(int(row["id"]), purpose, row["channel"], decrypt(settings.secret_key, row["destination_enc"]))
