@@ -3,7 +3,7 @@ of ``ledger verify``."""
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 
 from distnet.kit.checks import Check
 
@@ -14,7 +14,6 @@ OPEN_DISTRIBUTOR_ACCOUNTS = text(
     UNION ALL
     SELECT d, k, 'PTS', 0 FROM unnest(CAST(:ids AS bigint[])) AS d, unnest(CAST(:points AS text[])) AS k
     ON CONFLICT DO NOTHING
-
     """
 )
 
@@ -24,7 +23,6 @@ OPEN_PLATFORM_ACCOUNTS = text(
     INSERT INTO ledger_account (distributor_id, kind, currency, balance)
     SELECT NULL, k, :currency, 0 FROM unnest(CAST(:kinds AS text[])) AS k
     ON CONFLICT DO NOTHING
-
     """
 )
 
@@ -42,7 +40,6 @@ OPENING_BALANCES = text(
      WHERE a.distributor_id = :d AND a.currency = :cur
        AND CAST(:start AS timestamptz) IS NOT NULL AND p.created_at < CAST(:start AS timestamptz)
      GROUP BY a.kind
-
     """
 )
 
@@ -59,9 +56,18 @@ STATEMENT_LINES = text(
        AND (CAST(:end AS timestamptz) IS NULL OR p.created_at < CAST(:end AS timestamptz))
      ORDER BY p.id
      LIMIT :limit
-
     """
 )
+
+
+# --------------------------------------------------------------------------- checks (ledger verify)
+
+
+def examples(check: Check, limit: int) -> TextClause:
+    """The first ``limit`` rows a check selects (its offending rows)."""
+    return text(f"SELECT * FROM ({check.sql}) bad LIMIT {int(limit)}")
+
+
 # The per-distributor money equation (ARCHITECTURE.md). ``carried`` is what a commission carries in
 # its latest payout item (its open reservation, or the item that paid it).
 MONEY_EQUATION = """

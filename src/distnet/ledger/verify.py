@@ -14,12 +14,14 @@ from distnet.network.checks import CHECKS as NETWORK_CHECKS  # the team aggregat
 from distnet.payouts import repository as payouts_repo  # invariant 5 lives with payouts
 
 EXAMPLES = 5
+CHECKS: tuple[Check, ...] = (*repo.CHECKS, *payouts_repo.CHECKS, *NETWORK_CHECKS)
+"""Every check ``verify`` runs: the ledger's, those of payouts (invariant 5) and of the team aggregate."""
 
 
 async def verify(session: AsyncSession, progress: Callable[[Check], None] | None = None) -> LedgerVerification:
 
     results = []
-    for check in (*repo.CHECKS, *payouts_repo.CHECKS, *NETWORK_CHECKS):
+    for check in CHECKS:
         rows = (await session.execute(repo.examples(check, EXAMPLES + 1))).all()
         bad = [{k: (str(v) if not isinstance(v, int | str | None) else v) for k, v in r._mapping.items()}
                for r in rows]
