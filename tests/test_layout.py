@@ -29,7 +29,10 @@ ALLOWED: dict[str, str] = {
     "risk/detectors": "detectors split by concern with an explicit scan context (worktree builders)",
     "risk/scan.py": "worktree builders",
     "risk/checks.py": "per-order risk checks, rewritten with the detectors (worktree builders)",
-    "ledger/service.py": "post()'s posting INSERT becomes the one ledger-posting builder (worktree builders)",
+    "ledger/service.py": "post()'s one statement, composed by the ledger-posting builder (worktree builders)",
+    # the two statement builders every set-based writer composes (issue 14): SQL is what they make
+    "ledger/postings.py": "the one builder of ledger-posting CTEs",
+    "kit/outbox.py": "the one builder of outbox rows",
     # SQL by nature, or not the application's schema
     "migrations/": "migrations and their SQL files",
     "backup.py": "catalogue queries (pg_tables, alembic_version) on a raw psycopg connection",
