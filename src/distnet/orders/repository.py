@@ -196,11 +196,14 @@ async def add_sales(
 
 
 _ORDER_CREATED = insert_events(
-    topic="order.created", source="{rows} JOIN card c ON c.id = o.card_id", distributor_id="o.seller_id",
+    topic="order.created",
+    source="{rows} JOIN card c ON c.id = o.card_id",
+    distributor_id="o.seller_id",
     order_by="o.id",
     payload="""jsonb_build_object('order_id', o.id, 'card_number', c.number, 'seller_id', o.seller_id,
                           'amount', (o.amount / 100)::text || '.' || lpad((o.amount % 100)::text, 2, '0'),
-                          'currency', o.currency, 'placed_at', o.placed_at)""")
+                          'currency', o.currency, 'placed_at', o.placed_at)""",
+)
 
 
 def _rows_of(orders: str) -> str:
@@ -232,11 +235,16 @@ async def add_sales_and_events(session: AsyncSession, orders: str, params: dict[
 _RANK_MAY_CHANGE = (
     LADDER_CTES
     + """, rank_scope AS (
-    SELECT d.id, d.rank, d.id = n.seller_id AS own,
+    -- the seller and its stored nearest uplines, each by its key (a join condition with a
+    -- correlated IN scanned every distributor under the generic plan)
+    SELECT d.id, d.rank, m.own,
            CASE WHEN distnet_local_day(n.placed_at) > distnet_local_day(now()) - (SELECT period_days FROM cfg)
                 THEN n.amount ELSE 0 END AS credit
-      FROM new_order n JOIN distributor d ON d.status = 'active'
-       AND d.id IN (SELECT n.seller_id UNION SELECT u.ancestor_id FROM distributor_upline u WHERE u.distributor_id = n.seller_id)
+      FROM new_order n
+     CROSS JOIN LATERAL (SELECT n.seller_id AS id, true AS own
+                         UNION ALL
+                         SELECT u.ancestor_id, false FROM distributor_upline u WHERE u.distributor_id = n.seller_id) m
+      JOIN distributor d ON d.id = m.id AND d.status = 'active'
 ), rank_totals AS (
     SELECT r.id, r.rank,
            coalesce(sum(t.personal), 0) + CASE WHEN r.own THEN max(r.credit) ELSE 0 END AS personal,
