@@ -113,8 +113,8 @@ async def ours(url: str, settings: Settings) -> dict[str, float | int | str]:
     out["expired_lots"], out["expired_points"] = expired["lots"], expired["points"]
     async with session_scope(maker) as s:
         report = await verify(s)
-    out["verify_ok"] = int(report["ok"])
-    out["verify_failed"] = ",".join(c["name"] for c in report["checks"] if not c["ok"]) or "-"
+    out["verify_ok"] = int(report.ok)
+    out["verify_failed"] = ",".join(c.name for c in report.checks if not c.ok) or "-"
     await engine.dispose()
     return out
 
