@@ -3,7 +3,7 @@ through the domains' services: the console writes nothing else."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,6 +12,7 @@ from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.cards.service import hold_is_active
+from distnet.db import rowcount
 from distnet.models import (
     ApiKey,
     Card,
@@ -59,7 +60,7 @@ async def touch_session(session: AsyncSession, token_hash: bytes, at: datetime) 
 
 async def delete_idle_sessions(session: AsyncSession, idle: timedelta, now: datetime) -> int:
     result = await session.execute(delete(ConsoleSession).where(ConsoleSession.last_seen_at < now - idle))
-    return result.rowcount or 0
+    return rowcount(result) or 0
 
 
 # --------------------------------------------------------------------------- read-only lookups for pages
@@ -159,7 +160,7 @@ async def orders_by_id(session: AsyncSession, ids: Iterable[int], *, limit: int 
     return await _order_rows(session, rows.all()), len(wanted)
 
 
-async def _order_rows(session: AsyncSession, rows: list[Any]) -> list[OrderRow]:
+async def _order_rows(session: AsyncSession, rows: Sequence[Any]) -> list[OrderRow]:
     who = await who_by_id(session, [o.seller_id for o, _ in rows])
     return [OrderRow(o.id, o.placed_at, o.amount, o.refunded_amount, o.currency, o.external_id, o.source, number,
                      who.get(o.seller_id), getattr(o, "buyer_ref", None)) for o, number in rows]

@@ -126,9 +126,9 @@ class SignInController(Controller):
                                              client=client_of(request))
         except (SignInRefused, SignInThrottled) as exc:
             if exc.message.startswith("too many wrong codes"):
-                response = page(request, "error.html", status_code=401, title="Sign-in refused", message=exc.message)
-                clear_session_cookie(response)
-                return response
+                refused = page(request, "error.html", status_code=401, title="Sign-in refused", message=exc.message)
+                clear_session_cookie(refused)
+                return refused
             tpl = page(request, "second_factor.html", status_code=exc.status, title="Second factor",
                        enrol=signin.enrolment(settings, signed), name=signed.staff.name, error=exc.message)
             tpl.headers.update(exc.headers)
@@ -138,7 +138,7 @@ class SignInController(Controller):
         return response
 
     @post("/logout", status_code=303, opt={"roles": ()})
-    async def logout(self, request: Request, session: AsyncSession) -> Redirect:
+    async def logout(self, request: Request, session: AsyncSession) -> Response[Any]:
         await signin.sign_out(session, request.state.console)
         response = back("/console/login")
         clear_session_cookie(response)
@@ -157,7 +157,7 @@ class ReviewController(Controller):
                                     assignee="me" if mine else None, limit=200, cursor=None)
         items = [a for a in field(queue, "items") if not overdue or field(a, "overdue")]
         who = await repository.who_by_id(session, [field(a, "distributor_id") for a in items])
-        ctx = dict(title="Appeal queue", items=items, owners=who, statuses=list(appeals.AppealStatus),
+        ctx: dict[str, Any] = dict(title="Appeal queue", items=items, owners=who, statuses=list(appeals.AppealStatus),
                    reasons=REASONS, f={"status": status or "", "reason": reason or "", "mine": mine,
                                        "overdue": overdue})
         return page(request, "appeals.html", **ctx)
@@ -436,6 +436,7 @@ class FinanceController(Controller):
                           fmt: Annotated[str, Parameter(query="format", max_length=8)] = "xlsx") -> Any:
         if fmt not in ("csv", "xlsx"):
             raise ValidationFailed("csv or xlsx", field="format")
+        row: type[Any]
         if name == "trial-balance":
             summary, rows = await report_service.trial_balance(session)
             title, columns, row = "Trial balance", report_service.TRIAL_COLUMNS, TrialBalanceRow

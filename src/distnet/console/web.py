@@ -116,6 +116,7 @@ async def console_guard(connection: ASGIConnection, handler: BaseRouteHandler) -
     elif stage == "second_factor" and (signed is None or signed.stage != "second_factor"):
         raise SignInRequired()
     if connection.scope.get("method", "GET") not in SAFE_METHODS:
+        expected: str | None
         if signed is not None and stage != "anonymous":
             expected = signed.csrf_token
         else:

@@ -14,7 +14,7 @@ import asyncio
 import copy
 import logging
 import random
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -40,7 +40,7 @@ def is_retryable(exc: BaseException | None) -> bool:
 
 def mark_retryable(scope: Scope) -> bool:
     """Called by the exception handler that renders the 503; True when the attempt will be retried."""
-    marker = scope.get(SCOPE_KEY)  # type: ignore[call-overload]
+    marker: dict[str, Any] | None = cast(dict[str, Any], scope).get(SCOPE_KEY)
     if marker is None or marker["attempt"] >= ATTEMPTS:
         return False
     marker["retryable"] = True
@@ -60,10 +60,10 @@ def retry_middleware(app: ASGIApp) -> ASGIApp:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        body: list[Message] = []
+        body: list[Any] = []  # the request's receive messages
         size, attempts = 0, ATTEMPTS
         while True:  # the request body, kept to be replayed on a retry
-            message = await receive()
+            message: Any = await receive()
             body.append(message)
             size += len(message.get("body", b""))
             if message["type"] != "http.request" or not message.get("more_body", False):
@@ -77,7 +77,7 @@ def retry_middleware(app: ASGIApp) -> ASGIApp:
             attempt_scope = _fresh_scope(scope, state, connection, attempt)
             replay = iter(body)
 
-            async def replay_receive(_replay=replay) -> Message:
+            async def replay_receive(_replay=replay) -> Any:
                 try:
                     return next(_replay)
                 except StopIteration:
@@ -96,7 +96,7 @@ def retry_middleware(app: ASGIApp) -> ASGIApp:
             if not dropped:
                 return
             log.info("retrying %s %s after a deadlock or serialization failure (attempt %d)",
-                     scope["method"], scope["path"], attempt + 1)
+                     scope.get("method"), scope["path"], attempt + 1)
             base = BACKOFF_SECONDS[min(attempt - 1, len(BACKOFF_SECONDS) - 1)]
             await asyncio.sleep(base * (1 + random.random()))
 

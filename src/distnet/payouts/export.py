@@ -23,8 +23,9 @@ import io
 import os
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -80,7 +81,7 @@ def layout(method: str | None) -> tuple[str, tuple[Column, ...]]:
 
 
 async def _records(sessionmaker: async_sessionmaker[AsyncSession], secret: bytes, run_id: int,
-                   method: str | None) -> AsyncIterator[list[dict[str, object]]]:
+                   method: str | None) -> AsyncGenerator[list[dict[str, Any]], None]:
     seq = 0
     async with sessionmaker() as session:
         result = await session.stream(repo.EXPORT_ITEMS.execution_options(yield_per=BATCH),
@@ -100,7 +101,7 @@ async def _records(sessionmaker: async_sessionmaker[AsyncSession], secret: bytes
             yield records
 
 
-def _csv_value(value: object, kind: str) -> object:
+def _csv_value(value: Any, kind: str) -> object:
     return format_amount(int(value)) if kind == "money" else value
 
 
@@ -121,7 +122,7 @@ async def csv_stream(sessionmaker: async_sessionmaker[AsyncSession], secret: byt
         yield buf.getvalue().encode()
 
 
-async def run_summary(session: AsyncSession, run_id: int) -> dict[str, object]:
+async def run_summary(session: AsyncSession, run_id: int) -> dict[str, Any]:
     row = (await session.execute(repo.RUN_SUMMARY, {"run": run_id})).one()
     summary = dict(row._mapping)
     by_method = await session.execute(repo.RUN_BY_METHOD, {"run": run_id})
@@ -130,9 +131,9 @@ async def run_summary(session: AsyncSession, run_id: int) -> dict[str, object]:
     return summary
 
 
-def summary_pairs(summary: dict[str, object], time_zone: str) -> list[list[object]]:
-    cutoff = summary["cutoff"].astimezone(ZoneInfo(time_zone))  # type: ignore[union-attr]
-    total, tax = int(summary["total"]), int(summary["tax"])  # type: ignore[arg-type]
+def summary_pairs(summary: dict[str, Any], time_zone: str) -> list[list[object]]:
+    cutoff = summary["cutoff"].astimezone(ZoneInfo(time_zone))
+    total, tax = int(summary["total"]), int(summary["tax"])
     pairs: list[list[object]] = [
         ["payout run", summary["id"], "int"], ["status", summary["status"], "text"],
         ["currency", summary["currency"], "text"], [f"cutoff ({time_zone})", cutoff.isoformat(), "date"],
@@ -141,7 +142,7 @@ def summary_pairs(summary: dict[str, object], time_zone: str) -> list[list[objec
         ["note", summary["note"] or "", "text"], ["items", summary["items"], "int"],
         ["gross", total, "money"], ["tax withheld", tax, "money"], ["net paid", total - tax, "money"],
     ]
-    for method, m in sorted(summary["methods"].items()):  # type: ignore[union-attr]
+    for method, m in sorted(summary["methods"].items()):
         pairs += [[f"{method} items", m["items"], "int"], [f"{method} net", m["gross"] - m["tax"], "money"]]
     pairs.append(["skipped distributors", summary["skipped"], "int"])
     return pairs
@@ -164,17 +165,18 @@ async def xlsx_stream(sessionmaker: async_sessionmaker[AsyncSession], secret: by
         book = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "distnet.payouts.xlsx_book", path,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL, stderr=errors)
-        assert book.stdin is not None
+        stdin = book.stdin
+        assert stdin is not None
         encode = msgspec.msgpack.Encoder().encode
 
         async def send(*frame: object) -> None:
             payload = encode(list(frame))
-            book.stdin.write(FRAME_HEADER.pack(len(payload)) + payload)
-            await book.stdin.drain()
+            stdin.write(FRAME_HEADER.pack(len(payload)) + payload)
+            await stdin.drain()
 
         try:
             await send("pairs", "Summary", summary_pairs(summary, time_zone))
-            methods = [method] if method else [m for m in METHODS if m in summary["methods"]]  # type: ignore[operator]
+            methods = [method] if method else [m for m in METHODS if m in summary["methods"]]
             for m in methods:
                 name, columns = LAYOUTS[m]
                 await send("sheet", name[:31], [c.title for c in columns], [c.kind for c in columns])
@@ -189,8 +191,8 @@ async def xlsx_stream(sessionmaker: async_sessionmaker[AsyncSession], secret: by
                     skipped = [list(r) for r in await session.execute(repo.EXPORT_SKIPPED, {"run": run_id})]
                 for start in range(0, len(skipped), BATCH):
                     await send("rows", skipped[start:start + BATCH])
-            book.stdin.close()  # end of input: the child closes the workbook
-            await book.stdin.wait_closed()
+            stdin.close()  # end of input: the child closes the workbook
+            await stdin.wait_closed()
         except (BrokenPipeError, ConnectionResetError):
             pass  # the child died: its exit status and stderr say why, below
         if await book.wait() != 0:

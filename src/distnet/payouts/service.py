@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import msgspec
-from sqlalchemy import func, select
+from sqlalchemy import any_, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,6 +44,7 @@ from distnet.payouts.schemas import (
     RepaymentView,
     ResultsReport,
     SkippedTotal,
+    SkipReason,
 )
 from distnet.payouts.state import PayoutRunStatus as S
 from distnet.payouts.state import transition
@@ -251,9 +252,10 @@ async def list_skipped(session: AsyncSession, run_id: int, *, limit: int, after:
     if after is not None:
         stmt = stmt.where(PayoutSkipRow.distributor_id > after)
     if reason is not None:
-        stmt = stmt.where(PayoutSkipRow.reasons.any(reason))
+        stmt = stmt.where(any_(PayoutSkipRow.reasons) == reason)
     return [PayoutSkip(distributor_id=sk.distributor_id, distributor_code=code, available=format_amount(sk.available),
-                       reasons=list(sk.reasons)) for sk, code in (await session.execute(stmt)).all()]
+                       reasons=cast(list[SkipReason], list(sk.reasons)))
+            for sk, code in (await session.execute(stmt)).all()]
 
 
 # --------------------------------------------------------------------------- bank results
@@ -309,7 +311,8 @@ async def _apply_returns(session: AsyncSession, principal: Principal, run_id: in
         "run": run_id, "ids": ids, "refs": [(r.reference or "").strip() for r in returns],
         "reasons": [(r.reason or "").strip() for r in returns]})).one()
     check_posted(f"payout run {run_id}: returns", row.lines, row.posted)
-    flagged = (await session.execute(repo.FLAG_RETURNED_ACCOUNTS, {"ids": list(row.payout_account_ids)})).all()
+    flagged: list[Any] = list(
+        (await session.execute(repo.FLAG_RETURNED_ACCOUNTS, {"ids": list(row.payout_account_ids)})).all())
     for distributor_id, version_id in flagged:
         await audit.record(session, principal, "payout_account.needs_confirmation", "distributor", distributor_id,
                            after={"version_id": int(version_id), "why": "a payout to it was returned by the bank"})

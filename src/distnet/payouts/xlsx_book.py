@@ -29,7 +29,7 @@ import struct
 import sys
 from collections.abc import Iterator
 from datetime import datetime
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 FRAME_HEADER = struct.Struct(">I")
 
@@ -55,12 +55,12 @@ class Writer:
         self.money = self.wb.add_format({"num_format": "#,##0.00"})
         self.money_bold = self.wb.add_format({"num_format": "#,##0.00", "bold": True})
         self.date = self.wb.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
-        self.sheet = None
+        self.sheet: Any = None  # the current xlsxwriter worksheet
         self.kinds: list[str] = []
         self.row = 0
         self.sums: list[int] = []
 
-    def cell(self, r: int, c: int, value: object, kind: str, bold: bool = False) -> None:
+    def cell(self, r: int, c: int, value: Any, kind: str, bold: bool = False) -> None:
         ws = self.sheet
         if value is None or value == "":
             ws.write_blank(r, c, None)
@@ -81,7 +81,7 @@ class Writer:
         self.sheet.freeze_panes(1, 0)
         self.row = 1
 
-    def rows(self, rows: list[list[object]]) -> None:
+    def rows(self, rows: list[list[Any]]) -> None:
         for values in rows:
             for c, (value, kind) in enumerate(zip(values, self.kinds, strict=True)):
                 self.cell(self.row, c, value, kind)
@@ -96,7 +96,7 @@ class Writer:
                 self.cell(self.row, c, self.sums[c], "money", bold=True)
         self.row += 1
 
-    def pairs(self, name: str, pairs: list[list[object]]) -> None:
+    def pairs(self, name: str, pairs: list[list[Any]]) -> None:
         self.sheet = self.wb.add_worksheet(name)
         self.sheet.set_column(0, 0, 28)
         self.sheet.set_column(1, 1, 24)
