@@ -437,23 +437,23 @@ RUNS_OF_ITEMS = text("SELECT DISTINCT run_id FROM payout_item WHERE id = ANY(:id
 # Money checks of payouts for ``ledger verify`` (invariant 5), in the ledger's ``Check`` shape:
 # each selects the offending rows and passes when it selects none.
 
+
+def _balance_matches_items(kind: str) -> str:
+    """Distributors whose ``kind`` balance (reserved, paid) is not the net of their items in that status."""
+    return f"""WITH i AS (SELECT distributor_id, currency, sum(amount - tax) AS total FROM payout_item
+                         WHERE status = '{kind}' GROUP BY 1, 2)
+             SELECT coalesce(a.distributor_id, i.distributor_id) AS distributor_id, coalesce(a.balance, 0) AS {kind},
+                    coalesce(i.total, 0) AS items
+               FROM (SELECT * FROM ledger_account WHERE kind = '{kind}' AND distributor_id IS NOT NULL) a
+               FULL JOIN i ON i.distributor_id = a.distributor_id AND i.currency = a.currency
+              WHERE coalesce(a.balance, 0) <> coalesce(i.total, 0)"""
+
+
 CHECKS: tuple[Check, ...] = (
     Check("reserved_matches_payout_items", "each distributor's reserved balance = the net (gross - tax) of its items still reserved",
-          """WITH i AS (SELECT distributor_id, currency, sum(amount - tax) AS total FROM payout_item
-                         WHERE status = 'reserved' GROUP BY 1, 2)
-             SELECT coalesce(a.distributor_id, i.distributor_id) AS distributor_id, coalesce(a.balance, 0) AS reserved,
-                    coalesce(i.total, 0) AS items
-               FROM (SELECT * FROM ledger_account WHERE kind = 'reserved' AND distributor_id IS NOT NULL) a
-               FULL JOIN i ON i.distributor_id = a.distributor_id AND i.currency = a.currency
-              WHERE coalesce(a.balance, 0) <> coalesce(i.total, 0)"""),
+          _balance_matches_items("reserved")),
     Check("paid_matches_payout_items", "each distributor's paid balance = the net (gross - tax) of its paid items",
-          """WITH i AS (SELECT distributor_id, currency, sum(amount - tax) AS total FROM payout_item
-                         WHERE status = 'paid' GROUP BY 1, 2)
-             SELECT coalesce(a.distributor_id, i.distributor_id) AS distributor_id, coalesce(a.balance, 0) AS paid,
-                    coalesce(i.total, 0) AS items
-               FROM (SELECT * FROM ledger_account WHERE kind = 'paid' AND distributor_id IS NOT NULL) a
-               FULL JOIN i ON i.distributor_id = a.distributor_id AND i.currency = a.currency
-              WHERE coalesce(a.balance, 0) <> coalesce(i.total, 0)"""),
+          _balance_matches_items("paid")),
     Check("payout_run_totals", "a payout run's item count and total are those of its items",
           """SELECT r.id AS run_id, r.item_count, r.total_amount, count(i.id) AS items, coalesce(sum(i.amount), 0) AS total
                FROM payout_run r LEFT JOIN payout_item i ON i.run_id = r.id
