@@ -28,7 +28,6 @@ ALLOWED: dict[str, str] = {
     "network/": "worktree team",
     "risk/detectors": "detectors split by concern with an explicit scan context (worktree builders)",
     "risk/scan.py": "worktree builders",
-    "risk/checks.py": "per-order risk checks, rewritten with the detectors (worktree builders)",
     "ledger/service.py": "post()'s one statement, composed by the ledger-posting builder (worktree builders)",
     # the two statement builders every set-based writer composes (issue 14): SQL is what they make
     "ledger/postings.py": "the one builder of ledger-posting CTEs",

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from distnet.risk import repository as repo
 from distnet.risk.detectors import Finding, brushing
 from distnet.risk.graph import canonical_cycle
 from distnet.risk.rules import Mode, RuleConfig, load_rules
@@ -25,17 +25,7 @@ async def _identity_of(session: AsyncSession, ids: list[int], max_shared: int) -
     (each share count reads at most ``max_shared + 1`` index entries)."""
     rows = (
         await session.execute(
-            text("""
-        SELECT 'device' AS kind, d.device_hash AS h FROM distributor d
-         WHERE d.id = ANY(CAST(:ids AS bigint[])) AND d.device_hash IS NOT NULL
-           AND (SELECT count(*) FROM (SELECT 1 FROM distributor x WHERE x.device_hash = d.device_hash
-                                       LIMIT :m + 1) c) <= :m
-        UNION ALL
-        SELECT 'payment', d.payment_hash FROM distributor d
-         WHERE d.id = ANY(CAST(:ids AS bigint[])) AND d.payment_hash IS NOT NULL
-           AND (SELECT count(*) FROM (SELECT 1 FROM distributor x WHERE x.payment_hash = d.payment_hash
-                                       LIMIT :m + 1) c) <= :m
-    """),
+            repo.SHAREABLE_IDENTITY,
             {"ids": ids, "m": max_shared},
         )
     ).all()
@@ -45,34 +35,6 @@ async def _identity_of(session: AsyncSession, ids: list[int], max_shared: int) -
     return out
 
 
-# Everything the common case needs in one round trip, each part an index lookup bounded by the
-# order's card/seller and window: the order; its card's orders in the velocity window
-# (ix_orders_card_placed); distributors holding the buyer's device or payment hash
-# (ix_distributor_device_hash / _payment_hash) with the hash's share count capped at :cap + 1
-# entries; and each such distributor's upline level above the seller (distributor_upline PK).
-_CHECK = """
-    WITH o AS (SELECT id, card_id, seller_id, amount, placed_at, buyer_device_hash, buyer_payment_hash
-                 FROM orders WHERE id = :id),
-    b AS (SELECT d.id AS buyer_d, 'device' AS kind,
-                 (SELECT count(*) FROM (SELECT 1 FROM distributor x WHERE x.device_hash = o.buyer_device_hash
-                                         LIMIT :cap + 1) c) AS shared
-            FROM o JOIN distributor d ON d.device_hash = o.buyer_device_hash
-          UNION ALL
-          SELECT d.id, 'payment',
-                 (SELECT count(*) FROM (SELECT 1 FROM distributor x WHERE x.payment_hash = o.buyer_payment_hash
-                                         LIMIT :cap + 1) c)
-            FROM o JOIN distributor d ON d.payment_hash = o.buyer_payment_hash)
-    SELECT o.id, o.card_id, o.seller_id, o.amount, o.placed_at, o.buyer_device_hash, o.buyer_payment_hash,
-           CASE WHEN :vel THEN (SELECT count(*) FROM orders x
-                                 WHERE x.card_id = o.card_id
-                                   AND x.placed_at BETWEEN o.placed_at - CAST(:w AS interval) AND o.placed_at)
-           END AS velocity,
-           (SELECT coalesce(json_agg(json_build_array(b.buyer_d, b.kind, b.shared,
-                                                      CASE WHEN b.buyer_d = o.seller_id THEN 0 ELSE u.level END)), '[]')
-              FROM b LEFT JOIN distributor_upline u ON u.distributor_id = o.seller_id AND u.ancestor_id = b.buyer_d
-           ) AS buyers
-      FROM o
-"""
 
 
 async def velocity_finding(
@@ -81,7 +43,7 @@ async def velocity_finding(
     w = timedelta(minutes=cfg.params["window_minutes"])
     if count is None:
         count = await session.scalar(
-            text("SELECT count(*) FROM orders WHERE card_id = :c AND placed_at BETWEEN :t0 AND :t1"),
+            repo.CARD_ORDERS_IN_WINDOW,
             {"c": order.card_id, "t0": order.placed_at - w, "t1": order.placed_at},
         )
     if int(count or 0) <= cfg.params["max_orders"]:
@@ -100,11 +62,7 @@ async def self_purchase_findings(
         kinds = sorted({k for b, k, _ in buyers if b == buyer_d})
         ids = list(
             await session.scalars(
-                text("""
-            SELECT o.id FROM orders o JOIN distributor d ON d.id = :b
-             WHERE o.card_id = :c AND o.placed_at >= now() - CAST(:lb AS interval)
-               AND (o.buyer_device_hash = d.device_hash OR o.buyer_payment_hash = d.payment_hash)
-             ORDER BY o.id"""),
+                repo.SELF_PURCHASE_ORDERS,
                 {"b": buyer_d, "c": order.card_id, "lb": timedelta(days=cfg.params["lookback_days"])},
             )
         )
@@ -136,18 +94,7 @@ async def cycle_findings(
         # two index scans (device, payment) instead of an OR that would scan every order
         rows = (
             await session.execute(
-                text("""
-            SELECT o.id, o.seller_id, d.id AS buyer
-              FROM distributor d JOIN orders o ON o.buyer_device_hash = d.device_hash
-             WHERE d.id = ANY(CAST(:frontier AS bigint[])) AND d.device_hash = ANY(CAST(:dev AS bytea[]))
-               AND o.placed_at >= now() - CAST(:lb AS interval) AND o.amount >= :min
-            UNION
-            SELECT o.id, o.seller_id, d.id
-              FROM distributor d JOIN orders o ON o.buyer_payment_hash = d.payment_hash
-             WHERE d.id = ANY(CAST(:frontier AS bigint[])) AND d.payment_hash = ANY(CAST(:pay AS bytea[]))
-               AND o.placed_at >= now() - CAST(:lb AS interval) AND o.amount >= :min
-             ORDER BY 1 LIMIT 2000
-        """),
+                repo.ORDERS_BOUGHT_BY,
                 {
                     "frontier": frontier,
                     "dev": idents["device"],
@@ -187,14 +134,14 @@ async def check_order(
     session: AsyncSession, order_id: int, *, rules: dict[str, RuleConfig] | None = None
 ) -> list[int]:
     """Run the per-order checks for one order; returns the ids of cases opened. One statement
-    (``_CHECK``) answers the common case; more reads happen only for an actual finding or when the
+    (``repository.ORDER_CHECK``) answers the common case; more reads happen only for an actual finding or when the
     buyer is a distributor (cycle walk)."""
     rules = rules or await load_rules(session)
     velocity, sp, cyc = rules["order_velocity"], rules["self_purchase"], rules["circular_orders"]
     cap = max(sp.params["max_shared"], cyc.params["max_shared"])
     order = (
         await session.execute(
-            text(_CHECK),
+            repo.ORDER_CHECK,
             {
                 "id": order_id,
                 "cap": cap,

@@ -1,6 +1,6 @@
 """SQL of risk: holds and their withheld money, maintenance windows, appeals, rule precision, the
-orders behind a hold. (The detectors and the scan keep theirs in ``risk/detectors`` and
-``risk/scan.py``; the per-order checks in ``risk/checks.py``.)"""
+orders behind a hold, the per-order checks. (The detectors and the scan still keep theirs in
+``risk/detectors`` and ``risk/scan.py``.)"""
 
 from __future__ import annotations
 
@@ -147,3 +147,79 @@ def orders_behind(*, of_seller: bool) -> TextClause:
          ORDER BY o.placed_at DESC, o.id DESC
          LIMIT :limit
     """)
+
+
+# --------------------------------------------------------------------------- per-order checks (risk.checks)
+
+SHAREABLE_IDENTITY = text(
+    """
+    SELECT 'device' AS kind, d.device_hash AS h FROM distributor d
+     WHERE d.id = ANY(CAST(:ids AS bigint[])) AND d.device_hash IS NOT NULL
+       AND (SELECT count(*) FROM (SELECT 1 FROM distributor x WHERE x.device_hash = d.device_hash
+                                   LIMIT :m + 1) c) <= :m
+    UNION ALL
+    SELECT 'payment', d.payment_hash FROM distributor d
+     WHERE d.id = ANY(CAST(:ids AS bigint[])) AND d.payment_hash IS NOT NULL
+       AND (SELECT count(*) FROM (SELECT 1 FROM distributor x WHERE x.payment_hash = d.payment_hash
+                                   LIMIT :m + 1) c) <= :m
+    """
+)
+
+
+CARD_ORDERS_IN_WINDOW = text("SELECT count(*) FROM orders WHERE card_id = :c AND placed_at BETWEEN :t0 AND :t1")
+
+
+SELF_PURCHASE_ORDERS = text(
+    """
+    SELECT o.id FROM orders o JOIN distributor d ON d.id = :b
+     WHERE o.card_id = :c AND o.placed_at >= now() - CAST(:lb AS interval)
+       AND (o.buyer_device_hash = d.device_hash OR o.buyer_payment_hash = d.payment_hash)
+     ORDER BY o.id
+    """
+)
+
+
+ORDERS_BOUGHT_BY = text(
+    """
+    SELECT o.id, o.seller_id, d.id AS buyer
+      FROM distributor d JOIN orders o ON o.buyer_device_hash = d.device_hash
+     WHERE d.id = ANY(CAST(:frontier AS bigint[])) AND d.device_hash = ANY(CAST(:dev AS bytea[]))
+       AND o.placed_at >= now() - CAST(:lb AS interval) AND o.amount >= :min
+    UNION
+    SELECT o.id, o.seller_id, d.id
+      FROM distributor d JOIN orders o ON o.buyer_payment_hash = d.payment_hash
+     WHERE d.id = ANY(CAST(:frontier AS bigint[])) AND d.payment_hash = ANY(CAST(:pay AS bytea[]))
+       AND o.placed_at >= now() - CAST(:lb AS interval) AND o.amount >= :min
+     ORDER BY 1 LIMIT 2000
+    """
+)
+
+
+# Everything the common case needs in one round trip, each part an index lookup bounded by the
+# order's card/seller and window: the order; its card's orders in the velocity window
+# (ix_orders_card_placed); distributors holding the buyer's device or payment hash
+# (ix_distributor_device_hash / _payment_hash) with the hash's share count capped at :cap + 1
+# entries; and each such distributor's upline level above the seller (distributor_upline PK).
+ORDER_CHECK = text("""
+    WITH o AS (SELECT id, card_id, seller_id, amount, placed_at, buyer_device_hash, buyer_payment_hash
+                 FROM orders WHERE id = :id),
+    b AS (SELECT d.id AS buyer_d, 'device' AS kind,
+                 (SELECT count(*) FROM (SELECT 1 FROM distributor x WHERE x.device_hash = o.buyer_device_hash
+                                         LIMIT :cap + 1) c) AS shared
+            FROM o JOIN distributor d ON d.device_hash = o.buyer_device_hash
+          UNION ALL
+          SELECT d.id, 'payment',
+                 (SELECT count(*) FROM (SELECT 1 FROM distributor x WHERE x.payment_hash = o.buyer_payment_hash
+                                         LIMIT :cap + 1) c)
+            FROM o JOIN distributor d ON d.payment_hash = o.buyer_payment_hash)
+    SELECT o.id, o.card_id, o.seller_id, o.amount, o.placed_at, o.buyer_device_hash, o.buyer_payment_hash,
+           CASE WHEN :vel THEN (SELECT count(*) FROM orders x
+                                 WHERE x.card_id = o.card_id
+                                   AND x.placed_at BETWEEN o.placed_at - CAST(:w AS interval) AND o.placed_at)
+           END AS velocity,
+           (SELECT coalesce(json_agg(json_build_array(b.buyer_d, b.kind, b.shared,
+                                                      CASE WHEN b.buyer_d = o.seller_id THEN 0 ELSE u.level END)), '[]')
+              FROM b LEFT JOIN distributor_upline u ON u.distributor_id = o.seller_id AND u.ancestor_id = b.buyer_d
+           ) AS buyers
+      FROM o
+""")
