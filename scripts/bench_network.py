@@ -91,12 +91,12 @@ async def bench_service(url: str, ids: dict[str, int], n: int) -> dict[str, dict
     engine = make_engine(url, pool_size=2)
     sm = make_sessionmaker(engine)
     calls = {
-        "upline": lambda s: service.upline(s, SYSTEM, ids["leaf"], limit=50),
+        "upline": lambda s: service.upline(s, principal=SYSTEM, distributor_id=ids["leaf"], limit=50),
         "downline_page": lambda s: service.downline(
-            s, SYSTEM, ids["hub"], max_depth=None, limit=50, cursor=None
+            s, principal=SYSTEM, distributor_id=ids["hub"], max_depth=None, limit=50, cursor=None
         ),
         "team_stats": lambda s: repository.team_stats(s, ids["hub"]),
-        "team_stats_with_sales": lambda s: service.team_stats(s, SYSTEM, ids["hub"]),
+        "team_stats_with_sales": lambda s: service.team_stats(s, principal=SYSTEM, distributor_id=ids["hub"]),
     }
     out = {}
     async with sm() as session:

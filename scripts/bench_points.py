@@ -95,12 +95,12 @@ async def ours(url: str, settings: Settings) -> dict[str, float | int | str]:
     out: dict[str, float | int | str] = {}
     t = time.perf_counter()
     async with session_scope(maker) as s:
-        grant = await service.grant_monthly(s, settings, period=PERIOD)
+        grant = await service.grant_monthly(s, settings=settings, period=PERIOD)
     out["grant_s"] = round(time.perf_counter() - t, 2)
     out["granted_members"], out["granted_points"] = grant["members"], grant["points"]
     t = time.perf_counter()
     async with session_scope(maker) as s:
-        again = await service.grant_monthly(s, settings, period=PERIOD)
+        again = await service.grant_monthly(s, settings=settings, period=PERIOD)
     out["grant_again_s"] = round(time.perf_counter() - t, 2)
     out["grant_again_members"] = again["members"]
     with psycopg.connect(plain(url), autocommit=True) as conn:
@@ -108,7 +108,7 @@ async def ours(url: str, settings: Settings) -> dict[str, float | int | str]:
         conn.execute("VACUUM ANALYZE points_lot")
     t = time.perf_counter()
     async with session_scope(maker) as s:
-        expired = await service.expire_due(s, settings)
+        expired = await service.expire_due(s, settings=settings)
     out["expire_s"] = round(time.perf_counter() - t, 2)
     out["expired_lots"], out["expired_points"] = expired["lots"], expired["points"]
     async with session_scope(maker) as s:

@@ -178,12 +178,12 @@ async def ours(url: str, workers: int, partitions: int | None) -> dict[str, floa
                                           for _ in range(workers)))
         t1 = time.perf_counter()
         async with session_scope(sm) as session:
-            run = await create_run(session, settings, SYSTEM, min_amount=f"{MIN_AMOUNT / 100:.2f}")
+            run = await create_run(session, settings=settings, principal=SYSTEM, min_amount=f"{MIN_AMOUNT / 100:.2f}")
         t2 = time.perf_counter()
         approver = Principal(key_id=999_999, name="bench-approver", roles=frozenset({Role.finance_approver}))
         async with session_scope(sm) as session:
-            await approve_run(session, approver, run.id)
-            await start_export(session, SYSTEM, run.id, "xlsx")
+            await approve_run(session, principal=approver, run_id=run.id)
+            await start_export(session, principal=SYSTEM, run_id=run.id, fmt="xlsx")
         rss_before = peak_rss_mb()
         out = {}
         for fmt, stream in (("csv", export.csv_stream), ("xlsx", export.xlsx_stream)):

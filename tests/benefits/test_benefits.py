@@ -87,7 +87,7 @@ async def test_violation_hold_suspends_points_earning_maintenance_does_not(clien
     await maintenance_hold(sessionmaker, c)
     await manual_hold(client, make_key, b)
     async with sessionmaker() as s:
-        granted = await grant_monthly(s, settings, period="2026-12")
+        granted = await grant_monthly(s, settings=settings, period="2026-12")
         await s.commit()
     # a (no hold) and c (maintenance only) get the silver grant; b (violation hold) does not
     assert granted["members"] == 2

@@ -46,13 +46,13 @@ async def test_monthly_grant_runs_twice_and_pays_once(client, admin_headers, cha
     results = []
     for _ in range(2):
         async with sessionmaker() as s:
-            results.append(await grant_monthly(s, settings, period="2026-11"))
+            results.append(await grant_monthly(s, settings=settings, period="2026-11"))
             await s.commit()
     assert (results[0]["members"], results[0]["points"]) == (2, 400)
     assert (results[1]["members"], results[1]["points"]) == (0, 0)
     assert (await points_of(sessionmaker, a))[0] == 300 and (await points_of(sessionmaker, root))[0] == 0
     async with sessionmaker() as s:  # the next month pays again
-        assert (await grant_monthly(s, settings, period="2026-12"))["members"] == 2
+        assert (await grant_monthly(s, settings=settings, period="2026-12"))["members"] == 2
         await s.commit()
     await verify_ok(client, admin_headers)
 
@@ -80,7 +80,7 @@ async def test_racing_redemptions_never_overdraw(client, admin_headers, chain, s
     async def attempt(i: int) -> str:
         async with sessionmaker() as s:
             try:
-                await redeem(s, me, c["id"], schemas.RedemptionCreate(points=40), f"race-{i}")
+                await redeem(s, principal=me, distributor_id=c["id"], data=schemas.RedemptionCreate(points=40), key=f"race-{i}")
                 await s.commit()
                 return "ok"
             except PointsInsufficient:
@@ -125,8 +125,8 @@ async def test_expiry_takes_the_oldest_points_first_with_a_notice(client, admin_
         await s.commit()
     await _redeem(client, d, 30, "first")  # from the older lot: 20 left there, 70 in the newer
     async with sessionmaker() as s:
-        assert await notify_expiring(s, settings) >= 1
-        assert await notify_expiring(s, settings) == 0  # once per member and expiry day
+        assert await notify_expiring(s, settings=settings) >= 1
+        assert await notify_expiring(s, settings=settings) == 0  # once per member and expiry day
         await s.commit()
     inbox = (await client.get("/api/v1/me/notifications", headers=auth(d))).json()
     notice = next(i for i in inbox["items"] if i["kind"] == "points_expiring")
@@ -137,11 +137,11 @@ async def test_expiry_takes_the_oldest_points_first_with_a_notice(client, admin_
                         {"o": old["id"]})
         await s.commit()
     async with sessionmaker() as s:
-        expired = await expire_due(s, settings)
+        expired = await expire_due(s, settings=settings)
         await s.commit()
     assert (expired["lots"], expired["points"]) == (1, 20)
     async with sessionmaker() as s:
-        again = await expire_due(s, settings)
+        again = await expire_due(s, settings=settings)
         await s.commit()
     assert again["lots"] == 0
     assert (await points_of(sessionmaker, d))[0] == 70

@@ -40,16 +40,16 @@ def test_the_day_is_the_platform_zones_day() -> None:
 
 
 async def test_spring_festival_2026_with_its_make_up_working_days(session) -> None:
-    assert await service.load_year(session, SYSTEM, service.builtin_year(2026)) == 39
+    assert await service.load_year(session, principal=SYSTEM, table=service.builtin_year(2026)) == 39
     # Friday 13 Feb 2026, 10:00 in Shanghai: Saturday 14 Feb is a make-up working day (1), 15-23 Feb
     # are the holiday, Tuesday 24 (2), Wednesday 25 (3)
     start = datetime(2026, 2, 13, 10, 0, tzinfo=SHANGHAI)
-    due = await service.working_days_after(session, start, 3, zone=SHANGHAI)
+    due = await service.working_days_after(session, start=start, days=3, zone=SHANGHAI)
     assert due == datetime(2026, 2, 25, 10, 0, tzinfo=SHANGHAI)
     # National Day: Sunday 20 Sep 2026 works; 1-7 Oct off; Saturday 10 Oct works
-    assert await service.working_days_after(session, datetime(2026, 9, 19, 9, tzinfo=SHANGHAI), 1,
+    assert await service.working_days_after(session, start=datetime(2026, 9, 19, 9, tzinfo=SHANGHAI), days=1,
                                             zone=SHANGHAI) == datetime(2026, 9, 20, 9, tzinfo=SHANGHAI)
-    assert await service.working_days_after(session, datetime(2026, 9, 30, 9, tzinfo=SHANGHAI), 2,
+    assert await service.working_days_after(session, start=datetime(2026, 9, 30, 9, tzinfo=SHANGHAI), days=2,
                                             zone=SHANGHAI) == datetime(2026, 10, 9, 9, tzinfo=SHANGHAI)
     audit = (await session.execute(text("SELECT action, subject_id FROM audit_log"))).all()
     assert audit == [("calendar.load", "2026")]
@@ -64,7 +64,7 @@ async def test_spring_festival_2026_with_its_make_up_working_days(session) -> No
 async def test_a_wrong_table_is_refused_whole(session, days, problem) -> None:
     table = service.parse_year(json.dumps({"year": 2026, "days": days}))
     with pytest.raises(ValidationFailed, match=problem):
-        await service.load_year(session, SYSTEM, table)
+        await service.load_year(session, principal=SYSTEM, table=table)
     assert (await session.execute(text("SELECT count(*) FROM business_day"))).scalar() == 0
 
 

@@ -104,7 +104,7 @@ async def test_closing_waits_for_the_final_payout_then_closes(client, admin_head
     card = (await client.get(f"/api/v1/cards/{d['card']['number']}", headers=admin_headers)).json()
     assert card["status"] == "cancelled"  # it left the network: nothing new accrues
     async with session_scope(sessionmaker) as s:
-        assert await closure.closure_waits_for_payout(s, d["id"]) is True
+        assert await closure.closure_waits_for_payout(s, distributor_id=d["id"]) is True
         assert d["id"] in list(await s.scalars(text(closure_repo.CLOSING_ACCOUNTS_SQL)))
     # the final payout is paid (the ledger movement the payout run makes), and its event consumed
     async with session_scope(sessionmaker) as s:
@@ -163,9 +163,9 @@ async def test_erasure_reaches_every_copy(client, admin_headers, make_key, sessi
     async with session_scope(sessionmaker) as s:
         assert await closure.erase_due(s) == 0  # not before the retention period
     async with session_scope(sessionmaker) as s:
-        assert await closure.erase_due(s, datetime.now(UTC) + timedelta(days=31)) == 1
+        assert await closure.erase_due(s, now=datetime.now(UTC) + timedelta(days=31)) == 1
     async with session_scope(sessionmaker) as s:
-        assert await closure.erase_due(s, datetime.now(UTC) + timedelta(days=31)) == 0
+        assert await closure.erase_due(s, now=datetime.now(UTC) + timedelta(days=31)) == 0
         person = (await s.execute(text("SELECT name, status, phone_enc, closure_note, code FROM distributor "
                                        "WHERE id = :d"), {"d": d["id"]})).one()
         texts = [

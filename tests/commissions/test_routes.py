@@ -95,7 +95,7 @@ async def test_platform_cap_is_configurable(client, admin_headers, settings):
     tight = replace(settings, business=replace(settings.business, max_levels_cap=2))
     async with client.app.state.sessionmaker() as s:
         try:
-            await create_plan(s, tight, SYSTEM, PlanCreate(**{**plan_body(max_levels=3), "rates": []}))
+            await create_plan(s, settings=tight, principal=SYSTEM, data=PlanCreate(**{**plan_body(max_levels=3), "rates": []}))
         except ValidationFailed as exc:
             assert exc.extra["errors"][0]["field"] == "max_levels"
         else:  # pragma: no cover

@@ -22,7 +22,7 @@ def make_staff(settings: Settings, name: str, *roles: str) -> str:
 
     async def go(session, _settings):
         staff = await staff_service.create_staff(session, name=name)
-        _, raw = await staff_service.add_key(session, staff, roles=list(roles))
+        _, raw = await staff_service.add_key(session, staff=staff, roles=list(roles))
         return raw
 
     return run_in_session(go, settings)
@@ -30,8 +30,8 @@ def make_staff(settings: Settings, name: str, *roles: str) -> str:
 
 def add_key(settings: Settings, name: str, *roles: str) -> str:
     async def go(session, _settings):
-        staff = await staff_service.find_staff(session, name)
-        _, raw = await staff_service.add_key(session, staff, roles=list(roles))
+        staff = await staff_service.find_staff(session, who=name)
+        _, raw = await staff_service.add_key(session, staff=staff, roles=list(roles))
         return raw
 
     return run_in_session(go, settings)
@@ -52,7 +52,7 @@ def csrf_of(html: str) -> str:
 async def make_staff_async(sessionmaker, name: str, *roles: str) -> str:
     async with sessionmaker() as session:
         staff = await staff_service.create_staff(session, name=name)
-        _, raw = await staff_service.add_key(session, staff, roles=list(roles))
+        _, raw = await staff_service.add_key(session, staff=staff, roles=list(roles))
         await session.commit()
     return raw
 

@@ -34,13 +34,13 @@ async def _hold(session, distributor_id: int, reason: str, subject: str, **cols)
 
 async def _orm_me(session, distributor_id: int) -> dict:
     """/me as it was built before issue 19: the ORM distributor, card, holds, balances, progress."""
-    d = await service.get_distributor(session, distributor_id)
-    view = await service.profile(session, d)
+    d = await service.get_distributor(session, distributor_id=distributor_id)
+    view = await service.profile(session, d=d)
     return msgspec.to_builtins(
         {
             **msgspec.structs.asdict(view),
-            "balances": balances_view(await ledger_balances(session, d.id)),
-            "rank_progress": await rank_progress(session, d.id, d.rank),
+            "balances": balances_view(await ledger_balances(session, distributor_id=d.id)),
+            "rank_progress": await rank_progress(session, distributor_id=d.id, rank=d.rank),
         }
     )
 
@@ -74,15 +74,15 @@ async def test_one_statement_views_equal_the_orm_views(client, admin_headers, se
     principal = SYSTEM
     async with sessionmaker() as s:
         for who in (root, member):
-            d = await service.get_distributor(s, who["id"])
-            orm = msgspec.to_builtins(await service.profile(s, d))
-            assert msgspec.to_builtins(await service.distributor_view(s, principal, who["id"])) == orm
+            d = await service.get_distributor(s, distributor_id=who["id"])
+            orm = msgspec.to_builtins(await service.profile(s, d=d))
+            assert msgspec.to_builtins(await service.distributor_view(s, principal=principal, distributor_id=who["id"])) == orm
             card = await cards.visible_card(s, principal, who["card"]["number"])
             assert msgspec.to_builtins(
-                await cards.card_for_view(s, principal, who["card"]["number"])
-            ) == msgspec.to_builtins(await cards.card_view(s, card))
+                await cards.card_for_view(s, principal=principal, number=who["card"]["number"])
+            ) == msgspec.to_builtins(await cards.card_view(s, card=card))
             key_principal = Principal(0, "t", frozenset({"distributor"}), who["id"])
-            assert msgspec.to_builtins(await service.me(s, key_principal)) == await _orm_me(s, who["id"])
+            assert msgspec.to_builtins(await service.me(s, principal=key_principal)) == await _orm_me(s, who["id"])
     me = (await client.get("/api/v1/me", headers=auth(member))).json()
     assert me["card"]["status"] == "suspended" and len(me["card"]["holds"]) == 2
     assert me["rank_progress"]["personal_sales"] == "250.00"

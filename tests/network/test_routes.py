@@ -214,7 +214,7 @@ async def test_erasure_after_retention(client, admin_headers, session):
     d = await register(client, sponsor=root, name="Dora", phone="13900000000")
     assert (await close_account(client, d)).status_code == 200
     assert await erase_due_personal_data(session) == 0
-    assert await erase_due_personal_data(session, datetime.now(UTC) + timedelta(days=31)) == 1
+    assert await erase_due_personal_data(session, now=datetime.now(UTC) + timedelta(days=31)) == 1
     await session.commit()
     row = (await session.execute(text("SELECT name, code, phone_enc FROM distributor WHERE id=:i"),
                                  {"i": d["id"]})).one()

@@ -15,9 +15,9 @@ async def test_the_check_runs_only_when_a_rank_can_move(client, admin_headers, m
     checks: list[int] = []
     real = ranks.upgrade_after_orders
 
-    async def counted(session, orders, params):
+    async def counted(session, *, orders, params):
         checks.append(params["order_ids"][0])
-        return await real(session, orders, params)
+        return await real(session, orders=orders, params=params)
 
     monkeypatch.setattr(ranks, "upgrade_after_orders", counted)
     small = await place(client, c, "100.00")
@@ -36,9 +36,9 @@ async def test_an_upline_lifted_by_its_teams_order(client, admin_headers, monkey
     checks: list[int] = []
     real = ranks.upgrade_after_orders
 
-    async def counted(session, orders, params):
+    async def counted(session, *, orders, params):
         checks.append(params["order_ids"][0])
-        return await real(session, orders, params)
+        return await real(session, orders=orders, params=params)
 
     monkeypatch.setattr(ranks, "upgrade_after_orders", counted)
     crossing = await place(client, c, "20000.00")  # b's team sales reach gold's 20,000.00

@@ -108,7 +108,7 @@ async def test_open_risk_case_rule_is_configurable(sessionmaker, settings):
         await s.commit()
     async with sessionmaker() as s:
         try:
-            await create_run(s, settings, SYSTEM)
+            await create_run(s, settings=settings, principal=SYSTEM)
             raise AssertionError("an open risk case must skip the distributor by default")
         except EmptyRun as exc:
             assert exc.extra["skipped"][0]["reason"] == "open_risk_case"
@@ -116,7 +116,7 @@ async def test_open_risk_case_rule_is_configurable(sessionmaker, settings):
     relaxed = dataclasses.replace(settings, business=dataclasses.replace(settings.business,
                                                                           payout_skip_open_risk_case=False))
     async with sessionmaker() as s:
-        run = await create_run(s, relaxed, SYSTEM)
+        run = await create_run(s, settings=relaxed, principal=SYSTEM)
         assert run.item_count == 1
         await s.rollback()
 
@@ -184,10 +184,10 @@ async def test_a_verified_contact_can_be_a_condition_of_the_first_payout(session
             await add_available(s, d, 20_000)
         await s.commit()
     async with sessionmaker() as s:  # off by default: both are paid
-        assert (await create_run(s, settings, SYSTEM)).item_count == 2
+        assert (await create_run(s, settings=settings, principal=SYSTEM)).item_count == 2
         await s.rollback()
     async with sessionmaker() as s:
-        run = await create_run(s, strict, SYSTEM)
+        run = await create_run(s, settings=strict, principal=SYSTEM)
         assert run.item_count == 1
         skipped = (await s.execute(text("SELECT distributor_id, reasons FROM payout_skip WHERE run_id = :r"),
                                    {"r": run.id})).all()
@@ -197,7 +197,7 @@ async def test_a_verified_contact_can_be_a_condition_of_the_first_payout(session
         await s.execute(text("UPDATE distributor SET email_verified_at = NULL WHERE id = :d"), {"d": verified})
         await add_available(s, verified, 20_000)
         await add_available(s, unverified, 1)
-        second = await create_run(s, strict, SYSTEM)
+        second = await create_run(s, settings=strict, principal=SYSTEM)
         items = list(await s.scalars(text("SELECT distributor_id FROM payout_item WHERE run_id = :r"),
                                      {"r": second.id}))
         assert items == [verified]

@@ -79,10 +79,10 @@ async def test_xlsx_has_every_item_of_a_multi_batch_run_as_the_csv_has_it(sessio
         await s.commit()
     await settle(sessionmaker, triggered_by="test")
     async with sessionmaker() as s:
-        run = await create_run(s, settings, SYSTEM, min_amount="1.00", note="batch & <note>")
-        await approve_run(s, Principal(key_id=999_999, name="approver", roles=frozenset({Role.finance_approver})),
-                          run.id)
-        await start_export(s, SYSTEM, run.id, "xlsx")
+        run = await create_run(s, settings=settings, principal=SYSTEM, min_amount="1.00", note="batch & <note>")
+        await approve_run(s, principal=Principal(key_id=999_999, name="approver", roles=frozenset({Role.finance_approver})),
+                          run_id=run.id)
+        await start_export(s, principal=SYSTEM, run_id=run.id, fmt="xlsx")
         await s.commit()
     assert run.item_count == n
 
@@ -140,7 +140,7 @@ async def test_a_failed_xlsx_writer_is_an_error_not_a_short_file(sessionmaker, s
     async with sessionmaker() as s:
         [d] = await add_distributors(s, 1)
         await add_available(s, d, 20_000)
-        run = await create_run(s, settings, SYSTEM)
+        run = await create_run(s, settings=settings, principal=SYSTEM)
         await s.commit()
     before = set(glob.glob(os.path.join(tempfile.gettempdir(), "payout-run-*")))
     monkeypatch.setattr(export.sys, "executable", shutil.which("false"))  # a writer that dies at once

@@ -86,7 +86,7 @@ async def test_many_concurrent_creations_at_the_service_level(sessionmaker, sett
 
     async def one():
         async with session_scope(sessionmaker) as s:
-            return await create_run(s, settings, SYSTEM, min_amount="0.01")
+            return await create_run(s, settings=settings, principal=SYSTEM, min_amount="0.01")
 
     runs = await asyncio.gather(*(one() for _ in range(5)), return_exceptions=True)
     assert sum(isinstance(r, EmptyRun) for r in runs) == 4

@@ -110,12 +110,12 @@ async def test_sales_writers_do_not_queue_on_the_root(client, admin_headers, ses
         await second.commit()
         await first.commit()
     async with sessionmaker() as s:
-        before = {d["id"]: await sales_totals(s, d["id"], 90) for d in (root, x, z, p)}
+        before = {d["id"]: await sales_totals(s, distributor_id=d["id"], days=90) for d in (root, x, z, p)}
         assert before[root["id"]] == (100, 10000) and before[z["id"]] == (7000, 0) and before[p["id"]] == (3000, 0)
         assert await s.scalar(text("SELECT count(*) FROM sales_delta")) > 0
         assert await fold_sales(s) > 0
         await s.commit()
     async with sessionmaker() as s:
         assert await s.scalar(text("SELECT count(*) FROM sales_delta")) == 0
-        assert {d["id"]: await sales_totals(s, d["id"], 90) for d in (root, x, z, p)} == before
+        assert {d["id"]: await sales_totals(s, distributor_id=d["id"], days=90) for d in (root, x, z, p)} == before
         assert await fold_sales(s) == 0  # nothing left: folding twice changes nothing

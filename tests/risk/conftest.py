@@ -47,7 +47,7 @@ class Net:
 
     async def add(self, sponsor: D | None = None, *, joined_at: datetime | None = None, **pii: Any) -> D:
         data = DistributorCreate(name=f"d{next(_seq)}", sponsor_code=sponsor.code if sponsor else None, **pii)
-        view = await network.register(self.session, self.settings, SYSTEM, data)
+        view = await network.register(self.session, settings=self.settings, principal=SYSTEM, data=data)
         card_id = await self.session.scalar(text("SELECT id FROM card WHERE number = :n"),
                                             {"n": view.card.number})
         if joined_at is not None:
@@ -93,7 +93,7 @@ class Net:
             VALUES (:o, 1, :b, :p, 'member', 1000, :base, :a, :s, :hu, :h) RETURNING id
         """), {"o": order_id, "b": beneficiary.id, "p": await self.plan_id(), "base": amount * 10, "a": amount,
                "s": status, "hu": hold_until or datetime.now(UTC) + timedelta(days=15), "h": hold_id})
-        await ensure_accounts(self.session, [beneficiary.id])
+        await ensure_accounts(self.session, distributor_ids=[beneficiary.id])
         await post(self.session, kind="commission_accrued", postings=[
             Posting("commission_expense", -amount), Posting(status if status == "withheld" else "pending", amount,
                                                             beneficiary.id, cid)])

@@ -18,7 +18,7 @@ NOW = datetime.now(UTC)
 
 
 async def _status(net, d) -> str:
-    return (await card_view(net.session, await get_card(net.session, d.card))).status
+    return (await card_view(net.session, card=await get_card(net.session, number=d.card))).status
 
 
 async def _three_holds(net, d):
@@ -43,7 +43,7 @@ async def test_holds_stack_and_lifting_one_never_lifts_another(net, order):
         hold = await holds.get_hold(net.session, ids[name], lock=True)
         await holds.clear_hold(net.session, SYSTEM, hold, note=f"lift {name}")
         remaining.discard(name)
-        active = {h.id for h in await active_holds(net.session, d.id)}
+        active = {h.id for h in await active_holds(net.session, distributor_id=d.id)}
         assert active == {ids[n] for n in remaining}
         assert await _status(net, d) == ("suspended" if remaining else "active")
 

@@ -42,8 +42,8 @@ async def add_distributors(session: AsyncSession, n: int, *, bank: bool = True, 
              "FROM unnest(CAST(:ids AS bigint[])) i"),
         {"ids": ids},
     )
-    await ensure_accounts(session, ids, currency)
-    await ensure_platform_accounts(session, currency)
+    await ensure_accounts(session, distributor_ids=ids, currency=currency)
+    await ensure_platform_accounts(session, currency=currency)
     return ids
 
 

@@ -99,4 +99,4 @@ async def test_actors_plan_and_settle_partitions(sessionmaker, database_url, ses
     # a redelivered partition message is a no-op
     from distnet.settlement.service import process_partition
 
-    assert await process_partition(session, 1, 1) is None
+    assert await process_partition(session, run_id=1, partition_no=1) is None

@@ -15,7 +15,7 @@ from tests.factories import auth, register
 async def _person(sessionmaker, name: str, *key_roles: list[str]) -> list[str]:
     async with sessionmaker() as s:
         staff = await service.create_staff(s, name=name)
-        keys = [(await service.add_key(s, staff, roles=roles))[1] for roles in key_roles]
+        keys = [(await service.add_key(s, staff=staff, roles=roles))[1] for roles in key_roles]
         await s.commit()
     return [f"Bearer {k}" for k in keys]
 
@@ -57,13 +57,13 @@ async def test_names_are_unique_roles_are_staff_roles_and_disabled_people_lose_e
     async with sessionmaker() as s:
         with pytest.raises(StaffNameTaken):
             await service.create_staff(s, name="Ma")
-        staff = await service.find_staff(s, "Ma")
+        staff = await service.find_staff(s, who="Ma")
         with pytest.raises(ValidationFailed):
-            await service.add_key(s, staff, roles=["distributor"])
+            await service.add_key(s, staff=staff, roles=["distributor"])
         assert [(m.name, m.keys) for m in await service.list_staff(s)] == [("Ma", 1)]
     assert (await client.get("/api/v1/risk/rules", headers={"Authorization": key})).status_code == 200
     async with sessionmaker() as s:
-        await service.disable_staff(s, await service.find_staff(s, "Ma"))
+        await service.disable_staff(s, staff=await service.find_staff(s, who="Ma"))
         await s.commit()
     from distnet.kit import auth as kit_auth
 

@@ -32,13 +32,13 @@ async def _bal(s, d, kind):
 async def _pay_run(sessionmaker, settings, status="paid"):
     """Create, approve, export a run and give every item ``status``; returns its items."""
     async with sessionmaker() as s:
-        run = await create_run(s, settings, SYSTEM, min_amount="1.00")
-        await approve_run(s, APPROVER, run.id)
-        await start_export(s, SYSTEM, run.id, "csv")
+        run = await create_run(s, settings=settings, principal=SYSTEM, min_amount="1.00")
+        await approve_run(s, principal=APPROVER, run_id=run.id)
+        await start_export(s, principal=SYSTEM, run_id=run.id, fmt="csv")
         items = (await s.execute(text("SELECT id, distributor_id, amount, tax FROM payout_item WHERE run_id = :r "
                                       "ORDER BY id"), {"r": run.id})).all()
         if status:
-            await import_results(s, SYSTEM, run.id, [
+            await import_results(s, principal=SYSTEM, run_id=run.id, results=[
                 PayoutResult(item_id=i.id, status=status, reference=f"B{i.id}", reason="closed account")
                 for i in items])
         await s.commit()
@@ -170,7 +170,7 @@ async def test_erasure_keeps_the_tax_records_for_finance_only(sessionmaker, sett
     assert row["name"] == f"持卡人{d}" and row["resident_id"] == "110101199003070011" and row["tax"] == "440.00"
     async with sessionmaker() as s:
         assert await purge_expired_tax_identities(s) == 0
-        assert await purge_expired_tax_identities(s, datetime.now(UTC) + timedelta(days=3700)) == 1
+        assert await purge_expired_tax_identities(s, now=datetime.now(UTC) + timedelta(days=3700)) == 1
         await s.commit()
     [row] = (await client.get(f"/api/v1/reports/tax?month={month}", headers=fin)).json()["items"]
     assert row["name"] == "" and row["resident_id"] == ""

@@ -47,8 +47,7 @@ async def list_catalogues(session: AsyncSession) -> schemas.CatalogueList:
                                  active_version=active.version)
 
 
-async def create_catalogue(session: AsyncSession, principal: Principal,
-                           data: schemas.CatalogueCreate) -> schemas.Catalogue:
+async def create_catalogue(session: AsyncSession, *, principal: Principal, data: schemas.CatalogueCreate) -> schemas.Catalogue:
     """A new catalogue version from ``effective_from`` (now by default, never in the past): one
     tier per rank."""
     errors: list[dict[str, str]] = []
@@ -111,15 +110,15 @@ def _benefits_of(tier: Tier) -> list[tuple[str, str, Any]]:
     return out
 
 
-async def _member(session: AsyncSession, distributor_id: int) -> Any:
+async def _member(session: AsyncSession, *, distributor_id: int) -> Any:
     m = await repo.member(session, distributor_id)
     if m is None:
         raise DistributorNotFound(f"no distributor {distributor_id}")
     return m
 
 
-async def my_benefits(session: AsyncSession, distributor_id: int) -> schemas.MyBenefits:
-    m = await _member(session, distributor_id)
+async def my_benefits(session: AsyncSession, *, distributor_id: int) -> schemas.MyBenefits:
+    m = await _member(session, distributor_id=distributor_id)
     cat, tiers = await repo.catalogue_at(session)
     holds = [_hold_ref(h) for h in m.holds]
     suspending = next((h for h in holds if h.suspends_benefits), None)
@@ -128,24 +127,24 @@ async def my_benefits(session: AsyncSession, distributor_id: int) -> schemas.MyB
     items = [schemas.Benefit(code=code, kind=kind, value=value, in_effect=suspending is None and m.status == "active",
                              since=since if suspending is None else None, suspended_by=suspending)
              for code, kind, value in (_benefits_of(tier) if tier else [])]
-    balance, debt = await points_balance(session, distributor_id)
+    balance, debt = await points_balance(session, distributor_id=distributor_id)
     return schemas.MyBenefits(
         distributor_id=m.id, rank=m.rank, rank_since=m.rank_since, catalogue_version=cat.version,
         catalogue_effective_from=cat.effective_from, suspended=suspending is not None, holds=holds, items=items,
         points_balance=balance, points_debt=debt)
 
 
-async def points_balance(session: AsyncSession, distributor_id: int) -> tuple[int, int]:
+async def points_balance(session: AsyncSession, *, distributor_id: int) -> tuple[int, int]:
     """(spendable points, points debt as a positive number)."""
     rows: dict[str, int] = dict((await session.execute(repo.POINTS_BALANCES, {"d": distributor_id})).all())
     return int(rows.get("points", 0)), -int(rows.get("points_owed", 0))
 
 
-async def explain(session: AsyncSession, distributor_id: int, code: str) -> schemas.Explanation:
+async def explain(session: AsyncSession, *, distributor_id: int, code: str) -> schemas.Explanation:
     """Why ``code`` is or is not in effect: the rank and since when, the catalogue version, the
     lowest rank granting it and the thresholds still missing, the holds that suspend it (and
     those that do not)."""
-    m = await _member(session, distributor_id)
+    m = await _member(session, distributor_id=distributor_id)
     cat, tiers = await repo.catalogue_at(session)
     granting = [r for r in RANK_ORDER if r in tiers and code in {c for c, _, _ in _benefits_of(tiers[r])}]
     known = {c for t in tiers.values() for c, _, _ in _benefits_of(t)} | set(AMOUNT_BENEFITS)
@@ -166,7 +165,7 @@ async def explain(session: AsyncSession, distributor_id: int, code: str) -> sche
         reasons.append(f"no rank grants {code} in benefit catalogue version {cat.version}")
     else:
         ladder = await ranks.ladder_at(session)
-        personal, team = await ranks.sales_totals(session, distributor_id, ladder.period_days)
+        personal, team = await ranks.sales_totals(session, distributor_id=distributor_id, days=ladder.period_days)
         step = ladder.steps[RANK_ORDER.index(lowest)]
         missing = {"rank": lowest, "period_days": ladder.period_days, "ladder_version": ladder.version,
                    "personal_sales": format_amount(personal), "min_personal": format_amount(step.min_personal),
@@ -191,10 +190,10 @@ async def explain(session: AsyncSession, distributor_id: int, code: str) -> sche
         suspended_by=suspending, not_suspending=others, reasons=reasons)
 
 
-async def quote(session: AsyncSession, distributor_id: int, *, category: str | None, amount: str) -> schemas.Quote:
+async def quote(session: AsyncSession, *, distributor_id: int, category: str | None, amount: str) -> schemas.Quote:
     """The member price of ``amount`` in ``category`` for a shop front-end."""
     minor = parse_amount(amount, field="amount")
-    m = await _member(session, distributor_id)
+    m = await _member(session, distributor_id=distributor_id)
     cat, tiers = await repo.catalogue_at(session)
     suspended = any(h["reason"] in VIOLATION_REASONS for h in m.holds) or m.status != "active"
     tier = tiers.get(m.rank)

@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1) from exc
 
         async def store(session: AsyncSession, settings: Settings) -> int:
-            return await service.load_year(session, SYSTEM, table)
+            return await service.load_year(session, principal=SYSTEM, table=table)
 
         typer.echo(f"{table.year}: {run_command(store)} days loaded ({table.source or 'no source given'})")
 
@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
         """The year's days that differ from the Monday-Friday week."""
 
         async def read(session: AsyncSession, settings: Settings) -> list[service.CalendarDay]:
-            return list(await service.year(session, year))
+            return list(await service.year(session, year=year))
 
         days = run_command(read)
         if not days:

@@ -23,7 +23,7 @@ NewYear = Annotated[CalendarYearPut, Body(examples=[Example(summary="Two days of
 
 
 async def _view(session: AsyncSession, year: int) -> CalendarYearView:
-    days = await service.year(session, year)
+    days = await service.year(session, year=year)
     return CalendarYearView(year=year, days=[CalendarDayView(d.day, d.working, d.name) for d in days])
 
 
@@ -43,5 +43,5 @@ class CalendarController(Controller):
             raise ValidationFailed(f"every day must be in {year}", field="days")
         table = service.CalendarYear(year=year, source=data.source, days=tuple(
             service.CalendarDay(d.day, d.working, d.name) for d in data.days))
-        await service.load_year(session, principal, table)
+        await service.load_year(session, principal=principal, table=table)
         return await _view(session, year)

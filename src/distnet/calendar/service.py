@@ -54,7 +54,7 @@ def add_working_days(start: datetime, days: int, *, zone: ZoneInfo, overrides: M
     return datetime.combine(day, local.time(), tzinfo=zone).astimezone(UTC)
 
 
-async def working_days_after(session: AsyncSession, start: datetime, days: int, *, zone: ZoneInfo) -> datetime:
+async def working_days_after(session: AsyncSession, *, start: datetime, days: int, zone: ZoneInfo) -> datetime:
     first = start.astimezone(zone).date()
     # the longest run of days off (Spring Festival: 9) fits many times into this window
     overrides = await repo.overrides(session, first=first, last=first + timedelta(days=3 * days + 30))
@@ -98,7 +98,7 @@ def check_year(table: CalendarYear) -> None:
         raise ValidationFailed("; ".join(problems), field="days")
 
 
-async def load_year(session: AsyncSession, principal: Principal, table: CalendarYear) -> int:
+async def load_year(session: AsyncSession, *, principal: Principal, table: CalendarYear) -> int:
     """Replace the year's table (audited); returns the number of days stored."""
     check_year(table)
     before = await repo.year_days(session, table.year)
@@ -108,5 +108,5 @@ async def load_year(session: AsyncSession, principal: Principal, table: Calendar
     return len(table.days)
 
 
-async def year(session: AsyncSession, year: int) -> Sequence[CalendarDay]:
+async def year(session: AsyncSession, *, year: int) -> Sequence[CalendarDay]:
     return [CalendarDay(r.day, r.working, r.name) for r in await repo.year_days(session, year)]

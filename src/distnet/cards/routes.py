@@ -22,7 +22,7 @@ class CardController(Controller):
 
     @get("/{number:str}", opt={**roles(Role.distributor, *STAFF, raises=[CardNotFound]), **AUTOCOMMIT})
     async def get_card(self, session: AsyncSession, principal: Principal, number: CardNumber) -> CardView:
-        return await service.card_for_view(session, principal, number)
+        return await service.card_for_view(session, principal=principal, number=number)
 
     @post(
         "/{number:str}/loss-report",
@@ -31,7 +31,7 @@ class CardController(Controller):
         summary="Report the card lost (挂失): frozen at once",
     )
     async def loss_report(self, session: AsyncSession, principal: Principal, number: CardNumber) -> CardView:
-        return await service.report_loss(session, principal, number)
+        return await service.report_loss(session, principal=principal, number=number)
 
     @post(
         "/{number:str}/replacement",
@@ -42,4 +42,4 @@ class CardController(Controller):
     async def replacement(
         self, session: AsyncSession, principal: Principal, number: CardNumber
     ) -> ReplacementCard:
-        return await service.replace_card(session, principal, number)
+        return await service.replace_card(session, principal=principal, number=number)

@@ -40,7 +40,7 @@ def hold_is_active(now: Any = None) -> ColumnElement[bool]:
     )
 
 
-async def issue_card(session: AsyncSession, distributor_id: int) -> Card:
+async def issue_card(session: AsyncSession, *, distributor_id: int) -> Card:
     for attempt in range(5):
         try:
             async with session.begin_nested():
@@ -54,13 +54,13 @@ async def issue_card(session: AsyncSession, distributor_id: int) -> Card:
     raise AssertionError("unreachable")
 
 
-async def live_card(session: AsyncSession, distributor_id: int) -> Card | None:
+async def live_card(session: AsyncSession, *, distributor_id: int) -> Card | None:
     return await session.scalar(
         select(Card).where(Card.distributor_id == distributor_id, Card.cancelled_at.is_(None))
     )
 
 
-async def current_card(session: AsyncSession, distributor_id: int) -> Card | None:
+async def current_card(session: AsyncSession, *, distributor_id: int) -> Card | None:
     """The live card, or for a closed account the last one (shown as cancelled)."""
     return await session.scalar(
         select(Card)
@@ -70,7 +70,7 @@ async def current_card(session: AsyncSession, distributor_id: int) -> Card | Non
     )
 
 
-async def active_holds(session: AsyncSession, distributor_id: int) -> list[Hold]:
+async def active_holds(session: AsyncSession, *, distributor_id: int) -> list[Hold]:
     rows = await session.scalars(
         select(Hold)
         .where(Hold.distributor_id == distributor_id, hold_is_active())
@@ -102,8 +102,8 @@ def hold_summary(h: Hold) -> HoldSummary:
     )
 
 
-async def card_view(session: AsyncSession, card: Card) -> CardView:
-    holds = [] if card.cancelled_at else await active_holds(session, card.distributor_id)
+async def card_view(session: AsyncSession, *, card: Card) -> CardView:
+    holds = [] if card.cancelled_at else await active_holds(session, distributor_id=card.distributor_id)
     return CardView(
         number=card.number,
         status=status_of(card, holds).value,
@@ -116,7 +116,7 @@ async def card_view(session: AsyncSession, card: Card) -> CardView:
     )
 
 
-async def get_card(session: AsyncSession, number: str, *, lock: bool = False) -> Card:
+async def get_card(session: AsyncSession, *, number: str, lock: bool = False) -> Card:
     stmt = select(Card).where(Card.number == number)
     if lock:
         stmt = stmt.with_for_update()
@@ -129,7 +129,7 @@ async def get_card(session: AsyncSession, number: str, *, lock: bool = False) ->
 async def visible_card(
     session: AsyncSession, principal: Principal, number: str, *staff: str, lock: bool = False
 ) -> Card:
-    card = await get_card(session, number, lock=lock)
+    card = await get_card(session, number=number, lock=lock)
     try:
         ensure_self_or_staff(principal, card.distributor_id, *staff)
     except Exception as exc:
@@ -138,7 +138,7 @@ async def visible_card(
     return card
 
 
-async def report_loss(session: AsyncSession, principal: Principal, number: str) -> CardView:
+async def report_loss(session: AsyncSession, *, principal: Principal, number: str) -> CardView:
     card = await visible_card(session, principal, number, "admin", lock=True)
     if card.cancelled_at is not None:
         raise CardCancelled("a cancelled card cannot be reported lost")
@@ -155,11 +155,11 @@ async def report_loss(session: AsyncSession, principal: Principal, number: str) 
             after={"frozen_at": card.frozen_at.isoformat()},
         )
         await outbox.emit(session, "card.frozen", {"number": card.number}, distributor_id=card.distributor_id)
-    return await card_view(session, card)
+    return await card_view(session, card=card)
 
 
 async def cancel_card(
-    session: AsyncSession, principal: Principal, card: Card, *, reason: str, replaced_by: Card | None = None
+    session: AsyncSession, *, principal: Principal, card: Card, reason: str, replaced_by: Card | None = None
 ) -> None:
     await session.execute(
         update(Card)
@@ -180,7 +180,7 @@ async def cancel_card(
     )
 
 
-async def replace_card(session: AsyncSession, principal: Principal, number: str) -> ReplacementCard:
+async def replace_card(session: AsyncSession, *, principal: Principal, number: str) -> ReplacementCard:
     old = await visible_card(session, principal, number, "admin", lock=True)
     if old.cancelled_at is not None:
         raise CardCancelled("this card is already cancelled; use the distributor's current card")
@@ -188,7 +188,7 @@ async def replace_card(session: AsyncSession, principal: Principal, number: str)
     await session.execute(
         update(Card).where(Card.id == old.id).values(cancelled_at=func.now(), cancel_reason="replaced")
     )
-    new = await issue_card(session, old.distributor_id)
+    new = await issue_card(session, distributor_id=old.distributor_id)
     await session.execute(update(Card).where(Card.id == old.id).values(replaced_by_id=new.id))
     # holds follow the distributor onto the new card (the suspension is about the person)
     await session.execute(
@@ -208,7 +208,7 @@ async def replace_card(session: AsyncSession, principal: Principal, number: str)
     )
     new_number, old_number = new.number, old.number
     session.expire_all()
-    view = await card_view(session, await get_card(session, new_number))
+    view = await card_view(session, card=await get_card(session, number=new_number))
     return ReplacementCard(**msgspec.structs.asdict(view), replaces=old_number)
 
 
@@ -228,7 +228,7 @@ def card_view_of_row(row: Any) -> CardView:
     )
 
 
-async def card_for_view(session: AsyncSession, principal: Principal, number: str) -> CardView:
+async def card_for_view(session: AsyncSession, *, principal: Principal, number: str) -> CardView:
     row = await repo.card_with_holds(session, number)
     if row is None:
         raise CardNotFound(f"no card {number}")

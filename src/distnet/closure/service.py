@@ -59,19 +59,19 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def waits_for(session: AsyncSession, distributor_id: int) -> list[Blocker]:
+async def waits_for(session: AsyncSession, *, distributor_id: int) -> list[Blocker]:
     rows = (await session.execute(repo.WAITING, {"d": distributor_id})).all()
     return [Blocker(f"money_{r.kind}", WAIT_TEXT[r.kind].format(amount=format_amount(int(r.balance))))
             for r in rows]
 
 
-async def closure_waits_for_payout(session: AsyncSession, distributor_id: int) -> bool:
+async def closure_waits_for_payout(session: AsyncSession, *, distributor_id: int) -> bool:
     """True while a ``closing`` account still has money to be paid out."""
     status = await session.scalar(repo.STATUS, {"d": distributor_id})
-    return status == ClosureState.closing and bool(await waits_for(session, distributor_id))
+    return status == ClosureState.closing and bool(await waits_for(session, distributor_id=distributor_id))
 
 
-async def _distributor(session: AsyncSession, distributor_id: int, *, lock: bool = False) -> Distributor:
+async def _distributor(session: AsyncSession, *, distributor_id: int, lock: bool = False) -> Distributor:
     if await session.scalar(repo.LOCK_DISTRIBUTOR if lock else repo.DISTRIBUTOR, {"d": distributor_id}) is None:
         raise DistributorNotFound(f"no distributor {distributor_id}")
     found = await session.get(Distributor, distributor_id, populate_existing=True)
@@ -89,7 +89,7 @@ async def request_code(session: AsyncSession, *, settings: Settings, principal: 
                        limiter: RateLimiter | None = None) -> IssuedCode:
     """``POST /me/closure/code``: a code to the owner's verified phone or e-mail (else the inbox)."""
     distributor_id = _own(principal)
-    d = await _distributor(session, distributor_id)
+    d = await _distributor(session, distributor_id=distributor_id)
     if d.status != ClosureState.active:
         raise DistributorClosed(f"the account is already {d.status}")
     return await issue_code(session, settings=settings, distributor_id=distributor_id, purpose="closure",
@@ -113,7 +113,7 @@ async def close(session: AsyncSession, *, settings: Settings, principal: Princip
     if by_owner and not code:
         raise ValidationFailed("the one-time code from POST /api/v1/me/closure/code is required", field="code")
     await network_repo.lock_network_moves(session)
-    d = await _distributor(session, distributor_id, lock=True)
+    d = await _distributor(session, distributor_id=distributor_id, lock=True)
     did, sponsor_id, before = d.id, d.sponsor_id, d.status
     if before in (ClosureState.closed, ClosureState.erased):
         raise DistributorClosed("the account is already closed")
@@ -128,7 +128,7 @@ async def close(session: AsyncSession, *, settings: Settings, principal: Princip
     if by_owner:
         await check_code(session, settings=settings, distributor_id=did, purpose="closure", code=code or "",
                          limiter=limiter)
-    waiting = await waits_for(session, did)
+    waiting = await waits_for(session, distributor_id=did)
     target = ClosureState.closing if waiting and not violator else ClosureState.closed
     transition(before, target)
     await network_repo.lock_subtree(session, did)
@@ -139,9 +139,9 @@ async def close(session: AsyncSession, *, settings: Settings, principal: Princip
     if target == ClosureState.closed:
         values |= {"closed_at": now, "erase_after": now + timedelta(days=settings.business.erasure_retention_days)}
     await session.execute(update(Distributor).where(Distributor.id == did).values(**values))
-    card = await cards.live_card(session, did)
+    card = await cards.live_card(session, distributor_id=did)
     if card is not None:
-        await cards.cancel_card(session, principal, card, reason="account_closed")
+        await cards.cancel_card(session, principal=principal, card=card, reason="account_closed")
     await audit.record(session, principal, f"distributor.{target.value}", "distributor", did,
                        before={"status": before},
                        after={"status": target.value, "reason": reason, "reason_text": reason_text,
@@ -168,7 +168,7 @@ async def complete_if_paid(session: AsyncSession, *, settings: Settings, distrib
     """Close a ``closing`` account once nothing is left to pay (payout code and the ``payout.paid``
     consumer call it). Idempotent; returns True when it closed the account now."""
     status = await session.scalar(repo.LOCK_STATUS, {"d": distributor_id})
-    if status != ClosureState.closing or await waits_for(session, distributor_id):
+    if status != ClosureState.closing or await waits_for(session, distributor_id=distributor_id):
         return False
     transition(status, ClosureState.closed)
     now = _now()
@@ -201,8 +201,8 @@ async def reopen_after_return(session: AsyncSession, *, distributor_ids: list[in
 
 
 async def view(session: AsyncSession, *, distributor_id: int) -> ClosureView:
-    d = await _distributor(session, distributor_id)
-    waiting = await waits_for(session, d.id) if d.status == ClosureState.closing else []
+    d = await _distributor(session, distributor_id=distributor_id)
+    waiting = await waits_for(session, distributor_id=d.id) if d.status == ClosureState.closing else []
     blockers = ([Blocker(b["code"], b["detail"]) for b in await closure_blockers(session, d.id)
                  if b["code"] != "payout_in_progress"] if d.status == ClosureState.active else [])
     return ClosureView(
@@ -218,7 +218,7 @@ async def my_view(session: AsyncSession, *, principal: Principal) -> ClosureView
 # --------------------------------------------------------------------------- erasure
 
 
-async def erase_due(session: AsyncSession, now: datetime | None = None) -> int:
+async def erase_due(session: AsyncSession, *, now: datetime | None = None) -> int:
     """Erase the personal data of accounts closed longer than the retention period, everywhere
     (module doc). Set-based, idempotent; returns the accounts erased."""
     due = [int(i) for i in await session.scalars(repo.LOCK_DUE_FOR_ERASURE, {"now": now})]

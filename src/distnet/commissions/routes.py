@@ -37,25 +37,25 @@ class CommissionController(Controller):
         limit: Annotated[int | None, Parameter(ge=1, le=500)] = None,
         cursor: Annotated[str | None, Parameter(max_length=200)] = None,
     ) -> Page[CommissionView]:
-        return await service.list_commissions(session, principal, beneficiary_id=beneficiary_id, status=status,
+        return await service.list_commissions(session, principal=principal, beneficiary_id=beneficiary_id, status=status,
                                               limit=limit, cursor=cursor)
 
     @get("/commissions/{commission_id:int}", opt=roles(Role.distributor, *STAFF, raises=[CommissionNotFound]))
     async def get_commission(self, session: AsyncSession, principal: Principal,
                              commission_id: CommissionId) -> CommissionView:
-        return await service.get_commission(session, principal, commission_id)
+        return await service.get_commission(session, principal=principal, commission_id=commission_id)
 
     @get("/commissions/{commission_id:int}/explain", opt=roles(Role.distributor, *STAFF, raises=[CommissionNotFound]),
          summary="Why this commission: plan version, rule path, rank and rate, exclusions, availability")
     async def explain(self, session: AsyncSession, settings: Settings, principal: Principal,
                       commission_id: CommissionId) -> CommissionExplanation:
-        return await service.explain(session, settings, principal, commission_id)
+        return await service.explain(session, settings=settings, principal=principal, commission_id=commission_id)
 
     @post("/commission-plans", opt=roles(Role.admin, raises=[PlanInvalid]), status_code=201,
           summary="A new plan version, effective from a time (never in the past)")
     async def create_plan(self, session: AsyncSession, settings: Settings, principal: Principal,
                           data: NewPlan) -> PlanView:
-        return await service.create_plan(session, settings, principal, data)
+        return await service.create_plan(session, settings=settings, principal=principal, data=data)
 
     @get("/commission-plans", opt=roles(*STAFF))
     async def list_plans(self, session: AsyncSession) -> PlanList:

@@ -45,8 +45,7 @@ BACKDATE_TOLERANCE = timedelta(minutes=5)
 
 # --------------------------------------------------------------------------- plans
 
-async def create_plan(session: AsyncSession, settings: Settings, principal: Principal,
-                      data: PlanCreate) -> PlanView:
+async def create_plan(session: AsyncSession, *, settings: Settings, principal: Principal, data: PlanCreate) -> PlanView:
     cap = settings.business.max_levels_cap
     errors: list[dict[str, str]] = []
     if data.max_levels > cap:
@@ -103,14 +102,14 @@ async def create_plan(session: AsyncSession, settings: Settings, principal: Prin
     session.add_all([CommissionQualification(plan_id=plan.id, level=lv, min_own_sales=own, period_days=days,
                                              min_rank=rank) for lv, own, days, rank in quals])
     await session.flush()
-    view = await _plan_view(session, plan, active_id=None)
+    view = await _plan_view(session, plan=plan, active_id=None)
     await audit.record(session, principal, "commission_plan.created", "commission_plan", plan.version,
                        after={k: v for k, v in msgspec.to_builtins(view).items() if k != "effective_from"}
                        | {"effective_from": effective_from.isoformat()})
     return view
 
 
-async def _plan_view(session: AsyncSession, plan: CommissionPlan, active_id: int | None) -> PlanView:
+async def _plan_view(session: AsyncSession, *, plan: CommissionPlan, active_id: int | None) -> PlanView:
     rates = await repo.plan_rates(session, plan.id)
     return PlanView(
         id=plan.id, version=plan.version, name=plan.name, max_levels=plan.max_levels, hold_days=plan.hold_days,
@@ -128,7 +127,7 @@ async def list_plans(session: AsyncSession) -> PlanList:
     now = await session.scalar(text("SELECT now()"))
     active = await repo.plan_at(session, now)
     plans = (await session.scalars(select(CommissionPlan).order_by(CommissionPlan.version.desc()))).all()
-    items = [await _plan_view(session, p, active["id"] if active else None) for p in plans]
+    items = [await _plan_view(session, plan=p, active_id=active["id"] if active else None) for p in plans]
     return PlanList(items=items, active_version=active["version"] if active else None)
 
 
@@ -143,8 +142,7 @@ def _commission_item(c: Commission) -> CommissionView:
         paid_at=c.paid_at, created_at=c.created_at)
 
 
-async def list_commissions(session: AsyncSession, principal: Principal, *, beneficiary_id: int | None,
-                           status: str | None, limit: int | None, cursor: str | None) -> Page[CommissionView]:
+async def list_commissions(session: AsyncSession, *, principal: Principal, beneficiary_id: int | None, status: str | None, limit: int | None, cursor: str | None) -> Page[CommissionView]:
     limit = check_limit(limit)
     if status is not None and status not in COMMISSION_STATUSES:
         raise ValidationFailed(f"status must be one of {', '.join(COMMISSION_STATUSES)}", field="status")
@@ -168,7 +166,7 @@ async def list_commissions(session: AsyncSession, principal: Principal, *, benef
     return Page([_commission_item(c) for c in rows], encode_cursor(rows[-1].id) if more else None)
 
 
-async def _visible_commission(session: AsyncSession, principal: Principal, commission_id: int) -> Commission:
+async def _visible_commission(session: AsyncSession, *, principal: Principal, commission_id: int) -> Commission:
     c = await session.get(Commission, commission_id)
     if c is None:
         raise CommissionNotFound(f"no commission {commission_id}")
@@ -179,18 +177,17 @@ async def _visible_commission(session: AsyncSession, principal: Principal, commi
     return c
 
 
-async def get_commission(session: AsyncSession, principal: Principal, commission_id: int) -> CommissionView:
-    return _commission_item(await _visible_commission(session, principal, commission_id))
+async def get_commission(session: AsyncSession, *, principal: Principal, commission_id: int) -> CommissionView:
+    return _commission_item(await _visible_commission(session, principal=principal, commission_id=commission_id))
 
 
 LEVEL_WORDS = {1: "the seller (level 1)", 2: "the seller's sponsor (level 2)",
                3: "the sponsor's sponsor (level 3)"}
 
 
-async def explain(session: AsyncSession, settings: Settings, principal: Principal,
-                  commission_id: int) -> CommissionExplanation:
+async def explain(session: AsyncSession, *, settings: Settings, principal: Principal, commission_id: int) -> CommissionExplanation:
     """Everything that decided this commission, in the distributor's words."""
-    c = await _visible_commission(session, principal, commission_id)
+    c = await _visible_commission(session, principal=principal, commission_id=commission_id)
     order = await session.get(Order, c.order_id)
     plan = await session.get(CommissionPlan, c.plan_id)
     assert order is not None and plan is not None
@@ -293,7 +290,7 @@ def _availability(c: Commission, withheld: bool) -> Availability:
                         withheld=withheld)
 
 
-async def skipped_levels(session: AsyncSession, order_id: int, *, cap: int) -> dict[str, Any]:
+async def skipped_levels(session: AsyncSession, *, order_id: int, cap: int) -> dict[str, Any]:
     """Per level of an order: its commission, or why there is none (no row is written for a
     skipped level; this explanation is computed from the plan and the upline)."""
     order = await session.get(Order, order_id)

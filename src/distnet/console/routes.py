@@ -210,7 +210,7 @@ class ReviewController(Controller):
                         number: Annotated[str, Parameter(min_length=1, max_length=24)]) -> Template:
         from distnet.cards import service as cards
 
-        card = await cards.card_for_view(session, principal, number)
+        card = await cards.card_for_view(session, principal=principal, number=number)
         owner = (await repository.who_by_id(session, [field(card, "distributor_id")])).get(
             field(card, "distributor_id"))
         hold_rows = await repository.search_holds(session, card=number, distributor=None, reason=None, active=None)
@@ -352,7 +352,7 @@ class FinanceController(Controller):
     @get("/settlements")
     async def settlements(self, request: Request, session: AsyncSession) -> Template:
         ids = await settlement.list_runs(session, limit=50, before=None)
-        runs = [await settlement.run_view(session, i) for i in ids]
+        runs = [await settlement.run_view(session, run_id=i) for i in ids]
         running = any(field(r, "status") not in ("done", "completed", "finished") for r in runs)
         return page(request, "settlements.html", title="Settlement", runs=runs, running=running)
 
@@ -372,33 +372,33 @@ class FinanceController(Controller):
     async def create_run(self, request: Request, session: AsyncSession, settings: Settings,
                          principal: Principal) -> Response:
         form = await form_of(request)
-        view = await payouts.create_run(session, settings, principal, min_amount=form.get("min_amount") or None,
+        view = await payouts.create_run(session, settings=settings, principal=principal, min_amount=form.get("min_amount") or None,
                                         note=form.get("note") or None)
         return back(f"/console/payout-runs/{view.id}", request)
 
     @get("/payout-runs/{run_id:int}")
     async def payout_run(self, request: Request, session: AsyncSession, principal: Principal,
                          run_id: Id) -> Template:
-        run = await payouts.run_detail(session, run_id)
-        items = await payouts.list_items(session, run_id, limit=200, after=None)
+        run = await payouts.run_detail(session, run_id=run_id)
+        items = await payouts.list_items(session, run_id=run_id, limit=200, after=None)
         return page(request, "payout_run.html", title=f"Payout run {run_id}", run=run, items=items,
                     created_it=principal.is_person(run.created_by))
 
     @post("/payout-runs/{run_id:int}/approve", status_code=303, opt=roles(Role.finance_approver))
     async def approve(self, request: Request, session: AsyncSession, principal: Principal, run_id: Id) -> Response:
-        await payouts.approve_run(session, principal, run_id)
+        await payouts.approve_run(session, principal=principal, run_id=run_id)
         return back(f"/console/payout-runs/{run_id}", request)
 
     @post("/payout-runs/{run_id:int}/cancel", status_code=303, opt=roles(Role.finance))
     async def cancel(self, request: Request, session: AsyncSession, principal: Principal, run_id: Id) -> Response:
-        await payouts.cancel_run(session, principal, run_id)
+        await payouts.cancel_run(session, principal=principal, run_id=run_id)
         return back(f"/console/payout-runs/{run_id}", request)
 
     @post("/payout-runs/{run_id:int}/export", opt=roles(Role.finance), status_code=200)
     async def export(self, request: Request, session: AsyncSession, state: State, settings: Settings,
                      principal: Principal, run_id: Id) -> Stream:
         fmt = "xlsx" if (await form_of(request)).get("format") == "xlsx" else "csv"
-        await payouts.start_export(session, principal, run_id, fmt)
+        await payouts.start_export(session, principal=principal, run_id=run_id, fmt=fmt)
         # as in the API: the run says "exported" (committed) before any bank file exists
         await session.commit()
         if fmt == "xlsx":
@@ -419,14 +419,14 @@ class FinanceController(Controller):
             path = Path(tmp) / (Path(upload.filename or "results.csv").name or "results.csv")
             path.write_bytes(data)
             lines = payout_commands.read_results_csv(path)
-        await payouts.import_results(session, principal, run_id, lines)
+        await payouts.import_results(session, principal=principal, run_id=run_id, results=lines)
         return back(f"/console/payout-runs/{run_id}", request)
 
     @get("/reports")
     async def reports(self, request: Request, session: AsyncSession, settings: Settings) -> Template:
         tb_summary, tb_rows = await report_service.trial_balance(session)
-        ag_summary, ag_rows = await report_service.debt_ageing(session, datetime.now(UTC),
-                                                               settings.business.default_currency)
+        ag_summary, ag_rows = await report_service.debt_ageing(session, as_of=datetime.now(UTC),
+                                                               currency=settings.business.default_currency)
         return page(request, "reports.html", title="Reports", tb=(tb_summary, report_service.TRIAL_COLUMNS, tb_rows),
                     ageing=(ag_summary, report_service.AGEING_COLUMNS, ag_rows))
 
@@ -441,8 +441,8 @@ class FinanceController(Controller):
             summary, rows = await report_service.trial_balance(session)
             title, columns, row = "Trial balance", report_service.TRIAL_COLUMNS, TrialBalanceRow
         elif name == "debt-ageing":
-            summary, rows = await report_service.debt_ageing(session, datetime.now(UTC),
-                                                             settings.business.default_currency)
+            summary, rows = await report_service.debt_ageing(session, as_of=datetime.now(UTC),
+                                                             currency=settings.business.default_currency)
             title, columns, row = "Debt ageing", report_service.AGEING_COLUMNS, DebtAgeingRow
         else:
             raise NotFound(f"no report {name!r}")

@@ -20,7 +20,7 @@ class KeyController(Controller):
     @post("/rotate", opt=roles(Role.distributor, raises=[KeyNotFound]), status_code=201,
           summary="Replace my API key (the new one is shown once; the old one stops working)")
     async def rotate(self, session: AsyncSession, principal: Principal) -> IssuedKey:
-        return await service.rotate(session, principal)
+        return await service.rotate(session, principal=principal)
 
 
 class KeyRecoveryController(Controller):
@@ -32,10 +32,10 @@ class KeyRecoveryController(Controller):
     @post("", opt=public(raises=[RateLimited, CodeLocked]), status_code=202, summary="Send a recovery code to my verified contact")
     async def start(self, session: AsyncSession, settings: Settings, limiter: RateLimiter,
                     data: RecoveryStart) -> RecoveryStarted:
-        return await service.start_recovery(session, settings, data, limiter=limiter)
+        return await service.start_recovery(session, settings=settings, data=data, limiter=limiter)
 
     @post("/confirm", opt=public(raises=[CodeMissing, CodeWrong, CodeExpired, CodeLocked, RateLimited]),
           status_code=201, summary="A new key for the recovery code")
     async def confirm(self, session: AsyncSession, settings: Settings, limiter: RateLimiter,
                       data: RecoveryConfirm) -> IssuedKey:
-        return await service.confirm_recovery(session, settings, data, limiter=limiter)
+        return await service.confirm_recovery(session, settings=settings, data=data, limiter=limiter)

@@ -31,7 +31,7 @@ class LedgerController(Controller):
                        distributor_id: DistributorId,
                        currency: Annotated[str | None, Parameter(max_length=3)] = None) -> DistributorBalances:
         ensure_self_or_staff(principal, distributor_id, Role.finance, Role.finance_approver)
-        await get_distributor(session, distributor_id)
+        await get_distributor(session, distributor_id=distributor_id)
         cur = check_currency(currency, settings.business.default_currency)
         return await statements.balances(session, distributor_id, cur)
 
@@ -46,7 +46,7 @@ class LedgerController(Controller):
         currency: Annotated[str | None, Parameter(max_length=3)] = None,
     ) -> Response[Any]:
         ensure_self_or_staff(principal, distributor_id, Role.finance, Role.finance_approver)
-        await get_distributor(session, distributor_id)
+        await get_distributor(session, distributor_id=distributor_id)
         cur = check_currency(currency, settings.business.default_currency)
         body = await statements.statement_lines(session, distributor_id, cur, start, end)
         name = f"statement-{distributor_id}"

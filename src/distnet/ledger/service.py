@@ -37,7 +37,7 @@ class Posting:
     commission_id: int | None = None
 
 
-async def ensure_accounts(session: AsyncSession, distributor_ids: Sequence[int], currency: str = "CNY") -> None:
+async def ensure_accounts(session: AsyncSession, *, distributor_ids: Sequence[int], currency: str = "CNY") -> None:
     """Open the six per-distributor accounts and the two points accounts (currency ``PTS``:
     ``points``, ``points_owed``) (idempotent, set-based)."""
     if not distributor_ids:
@@ -49,7 +49,7 @@ async def ensure_accounts(session: AsyncSession, distributor_ids: Sequence[int],
     )
 
 
-async def ensure_platform_accounts(session: AsyncSession, currency: str = "CNY") -> None:
+async def ensure_platform_accounts(session: AsyncSession, *, currency: str = "CNY") -> None:
     await session.execute(
         repo.OPEN_PLATFORM_ACCOUNTS,
         {"kinds": list(PLATFORM_ACCOUNTS), "currency": currency},
@@ -80,7 +80,7 @@ async def post(
     if sum(p.amount for p in lines) != 0:
         raise UnbalancedTransaction(f"{kind}: postings sum to {sum(p.amount for p in lines)}")
     if any(p.distributor_id is None for p in lines) and currency != "PTS":  # points: benefits.repository
-        await ensure_platform_accounts(session, currency)
+        await ensure_platform_accounts(session, currency=currency)
     # one statement for the transaction and all its postings: the balance trigger checks the whole
     # transaction at once
     row = (await session.execute(_POST, {
@@ -109,7 +109,7 @@ _POST = text(
 )
 
 
-async def balances(session: AsyncSession, distributor_id: int, currency: str = "CNY") -> dict[str, int]:
+async def balances(session: AsyncSession, *, distributor_id: int, currency: str = "CNY") -> dict[str, int]:
     rows = await session.execute(
         select(LedgerAccount.kind, LedgerAccount.balance).where(
             LedgerAccount.distributor_id == distributor_id, LedgerAccount.currency == currency

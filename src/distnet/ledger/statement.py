@@ -30,7 +30,7 @@ def balances_view(found: dict[str, int]) -> Balances:
 
 
 async def balances(session: AsyncSession, distributor_id: int, currency: str) -> DistributorBalances:
-    view = balances_view(await raw_balances(session, distributor_id, currency))
+    view = balances_view(await raw_balances(session, distributor_id=distributor_id, currency=currency))
     return DistributorBalances(distributor_id=distributor_id, currency=currency, **msgspec.structs.asdict(view))
 
 

@@ -86,17 +86,17 @@ class DistributorController(Controller):
         data: NewDistributor,
     ) -> Registration:
         await limiter.hit("register")
-        return await service.register(session, settings, principal, data, limiter=limiter)
+        return await service.register(session, settings=settings, principal=principal, data=data, limiter=limiter)
 
     @get("/me", opt={**roles(Role.distributor, raises=[NotFound, DistributorNotFound]), **AUTOCOMMIT})
     async def me(self, session: AsyncSession, principal: Principal) -> Me:
-        return await service.me(session, principal)
+        return await service.me(session, principal=principal)
 
     @get("/distributors/{distributor_id:int}", opt={**any_key_read(DistributorNotFound), **AUTOCOMMIT})
     async def get_distributor(
         self, session: AsyncSession, principal: Principal, distributor_id: DistributorId
     ) -> DistributorView:
-        return await service.distributor_view(session, principal, distributor_id)
+        return await service.distributor_view(session, principal=principal, distributor_id=distributor_id)
 
     @get(
         "/distributors/{distributor_id:int}/upline",
@@ -111,7 +111,7 @@ class DistributorController(Controller):
         limit: Annotated[int | None, Parameter(ge=1, le=500)] = None,
         cursor: Annotated[str | None, Parameter(max_length=200)] = None,
     ) -> Page[UplineMember]:
-        return await service.upline(session, principal, distributor_id, limit=limit, cursor=cursor)
+        return await service.upline(session, principal=principal, distributor_id=distributor_id, limit=limit, cursor=cursor)
 
     @get(
         "/distributors/{distributor_id:int}/downline",
@@ -133,8 +133,8 @@ class DistributorController(Controller):
     ) -> DownlinePage:
         return await service.downline(
             session,
-            principal,
-            distributor_id,
+            principal=principal,
+            distributor_id=distributor_id,
             max_depth=max_depth,
             limit=limit,
             cursor=cursor,
@@ -155,7 +155,7 @@ class DistributorController(Controller):
         distributor_id: DistributorId,
         depth: Annotated[int, Parameter(ge=1, le=3)] = 1,
     ) -> Response[str]:
-        svg = await service.team_svg(session, principal, distributor_id, depth=depth)
+        svg = await service.team_svg(session, principal=principal, distributor_id=distributor_id, depth=depth)
         return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "private, max-age=60"})
 
     @get(
@@ -166,7 +166,7 @@ class DistributorController(Controller):
     async def team_stats(
         self, session: AsyncSession, principal: Principal, distributor_id: DistributorId
     ) -> TeamStats:
-        return await service.team_stats(session, principal, distributor_id)
+        return await service.team_stats(session, principal=principal, distributor_id=distributor_id)
 
     @put(
         "/distributors/{distributor_id:int}/sponsor",
@@ -176,7 +176,7 @@ class DistributorController(Controller):
     async def move(
         self, session: AsyncSession, principal: Principal, distributor_id: DistributorId, data: SponsorMove
     ) -> DistributorView:
-        return await service.move_sponsor(session, principal, distributor_id, data.sponsor_id, data.note)
+        return await service.move_sponsor(session, principal=principal, distributor_id=distributor_id, sponsor_id=data.sponsor_id, note=data.note)
 
     @post(
         "/distributors/{distributor_id:int}/closure",

@@ -56,7 +56,7 @@ from distnet.settings import BusinessSettings, Settings
 PII_FIELDS = ("phone", "device", "ip", "payment")
 
 
-async def get_distributor(session: AsyncSession, distributor_id: int, *, lock: bool = False) -> Distributor:
+async def get_distributor(session: AsyncSession, *, distributor_id: int, lock: bool = False) -> Distributor:
     stmt = select(Distributor).where(Distributor.id == distributor_id)
     if lock:
         stmt = stmt.with_for_update()
@@ -70,16 +70,11 @@ async def visible_distributor(
     session: AsyncSession, principal: Principal, distributor_id: int, *staff: str
 ) -> Distributor:
     ensure_self_or_staff(principal, distributor_id, *staff)
-    return await get_distributor(session, distributor_id)
+    return await get_distributor(session, distributor_id=distributor_id)
 
 
 async def register(
-    session: AsyncSession,
-    settings: Settings,
-    principal: Principal,
-    data: DistributorCreate,
-    limiter: RateLimiter | None = None,
-) -> Registration:
+    session: AsyncSession, *, settings: Settings, principal: Principal, data: DistributorCreate, limiter: RateLimiter | None = None) -> Registration:
     sponsor: Distributor | None = None
     if data.sponsor_code is None:
         if not principal.has(Role.admin):
@@ -127,9 +122,9 @@ async def register(
                 raise
     if sponsor is not None:
         await repo.insert_links(session, new_id, sponsor.id)
-    card = await cards.issue_card(session, new_id)
-    await payout_accounts.record_unconfirmed(session, settings, new_id, data.bank_account)
-    await ensure_accounts(session, [new_id], settings.business.default_currency)
+    card = await cards.issue_card(session, distributor_id=new_id)
+    await payout_accounts.record_unconfirmed(session, settings=settings, distributor_id=new_id, account_number=data.bank_account)
+    await ensure_accounts(session, distributor_ids=[new_id], currency=settings.business.default_currency)
     _, raw_key = await create_key(
         session, name=f"distributor {code}", roles=[Role.distributor], distributor_id=new_id
     )
@@ -157,7 +152,7 @@ async def register(
         email=data.email,
         limiter=limiter,
     )
-    view = msgspec.structs.asdict(await profile(session, await get_distributor(session, new_id)))
+    view = msgspec.structs.asdict(await profile(session, d=await get_distributor(session, distributor_id=new_id)))
     view["card"] = CardBrief(number=card.number, status="active")
     verification = [
         ContactVerification(
@@ -171,8 +166,8 @@ async def register(
     return Registration(**view, api_key=raw_key, contact_verification=verification)
 
 
-async def profile(session: AsyncSession, d: Distributor) -> DistributorView:
-    card = await cards.current_card(session, d.id)
+async def profile(session: AsyncSession, *, d: Distributor) -> DistributorView:
+    card = await cards.current_card(session, distributor_id=d.id)
     return DistributorView(
         id=d.id,
         code=d.code,
@@ -184,7 +179,7 @@ async def profile(session: AsyncSession, d: Distributor) -> DistributorView:
         depth=d.depth,
         joined_at=d.joined_at,
         closed_at=d.closed_at,
-        card=await cards.card_view(session, card) if card else None,
+        card=await cards.card_view(session, card=card) if card else None,
     )
 
 
@@ -206,7 +201,7 @@ def _view_of_row(row: Any) -> DistributorView:
 
 
 async def distributor_view(
-    session: AsyncSession, principal: Principal, distributor_id: int
+    session: AsyncSession, *, principal: Principal, distributor_id: int
 ) -> DistributorView:
     """GET /distributors/{id}: owner or staff; one statement (distributor, card, holds)."""
     ensure_self_or_staff(principal, distributor_id)
@@ -216,7 +211,7 @@ async def distributor_view(
     return _view_of_row(row)
 
 
-async def me(session: AsyncSession, principal: Principal) -> Me:
+async def me(session: AsyncSession, *, principal: Principal) -> Me:
     """The key's distributor with card, holds, balances and rank progress: one statement."""
     if principal.distributor_id is None:
         raise NotFound("this key belongs to no distributor")
@@ -247,13 +242,7 @@ async def me(session: AsyncSession, principal: Principal) -> Me:
 
 
 async def upline(
-    session: AsyncSession,
-    principal: Principal,
-    distributor_id: int,
-    *,
-    limit: int | None = None,
-    cursor: str | None = None,
-) -> Page[UplineMember]:
+    session: AsyncSession, *, principal: Principal, distributor_id: int, limit: int | None = None, cursor: str | None = None) -> Page[UplineMember]:
     """Ancestors nearest first, paginated: a 1,000-deep chain has 1,000 of them."""
     d = await visible_distributor(session, principal, distributor_id)
     limit = check_limit(limit)
@@ -267,16 +256,7 @@ async def upline(
 
 
 async def downline(
-    session: AsyncSession,
-    principal: Principal,
-    distributor_id: int,
-    *,
-    max_depth: int | None,
-    limit: int | None,
-    cursor: str | None,
-    placed_from: datetime | None = None,
-    placed_to: datetime | None = None,
-) -> DownlinePage:
+    session: AsyncSession, *, principal: Principal, distributor_id: int, max_depth: int | None, limit: int | None, cursor: str | None, placed_from: datetime | None = None, placed_to: datetime | None = None) -> DownlinePage:
     ensure_self_or_staff(principal, distributor_id)
     try:
         limit = check_limit(limit)
@@ -287,7 +267,7 @@ async def downline(
             raise ValidationFailed("cursor is not valid", field="cursor")
         lo, hi = sales_period(placed_from, placed_to)
     except ValidationFailed:
-        await get_distributor(session, distributor_id)  # a distributor that does not exist is a 404 first
+        await get_distributor(session, distributor_id=distributor_id)  # a distributor that does not exist is a 404 first
         raise
     # one statement: the distributor's existence, the page and its members' sales
     found, rows = await repo.downline_with_sales(
@@ -330,7 +310,7 @@ def sales_period(placed_from: datetime | None, placed_to: datetime | None) -> tu
 
 
 async def team_entries(
-    session: AsyncSession, rows: list[dict[str, Any]], lo: datetime, hi: datetime
+    session: AsyncSession, *, rows: list[dict[str, Any]], lo: datetime, hi: datetime
 ) -> list[DownlineMember]:
     """Downline members as their upline may see them (DESIGN invariant 10): code, masked name, rank
     and the member's net sales for the period. Never contact or payout data."""
@@ -354,13 +334,7 @@ TEAM_PICTURE_CAP = 150
 
 
 async def team_svg(
-    session: AsyncSession,
-    principal: Principal,
-    distributor_id: int,
-    *,
-    depth: int,
-    max_nodes: int = TEAM_PICTURE_CAP,
-) -> str:
+    session: AsyncSession, *, principal: Principal, distributor_id: int, depth: int, max_nodes: int = TEAM_PICTURE_CAP) -> str:
     """The team down to ``depth`` levels as an SVG tree (kit.graph_svg): the first ``max_nodes``
     members in (level, id) order and a count of the rest, so a hub with 100k recruits costs one
     page read and one index-only count."""
@@ -370,7 +344,7 @@ async def team_svg(
     rows = await repo.downline_page(session, d.id, depth, None, max_nodes)
     total = len(rows) if len(rows) < max_nodes else await repo.team_size(session, d.id, depth)
     lo, hi = sales_period(None, None)
-    members = await team_entries(session, rows, lo, hi)
+    members = await team_entries(session, rows=rows, lo=lo, hi=hi)
     nodes = [GraphNode(id=str(d.id), label=d.code, sublabel=d.rank, level=0, group="self")]
     nodes += [
         GraphNode(
@@ -395,7 +369,7 @@ async def team_svg(
     )
 
 
-async def team_stats(session: AsyncSession, principal: Principal, distributor_id: int) -> TeamStats:
+async def team_stats(session: AsyncSession, *, principal: Principal, distributor_id: int) -> TeamStats:
     d = await visible_distributor(session, principal, distributor_id)
     levels = await repo.team_stats(session, d.id)
     return TeamStats(
@@ -408,18 +382,18 @@ async def team_stats(session: AsyncSession, principal: Principal, distributor_id
 
 
 async def move_sponsor(
-    session: AsyncSession, principal: Principal, distributor_id: int, sponsor_id: int, note: str | None = None
+    session: AsyncSession, *, principal: Principal, distributor_id: int, sponsor_id: int, note: str | None = None
 ) -> DistributorView:
     await repo.lock_network_moves(session)
-    d = await get_distributor(session, distributor_id)
-    new_sponsor = await get_distributor(session, sponsor_id)
+    d = await get_distributor(session, distributor_id=distributor_id)
+    new_sponsor = await get_distributor(session, distributor_id=sponsor_id)
     if d.status == "closed" or new_sponsor.status == "closed":
         raise DistributorClosed("closed distributors cannot be moved or receive a downline")
     if new_sponsor.id == d.id or await repo.is_in_downline(session, d.id, new_sponsor.id):
         raise CycleRefused(f"distributor {sponsor_id} is in the downline of {distributor_id}")
     before = {"sponsor_id": d.sponsor_id, "path": d.path}
     if d.sponsor_id == new_sponsor.id:
-        return await profile(session, d)
+        return await profile(session, d=d)
     await repo.lock_subtree(session, d.id)
     await repo.move_subtree(session, d.id, new_sponsor.id)
     new_path = f"{new_sponsor.path}.{d.id}"
@@ -440,22 +414,22 @@ async def move_sponsor(
     )
     moved_id = d.id
     session.expire_all()
-    return await profile(session, await get_distributor(session, moved_id))
+    return await profile(session, d=await get_distributor(session, distributor_id=moved_id))
 
 
 async def erase_due_personal_data(
-    session: AsyncSession, now: datetime | None = None, *, settings: Settings | None = None
+    session: AsyncSession, *, now: datetime | None = None, settings: Settings | None = None
 ) -> int:
     """The daily erasure job: payout accounts and tax retention here, then every other copy of the
     person's data (``closure.service.erase_due``)."""
     from distnet.closure.service import erase_due  # closure builds on the network; not the other way
 
-    await _erase_payout_data(session, now, settings=settings)
-    return await erase_due(session, now)
+    await _erase_payout_data(session, now=now, settings=settings)
+    return await erase_due(session, now=now)
 
 
 async def _erase_payout_data(
-    session: AsyncSession, now: datetime | None = None, *, settings: Settings | None = None
+    session: AsyncSession, *, now: datetime | None = None, settings: Settings | None = None
 ) -> int:
     """Erase contact and payout account data of accounts closed longer than the retention period;
     ids, codes and financial records stay, and so does what tax law requires (``tax_identity``:
@@ -488,7 +462,7 @@ async def _erase_payout_data(
     return int(result.scalar_one())
 
 
-async def purge_expired_tax_identities(session: AsyncSession, now: datetime | None = None) -> int:
+async def purge_expired_tax_identities(session: AsyncSession, *, now: datetime | None = None) -> int:
     """Tax records of erased accounts past their legal retention go too."""
     result = await session.execute(
         text(

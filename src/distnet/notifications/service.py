@@ -114,7 +114,7 @@ class InboxItem:
     read_at: datetime | None
 
 
-async def _locale(session: AsyncSession, distributor_id: int) -> str:
+async def _locale(session: AsyncSession, *, distributor_id: int) -> str:
     return await session.scalar(repo.LOCALE, {"d": distributor_id}) or "zh"
 
 
@@ -147,7 +147,7 @@ async def inbox(session: AsyncSession, *, settings: Settings, distributor_id: in
                                  unread_only=unread_only)
     more = len(rows) > limit
     rows = rows[:limit]
-    locale = await _locale(session, distributor_id)
+    locale = await _locale(session, distributor_id=distributor_id)
     items = []
     for row in rows:
         subject, body = _render_row(settings, locale, row)
@@ -220,8 +220,7 @@ class Delivery:
     wait_s: float | None = None
 
 
-async def _finish(session: AsyncSession, notification_id: int, *, status: str, provider: str | None,
-                  reason: str | None, attempted: bool) -> None:
+async def _finish(session: AsyncSession, *, notification_id: int, status: str, provider: str | None, reason: str | None, attempted: bool) -> None:
     await session.execute(repo.FINISH_DELIVERY, {"id": notification_id, "status": status, "provider": provider,
                                                  "reason": reason, "attempted": attempted})
 
@@ -238,7 +237,7 @@ async def deliver(session: AsyncSession, *, settings: Settings, notification_id:
     address_enc = row["destination_enc"] or (row["email_enc"] if channel == "email" else row["phone_enc"])
     if row["redacted_at"] is not None or row["distributor_status"] == "erased" or address_enc is None:
         reason = f"no verified {'e-mail address' if channel == 'email' else 'phone'}"
-        await _finish(session, notification_id, status="skipped", provider=None, reason=reason, attempted=False)
+        await _finish(session, notification_id=notification_id, status="skipped", provider=None, reason=reason, attempted=False)
         return Delivery("skipped", reason)
     provider = provider_for(channel, settings.notify)
     if limiter is not None:
@@ -250,10 +249,10 @@ async def deliver(session: AsyncSession, *, settings: Settings, notification_id:
         await provider.send(Outgoing(decrypt(settings.secret_key, address_enc) or "", subject, body))
     except SendFailed as exc:
         final = exc.permanent or row["attempts"] + 1 >= MAX_ATTEMPTS
-        await _finish(session, notification_id, status="failed" if final else "pending", provider=provider.name,
+        await _finish(session, notification_id=notification_id, status="failed" if final else "pending", provider=provider.name,
                       reason=exc.reason[:1000], attempted=True)
         return Delivery("failed" if final else "retry", exc.reason)
-    await _finish(session, notification_id, status="sent", provider=provider.name, reason=None, attempted=True)
+    await _finish(session, notification_id=notification_id, status="sent", provider=provider.name, reason=None, attempted=True)
     return Delivery("sent")
 
 

@@ -209,7 +209,7 @@ async def accept(
     if not await repo.has_commission_plan(session):
         await commissions_repo.ensure_default_plan(session)
     for currency in currencies:
-        await ensure_platform_accounts(session, currency)
+        await ensure_platform_accounts(session, currency=currency)
     if currencies - {default}:
         await commissions_repo.ensure_accounts_for(session, orders, params, default)
     if aggregate and not rows:  # an import: any number of orders, attributed a million at a time
@@ -228,10 +228,10 @@ async def accept(
             rows=rows,
         )
     await repo.add_sales_and_events(session, orders, params)
-    result["rank_changes"] = await ranks.upgrade_after_orders(session, orders, params)
+    result["rank_changes"] = await ranks.upgrade_after_orders(session, orders=orders, params=params)
     # after the upgrade: an order that lifts its seller's rank earns at the new rank (benefits are instant)
     result["points"] = await points.earn_for_orders(
-        session, settings, orders, params, ref_type=ref_type, ref_id=ref_id
+        session, settings=settings, orders=orders, params=params, ref_type=ref_type, ref_id=ref_id
     )
     return result
 
@@ -274,12 +274,12 @@ async def create_order(
                 ids = {"order_ids": [order_id]}
                 # the statement tells whether this order can lift anyone's rank: most cannot
                 result["rank_changes"] = (
-                    await ranks.upgrade_after_orders(session, repo.ORDER_IDS, ids)
+                    await ranks.upgrade_after_orders(session, orders=repo.ORDER_IDS, params=ids)
                     if first["rank_may_change"]
                     else []
                 )
                 result["points"] = await points.earn_for_orders(
-                    session, settings, repo.ORDER_IDS, ids, ref_type="order", ref_id=order_id
+                    session, settings=settings, orders=repo.ORDER_IDS, params=ids, ref_type="order", ref_id=order_id
                 )
         else:  # first order in a currency, or on an emptied database: open accounts, plan first
             inserted = await repo.insert_orders(session, [row])
@@ -324,5 +324,5 @@ async def _with_benefits(
         ]
         seller = view["seller_id"]
         if any(c["id"] == seller for c in changes):
-            view["seller_benefits"] = msgspec.to_builtins(await benefits.my_benefits(session, seller))
+            view["seller_benefits"] = msgspec.to_builtins(await benefits.my_benefits(session, distributor_id=seller))
     return view

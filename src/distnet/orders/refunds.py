@@ -101,8 +101,8 @@ async def reverse_commissions(
     if not beneficiaries:
         return []
     currency = order.currency
-    await ensure_platform_accounts(session, currency)
-    await ensure_accounts(session, beneficiaries, currency)
+    await ensure_platform_accounts(session, currency=currency)
+    await ensure_accounts(session, distributor_ids=beneficiaries, currency=currency)
     balances = await repo.lock_reversal_accounts(session, currency, beneficiaries, order.seller_id)
     rows = await repo.lock_commissions(session, order.id)
     postings: list[Posting] = []

@@ -31,7 +31,7 @@ class PayoutAccountController(Controller):
          summary="The payout account, masked (owner, finance)")
     async def get_account(self, session: AsyncSession, settings: Settings, principal: Principal,
                           distributor_id: DistributorId) -> PayoutAccount:
-        return await service.get_account(session, settings, principal, distributor_id)
+        return await service.get_account(session, settings=settings, principal=principal, distributor_id=distributor_id)
 
     @put("", opt=roles(Role.distributor, raises=[DistributorNotFound, DistributorClosed, VerificationCodeRequired,
                                              CodeWrong, CodeExpired, CodeMissing, CodeLocked, RateLimited]),
@@ -40,7 +40,7 @@ class PayoutAccountController(Controller):
     async def put_account(self, session: AsyncSession, settings: Settings, principal: Principal,
                           limiter: RateLimiter, distributor_id: DistributorId,
                           data: PayoutAccountPut) -> Response[PayoutAccount]:
-        view, first = await service.put_account(session, settings, principal, distributor_id, data, limiter=limiter)
+        view, first = await service.put_account(session, settings=settings, principal=principal, distributor_id=distributor_id, data=data, limiter=limiter)
         return Response(view, status_code=201 if first else 200)
 
     @post("/code", opt=roles(Role.distributor, raises=[NotFound, CodeLocked, NoVerifiedContact, RateLimited]),

@@ -31,7 +31,7 @@ async def _now(session: AsyncSession) -> datetime:
     return await session.scalar(text("SELECT clock_timestamp()"))
 
 
-async def current(session: AsyncSession, distributor_id: int, *, lock: bool = False) -> PayoutAccount | None:
+async def current(session: AsyncSession, *, distributor_id: int, lock: bool = False) -> PayoutAccount | None:
     stmt = select(PayoutAccount).where(PayoutAccount.distributor_id == distributor_id,
                                        PayoutAccount.superseded_at.is_(None))
     if lock:
@@ -51,10 +51,9 @@ def view(secret: bytes, account: PayoutAccount, now: datetime) -> s.PayoutAccoun
         created_at=account.created_at)
 
 
-async def get_account(session: AsyncSession, settings: Settings, principal: Principal,
-                      distributor_id: int) -> s.PayoutAccount:
+async def get_account(session: AsyncSession, *, settings: Settings, principal: Principal, distributor_id: int) -> s.PayoutAccount:
     ensure_self_or_staff(principal, distributor_id, Role.finance, Role.finance_approver)
-    account = await current(session, distributor_id)
+    account = await current(session, distributor_id=distributor_id)
     if account is None or account.status == "erased":
         raise PayoutAccountNotFound(f"distributor {distributor_id} has no payout account")
     return view(settings.secret_key, account, await _now(session))
@@ -93,8 +92,7 @@ async def request_code(session: AsyncSession, *, settings: Settings, principal: 
                                          purpose=CODE_PURPOSE, require_contact=True, limiter=limiter)
 
 
-async def _check_code(session: AsyncSession, settings: Settings, distributor_id: int, code: str | None,
-                      limiter: RateLimiter | None) -> None:
+async def _check_code(session: AsyncSession, *, settings: Settings, distributor_id: int, code: str | None, limiter: RateLimiter | None) -> None:
     """The owner proves the change with a one-time code sent to their verified contact."""
     if not code:
         raise VerificationCodeRequired(
@@ -105,8 +103,7 @@ async def _check_code(session: AsyncSession, settings: Settings, distributor_id:
                                   purpose=CODE_PURPOSE, code=code, limiter=limiter)
 
 
-async def put_account(session: AsyncSession, settings: Settings, principal: Principal, distributor_id: int,
-                      data: s.PayoutAccountPut, *, limiter: RateLimiter | None = None) -> tuple[s.PayoutAccount, bool]:
+async def put_account(session: AsyncSession, *, settings: Settings, principal: Principal, distributor_id: int, data: s.PayoutAccountPut, limiter: RateLimiter | None = None) -> tuple[s.PayoutAccount, bool]:
     """Set or change the payout account. Returns the view and whether it was the first one."""
     ensure_self_or_staff(principal, distributor_id, Role.admin)
     number, resident = _checked(data)
@@ -115,10 +112,10 @@ async def put_account(session: AsyncSession, settings: Settings, principal: Prin
         raise DistributorNotFound(f"no distributor {distributor_id}")
     if d.status == "closed":
         raise DistributorClosed("the account is closed")
-    previous = await current(session, distributor_id, lock=True)
+    previous = await current(session, distributor_id=distributor_id, lock=True)
     now = await _now(session)
     if previous is not None and principal.distributor_id == distributor_id:
-        await _check_code(session, settings, distributor_id, data.code, limiter)
+        await _check_code(session, settings=settings, distributor_id=distributor_id, code=data.code, limiter=limiter)
     secret = settings.secret_key
     cooling_until = now if previous is None else now + timedelta(hours=settings.business.payout_account_cooling_hours)
     if previous is not None:
@@ -153,8 +150,7 @@ async def put_account(session: AsyncSession, settings: Settings, principal: Prin
     return view(secret, account, now), previous is None
 
 
-async def record_unconfirmed(session: AsyncSession, settings: Settings, distributor_id: int,
-                             account_number: str | None) -> None:
+async def record_unconfirmed(session: AsyncSession, *, settings: Settings, distributor_id: int, account_number: str | None) -> None:
     """A bank account given at registration is never checked: it becomes a bank card payout
     account that payouts skip until the owner confirms it with full details."""
     if not account_number or not account_number.strip():

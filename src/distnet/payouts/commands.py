@@ -70,7 +70,7 @@ def import_results_command(
     async def apply(session, settings):
         results = read_results_csv(file)
         run_id = run if run is not None else await run_of_items(session, [r.item_id for r in results])
-        return await import_results(session, principal, run_id, results)
+        return await import_results(session, principal=principal, run_id=run_id, results=results)
 
     try:
         report = run_in_session(apply)
@@ -107,7 +107,7 @@ def export_command(
         try:
             sm = make_sessionmaker(engine)
             async with session_scope(sm) as session:
-                await start_export(session, principal, run, file_format, method=method)
+                await start_export(session, principal=principal, run_id=run, fmt=file_format, method=method)
             if file_format == "xlsx":
                 stream = export.xlsx_stream(sm, settings.secret_key, run, method, time_zone=settings.business.time_zone)
             else:

@@ -81,7 +81,7 @@ class PayoutRunController(Controller):
         replay = await idempotency.claim(session, "payout_runs.create", idempotency_key, body)
         if replay is not None:
             return Response(msgspec.convert(replay.response, PayoutRunView), status_code=replay.status_code)
-        view = await service.create_run(session, settings, principal, min_amount=data.min_amount, note=data.note,
+        view = await service.create_run(session, settings=settings, principal=principal, min_amount=data.min_amount, note=data.note,
                                         currency=data.currency)
         await idempotency.store(session, "payout_runs.create", idempotency_key, 201, msgspec.to_builtins(view))
         return Response(view, status_code=201)
@@ -99,13 +99,13 @@ class PayoutRunController(Controller):
     @get("/{run_id:int}", opt=roles(*READERS, raises=[PayoutRunNotFound]),
          summary="A run with its totals by item status and the skipped distributors by reason")
     async def get_run(self, session: AsyncSession, run_id: RunId) -> PayoutRunDetail:
-        return await service.run_detail(session, run_id)
+        return await service.run_detail(session, run_id=run_id)
 
     @get("/{run_id:int}/items", opt=roles(*READERS, raises=[PayoutRunNotFound]), summary="A run's items by id")
     async def items(self, session: AsyncSession, run_id: RunId, limit: Limit = None, cursor: Cursor = None,
                     status: ItemStatus | None = None) -> Page[PayoutItemView]:
         limit = check_limit(limit)
-        rows = await service.list_items(session, run_id, limit=limit + 1, after=_after(cursor), status=status)
+        rows = await service.list_items(session, run_id=run_id, limit=limit + 1, after=_after(cursor), status=status)
         more = len(rows) > limit
         rows = rows[:limit]
         return Page(items=rows, next_cursor=encode_cursor(rows[-1].id) if more else None)
@@ -115,7 +115,7 @@ class PayoutRunController(Controller):
     async def skipped(self, session: AsyncSession, run_id: RunId, limit: Limit = None, cursor: Cursor = None,
                       reason: SkipReason | None = None) -> PayoutSkipPage:
         limit = check_limit(limit)
-        rows = await service.list_skipped(session, run_id, limit=limit + 1, after=_after(cursor), reason=reason)
+        rows = await service.list_skipped(session, run_id=run_id, limit=limit + 1, after=_after(cursor), reason=reason)
         more = len(rows) > limit
         rows = rows[:limit]
         return PayoutSkipPage(items=rows, next_cursor=encode_cursor(rows[-1].distributor_id) if more else None)
@@ -125,12 +125,12 @@ class PayoutRunController(Controller):
                                                    EmptyRun]), status_code=200,
           summary="Four eyes: a finance approver who did not create the run approves it")
     async def approve(self, session: AsyncSession, principal: Principal, run_id: RunId) -> PayoutRunView:
-        return await service.approve_run(session, principal, run_id)
+        return await service.approve_run(session, principal=principal, run_id=run_id)
 
     @post("/{run_id:int}/cancel", opt=roles(Role.finance, raises=[PayoutRunNotFound, InvalidRunTransition]),
           status_code=200, summary="Cancel a draft run: reserved money goes back to available")
     async def cancel(self, session: AsyncSession, principal: Principal, run_id: RunId) -> PayoutRunView:
-        return await service.cancel_run(session, principal, run_id)
+        return await service.cancel_run(session, principal=principal, run_id=run_id)
 
     @get("/{run_id:int}/export", opt=roles(Role.finance, raises=[PayoutRunNotFound, InvalidRunTransition],
                                            files=[CSV, XLSX]), media_type=CSV,
@@ -139,7 +139,7 @@ class PayoutRunController(Controller):
                           run_id: RunId,
                           file_format: Annotated[Literal["csv", "xlsx"], Parameter(query="format")] = "csv",
                           method: PayoutMethod | None = None) -> Stream:
-        await service.start_export(session, principal, run_id, file_format, method=method)
+        await service.start_export(session, principal=principal, run_id=run_id, fmt=file_format, method=method)
         # the transition is committed before the file is produced: a bank file never exists for
         # a run that does not say "exported"
         await session.commit()
@@ -159,7 +159,7 @@ class PayoutRunController(Controller):
           summary="Bank results: paid (with reference) or failed (with reason); all or nothing, idempotent")
     async def results(self, session: AsyncSession, principal: Principal, run_id: RunId,
                       data: Results) -> ResultsReport:
-        return await service.import_results(session, principal, run_id, data.results)
+        return await service.import_results(session, principal=principal, run_id=run_id, results=data.results)
 
 
 class RepaymentController(Controller):
@@ -173,6 +173,6 @@ class RepaymentController(Controller):
           summary="Money received against what the distributor owes (idempotent by external_id)")
     async def repay(self, session: AsyncSession, settings: Settings, principal: Principal,
                     distributor_id: DistributorId, data: RepaymentCreate) -> Response[RepaymentView]:
-        view, created = await service.record_repayment(session, settings, principal, distributor_id,
+        view, created = await service.record_repayment(session, settings=settings, principal=principal, distributor_id=distributor_id,
                                                        external_id=data.external_id, amount=data.amount)
         return Response(view, status_code=201 if created else 200)

@@ -66,12 +66,12 @@ def run_view(run: PayoutRun) -> PayoutRunView:
     )
 
 
-async def _skipped_by_reason(session: AsyncSession, run_id: int) -> list[SkippedTotal]:
+async def _skipped_by_reason(session: AsyncSession, *, run_id: int) -> list[SkippedTotal]:
     return [SkippedTotal(reason=r.reason, distributors=int(r.distributors), amount=format_amount(int(r.amount)))
             for r in await session.execute(repo.SKIPPED_BY_REASON, {"run": run_id})]
 
 
-async def get_run(session: AsyncSession, run_id: int, *, lock: bool = False) -> PayoutRun:
+async def get_run(session: AsyncSession, *, run_id: int, lock: bool = False) -> PayoutRun:
     stmt = select(PayoutRun).where(PayoutRun.id == run_id).execution_options(populate_existing=True)
     if lock:
         stmt = stmt.with_for_update()
@@ -81,8 +81,8 @@ async def get_run(session: AsyncSession, run_id: int, *, lock: bool = False) -> 
     return run
 
 
-async def run_detail(session: AsyncSession, run_id: int) -> PayoutRunDetail:
-    run = await get_run(session, run_id)
+async def run_detail(session: AsyncSession, *, run_id: int) -> PayoutRunDetail:
+    run = await get_run(session, run_id=run_id)
     rows = await session.execute(
         select(PayoutItem.status, func.count(), func.coalesce(func.sum(PayoutItem.amount), 0),
                func.coalesce(func.sum(PayoutItem.tax), 0))
@@ -91,13 +91,11 @@ async def run_detail(session: AsyncSession, run_id: int) -> PayoutRunDetail:
     by_status = {s: ItemStatusTotals(count=n, amount=format_amount(int(a)), tax=format_amount(int(t)),
                                       net=format_amount(int(a) - int(t))) for s, n, a, t in rows}
     return PayoutRunDetail(**msgspec.structs.asdict(run_view(run)), items_by_status=by_status,
-                           skipped=await _skipped_by_reason(session, run_id))
+                           skipped=await _skipped_by_reason(session, run_id=run_id))
 
 
 async def create_run(
-    session: AsyncSession, settings: Settings, principal: Principal, *, min_amount: str | None = None,
-    note: str | None = None, currency: str | None = None,
-) -> PayoutRunView:
+    session: AsyncSession, *, settings: Settings, principal: Principal, min_amount: str | None = None, note: str | None = None, currency: str | None = None) -> PayoutRunView:
     minimum = (parse_amount(min_amount, field="min_amount") if min_amount is not None
                else settings.business.payout_min_amount)
     currency = check_currency(currency, settings.business.default_currency)
@@ -115,8 +113,8 @@ async def create_run(
     await session.flush()
     month = tax_month(run.cutoff, settings.business.time_zone)
     # tax is withheld on payments in the platform's own currency (the tax table's amounts are yuan)
-    table = await effective_table(session, month) if currency == settings.business.default_currency else None
-    await ensure_platform_accounts(session, currency)
+    table = await effective_table(session, month=month) if currency == settings.business.default_currency else None
+    await ensure_platform_accounts(session, currency=currency)
     row = (await session.execute(repo.CREATE_ITEMS, {
         "run": run.id, "currency": currency, "min_amount": minimum,
         "skip_risk": settings.business.payout_skip_open_risk_case,
@@ -126,7 +124,7 @@ async def create_run(
     })).one()
     check_posted(f"payout run {run.id}", row.lines, row.posted)
     if row.items == 0:
-        skipped = [msgspec.to_builtins(s) for s in await _skipped_by_reason(session, run.id)]
+        skipped = [msgspec.to_builtins(s) for s in await _skipped_by_reason(session, run_id=run.id)]
         raise EmptyRun(f"no distributor can be paid: {row.skipped} at or above the minimum were skipped",
                        extra={"skipped": skipped})
     # The planner's row counts for ``commission`` are the ones from before the settlement that just
@@ -153,8 +151,8 @@ async def create_run(
     return run_view(run)
 
 
-async def approve_run(session: AsyncSession, principal: Principal, run_id: int) -> PayoutRunView:
-    run = await get_run(session, run_id, lock=True)
+async def approve_run(session: AsyncSession, *, principal: Principal, run_id: int) -> PayoutRunView:
+    run = await get_run(session, run_id=run_id, lock=True)
     if run.status == S.approved and run.approved_by_key_id == principal.key_id and principal.key_id is not None:
         return run_view(run)  # the same approver again: nothing to do
     if run.status == S.draft and (
@@ -172,11 +170,11 @@ async def approve_run(session: AsyncSession, principal: Principal, run_id: int) 
     return run_view(run)
 
 
-async def cancel_run(session: AsyncSession, principal: Principal, run_id: int) -> PayoutRunView:
+async def cancel_run(session: AsyncSession, *, principal: Principal, run_id: int) -> PayoutRunView:
     await session.execute(repo.TAKE_PAYOUT_LOCK)
-    run = await get_run(session, run_id, lock=True)
+    run = await get_run(session, run_id=run_id, lock=True)
     before = transition(run, S.cancelled, await _now(session))
-    await session.execute(repo.LOCK_ITEM_ACCOUNTS, {"run": run.id, "ids": await _open_item_ids(session, run.id)})
+    await session.execute(repo.LOCK_ITEM_ACCOUNTS, {"run": run.id, "ids": await _open_item_ids(session, run_id=run.id)})
     row = (await session.execute(repo.CANCEL_ITEMS, {"run": run.id})).one()
     check_posted(f"payout run {run.id}: cancel", row.lines, row.posted)
     await session.flush()
@@ -185,16 +183,15 @@ async def cancel_run(session: AsyncSession, principal: Principal, run_id: int) -
     return run_view(run)
 
 
-async def _open_item_ids(session: AsyncSession, run_id: int) -> list[int]:
+async def _open_item_ids(session: AsyncSession, *, run_id: int) -> list[int]:
     return list(await session.scalars(
         select(PayoutItem.id).where(PayoutItem.run_id == run_id, PayoutItem.status == "reserved")))
 
 
-async def start_export(session: AsyncSession, principal: Principal, run_id: int, fmt: str, *,
-                       method: str | None = None) -> PayoutRun:
+async def start_export(session: AsyncSession, *, principal: Principal, run_id: int, fmt: str, method: str | None = None) -> PayoutRun:
     """approved -> exported on the first export; every download (it holds full account numbers)
     is audited with who, when, format and method."""
-    run = await get_run(session, run_id, lock=True)
+    run = await get_run(session, run_id=run_id, lock=True)
     if run.status == S.approved:
         before = transition(run, S.exported, await _now(session))
         await session.flush()
@@ -220,9 +217,8 @@ async def list_runs(session: AsyncSession, *, limit: int, before: int | None,
     return list(await session.scalars(stmt))
 
 
-async def list_items(session: AsyncSession, run_id: int, *, limit: int, after: int | None,
-                     status: str | None = None) -> list[PayoutItemView]:
-    await get_run(session, run_id)
+async def list_items(session: AsyncSession, *, run_id: int, limit: int, after: int | None, status: str | None = None) -> list[PayoutItemView]:
+    await get_run(session, run_id=run_id)
     stmt = (
         select(PayoutItem, Distributor.code, Distributor.name)
         .join(Distributor, Distributor.id == PayoutItem.distributor_id)
@@ -244,9 +240,8 @@ async def list_items(session: AsyncSession, run_id: int, *, limit: int, after: i
     ]
 
 
-async def list_skipped(session: AsyncSession, run_id: int, *, limit: int, after: int | None,
-                       reason: str | None = None) -> list[PayoutSkip]:
-    await get_run(session, run_id)
+async def list_skipped(session: AsyncSession, *, run_id: int, limit: int, after: int | None, reason: str | None = None) -> list[PayoutSkip]:
+    await get_run(session, run_id=run_id)
     stmt = (select(PayoutSkipRow, Distributor.code).join(Distributor, Distributor.id == PayoutSkipRow.distributor_id)
             .where(PayoutSkipRow.run_id == run_id).order_by(PayoutSkipRow.distributor_id).limit(limit))
     if after is not None:
@@ -300,8 +295,7 @@ def _result_problem(item: PayoutItem, r: PayoutResult) -> str | None:
             + f"; it cannot become {r.status}")
 
 
-async def _apply_returns(session: AsyncSession, principal: Principal, run_id: int,
-                         returns: Sequence[PayoutResult]) -> dict[str, int]:
+async def _apply_returns(session: AsyncSession, *, principal: Principal, run_id: int, returns: Sequence[PayoutResult]) -> dict[str, int]:
     """Bank returns (退票) of paid items: the money back to available, the tax given back, the
     item's commissions available again (``APPLY_RETURNS``); the payout account version paid to
     needs the owner's confirmation; a closed account whose final payout came back is closing again."""
@@ -325,8 +319,7 @@ async def _apply_returns(session: AsyncSession, principal: Principal, run_id: in
 
 
 async def import_results(
-    session: AsyncSession, principal: Principal, run_id: int, results: Sequence[PayoutResult],
-) -> ResultsReport:
+    session: AsyncSession, *, principal: Principal, run_id: int, results: Sequence[PayoutResult]) -> ResultsReport:
     """Apply bank results all or nothing: ``paid`` / ``failed`` for reserved items, ``returned``
     (退票) for paid ones. Items already final with the same result are left alone (a file imported
     twice changes nothing); anything inconsistent rejects the whole file with a report of every
@@ -335,7 +328,7 @@ async def import_results(
     # serialise with other imports of results (and run creation): the second of two parallel
     # imports of one file waits, then finds every item final and changes nothing
     await session.execute(repo.TAKE_PAYOUT_LOCK)
-    run = await get_run(session, run_id, lock=True)
+    run = await get_run(session, run_id=run_id, lock=True)
     if run.status not in (S.exported, S.completed):
         raise InvalidRunTransition(
             f"payout run {run.id} is {run.status}; results are imported after the bank file was exported",
@@ -385,7 +378,7 @@ async def import_results(
         await audit.record(session, principal, "payout_run.results_imported", "payout_run", run.id,
                            after={"paid": applied["paid"], "failed": applied["failed"]})
     if returns:
-        applied |= await _apply_returns(session, principal, run.id, returns)
+        applied |= await _apply_returns(session, principal=principal, run_id=run.id, returns=returns)
     open_items = await session.scalar(
         select(func.count()).select_from(PayoutItem).where(PayoutItem.run_id == run.id,
                                                            PayoutItem.status == "reserved"))
@@ -408,9 +401,7 @@ def repayment_view(r: Repayment, owed_after: int | None = None) -> RepaymentView
 
 
 async def record_repayment(
-    session: AsyncSession, settings: Settings, principal: Principal, distributor_id: int, *, external_id: str,
-    amount: str,
-) -> tuple[RepaymentView, bool]:
+    session: AsyncSession, *, settings: Settings, principal: Principal, distributor_id: int, external_id: str, amount: str) -> tuple[RepaymentView, bool]:
     """Money received against debt: D.owed +n, repayment_clearing -n. Idempotent by external_id
     (returns ``created=False`` for a replay); more than owed is a 422."""
     minor = parse_amount(amount)

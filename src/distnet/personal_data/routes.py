@@ -20,7 +20,7 @@ class PersonalDataController(Controller):
     @get("/export", opt=roles(Role.distributor, raises=[DistributorNotFound], files=["application/zip"]), summary="My data: everything held about me (PIPL access)")
     async def export(self, session: AsyncSession, settings: Settings, principal: Principal,
                      format: Literal["json", "zip"] = "json") -> Response[PersonalDataExport]:
-        doc = await service.export(session, settings, principal, principal.distributor_id or 0)
+        doc = await service.export(session, settings=settings, principal=principal, distributor_id=principal.distributor_id or 0)
         stamp = doc.exported_at.strftime("%Y%m%dT%H%M%SZ")
         name = f"distnet-{doc.profile.code}-{stamp}"
         if format == "zip":

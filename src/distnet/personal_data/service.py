@@ -53,19 +53,19 @@ from distnet.verification.service import mask
 FORMAT = "distnet-personal-data/1"
 
 
-async def export(session: AsyncSession, settings: Settings, principal: Principal, distributor_id: int) -> PersonalDataExport:
+async def export(session: AsyncSession, *, settings: Settings, principal: Principal, distributor_id: int) -> PersonalDataExport:
     """The owner's copy. Audited (``distributor.data_exported``): personal data left the system."""
     d = await visible_distributor(session, principal, distributor_id)
     secret = settings.secret_key
     # contact fields of the notification domain are read where the model has them
     # the payout account (its current version) replaced registration's bank_account (migration 0070)
-    account = await current_payout_account(session, d.id)
+    account = await current_payout_account(session, distributor_id=d.id)
     phone, device, ip, payment, bank, email = decrypt_many(
         secret, [d.phone_enc, d.device_enc, d.ip_enc, d.payment_enc, account.account_number_enc if account else None,
                  getattr(d, "email_enc", None)])
     sponsor = None
     if d.sponsor_id is not None:
-        s = await get_distributor(session, d.sponsor_id)
+        s = await get_distributor(session, distributor_id=d.sponsor_id)
         sponsor = PersonRef(code=s.code, name=mask_name(s.name, erased=s.erased_at is not None))
     profile = ExportProfile(
         id=d.id, code=d.code, name=d.name, sponsor=sponsor, rank=d.rank, region=d.region, status=d.status,

@@ -40,14 +40,7 @@ def _check(found: Any, what: str) -> None:
 
 
 async def earn_for_orders(
-    session: AsyncSession,
-    settings: Settings,
-    orders: str,
-    params: dict[str, Any],
-    *,
-    ref_type: str,
-    ref_id: object,
-) -> list[dict[str, Any]]:
+    session: AsyncSession, *, settings: Settings, orders: str, params: dict[str, Any], ref_type: str, ref_id: object) -> list[dict[str, Any]]:
     """Points of new orders (``orders``: a query of their ids): one statement writes the lots and
     their ledger transaction. Returns the lots written (member, source, points)."""
     statement = repo.earn_statement(orders)
@@ -84,7 +77,7 @@ def business_month(at: datetime, time_zone: str) -> str:
 
 
 async def grant_monthly(
-    session: AsyncSession, settings: Settings, *, period: str | None = None
+    session: AsyncSession, *, settings: Settings, period: str | None = None
 ) -> dict[str, Any]:
     """The monthly grant (scheduler job ``points_monthly_grant``; runs daily, pays once per member
     and month: the unique lot per (member, 'monthly', YYYY-MM))."""
@@ -112,7 +105,7 @@ async def grant_monthly(
     }
 
 
-async def expire_due(session: AsyncSession, settings: Settings | None = None) -> dict[str, Any]:
+async def expire_due(session: AsyncSession, *, settings: Settings | None = None) -> dict[str, Any]:
     """Expire what is left of every lot past its ``expires_at`` (job ``points_expiry``): the lots
     expire in the order they were earned because spending takes the oldest first."""
     await benefits_repo.ensure_default(session)
@@ -122,7 +115,7 @@ async def expire_due(session: AsyncSession, settings: Settings | None = None) ->
     return {"lots": int(found.lots), "members": int(found.members), "points": int(found.points)}
 
 
-async def notify_expiring(session: AsyncSession, settings: Settings) -> int:
+async def notify_expiring(session: AsyncSession, *, settings: Settings) -> int:
     """Tell members whose points expire within the notice period (job ``points_expiry_notices``):
     once per member and expiry day."""
     return await fan_out_rows(
@@ -136,7 +129,7 @@ async def notify_expiring(session: AsyncSession, settings: Settings) -> int:
 # --------------------------------------------------------------------------- spending
 
 
-async def _lock_member(session: AsyncSession, distributor_id: int) -> dict[str, int]:
+async def _lock_member(session: AsyncSession, *, distributor_id: int) -> dict[str, int]:
     await benefits_repo.ensure_default(session)  # the platform's points accounts (one read when present)
     rows = (await session.execute(repo.LOCK_MEMBER, {"d": distributor_id})).all()
     if len(rows) < 2:
@@ -158,7 +151,7 @@ async def _point_value(session: AsyncSession) -> int:
     return int(cat.point_value_minor)
 
 
-async def _lots_balance(session: AsyncSession, distributor_id: int) -> int:
+async def _lots_balance(session: AsyncSession, *, distributor_id: int) -> int:
     """The member's points as its lots hold them: equal to the ``points`` balance once committed,
     and already right inside a transaction whose credits wait for commit (migration 0110)."""
     return int(
@@ -170,7 +163,7 @@ async def _lots_balance(session: AsyncSession, distributor_id: int) -> int:
     )
 
 
-async def _spend_view(session: AsyncSession, spend_id: int) -> schemas.Spend:
+async def _spend_view(session: AsyncSession, *, spend_id: int) -> schemas.Spend:
     s = (
         await session.execute(
             repo.SPEND,
@@ -184,7 +177,7 @@ async def _spend_view(session: AsyncSession, spend_id: int) -> schemas.Spend:
             {"i": spend_id},
         )
     ]
-    balance = await _lots_balance(session, s.distributor_id)
+    balance = await _lots_balance(session, distributor_id=s.distributor_id)
     return schemas.Spend(
         id=s.id,
         distributor_id=s.distributor_id,
@@ -215,7 +208,7 @@ async def _spend(
     """Take ``points`` from the member's oldest lots. Returns (status, spend id): 200 for a replay
     of the same key and body. Race-safe: the member's points account is locked first, so racing
     spends of one member run one after the other and the second sees the first's balance."""
-    balances = await _lock_member(session, distributor_id)
+    balances = await _lock_member(session, distributor_id=distributor_id)
     prior = (
         await session.execute(
             repo.PRIOR_SPEND,
@@ -268,12 +261,7 @@ async def _spend(
 
 
 async def redeem(
-    session: AsyncSession,
-    principal: Principal,
-    distributor_id: int,
-    data: schemas.RedemptionCreate,
-    key: str | None,
-) -> tuple[int, schemas.Spend]:
+    session: AsyncSession, *, principal: Principal, distributor_id: int, data: schemas.RedemptionCreate, key: str | None) -> tuple[int, schemas.Spend]:
     """``POST /me/points/redemptions``: idempotent by ``Idempotency-Key``; refused (409) beyond
     the balance. A points debt is not spendable (it is paid by later earnings)."""
     if not key or len(key) > 200:
@@ -292,17 +280,11 @@ async def redeem(
         actor=principal.actor,
         platform="points_redeemed",
     )
-    return status, await _spend_view(session, spend_id)
+    return status, await _spend_view(session, spend_id=spend_id)
 
 
 async def adjust(
-    session: AsyncSession,
-    principal: Principal,
-    distributor_id: int,
-    data: schemas.AdjustmentCreate,
-    settings: Settings,
-    key: str | None,
-) -> tuple[int, schemas.Adjusted]:
+    session: AsyncSession, *, principal: Principal, distributor_id: int, data: schemas.AdjustmentCreate, settings: Settings, key: str | None) -> tuple[int, schemas.Adjusted]:
     """An admin's correction with a reason, audited: positive points are a new lot, negative ones
     are taken from the oldest lots (never beyond the balance)."""
     if data.points == 0:
@@ -312,7 +294,7 @@ async def adjust(
     lot_id = spend_id = None
     status = 201
     if data.points > 0:
-        await _lock_member(session, distributor_id)
+        await _lock_member(session, distributor_id=distributor_id)
         lot = (
             await session.execute(
                 repo.INSERT_ADJUSTMENT_LOT,
@@ -368,7 +350,7 @@ async def adjust(
             distributor_id,
             after={"points": data.points, "reason": data.reason, "lot_id": lot_id, "spend_id": spend_id},
         )
-    balance = await _lots_balance(session, distributor_id)
+    balance = await _lots_balance(session, distributor_id=distributor_id)
     return status, schemas.Adjusted(
         distributor_id=distributor_id,
         points=data.points,
@@ -395,7 +377,7 @@ async def reverse_for_refund(
     refund takes all of them): from what is left of its lot, the spent rest becomes a points debt
     (``points_owed``) that later earnings pay first. The seller's points accounts are locked by
     the caller's account lock (orders.refunds.reverse_commissions), in the one lock order."""
-    await _lock_member(session, seller_id)
+    await _lock_member(session, distributor_id=seller_id)
     lot = (
         await session.execute(
             repo.LOCK_ORDER_LOT,
@@ -431,7 +413,7 @@ async def reverse_for_refund(
 # --------------------------------------------------------------------------- views
 
 
-async def my_points(session: AsyncSession, distributor_id: int) -> schemas.MyPoints:
+async def my_points(session: AsyncSession, *, distributor_id: int) -> schemas.MyPoints:
     rows: dict[str, int] = dict(
         (
             await session.execute(

@@ -62,7 +62,7 @@ async def record_registration(session: AsyncSession, *, settings: Settings, prin
         rows += [(p, settings.notify.privacy_version) for p, chosen in (("marketing", consent.marketing),
                                                                         ("sms", consent.sms)) if chosen]
         for purpose, version in rows:
-            await _grant(session, distributor_id, purpose, version, consent.channel)
+            await _grant(session, distributor_id=distributor_id, purpose=purpose, version=version, channel=consent.channel)
         await audit.record(session, principal, "consent.given", "distributor", distributor_id,
                            after={"purposes": [p for p, _ in rows], "channel": consent.channel,
                                   "terms_version": consent.terms_version, "privacy_version": consent.privacy_version})
@@ -147,7 +147,7 @@ async def verify_contact(session: AsyncSession, *, settings: Settings, principal
 # --------------------------------------------------------------------------- consents
 
 
-async def _grant(session: AsyncSession, distributor_id: int, purpose: str, version: str, channel: str) -> bool:
+async def _grant(session: AsyncSession, *, distributor_id: int, purpose: str, version: str, channel: str) -> bool:
     inserted = await session.execute(repo.GRANT_CONSENT, {"d": distributor_id, "p": purpose, "v": version, "c": channel})
     return bool(rowcount(inserted))
 
@@ -161,7 +161,7 @@ async def consents(session: AsyncSession, *, distributor_id: int) -> list[Consen
 async def grant(session: AsyncSession, *, settings: Settings, principal: Principal, distributor_id: int,
                 purpose: str, document_version: str | None) -> list[ConsentView]:
     assert purpose in CONSENT_PURPOSES
-    if await _grant(session, distributor_id, purpose, document_version or settings.notify.privacy_version, "api"):
+    if await _grant(session, distributor_id=distributor_id, purpose=purpose, version=document_version or settings.notify.privacy_version, channel="api"):
         await audit.record(session, principal, "consent.given", "distributor", distributor_id,
                            after={"purposes": [purpose]})
     return await consents(session, distributor_id=distributor_id)

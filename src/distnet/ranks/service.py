@@ -151,7 +151,7 @@ async def apply_ranks(
 
 
 async def upgrade_after_orders(
-    session: AsyncSession, orders: str, params: dict[str, Any]
+    session: AsyncSession, *, orders: str, params: dict[str, Any]
 ) -> list[dict[str, Any]]:
     """The cheap check on order accept: the sellers and their (at most three) nearest uplines."""
     scope = (
@@ -229,7 +229,7 @@ async def evaluate_ranks(session: AsyncSession) -> list[dict[str, Any]]:
     return await apply_ranks(session, upgrade_only=False, reason="periodic_evaluation")
 
 
-async def sales_totals(session: AsyncSession, distributor_id: int, days: int) -> tuple[int, int]:
+async def sales_totals(session: AsyncSession, *, distributor_id: int, days: int) -> tuple[int, int]:
     row = (
         await session.execute(
             text(
@@ -246,9 +246,9 @@ async def sales_totals(session: AsyncSession, distributor_id: int, days: int) ->
     return int(row[0]), int(row[1])
 
 
-async def rank_progress(session: AsyncSession, distributor_id: int, rank: str) -> RankProgress:
+async def rank_progress(session: AsyncSession, *, distributor_id: int, rank: str) -> RankProgress:
     ladder = await ladder_at(session)
-    personal, team = await sales_totals(session, distributor_id, ladder.period_days)
+    personal, team = await sales_totals(session, distributor_id=distributor_id, days=ladder.period_days)
     return progress_view(ladder, rank, personal, team)
 
 
@@ -347,7 +347,7 @@ def ladder_of(
     return Ladder(steps=steps, period_days=period_days, version=version, effective_from=effective_from)
 
 
-async def ladder_at(session: AsyncSession, at: Any = None) -> Ladder:
+async def ladder_at(session: AsyncSession, *, at: Any = None) -> Ladder:
     """The ladder in effect at ``at`` (now): the newest stored version effective by then, else the
     built-in (or ``DISTNET_RANK_LADDER``) default as version 0."""
     row = (await session.execute(_LADDER_AT, {"at": at})).first()
@@ -398,7 +398,7 @@ def ladder_item(ladder: Ladder, *, name: str, created_by: str | None, active: bo
 
 
 async def create_ladder(
-    session: AsyncSession, principal: Principal, data: schemas.LadderCreate
+    session: AsyncSession, *, principal: Principal, data: schemas.LadderCreate
 ) -> schemas.LadderVersion:
     """A new ladder version from ``effective_from`` (now by default; never in the past: ranks
     already given under the previous version would disagree with it)."""
@@ -462,7 +462,7 @@ async def create_ladder(
 
 
 async def correct_rank(
-    session: AsyncSession, principal: Principal, distributor_id: int, data: schemas.RankCorrection
+    session: AsyncSession, *, principal: Principal, distributor_id: int, data: schemas.RankCorrection
 ) -> schemas.RankCorrected:
     """An admin sets a member's rank, with a reason (audited, ``rank.changed`` event). Benefits
     follow at once; the next periodic evaluation judges the member by the ladder again."""

@@ -72,7 +72,7 @@ class ReportController(Controller):
             (end.astimezone(zone) - timedelta(days=30)).date(), time(), zone)
         if start >= end:
             raise ValidationFailed("from must be before to", field="from")
-        summary = await service.commission_statement_summary(session, distributor_id, start, end)
+        summary = await service.commission_statement_summary(session, distributor_id=distributor_id, start=start, end=end)
         return await render.respond(
             file_format, name=f"commission-statement-{distributor_id}", title="Commission statement",
             summary=summary, columns=service.STATEMENT_COLUMNS,
@@ -82,7 +82,7 @@ class ReportController(Controller):
          responses=json_or_files(Report[PayoutRunReportRow]), summary="A payout run: totals by item status and every item")
     async def payout_run(self, session: AsyncSession, state: State, run_id: Id,
                          file_format: Format = "json") -> Response[Any] | Stream:
-        summary = await service.payout_run_summary(session, run_id)
+        summary = await service.payout_run_summary(session, run_id=run_id)
         return await render.respond(file_format, name=f"payout-run-{run_id}-report", title="Payout run",
                                     summary=summary, columns=service.PAYOUT_COLUMNS,
                                     batches=service.payout_run_rows(state.sessionmaker, run_id), row=PayoutRunReportRow)
@@ -101,8 +101,8 @@ class ReportController(Controller):
                           currency: Annotated[str | None, Parameter(max_length=3)] = None,
                           file_format: Format = "json") -> Response[Any] | Stream:
         report = await service.debt_ageing(
-            session, _local(as_of, settings) if as_of else datetime.now(UTC),
-            check_currency(currency, settings.business.default_currency))
+            session, as_of=_local(as_of, settings) if as_of else datetime.now(UTC),
+            currency=check_currency(currency, settings.business.default_currency))
         return await _table(file_format, report, name="debt-ageing", title="Debt ageing",
                             columns=service.AGEING_COLUMNS, row=DebtAgeingRow)
 

@@ -18,16 +18,16 @@ BATCH = 5000
 STATEMENT_COLUMNS = ["commission_id", "order_id", "order_external_id", "level", "rate_bps", "base", "amount",
                      "reversed", "net", "status", "created_at", "hold_until", "available_at", "paid_at"]
 
-async def _distributor(session: AsyncSession, distributor_id: int) -> Any:
+async def _distributor(session: AsyncSession, *, distributor_id: int) -> Any:
     row = (await session.execute(repo.DISTRIBUTOR, {"d": distributor_id})).one_or_none()
     if row is None:
         raise NotFound(f"no distributor {distributor_id}")
     return row
 
 
-async def commission_statement_summary(session: AsyncSession, distributor_id: int, start: datetime, end: datetime
+async def commission_statement_summary(session: AsyncSession, *, distributor_id: int, start: datetime, end: datetime
                                        ) -> list[tuple[str, Any]]:
-    d = await _distributor(session, distributor_id)
+    d = await _distributor(session, distributor_id=distributor_id)
     rows = (await session.execute(repo.STATEMENT_BY_STATUS, {"d": distributor_id, "start": start, "end": end})).all()
     summary: list[tuple[str, Any]] = [("distributor", f"{d.code} {d.name}"), ("distributor_id", d.id),
                                       ("from", start), ("to", end)]
@@ -61,7 +61,7 @@ def statement_rows(sessionmaker: async_sessionmaker[AsyncSession], distributor_i
 PAYOUT_COLUMNS = ["item_id", "distributor_id", "distributor_code", "name", "amount", "currency", "status",
                   "bank_reference", "failure_reason", "result_at"]
 
-async def payout_run_summary(session: AsyncSession, run_id: int) -> list[tuple[str, Any]]:
+async def payout_run_summary(session: AsyncSession, *, run_id: int) -> list[tuple[str, Any]]:
     run = (await session.execute(repo.PAYOUT_RUN, {"r": run_id})).one_or_none()
     if run is None:
         raise NotFound(f"no payout run {run_id}")
@@ -105,7 +105,7 @@ async def trial_balance(session: AsyncSession) -> tuple[list[tuple[str, Any]], l
 AGEING_COLUMNS = ["distributor_id", "distributor_code", "name", "owed", "days_0_30", "days_31_60", "days_61_90",
                   "days_over_90", "oldest_debt_at"]
 
-async def debt_ageing(session: AsyncSession, as_of: datetime, currency: str
+async def debt_ageing(session: AsyncSession, *, as_of: datetime, currency: str
                       ) -> tuple[list[tuple[str, Any]], list[Sequence[Any]]]:
     rows = (await session.execute(repo.AGEING_ROWS, {"as_of": as_of, "currency": currency})).all()
     out: list[Sequence[Any]] = [[r.d, r.code, r.name, format_amount(int(r.owed)), format_amount(int(r.b0)), format_amount(int(r.b1)),

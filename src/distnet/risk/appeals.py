@@ -129,7 +129,7 @@ async def submit(session: AsyncSession, principal: Principal, business: Business
     at = now_utc()
     appeal = Appeal(hold_id=hold_id, distributor_id=hold.distributor_id, statement=statement.strip(),
                     evidence=evidence, status=S.submitted.value, submission_no=len(previous) + 1,
-                    due_at=await working_days_after(session, at, business.appeal_due_business_days,
+                    due_at=await working_days_after(session, start=at, days=business.appeal_due_business_days,
                                                     zone=business.zone))
     try:
         async with session.begin_nested():

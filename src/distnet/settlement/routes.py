@@ -46,8 +46,8 @@ class SettlementController(Controller):
         ids = await service.list_runs(session, limit=limit + 1, before=after[0] if after else None)
         more = len(ids) > limit
         ids = ids[:limit]
-        return Page([await service.run_view(session, i) for i in ids], encode_cursor(ids[-1]) if more else None)
+        return Page([await service.run_view(session, run_id=i) for i in ids], encode_cursor(ids[-1]) if more else None)
 
     @get("/{run_id:int}", opt=roles(Role.finance, Role.finance_approver, raises=[SettlementRunNotFound]))
     async def get_run(self, session: AsyncSession, run_id: RunId) -> SettlementRunView:
-        return await service.run_view(session, run_id)
+        return await service.run_view(session, run_id=run_id)

@@ -110,7 +110,7 @@ async def start_run(
     return created, False
 
 
-async def _claim(session: AsyncSession, run_id: int, partition_no: int | None, skip_locked: bool):
+async def _claim(session: AsyncSession, *, run_id: int, partition_no: int | None, skip_locked: bool):
     stmt = select(SettlementPartition).where(SettlementPartition.run_id == run_id)
     if partition_no is not None:
         stmt = stmt.where(SettlementPartition.partition_no == partition_no)
@@ -123,12 +123,11 @@ async def _claim(session: AsyncSession, run_id: int, partition_no: int | None, s
 
 
 async def process_partition(
-    session: AsyncSession, run_id: int, partition_no: int | None = None, *, skip_locked: bool = False,
-) -> SettlementPartition | None:
+    session: AsyncSession, *, run_id: int, partition_no: int | None = None, skip_locked: bool = False) -> SettlementPartition | None:
     """Settle one partition of ``run_id`` (the given one, or the next pending) in the session's
     transaction. Returns None when there was nothing left to claim. The partition row stays locked
     until commit, so no other worker processes it at the same time."""
-    part = await _claim(session, run_id, partition_no, skip_locked)
+    part = await _claim(session, run_id=run_id, partition_no=partition_no, skip_locked=skip_locked)
     if part is None:
         return None
     run = await session.get(SettlementRun, run_id)
@@ -168,14 +167,14 @@ async def settle(
     for skip_locked in (True, False):
         while True:
             async with session_scope(sessionmaker) as session:
-                part = await process_partition(session, run_id, skip_locked=skip_locked)
+                part = await process_partition(session, run_id=run_id, skip_locked=skip_locked)
             if part is None:
                 break
             done += 1
             if on_progress:
                 on_progress(min(done, total), total)
     async with sessionmaker() as session:
-        return await run_view(session, run_id)
+        return await run_view(session, run_id=run_id)
 
 
 async def _done_count(sessionmaker: async_sessionmaker[AsyncSession], run_id: int) -> int:
@@ -185,7 +184,7 @@ async def _done_count(sessionmaker: async_sessionmaker[AsyncSession], run_id: in
         ) or 0
 
 
-async def run_view(session: AsyncSession, run_id: int) -> SettlementRunView:
+async def run_view(session: AsyncSession, *, run_id: int) -> SettlementRunView:
     run = await session.get(SettlementRun, run_id, populate_existing=True)
     if run is None:
         raise SettlementRunNotFound(f"no settlement run {run_id}")
@@ -213,7 +212,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-async def run_settlement(session: AsyncSession, settings: Any = None) -> SettlementRunView:
+async def run_settlement(session: AsyncSession, *, settings: Any = None) -> SettlementRunView:
     """Periodic job entry (worker/jobs.py). Settlement commits per partition by design (a crash
     must keep the finished partitions: invariant 8), so it runs its own transactions on the
     session's engine rather than inside the runner's single unit of work; the runner's session is

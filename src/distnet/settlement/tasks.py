@@ -39,4 +39,4 @@ async def run(as_of: str | None = None, partitions: int | None = None) -> dict[s
 async def run_partition(run_id: int, partition_no: int) -> bool:
     """Settle one partition; False when it was already done (a redelivered message)."""
     async with session_scope(worker_sessionmaker()) as session:
-        return await service.process_partition(session, run_id, partition_no) is not None
+        return await service.process_partition(session, run_id=run_id, partition_no=partition_no) is not None

@@ -20,7 +20,7 @@ def create(
 
     async def go(session, settings):
         staff = await service.create_staff(session, name=name)
-        key, raw = await service.add_key(session, staff, roles=role)
+        key, raw = await service.add_key(session, staff=staff, roles=role)
         return staff.id, key.roles, raw
 
     staff_id, roles, raw = run_in_session(go)
@@ -39,8 +39,8 @@ def add_key(
     from distnet.staff import service
 
     async def go(session, settings):
-        staff = await service.find_staff(session, who)
-        key, raw = await service.add_key(session, staff, roles=role)
+        staff = await service.find_staff(session, who=who)
+        key, raw = await service.add_key(session, staff=staff, roles=role)
         return staff.name, key.roles, raw
 
     name, roles, raw = run_in_session(go)
@@ -69,8 +69,8 @@ def disable(who: Annotated[str, typer.Argument(help="staff id or exact name")]) 
     from distnet.staff import service
 
     async def go(session, settings):
-        staff = await service.find_staff(session, who)
-        await service.disable_staff(session, staff)
+        staff = await service.find_staff(session, who=who)
+        await service.disable_staff(session, staff=staff)
         return staff.name
 
     typer.echo(f"disabled '{run_in_session(go)}'")

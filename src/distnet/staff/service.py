@@ -39,7 +39,7 @@ async def create_staff(session: AsyncSession, *, name: str) -> Staff:
     return staff
 
 
-async def find_staff(session: AsyncSession, who: str) -> Staff:
+async def find_staff(session: AsyncSession, *, who: str) -> Staff:
     """By id or by exact name."""
     stmt = select(Staff).where(Staff.id == int(who)) if who.isdigit() else select(Staff).where(Staff.name == who)
     staff = await session.scalar(stmt)
@@ -48,7 +48,7 @@ async def find_staff(session: AsyncSession, who: str) -> Staff:
     return staff
 
 
-async def add_key(session: AsyncSession, staff: Staff, *, roles: list[str], label: str | None = None
+async def add_key(session: AsyncSession, *, staff: Staff, roles: list[str], label: str | None = None
                   ) -> tuple[ApiKey, str]:
     """A key under a person; only staff roles (a distributor key belongs to a distributor)."""
     bad = [r for r in roles if r not in STAFF]
@@ -57,7 +57,7 @@ async def add_key(session: AsyncSession, staff: Staff, *, roles: list[str], labe
     return await create_key(session, name=label or staff.name, roles=roles, staff_id=staff.id)
 
 
-async def disable_staff(session: AsyncSession, staff: Staff) -> None:
+async def disable_staff(session: AsyncSession, *, staff: Staff) -> None:
     """Every key of the person stops at once (principal lookup refuses disabled people)."""
     staff.disabled_at = datetime.now(UTC)
     await session.flush()

@@ -32,12 +32,12 @@ class TaxController(Controller):
 
     @get("/tax-tables", opt=roles(Role.finance, Role.finance_approver), summary="Tax table versions")
     async def list_tables(self, session: AsyncSession, settings: Settings) -> TaxTableList:
-        return await service.list_tables(session, settings)
+        return await service.list_tables(session, settings=settings)
 
     @post("/tax-tables", opt=roles(Role.admin, raises=[InvalidTaxTable]), summary="A new tax table version, effective from a month's first day")
     async def create_table(self, session: AsyncSession, settings: Settings, principal: Principal,
                            data: TaxTableCreate) -> TaxTable:
-        return await service.create_table(session, settings, principal, data)
+        return await service.create_table(session, settings=settings, principal=principal, data=data)
 
     @get("/reports/tax", opt=roles(Role.finance, files=[CSV, XLSX]), responses=json_or_files(Report[TaxReportRow]),
          summary="Monthly withholding for filing: per person name, resident ID, gross, tax (finance only)")
@@ -45,7 +45,7 @@ class TaxController(Controller):
                       file_format: Annotated[Literal["json", "csv", "xlsx"], Parameter(query="format")] = "json",
                       ) -> Response[Any] | Stream:
         first = date(int(month[:4]), int(month[5:7]), 1)
-        summary, rows = await service.monthly_report(session, settings, first)
+        summary, rows = await service.monthly_report(session, settings=settings, month=first)
         return await render.respond(file_format, name=f"tax-{month}", title=f"Tax withheld {month}",
                                     summary=summary, columns=service.MONTHLY_COLUMNS, batches=render.once(rows),
                                     row=TaxReportRow)
@@ -58,7 +58,7 @@ class TaxController(Controller):
                              distributor_id: DistributorId, year: Year,
                              file_format: Annotated[Literal["json", "xlsx", "pdf"], Parameter(query="format")] = "json",
                              ) -> Response[Any]:
-        st = await service.statement(session, settings, principal, distributor_id, year)
+        st = await service.statement(session, settings=settings, principal=principal, distributor_id=distributor_id, year=year)
         if file_format == "json":
             return Response(st)
         if file_format not in ("xlsx", "pdf"):

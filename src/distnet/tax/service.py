@@ -44,7 +44,7 @@ def tax_month(at: datetime, time_zone: str) -> date:
     return date(local.year, local.month, 1)
 
 
-async def effective_table(session: AsyncSession, month: date) -> TaxTableVersion | None:
+async def effective_table(session: AsyncSession, *, month: date) -> TaxTableVersion | None:
     await session.execute(repo.ENSURE_DEFAULT, {"name": DEFAULT_NAME, "rules": json.dumps(CHINA_LABOUR_REMUNERATION)})
     row = (await session.execute(repo.EFFECTIVE_TABLE, {"month": month})).first()
     return None if row is None else TaxTableVersion(row.id, row.version, row.name, row.effective_from, row.rules)
@@ -58,15 +58,14 @@ def table_view(t: TaxTableModel, in_force_id: int | None) -> schemas.TaxTable:
                             created_at=t.created_at, created_by=t.created_by, in_force=t.id == in_force_id)
 
 
-async def list_tables(session: AsyncSession, settings: Settings) -> schemas.TaxTableList:
+async def list_tables(session: AsyncSession, *, settings: Settings) -> schemas.TaxTableList:
     month = tax_month(await session.scalar(repo.NOW), settings.business.time_zone)
-    current = await effective_table(session, month)
+    current = await effective_table(session, month=month)
     tables = await session.scalars(select(TaxTableModel).order_by(TaxTableModel.version))
     return schemas.TaxTableList(items=[table_view(t, current.id if current else None) for t in tables])
 
 
-async def create_table(session: AsyncSession, settings: Settings, principal: Principal,
-                       data: schemas.TaxTableCreate) -> schemas.TaxTable:
+async def create_table(session: AsyncSession, *, settings: Settings, principal: Principal, data: schemas.TaxTableCreate) -> schemas.TaxTable:
     """A new version; it applies to payments from ``effective_from`` (a month's first day) on."""
     if data.effective_from.day != 1:
         raise InvalidTaxTable("effective_from must be the first day of a month",
@@ -75,7 +74,7 @@ async def create_table(session: AsyncSession, settings: Settings, principal: Pri
         rules = validate(data.rules)
     except InvalidTaxRules as exc:
         raise InvalidTaxTable(str(exc), extra={"errors": [{"field": "rules", "message": str(exc)}]}) from None
-    await effective_table(session, data.effective_from)  # the default exists first: it is version 1
+    await effective_table(session, month=data.effective_from)  # the default exists first: it is version 1
     await session.execute(repo.LOCK_TAX_TABLES)  # versions in order
     version = (await session.scalar(repo.LAST_TAX_TABLE_VERSION)) + 1
     table = TaxTableModel(version=version, name=data.name.strip(), effective_from=data.effective_from, rules=rules,
@@ -91,7 +90,7 @@ async def create_table(session: AsyncSession, settings: Settings, principal: Pri
 # --------------------------------------------------------------------------- reports
 
 
-async def monthly_report(session: AsyncSession, settings: Settings, month: date) -> tuple[list, list]:
+async def monthly_report(session: AsyncSession, *, settings: Settings, month: date) -> tuple[list, list]:
     """Per person for filing: name, resident ID number (decrypted: finance only), gross, tax, net."""
     rows = (await session.execute(repo.MONTHLY, {"month": month})).all()
     secret = settings.secret_key
@@ -112,8 +111,7 @@ MONTHLY_COLUMNS = ["distributor_id", "distributor_code", "name", "resident_id", 
 PAYER = "distnet 平台 (the platform)"
 
 
-async def statement(session: AsyncSession, settings: Settings, principal: Principal, distributor_id: int,
-                    year: int) -> schemas.TaxStatement:
+async def statement(session: AsyncSession, *, settings: Settings, principal: Principal, distributor_id: int, year: int) -> schemas.TaxStatement:
     ensure_self_or_staff(principal, distributor_id, Role.finance)
     d = await session.get(Distributor, distributor_id)
     if d is None:

@@ -100,7 +100,7 @@ def _locked(until: datetime) -> CodeLocked:
                       headers={"Retry-After": str(retry)})
 
 
-async def _contact(session: AsyncSession, settings: Settings, distributor_id: int) -> tuple[str, str] | None:
+async def _contact(session: AsyncSession, *, settings: Settings, distributor_id: int) -> tuple[str, str] | None:
     """The distributor's verified contact: the phone first (SMS), else the e-mail."""
     row = (await session.execute(repo.VERIFIED_CONTACT, {"d": distributor_id})).first()
     if row is None:
@@ -129,7 +129,7 @@ async def issue_code(session: AsyncSession, *, settings: Settings, distributor_i
         raise _locked(until)
     if limiter is not None:
         await limiter.hit("code_send", person=distributor_id)
-    channel, address = destination or await _contact(session, settings, distributor_id) or ("inbox", None)
+    channel, address = destination or await _contact(session, settings=settings, distributor_id=distributor_id) or ("inbox", None)
     if channel == "inbox" and require_contact:
         raise NoVerifiedContact("add and confirm a phone or e-mail first")
     await session.execute(repo.SUPERSEDE_LIVE_CODES, {"d": distributor_id, "p": purpose})
