@@ -30,8 +30,9 @@ RANKS = "ARRAY['member','member','member','silver','silver','gold','platinum']"
 async def build(session, distributors: int, orders: int) -> None:
     """A FANOUT-ary sponsor tree (parent(i) = (i - 2) / FANOUT + 1), its bounded upline, cards,
     accounts and orders, all set-based."""
-    await session.execute(text(
-        """
+    await session.execute(
+        text(
+            """
         INSERT INTO distributor (id, code, name, sponsor_id, depth, path, rank)
         WITH RECURSIVE t(id, path, depth) AS (
             SELECT 1::bigint, '1'::ltree, 0
@@ -40,33 +41,51 @@ async def build(session, distributors: int, orders: int) -> None:
               FROM t JOIN generate_series(2, :n) AS c(id) ON (c.id - 2) / :k + 1 = t.id
         )
         SELECT id, 'C' || id, 'd' || id, CASE WHEN id = 1 THEN NULL ELSE (id - 2) / :k + 1 END, depth, path,
-               (""" + RANKS + """)[1 + (id % 7)]
+               ("""
+            + RANKS
+            + """)[1 + (id % 7)]
           FROM t
-        """), {"n": distributors, "k": FANOUT})
-    await session.execute(text("SELECT setval(pg_get_serial_sequence('distributor', 'id'), :n)"), {"n": distributors})
-    await session.execute(text(
         """
+        ),
+        {"n": distributors, "k": FANOUT},
+    )
+    await session.execute(
+        text("SELECT setval(pg_get_serial_sequence('distributor', 'id'), :n)"), {"n": distributors}
+    )
+    await session.execute(
+        text(
+            """
         INSERT INTO distributor_upline (distributor_id, level, ancestor_id)
         SELECT d.id, k, ltree2text(subpath(d.path, nlevel(d.path) - 1 - k, 1))::bigint
           FROM distributor d, generate_series(1, 3) AS k WHERE nlevel(d.path) - 1 - k >= 0
-        """))
-    await session.execute(text(
-        "INSERT INTO card (number, distributor_id) SELECT lpad(id::text, 16, '0'), id FROM distributor"))
-    await session.execute(text(
         """
+        )
+    )
+    await session.execute(
+        text("INSERT INTO card (number, distributor_id) SELECT lpad(id::text, 16, '0'), id FROM distributor")
+    )
+    await session.execute(
+        text(
+            """
         INSERT INTO ledger_account (distributor_id, kind, currency)
         SELECT id, k, 'CNY' FROM distributor, unnest(ARRAY['pending','available','withheld','reserved','paid','owed']) k
         UNION ALL SELECT id, k, 'PTS' FROM distributor, unnest(ARRAY['points','points_owed']) k
         UNION ALL SELECT NULL, k, 'CNY'
           FROM unnest(ARRAY['commission_expense','payout_clearing','forfeited_income','repayment_clearing']) k
-        """))
-    await session.execute(text(
         """
+        )
+    )
+    await session.execute(
+        text(
+            """
         INSERT INTO orders (source, external_id, body_hash, card_id, seller_id, amount, currency, placed_at)
         SELECT 'bench', 'o' || g, '\\x00', s, s, 100 + (g * 7919) % 100000, 'CNY',
                now() - make_interval(secs => (g % 2592000))
           FROM (SELECT g, 1 + (g * 104729) % :n AS s FROM generate_series(1::bigint, :orders) g) x
-        """), {"n": distributors, "orders": orders})
+        """
+        ),
+        {"n": distributors, "orders": orders},
+    )
     await commissions_repo.ensure_default_plan(session)
     await session.commit()
     for table in ("distributor", "distributor_upline", "orders", "ledger_account", "commission_rate"):
@@ -103,31 +122,56 @@ async def main(size: str, skip_baseline: bool = False) -> None:
                 await s.commit()
                 baseline = time.perf_counter() - t0
                 base_rows = await s.scalar(text("SELECT count(*) FROM commission"))
-            await s.execute(text("SET LOCAL session_replication_role = replica"))  # TRUNCATE refused otherwise
+            await s.execute(
+                text("SET LOCAL session_replication_role = replica")
+            )  # TRUNCATE refused otherwise
             await s.execute(text("TRUNCATE commission"))
             await s.commit()
             t0 = time.perf_counter()
-            result = await commissions_repo.attribute_in_chunks(s, "SELECT id FROM orders", {}, cap=3,
-                                                                ref_type="bench", ref_id=size)
+            result = await commissions_repo.attribute_in_chunks(
+                s, "SELECT id FROM orders", {}, cap=3, ref_type="bench", ref_id=size
+            )
             await s.commit()
             seconds = time.perf_counter() - t0
-            ok = await s.scalar(text(
-                "SELECT count(*) = 0 FROM (SELECT transaction_id FROM ledger_posting GROUP BY 1 HAVING sum(amount) <> 0) x"))
+            ok = await s.scalar(
+                text(
+                    "SELECT count(*) = 0 FROM (SELECT transaction_id FROM ledger_posting GROUP BY 1 HAVING sum(amount) <> 0) x"
+                )
+            )
         await engine.dispose()
-    print(f"{'size':>5} {'orders':>10} {'distributors':>12} {'commissions':>12} {'baseline s':>10} {'ours s':>8} "
-          f"{'ratio':>6}")
-    print(f"{size:>5} {orders:>10} {distributors:>12} {result['commissions']:>12} {baseline:>10.2f} {seconds:>8.2f} "
-          f"{seconds / baseline:>6.2f}")
-    emit({"name": "commissions", "size": size, "orders": orders, "distributors": distributors,
-          "commissions": int(result["commissions"]), "baseline_rows": base_rows, "seconds": round(seconds, 3),
-          "baseline_seconds": round(baseline, 3), "ratio": round(seconds / baseline, 3),
-          "orders_per_second": round(orders / seconds), "setup_seconds": round(setup, 1), "ledger_balanced": ok})
+    print(
+        f"{'size':>5} {'orders':>10} {'distributors':>12} {'commissions':>12} {'baseline s':>10} {'ours s':>8} "
+        f"{'ratio':>6}"
+    )
+    print(
+        f"{size:>5} {orders:>10} {distributors:>12} {result['commissions']:>12} {baseline:>10.2f} {seconds:>8.2f} "
+        f"{seconds / baseline:>6.2f}"
+    )
+    emit(
+        {
+            "name": "commissions",
+            "size": size,
+            "orders": orders,
+            "distributors": distributors,
+            "commissions": int(result["commissions"]),
+            "baseline_rows": base_rows,
+            "seconds": round(seconds, 3),
+            "baseline_seconds": round(baseline, 3),
+            "ratio": round(seconds / baseline, 3),
+            "orders_per_second": round(orders / seconds),
+            "setup_seconds": round(setup, 1),
+            "ledger_balanced": ok,
+        }
+    )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(ORDERS), default="S")
-    parser.add_argument("--skip-baseline", action="store_true",
-                        help="time only the production path (no ratio: for checking a change at L, ~20 min shorter)")
+    parser.add_argument(
+        "--skip-baseline",
+        action="store_true",
+        help="time only the production path (no ratio: for checking a change at L, ~20 min shorter)",
+    )
     args = parser.parse_args()
     asyncio.run(main(args.size, args.skip_baseline))

@@ -46,19 +46,34 @@ def csv_bytes(n: int, distributors: int, prefix: str) -> bytes:
     buf.write(",".join(HEADER) + "\n")
     for i in range(n):
         seller = 1 + (i * 104729) % distributors
-        buf.write(f"{prefix}{i},{seller:016d},{(i * 7919) % 100000 / 100 + 1:.2f},2026-11-01T00:00:00Z,b{i % 5000}\n")
+        buf.write(
+            f"{prefix}{i},{seller:016d},{(i * 7919) % 100000 / 100 + 1:.2f},2026-11-01T00:00:00Z,b{i % 5000}\n"
+        )
     return buf.getvalue().encode()
 
 
 def copy_baseline(url: str, n: int, distributors: int) -> float:
     """Binary COPY of the same number of rows straight into orders (no validation, no commissions)."""
     placed = datetime(2026, 11, 1, tzinfo=UTC)
-    rows = [("copy", f"c{i}", b"\0", 1 + (i * 104729) % distributors, 1 + (i * 104729) % distributors,
-             100 + (i * 7919) % 100000, "CNY", placed) for i in range(n)]
+    rows = [
+        (
+            "copy",
+            f"c{i}",
+            b"\0",
+            1 + (i * 104729) % distributors,
+            1 + (i * 104729) % distributors,
+            100 + (i * 7919) % 100000,
+            "CNY",
+            placed,
+        )
+        for i in range(n)
+    ]
     with psycopg.connect(plain(url)) as conn:
         t0 = time.perf_counter()
-        with conn.cursor().copy("COPY orders (source, external_id, body_hash, card_id, seller_id, amount, currency, "
-                                "placed_at) FROM STDIN WITH (FORMAT binary)") as copy:
+        with conn.cursor().copy(
+            "COPY orders (source, external_id, body_hash, card_id, seller_id, amount, currency, "
+            "placed_at) FROM STDIN WITH (FORMAT binary)"
+        ) as copy:
             copy.set_types(["text", "text", "bytea", "int8", "int8", "int8", "text", "timestamptz"])
             for row in rows:
                 copy.write_row(row)
@@ -120,10 +135,17 @@ def raw_batch_baseline(url: str, batches: list[list[dict]], in_flight: int = 4) 
     batch its own transaction, as each HTTP batch is)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    params = [{"ext": [f"raw-{o['external_id']}" for o in b], "card": [o["card_number"] for o in b],
-               "amount": [round(float(o["amount"]) * 100) for o in b]} for b in batches]
+    params = [
+        {
+            "ext": [f"raw-{o['external_id']}" for o in b],
+            "card": [o["card_number"] for o in b],
+            "amount": [round(float(o["amount"]) * 100) for o in b],
+        }
+        for b in batches
+    ]
     conns = [psycopg.connect(plain(url)) for _ in range(in_flight)]
     try:
+
         def run(i: int) -> None:
             conn = conns[i % in_flight]
             for k in range(i, len(params), in_flight):
@@ -142,11 +164,30 @@ def raw_batch_baseline(url: str, batches: list[list[dict]], in_flight: int = 4) 
 
 def serve(url: str, port: int, processes: int) -> subprocess.Popen:
     """``distnet serve --processes N`` on the scratch database, as an operator would run it."""
-    env = {**os.environ, "DISTNET_DATABASE_URL": url, "DISTNET_REDIS_URL": "redis://127.0.0.1:6379/0",
-           "DISTNET_SECRET_KEY": "bench", "DISTNET_DATA_DIR": "/tmp/distnet-bench"}
-    server = subprocess.Popen([sys.executable, "-m", "distnet", "serve", "--port", str(port), "--processes",
-                               str(processes), "--no-workers"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)
+    env = {
+        **os.environ,
+        "DISTNET_DATABASE_URL": url,
+        "DISTNET_REDIS_URL": "redis://127.0.0.1:6379/0",
+        "DISTNET_SECRET_KEY": "bench",
+        "DISTNET_DATA_DIR": "/tmp/distnet-bench",
+    }
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "distnet",
+            "serve",
+            "--port",
+            str(port),
+            "--processes",
+            str(processes),
+            "--no-workers",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 180  # a loaded shared machine took over 60 s
     while time.monotonic() < deadline:
         try:
@@ -178,10 +219,18 @@ class CpuMeter:
 
     def _sample(self) -> dict[tuple[str, int], float]:
         with psycopg.connect(self.url) as conn:
-            backends = [r[0] for r in conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [self.dbname])]
-        pids = {"server": [self.server.pid, *(p.pid for p in self.server.children(recursive=True))],
-                "postgres": backends, "client": [os.getpid()]}
+            backends = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                    [self.dbname],
+                )
+            ]
+        pids = {
+            "server": [self.server.pid, *(p.pid for p in self.server.children(recursive=True))],
+            "postgres": backends,
+            "client": [os.getpid()],
+        }
         sample = {}
         for kind, ids in pids.items():
             for pid in ids:
@@ -229,20 +278,28 @@ async def main(args: argparse.Namespace) -> None:
     n = ORDERS[args.size]
     distributors = max(1000, n // 10)
     with scratch_database("bench_ingest") as url:
-        settings = Settings(data_dir=Path("/tmp/distnet-bench"), secret_key=b"bench",
-                            database=DatabaseSettings(url=url, pool_size=10),
-                            redis=RedisSettings(url="redis://127.0.0.1:6379/0"), business=BusinessSettings())
+        settings = Settings(
+            data_dir=Path("/tmp/distnet-bench"),
+            secret_key=b"bench",
+            database=DatabaseSettings(url=url, pool_size=10),
+            redis=RedisSettings(url="redis://127.0.0.1:6379/0"),
+            business=BusinessSettings(),
+        )
         engine = make_engine(url, pool_size=10)
         sm = make_sessionmaker(engine)
         async with sm() as s:
             await build(s, distributors, 0)
             # every ancestor (the sales rollup credits them all), not only the three nearest
-            await s.execute(text("INSERT INTO distributor_closure (ancestor_id, depth, descendant_id) "
-                                 "SELECT ltree2text(subpath(path, i, 1))::bigint, nlevel(path) - 1 - i, id "
-                                 "FROM distributor, generate_series(0, nlevel(path) - 2) i"))
+            await s.execute(
+                text(
+                    "INSERT INTO distributor_closure (ancestor_id, depth, descendant_id) "
+                    "SELECT ltree2text(subpath(path, i, 1))::bigint, nlevel(path) - 1 - i, id "
+                    "FROM distributor, generate_series(0, nlevel(path) - 2) i"
+                )
+            )
             await s.commit()
         data = csv_bytes(n, distributors, "imp")
-        chunks = [data[i:i + (1 << 20)] for i in range(0, len(data), 1 << 20)]
+        chunks = [data[i : i + (1 << 20)] for i in range(0, len(data), 1 << 20)]
         import_plain = import_one = import_full = baseline = float("nan")
 
         async def timed_import(chunks: list[bytes], parts: int, attribute: bool) -> tuple[float, dict]:
@@ -251,11 +308,15 @@ async def main(args: argparse.Namespace) -> None:
                 # the scratch database's tables refuse TRUNCATE (migration 0012) unless replication
                 # role "replica" (superuser only) skips that trigger
                 await s.execute(text("SET LOCAL session_replication_role = replica"))
-                await s.execute(text("TRUNCATE orders, refund, commission, ledger_posting, ledger_transaction"))
+                await s.execute(
+                    text("TRUNCATE orders, refund, commission, ledger_posting, ledger_transaction")
+                )
                 await s.execute(text("UPDATE ledger_account SET balance = 0 WHERE balance <> 0"))
                 await s.commit()
             t0 = time.perf_counter()
-            result = await import_csv_parts(sm, settings, chunks, header=HEADER, attribute=attribute, parts=parts)
+            result = await import_csv_parts(
+                sm, settings, chunks, header=HEADER, attribute=attribute, parts=parts
+            )
             return time.perf_counter() - t0, result
 
         if not args.skip_import:  # --skip-import: quick runs of the HTTP phases only
@@ -263,10 +324,12 @@ async def main(args: argparse.Namespace) -> None:
             import_plain, result = await timed_import(chunks, args.parts, False)
             import_full, result = await timed_import(chunks, args.parts, True)
             baseline = await asyncio.to_thread(copy_baseline, url, n, distributors)
-            print(f"import {n} rows on {args.parts} connections: {import_plain:.2f}s without commissions "
-                  f"({n / import_plain:,.0f}/s; one connection {import_one:.2f}s), {import_full:.2f}s with commissions "
-                  f"({n / import_full:,.0f}/s); binary COPY {baseline:.2f}s ({n / baseline:,.0f}/s); "
-                  f"created {result['created']}, errors {result['errors']}")
+            print(
+                f"import {n} rows on {args.parts} connections: {import_plain:.2f}s without commissions "
+                f"({n / import_plain:,.0f}/s; one connection {import_one:.2f}s), {import_full:.2f}s with commissions "
+                f"({n / import_full:,.0f}/s); binary COPY {baseline:.2f}s ({n / baseline:,.0f}/s); "
+                f"created {result['created']}, errors {result['errors']}"
+            )
 
         key = await admin_key(sm)
         await fold(sm)
@@ -282,10 +345,23 @@ async def main(args: argparse.Namespace) -> None:
             # aiohttp as the load client: lighter than httpx, and the client's CPU is taken from
             # the same cores as the server's (its cost per request is printed with the figures)
             connector = aiohttp.TCPConnector(limit=max(args.single_in_flight, 4))
-            async with aiohttp.ClientSession(f"http://127.0.0.1:{port}", headers=headers, connector=connector,
-                                             timeout=aiohttp.ClientTimeout(total=120)) as client:
-                batches = [[{"external_id": f"http-{b}-{i}", "card_number": f"{1 + (b * 1000 + i) % distributors:016d}",
-                             "amount": "12.34"} for i in range(1000)] for b in range(http_total // 1000)]
+            async with aiohttp.ClientSession(
+                f"http://127.0.0.1:{port}",
+                headers=headers,
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=120),
+            ) as client:
+                batches = [
+                    [
+                        {
+                            "external_id": f"http-{b}-{i}",
+                            "card_number": f"{1 + (b * 1000 + i) % distributors:016d}",
+                            "amount": "12.34",
+                        }
+                        for i in range(1000)
+                    ]
+                    for b in range(http_total // 1000)
+                ]
                 sem = asyncio.Semaphore(4)
 
                 async def send(batch):
@@ -298,11 +374,15 @@ async def main(args: argparse.Namespace) -> None:
                 await asyncio.gather(*[send(b) for b in batches])
                 http_seconds = time.perf_counter() - t0
                 batch_cpu = meter.per_request_ms(http_total)
-                print(f"POST /orders/batch: {http_total} orders in {http_seconds:.2f}s = {http_total / http_seconds:,.0f}/s; "
-                      f"CPU ms per order: {batch_cpu}")
+                print(
+                    f"POST /orders/batch: {http_total} orders in {http_seconds:.2f}s = {http_total / http_seconds:,.0f}/s; "
+                    f"CPU ms per order: {batch_cpu}"
+                )
                 raw_seconds = await asyncio.to_thread(raw_batch_baseline, url, batches)
-                print(f"raw SQL baseline, one statement per batch on 4 connections: {http_total / raw_seconds:,.0f} "
-                      f"orders/s; HTTP batch reaches {raw_seconds / http_seconds:.2f}x of it")
+                print(
+                    f"raw SQL baseline, one statement per batch on 4 connections: {http_total / raw_seconds:,.0f} "
+                    f"orders/s; HTTP batch reaches {raw_seconds / http_seconds:.2f}x of it"
+                )
                 await fold(sm)
 
                 # Open loop: request i is due at start + i / rate and its latency counts from then (a
@@ -319,12 +399,16 @@ async def main(args: argparse.Namespace) -> None:
                     in_flight = asyncio.Semaphore(args.single_in_flight)
 
                     async def one(i: int, due: float):
-                        body = {"external_id": f"{prefix}-{i}", "card_number": f"{1 + i % distributors:016d}",
-                                "amount": "9.99"}
+                        body = {
+                            "external_id": f"{prefix}-{i}",
+                            "card_number": f"{1 + i % distributors:016d}",
+                            "amount": "9.99",
+                        }
                         async with in_flight:
                             try:
-                                async with client.post("/api/v1/orders", json=body,
-                                                       timeout=aiohttp.ClientTimeout(total=5)) as r:
+                                async with client.post(
+                                    "/api/v1/orders", json=body, timeout=aiohttp.ClientTimeout(total=5)
+                                ) as r:
                                     status, answer = r.status, await r.read()
                             except (aiohttp.ClientError, TimeoutError) as exc:
                                 failures.append(type(exc).__name__)
@@ -348,8 +432,10 @@ async def main(args: argparse.Namespace) -> None:
 
                 warm, warm_failures, _, _, _ = await open_loop("warmup", args.warmup_seconds)
                 if warm:
-                    print(f"warm-up at {args.rate}/s for {args.warmup_seconds}s: p99 "
-                          f"{percentile([x for x, _ in warm], 99) * 1000:.1f} ms (not counted), {len(warm_failures)} failed")
+                    print(
+                        f"warm-up at {args.rate}/s for {args.warmup_seconds}s: p99 "
+                        f"{percentile([x for x, _ in warm], 99) * 1000:.1f} ms (not counted), {len(warm_failures)} failed"
+                    )
                 meter.start()
                 timed, failures, late, tasks, single_seconds = await open_loop("single", args.single_seconds)
                 single_cpu = meter.per_request_ms(len(timed))
@@ -357,24 +443,43 @@ async def main(args: argparse.Namespace) -> None:
                 slowest = sorted(timed, reverse=True)[:5]
                 print("slowest: " + ", ".join(f"{x * 1000:.0f} ms at +{at:.2f}s" for x, at in slowest))
                 p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
-                print(f"single POST /orders at {args.rate}/s: p50 {p50:.1f} ms, p99 {p99:.1f} ms ({len(latencies)} "
-                      f"answered of {len(tasks)} in {single_seconds:.1f}s, {len(failures)} failed, {len(late)} unanswered)"
-                      + (f"; first failure: {failures[0]}" if failures else "") + f"; CPU ms per request: {single_cpu}")
+                print(
+                    f"single POST /orders at {args.rate}/s: p50 {p50:.1f} ms, p99 {p99:.1f} ms ({len(latencies)} "
+                    f"answered of {len(tasks)} in {single_seconds:.1f}s, {len(failures)} failed, {len(late)} unanswered)"
+                    + (f"; first failure: {failures[0]}" if failures else "")
+                    + f"; CPU ms per request: {single_cpu}"
+                )
         finally:
             stop(server)
         await engine.dispose()
-    emit({"name": "ingest", "size": args.size, "orders": n, "seconds": round(import_plain, 3),
-          "baseline_seconds": round(baseline, 3), "ratio": round(baseline / import_plain, 3),
-          "import_orders_per_second": round(n / import_plain) if import_plain == import_plain else None, "import_parts": args.parts,
-          "import_one_connection_seconds": round(import_one, 3),
-          "import_with_commissions_seconds": round(import_full, 3),
-          "import_with_commissions_orders_per_second": round(n / import_full) if import_full == import_full else None,
-          "http_batch_orders_per_second": round(http_total / http_seconds) if http_total else None,
-          "raw_batch_orders_per_second": round(http_total / raw_seconds) if http_total else None,
-          "http_batch_vs_raw": round(raw_seconds / http_seconds, 2) if http_total else None,
-          "single_p50_ms": round(p50, 1), "single_p99_ms": round(p99, 1), "single_rate": args.rate,
-          "single_failed": len(failures), "single_unanswered": len(late), "server_processes": args.processes,
-          "batch_cpu_ms_per_order": batch_cpu, "single_cpu_ms_per_request": single_cpu})
+    emit(
+        {
+            "name": "ingest",
+            "size": args.size,
+            "orders": n,
+            "seconds": round(import_plain, 3),
+            "baseline_seconds": round(baseline, 3),
+            "ratio": round(baseline / import_plain, 3),
+            "import_orders_per_second": round(n / import_plain) if import_plain == import_plain else None,
+            "import_parts": args.parts,
+            "import_one_connection_seconds": round(import_one, 3),
+            "import_with_commissions_seconds": round(import_full, 3),
+            "import_with_commissions_orders_per_second": round(n / import_full)
+            if import_full == import_full
+            else None,
+            "http_batch_orders_per_second": round(http_total / http_seconds) if http_total else None,
+            "raw_batch_orders_per_second": round(http_total / raw_seconds) if http_total else None,
+            "http_batch_vs_raw": round(raw_seconds / http_seconds, 2) if http_total else None,
+            "single_p50_ms": round(p50, 1),
+            "single_p99_ms": round(p99, 1),
+            "single_rate": args.rate,
+            "single_failed": len(failures),
+            "single_unanswered": len(late),
+            "server_processes": args.processes,
+            "batch_cpu_ms_per_order": batch_cpu,
+            "single_cpu_ms_per_request": single_cpu,
+        }
+    )
 
 
 if __name__ == "__main__":
@@ -384,8 +489,14 @@ if __name__ == "__main__":
     parser.add_argument("--single-seconds", type=float, default=20)
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--single-in-flight", type=int, default=24)
-    parser.add_argument("--warmup-seconds", type=float, default=3, help="single orders at --rate first, not counted")
+    parser.add_argument(
+        "--warmup-seconds", type=float, default=3, help="single orders at --rate first, not counted"
+    )
     parser.add_argument("--skip-import", action="store_true", help="only the HTTP phases")
-    parser.add_argument("--processes", type=int, default=2, help="server processes (distnet serve --processes)")
-    parser.add_argument("--parts", type=int, default=2, help="import connections (distnet orders import --parts)")
+    parser.add_argument(
+        "--processes", type=int, default=2, help="server processes (distnet serve --processes)"
+    )
+    parser.add_argument(
+        "--parts", type=int, default=2, help="import connections (distnet orders import --parts)"
+    )
     asyncio.run(main(parser.parse_args()))

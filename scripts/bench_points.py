@@ -50,23 +50,39 @@ def generate(url: str, members: int) -> float:
                SELECT i, 'P' || lpad(i::text, 9, '0'), 'Bench member ' || i, 0, text2ltree(i::text),
                       CASE WHEN i %% 20 = 0 THEN 'platinum' WHEN i %% 20 < 4 THEN 'gold'
                            WHEN i %% 20 < 10 THEN 'silver' ELSE 'member' END
-                 FROM generate_series(1, %s) i""", (members,))
-        conn.execute("INSERT INTO ledger_account (distributor_id, kind, currency, balance) "
-                     "SELECT i, k, 'PTS', 0 FROM generate_series(1, %s) i, unnest(ARRAY['points', 'points_owed']) k",
-                     (members,))
-        conn.execute("INSERT INTO card (number, distributor_id) SELECT 'C' || i, i FROM generate_series(1, %s) i "
-                     "WHERE i %% 100 = 7", (members,))
-        conn.execute("INSERT INTO hold (distributor_id, card_id, reason, source_type, subject_key) "
-                     "SELECT distributor_id, id, 'manual', 'actor', 'bench' FROM card")
+                 FROM generate_series(1, %s) i""",
+            (members,),
+        )
+        conn.execute(
+            "INSERT INTO ledger_account (distributor_id, kind, currency, balance) "
+            "SELECT i, k, 'PTS', 0 FROM generate_series(1, %s) i, unnest(ARRAY['points', 'points_owed']) k",
+            (members,),
+        )
+        conn.execute(
+            "INSERT INTO card (number, distributor_id) SELECT 'C' || i, i FROM generate_series(1, %s) i "
+            "WHERE i %% 100 = 7",
+            (members,),
+        )
+        conn.execute(
+            "INSERT INTO hold (distributor_id, card_id, reason, source_type, subject_key) "
+            "SELECT distributor_id, id, 'manual', 'actor', 'bench' FROM card"
+        )
         # a points debt of 50 for 1%, as a refund leaves it: 50 points earned and redeemed, then the
         # order refunded (the lot reversed, the spent points owed); the net postings in one transaction
-        conn.execute("INSERT INTO points_lot (distributor_id, source, source_ref, amount, remaining, reversed, expires_at) "
-                     "SELECT i, 'order', 'bench', 50, 0, 50, now() + interval '1 year' FROM generate_series(1, %s) i "
-                     "WHERE i %% 100 = 3", (members,))
-        conn.execute("INSERT INTO points_spend (distributor_id, kind, idempotency_key, request_hash, points, purpose) "
-                     "SELECT distributor_id, 'redemption', 'bench', '\\x00', 50, 'gift' FROM points_lot")
-        conn.execute("INSERT INTO points_lot_use (spend_id, lot_id, points) SELECT s.id, l.id, 50 "
-                     "FROM points_spend s JOIN points_lot l ON l.distributor_id = s.distributor_id")
+        conn.execute(
+            "INSERT INTO points_lot (distributor_id, source, source_ref, amount, remaining, reversed, expires_at) "
+            "SELECT i, 'order', 'bench', 50, 0, 50, now() + interval '1 year' FROM generate_series(1, %s) i "
+            "WHERE i %% 100 = 3",
+            (members,),
+        )
+        conn.execute(
+            "INSERT INTO points_spend (distributor_id, kind, idempotency_key, request_hash, points, purpose) "
+            "SELECT distributor_id, 'redemption', 'bench', '\\x00', 50, 'gift' FROM points_lot"
+        )
+        conn.execute(
+            "INSERT INTO points_lot_use (spend_id, lot_id, points) SELECT s.id, l.id, 50 "
+            "FROM points_spend s JOIN points_lot l ON l.distributor_id = s.distributor_id"
+        )
         conn.execute("""
             WITH t AS (INSERT INTO ledger_transaction (kind) VALUES ('points.bench_debt') RETURNING id)
             INSERT INTO ledger_posting (transaction_id, account_id, amount)
@@ -85,7 +101,9 @@ def copy_database(url: str) -> str:
     source = url.rsplit("/", 1)[1]
     target = source + "_base"
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(target), sql.Identifier(source)))
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(target), sql.Identifier(source))
+        )
     return url.rsplit("/", 1)[0] + "/" + target
 
 
@@ -141,9 +159,13 @@ def main() -> None:
     args = parser.parse_args()
     load = os.getloadavg()
     with scratch_database("bench_points") as url:
-        settings = Settings(data_dir=Path("/tmp"), secret_key=b"bench", database=DatabaseSettings(url=url),
-                            redis=RedisSettings(url=os.environ.get("DISTNET_REDIS_URL", "redis://127.0.0.1:6379/0")),
-                            business=BusinessSettings())
+        settings = Settings(
+            data_dir=Path("/tmp"),
+            secret_key=b"bench",
+            database=DatabaseSettings(url=url),
+            redis=RedisSettings(url=os.environ.get("DISTNET_REDIS_URL", "redis://127.0.0.1:6379/0")),
+            business=BusinessSettings(),
+        )
         gen_s = generate(url, args.members)
         base_url = copy_database(url)
         try:
@@ -156,8 +178,17 @@ def main() -> None:
     print(f"{'monthly grant':<22}{result['grant_s']:>9}s{base['grant_s']:>9}s")
     print(f"{'grant again (no-op)':<22}{result['grant_again_s']:>9}s{'':>10}")
     print(f"{'expiry':<22}{result['expire_s']:>9}s{base['expire_s']:>9}s")
-    emit({"bench": "points", "members": args.members, "generate_s": round(gen_s, 1), "ours": result,
-          "baseline": base, "load_average_start": round(load[0], 2), "load_average_end": round(os.getloadavg()[0], 2)})
+    emit(
+        {
+            "bench": "points",
+            "members": args.members,
+            "generate_s": round(gen_s, 1),
+            "ours": result,
+            "baseline": base,
+            "load_average_start": round(load[0], 2),
+            "load_average_end": round(os.getloadavg()[0], 2),
+        }
+    )
 
 
 if __name__ == "__main__":

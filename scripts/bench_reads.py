@@ -51,9 +51,13 @@ def make_keys(url: str, count: int, distributors: int) -> list[tuple[int, str]]:
     """``count`` distributor keys (distributor i holds key i), inserted in one COPY."""
     keys = [(1 + i % distributors, f"dn_{i:08x}_{secrets.token_urlsafe(32)}") for i in range(count)]
     with psycopg.connect(plain(url)) as conn:
-        with conn.cursor().copy("COPY api_key (name, prefix, key_hash, roles, distributor_id) FROM STDIN") as copy:
+        with conn.cursor().copy(
+            "COPY api_key (name, prefix, key_hash, roles, distributor_id) FROM STDIN"
+        ) as copy:
             for d, raw in keys:
-                copy.write_row(("bench", raw[3:11], hashlib.sha256(raw.encode()).digest(), ["distributor"], d))
+                copy.write_row(
+                    ("bench", raw[3:11], hashlib.sha256(raw.encode()).digest(), ["distributor"], d)
+                )
         conn.execute("ANALYZE api_key")
     return keys
 
@@ -77,9 +81,14 @@ async def closed_loop(client, path, keys, connections: int, seconds: float) -> d
     t0 = time.perf_counter()
     await asyncio.gather(*[worker() for _ in range(connections)])
     elapsed = time.perf_counter() - t0
-    return {"rps": round(len(latencies) / elapsed), "requests": len(latencies), "p50_ms": round(percentile(latencies, 50) * 1000, 1),
-            "p99_ms": round(percentile(latencies, 99) * 1000, 1), "errors": len(errors),
-            "first_error": errors[0] if errors else None}
+    return {
+        "rps": round(len(latencies) / elapsed),
+        "requests": len(latencies),
+        "p50_ms": round(percentile(latencies, 50) * 1000, 1),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 1),
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+    }
 
 
 async def open_loop(client, path, keys, rate: float, seconds: float, in_flight: int) -> dict:
@@ -91,8 +100,11 @@ async def open_loop(client, path, keys, rate: float, seconds: float, in_flight: 
         d, key = keys[i % len(keys)]
         async with gate:
             try:
-                async with client.get(path(d), headers={"Authorization": f"Bearer {key}"},
-                                      timeout=aiohttp.ClientTimeout(total=5)) as r:
+                async with client.get(
+                    path(d),
+                    headers={"Authorization": f"Bearer {key}"},
+                    timeout=aiohttp.ClientTimeout(total=5),
+                ) as r:
                     await r.read()
                     if r.status != 200:
                         failures.append(str(r.status))
@@ -111,9 +123,14 @@ async def open_loop(client, path, keys, rate: float, seconds: float, in_flight: 
     _, late = await asyncio.wait(tasks, timeout=30)
     for t in late:
         t.cancel()
-    return {"p50_ms": round(percentile(latencies, 50) * 1000, 1) if latencies else None,
-            "p99_ms": round(percentile(latencies, 99) * 1000, 1) if latencies else None,
-            "answered": len(latencies), "sent": len(tasks), "failed": len(failures), "unanswered": len(late)}
+    return {
+        "p50_ms": round(percentile(latencies, 50) * 1000, 1) if latencies else None,
+        "p99_ms": round(percentile(latencies, 99) * 1000, 1) if latencies else None,
+        "answered": len(latencies),
+        "sent": len(tasks),
+        "failed": len(failures),
+        "unanswered": len(late),
+    }
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -121,9 +138,13 @@ async def main(args: argparse.Namespace) -> None:
         engine = make_engine(url, pool_size=2)
         async with make_sessionmaker(engine)() as s:
             await build(s, args.distributors, 0)
-            await s.execute(text("INSERT INTO distributor_closure (ancestor_id, depth, descendant_id) "
-                                 "SELECT ltree2text(subpath(path, i, 1))::bigint, nlevel(path) - 1 - i, id "
-                                 "FROM distributor, generate_series(0, nlevel(path) - 1) i"))
+            await s.execute(
+                text(
+                    "INSERT INTO distributor_closure (ancestor_id, depth, descendant_id) "
+                    "SELECT ltree2text(subpath(path, i, 1))::bigint, nlevel(path) - 1 - i, id "
+                    "FROM distributor, generate_series(0, nlevel(path) - 1) i"
+                )
+            )
             await s.commit()
             await s.execute(text("ANALYZE distributor_closure"))
             await s.execute(text("ANALYZE card"))
@@ -148,8 +169,9 @@ async def main(args: argparse.Namespace) -> None:
                     # CPU ms per request of the server processes, the database's backends and this
                     # client: less sensitive to the neighbours' load than requests/s
                     closed["cpu_ms"] = meter.per_request_ms(closed["requests"])
-                    closed["client_cpu_share"] = round((cpu1.user + cpu1.system - cpu0.user - cpu0.system)
-                                                       / args.seconds, 2)
+                    closed["client_cpu_share"] = round(
+                        (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / args.seconds, 2
+                    )
                     closed["load"] = f"{before} -> {load()}"
                     results[name] = {"closed": closed}
                 for name, path in ENDPOINTS.items():
@@ -160,15 +182,29 @@ async def main(args: argparse.Namespace) -> None:
         finally:
             stop(server)
     health = results["health"]["closed"]["rps"]
-    print(f"{'endpoint':12} {'closed req/s':>12} {'x health':>9} {'p50':>8} {'p99':>8}   "
-          f"{'open ' + str(int(args.rate)) + '/s p50':>14} {'p99':>8}  failed  {'CPU ms server/pg':>16}  load (closed | open)")
+    print(
+        f"{'endpoint':12} {'closed req/s':>12} {'x health':>9} {'p50':>8} {'p99':>8}   "
+        f"{'open ' + str(int(args.rate)) + '/s p50':>14} {'p99':>8}  failed  {'CPU ms server/pg':>16}  load (closed | open)"
+    )
     for name, r in results.items():
         c, o = r["closed"], r["open"]
-        print(f"{name:12} {c['rps']:>12,} {c['rps'] / health:>9.2f} {c['p50_ms']:>8} {c['p99_ms']:>8}   "
-              f"{o['p50_ms']!s:>14} {o['p99_ms']!s:>8}  {c['errors'] + o['failed'] + o['unanswered']:>6}  "
-              f"{c['cpu_ms']['server']:>7} / {c['cpu_ms']['postgres']:<6}  {c['load']} | {o['load']}")
-    emit({"name": "reads", "distributors": args.distributors, "keys": args.keys, "processes": args.processes,
-          "connections": args.connections, "rate": args.rate, "seconds": args.seconds, "results": results})
+        print(
+            f"{name:12} {c['rps']:>12,} {c['rps'] / health:>9.2f} {c['p50_ms']:>8} {c['p99_ms']:>8}   "
+            f"{o['p50_ms']!s:>14} {o['p99_ms']!s:>8}  {c['errors'] + o['failed'] + o['unanswered']:>6}  "
+            f"{c['cpu_ms']['server']:>7} / {c['cpu_ms']['postgres']:<6}  {c['load']} | {o['load']}"
+        )
+    emit(
+        {
+            "name": "reads",
+            "distributors": args.distributors,
+            "keys": args.keys,
+            "processes": args.processes,
+            "connections": args.connections,
+            "rate": args.rate,
+            "seconds": args.seconds,
+            "results": results,
+        }
+    )
 
 
 if __name__ == "__main__":

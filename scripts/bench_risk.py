@@ -33,8 +33,13 @@ from distnet.risk.checks import check_order  # noqa: E402
 from distnet.risk.rules import load_rules  # noqa: E402
 from distnet.risk.scan import run_scan  # noqa: E402
 
-ORDER_INDEXES = ("ix_orders_seller_placed", "ix_orders_card_placed", "ix_orders_buyer_ref", "ix_orders_buyer_payment",
-                 "ix_orders_buyer_device")
+ORDER_INDEXES = (
+    "ix_orders_seller_placed",
+    "ix_orders_card_placed",
+    "ix_orders_buyer_ref",
+    "ix_orders_buyer_payment",
+    "ix_orders_buyer_device",
+)
 
 
 def seed_identities(url: str, n: int) -> None:
@@ -95,8 +100,17 @@ def seed_orders(url: str, n: int, per: int) -> int:
               FROM generate_series(100, {n} - 3, 5000) r, generate_series(0, 2) k
         """)
         conn.execute("SET session_replication_role = origin")
-        for name, cols in zip(ORDER_INDEXES, ("seller_id, placed_at", "card_id, placed_at", "buyer_ref_hash",
-                                               "buyer_payment_hash", "buyer_device_hash"), strict=True):
+        for name, cols in zip(
+            ORDER_INDEXES,
+            (
+                "seller_id, placed_at",
+                "card_id, placed_at",
+                "buyer_ref_hash",
+                "buyer_payment_hash",
+                "buyer_device_hash",
+            ),
+            strict=True,
+        ):
             conn.execute(f"CREATE INDEX {name} ON orders ({cols})")
         conn.execute("VACUUM ANALYZE orders")
         return conn.execute("SELECT count(*) FROM orders").fetchone()[0]
@@ -107,8 +121,9 @@ def baseline(url: str) -> float:
     distributor-identifier links), loaded from PostgreSQL with the same driver."""
     t = time.perf_counter()
     with psycopg.connect(plain(url)) as conn:
-        edges = np.array(conn.execute("SELECT id, coalesce(sponsor_id, id) FROM distributor").fetchall(),
-                         dtype=np.int64)
+        edges = np.array(
+            conn.execute("SELECT id, coalesce(sponsor_id, id) FROM distributor").fetchall(), dtype=np.int64
+        )
     n = int(edges.max()) + 1
     graph = coo_matrix((np.ones(len(edges), dtype=np.int8), (edges[:, 0], edges[:, 1])), shape=(n, n)).tocsr()
     connected_components(graph, directed=False)
@@ -156,14 +171,23 @@ def main() -> None:
         run = asyncio.run(scan_and_checks(url, args.samples))
         per_rule = {k: v["seconds"] for k, v in run["scan"]["stats"]["rules"].items()}
         findings = {k: v["findings"] for k, v in run["scan"]["stats"]["rules"].items()}
-        emit({
-            "name": "risk_scan", "size": args.size, "distributors": n, "orders": orders,
-            "seconds": round(run["seconds"], 3), "baseline_seconds": round(base, 3),
-            "ratio": round(run["seconds"] / base, 2), "setup_seconds": round(setup, 1),
-            "cases_opened": run["scan"]["cases_opened"], "findings": findings, "rule_seconds": per_rule,
-            "per_order_p50_ms": round(percentile(run["timings"], 50) * 1000, 3),
-            "per_order_p99_ms": round(percentile(run["timings"], 99) * 1000, 3),
-        })
+        emit(
+            {
+                "name": "risk_scan",
+                "size": args.size,
+                "distributors": n,
+                "orders": orders,
+                "seconds": round(run["seconds"], 3),
+                "baseline_seconds": round(base, 3),
+                "ratio": round(run["seconds"] / base, 2),
+                "setup_seconds": round(setup, 1),
+                "cases_opened": run["scan"]["cases_opened"],
+                "findings": findings,
+                "rule_seconds": per_rule,
+                "per_order_p50_ms": round(percentile(run["timings"], 50) * 1000, 3),
+                "per_order_p99_ms": round(percentile(run["timings"], 99) * 1000, 3),
+            }
+        )
 
 
 if __name__ == "__main__":

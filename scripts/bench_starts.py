@@ -46,8 +46,13 @@ def free_port() -> int:
 
 def distnet(data_dir: Path, *args: str, local: bool = True) -> tuple[float, subprocess.CompletedProcess[str]]:
     t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "distnet", *args], env=env(data_dir, local), capture_output=True,
-                          text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "distnet", *args],
+        env=env(data_dir, local),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     return time.perf_counter() - t0, done
 
 
@@ -55,9 +60,13 @@ def serve_ready(data_dir: Path) -> float:
     """Seconds from starting ``distnet serve`` until ``/health`` answers 200 (then it is stopped)."""
     port = free_port()
     t0 = time.perf_counter()
-    server = subprocess.Popen([sys.executable, "-m", "distnet", "serve", "--port", str(port), "--no-workers"],
-                              env=env(data_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "distnet", "serve", "--port", str(port), "--no-workers"],
+        env=env(data_dir),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         while True:
             with contextlib.suppress(httpx.TransportError):
@@ -86,7 +95,9 @@ def main(args: argparse.Namespace) -> None:
         data_dir = Path(tempfile.mkdtemp(prefix="distnet-starts-"))
         try:
             rows.append(measure("serve ready, new data directory", lambda d=data_dir: serve_ready(d)))
-            rows.append(measure("serve ready, existing dir, servers running", lambda d=data_dir: serve_ready(d)))
+            rows.append(
+                measure("serve ready, existing dir, servers running", lambda d=data_dir: serve_ready(d))
+            )
 
             def keys(d=data_dir) -> float:
                 seconds, done = distnet(d, "keys", "create", "--role", "admin", "--name", "bench")
@@ -95,11 +106,14 @@ def main(args: argparse.Namespace) -> None:
 
             rows.append(measure("keys create, servers running", keys))
             distnet(data_dir, "local", "stop")
-            rows.append(measure("serve ready, existing dir, servers stopped", lambda d=data_dir: serve_ready(d)))
+            rows.append(
+                measure("serve ready, existing dir, servers stopped", lambda d=data_dir: serve_ready(d))
+            )
         finally:
             distnet(data_dir, "local", "stop")
             shutil.rmtree(data_dir, ignore_errors=True)
     if args.demo:
+
         def demo() -> float:
             seconds, done = distnet(Path(tempfile.gettempdir()) / "distnet-starts-demo", "demo", local=False)
             assert done.returncode == 0, done.stderr[-2000:]

@@ -60,7 +60,9 @@ def _drop_orphaned_test_databases(admin: str) -> None:
     from distnet.kit.embedded import drop_database
 
     with psycopg.connect(admin.replace("postgresql+psycopg://", "postgresql://", 1), autocommit=True) as conn:
-        names = [r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'distnet_test_%'")]
+        names = [
+            r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'distnet_test_%'")
+        ]
     for name in names:
         parts = name.split("_")
         if len(parts) != 5 or not parts[3].isdigit():
@@ -118,8 +120,10 @@ def _truncate_sql() -> str:
     tables = ", ".join(f'"{t}"' for t in Base.metadata.tables if t not in KEEP_TABLES)
     # the money and audit tables refuse TRUNCATE (migration 0012); replication role "replica" skips
     # that trigger, and only a superuser may set it (the application's role cannot): README, Tests
-    return (f"SET session_replication_role = replica; TRUNCATE {tables} RESTART IDENTITY CASCADE; "
-            "RESET session_replication_role")
+    return (
+        f"SET session_replication_role = replica; TRUNCATE {tables} RESTART IDENTITY CASCADE; "
+        "RESET session_replication_role"
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -16,15 +16,35 @@ PROBLEM_REF = "#/components/schemas/Problem"
 FILE_MEDIA = ("text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "text/plain")
 # Fields whose value is free-form by design (an object without declared properties is allowed there)
 # (notifications, consents: the personal-data export's copy of other tables' rows, as stored)
-FREE_FORM = frozenset({"rules", "examples", "evidence", "params", "payload", "scope", "subject", "detail", "details", "data",
-                       "checks", "extra", "metadata", "attachments", "notifications", "consents",
-                       "evidence_summary", "rule_params", "default",
-                       # benefits (issue 18): a benefit's value and what a member still misses depend on its kind
-                       "value", "missing"})
+FREE_FORM = frozenset(
+    {
+        "rules",
+        "examples",
+        "evidence",
+        "params",
+        "payload",
+        "scope",
+        "subject",
+        "detail",
+        "details",
+        "data",
+        "checks",
+        "extra",
+        "metadata",
+        "attachments",
+        "notifications",
+        "consents",
+        "evidence_summary",
+        "rule_params",
+        "default",
+        # benefits (issue 18): a benefit's value and what a member still misses depend on its kind
+        "value",
+        "missing",
+    }
+)
 
 # "METHOD /path" of the operations not yet converted to typed responses; must shrink to empty.
-UNCONVERTED: frozenset[str] = frozenset({
-})
+UNCONVERTED: frozenset[str] = frozenset({})
 
 
 @cache
@@ -50,8 +70,9 @@ def _resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def untyped_parts(doc: dict[str, Any], schema: dict[str, Any], where: str = "body",
-                  seen: frozenset[str] = frozenset()) -> list[str]:
+def untyped_parts(
+    doc: dict[str, Any], schema: dict[str, Any], where: str = "body", seen: frozenset[str] = frozenset()
+) -> list[str]:
     """Places in a schema that say nothing about the data: an object without properties, an
     array without item type, or ``{}``; allowed only under a FREE_FORM field name."""
     if "$ref" in schema:
@@ -161,8 +182,16 @@ def _as_schemathesis(response: Any) -> Any:
     import requests
     from schemathesis.core.transport import Response
 
-    request = requests.Request(method=response.request.method, url=str(response.request.url),
-                               headers=dict(response.request.headers)).prepare()
-    return Response(status_code=response.status_code, headers={k: [v] for k, v in response.headers.items()},
-                    content=response.content, request=request, elapsed=0.0, verify=True,
-                    message=response.reason_phrase, encoding=response.encoding)
+    request = requests.Request(
+        method=response.request.method, url=str(response.request.url), headers=dict(response.request.headers)
+    ).prepare()
+    return Response(
+        status_code=response.status_code,
+        headers={k: [v] for k, v in response.headers.items()},
+        content=response.content,
+        request=request,
+        elapsed=0.0,
+        verify=True,
+        message=response.reason_phrase,
+        encoding=response.encoding,
+    )

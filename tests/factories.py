@@ -7,10 +7,19 @@ from typing import Any
 from litestar.testing import AsyncTestClient
 
 
-async def register(client: AsyncTestClient, headers: dict[str, str] | None = None, *, sponsor: dict | None = None,
-                   name: str = "Ann", **fields: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"name": name, "consent": {"terms_version": "2026-12", "privacy_version": "2026-12"},
-                            **fields}
+async def register(
+    client: AsyncTestClient,
+    headers: dict[str, str] | None = None,
+    *,
+    sponsor: dict | None = None,
+    name: str = "Ann",
+    **fields: Any,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": name,
+        "consent": {"terms_version": "2026-12", "privacy_version": "2026-12"},
+        **fields,
+    }
     if sponsor is not None:
         body["sponsor_code"] = sponsor["code"]
     resp = await client.post("/api/v1/distributors", json=body, headers=headers or {})
@@ -18,7 +27,9 @@ async def register(client: AsyncTestClient, headers: dict[str, str] | None = Non
     return resp.json()
 
 
-async def make_tree(client: AsyncTestClient, admin_headers: dict[str, str], depth: int) -> list[dict[str, Any]]:
+async def make_tree(
+    client: AsyncTestClient, admin_headers: dict[str, str], depth: int
+) -> list[dict[str, Any]]:
     """A chain root -> d1 -> d2 ... of ``depth + 1`` distributors."""
     chain = [await register(client, admin_headers, name="root")]
     for i in range(depth):
@@ -41,12 +52,27 @@ def card_number(seed: int) -> str:
     return body + next(d for d in "0123456789" if luhn_ok(body + d))
 
 
-async def set_payout_account(client: AsyncTestClient, d: dict[str, Any], *, headers: dict[str, str] | None = None,
-                             expect: int | None = None, **fields: Any) -> dict[str, Any]:
+async def set_payout_account(
+    client: AsyncTestClient,
+    d: dict[str, Any],
+    *,
+    headers: dict[str, str] | None = None,
+    expect: int | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
     """PUT a payout account (a bank card by default) as the owner, or with ``headers``."""
-    body = {"method": "bank_card", "holder_name": d.get("name") or "持卡人", "account_number": card_number(d["id"]),
-            "bank_name": "中国工商银行", "bank_branch": "北京分行", "resident_id": RESIDENT_ID, **fields}
-    resp = await client.put(f"/api/v1/distributors/{d['id']}/payout-account", json=body, headers=headers or auth(d))
+    body = {
+        "method": "bank_card",
+        "holder_name": d.get("name") or "持卡人",
+        "account_number": card_number(d["id"]),
+        "bank_name": "中国工商银行",
+        "bank_branch": "北京分行",
+        "resident_id": RESIDENT_ID,
+        **fields,
+    }
+    resp = await client.put(
+        f"/api/v1/distributors/{d['id']}/payout-account", json=body, headers=headers or auth(d)
+    )
     if expect is not None:
         assert resp.status_code == expect, resp.text
     else:
@@ -69,5 +95,6 @@ async def closure_code(client: AsyncTestClient, d: dict[str, Any]) -> str:
 async def close_account(client: AsyncTestClient, d: dict[str, Any], *, reason: str = "no_longer_selling"):
     """The owner's verified closure; returns the response."""
     code = await closure_code(client, d)
-    return await client.post(f"/api/v1/distributors/{d['id']}/closure", headers=auth(d),
-                             json={"code": code, "reason": reason})
+    return await client.post(
+        f"/api/v1/distributors/{d['id']}/closure", headers=auth(d), json={"code": code, "reason": reason}
+    )

@@ -74,8 +74,14 @@ class Env:
 def configure(client: TestClient, database_url: str, reset_sql: list[str]) -> Env:
     runner = asyncio.Runner()
     engine = runner.run(_engine(database_url))
-    env = Env(client=client, database_url=database_url, reset_sql=reset_sql, runner=runner,
-              sessionmaker=make_sessionmaker(engine), conn=psycopg.connect(_libpq(database_url), autocommit=True))
+    env = Env(
+        client=client,
+        database_url=database_url,
+        reset_sql=reset_sql,
+        runner=runner,
+        sessionmaker=make_sessionmaker(engine),
+        conn=psycopg.connect(_libpq(database_url), autocommit=True),
+    )
     MoneyMachine.env = env
     return env
 
@@ -133,8 +139,13 @@ class MoneyMachine(RuleBasedStateMachine):
         self.state = self._state()
 
     async def _keys(self) -> dict[str, str]:
-        roles = {"admin": ["admin"], "r1": ["risk_reviewer"], "r2": ["risk_reviewer"],
-                 "finance": ["finance"], "approver": ["finance_approver"]}
+        roles = {
+            "admin": ["admin"],
+            "r1": ["risk_reviewer"],
+            "r2": ["risk_reviewer"],
+            "finance": ["finance"],
+            "approver": ["finance_approver"],
+        }
         out = {}
         async with session_scope(self.env.sessionmaker) as session:
             for name, role in roles.items():
@@ -142,22 +153,32 @@ class MoneyMachine(RuleBasedStateMachine):
         return out
 
     def _register(self, sponsor: dict | None, *, admin: bool = False) -> dict:
-        body = {"name": f"p{next(_ids)}",
-                "consent": {"terms_version": "2026-12", "privacy_version": "2026-12"}}
+        body = {
+            "name": f"p{next(_ids)}",
+            "consent": {"terms_version": "2026-12", "privacy_version": "2026-12"},
+        }
         if sponsor is not None:
             body["sponsor_code"] = sponsor["code"]
-        resp = self.env.client.post("/api/v1/distributors", json=body, headers=self.h["admin"] if admin else {})
+        resp = self.env.client.post(
+            "/api/v1/distributors", json=body, headers=self.h["admin"] if admin else {}
+        )
         assert resp.status_code == 201, resp.text
         person = resp.json()
         person["auth"] = {"Authorization": f"Bearer {person['api_key']}"}
         # a registration's bank_account waits for the owner's confirmation (runs skip it), and a later
         # change starts a cooling-off: the machine registers without one and sets a first, confirmed
         # payout account (as an admin), so runs can pay from the first step
-        account = {"method": "bank_card", "holder_name": person.get("name") or "持卡人",
-                   "account_number": card_number(person["id"]), "bank_name": "中国工商银行",
-                   "bank_branch": "北京分行", "resident_id": RESIDENT_ID}
-        resp = self.env.client.put(f"/api/v1/distributors/{person['id']}/payout-account", json=account,
-                                   headers=self.h["admin"])
+        account = {
+            "method": "bank_card",
+            "holder_name": person.get("name") or "持卡人",
+            "account_number": card_number(person["id"]),
+            "bank_name": "中国工商银行",
+            "bank_branch": "北京分行",
+            "resident_id": RESIDENT_ID,
+        }
+        resp = self.env.client.put(
+            f"/api/v1/distributors/{person['id']}/payout-account", json=account, headers=self.h["admin"]
+        )
         assert resp.status_code in (200, 201), resp.text
         return person
 
@@ -165,8 +186,10 @@ class MoneyMachine(RuleBasedStateMachine):
 
     def _state(self) -> dict[str, str]:
         """One md5 per table of STATE_TABLES, in one query."""
-        digests = ", ".join(f"(SELECT md5(coalesce(string_agg(row({cols})::text, ',' ORDER BY id), '')) FROM {table})"
-                            for table, cols in STATE_TABLES.items())
+        digests = ", ".join(
+            f"(SELECT md5(coalesce(string_agg(row({cols})::text, ',' ORDER BY id), '')) FROM {table})"
+            for table, cols in STATE_TABLES.items()
+        )
         row = self.env.conn.execute(f"SELECT {digests}").fetchone()
         return dict(zip(STATE_TABLES, row, strict=True))
 
@@ -193,7 +216,11 @@ class MoneyMachine(RuleBasedStateMachine):
 
     def _order(self, seller: int, cents: int, *, past: bool) -> Any:
         person = self.people[seller]
-        body = {"external_id": f"fz-{next(_ids)}", "card_number": person["card"]["number"], "amount": _amount(cents)}
+        body = {
+            "external_id": f"fz-{next(_ids)}",
+            "card_number": person["card"]["number"],
+            "amount": _amount(cents),
+        }
         if past:  # outside its return window: the next settlement makes it available
             body["placed_at"] = (datetime.now(UTC) - timedelta(days=20)).isoformat()
         resp = self._call("order", "POST", "/api/v1/orders", headers=self.h["admin"], json=body)
@@ -212,39 +239,65 @@ class MoneyMachine(RuleBasedStateMachine):
         view = self.env.client.get(f"/api/v1/orders/{order}", headers=self.h["admin"]).json()
         remaining = int(view["remaining_amount"].replace(".", ""))
         cents = {"full": remaining, "half": remaining // 2, "cent": 1, "too_much": remaining + 1}[part]
-        self._call(f"refund_{part}", "POST", f"/api/v1/orders/{order}/refunds", headers=self.h["admin"],
-                   json={"external_id": f"rf-{next(_ids)}", "amount": _amount(max(cents, 0))})
+        self._call(
+            f"refund_{part}",
+            "POST",
+            f"/api/v1/orders/{order}/refunds",
+            headers=self.h["admin"],
+            json={"external_id": f"rf-{next(_ids)}", "amount": _amount(max(cents, 0))},
+        )
 
     # ------------------------------------------------------------------ holds and appeals
 
     @rule(target=holds, who=st.integers(0, 5))
     def place_hold(self, who: int) -> Any:
-        resp = self._call("hold", "POST", f"/api/v1/cards/{self.people[who]['card']['number']}/holds",
-                          headers=self.h["r1"], json={"reason": "manual", "note": "fuzz"})
+        resp = self._call(
+            "hold",
+            "POST",
+            f"/api/v1/cards/{self.people[who]['card']['number']}/holds",
+            headers=self.h["r1"],
+            json={"reason": "manual", "note": "fuzz"},
+        )
         return (resp.json()["id"], who) if resp.status_code == 201 else multiple()
 
     @rule(hold=holds, outcome=st.sampled_from(["cleared", "confirmed"]))
     def lift(self, hold: tuple[int, int], outcome: str) -> None:
-        self._call(f"lift_{outcome}", "POST", f"/api/v1/holds/{hold[0]}/lift", headers=self.h["r2"],
-                   json={"outcome": outcome, "note": "fuzz"})
+        self._call(
+            f"lift_{outcome}",
+            "POST",
+            f"/api/v1/holds/{hold[0]}/lift",
+            headers=self.h["r2"],
+            json={"outcome": outcome, "note": "fuzz"},
+        )
 
     @rule(target=appeals, hold=holds)
     def appeal(self, hold: tuple[int, int]) -> Any:
         owner = self.people[hold[1]]
-        resp = self._call("appeal", "POST", "/api/v1/appeals", headers=owner["auth"],
-                          json={"hold_id": hold[0], "statement": "not me"})
+        resp = self._call(
+            "appeal",
+            "POST",
+            "/api/v1/appeals",
+            headers=owner["auth"],
+            json={"hold_id": hold[0], "statement": "not me"},
+        )
         return resp.json()["id"] if resp.status_code == 201 else multiple()
 
     @rule(appeal=appeals, decision=st.sampled_from(["approve", "reject"]), claim=st.booleans())
     def decide(self, appeal: int, decision: str, claim: bool) -> None:
         if claim:
             self._call("claim", "POST", f"/api/v1/appeals/{appeal}/claim", headers=self.h["r2"])
-        self._call(f"appeal_{decision}", "POST", f"/api/v1/appeals/{appeal}/decision", headers=self.h["r2"],
-                   json={"decision": decision, "note": "fuzz"})
+        self._call(
+            f"appeal_{decision}",
+            "POST",
+            f"/api/v1/appeals/{appeal}/decision",
+            headers=self.h["r2"],
+            json={"decision": decision, "note": "fuzz"},
+        )
 
     @rule()
     def forfeit_due(self) -> None:
         """The forfeit job, run as if its 14 days had passed for every confirmed hold."""
+
         async def run() -> int:
             async with session_scope(self.env.sessionmaker) as session:
                 return await forfeit_due(session, now=datetime.now(UTC) + timedelta(days=30))
@@ -262,9 +315,13 @@ class MoneyMachine(RuleBasedStateMachine):
 
     @rule(target=runs, min_cents=st.sampled_from([100, 1_000, 10_000]))
     def create_run(self, min_cents: int) -> Any:
-        resp = self._call("payout_run", "POST", "/api/v1/payout-runs",
-                          headers={**self.h["finance"], "Idempotency-Key": f"run-{next(_ids)}"},
-                          json={"min_amount": _amount(min_cents), "note": "fuzz"})
+        resp = self._call(
+            "payout_run",
+            "POST",
+            "/api/v1/payout-runs",
+            headers={**self.h["finance"], "Idempotency-Key": f"run-{next(_ids)}"},
+            json={"min_amount": _amount(min_cents), "note": "fuzz"},
+        )
         return resp.json()["id"] if resp.status_code == 201 else multiple()
 
     @rule(run=runs)
@@ -275,12 +332,17 @@ class MoneyMachine(RuleBasedStateMachine):
     def cancel(self, run: int) -> None:
         self._call("cancel", "POST", f"/api/v1/payout-runs/{run}/cancel", headers=self.h["finance"])
 
-    @rule(run=runs, outcomes=st.lists(st.sampled_from(["paid", "failed", "skip"]), min_size=1, max_size=6),
-          wrong_amount=st.booleans())
+    @rule(
+        run=runs,
+        outcomes=st.lists(st.sampled_from(["paid", "failed", "skip"]), min_size=1, max_size=6),
+        wrong_amount=st.booleans(),
+    )
     def bank_results(self, run: int, outcomes: list[str], wrong_amount: bool) -> None:
         """Export the bank file (if the run is approved) and import a result per item; items marked
         "skip" get none yet. A wrong amount makes the whole file refused."""
-        export = self.env.client.get(f"/api/v1/payout-runs/{run}/export?format=csv", headers=self.h["finance"])
+        export = self.env.client.get(
+            f"/api/v1/payout-runs/{run}/export?format=csv", headers=self.h["finance"]
+        )
         assert export.status_code < 500, export.text
         if export.status_code != 200:
             self.refused_last = True
@@ -295,20 +357,33 @@ class MoneyMachine(RuleBasedStateMachine):
             if wrong_amount and not results:
                 amount = _amount(int(amount.replace(".", "")) + 1)
             item = {"item_id": int(row["item_id"]), "status": outcome, "amount": amount}
-            item |= {"reference": f"BK{row['item_id']}"} if outcome == "paid" else {"reason": "account closed"}
+            item |= (
+                {"reference": f"BK{row['item_id']}"} if outcome == "paid" else {"reason": "account closed"}
+            )
             results.append(item)
         if results:
-            self._call("bank_results", "POST", f"/api/v1/payout-runs/{run}/results", headers=self.h["finance"],
-                       json={"results": results})
+            self._call(
+                "bank_results",
+                "POST",
+                f"/api/v1/payout-runs/{run}/results",
+                headers=self.h["finance"],
+                json={"results": results},
+            )
 
-    @rule(min_cents=st.sampled_from([100, 1_000]),
-          outcomes=st.lists(st.sampled_from(["paid", "failed", "skip"]), min_size=1, max_size=6))
+    @rule(
+        min_cents=st.sampled_from([100, 1_000]),
+        outcomes=st.lists(st.sampled_from(["paid", "failed", "skip"]), min_size=1, max_size=6),
+    )
     def payout_cycle(self, min_cents: int, outcomes: list[str]) -> None:
         """Settle, create a run, approve it, export it and import bank results, in one step."""
         self.settle()
-        resp = self._call("payout_run", "POST", "/api/v1/payout-runs",
-                          headers={**self.h["finance"], "Idempotency-Key": f"run-{next(_ids)}"},
-                          json={"min_amount": _amount(min_cents), "note": "fuzz cycle"})
+        resp = self._call(
+            "payout_run",
+            "POST",
+            "/api/v1/payout-runs",
+            headers={**self.h["finance"], "Idempotency-Key": f"run-{next(_ids)}"},
+            json={"min_amount": _amount(min_cents), "note": "fuzz cycle"},
+        )
         if resp.status_code != 201 or not resp.json()["item_count"]:
             return
         run = resp.json()["id"]
@@ -318,11 +393,19 @@ class MoneyMachine(RuleBasedStateMachine):
     @rule(who=st.integers(0, 5), part=st.sampled_from(["all", "half", "too_much"]))
     def repay(self, who: int, part: str) -> None:
         person = self.people[who]
-        owed = int(self.env.client.get(f"/api/v1/distributors/{person['id']}/balances",
-                                       headers=self.h["admin"]).json()["owed"].replace(".", ""))
+        owed = int(
+            self.env.client.get(f"/api/v1/distributors/{person['id']}/balances", headers=self.h["admin"])
+            .json()["owed"]
+            .replace(".", "")
+        )
         cents = {"all": owed, "half": owed // 2, "too_much": owed + 1}[part]
-        self._call(f"repay_{part}", "POST", f"/api/v1/distributors/{person['id']}/repayments",
-                   headers=self.h["finance"], json={"external_id": f"wire-{next(_ids)}", "amount": _amount(cents)})
+        self._call(
+            f"repay_{part}",
+            "POST",
+            f"/api/v1/distributors/{person['id']}/repayments",
+            headers=self.h["finance"],
+            json={"external_id": f"wire-{next(_ids)}", "amount": _amount(cents)},
+        )
 
     # ------------------------------------------------------------------ after every step
 
@@ -337,9 +420,11 @@ class MoneyMachine(RuleBasedStateMachine):
 
     @invariant()
     def no_negative_money(self) -> None:
-        bad = self.env.conn.execute("SELECT distributor_id, kind, balance FROM ledger_account WHERE distributor_id "
-                                    "IS NOT NULL AND ((kind = 'owed' AND balance > 0) OR (kind <> 'owed' AND "
-                                    "balance < 0))").fetchall()
+        bad = self.env.conn.execute(
+            "SELECT distributor_id, kind, balance FROM ledger_account WHERE distributor_id "
+            "IS NOT NULL AND ((kind = 'owed' AND balance > 0) OR (kind <> 'owed' AND "
+            "balance < 0))"
+        ).fetchall()
         assert not bad, bad
 
 

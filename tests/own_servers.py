@@ -33,8 +33,10 @@ class OwnPostgres:
         """Stop at once, as a crash or kill -9 would (``pg_ctl -m immediate``: no checkpoint;
         the next start recovers from the WAL)."""
         pgdata = self.data_dir / "postgres"
-        embedded._run([embedded._pg_bin("pg_ctl"), "-D", str(pgdata), "-m", "immediate", "-w", "stop"],
-                      cwd=self.data_dir)
+        embedded._run(
+            [embedded._pg_bin("pg_ctl"), "-D", str(pgdata), "-m", "immediate", "-w", "stop"],
+            cwd=self.data_dir,
+        )
 
     def start(self) -> None:
         """Start it again (on the same port: the data directory records it)."""

@@ -14,9 +14,12 @@ def test_every_operation_publishes_its_contract():
     assert len(gaps) >= 60
     missing = {name: g for name, g in gaps.items() if g and name not in UNCONVERTED}
     assert not missing, "operations without their contract (see kit/contract.py):\n" + "\n".join(
-        f"{name}: {'; '.join(g)}" for name, g in sorted(missing.items()))
+        f"{name}: {'; '.join(g)}" for name, g in sorted(missing.items())
+    )
     converted = sorted(name for name in UNCONVERTED if name in gaps and not gaps[name])
-    assert not converted, f"these operations now publish their contract; remove them from UNCONVERTED: {converted}"
+    assert not converted, (
+        f"these operations now publish their contract; remove them from UNCONVERTED: {converted}"
+    )
     gone = sorted(UNCONVERTED - gaps.keys())
     assert not gone, f"UNCONVERTED names operations that do not exist: {gone}"
 
@@ -38,11 +41,24 @@ def test_security_scheme_and_problem_schema_are_published():
 
 
 def test_walk_flags_untyped_schemas():
-    doc = {"components": {"schemas": {"Loose": {"type": "object", "additionalProperties": {}},
-                                      "Tight": {"type": "object", "properties": {
-                                          "id": {"type": "integer"}, "evidence": {"type": "object"}}}}}}
-    op = {"responses": {"200": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Loose"}}}}},
-          "security": [{"apiKey": []}], "x-roles": ["admin"]}
+    doc = {
+        "components": {
+            "schemas": {
+                "Loose": {"type": "object", "additionalProperties": {}},
+                "Tight": {
+                    "type": "object",
+                    "properties": {"id": {"type": "integer"}, "evidence": {"type": "object"}},
+                },
+            }
+        }
+    }
+    op = {
+        "responses": {
+            "200": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Loose"}}}}
+        },
+        "security": [{"apiKey": []}],
+        "x-roles": ["admin"],
+    }
     gaps = contract_gaps(doc, "GET /x", op)
     assert "200 application/json body: object without properties" in gaps
     assert "no 401 problem response" in gaps and "no 403 problem response" in gaps

@@ -32,7 +32,9 @@ def live_server(settings, database_url, redis_url):
 @pytest.fixture
 def admin_key(database_url) -> str:
     raw, prefix = new_key()
-    with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://", 1), autocommit=True) as conn:
+    with psycopg.connect(
+        database_url.replace("postgresql+psycopg://", "postgresql://", 1), autocommit=True
+    ) as conn:
         conn.execute(
             "INSERT INTO api_key (name, prefix, key_hash, roles) VALUES ('fuzz', %s, %s, ARRAY['admin'])",
             (prefix, hash_key(raw)),
@@ -41,8 +43,12 @@ def admin_key(database_url) -> str:
 
 
 @schema.parametrize()
-@hypothesis.settings(max_examples=6, deadline=None, suppress_health_check=list(hypothesis.HealthCheck),
-                     phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate])
+@hypothesis.settings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=list(hypothesis.HealthCheck),
+    phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
+)
 def test_no_server_errors(case, live_server, admin_key):
     response = case.call(base_url=live_server, headers={"Authorization": f"Bearer {admin_key}"}, timeout=30)
     case.validate_response(response, checks=[not_a_server_error])

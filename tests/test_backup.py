@@ -25,10 +25,15 @@ from tests.own_servers import libpq
 
 
 def _cli(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DISTNET_DATABASE_URL": database_url, "DISTNET_REDIS_URL": "redis://127.0.0.1:1/0",
-           "DISTNET_SECRET_KEY": "backup-test"}
-    return subprocess.run([sys.executable, "-m", "distnet", "db", *args], env=env, capture_output=True, text=True,
-                          timeout=300)
+    env = {
+        **os.environ,
+        "DISTNET_DATABASE_URL": database_url,
+        "DISTNET_REDIS_URL": "redis://127.0.0.1:1/0",
+        "DISTNET_SECRET_KEY": "backup-test",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "distnet", "db", *args], env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def _server_url(database_url: str) -> str:
@@ -40,8 +45,9 @@ def _drop(database_url: str, name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-async def test_restore_drill_under_a_stream_of_orders(client, admin_headers, database_url, redis_url, settings,
-                                                      tmp_path):
+async def test_restore_drill_under_a_stream_of_orders(
+    client, admin_headers, database_url, redis_url, settings, tmp_path
+):
     """Back up while three clients place orders (some refunded) over HTTP, restore into a new
     database: `ledger verify` is ok, every order acknowledged before the snapshot is there, and
     nothing that was not sent."""
@@ -56,13 +62,19 @@ async def test_restore_drill_under_a_stream_of_orders(client, admin_headers, dat
             i += 1
             external_id = f"drill-{n}-{i}"
             sent.add(external_id)
-            resp = await http.post("/api/v1/orders", headers=auth(seller), json={
-                "external_id": external_id, "card_number": seller["card"]["number"], "amount": "25.00"})
+            resp = await http.post(
+                "/api/v1/orders",
+                headers=auth(seller),
+                json={"external_id": external_id, "card_number": seller["card"]["number"], "amount": "25.00"},
+            )
             assert resp.status_code == 201, resp.text
             acknowledged[external_id] = datetime.now(UTC)
             if i % 4 == 0:
-                refund = await http.post(f"/api/v1/orders/{resp.json()['id']}/refunds", headers=admin_headers,
-                                         json={"external_id": f"rf-{external_id}", "amount": "5.00"})
+                refund = await http.post(
+                    f"/api/v1/orders/{resp.json()['id']}/refunds",
+                    headers=admin_headers,
+                    json={"external_id": f"rf-{external_id}", "amount": "5.00"},
+                )
                 assert refund.status_code == 201, refund.text
 
     # the server on its own thread and loop, as in production; the clients on this one
@@ -72,7 +84,9 @@ async def test_restore_drill_under_a_stream_of_orders(client, admin_headers, dat
             clients = [asyncio.create_task(stream(http, n)) for n in range(3)]
             await asyncio.sleep(1.5)
             archive = tmp_path / "drill.dump"
-            backed_up = await asyncio.to_thread(_cli, "backup", "--out", str(archive), database_url=database_url)
+            backed_up = await asyncio.to_thread(
+                _cli, "backup", "--out", str(archive), database_url=database_url
+            )
             await asyncio.sleep(0.5)
             stop.set()
             await asyncio.gather(*clients)

@@ -80,15 +80,18 @@ def _allowed(module: str) -> bool:
 
 
 def test_the_detector_sees_sql():
-    tree = ast.parse('x = "SELECT id FROM t"\ny = f"UPDATE hold SET a = {v}"\nz = "selected from the list"\n'
-                     'w = "DELETE FROM t"\nv = "INSERT INTO t (a) VALUES (1)"\nu = "UPDATE commission c SET x = 1"\n')
+    tree = ast.parse(
+        'x = "SELECT id FROM t"\ny = f"UPDATE hold SET a = {v}"\nz = "selected from the list"\n'
+        'w = "DELETE FROM t"\nv = "INSERT INTO t (a) VALUES (1)"\nu = "UPDATE commission c SET x = 1"\n'
+    )
     assert [line for line, text in _strings(tree) if SQL.search(text)] == [1, 2, 4, 5, 6]
 
 
 def test_sql_lives_in_repositories():
     stray = {module: lines for module, lines in sql_outside_repositories().items() if not _allowed(module)}
     assert not stray, "SQL outside a repository.py (move it into the package's repository.py):\n" + "\n".join(
-        f"src/distnet/{module}: lines {lines}" for module, lines in stray.items())
+        f"src/distnet/{module}: lines {lines}" for module, lines in stray.items()
+    )
 
 
 def test_allow_list_only_shrinks():

@@ -20,8 +20,13 @@ from distnet.migrate import head_revision
 
 
 def distnet(data_dir: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "distnet", *args], env=_env(data_dir), capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "distnet", *args],
+        env=_env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _env(data_dir: Path) -> dict[str, str]:
@@ -53,8 +58,12 @@ def test_keys_before_during_and_after_serve_on_a_fresh_data_directory(tmp_path: 
             assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == (head_revision(),)
 
         port = free_port()
-        server = subprocess.Popen([sys.executable, "-m", "distnet", "serve", "--port", str(port), "--no-workers"],
-                                  env=_env(data_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "distnet", "serve", "--port", str(port), "--no-workers"],
+            env=_env(data_dir),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         try:
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
                 deadline = time.monotonic() + 120
@@ -82,7 +91,10 @@ def test_keys_before_during_and_after_serve_on_a_fresh_data_directory(tmp_path: 
 
         revoked = distnet(data_dir, "keys", "revoke", "2")
         assert revoked.returncode == 0 and "key 2 revoked" in revoked.stdout, revoked.stderr
-        assert [line.split()[0] for line in distnet(data_dir, "keys", "list").stdout.splitlines()[1:]] == ["1", "3"]
+        assert [line.split()[0] for line in distnet(data_dir, "keys", "list").stdout.splitlines()[1:]] == [
+            "1",
+            "3",
+        ]
         assert len(distnet(data_dir, "keys", "list", "--all").stdout.splitlines()) == 4
         unknown = distnet(data_dir, "keys", "revoke", "99")
         assert unknown.returncode == 1 and "no API key 99" in unknown.stderr

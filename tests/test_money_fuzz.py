@@ -20,9 +20,16 @@ def test_money_state_machine(settings, database_url, redis_url, _truncate_sql):
     with TestClient(app=app) as client:
         env = money_machine.configure(client, database_url, [_truncate_sql])
         try:
-            run_state_machine_as_test(money_machine.MoneyMachine, settings=hypothesis.settings(
-                max_examples=CI_MACHINES, stateful_step_count=CI_STEPS, deadline=None, database=None,
-                suppress_health_check=list(HealthCheck)))
+            run_state_machine_as_test(
+                money_machine.MoneyMachine,
+                settings=hypothesis.settings(
+                    max_examples=CI_MACHINES,
+                    stateful_step_count=CI_STEPS,
+                    deadline=None,
+                    database=None,
+                    suppress_health_check=list(HealthCheck),
+                ),
+            )
         finally:
             money_machine.close(env)
     # the run did reach the money path and had steps refused (each checked to change nothing)

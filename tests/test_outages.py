@@ -66,14 +66,27 @@ def _queued_jobs(client: redis.Redis, namespace: str) -> list[str]:
     return [Message.decode(raw).args[0] for raw in client.hvals(f"{namespace}:jobs.msgs")]
 
 
-async def test_redis_down_scheduler_and_relay_log_once_back_off_and_catch_up(own_pg, own_redis, settings, caplog):
+async def test_redis_down_scheduler_and_relay_log_once_back_off_and_catch_up(
+    own_pg, own_redis, settings, caplog
+):
     database_url = own_pg.new_database()
     namespace = "outage"
     broker = redis_broker(own_redis.url, namespace=namespace)
-    jobs = [Job("often", timedelta(seconds=0.2), "tests.test_outages.noop", run_at_start=True),
-            Job("rarely", timedelta(seconds=1.5), "tests.test_outages.noop")]
-    leader = LeaderScheduler(settings, database_url=database_url, jobs=jobs, broker=broker, retry_interval=0.1,
-                             heartbeat=0.1, lock_key=7_000_000_131, name="outage", broker_backoff=(0.2, 1.0))
+    jobs = [
+        Job("often", timedelta(seconds=0.2), "tests.test_outages.noop", run_at_start=True),
+        Job("rarely", timedelta(seconds=1.5), "tests.test_outages.noop"),
+    ]
+    leader = LeaderScheduler(
+        settings,
+        database_url=database_url,
+        jobs=jobs,
+        broker=broker,
+        retry_interval=0.1,
+        heartbeat=0.1,
+        lock_key=7_000_000_131,
+        name="outage",
+        broker_backoff=(0.2, 1.0),
+    )
     engine = make_engine(database_url, pool_size=2)
     sessionmaker = make_sessionmaker(engine)
     relay_runs = {"published": 0}
@@ -119,12 +132,16 @@ async def test_redis_down_scheduler_and_relay_log_once_back_off_and_catch_up(own
     assert _outage_lines(records, "scheduler outage: Redis") == (1, 1), [r.getMessage() for r in records]
     assert _outage_lines(records, "outbox relay: Redis") == (1, 1), [r.getMessage() for r in records]
     assert not [r for r in records if r.exc_info], "no traceback for an outage"
-    assert not [r for r in outage_records if r.levelno >= logging.WARNING and "unreachable (" not in r.getMessage()]
+    assert not [
+        r for r in outage_records if r.levelno >= logging.WARNING and "unreachable (" not in r.getMessage()
+    ]
     # backed off: in ~4 s with the 0.2 s job, at most a handful of probes (0.2, 0.4, 0.8, 1, 1, ...)
     assert 2 <= len(_probes(outage_records, "scheduler outage")) <= 10
     assert 1 <= len(_probes(outage_records, "outbox relay")) <= 6
     assert not leader.broker_outage.is_down and not broker_outage(broker).is_down
-    assert any("caught up, sent 2 job(s)" in r.getMessage() for r in records), [r.getMessage() for r in records]
+    assert any("caught up, sent 2 job(s)" in r.getMessage() for r in records), [
+        r.getMessage() for r in records
+    ]
     assert recovered_after < 4 + 6
 
 
@@ -163,11 +180,20 @@ async def _create_admin_key(database_url: str) -> str:
 
 
 def _serve(database_url: str, redis_url: str, port: int, data_dir, log) -> subprocess.Popen:
-    env = {**os.environ, "DISTNET_DATABASE_URL": database_url, "DISTNET_REDIS_URL": redis_url,
-           "DISTNET_DATA_DIR": str(data_dir), "DISTNET_SECRET_KEY": "outage-test-secret"}
+    env = {
+        **os.environ,
+        "DISTNET_DATABASE_URL": database_url,
+        "DISTNET_REDIS_URL": redis_url,
+        "DISTNET_DATA_DIR": str(data_dir),
+        "DISTNET_SECRET_KEY": "outage-test-secret",
+    }
     env.pop("DISTNET_BROKER", None)
-    return subprocess.Popen([sys.executable, "-m", "distnet", "serve", "--port", str(port), "--no-workers"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "distnet", "serve", "--port", str(port), "--no-workers"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
 
 async def test_postgres_restarted_under_a_stream_of_orders(own_pg, own_redis, tmp_path):
@@ -198,13 +224,22 @@ async def test_postgres_restarted_under_a_stream_of_orders(own_pg, own_redis, tm
                 while not stop.is_set():
                     n += 1
                     external_id = f"c{client_no}-{n}"
-                    body = {"external_id": external_id, "card_number": seller["card"]["number"], "amount": "10.00"}
+                    body = {
+                        "external_id": external_id,
+                        "card_number": seller["card"]["number"],
+                        "amount": "10.00",
+                    }
                     while True:  # a client retries the same order until it is acknowledged
                         started = time.monotonic()
                         resp = await http.post("/api/v1/orders", json=body, headers=seller_auth)
-                        attempt = Attempt(external_id, started, time.monotonic(), resp.status_code,
-                                          resp.headers.get("retry-after"),
-                                          resp.json().get("code") if resp.status_code >= 400 else None)
+                        attempt = Attempt(
+                            external_id,
+                            started,
+                            time.monotonic(),
+                            resp.status_code,
+                            resp.headers.get("retry-after"),
+                            resp.json().get("code") if resp.status_code >= 400 else None,
+                        )
                         attempts.append(attempt)
                         if resp.status_code in (200, 201):
                             acknowledged[external_id] = resp.json()["id"]
@@ -240,7 +275,9 @@ async def test_postgres_restarted_under_a_stream_of_orders(own_pg, own_redis, tm
     assert {a.status for a in attempts} <= {200, 201, 503}
 
     with psycopg.connect(libpq(database_url)) as conn:
-        rows = conn.execute("SELECT external_id, count(*), min(id) FROM orders GROUP BY external_id").fetchall()
+        rows = conn.execute(
+            "SELECT external_id, count(*), min(id) FROM orders GROUP BY external_id"
+        ).fetchall()
         commissions = conn.execute("SELECT count(*) FROM commission").fetchone()[0]
     stored = {external_id: (count, order_id) for external_id, count, order_id in rows}
     assert set(stored) == set(acknowledged), "every acknowledged order is there, and nothing else"
@@ -270,7 +307,8 @@ async def _wait_healthy(http: httpx.AsyncClient, server: subprocess.Popen) -> No
 
 async def _register(http: httpx.AsyncClient, headers: dict[str, str], sponsor: dict | None) -> dict:
     body = {"name": "outage", "consent": {"terms_version": "2026-12", "privacy_version": "2026-12"}} | (
-        {"sponsor_code": sponsor["code"]} if sponsor else {})
+        {"sponsor_code": sponsor["code"]} if sponsor else {}
+    )
     resp = await http.post("/api/v1/distributors", json=body, headers=headers)
     assert resp.status_code == 201, resp.text
     return resp.json()

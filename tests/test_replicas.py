@@ -38,8 +38,10 @@ def replica_of(primary: OwnPostgres) -> Iterator[tuple[str, str, Path]]:
     url = primary.new_database()
     with psycopg.connect(libpq(url), autocommit=True) as conn:
         for raw in (ADMIN, WRITER):
-            conn.execute("INSERT INTO api_key (name, prefix, key_hash, roles) VALUES ('t', 'x', %s, '{admin}')",
-                         [auth.hash_key(raw)])
+            conn.execute(
+                "INSERT INTO api_key (name, prefix, key_hash, roles) VALUES ('t', 'x', %s, '{admin}')",
+                [auth.hash_key(raw)],
+            )
     data_dir = Path(tempfile.mkdtemp(prefix="distnet-replica-"))
     try:
         embedded._prepare(data_dir)
@@ -47,8 +49,26 @@ def replica_of(primary: OwnPostgres) -> Iterator[tuple[str, str, Path]]:
         pgdata.mkdir(mode=0o700)
         embedded._give_to_service_user(pgdata)
         port = url.split("@127.0.0.1:", 1)[1].split("/", 1)[0]
-        embedded._run([embedded._pg_bin("pg_basebackup"), "-D", str(pgdata), "-h", "127.0.0.1", "-p", port,
-                       "-U", "postgres", "-R", "-X", "stream", "-c", "fast"], cwd=data_dir, timeout=120)
+        embedded._run(
+            [
+                embedded._pg_bin("pg_basebackup"),
+                "-D",
+                str(pgdata),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                port,
+                "-U",
+                "postgres",
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+            ],
+            cwd=data_dir,
+            timeout=120,
+        )
         replica_port = embedded._pg_start(data_dir, pgdata)
         yield url, url.replace(f":{port}/", f":{replica_port}/"), data_dir
     finally:
@@ -69,14 +89,21 @@ def _caught_up(replica: str) -> bool:
 async def test_reads_go_to_the_replica_and_fall_back_to_the_primary(replica_of, settings, redis_url) -> None:
     primary_url, replica_url, replica_dir = replica_of
     db = DatabaseSettings(url=primary_url, pool_size=3, replica_urls=(replica_url,), replica_max_lag=2.0)
-    app = create_app(dataclasses.replace(settings, database=db), database_url=primary_url, redis_url=redis_url)
+    app = create_app(
+        dataclasses.replace(settings, database=db), database_url=primary_url, redis_url=redis_url
+    )
     auth._principal_cache.clear()
     async with AsyncTestClient(app=app) as client:
         replicas = app.state.replicas
         admin, writer = bearer(ADMIN), bearer(WRITER)
         first = await register(client, writer)
-        wait_until(lambda: _caught_up(replica_url) and _on_replica(
-            replica_url, f"SELECT count(*) FROM distributor WHERE id = {first['id']}") == 1)
+        wait_until(
+            lambda: (
+                _caught_up(replica_url)
+                and _on_replica(replica_url, f"SELECT count(*) FROM distributor WHERE id = {first['id']}")
+                == 1
+            )
+        )
         answer = await client.get(f"/api/v1/distributors/{first['id']}", headers=admin)
         assert answer.status_code == 200, answer.text
         assert replicas.routed == {"replica": 1, "lagging": 0, "down": 0}

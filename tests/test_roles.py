@@ -93,7 +93,12 @@ OWNERSHIP_TABLE = [
     ("POST", "/api/v1/cards/{card}/loss-report", STAFF_ROLE, 403),
     ("POST", "/api/v1/cards/{card}/loss-report", ADMIN, 200),
     ("GET", "/api/v1/distributors/{id}/payout-account", OTHER, 404),
-    ("GET", "/api/v1/distributors/{id}/payout-account", OWNER, 404),  # none set yet: not found, to the owner too
+    (
+        "GET",
+        "/api/v1/distributors/{id}/payout-account",
+        OWNER,
+        404,
+    ),  # none set yet: not found, to the owner too
     ("PUT", "/api/v1/distributors/{id}/payout-account", OTHER, 404),
     ("PUT", "/api/v1/distributors/{id}/payout-account", STAFF_ROLE, 403),
     ("GET", "/api/v1/me", OWNER, 200),
@@ -144,8 +149,11 @@ async def _owner_notice(client, admin_headers, owner) -> int:
     """A notice in the owner's inbox: a manual hold placed on the owner's card, its event consumed."""
     from tests.notifications.conftest import run_consumers
 
-    resp = await client.post(f"/api/v1/cards/{owner['card']['number']}/holds", headers=admin_headers,
-                             json={"reason": "manual", "note": "check"})
+    resp = await client.post(
+        f"/api/v1/cards/{owner['card']['number']}/holds",
+        headers=admin_headers,
+        json={"reason": "manual", "note": "check"},
+    )
     assert resp.status_code == 201, resp.text
     await run_consumers(client.app.state.sessionmaker)
     return (await client.get("/api/v1/me/notifications", headers=auth(owner))).json()["items"][0]["id"]
@@ -165,13 +173,23 @@ async def test_ownership_rules(client, admin_headers, make_key, method, template
     note = await _owner_notice(client, admin_headers, owner) if "{note}" in template else None
     hold = None
     if "{hold}" in template:
-        hold = (await client.post(f"/api/v1/cards/{owner['card']['number']}/holds", headers=admin_headers,
-                                  json={"reason": "manual", "note": "check"})).json()["id"]
+        hold = (
+            await client.post(
+                f"/api/v1/cards/{owner['card']['number']}/holds",
+                headers=admin_headers,
+                json={"reason": "manual", "note": "check"},
+            )
+        ).json()["id"]
     path = template.format(id=owner["id"], card=owner["card"]["number"], note=note, hold=hold)
     body = {"sponsor_id": other["id"]} if path.endswith("/sponsor") else ({} if method == "PUT" else None)
     if path.endswith(f"/{owner['id']}/closure"):
         body = {"reason": "other", "reason_text": "role test"}
     if path.endswith("/payout-account") and method == "PUT":
-        body = {"method": "alipay", "holder_name": "x", "account_number": "13800138000", "resident_id": RESIDENT_ID}
+        body = {
+            "method": "alipay",
+            "holder_name": "x",
+            "account_number": "13800138000",
+            "resident_id": RESIDENT_ID,
+        }
     resp = await client.request(method, path, headers=headers, json=body)
     assert resp.status_code == expected, resp.text

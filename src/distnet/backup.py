@@ -40,7 +40,14 @@ from distnet.db import normalize_url
 
 __all__ = ["BackupError", "Manifest", "RestoreReport", "backup", "find_tool", "restore"]
 
-COUNTED_TABLES = ("orders", "commission", "ledger_transaction", "ledger_posting", "distributor", "payout_item")
+COUNTED_TABLES = (
+    "orders",
+    "commission",
+    "ledger_transaction",
+    "ledger_posting",
+    "distributor",
+    "payout_item",
+)
 """Row counts recorded in the manifest and compared after a restore."""
 
 
@@ -130,7 +137,9 @@ def find_tool(name: str, *, at_least: int) -> Tool:
     usable = sorted((t for t in candidates(name) if t.major >= at_least), key=lambda t: t.major)
     if not usable:
         found = ", ".join(f"{t.path} ({t.major})" for t in candidates(name)) or "none"
-        raise BackupError(f"{name} {at_least} or newer is needed (found: {found}); install postgresql-client-{at_least}")
+        raise BackupError(
+            f"{name} {at_least} or newer is needed (found: {found}); install postgresql-client-{at_least}"
+        )
     return usable[0]
 
 
@@ -164,11 +173,18 @@ def _server_major(conn: psycopg.Connection[Any]) -> int:
 
 
 def _counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
-    present = {r[0] for r in conn.execute(
-        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename = ANY(%s)",
-        (list(COUNTED_TABLES),))}
-    return {t: _one(conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t))))[0]
-            for t in COUNTED_TABLES if t in present}
+    present = {
+        r[0]
+        for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename = ANY(%s)",
+            (list(COUNTED_TABLES),),
+        )
+    }
+    return {
+        t: _one(conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t))))[0]
+        for t in COUNTED_TABLES
+        if t in present
+    }
 
 
 def _revision(conn: psycopg.Connection[Any]) -> str | None:
@@ -189,7 +205,9 @@ def _sha256(path: Path) -> str:
 def _run(cmd: list[str], env: dict[str, str]) -> None:
     res = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     if res.returncode != 0:
-        raise BackupError(f"{Path(cmd[0]).name} failed ({res.returncode}): {(res.stderr or res.stdout).strip()}")
+        raise BackupError(
+            f"{Path(cmd[0]).name} failed ({res.returncode}): {(res.stderr or res.stdout).strip()}"
+        )
 
 
 # --------------------------------------------------------------------------- backup
@@ -212,7 +230,13 @@ def backup(url: str, out: Path) -> Manifest:
         database = conn.info.dbname
         tool = find_tool("pg_dump", at_least=server)
         conninfo, env = _libpq(url)
-        cmd = [tool.path, "--format=custom", f"--snapshot={snapshot}", f"--file={partial}", f"--dbname={conninfo}"]
+        cmd = [
+            tool.path,
+            "--format=custom",
+            f"--snapshot={snapshot}",
+            f"--file={partial}",
+            f"--dbname={conninfo}",
+        ]
         try:
             _run(cmd, env)
         except BaseException:
@@ -221,9 +245,16 @@ def backup(url: str, out: Path) -> Manifest:
         conn.execute("COMMIT")
     os.replace(partial, out)
     manifest = Manifest(
-        database=database, snapshot_after=snapshot_after.isoformat(), server_version=server,
-        pg_dump=tool.path, pg_dump_major=tool.major, schema_revision=revision, rows=rows,
-        sha256=_sha256(out), bytes=out.stat().st_size, seconds=round(time.monotonic() - started, 3),
+        database=database,
+        snapshot_after=snapshot_after.isoformat(),
+        server_version=server,
+        pg_dump=tool.path,
+        pg_dump_major=tool.major,
+        schema_revision=revision,
+        rows=rows,
+        sha256=_sha256(out),
+        bytes=out.stat().st_size,
+        seconds=round(time.monotonic() - started, 3),
     )
     manifest.write(manifest_path(out))
     return manifest
@@ -258,23 +289,41 @@ def restore(archive: Path, server_url: str, database: str, *, verify: bool = Tru
     try:
         tool = find_tool("pg_restore", at_least=max(server, manifest.pg_dump_major if manifest else 0))
         conninfo, env = _libpq(target)
-        _run([tool.path, "--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction",
-              f"--dbname={conninfo}", str(archive)], env)
+        _run(
+            [
+                tool.path,
+                "--no-owner",
+                "--no-privileges",
+                "--exit-on-error",
+                "--single-transaction",
+                f"--dbname={conninfo}",
+                str(archive),
+            ],
+            env,
+        )
         with _connect(target, autocommit=True) as conn:
             conn.execute("ANALYZE")
             rows = _counts(conn)
             revision = _revision(conn)
         if manifest is not None:
             if revision != manifest.schema_revision:
-                raise BackupError(f"restored schema revision {revision} != {manifest.schema_revision} in the manifest")
+                raise BackupError(
+                    f"restored schema revision {revision} != {manifest.schema_revision} in the manifest"
+                )
             if rows != manifest.rows:
                 raise BackupError(f"restored row counts {rows} != {manifest.rows} in the manifest")
-        ledger_ok, failed = (_verify_ledger(target) if verify else (True, []))
+        ledger_ok, failed = _verify_ledger(target) if verify else (True, [])
     except BaseException:
         _drop(server_url, database)
         raise
-    return RestoreReport(database=database, url=target, seconds=round(time.monotonic() - started, 3), rows=rows,
-                         ledger_ok=ledger_ok, failed_checks=failed)
+    return RestoreReport(
+        database=database,
+        url=target,
+        seconds=round(time.monotonic() - started, 3),
+        rows=rows,
+        ledger_ok=ledger_ok,
+        failed_checks=failed,
+    )
 
 
 def _verify_ledger(url: str) -> tuple[bool, list[str]]:

@@ -34,8 +34,9 @@ PROMETHEUS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's multiprocess 
 app = typer.Typer(help="distnet: distribution network backend", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="database schema", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys", no_args_is_help=True)
-local_app = typer.Typer(help="local mode: the embedded PostgreSQL and Redis of the data directory",
-                        no_args_is_help=True)
+local_app = typer.Typer(
+    help="local mode: the embedded PostgreSQL and Redis of the data directory", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(local_app, name="local")
@@ -60,24 +61,33 @@ def db_upgrade(revision: str = "head") -> None:
 
 @db_app.command("recommend")
 def db_recommend(
-    memory: Annotated[str | None, typer.Option(help="the database machine's RAM, e.g. 64GB (default: this machine's)")] = None,
+    memory: Annotated[
+        str | None, typer.Option(help="the database machine's RAM, e.g. 64GB (default: this machine's)")
+    ] = None,
     cores: Annotated[int | None, typer.Option(min=1, help="its cores (default: this machine's)")] = None,
-    connections: Annotated[int, typer.Option(min=1, help="max_connections you will set (work_mem is shared by them)")] = 100,
+    connections: Annotated[
+        int, typer.Option(min=1, help="max_connections you will set (work_mem is shared by them)")
+    ] = 100,
     ssd: Annotated[bool, typer.Option(help="--no-ssd for rotating disks (random_page_cost 4)")] = True,
-    share: Annotated[float, typer.Option(min=0.05, max=1.0, help="share of the machine the server may use")] = 1.0,
+    share: Annotated[
+        float, typer.Option(min=0.05, max=1.0, help="share of the machine the server may use")
+    ] = 1.0,
 ) -> None:
     """Print postgresql.conf settings for a database server: the rules the embedded server is tuned by."""
     from distnet.kit import pgtune
 
     here = pgtune.probe()
-    machine = pgtune.Machine(memory=pgtune.parse_size(memory) if memory else here.memory,
-                             cores=cores or here.cores, ssd=ssd)
+    machine = pgtune.Machine(
+        memory=pgtune.parse_size(memory) if memory else here.memory, cores=cores or here.cores, ssd=ssd
+    )
     typer.echo(pgtune.recommend(machine, share=share, max_connections=connections).conf(), nl=False)
 
 
 @db_app.command("backup")
 def db_backup(
-    out: Annotated[Path, typer.Option("--out", "-o", help="archive file to write (FILE.json gets the manifest)")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="archive file to write (FILE.json gets the manifest)")
+    ],
 ) -> None:
     """Back up the database (pg_dump custom format, one consistent snapshot; safe while serving)."""
     from distnet.backup import BackupError, backup
@@ -87,7 +97,9 @@ def db_backup(
     except BackupError as exc:
         typer.echo(f"backup failed: {exc}", err=True)
         raise typer.Exit(1) from exc
-    typer.echo(f"{out}: {manifest.bytes:,} bytes in {manifest.seconds:.1f}s, snapshot after {manifest.snapshot_after}")
+    typer.echo(
+        f"{out}: {manifest.bytes:,} bytes in {manifest.seconds:.1f}s, snapshot after {manifest.snapshot_after}"
+    )
     typer.echo("rows: " + ", ".join(f"{table} {n:,}" for table, n in manifest.rows.items()))
 
 
@@ -108,7 +120,9 @@ def db_restore(
     typer.echo(f"restored into {report.database} in {report.seconds:.1f}s; rows match the manifest")
     typer.echo("rows: " + ", ".join(f"{table} {n:,}" for table, n in report.rows.items()))
     if not report.ledger_ok:
-        typer.echo("ledger verify FAILED on the restored database:\n  " + "\n  ".join(report.failed_checks), err=True)
+        typer.echo(
+            "ledger verify FAILED on the restored database:\n  " + "\n  ".join(report.failed_checks), err=True
+        )
         raise typer.Exit(2)
     typer.echo("ledger verified" if verify else "ledger not verified (--no-verify)")
 
@@ -142,9 +156,15 @@ def keys_list(
 
     table = Table("id", "name", "roles", "distributor", "prefix", "created", "revoked", box=None)
     for key in run_command(listing):
-        table.add_row(str(key.id), key.name, ",".join(key.roles), str(key.distributor_id or ""), key.prefix,
-                      f"{key.created_at:%Y-%m-%d %H:%M}",
-                      f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "")
+        table.add_row(
+            str(key.id),
+            key.name,
+            ",".join(key.roles),
+            str(key.distributor_id or ""),
+            key.prefix,
+            f"{key.created_at:%Y-%m-%d %H:%M}",
+            f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "",
+        )
     Console(width=200).print(table)
 
 
@@ -182,9 +202,12 @@ def local_stop() -> None:
 def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
-    workers: Annotated[bool, typer.Option(help="run a worker and the scheduler in-process (default in local mode)")]
-    = None,  # type: ignore[assignment]
-    processes: Annotated[int, typer.Option(min=1, help="server processes sharing the port (one per core)")] = 1,
+    workers: Annotated[
+        bool, typer.Option(help="run a worker and the scheduler in-process (default in local mode)")
+    ] = None,  # type: ignore[assignment]
+    processes: Annotated[
+        int, typer.Option(min=1, help="server processes sharing the port (one per core)")
+    ] = 1,
 ) -> None:
     """Serve the API. In local mode: embedded servers, migrations, in-process worker and scheduler."""
     import os
@@ -204,16 +227,24 @@ def serve(
     with contextlib.ExitStack() as stack:
         if processes > 1 and not os.environ.get(PROMETHEUS_DIR):
             # one metrics directory for all server processes: /metrics in any of them sums them all
-            os.environ[PROMETHEUS_DIR] = stack.enter_context(tempfile.TemporaryDirectory(prefix="distnet-metrics-"))
+            os.environ[PROMETHEUS_DIR] = stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="distnet-metrics-")
+            )
         # log_config=None: uvicorn's loggers go through the one configuration (kit/logs, set again
         # by serve_app in each server process)
-        uvicorn.run("distnet.asgi:serve_app", factory=True, host=host, port=port, workers=processes,
-                    log_level="info", log_config=None)
+        uvicorn.run(
+            "distnet.asgi:serve_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=processes,
+            log_level="info",
+            log_config=None,
+        )
 
 
 for domain_cli in (calendar_cli, orders_cli, ledger_cli, payouts_cli, risk_cli, staff_cli, worker_cli):
     domain_cli.register(app)
-
 
 
 def main() -> None:

@@ -15,8 +15,15 @@ from distnet.kit.replicas import Replica, ReplicaSet
 from distnet.migrate import upgrade_if_behind
 from distnet.settings import BusinessSettings, Settings, normalize_url, read_section
 
-__all__ = ["rowcount", "normalize_url", "resolve_database_url", "resolve_redis_url", "make_engine", "make_sessionmaker",
-           "session_scope"]
+__all__ = [
+    "rowcount",
+    "normalize_url",
+    "resolve_database_url",
+    "resolve_redis_url",
+    "make_engine",
+    "make_sessionmaker",
+    "session_scope",
+]
 
 
 def rowcount(result: Result[Any]) -> int:
@@ -57,9 +64,12 @@ def make_engine(url: str, *, pool_size: int = 10, time_zone: str | None = None) 
     # default is the sixth): a request's few statements were parsed and planned anew on most
     # of the pool's connections (issue 19). A pooler in transaction mode (PgBouncer < 1.21)
     # would need prepare_threshold None.
-    engine = create_async_engine(normalize_url(url), pool_size=pool_size, max_overflow=pool_size * 2,
-                                 connect_args={"options": f"-c distnet.time_zone={zone}",
-                                               "prepare_threshold": PREPARE_THRESHOLD})
+    engine = create_async_engine(
+        normalize_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size * 2,
+        connect_args={"options": f"-c distnet.time_zone={zone}", "prepare_threshold": PREPARE_THRESHOLD},
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _more_prepared(dbapi_connection: Any, _record: Any) -> None:
@@ -74,7 +84,9 @@ def replica_set(settings: Settings) -> ReplicaSet | None:
         return None
     replicas = []
     for url in settings.database.replica_urls:
-        engine = make_engine(url, pool_size=settings.database.pool_size, time_zone=settings.business.time_zone)
+        engine = make_engine(
+            url, pool_size=settings.database.pool_size, time_zone=settings.business.time_zone
+        )
         replicas.append(Replica(url, engine, make_sessionmaker(engine)))
     return ReplicaSet(replicas, settings.database.replica_max_lag)
 

@@ -38,7 +38,11 @@ class OpsController(Controller):
     async def health(self) -> Health:
         return Health(status="ok")
 
-    @get("/ready", opt=PUBLIC, responses={503: ResponseSpec(Readiness, description="Not ready: a check failed")})
+    @get(
+        "/ready",
+        opt=PUBLIC,
+        responses={503: ResponseSpec(Readiness, description="Not ready: a check failed")},
+    )
     async def ready(self, state: State) -> Response[Readiness]:
         checks = {}
         try:

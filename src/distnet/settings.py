@@ -28,8 +28,15 @@ class SettingsError(ValueError):
     """A ``DISTNET_*`` variable has a value distnet cannot use."""
 
 
-def _read(env: Env, name: str, default: T, parse: Callable[[str], T], *,
-          check: Callable[[T], bool] = lambda _: True, must: str = "") -> T:
+def _read(
+    env: Env,
+    name: str,
+    default: T,
+    parse: Callable[[str], T],
+    *,
+    check: Callable[[T], bool] = lambda _: True,
+    must: str = "",
+) -> T:
     """``env[name]`` parsed, or ``default`` when unset or empty."""
     raw = env.get(name, "").strip()
     if not raw:
@@ -109,11 +116,14 @@ class DatabaseSettings:
 
     @classmethod
     def from_env(cls, env: Env) -> DatabaseSettings:
-        return cls(url=_read(env, "DISTNET_DATABASE_URL", None, _database_url),
-                   pool_size=_positive(env, "DISTNET_DATABASE_POOL_SIZE", 10),
-                   replica_urls=_read(env, "DISTNET_DATABASE_REPLICA_URLS", (), _replica_urls),
-                   replica_max_lag=_read(env, "DISTNET_REPLICA_MAX_LAG_SECONDS", 2.0, _lag,
-                                         must="a number of seconds between 0 and 4"))
+        return cls(
+            url=_read(env, "DISTNET_DATABASE_URL", None, _database_url),
+            pool_size=_positive(env, "DISTNET_DATABASE_POOL_SIZE", 10),
+            replica_urls=_read(env, "DISTNET_DATABASE_REPLICA_URLS", (), _replica_urls),
+            replica_max_lag=_read(
+                env, "DISTNET_REPLICA_MAX_LAG_SECONDS", 2.0, _lag, must="a number of seconds between 0 and 4"
+            ),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,8 +148,10 @@ class BrokerSettings:
 
     @classmethod
     def from_env(cls, env: Env) -> BrokerSettings:
-        return cls(kind=cast(BrokerKind, _choice(env, "DISTNET_BROKER", "auto", ("auto", "redis", "stub"))),
-                   namespace=_text(env, "DISTNET_BROKER_NAMESPACE") or "distnet")
+        return cls(
+            kind=cast(BrokerKind, _choice(env, "DISTNET_BROKER", "auto", ("auto", "redis", "stub"))),
+            namespace=_text(env, "DISTNET_BROKER_NAMESPACE") or "distnet",
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,11 +163,15 @@ class WebhookSettings:
     @classmethod
     def from_env(cls, env: Env) -> WebhookSettings:
         default = cls()
-        found = cls(min_backoff_ms=_positive(env, "DISTNET_WEBHOOK_MIN_BACKOFF_MS", default.min_backoff_ms),
-                    max_backoff_ms=_positive(env, "DISTNET_WEBHOOK_MAX_BACKOFF_MS", default.max_backoff_ms),
-                    max_retries=_not_negative(env, "DISTNET_WEBHOOK_MAX_RETRIES", default.max_retries))
+        found = cls(
+            min_backoff_ms=_positive(env, "DISTNET_WEBHOOK_MIN_BACKOFF_MS", default.min_backoff_ms),
+            max_backoff_ms=_positive(env, "DISTNET_WEBHOOK_MAX_BACKOFF_MS", default.max_backoff_ms),
+            max_retries=_not_negative(env, "DISTNET_WEBHOOK_MAX_RETRIES", default.max_retries),
+        )
         if found.max_backoff_ms < found.min_backoff_ms:
-            raise SettingsError("DISTNET_WEBHOOK_MAX_BACKOFF_MS must not be below DISTNET_WEBHOOK_MIN_BACKOFF_MS")
+            raise SettingsError(
+                "DISTNET_WEBHOOK_MAX_BACKOFF_MS must not be below DISTNET_WEBHOOK_MIN_BACKOFF_MS"
+            )
         return found
 
 
@@ -174,11 +190,14 @@ class RankSettings:
     @classmethod
     def from_env(cls, env: Env) -> RankSettings:
         default = cls()
-        return cls(period_days=_positive(env, "DISTNET_RANK_PERIOD_DAYS", default.period_days),
-                   ladder=_text(env, "DISTNET_RANK_LADDER"),
-                   points_expiry_months=_positive(env, "DISTNET_POINTS_EXPIRY_MONTHS", default.points_expiry_months),
-                   points_expiry_notice_days=_positive(env, "DISTNET_POINTS_EXPIRY_NOTICE_DAYS",
-                                                       default.points_expiry_notice_days))
+        return cls(
+            period_days=_positive(env, "DISTNET_RANK_PERIOD_DAYS", default.period_days),
+            ladder=_text(env, "DISTNET_RANK_LADDER"),
+            points_expiry_months=_positive(env, "DISTNET_POINTS_EXPIRY_MONTHS", default.points_expiry_months),
+            points_expiry_notice_days=_positive(
+                env, "DISTNET_POINTS_EXPIRY_NOTICE_DAYS", default.points_expiry_notice_days
+            ),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,9 +210,12 @@ class HousekeepingSettings:
     @classmethod
     def from_env(cls, env: Env) -> HousekeepingSettings:
         d = cls()
-        return cls(event_retention_days=_positive(env, "DISTNET_EVENT_RETENTION_DAYS", d.event_retention_days),
-                   notification_retention_days=_positive(env, "DISTNET_NOTIFICATION_RETENTION_DAYS",
-                                                         d.notification_retention_days))
+        return cls(
+            event_retention_days=_positive(env, "DISTNET_EVENT_RETENTION_DAYS", d.event_retention_days),
+            notification_retention_days=_positive(
+                env, "DISTNET_NOTIFICATION_RETENTION_DAYS", d.notification_retention_days
+            ),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,8 +237,10 @@ class LogSettings:
 
     @classmethod
     def from_env(cls, env: Env) -> LogSettings:
-        return cls(format=_choice(env, "DISTNET_LOG_FORMAT", "auto", ("auto", "json", "console")),
-                   level=_choice(env, "DISTNET_LOG_LEVEL", "info", ("debug", "info", "warning", "error")))
+        return cls(
+            format=_choice(env, "DISTNET_LOG_FORMAT", "auto", ("auto", "json", "console")),
+            level=_choice(env, "DISTNET_LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,19 +275,42 @@ class BusinessSettings:
     def from_env(cls, env: Env) -> BusinessSettings:
         default = cls()
         return cls(
-            max_levels_cap=_read(env, "DISTNET_MAX_LEVELS_CAP", default.max_levels_cap, int,
-                                 check=lambda v: 1 <= v <= 10, must="a whole number from 1 to 10"),
-            erasure_retention_days=_not_negative(env, "DISTNET_ERASURE_RETENTION_DAYS", default.erasure_retention_days),
-            default_currency=_read(env, "DISTNET_CURRENCY", default.default_currency, str.upper,
-                                   check=lambda v: len(v) == 3 and v.isalpha(), must="an ISO 4217 code like CNY"),
+            max_levels_cap=_read(
+                env,
+                "DISTNET_MAX_LEVELS_CAP",
+                default.max_levels_cap,
+                int,
+                check=lambda v: 1 <= v <= 10,
+                must="a whole number from 1 to 10",
+            ),
+            erasure_retention_days=_not_negative(
+                env, "DISTNET_ERASURE_RETENTION_DAYS", default.erasure_retention_days
+            ),
+            default_currency=_read(
+                env,
+                "DISTNET_CURRENCY",
+                default.default_currency,
+                str.upper,
+                check=lambda v: len(v) == 3 and v.isalpha(),
+                must="an ISO 4217 code like CNY",
+            ),
             payout_min_amount=_positive(env, "DISTNET_PAYOUT_MIN_AMOUNT", default.payout_min_amount),
-            payout_account_cooling_hours=_not_negative(env, "DISTNET_PAYOUT_ACCOUNT_COOLING_HOURS",
-                                                       default.payout_account_cooling_hours),
-            payout_skip_open_risk_case=_flag(env, "DISTNET_PAYOUT_SKIP_OPEN_RISK_CASE",
-                                             default.payout_skip_open_risk_case),
-            tax_retention_years=_not_negative(env, "DISTNET_TAX_RETENTION_YEARS", default.tax_retention_years),
-            time_zone=_read(env, "DISTNET_TIME_ZONE", default.time_zone, lambda raw: ZoneInfo(raw).key,
-                            must="an IANA time zone such as Asia/Shanghai"),
+            payout_account_cooling_hours=_not_negative(
+                env, "DISTNET_PAYOUT_ACCOUNT_COOLING_HOURS", default.payout_account_cooling_hours
+            ),
+            payout_skip_open_risk_case=_flag(
+                env, "DISTNET_PAYOUT_SKIP_OPEN_RISK_CASE", default.payout_skip_open_risk_case
+            ),
+            tax_retention_years=_not_negative(
+                env, "DISTNET_TAX_RETENTION_YEARS", default.tax_retention_years
+            ),
+            time_zone=_read(
+                env,
+                "DISTNET_TIME_ZONE",
+                default.time_zone,
+                lambda raw: ZoneInfo(raw).key,
+                must="an IANA time zone such as Asia/Shanghai",
+            ),
         )
 
 
@@ -313,11 +360,20 @@ class NotifySettings:
             sms_per_minute=_positive(env, "DISTNET_SMS_PER_MINUTE", d.sms_per_minute),
             redis_prefix=_text(env, "DISTNET_REDIS_PREFIX") or d.redis_prefix,
             rate_limits=_text(env, "DISTNET_RATE_LIMITS") or "",
-            maintenance_min_notice_hours=_read(env, "DISTNET_MAINTENANCE_MIN_NOTICE_HOURS",
-                                               d.maintenance_min_notice_hours, float,
-                                               check=lambda v: v >= 0, must="a number of hours, 0 or more"),
-            downgrade_warning_days=_not_negative(env, "DISTNET_DOWNGRADE_WARNING_DAYS", d.downgrade_warning_days),
-            require_verified_contact=_flag(env, "DISTNET_REQUIRE_VERIFIED_CONTACT", d.require_verified_contact),
+            maintenance_min_notice_hours=_read(
+                env,
+                "DISTNET_MAINTENANCE_MIN_NOTICE_HOURS",
+                d.maintenance_min_notice_hours,
+                float,
+                check=lambda v: v >= 0,
+                must="a number of hours, 0 or more",
+            ),
+            downgrade_warning_days=_not_negative(
+                env, "DISTNET_DOWNGRADE_WARNING_DAYS", d.downgrade_warning_days
+            ),
+            require_verified_contact=_flag(
+                env, "DISTNET_REQUIRE_VERIFIED_CONTACT", d.require_verified_contact
+            ),
             terms_version=_text(env, "DISTNET_TERMS_VERSION") or d.terms_version,
             privacy_version=_text(env, "DISTNET_PRIVACY_VERSION") or d.privacy_version,
         )
@@ -336,9 +392,16 @@ class ConsoleSettings:
     @classmethod
     def from_env(cls, env: Env) -> ConsoleSettings:
         d = cls()
-        return cls(idle_minutes=_positive(env, "DISTNET_CONSOLE_IDLE_MINUTES", d.idle_minutes),
-                   time_zone=_read(env, "DISTNET_TIME_ZONE", d.time_zone, lambda raw: ZoneInfo(raw).key,
-                                   must="an IANA time zone such as Asia/Shanghai"))
+        return cls(
+            idle_minutes=_positive(env, "DISTNET_CONSOLE_IDLE_MINUTES", d.idle_minutes),
+            time_zone=_read(
+                env,
+                "DISTNET_TIME_ZONE",
+                d.time_zone,
+                lambda raw: ZoneInfo(raw).key,
+                must="an IANA time zone such as Asia/Shanghai",
+            ),
+        )
 
 
 @dataclass(frozen=True, slots=True)

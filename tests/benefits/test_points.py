@@ -18,8 +18,11 @@ from tests.orders.helpers import place, refund, verify_ok
 
 
 async def _redeem(client, d, points, key, expect=201, **body):
-    resp = await client.post("/api/v1/me/points/redemptions", json={"points": points, **body},
-                             headers={**auth(d), "Idempotency-Key": key})
+    resp = await client.post(
+        "/api/v1/me/points/redemptions",
+        json={"points": points, **body},
+        headers={**auth(d), "Idempotency-Key": key},
+    )
     assert resp.status_code == expect, resp.text
     return resp.json()
 
@@ -40,8 +43,11 @@ async def test_earning_referral_and_balances_equal_postings(client, admin_header
 async def test_monthly_grant_runs_twice_and_pays_once(client, admin_headers, chain, sessionmaker, settings):
     root, a, b, c = chain
     for d, rank in ((a, "gold"), (c, "silver")):
-        resp = await client.post(f"/api/v1/distributors/{d['id']}/rank", headers=admin_headers,
-                                 json={"rank": rank, "reason": "test"})
+        resp = await client.post(
+            f"/api/v1/distributors/{d['id']}/rank",
+            headers=admin_headers,
+            json={"rank": rank, "reason": "test"},
+        )
         assert resp.status_code == 200, resp.text
     results = []
     for _ in range(2):
@@ -80,7 +86,13 @@ async def test_racing_redemptions_never_overdraw(client, admin_headers, chain, s
     async def attempt(i: int) -> str:
         async with sessionmaker() as s:
             try:
-                await redeem(s, principal=me, distributor_id=c["id"], data=schemas.RedemptionCreate(points=40), key=f"race-{i}")
+                await redeem(
+                    s,
+                    principal=me,
+                    distributor_id=c["id"],
+                    data=schemas.RedemptionCreate(points=40),
+                    key=f"race-{i}",
+                )
                 await s.commit()
                 return "ok"
             except PointsInsufficient:
@@ -93,7 +105,9 @@ async def test_racing_redemptions_never_overdraw(client, admin_headers, chain, s
     await verify_ok(client, admin_headers)
 
 
-async def test_refund_reverses_points_exactly_and_spent_points_become_debt(client, admin_headers, chain, sessionmaker):
+async def test_refund_reverses_points_exactly_and_spent_points_become_debt(
+    client, admin_headers, chain, sessionmaker
+):
     *_, c = chain
     order = await place(client, c, "100.00")  # 100 points
     await _redeem(client, c, 80, "spend")
@@ -105,23 +119,36 @@ async def test_refund_reverses_points_exactly_and_spent_points_become_debt(clien
     await refund(client, order, "50.00", auth(c))  # the rest: another 50, all owed
     assert await points_of(sessionmaker, c) == (10, -50)
     async with sessionmaker() as s:
-        lot = (await s.execute(text("SELECT amount, remaining, reversed FROM points_lot WHERE order_id = :o "
-                                    "AND source = 'order'"), {"o": order["id"]})).one()
+        lot = (
+            await s.execute(
+                text(
+                    "SELECT amount, remaining, reversed FROM points_lot WHERE order_id = :o "
+                    "AND source = 'order'"
+                ),
+                {"o": order["id"]},
+            )
+        ).one()
     assert tuple(lot) == (100, 0, 100)
     mine = (await client.get("/api/v1/me/benefits", headers=auth(c))).json()
     assert (mine["points_balance"], mine["points_debt"]) == (10, 50)
     await verify_ok(client, admin_headers)
 
 
-async def test_expiry_takes_the_oldest_points_first_with_a_notice(client, admin_headers, sessionmaker, settings):
+async def test_expiry_takes_the_oldest_points_first_with_a_notice(
+    client, admin_headers, sessionmaker, settings
+):
     root = await register(client, admin_headers, name="root")
     d = await register(client, sponsor=root, name="d")
     old = await place(client, d, "50.00")
     new = await place(client, d, "70.00")
     async with sessionmaker() as s:
-        await s.execute(text("UPDATE points_lot SET expires_at = now() + interval '10 days' WHERE order_id = :o "
-                             "AND source = 'order'"),
-                        {"o": old["id"]})
+        await s.execute(
+            text(
+                "UPDATE points_lot SET expires_at = now() + interval '10 days' WHERE order_id = :o "
+                "AND source = 'order'"
+            ),
+            {"o": old["id"]},
+        )
         await s.commit()
     await _redeem(client, d, 30, "first")  # from the older lot: 20 left there, 70 in the newer
     async with sessionmaker() as s:
@@ -132,9 +159,13 @@ async def test_expiry_takes_the_oldest_points_first_with_a_notice(client, admin_
     notice = next(i for i in inbox["items"] if i["kind"] == "points_expiring")
     assert "20" in notice["body"]
     async with sessionmaker() as s:
-        await s.execute(text("UPDATE points_lot SET expires_at = now() - interval '1 second' WHERE order_id = :o "
-                             "AND source = 'order'"),
-                        {"o": old["id"]})
+        await s.execute(
+            text(
+                "UPDATE points_lot SET expires_at = now() - interval '1 second' WHERE order_id = :o "
+                "AND source = 'order'"
+            ),
+            {"o": old["id"]},
+        )
         await s.commit()
     async with sessionmaker() as s:
         expired = await expire_due(s, settings=settings)
@@ -152,20 +183,36 @@ async def test_expiry_takes_the_oldest_points_first_with_a_notice(client, admin_
 
 async def test_admin_adjustment_with_reason_is_audited(client, admin_headers, chain, session):
     *_, c = chain
-    add = await client.post(f"/api/v1/distributors/{c['id']}/points/adjustments", headers=admin_headers,
-                            json={"points": 500, "reason": "goodwill after a late delivery"})
+    add = await client.post(
+        f"/api/v1/distributors/{c['id']}/points/adjustments",
+        headers=admin_headers,
+        json={"points": 500, "reason": "goodwill after a late delivery"},
+    )
     assert add.status_code == 201, add.text
     assert add.json()["balance_after"] == 500
-    take = await client.post(f"/api/v1/distributors/{c['id']}/points/adjustments", headers=admin_headers,
-                             json={"points": -200, "reason": "duplicate grant"})
+    take = await client.post(
+        f"/api/v1/distributors/{c['id']}/points/adjustments",
+        headers=admin_headers,
+        json={"points": -200, "reason": "duplicate grant"},
+    )
     assert take.status_code == 201 and take.json()["balance_after"] == 300
-    too_much = await client.post(f"/api/v1/distributors/{c['id']}/points/adjustments", headers=admin_headers,
-                                 json={"points": -301, "reason": "too much"})
+    too_much = await client.post(
+        f"/api/v1/distributors/{c['id']}/points/adjustments",
+        headers=admin_headers,
+        json={"points": -301, "reason": "too much"},
+    )
     assert too_much.status_code == 409
-    denied = await client.post(f"/api/v1/distributors/{c['id']}/points/adjustments", headers=auth(c),
-                               json={"points": 5, "reason": "mine"})
+    denied = await client.post(
+        f"/api/v1/distributors/{c['id']}/points/adjustments",
+        headers=auth(c),
+        json={"points": 5, "reason": "mine"},
+    )
     assert denied.status_code == 403
-    audits = (await session.execute(text("SELECT after FROM audit_log WHERE action = 'points.adjusted' ORDER BY id"))).all()
+    audits = (
+        await session.execute(
+            text("SELECT after FROM audit_log WHERE action = 'points.adjusted' ORDER BY id")
+        )
+    ).all()
     assert [a.after["points"] for a in audits] == [500, -200]
     await verify_ok(client, admin_headers)
 

@@ -14,10 +14,13 @@ async def _hold(session, distributor_id, reason="manual", subject="t", **cols):
     values = {"d": distributor_id, "r": reason, "s": subject, **cols}
     extra_cols = "".join(f", {k}" for k in cols)
     extra_vals = "".join(f", :{k}" for k in cols)
-    hold_id = await session.scalar(text(f"""
+    hold_id = await session.scalar(
+        text(f"""
         INSERT INTO hold (distributor_id, card_id, reason, source_type, subject_key{extra_cols})
         SELECT :d, id, :r, 'actor', :s{extra_vals} FROM card WHERE distributor_id = :d AND cancelled_at IS NULL
-        RETURNING id"""), values)
+        RETURNING id"""),
+        values,
+    )
     await session.commit()
     return hold_id
 
@@ -36,11 +39,15 @@ async def test_card_status_follows_holds(client, admin_headers, session):
     assert all(h["since"] for h in card["holds"])
 
     # lifting one hold never lifts the other
-    await session.execute(text("UPDATE hold SET lifted_at = now(), outcome='cleared' WHERE id=:i"), {"i": first})
+    await session.execute(
+        text("UPDATE hold SET lifted_at = now(), outcome='cleared' WHERE id=:i"), {"i": first}
+    )
     await session.commit()
     card = (await client.get(f"/api/v1/cards/{number}", headers=auth(root))).json()
     assert card["status"] == "suspended" and [h["id"] for h in card["holds"]] == [second]
-    await session.execute(text("UPDATE hold SET lifted_at = now(), outcome='cleared' WHERE id=:i"), {"i": second})
+    await session.execute(
+        text("UPDATE hold SET lifted_at = now(), outcome='cleared' WHERE id=:i"), {"i": second}
+    )
     await session.commit()
     assert (await client.get(f"/api/v1/cards/{number}", headers=auth(root))).json()["status"] == "active"
 
@@ -48,14 +55,32 @@ async def test_card_status_follows_holds(client, admin_headers, session):
 async def test_maintenance_hold_active_only_inside_its_window(client, admin_headers, session):
     root = await register(client, admin_headers, name="Root")
     now = datetime.now(UTC)
-    await _hold(session, root["id"], "maintenance", "window:past", started_at=now - timedelta(hours=2),
-                ends_at=now - timedelta(hours=1))
-    await _hold(session, root["id"], "maintenance", "window:future", started_at=now + timedelta(hours=1),
-                ends_at=now + timedelta(hours=2))
+    await _hold(
+        session,
+        root["id"],
+        "maintenance",
+        "window:past",
+        started_at=now - timedelta(hours=2),
+        ends_at=now - timedelta(hours=1),
+    )
+    await _hold(
+        session,
+        root["id"],
+        "maintenance",
+        "window:future",
+        started_at=now + timedelta(hours=1),
+        ends_at=now + timedelta(hours=2),
+    )
     card = (await client.get(f"/api/v1/cards/{root['card']['number']}", headers=auth(root))).json()
     assert card["status"] == "active"  # restored by time alone: no worker had to run
-    await _hold(session, root["id"], "maintenance", "window:now", started_at=now - timedelta(minutes=1),
-                ends_at=now + timedelta(hours=1))
+    await _hold(
+        session,
+        root["id"],
+        "maintenance",
+        "window:now",
+        started_at=now - timedelta(minutes=1),
+        ends_at=now + timedelta(hours=1),
+    )
     card = (await client.get(f"/api/v1/cards/{root['card']['number']}", headers=auth(root))).json()
     assert card["status"] == "suspended" and card["holds"][0]["reason"] == "maintenance"
 
@@ -95,5 +120,7 @@ async def test_cards_of_others_are_invisible(client, admin_headers, make_key):
     finance = {"Authorization": f"Bearer {await make_key('finance')}"}
     assert (await client.get(f"/api/v1/cards/{b['card']['number']}", headers=finance)).status_code == 200
     # staff without admin may look but not report a loss
-    assert (await client.post(f"/api/v1/cards/{b['card']['number']}/loss-report", headers=finance)).status_code == 403
+    assert (
+        await client.post(f"/api/v1/cards/{b['card']['number']}/loss-report", headers=finance)
+    ).status_code == 403
     assert (await client.get("/api/v1/cards/0000", headers=admin_headers)).status_code == 404

@@ -14,21 +14,29 @@ RANKS = ("member", "silver", "gold", "platinum")
 
 
 def plan_body(max_levels: int = 2, l1: int = 500, **fields):
-    rates = [{"level": lv, "rank": rk, "rate_bps": l1 if lv == 1 else 100} for lv in range(1, max_levels + 1)
-             for rk in RANKS]
+    rates = [
+        {"level": lv, "rank": rk, "rate_bps": l1 if lv == 1 else 100}
+        for lv in range(1, max_levels + 1)
+        for rk in RANKS
+    ]
     return {"name": "v2", "max_levels": max_levels, "hold_days": 7, "rates": rates, **fields}
 
 
 async def test_plan_versions_apply_by_placed_at(client, admin_headers, chain):
     root, a, b, c = chain
-    resp = await client.post("/api/v1/commission-plans", json=plan_body(excluded_categories=["gift"],
-                                                                         min_order_amount="5.00"),
-                             headers=admin_headers)
+    resp = await client.post(
+        "/api/v1/commission-plans",
+        json=plan_body(excluded_categories=["gift"], min_order_amount="5.00"),
+        headers=admin_headers,
+    )
     assert resp.status_code == 201, resp.text
     plan = resp.json()
     assert plan["version"] == 2 and plan["max_levels"] == 2
     new = await place(client, c, "100.00")
-    assert [(x["level"], x["amount"], x["plan_version"]) for x in new["commissions"]] == [(1, "5.00", 2), (2, "1.00", 2)]
+    assert [(x["level"], x["amount"], x["plan_version"]) for x in new["commissions"]] == [
+        (1, "5.00", 2),
+        (2, "1.00", 2),
+    ]
     hold_until = datetime.fromisoformat(new["commissions"][0]["hold_until"])
     placed = datetime.fromisoformat(new["placed_at"])
     assert hold_until - placed == timedelta(days=7)
@@ -56,7 +64,10 @@ async def test_plan_validation(client, admin_headers, session):
     cases = [
         (plan_body(max_levels=4), "max_levels"),
         ({**plan_body(), "rates": plan_body()["rates"][:-1]}, "rates"),
-        ({**plan_body(), "rates": [*plan_body()["rates"], {"level": 3, "rank": "gold", "rate_bps": 1}]}, "rates[8].level"),
+        (
+            {**plan_body(), "rates": [*plan_body()["rates"], {"level": 3, "rank": "gold", "rate_bps": 1}]},
+            "rates[8].level",
+        ),
         ({**plan_body(), "rates": [{"level": 1, "rank": "bronze", "rate_bps": 1}]}, "rates[0].rank"),
         ({**plan_body(), "min_order_amount": "1.001"}, "min_order_amount"),
         ({**plan_body(), "effective_from": "2020-01-01T00:00:00Z"}, "effective_from"),
@@ -67,20 +78,29 @@ async def test_plan_validation(client, admin_headers, session):
     for body, field in cases:
         resp = await client.post("/api/v1/commission-plans", json=body, headers=admin_headers)
         assert resp.status_code == 422, (field, resp.text)
-        assert any(field in e["field"] or field in e["message"] for e in resp.json()["errors"]), (field, resp.json())
+        assert any(field in e["field"] or field in e["message"] for e in resp.json()["errors"]), (
+            field,
+            resp.json(),
+        )
     assert await session.scalar(text("SELECT count(*) FROM commission_plan WHERE version > 1")) == 0
 
 
 async def test_plan_roles_and_audit(client, admin_headers, make_key, chain, session):
     c = chain[-1]
-    assert (await client.post("/api/v1/commission-plans", json=plan_body(), headers=auth(c))).status_code == 403
+    assert (
+        await client.post("/api/v1/commission-plans", json=plan_body(), headers=auth(c))
+    ).status_code == 403
     fin = bearer(await make_key("finance"))
     assert (await client.post("/api/v1/commission-plans", json=plan_body(), headers=fin)).status_code == 403
     assert (await client.get("/api/v1/commission-plans", headers=fin)).status_code == 200
     assert (await client.get("/api/v1/commission-plans", headers=auth(c))).status_code == 403
     resp = await client.post("/api/v1/commission-plans", json=plan_body(), headers=admin_headers)
     assert resp.status_code == 201
-    row = (await session.execute(text("SELECT action, subject_id FROM audit_log WHERE subject_type = 'commission_plan'"))).one()
+    row = (
+        await session.execute(
+            text("SELECT action, subject_id FROM audit_log WHERE subject_type = 'commission_plan'")
+        )
+    ).one()
     assert row.action == "commission_plan.created" and row.subject_id == "2"
 
 
@@ -95,7 +115,12 @@ async def test_platform_cap_is_configurable(client, admin_headers, settings):
     tight = replace(settings, business=replace(settings.business, max_levels_cap=2))
     async with client.app.state.sessionmaker() as s:
         try:
-            await create_plan(s, settings=tight, principal=SYSTEM, data=PlanCreate(**{**plan_body(max_levels=3), "rates": []}))
+            await create_plan(
+                s,
+                settings=tight,
+                principal=SYSTEM,
+                data=PlanCreate(**{**plan_body(max_levels=3), "rates": []}),
+            )
         except ValidationFailed as exc:
             assert exc.extra["errors"][0]["field"] == "max_levels"
         else:  # pragma: no cover
@@ -114,7 +139,9 @@ async def test_commission_list_is_self_only(client, admin_headers, chain, make_k
     everything = (await client.get("/api/v1/commissions", headers=staff)).json()
     assert len(everything["items"]) == 6
     page1 = (await client.get("/api/v1/commissions?limit=4", headers=staff)).json()
-    page2 = (await client.get(f"/api/v1/commissions?limit=4&cursor={page1['next_cursor']}", headers=staff)).json()
+    page2 = (
+        await client.get(f"/api/v1/commissions?limit=4&cursor={page1['next_cursor']}", headers=staff)
+    ).json()
     ids = [x["id"] for x in page1["items"] + page2["items"]]
     assert len(ids) == 6 == len(set(ids)) and page2["next_cursor"] is None
     filtered = (await client.get("/api/v1/commissions?status=withheld", headers=staff)).json()
@@ -141,25 +168,40 @@ async def test_explain(client, admin_headers, chain, session):
     assert exp["available"]["status"] == "pending" and exp["withheld"] is None
     assert [p["account"] for p in exp["postings"]] == ["pending"]
     # the seller may not read the sponsor's commission explanation; staff may
-    assert (await client.get(f"/api/v1/commissions/{level2['id']}/explain", headers=auth(c))).status_code == 404
-    assert (await client.get(f"/api/v1/commissions/{level2['id']}/explain", headers=admin_headers)).status_code == 200
+    assert (
+        await client.get(f"/api/v1/commissions/{level2['id']}/explain", headers=auth(c))
+    ).status_code == 404
+    assert (
+        await client.get(f"/api/v1/commissions/{level2['id']}/explain", headers=admin_headers)
+    ).status_code == 200
     assert (await client.get("/api/v1/commissions/999999/explain", headers=admin_headers)).status_code == 404
 
 
 async def test_explain_withheld(client, admin_headers, chain, session):
     root, a, b, c = chain
     card_id = await session.scalar(text("SELECT id FROM card WHERE distributor_id = :d"), {"d": c["id"]})
-    hold_id = await session.scalar(text(
-        "INSERT INTO hold (distributor_id, card_id, reason, source_type, subject_key) "
-        "VALUES (:d, :c, 'manual', 'actor', 'x') RETURNING id"), {"d": c["id"], "c": card_id})
+    hold_id = await session.scalar(
+        text(
+            "INSERT INTO hold (distributor_id, card_id, reason, source_type, subject_key) "
+            "VALUES (:d, :c, 'manual', 'actor', 'x') RETURNING id"
+        ),
+        {"d": c["id"], "c": card_id},
+    )
     await session.commit()
     # the seller is held: the order itself is refused; a batch by admin is refused too
-    resp = await client.post("/api/v1/orders", json={"external_id": "e1", "card_number": c["card"]["number"],
-                                                     "amount": "1.00"}, headers=admin_headers)
+    resp = await client.post(
+        "/api/v1/orders",
+        json={"external_id": "e1", "card_number": c["card"]["number"], "amount": "1.00"},
+        headers=admin_headers,
+    )
     assert resp.status_code == 403
     # hold the sponsor instead: its level-2 commission is withheld and says why
-    await session.execute(text("UPDATE hold SET distributor_id = :b, card_id = (SELECT id FROM card WHERE distributor_id = :b) WHERE id = :h"),
-                          {"b": b["id"], "h": hold_id})
+    await session.execute(
+        text(
+            "UPDATE hold SET distributor_id = :b, card_id = (SELECT id FROM card WHERE distributor_id = :b) WHERE id = :h"
+        ),
+        {"b": b["id"], "h": hold_id},
+    )
     await session.commit()
     order = await place(client, c, "10.00")
     level2 = next(x for x in order["commissions"] if x["level"] == 2)

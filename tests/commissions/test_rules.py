@@ -67,7 +67,7 @@ def test_any_refund_sequence_reverses_monotonically_and_nets_zero(seq, rate, sta
         assert reversed_ == commission  # fully refunded: the level nets to exactly 0
 
 
-@given(st.integers(min_value=0, max_value=10**9), st.integers(min_value=-10**6, max_value=10**9))
+@given(st.integers(min_value=0, max_value=10**9), st.integers(min_value=-(10**6), max_value=10**9))
 def test_available_split(r, balance):
     split = split_available_reversal(r, balance)
     assert split.from_available + split.debt == r
@@ -75,8 +75,11 @@ def test_available_split(r, balance):
     assert split.debt >= 0
 
 
-@given(st.integers(min_value=0, max_value=10**10), st.integers(min_value=0, max_value=10**11),
-       st.sampled_from(RANK_ORDER))
+@given(
+    st.integers(min_value=0, max_value=10**10),
+    st.integers(min_value=0, max_value=10**11),
+    st.sampled_from(RANK_ORDER),
+)
 def test_ladder_upgrades_only_upwards(personal, team, rank):
     target = upgrade_to(DEFAULT_LADDER, rank, personal, team)
     if target is not None:
@@ -94,7 +97,10 @@ def test_reversal_lines_by_status():
     assert reversal_lines("pending", 5) == [("pending", -5, False), ("commission_expense", 5, True)]
     assert reversal_lines("withheld", 5) == [("withheld", -5, False), ("commission_expense", 5, True)]
     assert reversal_lines("paid", 5) == [("owed", -5, False), ("commission_expense", 5, True)]
-    assert reversal_lines("available", 5, 3) == [("available", -3, False), ("owed", -2, False),
-                                                 ("commission_expense", 5, True)]
+    assert reversal_lines("available", 5, 3) == [
+        ("available", -3, False),
+        ("owed", -2, False),
+        ("commission_expense", 5, True),
+    ]
     assert reversal_lines("reserved", 5, 3) == reversal_lines("available", 5, 3)
     assert reversal_lines("available", 0, 3) == []

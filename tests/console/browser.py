@@ -31,21 +31,35 @@ KEY_ID = re.compile(r"\b(?:key|staff):\d+\b")
 
 def start_browser(downloads: Path | None = None) -> WebDriver:
     if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
-        pytest.fail(f"Chromium and chromedriver are needed at {CHROMIUM} and {CHROMEDRIVER} "
-                    "(apt-get install chromium chromium-driver; .ci/run installs them)")
+        pytest.fail(
+            f"Chromium and chromedriver are needed at {CHROMIUM} and {CHROMEDRIVER} "
+            "(apt-get install chromium chromium-driver; .ci/run installs them)"
+        )
     os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must not download a browser or a driver
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1360,900", "--lang=en-US", "--no-first-run", "--disable-extensions",
-                "--disable-background-networking", "--disable-component-update"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1360,900",
+        "--lang=en-US",
+        "--no-first-run",
+        "--disable-extensions",
+        "--disable-background-networking",
+        "--disable-component-update",
+    ):
         options.add_argument(arg)
     if downloads is not None:
-        options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
-                                                  "download.prompt_for_download": False})
+        options.add_experimental_option(
+            "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
+        )
     driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
     if downloads is not None:
-        driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+        driver.execute_cdp_cmd(
+            "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
+        )
     driver.set_page_load_timeout(30)
     return driver
 
@@ -75,11 +89,13 @@ class Console:
 
     def wait_for(self, css: str, timeout: float = 10) -> None:
         WebDriverWait(self.driver, timeout, ignored_exceptions=self.RACES).until(
-            ec.presence_of_element_located((By.CSS_SELECTOR, css)))
+            ec.presence_of_element_located((By.CSS_SELECTOR, css))
+        )
 
     def wait_text(self, css: str, text: str, timeout: float = 10) -> None:
         WebDriverWait(self.driver, timeout, ignored_exceptions=self.RACES).until(
-            ec.text_to_be_present_in_element((By.CSS_SELECTOR, css), text))
+            ec.text_to_be_present_in_element((By.CSS_SELECTOR, css), text)
+        )
 
     def text(self) -> str:
         return self.driver.find_element(By.TAG_NAME, "body").text

@@ -60,14 +60,19 @@ async def make_staff_async(sessionmaker, name: str, *roles: str) -> str:
 async def sign_in_client(client, key: str, *, ahead: int = 0, secret: str | None = None) -> str:
     """Sign an AsyncTestClient in (it keeps the cookie); returns the TOTP secret."""
     page = await client.get("/console/login")
-    r = await client.post("/console/login", data={"key": key, "_csrf": csrf_of(page.text)}, follow_redirects=False)
+    r = await client.post(
+        "/console/login", data={"key": key, "_csrf": csrf_of(page.text)}, follow_redirects=False
+    )
     assert r.status_code == 303, r.text
     page = await client.get("/console/login/code")
     found = SECRET.search(page.text)
     secret = found.group(1) if found else secret
     assert secret
-    r = await client.post("/console/login/code", data={"code": code_for(secret, ahead=ahead),
-                                                       "_csrf": csrf_of(page.text)}, follow_redirects=False)
+    r = await client.post(
+        "/console/login/code",
+        data={"code": code_for(secret, ahead=ahead), "_csrf": csrf_of(page.text)},
+        follow_redirects=False,
+    )
     assert r.status_code == 303, r.text
     return secret
 

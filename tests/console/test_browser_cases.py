@@ -11,8 +11,9 @@ from tests.console.support import api, make_staff
 def test_case_page_draws_the_evidence_graph_and_the_reviewer_holds(console, live, settings):
     admin = api(live, make_staff(settings, "Ops", "admin"))
     root = admin.post("/api/v1/distributors", json={"name": "刘备", "device_id": "phone-7"}).json()
-    recruit = admin.post("/api/v1/distributors", json={"name": "关羽", "sponsor_code": root["code"],
-                                                       "device_id": "phone-7"}).json()
+    recruit = admin.post(
+        "/api/v1/distributors", json={"name": "关羽", "sponsor_code": root["code"], "device_id": "phone-7"}
+    ).json()
     other = admin.post("/api/v1/distributors", json={"name": "张飞", "sponsor_code": root["code"]}).json()
     risk_admin = api(live, make_staff(settings, "Risk Admin", "risk_admin"))
     scan = risk_admin.post("/api/v1/risk/scans", json={"rules": ["self_referral"]})
@@ -29,7 +30,11 @@ def test_case_page_draws_the_evidence_graph_and_the_reviewer_holds(console, live
     flagged = svg.find_elements(By.CSS_SELECTOR, "g.node.flagged")
     labels = {n.text for n in flagged}
     assert len(flagged) == 3, labels  # the recruit, the sponsor and the device they share
-    assert any("刘备" in t for t in labels) and any("关羽" in t for t in labels) and any("device" in t for t in labels)
+    assert (
+        any("刘备" in t for t in labels)
+        and any("关羽" in t for t in labels)
+        and any("device" in t for t in labels)
+    )
     assert "张飞" not in console.text()
     console.shot("case")
     console.fill("textarea[name=note]", "same phone as the sponsor")

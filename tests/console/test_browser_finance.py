@@ -29,15 +29,30 @@ def test_finance_four_eyes_export_and_results(console, live, settings, downloads
     root = admin.post("/api/v1/distributors", json={"name": "总店 Root"}).json()
     a = admin.post("/api/v1/distributors", json={"name": "王小明", "sponsor_code": root["code"]}).json()
     for d in (root, a):  # a first payout account has no cooling-off: the run can pay it at once
-        r = admin.put(f"/api/v1/distributors/{d['id']}/payout-account", json={
-            "method": "bank_card", "holder_name": d["name"], "account_number": card_number(d["id"]),
-            "bank_name": "中国工商银行", "bank_branch": "北京分行", "resident_id": RESIDENT_ID})
+        r = admin.put(
+            f"/api/v1/distributors/{d['id']}/payout-account",
+            json={
+                "method": "bank_card",
+                "holder_name": d["name"],
+                "account_number": card_number(d["id"]),
+                "bank_name": "中国工商银行",
+                "bank_branch": "北京分行",
+                "resident_id": RESIDENT_ID,
+            },
+        )
         assert r.status_code in (200, 201), r.text
     long_ago = (datetime.now(UTC) - timedelta(days=20)).isoformat()
     seller = api(live, a["api_key"])
     for n, amount in enumerate(("1000.00", "880.50")):
-        r = seller.post("/api/v1/orders", json={"external_id": f"fin-{n}", "card_number": a["card"]["number"],
-                                                "amount": amount, "placed_at": long_ago})
+        r = seller.post(
+            "/api/v1/orders",
+            json={
+                "external_id": f"fin-{n}",
+                "card_number": a["card"]["number"],
+                "amount": amount,
+                "placed_at": long_ago,
+            },
+        )
         assert r.status_code == 201, r.text
 
     creator = make_staff(settings, "李娜", "finance", "finance_approver")
@@ -77,9 +92,12 @@ def test_finance_four_eyes_export_and_results(console, live, settings, downloads
 
     items = api(live, approver).get(f"/api/v1/payout-runs/{run_id}/items").json()["items"]
     bad = tmp_path / "bad.csv"
-    bad.write_text("item_id,status,reference,reason,amount\n"
-                   + "".join(f"{i['id']},paid,BK{i['id']},,{i['amount']}\n" for i in items)
-                   + "999999,paid,BKX,,1.00\n", encoding="utf-8")
+    bad.write_text(
+        "item_id,status,reference,reason,amount\n"
+        + "".join(f"{i['id']},paid,BK{i['id']},,{i['amount']}\n" for i in items)
+        + "999999,paid,BKX,,1.00\n",
+        encoding="utf-8",
+    )
     console.driver.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(str(bad))
     console.click("form[action$='/results'] button")
     console.wait_text("#flash", "nothing was applied")
@@ -87,8 +105,11 @@ def test_finance_four_eyes_export_and_results(console, live, settings, downloads
     assert "item id 999999: no item 999999" in console.text()
     console.shot("results-refused")
     good = tmp_path / "good.csv"
-    good.write_text("item_id,status,reference,reason,amount\n"
-                    + "".join(f"{i['id']},paid,BK{i['id']},,{i['amount']}\n" for i in items), encoding="utf-8")
+    good.write_text(
+        "item_id,status,reference,reason,amount\n"
+        + "".join(f"{i['id']},paid,BK{i['id']},,{i['amount']}\n" for i in items),
+        encoding="utf-8",
+    )
     console.driver.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(str(good))
     console.click("form[action$='/results'] button")
     console.wait_text("#run-status", "completed")

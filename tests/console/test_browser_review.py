@@ -20,13 +20,23 @@ def test_reviewer_claims_requests_info_and_approves(console, live, settings):
     owner = admin.post("/api/v1/distributors", json={"name": "张三", "sponsor_code": root["code"]}).json()
     card = owner["card"]["number"]
     risk_admin = api(live, make_staff(settings, "赵敏 (risk admin)", "risk_admin"))
-    hold = risk_admin.post(f"/api/v1/cards/{card}/holds", json={"reason": "fake_promotion",
-                                                                 "note": "shared device with the sponsor"})
+    hold = risk_admin.post(
+        f"/api/v1/cards/{card}/holds",
+        json={"reason": "fake_promotion", "note": "shared device with the sponsor"},
+    )
     assert hold.status_code == 201, hold.text
     me = api(live, owner["api_key"])
-    appeal = me.post("/api/v1/appeals", json={
-        "hold_id": hold.json()["id"], "statement": "这是我自己的手机，我没有刷单。The device is mine.",
-        "evidence": ["https://evil.example/receipt.jpg", {"name": "发票", "url": "https://evil.example/x.pdf"}]})
+    appeal = me.post(
+        "/api/v1/appeals",
+        json={
+            "hold_id": hold.json()["id"],
+            "statement": "这是我自己的手机，我没有刷单。The device is mine.",
+            "evidence": [
+                "https://evil.example/receipt.jpg",
+                {"name": "发票", "url": "https://evil.example/x.pdf"},
+            ],
+        },
+    )
     assert appeal.status_code == 201, appeal.text
     appeal_id = appeal.json()["id"]
 
@@ -51,8 +61,10 @@ def test_reviewer_claims_requests_info_and_approves(console, live, settings):
     console.wait_text("h1", "info requested")
     console.check()
 
-    reply = me.post(f"/api/v1/appeals/{appeal_id}/messages", json={"message": "发票已上传 invoice attached",
-                                                                     "attachments": ["invoice-2026-11.pdf"]})
+    reply = me.post(
+        f"/api/v1/appeals/{appeal_id}/messages",
+        json={"message": "发票已上传 invoice attached", "attachments": ["invoice-2026-11.pdf"]},
+    )
     assert reply.status_code == 200, reply.text
     console.open(f"/console/appeals/{appeal_id}")
     assert "发票已上传" in console.text()

@@ -11,10 +11,18 @@ async def test_appeal_text_is_escaped(client, admin_headers, sessionmaker, make_
     root = await register(client, admin_headers, name="root")
     d = await register(client, sponsor=root, name="d")
     placer = {"Authorization": f"Bearer {await make_key('risk_reviewer', name='placer')}"}
-    hold = (await client.post(f"/api/v1/cards/{d['card']['number']}/holds", json={"reason": "manual"},
-                              headers=placer)).json()
-    aid = (await client.post("/api/v1/appeals", json={"hold_id": hold["id"], "statement": "<script>x()</script>"},
-                             headers=auth(d))).json()["id"]
+    hold = (
+        await client.post(
+            f"/api/v1/cards/{d['card']['number']}/holds", json={"reason": "manual"}, headers=placer
+        )
+    ).json()
+    aid = (
+        await client.post(
+            "/api/v1/appeals",
+            json={"hold_id": hold["id"], "statement": "<script>x()</script>"},
+            headers=auth(d),
+        )
+    ).json()["id"]
     await sign_in_client(client, await make_staff_async(sessionmaker, "Reviewer", "risk_reviewer"))
     queue = await client.get("/console/appeals")
     assert queue.status_code == 200 and f"/console/appeals/{aid}" in queue.text

@@ -11,9 +11,14 @@ import psycopg
 
 from tests.console.support import SECRET, code_for, csrf_of, make_staff
 
-CONSOLE_PAGES = ("/console/", "/console/appeals", "/console/appeals/1", "/console/holds", "/console/cards/1",
-                 "/console/account")
-
+CONSOLE_PAGES = (
+    "/console/",
+    "/console/appeals",
+    "/console/appeals/1",
+    "/console/holds",
+    "/console/cards/1",
+    "/console/account",
+)
 
 
 def _sign_in(base: str, key: str, *, ahead: int = 0, secret: str | None = None) -> tuple[httpx.Client, str]:
@@ -25,7 +30,9 @@ def _sign_in(base: str, key: str, *, ahead: int = 0, secret: str | None = None) 
     found = SECRET.search(page.text)
     secret = found.group(1) if found else secret
     assert secret, "no enrolment on first sign-in and no secret given"
-    r = c.post("/console/login/code", data={"code": code_for(secret, ahead=ahead), "_csrf": csrf_of(page.text)})
+    r = c.post(
+        "/console/login/code", data={"code": code_for(secret, ahead=ahead), "_csrf": csrf_of(page.text)}
+    )
     assert r.status_code == 303, r.text
     return c, secret
 
@@ -46,8 +53,9 @@ def test_sign_in_enrols_totp_and_opens_a_session(live, settings, database_url):
     assert api.status_code == 401
     # signed-in, audited by name
     with _db(database_url) as conn:
-        actor, staff_id = conn.execute("SELECT actor, actor_staff_id FROM audit_log WHERE action = 'staff.signed_in'"
-                                       ).fetchone()
+        actor, staff_id = conn.execute(
+            "SELECT actor, actor_staff_id FROM audit_log WHERE action = 'staff.signed_in'"
+        ).fetchone()
     assert actor.endswith(":Wang Fang") and staff_id is not None
     # second sign-in: no QR any more, the enrolled secret's code (a later step: each code works once)
     c2, _ = _sign_in(live, key, ahead=1, secret=secret)
@@ -62,8 +70,12 @@ def test_cookie_flags(live, settings):
     header = r.headers["set-cookie"].lower()
     assert "httponly" in header and "samesite=strict" in header and "path=/console" in header
     assert "secure" not in header  # plain http on loopback; behind HTTPS (X-Forwarded-Proto) it is Secure
-    r = c.post("/console/login", data={"key": key, "_csrf": csrf_of(page.text)}, follow_redirects=False,
-               headers={"X-Forwarded-Proto": "https"})
+    r = c.post(
+        "/console/login",
+        data={"key": key, "_csrf": csrf_of(page.text)},
+        follow_redirects=False,
+        headers={"X-Forwarded-Proto": "https"},
+    )
     assert "secure" in r.headers["set-cookie"].lower()
 
 
@@ -74,7 +86,9 @@ def test_browser_without_session_is_sent_to_login_never_json(live):
     r = httpx.get(f"{live}/console/appeals", headers={"HX-Request": "true"})
     assert r.headers["HX-Redirect"] == "/console/login"
     # an API key in the Authorization header does not open the console either
-    r = httpx.get(f"{live}/console/appeals", headers={"Authorization": "Bearer dn_x_y"}, follow_redirects=False)
+    r = httpx.get(
+        f"{live}/console/appeals", headers={"Authorization": "Bearer dn_x_y"}, follow_redirects=False
+    )
     assert r.status_code == 303
     r = httpx.get(f"{live}/console/nope")
     assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
@@ -105,8 +119,10 @@ def test_wrong_key_wrong_code_and_rate_limit(live, settings, database_url):
         from distnet.kit.auth import hash_key, new_key
 
         raw, prefix = new_key()
-        conn.execute("INSERT INTO api_key (name, prefix, key_hash, roles) VALUES ('ops', %s, %s, ARRAY['admin'])",
-                     (prefix, hash_key(raw)))
+        conn.execute(
+            "INSERT INTO api_key (name, prefix, key_hash, roles) VALUES ('ops', %s, %s, ARRAY['admin'])",
+            (prefix, hash_key(raw)),
+        )
     r = c.post("/console/login", data={"key": raw, "_csrf": token})
     assert r.status_code == 401 and "no staff member" in r.text
     # a wrong code is refused and counted

@@ -14,13 +14,25 @@ class W:
 
 def test_evidence_rows_name_people_and_hide_hashes():
     who = {1: W("张三", "AAAA1111"), 2: W("李四", "BBBB2222")}
-    rows = dict(evidence_rows({"recruit": 1, "ancestor": 2, "level": 1,
-                               "shared_identifiers": [{"kind": "device", "hash": "0123456789abcdef"}],
-                               "fingerprint": {"kind": "buyer_ref", "hash": "fedcba9876543210"},
-                               "suspicious_buyers": ["abcdef0123456789"], "cycle": [1, 2],
-                               "window_start": "2026-12-01T01:02:03+00:00", "graph": {"nodes": []},
-                               "rule": "x", "order_ids": [5, 6, 7]},
-                              name=names(who), when=lambda v: "WHEN"))
+    rows = dict(
+        evidence_rows(
+            {
+                "recruit": 1,
+                "ancestor": 2,
+                "level": 1,
+                "shared_identifiers": [{"kind": "device", "hash": "0123456789abcdef"}],
+                "fingerprint": {"kind": "buyer_ref", "hash": "fedcba9876543210"},
+                "suspicious_buyers": ["abcdef0123456789"],
+                "cycle": [1, 2],
+                "window_start": "2026-12-01T01:02:03+00:00",
+                "graph": {"nodes": []},
+                "rule": "x",
+                "order_ids": [5, 6, 7],
+            },
+            name=names(who),
+            when=lambda v: "WHEN",
+        )
+    )
     assert rows["Recruit"] == "张三 (AAAA1111)" and rows["Upline (sponsor side)"] == "李四 (BBBB2222)"
     assert rows["Shared identifiers"] == "1 shared (device)"
     assert rows["Buying cycle"] == "张三 (AAAA1111) → 李四 (BBBB2222) → 张三 (AAAA1111)"
@@ -41,10 +53,14 @@ def test_evidence_graph_keeps_flagged_nodes_first_and_caps():
 
 
 def test_evidence_svg_draws_names_and_flags_without_hashes():
-    g = evidence_graph([{"id": 1, "type": "distributor", "flagged": True},
-                        {"id": "device:0123456789abcdef", "type": "device", "flagged": True},
-                        {"id": 2, "type": "distributor"}],
-                       [{"source": 1, "target": "device:0123456789abcdef", "relation": "holds", "flagged": True}])
+    g = evidence_graph(
+        [
+            {"id": 1, "type": "distributor", "flagged": True},
+            {"id": "device:0123456789abcdef", "type": "device", "flagged": True},
+            {"id": 2, "type": "distributor"},
+        ],
+        [{"source": 1, "target": "device:0123456789abcdef", "relation": "holds", "flagged": True}],
+    )
     svg = evidence_svg(g, {1: W("王五", "CCCC3333"), 2: W("赵六", "DDDD4444")})
     assert svg and svg.startswith("<svg") and svg.count('class="node flagged"') == 2
     assert "王五" in svg and "device 1" in svg

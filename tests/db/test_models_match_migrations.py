@@ -67,14 +67,18 @@ def test_alembic_finds_no_difference_between_models_and_migrations(database_url:
     engine = create_engine(database_url, poolclass=pool.NullPool)
     try:
         with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
+            context = MigrationContext.configure(
+                conn, opts={"compare_type": True, "compare_server_default": True}
+            )
             diff = compare_metadata(context, Base.metadata)
     finally:
         engine.dispose()
     assert diff == [], "models and migrations differ:\n" + "\n".join(map(repr, diff))
 
 
-def test_a_database_built_from_the_models_has_the_migrated_catalog(database_url: str, scratch_database: str) -> None:
+def test_a_database_built_from_the_models_has_the_migrated_catalog(
+    database_url: str, scratch_database: str
+) -> None:
     engine = create_engine(scratch_database, poolclass=pool.NullPool)
     try:
         with engine.begin() as conn:
@@ -98,22 +102,29 @@ def newest_sql_files() -> dict[str, Path]:
 def test_every_database_function_is_the_newest_file_of_its_sql_folder(database_url: str) -> None:
     functions = catalog(database_url, ("functions",))["functions"]
     files = newest_sql_files()
-    assert set(functions) == set(files), "a plpgsql or SQL function without its migrations/sql folder, or the reverse"
+    assert set(functions) == set(files), (
+        "a plpgsql or SQL function without its migrations/sql folder, or the reverse"
+    )
     for name, path in files.items():
         body = path.read_text().split("$$")[1]
         assert functions[name] == body, f"{name} in the database is not {path.relative_to(SQL)}"
 
 
-def test_the_chain_downgrades_to_nothing_and_upgrades_to_the_same_schema(database_url: str,
-                                                                        scratch_database: str) -> None:
+def test_the_chain_downgrades_to_nothing_and_upgrades_to_the_same_schema(
+    database_url: str, scratch_database: str
+) -> None:
     upgrade(scratch_database)
     command.downgrade(alembic_config(scratch_database), "base")
     with psycopg.connect(_plain(scratch_database)) as conn:
-        left = conn.execute("SELECT array_agg(relname) FROM pg_class WHERE relnamespace = 'public'::regnamespace "
-                            "AND relname NOT LIKE 'alembic_version%'").fetchone()
+        left = conn.execute(
+            "SELECT array_agg(relname) FROM pg_class WHERE relnamespace = 'public'::regnamespace "
+            "AND relname NOT LIKE 'alembic_version%'"
+        ).fetchone()
     assert left == (None,)
     upgrade(scratch_database)
     assert catalog(scratch_database) == catalog(database_url)
     with psycopg.connect(_plain(scratch_database)) as conn:  # the shipped 2026 calendar (migration 0040)
-        assert conn.execute("SELECT count(*), count(*) FILTER (WHERE working) FROM business_day "
-                            "WHERE day BETWEEN '2026-01-01' AND '2026-12-31'").fetchone() == (39, 6)
+        assert conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE working) FROM business_day "
+            "WHERE day BETWEEN '2026-01-01' AND '2026-12-31'"
+        ).fetchone() == (39, 6)

@@ -28,7 +28,9 @@ async def test_worker_runs_each_consumer_once_and_drops_a_redelivery(
         await relay_outbox(s, broker=stub_broker)
         await s.commit()
     stub_broker.join("events")
-    assert sorted((c, e["id"]) for c, e in handler_log) == sorted((c, i) for i in ids for c in ("test.a", "test.b"))
+    assert sorted((c, e["id"]) for c, e in handler_log) == sorted(
+        (c, i) for i in ids for c in ("test.a", "test.b")
+    )
     assert await processed(sessionmaker) == {(c, i) for i in ids for c in ("test.a", "test.b")}
 
     # at-least-once: the broker hands the same message out again
@@ -42,14 +44,21 @@ async def test_failing_consumer_rolls_back_alone_and_is_retried(sessionmaker, ha
 
     async def flaky(session, event):
         attempts.append(event["id"])
-        await session.execute(text("INSERT INTO processed_event (consumer, event_id) VALUES ('test.side', :id)"),
-                              {"id": event["id"]})
+        await session.execute(
+            text("INSERT INTO processed_event (consumer, event_id) VALUES ('test.side', :id)"),
+            {"id": event["id"]},
+        )
         if len(attempts) == 1:
             raise RuntimeError("database hiccup")
 
     registry.on("test.ping", consumer="test.flaky")(flaky)
-    event = {"id": "00000000-0000-0000-0000-000000000001", "topic": "test.ping", "payload": {},
-             "distributor_id": None, "created_at": "2026-01-01T00:00:00+00:00"}
+    event = {
+        "id": "00000000-0000-0000-0000-000000000001",
+        "topic": "test.ping",
+        "payload": {},
+        "distributor_id": None,
+        "created_at": "2026-01-01T00:00:00+00:00",
+    }
     with pytest.raises(DispatchFailed, match="test.flaky"):
         await dispatch_event(sessionmaker, event)
     # the failed consumer's writes (its side effect and its processed row) rolled back
@@ -71,6 +80,11 @@ async def test_family_and_wildcard_consumers():
 
         return (name, handler)
 
-    handlers = {"hold.placed": [h("exact")], "hold.*": [h("family")], "*": [h("all")], "order.*": [h("other")]}
+    handlers = {
+        "hold.placed": [h("exact")],
+        "hold.*": [h("family")],
+        "*": [h("all")],
+        "order.*": [h("other")],
+    }
     assert [c for c, _ in consumers_for("hold.placed", handlers)] == ["exact", "family", "all"]
     assert [c for c, _ in consumers_for("card.frozen", handlers)] == ["all"]

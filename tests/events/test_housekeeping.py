@@ -15,27 +15,39 @@ from tests.factories import register
 
 async def _seed(session, distributor_id: int) -> None:
     # 7 published long ago, 2 published recently, 1 never published although old
-    await session.execute(text("""
+    await session.execute(
+        text("""
         INSERT INTO outbox_event (id, topic, payload, created_at, published_at)
         SELECT gen_random_uuid(), 'test.ping', '{}', now() - interval '30 days',
                CASE WHEN g <= 7 THEN now() - interval '20 days' WHEN g <= 9 THEN now() - interval '1 day' END
-          FROM generate_series(1, 10) g"""))
-    await session.execute(text("""
+          FROM generate_series(1, 10) g""")
+    )
+    await session.execute(
+        text("""
         INSERT INTO processed_event (consumer, event_id, processed_at)
         SELECT 'c', 'e' || g, CASE WHEN g <= 5 THEN now() - interval '8 days' ELSE now() END
-          FROM generate_series(1, 8) g"""))
+          FROM generate_series(1, 8) g""")
+    )
     rows = [  # channel, status, days since sent
-        ("email", "sent", 100), ("sms", "sent", 200), ("email", "sent", 10), ("email", "failed", 100),
-        ("email", "pending", None), ("inbox", "sent", 400),
+        ("email", "sent", 100),
+        ("sms", "sent", 200),
+        ("email", "sent", 10),
+        ("email", "failed", 100),
+        ("email", "pending", None),
+        ("inbox", "sent", 400),
     ]
     for i, (channel, status, days) in enumerate(rows):
-        await session.execute(text("""
+        await session.execute(
+            text("""
             INSERT INTO notification (distributor_id, event_key, kind, channel, status, sent_at)
             VALUES (:d, :key, 'test', :channel, :status, now() - make_interval(days => :days))"""),
-            {"d": distributor_id, "key": f"k{i}", "channel": channel, "status": status, "days": days})
+            {"d": distributor_id, "key": f"k{i}", "channel": channel, "status": status, "days": days},
+        )
 
 
-async def test_prune_deletes_only_what_is_past_retention_in_batches(client, admin_headers, session, settings) -> None:
+async def test_prune_deletes_only_what_is_past_retention_in_batches(
+    client, admin_headers, session, settings
+) -> None:
     member = await register(client, admin_headers)
     await _seed(session, member["id"])
     await session.commit()
@@ -46,22 +58,32 @@ async def test_prune_deletes_only_what_is_past_retention_in_batches(client, admi
     assert deleted == {"outbox_event": 3, "processed_event": 1, "notification": 0}
     await session.commit()
 
-    outbox = (await session.execute(text(
-        "SELECT count(*) FILTER (WHERE published_at IS NULL), count(*) FROM outbox_event"))).one()
+    outbox = (
+        await session.execute(
+            text("SELECT count(*) FILTER (WHERE published_at IS NULL), count(*) FROM outbox_event")
+        )
+    ).one()
     assert tuple(outbox) == (2, 4)  # the old unpublished one, the registration's, the two recent ones
     assert await session.scalar(text("SELECT count(*) FROM processed_event")) == 3
     kept = (await session.execute(text("SELECT channel, status FROM notification ORDER BY id"))).all()
-    assert [tuple(r) for r in kept] == [("email", "sent"), ("email", "failed"), ("email", "pending"),
-                                        ("inbox", "sent")]
+    assert [tuple(r) for r in kept] == [
+        ("email", "sent"),
+        ("email", "failed"),
+        ("email", "pending"),
+        ("inbox", "sent"),
+    ]
 
 
-async def test_retention_is_a_setting_and_the_job_runs_it(client, admin_headers, sessionmaker, settings) -> None:
+async def test_retention_is_a_setting_and_the_job_runs_it(
+    client, admin_headers, sessionmaker, settings
+) -> None:
     member = await register(client, admin_headers)
     async with sessionmaker() as s:
         await _seed(s, member["id"])
         await s.commit()
-    longer = dataclasses.replace(settings, housekeeping=HousekeepingSettings(event_retention_days=25,
-                                                                             notification_retention_days=5))
+    longer = dataclasses.replace(
+        settings, housekeeping=HousekeepingSettings(event_retention_days=25, notification_retention_days=5)
+    )
     assert jobs.jobs_by_name()["prune"].target == "distnet.events.housekeeping.prune"
     result = await jobs.run_job("prune", sessionmaker=sessionmaker, settings=longer)
     assert result == {"outbox_event": 0, "processed_event": 0, "notification": 3}

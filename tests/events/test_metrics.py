@@ -24,8 +24,11 @@ async def test_outbox_lag_and_events_published(client, sessionmaker, stub_broker
         await emit(session, "hold.placed", {"hold_id": 2})
     body = (await client.get("/metrics")).text
     assert _value(body, "distnet_unpublished") == 2 and _value(body, "distnet_oldest_unpublished_s") >= 0
-    before = _value(body, 'distnet_events_published_total{topic="hold.placed"}') \
-        if 'topic="hold.placed"' in body else 0.0
+    before = (
+        _value(body, 'distnet_events_published_total{topic="hold.placed"}')
+        if 'topic="hold.placed"' in body
+        else 0.0
+    )
     async with session_scope(sessionmaker) as session:
         assert (await relay_outbox(session, broker=stub_broker)).published == 2
     body = (await client.get("/metrics")).text
@@ -52,8 +55,9 @@ def test_several_processes_are_summed(tmp_path):
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
 
     def child(n: int, mode: str) -> str:
-        out = subprocess.run([sys.executable, "-c", CHILD, str(n), mode], env=env, capture_output=True, text=True,
-                             timeout=120)
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD, str(n), mode], env=env, capture_output=True, text=True, timeout=120
+        )
         assert out.returncode == 0, out.stderr
         return out.stdout
 

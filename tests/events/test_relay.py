@@ -24,7 +24,9 @@ async def emit_events(sessionmaker, n: int, topic: str = "test.ping", start: int
 
 async def outbox_state(sessionmaker) -> dict[str, tuple]:
     async with sessionmaker() as s:
-        rows = (await s.execute(text("SELECT id, published_at, attempts, last_error FROM outbox_event"))).all()
+        rows = (
+            await s.execute(text("SELECT id, published_at, attempts, last_error FROM outbox_event"))
+        ).all()
     return {str(r.id): (r.published_at, r.attempts, r.last_error) for r in rows}
 
 

@@ -24,16 +24,26 @@ from tests.orders.helpers import order_body
 
 async def _events(sessionmaker) -> list[tuple[str, str | None]]:
     async with sessionmaker() as s:
-        return [tuple(r) for r in await s.execute(text("SELECT topic, request_id FROM outbox_event ORDER BY seq"))]
+        return [
+            tuple(r) for r in await s.execute(text("SELECT topic, request_id FROM outbox_event ORDER BY seq"))
+        ]
 
 
-async def test_outbox_rows_and_messages_carry_the_request_id(client, admin_headers, sessionmaker, stub_broker):
+async def test_outbox_rows_and_messages_carry_the_request_id(
+    client, admin_headers, sessionmaker, stub_broker
+):
     seller = await register(client, {**admin_headers, "X-Request-ID": "req-register-1"})
-    resp = await client.post("/api/v1/orders", json=order_body(seller, "100.00"),
-                             headers={**auth(seller), "X-Request-ID": "req-order-2"})
+    resp = await client.post(
+        "/api/v1/orders",
+        json=order_body(seller, "100.00"),
+        headers={**auth(seller), "X-Request-ID": "req-order-2"},
+    )
     assert resp.status_code == 201, resp.text
-    refund = await client.post(f"/api/v1/orders/{resp.json()['id']}/refunds", json={"external_id": "rf-rid",
-                               "amount": "10.00"}, headers={**auth(seller), "X-Request-ID": "req-refund-3"})
+    refund = await client.post(
+        f"/api/v1/orders/{resp.json()['id']}/refunds",
+        json={"external_id": "rf-rid", "amount": "10.00"},
+        headers={**auth(seller), "X-Request-ID": "req-refund-3"},
+    )
     assert refund.status_code == 201, refund.text
     events = await _events(sessionmaker)
     # emit() (registration, refund) and the single-order statement's insert_events (order.created)
@@ -51,7 +61,9 @@ async def test_outbox_rows_and_messages_carry_the_request_id(client, admin_heade
     assert options["test.outside"] == {}
 
 
-async def test_the_worker_logs_and_writes_with_the_events_request_id(sessionmaker, stub_broker, stub_worker, capsys):
+async def test_the_worker_logs_and_writes_with_the_events_request_id(
+    sessionmaker, stub_broker, stub_worker, capsys
+):
     seen: list[str | None] = []
 
     async def handler(session, event):

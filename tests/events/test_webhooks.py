@@ -56,8 +56,9 @@ def test_topic_matching(subscribed, topic, matches):
 
 
 async def test_admin_creates_and_lists_endpoints_secret_shown_once(client, admin_headers, make_key):
-    resp = await client.post("/api/v1/webhooks", json={"url": "https://example.com/h", "topics": ["hold.*"]},
-                             headers=admin_headers)
+    resp = await client.post(
+        "/api/v1/webhooks", json={"url": "https://example.com/h", "topics": ["hold.*"]}, headers=admin_headers
+    )
     assert resp.status_code == 201, resp.text
     created = resp.json()
     assert created["secret"].startswith("whsec_") and created["topics"] == ["hold.*"]
@@ -65,8 +66,11 @@ async def test_admin_creates_and_lists_endpoints_secret_shown_once(client, admin
     assert [e["id"] for e in listed] == [created["id"]]
     assert "secret" not in listed[0]
 
-    for bad in ({"url": "ftp://x.example/h", "topics": ["*"]}, {"url": "https://x.example", "topics": []},
-                {"url": "https://x.example", "topics": ["Not A Topic"]}):
+    for bad in (
+        {"url": "ftp://x.example/h", "topics": ["*"]},
+        {"url": "https://x.example", "topics": []},
+        {"url": "https://x.example", "topics": ["Not A Topic"]},
+    ):
         resp = await client.post("/api/v1/webhooks", json=bad, headers=admin_headers)
         assert resp.status_code in (400, 422), (bad, resp.text)
     finance = {"Authorization": f"Bearer {await make_key('finance')}"}
@@ -78,12 +82,18 @@ async def test_admin_creates_and_lists_endpoints_secret_shown_once(client, admin
     assert resp.status_code == 404
 
 
-async def add_endpoint(sessionmaker, url: str, topics: list[str], secret: str = "whsec_test_secret_123") -> int:
+async def add_endpoint(
+    sessionmaker, url: str, topics: list[str], secret: str = "whsec_test_secret_123"
+) -> int:
     async with sessionmaker() as s:
-        endpoint_id = (await s.execute(
-            text("INSERT INTO webhook_endpoint (url, secret, topics) VALUES (:u, :s, CAST(:t AS jsonb)) RETURNING id"),
-            {"u": url, "s": secret, "t": json.dumps(topics)},
-        )).scalar_one()
+        endpoint_id = (
+            await s.execute(
+                text(
+                    "INSERT INTO webhook_endpoint (url, secret, topics) VALUES (:u, :s, CAST(:t AS jsonb)) RETURNING id"
+                ),
+                {"u": url, "s": secret, "t": json.dumps(topics)},
+            )
+        ).scalar_one()
         await s.commit()
     return endpoint_id
 
@@ -143,7 +153,9 @@ async def test_receiver_failing_twice_gets_the_event_once_after_retries(
         # each failed attempt is one line naming the endpoint and the status, without a traceback
         failures = [r for r in caplog.records if "webhook" in r.getMessage() and r.levelname != "DEBUG"]
         assert [(r.levelname, "attempt" in r.getMessage()) for r in failures] == [("WARNING", True)] * 2
-        assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records if r.exc_info]
+        assert not [r for r in caplog.records if r.exc_info], [
+            r.getMessage() for r in caplog.records if r.exc_info
+        ]
     finally:
         receiver.close()
 

@@ -21,15 +21,27 @@ async def test_rotate_replaces_the_key(client, admin_headers, session):
     # the old key is refused at once (this process's cache forgot it)
     assert (await client.get("/api/v1/me", headers=old)).status_code == 401
     assert (await client.post("/api/v1/me/keys/rotate", headers=old)).status_code == 401
-    stored = (await session.execute(text(
-        "SELECT prefix, revoked_at IS NOT NULL AS revoked FROM api_key WHERE distributor_id = :d ORDER BY id"),
-        {"d": d["id"]})).all()
-    assert [(r.prefix, r.revoked) for r in stored] == [(issued["revoked_prefixes"][0], True), (issued["prefix"], False)]
+    stored = (
+        await session.execute(
+            text(
+                "SELECT prefix, revoked_at IS NOT NULL AS revoked FROM api_key WHERE distributor_id = :d ORDER BY id"
+            ),
+            {"d": d["id"]},
+        )
+    ).all()
+    assert [(r.prefix, r.revoked) for r in stored] == [
+        (issued["revoked_prefixes"][0], True),
+        (issued["prefix"], False),
+    ]
     assert issued["api_key"].encode() not in b"".join(
-        bytes(r.key_hash) for r in (await session.execute(text("SELECT key_hash FROM api_key"))).all())
-    logged = (await session.execute(text(
-        "SELECT before, after FROM audit_log WHERE action = 'api_key.rotated' AND subject_id = :d"),
-        {"d": str(d["id"])})).one()
+        bytes(r.key_hash) for r in (await session.execute(text("SELECT key_hash FROM api_key"))).all()
+    )
+    logged = (
+        await session.execute(
+            text("SELECT before, after FROM audit_log WHERE action = 'api_key.rotated' AND subject_id = :d"),
+            {"d": str(d["id"])},
+        )
+    ).one()
     assert logged.after == {"key": issued["prefix"]}
 
 

@@ -47,7 +47,9 @@ def test_decrypt_many_refuses_what_fernet_refuses(at):
         decrypt_many(SECRET, [good, bad])
 
 
-@pytest.mark.parametrize("token", [b"", b"not base64!", b"gAAAAA==", base64.urlsafe_b64encode(b"\x80" + bytes(72))])
+@pytest.mark.parametrize(
+    "token", [b"", b"not base64!", b"gAAAAA==", base64.urlsafe_b64encode(b"\x80" + bytes(72))]
+)
 def test_decrypt_many_refuses_malformed_tokens(token):
     with pytest.raises(InvalidToken):
         decrypt_many(SECRET, [token])
@@ -85,7 +87,9 @@ def test_encrypt_many_makes_fernet_tokens(values):
             assert token is None
         else:
             assert fernet.decrypt(token).decode() == value
-    assert decrypt_many(SECRET, tokens) == [None if t is None else v for v, t in zip(values, tokens, strict=True)]
+    assert decrypt_many(SECRET, tokens) == [
+        None if t is None else v for v, t in zip(values, tokens, strict=True)
+    ]
 
 
 def test_encrypt_many_never_repeats_an_iv():

@@ -80,8 +80,11 @@ def test_wide_level_wraps_into_rows():
 
 
 def test_flagged_nodes_and_edges_are_styled():
-    nodes = [GraphNode("a", "A", flagged=True, group="distributor"),
-             GraphNode("b", "B", group="distributor"), GraphNode("ip", "10.0.0.1", group="ip")]
+    nodes = [
+        GraphNode("a", "A", flagged=True, group="distributor"),
+        GraphNode("b", "B", group="distributor"),
+        GraphNode("ip", "10.0.0.1", group="ip"),
+    ]
     edges = [GraphEdge("a", "ip", flagged=True), GraphEdge("b", "ip")]
     root = parse(render_svg(nodes, edges, layout="graph"))
     drawn = drawn_nodes(root)
@@ -105,8 +108,7 @@ def test_graph_layout_is_deterministic():
 
 def test_text_is_escaped_and_self_contained():
     evil = '<script>alert("x")</script> & \x00\x07 "quoted" \'single\''
-    nodes = [GraphNode('"><x', evil, sublabel="</text><image href='http://evil'/>"),
-             GraphNode("b", "王*")]
+    nodes = [GraphNode('"><x', evil, sublabel="</text><image href='http://evil'/>"), GraphNode("b", "王*")]
     svg = render_svg(nodes, [GraphEdge('"><x', "b", label="<b>&</b>")], title="<title>&")
     root = parse(svg)
     assert root.find(".//s:script", NS) is None
@@ -147,8 +149,10 @@ def test_empty_graph_is_a_valid_picture():
     flagged=st.sets(st.integers(min_value=0, max_value=24)),
 )
 def test_any_text_and_any_cap_give_well_formed_svg(labels, cap, flagged):
-    nodes = [GraphNode(f"n{i}", text, sublabel=text[::-1], flagged=i in flagged, level=min(i, 3))
-             for i, text in enumerate(labels)]
+    nodes = [
+        GraphNode(f"n{i}", text, sublabel=text[::-1], flagged=i in flagged, level=min(i, 3))
+        for i, text in enumerate(labels)
+    ]
     edges = [GraphEdge(f"n{max(0, i - 1)}", f"n{i}") for i in range(1, len(labels))]
     root = parse(render_svg(nodes, edges, max_nodes=cap))
     drawn = drawn_nodes(root)

@@ -28,7 +28,10 @@ def test_json_lines_carry_the_bound_request_id(capsys) -> None:
         root.setLevel(level)
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     assert [(x["event"], x.get("request_id")) for x in lines] == [
-        ("hold 7 placed", "req-42"), ("scan finished", "req-42"), ("outside", None)]
+        ("hold 7 placed", "req-42"),
+        ("scan finished", "req-42"),
+        ("outside", None),
+    ]
     assert lines[0]["level"] == "warning" and lines[0]["logger"] == "distnet.test" and lines[1]["cases"] == 3
 
 

@@ -17,26 +17,74 @@ from distnet.kit import embedded, pgtune
 from distnet.kit.pgtune import GB, MB, Machine, recommend
 from tests.own_servers import wait_until
 
-TUNED = ("shared_buffers", "effective_cache_size", "max_wal_size", "checkpoint_timeout", "wal_compression",
-         "work_mem", "random_page_cost")
+TUNED = (
+    "shared_buffers",
+    "effective_cache_size",
+    "max_wal_size",
+    "checkpoint_timeout",
+    "wal_compression",
+    "work_mem",
+    "random_page_cost",
+)
 
 
-@pytest.mark.parametrize(("machine", "share", "expected"), [
-    # a laptop: the embedded server takes half of 8 GB
-    (Machine(8 * GB, 4), 0.5, {"shared_buffers": "1GB", "effective_cache_size": "3GB", "max_wal_size": "1GB",
-                               "work_mem": "10MB", "max_parallel_workers_per_gather": "2"}),
-    # this 2-core, 24 GB development machine as a database server of its own
-    (Machine(24 * GB, 2), 1.0, {"shared_buffers": "6GB", "effective_cache_size": "18GB", "max_wal_size": "6GB",
-                                "work_mem": "61MB", "max_parallel_workers": "2"}),
-    # a large database machine: buffers and WAL capped at 16 GB, work_mem at 256 MB
-    (Machine(512 * GB, 64), 1.0, {"shared_buffers": "16GB", "max_wal_size": "16GB", "work_mem": "256MB",
-                                  "max_worker_processes": "64"}),
-    # a tiny one: never below stock
-    (Machine(512 * MB, 1), 1.0, {"shared_buffers": "128MB", "work_mem": "4MB", "max_wal_size": "1GB",
-                                 "max_parallel_workers_per_gather": "1"}),
-    # rotating disk; little free disk caps the WAL at a tenth of it
-    (Machine(16 * GB, 8, disk_free=20 * GB, ssd=False), 1.0, {"random_page_cost": "4", "max_wal_size": "2GB"}),
-])
+@pytest.mark.parametrize(
+    ("machine", "share", "expected"),
+    [
+        # a laptop: the embedded server takes half of 8 GB
+        (
+            Machine(8 * GB, 4),
+            0.5,
+            {
+                "shared_buffers": "1GB",
+                "effective_cache_size": "3GB",
+                "max_wal_size": "1GB",
+                "work_mem": "10MB",
+                "max_parallel_workers_per_gather": "2",
+            },
+        ),
+        # this 2-core, 24 GB development machine as a database server of its own
+        (
+            Machine(24 * GB, 2),
+            1.0,
+            {
+                "shared_buffers": "6GB",
+                "effective_cache_size": "18GB",
+                "max_wal_size": "6GB",
+                "work_mem": "61MB",
+                "max_parallel_workers": "2",
+            },
+        ),
+        # a large database machine: buffers and WAL capped at 16 GB, work_mem at 256 MB
+        (
+            Machine(512 * GB, 64),
+            1.0,
+            {
+                "shared_buffers": "16GB",
+                "max_wal_size": "16GB",
+                "work_mem": "256MB",
+                "max_worker_processes": "64",
+            },
+        ),
+        # a tiny one: never below stock
+        (
+            Machine(512 * MB, 1),
+            1.0,
+            {
+                "shared_buffers": "128MB",
+                "work_mem": "4MB",
+                "max_wal_size": "1GB",
+                "max_parallel_workers_per_gather": "1",
+            },
+        ),
+        # rotating disk; little free disk caps the WAL at a tenth of it
+        (
+            Machine(16 * GB, 8, disk_free=20 * GB, ssd=False),
+            1.0,
+            {"random_page_cost": "4", "max_wal_size": "2GB"},
+        ),
+    ],
+)
 def test_recommend(machine: Machine, share: float, expected: dict[str, str]) -> None:
     tuning = recommend(machine, share=share)
     assert {name: tuning.settings[name] for name in expected} == expected
@@ -79,7 +127,8 @@ def _show(url: str, name: str) -> str:
 
 
 def test_embedded_server_is_tuned_at_first_start_and_when_the_machine_changes(
-        data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     small = Machine(4 * GB, 2, disk_free=100 * GB)
     monkeypatch.setattr(pgtune, "probe", lambda where=None: small)
     url = embedded.ensure_postgres(data_dir)

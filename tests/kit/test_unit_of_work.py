@@ -36,8 +36,9 @@ async def test_key_lookup_and_request_share_one_checkout_and_transaction(client,
     assert len(checkouts) == 1 and engine.pool.checkedout() == 0
 
 
-async def test_refused_keys_and_handlers_without_a_session_give_the_connection_back(client, app, make_key,
-                                                                                   admin_headers) -> None:
+async def test_refused_keys_and_handlers_without_a_session_give_the_connection_back(
+    client, app, make_key, admin_headers
+) -> None:
     engine = app.state.engine
     auth._principal_cache.clear()
     answer = await client.get("/api/v1/risk/rules", headers=bearer("dn_00000000_not-a-key"))
@@ -75,8 +76,13 @@ async def test_statements_are_prepared_from_their_second_run(database_url: str) 
         async with engine.connect() as conn:
             for _ in range(2):
                 await conn.execute(text("SELECT count(*) FROM api_key WHERE id > :n"), {"n": 0})
-            prepared = (await conn.execute(text(
-                "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%FROM api_key WHERE id >%'"))).scalar()
+            prepared = (
+                await conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%FROM api_key WHERE id >%'"
+                    )
+                )
+            ).scalar()
             assert prepared == 1
     finally:
         await engine.dispose()

@@ -28,11 +28,17 @@ async def test_register_validation(client, admin_headers, body, field):
 
 
 async def test_malformed_json_and_wrong_content(client, admin_headers):
-    resp = await client.post("/api/v1/distributors", content=b"{not json",
-                             headers={**admin_headers, "content-type": "application/json"})
+    resp = await client.post(
+        "/api/v1/distributors",
+        content=b"{not json",
+        headers={**admin_headers, "content-type": "application/json"},
+    )
     assert resp.status_code == 400 and resp.json()["code"] == "malformed-json"
-    resp = await client.post("/api/v1/distributors", content=b"[1, 2]",
-                             headers={**admin_headers, "content-type": "application/json"})
+    resp = await client.post(
+        "/api/v1/distributors",
+        content=b"[1, 2]",
+        headers={**admin_headers, "content-type": "application/json"},
+    )
     assert resp.status_code in (400, 422)
 
 
@@ -71,6 +77,9 @@ async def test_card_paths(client, admin_headers):
     for url in ("/api/v1/cards/" + "9" * 30, "/api/v1/cards/nope"):
         resp = await client.get(url, headers=auth(root))
         assert resp.status_code in (404, 422), url
-    resp = await client.post("/api/v1/cards/" + root["card"]["number"] + "/loss-report",
-                             content=b"{bad", headers={**auth(root), "content-type": "application/json"})
+    resp = await client.post(
+        "/api/v1/cards/" + root["card"]["number"] + "/loss-report",
+        content=b"{bad",
+        headers={**auth(root), "content-type": "application/json"},
+    )
     assert resp.status_code < 500

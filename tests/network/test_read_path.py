@@ -76,13 +76,20 @@ async def test_one_statement_views_equal_the_orm_views(client, admin_headers, se
         for who in (root, member):
             d = await service.get_distributor(s, distributor_id=who["id"])
             orm = msgspec.to_builtins(await service.profile(s, d=d))
-            assert msgspec.to_builtins(await service.distributor_view(s, principal=principal, distributor_id=who["id"])) == orm
+            assert (
+                msgspec.to_builtins(
+                    await service.distributor_view(s, principal=principal, distributor_id=who["id"])
+                )
+                == orm
+            )
             card = await cards.visible_card(s, principal, who["card"]["number"])
             assert msgspec.to_builtins(
                 await cards.card_for_view(s, principal=principal, number=who["card"]["number"])
             ) == msgspec.to_builtins(await cards.card_view(s, card=card))
             key_principal = Principal(0, "t", frozenset({"distributor"}), who["id"])
-            assert msgspec.to_builtins(await service.me(s, principal=key_principal)) == await _orm_me(s, who["id"])
+            assert msgspec.to_builtins(await service.me(s, principal=key_principal)) == await _orm_me(
+                s, who["id"]
+            )
     me = (await client.get("/api/v1/me", headers=auth(member))).json()
     assert me["card"]["status"] == "suspended" and len(me["card"]["holds"]) == 2
     assert me["rank_progress"]["personal_sales"] == "250.00"

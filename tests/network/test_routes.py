@@ -35,11 +35,16 @@ async def test_register_with_sponsor_and_unknown_code(client, admin_headers):
 
 async def test_personal_data_encrypted_and_hashed(client, admin_headers, session):
     root = await register(client, admin_headers, name="Root", phone="13800000000", device_id="DEV-1")
-    row = (await session.execute(text("SELECT phone_enc, phone_hash, device_hash FROM distributor WHERE id=:i"),
-                                 {"i": root["id"]})).one()
+    row = (
+        await session.execute(
+            text("SELECT phone_enc, phone_hash, device_hash FROM distributor WHERE id=:i"), {"i": root["id"]}
+        )
+    ).one()
     assert b"13800000000" not in bytes(row.phone_enc)
     other = await register(client, sponsor=root, name="Other", device_id="dev-1")
-    row2 = (await session.execute(text("SELECT device_hash FROM distributor WHERE id=:i"), {"i": other["id"]})).one()
+    row2 = (
+        await session.execute(text("SELECT device_hash FROM distributor WHERE id=:i"), {"i": other["id"]})
+    ).one()
     assert bytes(row2.device_hash) == bytes(row.device_hash)  # equal values match by keyed hash
 
 
@@ -59,18 +64,25 @@ async def test_me_and_self_only(client, admin_headers):
 async def test_upline_nearest_first_and_downline_levels(client, admin_headers):
     chain = await make_tree(client, admin_headers, 5)
     leaf = chain[-1]
-    items = (await client.get(f"/api/v1/distributors/{leaf['id']}/upline", headers=auth(leaf))).json()["items"]
+    items = (await client.get(f"/api/v1/distributors/{leaf['id']}/upline", headers=auth(leaf))).json()[
+        "items"
+    ]
     assert [i["id"] for i in items] == [d["id"] for d in reversed(chain[:-1])]
     assert [i["level"] for i in items] == [1, 2, 3, 4, 5]
     first = (await client.get(f"/api/v1/distributors/{leaf['id']}/upline?limit=2", headers=auth(leaf))).json()
     assert [i["level"] for i in first["items"]] == [1, 2] and first["next_cursor"]
-    rest = (await client.get(f"/api/v1/distributors/{leaf['id']}/upline?limit=10&cursor={first['next_cursor']}",
-                             headers=auth(leaf))).json()
+    rest = (
+        await client.get(
+            f"/api/v1/distributors/{leaf['id']}/upline?limit=10&cursor={first['next_cursor']}",
+            headers=auth(leaf),
+        )
+    ).json()
     assert [i["level"] for i in rest["items"]] == [3, 4, 5] and rest["next_cursor"] is None
 
     root = chain[0]
-    down = (await client.get(f"/api/v1/distributors/{root['id']}/downline?max_depth=3",
-                             headers=admin_headers)).json()
+    down = (
+        await client.get(f"/api/v1/distributors/{root['id']}/downline?max_depth=3", headers=admin_headers)
+    ).json()
     assert [i["level"] for i in down["items"]] == [1, 2, 3]
     assert down["next_cursor"] is None
 
@@ -94,7 +106,9 @@ async def test_downline_pagination_is_complete_and_ordered(client, admin_headers
 async def test_team_stats_counts_per_level(client, admin_headers):
     chain = await make_tree(client, admin_headers, 3)
     await register(client, sponsor=chain[1], name="extra")
-    stats = (await client.get(f"/api/v1/distributors/{chain[0]['id']}/team-stats", headers=auth(chain[0]))).json()
+    stats = (
+        await client.get(f"/api/v1/distributors/{chain[0]['id']}/team-stats", headers=auth(chain[0]))
+    ).json()
     assert stats["total"] == 4
     assert [(lv["level"], lv["count"]) for lv in stats["by_level"]] == [(1, 1), (2, 2), (3, 1)]
     assert all(lv["sales"] == "0.00" for lv in stats["by_level"])
@@ -103,33 +117,42 @@ async def test_team_stats_counts_per_level(client, admin_headers):
 async def _upline_rows(session, distributor_id):
     rows = await session.execute(
         text("SELECT level, ancestor_id FROM distributor_upline WHERE distributor_id=:i ORDER BY level"),
-        {"i": distributor_id})
+        {"i": distributor_id},
+    )
     return [tuple(r) for r in rows]
 
 
 async def _check_consistency(session):
     """Every derived structure agrees with sponsor_id: path, depth and the bounded upline."""
-    bad = await session.scalar(text("""
+    bad = await session.scalar(
+        text("""
         SELECT count(*) FROM distributor d LEFT JOIN distributor s ON s.id = d.sponsor_id
          WHERE d.status <> 'closed' AND (
                (d.sponsor_id IS NULL AND d.path <> text2ltree(d.id::text))
-            OR (d.sponsor_id IS NOT NULL AND d.path <> s.path || text2ltree(d.id::text)))"""))
+            OR (d.sponsor_id IS NOT NULL AND d.path <> s.path || text2ltree(d.id::text)))""")
+    )
     assert bad == 0
-    bad_upline = await session.scalar(text("""
+    bad_upline = await session.scalar(
+        text("""
         SELECT count(*) FROM distributor d, generate_series(1, 3) k
          WHERE d.status <> 'closed' AND nlevel(d.path) - 1 - k >= 0
            AND NOT EXISTS (SELECT 1 FROM distributor_upline u WHERE u.distributor_id = d.id AND u.level = k
-                AND u.ancestor_id = ltree2text(subpath(d.path, nlevel(d.path) - 1 - k, 1))::bigint)"""))
+                AND u.ancestor_id = ltree2text(subpath(d.path, nlevel(d.path) - 1 - k, 1))::bigint)""")
+    )
     assert bad_upline == 0
-    missing_closure = await session.scalar(text("""
+    missing_closure = await session.scalar(
+        text("""
         SELECT count(*) FROM distributor d,
                unnest(string_to_array(ltree2text(d.path), '.')) WITH ORDINALITY AS a(anc, ord)
          WHERE d.status <> 'closed' AND ord <= d.depth
            AND NOT EXISTS (SELECT 1 FROM distributor_closure c WHERE c.ancestor_id = a.anc::bigint
-                              AND c.descendant_id = d.id AND c.depth = d.depth - ord + 1)"""))
+                              AND c.descendant_id = d.id AND c.depth = d.depth - ord + 1)""")
+    )
     assert missing_closure == 0
     closure_rows = await session.scalar(text("SELECT count(*) FROM distributor_closure"))
-    expected_rows = await session.scalar(text("SELECT coalesce(sum(depth), 0) FROM distributor WHERE status <> 'closed'"))
+    expected_rows = await session.scalar(
+        text("SELECT coalesce(sum(depth), 0) FROM distributor WHERE status <> 'closed'")
+    )
     assert closure_rows == expected_rows
 
 
@@ -137,25 +160,31 @@ async def test_move_refuses_cycles_and_keeps_structures_consistent(client, admin
     chain = await make_tree(client, admin_headers, 4)  # root, d1..d4
     other = await register(client, admin_headers, name="other root")
     d1, d4 = chain[1], chain[4]
-    resp = await client.put(f"/api/v1/distributors/{d1['id']}/sponsor", json={"sponsor_id": d4["id"]},
-                            headers=admin_headers)
+    resp = await client.put(
+        f"/api/v1/distributors/{d1['id']}/sponsor", json={"sponsor_id": d4["id"]}, headers=admin_headers
+    )
     assert resp.status_code == 409 and resp.json()["code"] == "network-cycle"
-    resp = await client.put(f"/api/v1/distributors/{d1['id']}/sponsor", json={"sponsor_id": d1["id"]},
-                            headers=admin_headers)
+    resp = await client.put(
+        f"/api/v1/distributors/{d1['id']}/sponsor", json={"sponsor_id": d1["id"]}, headers=admin_headers
+    )
     assert resp.status_code == 409
 
-    resp = await client.put(f"/api/v1/distributors/{d1['id']}/sponsor", json={"sponsor_id": other["id"]},
-                            headers=admin_headers)
+    resp = await client.put(
+        f"/api/v1/distributors/{d1['id']}/sponsor", json={"sponsor_id": other["id"]}, headers=admin_headers
+    )
     assert resp.status_code == 200, resp.text
     assert resp.json()["sponsor_id"] == other["id"]
     assert await _upline_rows(session, d4["id"]) == [(1, chain[3]["id"]), (2, chain[2]["id"]), (3, d1["id"])]
     assert await _upline_rows(session, chain[2]["id"]) == [(1, d1["id"]), (2, other["id"])]
     await _check_consistency(session)
-    audit = await session.scalar(text("SELECT count(*) FROM audit_log WHERE action='distributor.sponsor_moved'"))
+    audit = await session.scalar(
+        text("SELECT count(*) FROM audit_log WHERE action='distributor.sponsor_moved'")
+    )
     assert audit == 1
     # a distributor may not move itself
-    resp = await client.put(f"/api/v1/distributors/{d1['id']}/sponsor", json={"sponsor_id": chain[0]["id"]},
-                            headers=auth(d1))
+    resp = await client.put(
+        f"/api/v1/distributors/{d1['id']}/sponsor", json={"sponsor_id": chain[0]["id"]}, headers=auth(d1)
+    )
     assert resp.status_code == 403
 
 
@@ -180,26 +209,38 @@ async def test_closure_compresses_downline(client, admin_headers, session):
     assert d1["id"] not in [i["id"] for i in root_down["items"]]  # the closed account left the network
     up = (await client.get(f"/api/v1/distributors/{d3['id']}/upline", headers=auth(d3))).json()["items"]
     assert [i["id"] for i in up] == [d2["id"], root["id"]]
-    erase_after = await session.scalar(text("SELECT erase_after - closed_at FROM distributor WHERE id=:i"),
-                                       {"i": d1["id"]})
+    erase_after = await session.scalar(
+        text("SELECT erase_after - closed_at FROM distributor WHERE id=:i"), {"i": d1["id"]}
+    )
     assert erase_after.days == 30
     # closing twice is a conflict, and the closed key can no longer act for a cancelled card
-    again = await client.post(f"/api/v1/distributors/{d1['id']}/closure", headers=auth(d1),
-                              json={"code": "123456", "reason": "privacy"})
+    again = await client.post(
+        f"/api/v1/distributors/{d1['id']}/closure",
+        headers=auth(d1),
+        json={"code": "123456", "reason": "privacy"},
+    )
     assert again.status_code == 409
 
 
 async def test_closure_refused_with_reasons(client, admin_headers, session):
     root = await register(client, admin_headers, name="Root")
     d = await register(client, sponsor=root, name="D")
-    await session.execute(text("""
+    await session.execute(
+        text("""
         INSERT INTO hold (distributor_id, card_id, reason, source_type, subject_key)
-        SELECT :d, id, 'manual', 'actor', 'test' FROM card WHERE distributor_id = :d"""), {"d": d["id"]})
-    await session.execute(text("UPDATE ledger_account SET balance = 500 WHERE distributor_id=:d AND kind='owed'"),
-                          {"d": d["id"]})
+        SELECT :d, id, 'manual', 'actor', 'test' FROM card WHERE distributor_id = :d"""),
+        {"d": d["id"]},
+    )
+    await session.execute(
+        text("UPDATE ledger_account SET balance = 500 WHERE distributor_id=:d AND kind='owed'"),
+        {"d": d["id"]},
+    )
     await session.commit()
-    resp = await client.post(f"/api/v1/distributors/{d['id']}/closure", headers=auth(d),
-                             json={"code": "123456", "reason": "privacy"})
+    resp = await client.post(
+        f"/api/v1/distributors/{d['id']}/closure",
+        headers=auth(d),
+        json={"code": "123456", "reason": "privacy"},
+    )
     assert resp.status_code == 409
     codes = {r["code"] for r in resp.json()["reasons"]}
     assert codes == {"active_violation_hold", "money_owed"}
@@ -216,8 +257,11 @@ async def test_erasure_after_retention(client, admin_headers, session):
     assert await erase_due_personal_data(session) == 0
     assert await erase_due_personal_data(session, now=datetime.now(UTC) + timedelta(days=31)) == 1
     await session.commit()
-    row = (await session.execute(text("SELECT name, code, phone_enc FROM distributor WHERE id=:i"),
-                                 {"i": d["id"]})).one()
+    row = (
+        await session.execute(
+            text("SELECT name, code, phone_enc FROM distributor WHERE id=:i"), {"i": d["id"]}
+        )
+    ).one()
     assert row.name == "erased" and row.code == d["code"] and row.phone_enc is None
 
 
@@ -235,25 +279,32 @@ async def test_moves_and_closures_keep_every_structure_consistent(client, admin_
         ids = list(alive)
         if step % 4 == 3:
             victim = rng.choice(ids[1:])
-            resp = await client.post(f"/api/v1/distributors/{victim}/closure", headers=admin_headers,
-                                     json={"reason": "other", "reason_text": "consistency test"})
+            resp = await client.post(
+                f"/api/v1/distributors/{victim}/closure",
+                headers=admin_headers,
+                json={"reason": "other", "reason_text": "consistency test"},
+            )
             assert resp.status_code == 200, resp.text
             alive.pop(victim)
         else:
             mover, target = rng.sample(ids, 2)
-            resp = await client.put(f"/api/v1/distributors/{mover}/sponsor", json={"sponsor_id": target},
-                                    headers=admin_headers)
+            resp = await client.put(
+                f"/api/v1/distributors/{mover}/sponsor", json={"sponsor_id": target}, headers=admin_headers
+            )
             assert resp.status_code in (200, 409), resp.text
         await _check_consistency(session)
 
 
 async def test_me_shows_debt_as_a_positive_owed_amount(client, admin_headers, session):
     root = await register(client, admin_headers, name="Root")
-    await session.execute(text("""
+    await session.execute(
+        text("""
         WITH t AS (INSERT INTO ledger_transaction (kind) VALUES ('test_debt') RETURNING id)
         INSERT INTO ledger_posting (transaction_id, account_id, amount)
         SELECT t.id, a.id, CASE a.kind WHEN 'owed' THEN -1234 ELSE 1234 END FROM t, ledger_account a
-         WHERE a.distributor_id = :d AND a.kind IN ('owed', 'paid')"""), {"d": root["id"]})
+         WHERE a.distributor_id = :d AND a.kind IN ('owed', 'paid')"""),
+        {"d": root["id"]},
+    )
     await session.commit()
     me = (await client.get("/api/v1/me", headers=auth(root))).json()
     balances = (await client.get(f"/api/v1/distributors/{root['id']}/balances", headers=auth(root))).json()

@@ -18,8 +18,15 @@ NS = {"s": "http://www.w3.org/2000/svg"}
 async def test_downline_entries_show_masked_names_rank_and_period_sales(client, admin_headers):
     root = await register(client, admin_headers, name="Root")
     owner = await register(client, sponsor=root, name="赵大", phone="+8613700000001")
-    kid = await register(client, sponsor=owner, name="钱二小", phone="+8613700000002", bank_account="6222-0001",
-                         device_id="dev-kid", ip="10.1.1.1")
+    kid = await register(
+        client,
+        sponsor=owner,
+        name="钱二小",
+        phone="+8613700000002",
+        bank_account="6222-0001",
+        device_id="dev-kid",
+        ip="10.1.1.1",
+    )
     grandkid = await register(client, sponsor=kid, name="孙三")
     sold = await place(client, kid, "100.00")
     await refund(client, sold, "30.00", auth(kid))
@@ -37,12 +44,20 @@ async def test_downline_entries_show_masked_names_rank_and_period_sales(client, 
     for leaked in ("钱二小", "孙三", "13700000002", "6222", "dev-kid", "10.1.1.1"):
         assert leaked not in resp.text, leaked
     # an explicit period that holds the old sale only
-    old = await client.get(f"/api/v1/distributors/{owner['id']}/downline", headers=auth(owner), params={
-        "from": (datetime.now(UTC) - timedelta(days=71)).isoformat(),
-        "to": (datetime.now(UTC) - timedelta(days=69)).isoformat()})
+    old = await client.get(
+        f"/api/v1/distributors/{owner['id']}/downline",
+        headers=auth(owner),
+        params={
+            "from": (datetime.now(UTC) - timedelta(days=71)).isoformat(),
+            "to": (datetime.now(UTC) - timedelta(days=69)).isoformat(),
+        },
+    )
     assert {e["code"]: e["sales"] for e in old.json()["items"]}[kid["code"]] == "5.00"
-    bad = await client.get(f"/api/v1/distributors/{owner['id']}/downline", headers=auth(owner),
-                           params={"from": "2026-02-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"})
+    bad = await client.get(
+        f"/api/v1/distributors/{owner['id']}/downline",
+        headers=auth(owner),
+        params={"from": "2026-02-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"},
+    )
     assert bad.status_code == 422 and "to" in bad.text
 
 
@@ -60,22 +75,27 @@ async def test_team_picture_is_svg_with_masked_names(client, admin_headers):
     edges = {(e.get("data-source"), e.get("data-target")) for e in svg.iterfind(".//s:line", NS)}
     assert (str(kids[0]["id"]), str(grandkid["id"])) in edges
     assert "李*" in resp.text and "李0号" not in resp.text and "周某" not in resp.text
-    depth1 = ET.fromstring((await client.get(f"/api/v1/distributors/{owner['id']}/downline.svg",
-                                             headers=auth(owner))).text)
+    depth1 = ET.fromstring(
+        (await client.get(f"/api/v1/distributors/{owner['id']}/downline.svg", headers=auth(owner))).text
+    )
     assert len(list(depth1.iterfind(".//s:g[@data-id]", NS))) == 4
     for bad in ("0", "4", "x"):
-        resp = await client.get(f"/api/v1/distributors/{owner['id']}/downline.svg?depth={bad}", headers=auth(owner))
+        resp = await client.get(
+            f"/api/v1/distributors/{owner['id']}/downline.svg?depth={bad}", headers=auth(owner)
+        )
         assert resp.status_code in (400, 422) and "depth" in resp.text
     other = await register(client, sponsor=root, name="Other")
-    assert (await client.get(f"/api/v1/distributors/{owner['id']}/downline.svg",
-                             headers=auth(other))).status_code == 404
+    assert (
+        await client.get(f"/api/v1/distributors/{owner['id']}/downline.svg", headers=auth(other))
+    ).status_code == 404
 
 
 async def test_hub_picture_draws_the_cap_and_counts_the_rest(client, admin_headers, session):
     root = await register(client, admin_headers, name="Root")
     hub = await register(client, sponsor=root, name="Hub")
     # 400 recruits written straight into the forest tables (registration through the API is slow)
-    await session.execute(text("""
+    await session.execute(
+        text("""
         WITH ids AS (
             SELECT nextval(pg_get_serial_sequence('distributor', 'id')) AS id, g FROM generate_series(1, 400) g
         ), new AS (
@@ -90,7 +110,9 @@ async def test_hub_picture_draws_the_cap_and_counts_the_rest(client, admin_heade
         )
         INSERT INTO distributor_closure (ancestor_id, depth, descendant_id)
         SELECT :hub, 1, id FROM new UNION ALL SELECT :root, 2, id FROM new
-    """), {"hub": hub["id"], "root": root["id"]})
+    """),
+        {"hub": hub["id"], "root": root["id"]},
+    )
     await session.commit()
     resp = await client.get(f"/api/v1/distributors/{hub['id']}/downline.svg?depth=1", headers=auth(hub))
     assert resp.status_code == 200, resp.text

@@ -69,40 +69,80 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
 @pytest.fixture
 def notify_settings(settings, smtp_server, redis_prefix):
     _, port = smtp_server
-    return dataclasses.replace(settings, notify=dataclasses.replace(
-        settings.notify, smtp_host="127.0.0.1", smtp_port=port, redis_prefix=redis_prefix))
+    return dataclasses.replace(
+        settings,
+        notify=dataclasses.replace(
+            settings.notify, smtp_host="127.0.0.1", smtp_port=port, redis_prefix=redis_prefix
+        ),
+    )
 
 
-async def give_contact(sessionmaker, settings, distributor_id: int, *, email: str | None = None,
-                       phone: str | None = None, sms_consent: bool = False) -> None:
+async def give_contact(
+    sessionmaker,
+    settings,
+    distributor_id: int,
+    *,
+    email: str | None = None,
+    phone: str | None = None,
+    sms_consent: bool = False,
+) -> None:
     """A confirmed contact as the contact-confirmation flow leaves it (tests of that flow are in
     test_profile.py)."""
     async with session_scope(sessionmaker) as s:
         if email:
-            await s.execute(text("UPDATE distributor SET email_enc = :e, email_hash = :h, email_verified_at = now() "
-                                 "WHERE id = :d"), {"e": encrypt(settings.secret_key, email),
-                                                     "h": keyed_hash(settings.secret_key, "email", email),
-                                                     "d": distributor_id})
+            await s.execute(
+                text(
+                    "UPDATE distributor SET email_enc = :e, email_hash = :h, email_verified_at = now() "
+                    "WHERE id = :d"
+                ),
+                {
+                    "e": encrypt(settings.secret_key, email),
+                    "h": keyed_hash(settings.secret_key, "email", email),
+                    "d": distributor_id,
+                },
+            )
         if phone:
-            await s.execute(text("UPDATE distributor SET phone_enc = :e, phone_hash = :h, phone_verified_at = now() "
-                                 "WHERE id = :d"), {"e": encrypt(settings.secret_key, phone),
-                                                     "h": keyed_hash(settings.secret_key, "phone", phone),
-                                                     "d": distributor_id})
+            await s.execute(
+                text(
+                    "UPDATE distributor SET phone_enc = :e, phone_hash = :h, phone_verified_at = now() "
+                    "WHERE id = :d"
+                ),
+                {
+                    "e": encrypt(settings.secret_key, phone),
+                    "h": keyed_hash(settings.secret_key, "phone", phone),
+                    "d": distributor_id,
+                },
+            )
         if sms_consent:
-            await s.execute(text("INSERT INTO consent (distributor_id, purpose, document_version, channel) "
-                                 "VALUES (:d, 'sms', 'test', 'api')"), {"d": distributor_id})
+            await s.execute(
+                text(
+                    "INSERT INTO consent (distributor_id, purpose, document_version, channel) "
+                    "VALUES (:d, 'sms', 'test', 'api')"
+                ),
+                {"d": distributor_id},
+            )
 
 
 async def run_consumers(sessionmaker) -> list[dict[str, Any]]:
     """Dispatch every unpublished outbox event to the notification consumers (what the relay and
     the events.dispatch actor do), oldest first; returns the events."""
-    handlers = {topic: [(name, fn) for name, fn in found if name.startswith("notifications.")]
-                for topic, found in load_handlers().items()}
+    handlers = {
+        topic: [(name, fn) for name, fn in found if name.startswith("notifications.")]
+        for topic, found in load_handlers().items()
+    }
     async with session_scope(sessionmaker) as s:
-        rows = (await s.execute(text(
-            "UPDATE outbox_event SET published_at = now() WHERE published_at IS NULL "
-            "RETURNING id, topic, payload, distributor_id, created_at, seq"))).all()
-    events = [event_dict(r.id, r.topic, r.payload, r.distributor_id, r.created_at) for r in sorted(rows, key=lambda r: r.seq)]
+        rows = (
+            await s.execute(
+                text(
+                    "UPDATE outbox_event SET published_at = now() WHERE published_at IS NULL "
+                    "RETURNING id, topic, payload, distributor_id, created_at, seq"
+                )
+            )
+        ).all()
+    events = [
+        event_dict(r.id, r.topic, r.payload, r.distributor_id, r.created_at)
+        for r in sorted(rows, key=lambda r: r.seq)
+    ]
     for event in events:
         await dispatch_event(sessionmaker, event, handlers=handlers)
     return events
@@ -115,6 +155,7 @@ async def deliver_all(sessionmaker, settings) -> dict[int, str]:
     outcomes = {}
     for notification_id in ids:
         async with session_scope(sessionmaker) as s:
-            outcomes[notification_id] = (await service.deliver(s, settings=settings,
-                                                               notification_id=notification_id)).status
+            outcomes[notification_id] = (
+                await service.deliver(s, settings=settings, notification_id=notification_id)
+            ).status
     return outcomes

@@ -24,11 +24,14 @@ async def _issue(sessionmaker, settings, distributor_id, purpose="closure", **kw
 
 async def _check(sessionmaker, settings, distributor_id, code, purpose="closure", **kw):
     async with session_scope(sessionmaker) as s:
-        return await check_code(s, settings=settings, distributor_id=distributor_id, purpose=purpose, code=code, **kw)
+        return await check_code(
+            s, settings=settings, distributor_id=distributor_id, purpose=purpose, code=code, **kw
+        )
 
 
-async def test_code_by_email_is_hashed_at_rest_and_used_once(client, admin_headers, sessionmaker, notify_settings,
-                                                            smtp_server):
+async def test_code_by_email_is_hashed_at_rest_and_used_once(
+    client, admin_headers, sessionmaker, notify_settings, smtp_server
+):
     mailbox, _ = smtp_server
     d = await register(client, admin_headers, name="Ann")
     await give_contact(sessionmaker, notify_settings, d["id"], email="ann@example.com")
@@ -38,7 +41,9 @@ async def test_code_by_email_is_hashed_at_rest_and_used_once(client, admin_heade
     [mail] = mailbox.to("ann@example.com")
     code = re.search(r"\b(\d{6})\b", mail.get_content()).group(1)
     async with session_scope(sessionmaker) as s:
-        stored = (await s.execute(text("SELECT code_hash, expires_at - created_at FROM verification_code"))).one()
+        stored = (
+            await s.execute(text("SELECT code_hash, expires_at - created_at FROM verification_code"))
+        ).one()
         secrets_left = await s.scalar(text("SELECT count(*) FROM notification WHERE secret_enc IS NOT NULL"))
     assert code.encode() not in bytes(stored[0]) and stored[1].total_seconds() == pytest.approx(600, abs=2)
     assert secrets_left == 0  # the code left with the e-mail; only its hash stays
@@ -68,37 +73,50 @@ async def test_five_wrong_codes_lock_the_purpose_for_an_hour(client, admin_heade
     with pytest.raises(CodeLocked):  # and no new code meanwhile
         await _issue(sessionmaker, settings, d["id"])
     # another purpose is not locked
-    assert (await _issue(sessionmaker, settings, d["id"], purpose="contact_email",
-                         destination=("email", "bo@example.com"))).channel == "email"
+    assert (
+        await _issue(
+            sessionmaker, settings, d["id"], purpose="contact_email", destination=("email", "bo@example.com")
+        )
+    ).channel == "email"
     async with session_scope(sessionmaker) as s:  # an hour later
         await s.execute(text("UPDATE verification_code SET locked_until = now() - interval '1 second'"))
     await _issue(sessionmaker, settings, d["id"])
 
 
-async def test_expired_code_says_so_and_a_new_code_replaces_the_old(client, admin_headers, sessionmaker, settings):
+async def test_expired_code_says_so_and_a_new_code_replaces_the_old(
+    client, admin_headers, sessionmaker, settings
+):
     d = await register(client, admin_headers, name="Cy")
     await _issue(sessionmaker, settings, d["id"])
     async with session_scope(sessionmaker) as s:
         await s.execute(text("UPDATE verification_code SET expires_at = now() - interval '1 second'"))
     with pytest.raises(CodeExpired) as exc:
         await _check(sessionmaker, settings, d["id"], "123456")
-    assert exc.value.status == 422 and exc.value.extra["attempts_left"] == 5 and "expired" in exc.value.message
+    assert (
+        exc.value.status == 422 and exc.value.extra["attempts_left"] == 5 and "expired" in exc.value.message
+    )
     await _issue(sessionmaker, settings, d["id"])
     await _issue(sessionmaker, settings, d["id"])
     async with session_scope(sessionmaker) as s:
-        live = await s.scalar(text("SELECT count(*) FROM verification_code WHERE superseded_at IS NULL "
-                                   "AND used_at IS NULL"))
+        live = await s.scalar(
+            text("SELECT count(*) FROM verification_code WHERE superseded_at IS NULL AND used_at IS NULL")
+        )
     assert live == 1
     with pytest.raises(NoVerifiedContact):
         await _issue(sessionmaker, settings, d["id"], purpose="key_recovery", require_contact=True)
 
 
-async def test_code_sends_and_checks_are_rate_limited_per_person_and_ip(client, admin_headers, sessionmaker,
-                                                                       settings, redis_url, redis_prefix):
+async def test_code_sends_and_checks_are_rate_limited_per_person_and_ip(
+    client, admin_headers, sessionmaker, settings, redis_url, redis_prefix
+):
     d = await register(client, admin_headers, name="Di")
     e = await register(client, admin_headers, name="Ed")
     redis = aioredis.from_url(redis_url)
-    limits = {"code_send.person": Limit(2, 60), "code_send.ip": Limit(4, 60), "code_check.person": Limit(1, 60)}
+    limits = {
+        "code_send.person": Limit(2, 60),
+        "code_send.ip": Limit(4, 60),
+        "code_check.person": Limit(1, 60),
+    }
     limiter = RateLimiter(redis, prefix=redis_prefix, limits=limits, ip="203.0.113.7")
     try:
         await _issue(sessionmaker, settings, d["id"], limiter=limiter)
@@ -106,7 +124,9 @@ async def test_code_sends_and_checks_are_rate_limited_per_person_and_ip(client, 
         with pytest.raises(RateLimited) as exc:
             await _issue(sessionmaker, settings, d["id"], limiter=limiter)
         assert exc.value.status == 429 and 0 < int(exc.value.headers["Retry-After"]) <= 60
-        await _issue(sessionmaker, settings, e["id"], limiter=limiter)  # another person, same IP: its 4th send
+        await _issue(
+            sessionmaker, settings, e["id"], limiter=limiter
+        )  # another person, same IP: its 4th send
         with pytest.raises(RateLimited):
             await _issue(sessionmaker, settings, e["id"], limiter=limiter)
         other_ip = RateLimiter(redis, prefix=redis_prefix, limits=limits, ip="203.0.113.8")

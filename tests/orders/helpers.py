@@ -18,19 +18,34 @@ def order_body(seller: dict[str, Any], amount: str = "100.00", **fields: Any) ->
     return body
 
 
-async def place(client: AsyncTestClient, seller: dict[str, Any], amount: str = "100.00",
-                headers: dict[str, str] | None = None, expect: int = 201, **fields: Any) -> dict[str, Any]:
-    resp = await client.post("/api/v1/orders", json=order_body(seller, amount, **fields),
-                             headers=headers or auth(seller))
+async def place(
+    client: AsyncTestClient,
+    seller: dict[str, Any],
+    amount: str = "100.00",
+    headers: dict[str, str] | None = None,
+    expect: int = 201,
+    **fields: Any,
+) -> dict[str, Any]:
+    resp = await client.post(
+        "/api/v1/orders", json=order_body(seller, amount, **fields), headers=headers or auth(seller)
+    )
     assert resp.status_code == expect, resp.text
     return resp.json()
 
 
-async def refund(client: AsyncTestClient, order: dict[str, Any], amount: str, headers: dict[str, str],
-                 external_id: str | None = None, expect: int = 201) -> dict[str, Any]:
-    resp = await client.post(f"/api/v1/orders/{order['id']}/refunds",
-                             json={"external_id": external_id or f"rf-{next(_ids)}", "amount": amount},
-                             headers=headers)
+async def refund(
+    client: AsyncTestClient,
+    order: dict[str, Any],
+    amount: str,
+    headers: dict[str, str],
+    external_id: str | None = None,
+    expect: int = 201,
+) -> dict[str, Any]:
+    resp = await client.post(
+        f"/api/v1/orders/{order['id']}/refunds",
+        json={"external_id": external_id or f"rf-{next(_ids)}", "amount": amount},
+        headers=headers,
+    )
     assert resp.status_code == expect, resp.text
     return resp.json()
 

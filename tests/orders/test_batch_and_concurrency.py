@@ -34,9 +34,20 @@ async def test_batch_results_in_order(client, admin_headers, chain, session):
     assert resp.status_code == 200, resp.text
     body = resp.json()
     statuses = [(r["index"], r["status"], r["status_code"]) for r in body["items"]]
-    assert statuses == [(0, "created", 201), (1, "created", 201), (2, "created", 201), (3, "created", 201),
-                        (4, "created", 201), (5, "replayed", 200), (6, "error", 409), (7, "error", 422),
-                        (8, "error", 404), (9, "error", 422), (10, "error", 422), (11, "replayed", 200)]
+    assert statuses == [
+        (0, "created", 201),
+        (1, "created", 201),
+        (2, "created", 201),
+        (3, "created", 201),
+        (4, "created", 201),
+        (5, "replayed", 200),
+        (6, "error", 409),
+        (7, "error", 422),
+        (8, "error", 404),
+        (9, "error", 422),
+        (10, "error", 422),
+        (11, "replayed", 200),
+    ]
     assert body["items"][5]["order"]["id"] == existing["id"]
     assert body["items"][11]["order"]["id"] == body["items"][0]["order"]["id"]
     assert body["items"][7]["error"]["errors"][0]["field"] == "amount"
@@ -46,10 +57,15 @@ async def test_batch_results_in_order(client, admin_headers, chain, session):
     assert [x["amount"] for x in body["items"][0]["order"]["commissions"]] == ["0.10", "0.03", "0.01"]
     assert (await balances(client, c))["pending"] == "2.50"  # 1.00 from the first order + 1.50
     # batch postings: one aggregated transaction, commission_id null
-    kinds = (await session.execute(text(
-        "SELECT t.ref_type, count(p.*) AS n, count(p.commission_id) AS with_id FROM ledger_transaction t "
-        "JOIN ledger_posting p ON p.transaction_id = t.id WHERE t.kind = 'commission.accrued' GROUP BY t.id, t.ref_type "
-        "ORDER BY t.id"))).all()
+    kinds = (
+        await session.execute(
+            text(
+                "SELECT t.ref_type, count(p.*) AS n, count(p.commission_id) AS with_id FROM ledger_transaction t "
+                "JOIN ledger_posting p ON p.transaction_id = t.id WHERE t.kind = 'commission.accrued' GROUP BY t.id, t.ref_type "
+                "ORDER BY t.id"
+            )
+        )
+    ).all()
     assert [(k.ref_type, k.n, k.with_id) for k in kinds] == [("order", 6, 6), ("order_batch", 4, 0)]
     await verify_ok(client, admin_headers)
     # the whole batch again: everything replays, nothing new
@@ -76,15 +92,26 @@ async def test_batch_limits_and_roles(client, admin_headers, chain):
 async def test_batch_refuses_held_and_frozen_cards(client, admin_headers, chain, session):
     root, a, b, c = chain
     card_id = await session.scalar(text("SELECT id FROM card WHERE distributor_id = :d"), {"d": b["id"]})
-    await session.execute(text("INSERT INTO hold (distributor_id, card_id, reason, source_type, subject_key) "
-                               "VALUES (:d, :c, 'order_brushing', 'actor', 'x')"), {"d": b["id"], "c": card_id})
+    await session.execute(
+        text(
+            "INSERT INTO hold (distributor_id, card_id, reason, source_type, subject_key) "
+            "VALUES (:d, :c, 'order_brushing', 'actor', 'x')"
+        ),
+        {"d": b["id"], "c": card_id},
+    )
     await session.commit()
     await client.post(f"/api/v1/cards/{a['card']['number']}/loss-report", headers=auth(a))
-    resp = await client.post("/api/v1/orders/batch", json={"orders": [order_body(b), order_body(a), order_body(c)]},
-                             headers=admin_headers)
+    resp = await client.post(
+        "/api/v1/orders/batch",
+        json={"orders": [order_body(b), order_body(a), order_body(c)]},
+        headers=admin_headers,
+    )
     items = resp.json()["items"]
     assert [(r["status_code"], r.get("error", {}).get("code")) for r in items] == [
-        (403, "card-suspended"), (409, "card-frozen"), (201, None)]
+        (403, "card-suspended"),
+        (409, "card-frozen"),
+        (201, None),
+    ]
     # c's order: b's level-2 commission is withheld
     level2 = next(x for x in items[2]["order"]["commissions"] if x["level"] == 2)
     assert level2["status"] == "withheld"
@@ -112,7 +139,9 @@ async def test_concurrent_duplicates_create_one_order(client, admin_headers, cha
     await verify_ok(client, admin_headers)
 
 
-async def test_concurrent_batches_with_overlapping_orders(client, admin_headers, chain, sessionmaker, settings):
+async def test_concurrent_batches_with_overlapping_orders(
+    client, admin_headers, chain, sessionmaker, settings
+):
     root, a, b, c = chain
     bodies = [order_body(random.choice([b, c]), f"{i + 1}.00") for i in range(60)]
 
@@ -122,7 +151,9 @@ async def test_concurrent_batches_with_overlapping_orders(client, admin_headers,
             await s.commit()
             return result
 
-    results = await asyncio.gather(*[submit(random.sample(bodies, 40)) for _ in range(6)], return_exceptions=True)
+    results = await asyncio.gather(
+        *[submit(random.sample(bodies, 40)) for _ in range(6)], return_exceptions=True
+    )
     errors = [r for r in results if isinstance(r, BaseException)]
     assert not errors, [repr(e)[:600] for e in errors]
     created = sum(r["created"] for r in results)
@@ -140,8 +171,9 @@ async def test_racing_refunds_never_exceed_the_order(client, admin_headers, chai
     async def submit(i):
         async with sessionmaker() as s:
             try:
-                status, _ = await orders.refund(s, settings, SYSTEM, order["id"],
-                                                RefundCreate(external_id=f"race-{i}", amount="30.00"))
+                status, _ = await orders.refund(
+                    s, settings, SYSTEM, order["id"], RefundCreate(external_id=f"race-{i}", amount="30.00")
+                )
                 await s.commit()
                 return status
             except Exception as exc:  # the losers: refund larger than what remains
@@ -161,31 +193,60 @@ async def _payout_item(session, distributor_id: int, amount: int, *, status: str
     ledger verify checks that reserved and paid balances are backed by payout items and their
     commissions (the money equation)."""
     run_status = "completed" if status == "paid" else "exported"
-    run_id = await session.scalar(text(
-        "INSERT INTO payout_run (status, min_amount, cutoff, created_by, item_count, total_amount) "
-        "VALUES (:s, 0, now(), 'test', 1, :a) RETURNING id"), {"s": run_status, "a": amount})
-    item_id = await session.scalar(text(
-        "INSERT INTO payout_item (run_id, distributor_id, amount, status) VALUES (:r, :d, :a, :s) RETURNING id"),
-        {"r": run_id, "d": distributor_id, "a": amount, "s": status})
-    await session.execute(text(
-        "INSERT INTO payout_item_commission (item_id, commission_id, amount) VALUES (:i, :c, :a)"),
-        {"i": item_id, "c": commission_id, "a": amount})
-    await session.execute(text("UPDATE commission SET status = :s WHERE id = :c"), {"s": status, "c": commission_id})
+    run_id = await session.scalar(
+        text(
+            "INSERT INTO payout_run (status, min_amount, cutoff, created_by, item_count, total_amount) "
+            "VALUES (:s, 0, now(), 'test', 1, :a) RETURNING id"
+        ),
+        {"s": run_status, "a": amount},
+    )
+    item_id = await session.scalar(
+        text(
+            "INSERT INTO payout_item (run_id, distributor_id, amount, status) VALUES (:r, :d, :a, :s) RETURNING id"
+        ),
+        {"r": run_id, "d": distributor_id, "a": amount, "s": status},
+    )
+    await session.execute(
+        text("INSERT INTO payout_item_commission (item_id, commission_id, amount) VALUES (:i, :c, :a)"),
+        {"i": item_id, "c": commission_id, "a": amount},
+    )
+    await session.execute(
+        text("UPDATE commission SET status = :s WHERE id = :c"), {"s": status, "c": commission_id}
+    )
 
 
 async def _settle(session, commission_id: int, *, paid: bool = False) -> None:
     """What settlement (and a payout) do to one commission, per ARCHITECTURE's postings table."""
-    c = (await session.execute(text("SELECT beneficiary_id, amount - reversed AS net FROM commission WHERE id = :i"),
-                               {"i": commission_id})).one()
-    await post(session, kind="settlement", postings=[Posting("pending", -c.net, c.beneficiary_id),
-                                                     Posting("available", c.net, c.beneficiary_id)])
-    await session.execute(text("UPDATE commission SET status = 'available', available_at = hold_until WHERE id = :i"),
-                          {"i": commission_id})
+    c = (
+        await session.execute(
+            text("SELECT beneficiary_id, amount - reversed AS net FROM commission WHERE id = :i"),
+            {"i": commission_id},
+        )
+    ).one()
+    await post(
+        session,
+        kind="settlement",
+        postings=[
+            Posting("pending", -c.net, c.beneficiary_id),
+            Posting("available", c.net, c.beneficiary_id),
+        ],
+    )
+    await session.execute(
+        text("UPDATE commission SET status = 'available', available_at = hold_until WHERE id = :i"),
+        {"i": commission_id},
+    )
     if paid:
-        await post(session, kind="payout", postings=[Posting("available", -c.net, c.beneficiary_id),
-                                                     Posting("paid", c.net, c.beneficiary_id)])
-        await session.execute(text("UPDATE commission SET status = 'paid', paid_at = now() WHERE id = :i"),
-                              {"i": commission_id})
+        await post(
+            session,
+            kind="payout",
+            postings=[
+                Posting("available", -c.net, c.beneficiary_id),
+                Posting("paid", c.net, c.beneficiary_id),
+            ],
+        )
+        await session.execute(
+            text("UPDATE commission SET status = 'paid', paid_at = now() WHERE id = :i"), {"i": commission_id}
+        )
         await _payout_item(session, c.beneficiary_id, c.net, status="paid", commission_id=commission_id)
     await session.commit()
 
@@ -197,7 +258,11 @@ async def test_reversal_of_available_and_paid_creates_debt(client, admin_headers
     await _settle(session, by_level[1]["id"])  # c: 10.00 available
     await _settle(session, by_level[2]["id"], paid=True)  # b: 3.00 paid out
     # a payout item carries 4.00 of c's commission; 6.00 of it is still available
-    await post(session, kind="payout", postings=[Posting("available", -400, c["id"]), Posting("reserved", 400, c["id"])])
+    await post(
+        session,
+        kind="payout",
+        postings=[Posting("available", -400, c["id"]), Posting("reserved", 400, c["id"])],
+    )
     await _payout_item(session, c["id"], 400, status="reserved", commission_id=by_level[1]["id"])
     await session.commit()
     await refund(client, order, "100.00", auth(c))
@@ -206,9 +271,14 @@ async def test_reversal_of_available_and_paid_creates_debt(client, admin_headers
     bal_b = await balances(client, b)
     assert bal_b["owed"] == "3.00" and bal_b["paid"] == "3.00"
     assert (await balances(client, a))["pending"] == "0.00"
-    debts = (await session.execute(text("SELECT payload FROM outbox_event WHERE topic = 'debt.created' ORDER BY seq"))).all()
+    debts = (
+        await session.execute(
+            text("SELECT payload FROM outbox_event WHERE topic = 'debt.created' ORDER BY seq")
+        )
+    ).all()
     assert sorted((d.payload["distributor_id"], d.payload["amount"]) for d in debts) == sorted(
-        [(c["id"], "4.00"), (b["id"], "3.00")])
+        [(c["id"], "4.00"), (b["id"], "3.00")]
+    )
     await verify_ok(client, admin_headers)
 
 
@@ -236,8 +306,10 @@ async def test_randomised_money_history_keeps_every_invariant(client, admin_head
                 await refund(client, o, f"{part // 100}.{part % 100:02d}", admin_headers)
         elif action < 0.95:
             d = rng.choice(people)
-            await session.execute(text("UPDATE distributor SET rank = :r WHERE id = :d"),
-                                  {"r": rng.choice(["member", "silver", "gold", "platinum"]), "d": d["id"]})
+            await session.execute(
+                text("UPDATE distributor SET rank = :r WHERE id = :d"),
+                {"r": rng.choice(["member", "silver", "gold", "platinum"]), "d": d["id"]},
+            )
             await session.commit()
         else:
             await session.execute(text("UPDATE commission_plan SET effective_from = effective_from"))

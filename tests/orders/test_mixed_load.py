@@ -31,7 +31,9 @@ def _plain(url: str) -> str:
 def _deadlocks(database_url: str) -> int:
     with psycopg.connect(_plain(database_url), autocommit=True) as conn:
         conn.execute("SELECT pg_stat_clear_snapshot()")
-        return conn.execute("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()").fetchone()[0]
+        return conn.execute(
+            "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()[0]
 
 
 @pytest.fixture
@@ -46,7 +48,9 @@ async def test_orders_and_refunds_on_one_upline_never_deadlock(client, admin_hea
     first = await make_tree(client, admin_headers, 1)
     await place(client, first[1])
     chain = await make_tree(client, admin_headers, 2)  # root -> a -> b
-    sellers = [chain[2]] + [await register(client, sponsor=chain[2], name=f"s{i}") for i in range(ORDER_CLIENTS)]
+    sellers = [chain[2]] + [
+        await register(client, sponsor=chain[2], name=f"s{i}") for i in range(ORDER_CLIENTS)
+    ]
     deadlocks_before = _deadlocks(database_url)
 
     placed: asyncio.Queue[dict] = asyncio.Queue()
@@ -55,8 +59,11 @@ async def test_orders_and_refunds_on_one_upline_never_deadlock(client, admin_hea
 
     async def sell(http: httpx.AsyncClient, seller: dict) -> None:
         while time.monotonic() < deadline:
-            resp = await http.post("/api/v1/orders", json=order_body(seller, f"{random.randint(10, 500)}.00"),
-                                   headers=auth(seller))
+            resp = await http.post(
+                "/api/v1/orders",
+                json=order_body(seller, f"{random.randint(10, 500)}.00"),
+                headers=auth(seller),
+            )
             statuses["order"].append(resp.status_code)
             if resp.status_code == 201:
                 placed.put_nowait(resp.json())
@@ -68,17 +75,23 @@ async def test_orders_and_refunds_on_one_upline_never_deadlock(client, admin_hea
             except TimeoutError:
                 continue
             amount = order["amount"] if random.random() < 0.5 else "1.00"
-            resp = await http.post(f"/api/v1/orders/{order['id']}/refunds",
-                                   json={"external_id": f"mix-{order['id']}", "amount": amount},
-                                   headers=admin_headers)
+            resp = await http.post(
+                f"/api/v1/orders/{order['id']}/refunds",
+                json={"external_id": f"mix-{order['id']}", "amount": amount},
+                headers=admin_headers,
+            )
             statuses["refund"].append(resp.status_code)
 
     limits = httpx.Limits(max_connections=1)  # each client its own connection to the server
-    clients = [httpx.AsyncClient(base_url=live_url, timeout=60, limits=limits)
-               for _ in range(ORDER_CLIENTS + REFUND_CLIENTS)]
+    clients = [
+        httpx.AsyncClient(base_url=live_url, timeout=60, limits=limits)
+        for _ in range(ORDER_CLIENTS + REFUND_CLIENTS)
+    ]
     try:
-        await asyncio.gather(*(sell(c, sellers[i % len(sellers)]) for i, c in enumerate(clients[:ORDER_CLIENTS])),
-                             *(refund(c) for c in clients[ORDER_CLIENTS:]))
+        await asyncio.gather(
+            *(sell(c, sellers[i % len(sellers)]) for i, c in enumerate(clients[:ORDER_CLIENTS])),
+            *(refund(c) for c in clients[ORDER_CLIENTS:]),
+        )
     finally:
         for c in clients:
             await c.aclose()
@@ -121,19 +134,25 @@ def commit_fails(database_url):
     try:
         yield install, tries
     finally:
-        conn.execute(f"DROP TRIGGER IF EXISTS {name} ON refund; DROP FUNCTION IF EXISTS {name}(); "
-                     f"DROP SEQUENCE IF EXISTS {name}_seq")
+        conn.execute(
+            f"DROP TRIGGER IF EXISTS {name} ON refund; DROP FUNCTION IF EXISTS {name}(); "
+            f"DROP SEQUENCE IF EXISTS {name}_seq"
+        )
         conn.close()
 
 
 @pytest.mark.parametrize("sqlstate", ["40P01", "40001"])  # deadlock detected, serialization failure
-async def test_a_unit_of_work_aborted_at_commit_is_retried_whole(client, admin_headers, chain, commit_fails,
-                                                                 sqlstate):
+async def test_a_unit_of_work_aborted_at_commit_is_retried_whole(
+    client, admin_headers, chain, commit_fails, sqlstate
+):
     install, tries = commit_fails
     order = await place(client, chain[3], "100.00")
     install(ATTEMPTS - 1, sqlstate)
-    resp = await client.post(f"/api/v1/orders/{order['id']}/refunds", json={"external_id": "r1", "amount": "40.00"},
-                             headers=admin_headers)
+    resp = await client.post(
+        f"/api/v1/orders/{order['id']}/refunds",
+        json={"external_id": "r1", "amount": "40.00"},
+        headers=admin_headers,
+    )
     assert resp.status_code == 201, resp.text
     assert tries() == ATTEMPTS  # the handler ran again each time; the last commit went through
     assert resp.json()["order"]["refunded_amount"] == "40.00"
@@ -146,8 +165,11 @@ async def test_retries_are_bounded_then_503(client, admin_headers, chain, commit
     install, tries = commit_fails
     order = await place(client, chain[3], "100.00")
     install(ATTEMPTS + 5, "40P01")
-    resp = await client.post(f"/api/v1/orders/{order['id']}/refunds", json={"external_id": "r1", "amount": "40.00"},
-                             headers=admin_headers)
+    resp = await client.post(
+        f"/api/v1/orders/{order['id']}/refunds",
+        json={"external_id": "r1", "amount": "40.00"},
+        headers=admin_headers,
+    )
     assert resp.status_code == 503 and resp.json()["code"] == "database-unavailable"
     assert resp.headers["retry-after"] == "1"
     assert tries() == ATTEMPTS

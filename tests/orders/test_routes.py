@@ -32,8 +32,17 @@ async def test_created_answer_is_what_a_read_returns(client, admin_headers, chai
     order with commissions, one placed in the past and one excluded below the minimum."""
     root, a, b, c = chain
     placed = (datetime.now(UTC) - timedelta(days=3)).isoformat()
-    for body in (order_body(c, "123.45"), order_body(c, "9.99", placed_at=placed, category="books", channel="app",
-                                                     buyer={"ref": "u1", "ip": "10.0.0.1"})):
+    for body in (
+        order_body(c, "123.45"),
+        order_body(
+            c,
+            "9.99",
+            placed_at=placed,
+            category="books",
+            channel="app",
+            buyer={"ref": "u1", "ip": "10.0.0.1"},
+        ),
+    ):
         created = await client.post("/api/v1/orders", json=body, headers=auth(c))
         assert created.status_code == 201, created.text
         read = (await client.get(f"/api/v1/orders/{created.json()['id']}", headers=auth(c))).json()
@@ -45,15 +54,25 @@ async def test_created_answer_is_what_a_read_returns(client, admin_headers, chai
 
 async def test_order_events_and_fingerprints(client, admin_headers, chain, session):
     c = chain[-1]
-    order = await place(client, c, "10.00", buyer={"ref": "buyer-1", "device_id": "D1", "ip": "1.2.3.4",
-                                                   "payment_fingerprint": "pay-1"})
+    order = await place(
+        client,
+        c,
+        "10.00",
+        buyer={"ref": "buyer-1", "device_id": "D1", "ip": "1.2.3.4", "payment_fingerprint": "pay-1"},
+    )
     row = (await session.execute(text("SELECT * FROM orders WHERE id = :i"), {"i": order["id"]})).one()
     assert row.buyer_ref_hash is not None and b"buyer-1" not in bytes(row.buyer_ref_hash)
     assert len(bytes(row.buyer_payment_hash)) == 16
     other = await place(client, c, "10.00", buyer={"ref": " BUYER-1 "})
-    row2 = (await session.execute(text("SELECT buyer_ref_hash FROM orders WHERE id = :i"), {"i": other["id"]})).one()
+    row2 = (
+        await session.execute(text("SELECT buyer_ref_hash FROM orders WHERE id = :i"), {"i": other["id"]})
+    ).one()
     assert bytes(row2.buyer_ref_hash) == bytes(row.buyer_ref_hash)
-    events = (await session.execute(text("SELECT payload FROM outbox_event WHERE topic = 'order.created' ORDER BY seq"))).all()
+    events = (
+        await session.execute(
+            text("SELECT payload FROM outbox_event WHERE topic = 'order.created' ORDER BY seq")
+        )
+    ).all()
     assert events[0].payload["order_id"] == order["id"]
     assert events[0].payload["amount"] == "10.00" and events[0].payload["card_number"] == c["card"]["number"]
     assert events[0].payload["seller_id"] == c["id"]
@@ -117,8 +136,9 @@ async def test_sell_only_on_own_card(client, admin_headers, chain):
     resp = await client.post("/api/v1/orders", json=order_body(c), headers=auth(b))
     assert resp.status_code == 404
     assert resp.json()["code"] == "card-not-found"
-    resp = await client.post("/api/v1/orders", json={**order_body(c), "card_number": "0000000000000000"},
-                             headers=admin_headers)
+    resp = await client.post(
+        "/api/v1/orders", json={**order_body(c), "card_number": "0000000000000000"}, headers=admin_headers
+    )
     assert resp.status_code == 404
     # admin may record a sale on anyone's card
     order = await place(client, c, "20.00", headers=admin_headers)
@@ -137,8 +157,9 @@ async def test_staff_roles_cannot_sell(client, admin_headers, chain, make_key):
 
 
 async def _hold(session, distributor_id: int, reason: str, ends_at=None, started_at=None) -> int:
-    card_id = await session.scalar(text("SELECT id FROM card WHERE distributor_id = :d AND cancelled_at IS NULL"),
-                                   {"d": distributor_id})
+    card_id = await session.scalar(
+        text("SELECT id FROM card WHERE distributor_id = :d AND cancelled_at IS NULL"), {"d": distributor_id}
+    )
     hold_id = await session.scalar(
         text(
             """
@@ -146,8 +167,15 @@ async def _hold(session, distributor_id: int, reason: str, ends_at=None, started
             VALUES (:d, :c, :r, 'actor', :k, :e, coalesce(CAST(:s AS timestamptz), now()), :app) RETURNING id
             """
         ),
-        {"d": distributor_id, "c": card_id, "r": reason, "k": f"test-{reason}", "e": ends_at, "s": started_at,
-         "app": reason != "maintenance"},
+        {
+            "d": distributor_id,
+            "c": card_id,
+            "r": reason,
+            "k": f"test-{reason}",
+            "e": ends_at,
+            "s": started_at,
+            "app": reason != "maintenance",
+        },
     )
     await session.commit()
     return hold_id
@@ -224,8 +252,11 @@ async def test_partial_and_full_refunds_net_to_zero(client, admin_headers, chain
         assert (await balances(client, d))["pending"] == "0.00"
     await verify_ok(client, admin_headers)
     # nothing remains: another refund is a 409
-    resp = await client.post(f"/api/v1/orders/{order['id']}/refunds", json={"external_id": "late", "amount": "0.01"},
-                             headers=auth(c))
+    resp = await client.post(
+        f"/api/v1/orders/{order['id']}/refunds",
+        json={"external_id": "late", "amount": "0.01"},
+        headers=auth(c),
+    )
     assert resp.status_code == 409 and resp.json()["code"] == "order-fully-refunded"
     events = await session.scalar(text("SELECT count(*) FROM outbox_event WHERE topic = 'order.refunded'"))
     assert events == 2
@@ -237,18 +268,29 @@ async def test_refund_idempotency_and_bounds(client, admin_headers, chain):
     first = await refund(client, order, "4.00", auth(c), external_id="r-1")
     again = await refund(client, order, "4.00", auth(c), external_id="r-1", expect=200)
     assert again["id"] == first["id"] and again["order"]["refunded_amount"] == "4.00"
-    resp = await client.post(f"/api/v1/orders/{order['id']}/refunds", json={"external_id": "r-1", "amount": "5.00"},
-                             headers=auth(c))
+    resp = await client.post(
+        f"/api/v1/orders/{order['id']}/refunds",
+        json={"external_id": "r-1", "amount": "5.00"},
+        headers=auth(c),
+    )
     assert resp.status_code == 409 and resp.json()["code"] == "idempotency-conflict"
-    resp = await client.post(f"/api/v1/orders/{order['id']}/refunds", json={"external_id": "r-2", "amount": "6.01"},
-                             headers=auth(c))
+    resp = await client.post(
+        f"/api/v1/orders/{order['id']}/refunds",
+        json={"external_id": "r-2", "amount": "6.01"},
+        headers=auth(c),
+    )
     assert resp.status_code == 422 and resp.json()["errors"][0]["field"] == "amount"
-    for bad in ({"external_id": "r-3", "amount": "0"}, {"external_id": "r-3", "amount": "1.001"},
-                {"external_id": "", "amount": "1.00"}, {"amount": "1.00"}):
+    for bad in (
+        {"external_id": "r-3", "amount": "0"},
+        {"external_id": "r-3", "amount": "1.001"},
+        {"external_id": "", "amount": "1.00"},
+        {"amount": "1.00"},
+    ):
         resp = await client.post(f"/api/v1/orders/{order['id']}/refunds", json=bad, headers=auth(c))
         assert resp.status_code == 422, bad
-    resp = await client.post("/api/v1/orders/999999/refunds", json={"external_id": "x", "amount": "1.00"},
-                             headers=auth(c))
+    resp = await client.post(
+        "/api/v1/orders/999999/refunds", json={"external_id": "x", "amount": "1.00"}, headers=auth(c)
+    )
     assert resp.status_code == 404
 
 
@@ -260,8 +302,9 @@ async def test_order_visibility(client, admin_headers, chain, make_key):
     assert (await client.get(f"/api/v1/orders/{order['id']}", headers=auth(c))).status_code == 200
     # the sponsor earns on it but does not see the buyer's order
     assert (await client.get(f"/api/v1/orders/{order['id']}", headers=auth(b))).status_code == 404
-    resp = await client.post(f"/api/v1/orders/{order['id']}/refunds", json={"external_id": "x", "amount": "1.00"},
-                             headers=auth(b))
+    resp = await client.post(
+        f"/api/v1/orders/{order['id']}/refunds", json={"external_id": "x", "amount": "1.00"}, headers=auth(b)
+    )
     assert resp.status_code == 404
     staff = await client.get(f"/api/v1/orders/{order['id']}", headers=bearer(await make_key("risk_reviewer")))
     assert staff.status_code == 200
@@ -281,8 +324,9 @@ async def test_short_upline_explains_missing_levels(client, admin_headers):
     assert view["attribution"]["levels"][2]["note"] == "no distributor at this level of the upline"
 
 
-async def test_a_lost_database_connection_is_a_503_and_the_next_order_goes_through(client, admin_headers, chain,
-                                                                                 settings, database_url, redis_url):
+async def test_a_lost_database_connection_is_a_503_and_the_next_order_goes_through(
+    client, admin_headers, chain, settings, database_url, redis_url
+):
     """The pool does not ping a connection before each request (a round trip per order): when
     PostgreSQL drops the pooled connections (restart, failover), the order that meets a dead one
     is answered 503 with Retry-After, nothing of it is stored, and the pool is renewed, so the
@@ -299,10 +343,13 @@ async def test_a_lost_database_connection_is_a_503_and_the_next_order_goes_throu
     app = create_app(settings, database_url=named, redis_url=redis_url)
 
     def drop_connections() -> int:
-        with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://", 1),
-                             autocommit=True) as conn:
-            return conn.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                                "WHERE application_name = 'dropped_503'").fetchone()[0]
+        with psycopg.connect(
+            database_url.replace("postgresql+psycopg://", "postgresql://", 1), autocommit=True
+        ) as conn:
+            return conn.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = 'dropped_503'"
+            ).fetchone()[0]
 
     *_, c = chain
     async with AsyncTestClient(app=app) as own:

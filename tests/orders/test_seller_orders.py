@@ -32,8 +32,9 @@ async def test_own_orders_with_commissions_refunds_and_masked_upline(client, adm
     b = await register(client, sponsor=a, name="李四", phone="+8613800000002")
     c = await register(client, sponsor=b, name="王五")
     now = datetime.now(UTC)
-    first = await place(client, c, "100.00", placed_at=(now - timedelta(days=2)).isoformat(),
-                        buyer={"ref": "会员 0042"})
+    first = await place(
+        client, c, "100.00", placed_at=(now - timedelta(days=2)).isoformat(), buyer={"ref": "会员 0042"}
+    )
     second = await place(client, c, "50.00", placed_at=(now - timedelta(days=1)).isoformat())
     await refund(client, second, "20.00", auth(c), external_id="rf-half")
     await place(client, b, "30.00")  # b's own sale: not c's
@@ -56,7 +57,14 @@ async def test_own_orders_with_commissions_refunds_and_masked_upline(client, adm
     assert lines[2]["status"] is None and not lines[2]["own"]  # an upline's status is theirs
     # nothing of the upline beyond code and masked name: no id, no full name, no contact data
     text_of_page = resp.text
-    for leaked in ("李四", "张三丰", "13800000001", "13800000002", '"beneficiary_id"', str(b["card"]["number"])):
+    for leaked in (
+        "李四",
+        "张三丰",
+        "13800000001",
+        "13800000002",
+        '"beneficiary_id"',
+        str(b["card"]["number"]),
+    ):
         assert leaked not in text_of_page, leaked
 
     # the same list under /distributors/{id}/orders, for the owner and for staff
@@ -68,66 +76,102 @@ async def test_own_orders_with_commissions_refunds_and_masked_upline(client, adm
         resp = await client.get(f"/api/v1/distributors/{c['id']}/orders", headers=auth(other))
         assert resp.status_code == 404 and "王" not in resp.text
     # b's list has b's own sale only, and b's line on c's orders is not listed there
-    assert [o["amount"] for o in (await client.get("/api/v1/me/orders", headers=auth(b))).json()["items"]] == [
-        "30.00"]
+    assert [
+        o["amount"] for o in (await client.get("/api/v1/me/orders", headers=auth(b))).json()["items"]
+    ] == ["30.00"]
 
 
 async def test_filters_and_cursor(client, admin_headers, chain):
     c = chain[-1]
     now = datetime.now(UTC)
-    placed = [await place(client, c, f"{10 + i}.00", placed_at=(now - timedelta(hours=10 - i)).isoformat())
-              for i in range(7)]
+    placed = [
+        await place(client, c, f"{10 + i}.00", placed_at=(now - timedelta(hours=10 - i)).isoformat())
+        for i in range(7)
+    ]
     await refund(client, placed[0], "10.00", auth(c))
     await refund(client, placed[1], "1.00", auth(c))
     every = await _all_pages(client, "/api/v1/me/orders", auth(c), limit=2)
     assert [o["id"] for o in every] == [o["id"] for o in reversed(placed)]
-    by_status = {s: [o["id"] for o in await _all_pages(client, "/api/v1/me/orders", auth(c), status=s, limit=3)]
-                 for s in ("completed", "partially_refunded", "refunded")}
+    by_status = {
+        s: [o["id"] for o in await _all_pages(client, "/api/v1/me/orders", auth(c), status=s, limit=3)]
+        for s in ("completed", "partially_refunded", "refunded")
+    }
     assert by_status["refunded"] == [placed[0]["id"]]
     assert by_status["partially_refunded"] == [placed[1]["id"]]
     assert by_status["completed"] == [o["id"] for o in reversed(placed[2:])]
-    window = await _all_pages(client, "/api/v1/me/orders", auth(c), limit=1,
-                              **{"from": (now - timedelta(hours=8, minutes=30)).isoformat(),
-                                 "to": (now - timedelta(hours=5, minutes=30)).isoformat()})
+    window = await _all_pages(
+        client,
+        "/api/v1/me/orders",
+        auth(c),
+        limit=1,
+        **{
+            "from": (now - timedelta(hours=8, minutes=30)).isoformat(),
+            "to": (now - timedelta(hours=5, minutes=30)).isoformat(),
+        },
+    )
     assert [o["id"] for o in window] == [placed[i]["id"] for i in (4, 3, 2)]
 
 
 async def test_bad_filters_are_422_naming_the_field(client, chain):
     c = chain[-1]
-    for params, field in (({"status": "lost"}, "status"), ({"cursor": "not-a-cursor"}, "cursor"),
-                          ({"from": "yesterday"}, "from"),
-                          ({"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "to"),
-                          ({"limit": "0"}, "limit")):
+    for params, field in (
+        ({"status": "lost"}, "status"),
+        ({"cursor": "not-a-cursor"}, "cursor"),
+        ({"from": "yesterday"}, "from"),
+        ({"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "to"),
+        ({"limit": "0"}, "limit"),
+    ):
         resp = await client.get("/api/v1/me/orders", headers=auth(c), params=params)
         assert resp.status_code in (400, 422), (params, resp.text)
         assert resp.headers["content-type"].startswith("application/problem+json")
         assert field in resp.text, (params, resp.text)
 
 
-async def test_buyer_ref_is_stored_encrypted_on_every_ingest_path(client, admin_headers, chain, session,
-                                                                   sessionmaker, settings):
+async def test_buyer_ref_is_stored_encrypted_on_every_ingest_path(
+    client, admin_headers, chain, session, sessionmaker, settings
+):
     c = chain[-1]
     single = await place(client, c, "10.00", buyer={"ref": "单笔-buyer"})
     assert single["buyer_ref"] == "单笔-buyer"
-    batch = await client.post("/api/v1/orders/batch", headers=admin_headers, json={"orders": [
-        order_body(c, "11.00", buyer={"ref": f"batch-buyer-{i}"}) for i in range(3)
-    ] + [order_body(c, "12.00", buyer={"ip": "10.0.0.9"})]})
+    batch = await client.post(
+        "/api/v1/orders/batch",
+        headers=admin_headers,
+        json={
+            "orders": [order_body(c, "11.00", buyer={"ref": f"batch-buyer-{i}"}) for i in range(3)]
+            + [order_body(c, "12.00", buyer={"ip": "10.0.0.9"})]
+        },
+    )
     assert batch.status_code == 200, batch.text
     assert [i["order"]["buyer_ref"] for i in batch.json()["items"]] == [
-        "batch-buyer-0", "batch-buyer-1", "batch-buyer-2", None]
+        "batch-buyer-0",
+        "batch-buyer-1",
+        "batch-buyer-2",
+        None,
+    ]
     header = ["external_id", "card_number", "amount", "buyer_ref"]
     card = c["card"]["number"]
-    data = (",".join(header) + "\n" + f'csv-1,{card},5.00,"tab\tand ""quote"", back\\slash"\n'
-            + f"csv-2,{card},6.00,\ncsv-3,{card},7.00,  plain  \n").encode()
+    data = (
+        ",".join(header)
+        + "\n"
+        + f'csv-1,{card},5.00,"tab\tand ""quote"", back\\slash"\n'
+        + f"csv-2,{card},6.00,\ncsv-3,{card},7.00,  plain  \n"
+    ).encode()
     async with sessionmaker() as s:
         result = await import_csv(s, settings, [data], header=header)
         await s.commit()
     assert result["created"] == 3
-    rows = (await session.execute(text(
-        "SELECT external_id, buyer_ref_enc, buyer_ref_hash FROM orders ORDER BY id"))).all()
+    rows = (
+        await session.execute(
+            text("SELECT external_id, buyer_ref_enc, buyer_ref_hash FROM orders ORDER BY id")
+        )
+    ).all()
     stored = {r.external_id: r for r in rows}
-    expected = {single["external_id"]: "单笔-buyer", "csv-1": 'tab\tand "quote", back\\slash', "csv-2": None,
-                "csv-3": "  plain  "}
+    expected = {
+        single["external_id"]: "单笔-buyer",
+        "csv-1": 'tab\tand "quote", back\\slash',
+        "csv-2": None,
+        "csv-3": "  plain  ",
+    }
     for i, item in enumerate(batch.json()["items"][:3]):
         expected[item["order"]["external_id"]] = f"batch-buyer-{i}"
     for external_id, value in expected.items():
@@ -145,10 +189,14 @@ async def test_orders_stored_before_show_the_buyer_masked(client, chain, session
     old = await place(client, c, "10.00", buyer={"ref": "old-buyer"})
     twin = await place(client, c, "10.00", buyer={"ref": "OLD-BUYER "})
     # as stored before migration 0060: the keyed hash only
-    await session.execute(text("UPDATE orders SET buyer_ref_enc = NULL WHERE id = ANY(:ids)"),
-                          {"ids": [old["id"], twin["id"]]})
+    await session.execute(
+        text("UPDATE orders SET buyer_ref_enc = NULL WHERE id = ANY(:ids)"), {"ids": [old["id"], twin["id"]]}
+    )
     await session.commit()
-    shown = {o["id"]: o["buyer_ref"] for o in (await client.get("/api/v1/me/orders", headers=auth(c))).json()["items"]}
+    shown = {
+        o["id"]: o["buyer_ref"]
+        for o in (await client.get("/api/v1/me/orders", headers=auth(c))).json()["items"]
+    }
     assert shown[old["id"]].startswith("****") and "old" not in shown[old["id"]]
     assert shown[old["id"]] == shown[twin["id"]]  # one buyer still reads as one buyer
     read = (await client.get(f"/api/v1/orders/{old['id']}", headers=auth(c))).json()

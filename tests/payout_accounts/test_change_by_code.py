@@ -24,11 +24,14 @@ def _code(mail) -> str:
 
 
 async def _run(client, finance, key):
-    return await client.post(RUNS, json={"min_amount": "1.00"}, headers={**finance["finance"], "Idempotency-Key": key})
+    return await client.post(
+        RUNS, json={"min_amount": "1.00"}, headers={**finance["finance"], "Idempotency-Key": key}
+    )
 
 
 async def test_owner_changes_the_account_by_code_and_the_run_after_cooling_off_pays_it(
-        client, admin_headers, finance, sessionmaker, session, notify_settings, smtp_server):
+    client, admin_headers, finance, sessionmaker, session, notify_settings, smtp_server
+):
     mailbox, _ = smtp_server
     owner = await register(client, admin_headers, name="王五")
     url = f"/api/v1/distributors/{owner['id']}/payout-account"
@@ -52,15 +55,31 @@ async def test_owner_changes_the_account_by_code_and_the_run_after_cooling_off_p
     code = _code(mail)
     assert "更改收款账户" in mail.get_content() or "payout account" in mail.get_content()
     new_number = card_number(900_001)
-    wrong = await client.put(url, headers=auth(owner), json={
-        "method": "bank_card", "holder_name": "王五", "account_number": new_number, "bank_name": "招商银行",
-        "resident_id": "11010519491231002X", "code": "000000" if code != "000000" else "111111"})
-    assert wrong.status_code == 422 and wrong.json()["code"] == "code-wrong" and wrong.json()["attempts_left"] == 4
-    changed = await set_payout_account(client, owner, expect=200, account_number=new_number, bank_name="招商银行",
-                                       code=code)
+    wrong = await client.put(
+        url,
+        headers=auth(owner),
+        json={
+            "method": "bank_card",
+            "holder_name": "王五",
+            "account_number": new_number,
+            "bank_name": "招商银行",
+            "resident_id": "11010519491231002X",
+            "code": "000000" if code != "000000" else "111111",
+        },
+    )
+    assert (
+        wrong.status_code == 422
+        and wrong.json()["code"] == "code-wrong"
+        and wrong.json()["attempts_left"] == 4
+    )
+    changed = await set_payout_account(
+        client, owner, expect=200, account_number=new_number, bank_name="招商银行", code=code
+    )
     assert changed["account_number"] == "****" + new_number[-4:] and changed["cooling_off"] is True
     # the code is used up
-    again = await set_payout_account(client, owner, expect=422, account_number=card_number(900_002), code=code)
+    again = await set_payout_account(
+        client, owner, expect=422, account_number=card_number(900_002), code=code
+    )
     assert again["code"] == "code-missing"
 
     # the owner is told, by inbox and e-mail
@@ -74,29 +93,53 @@ async def test_owner_changes_the_account_by_code_and_the_run_after_cooling_off_p
     # cooling-off: the next run skips the owner with the reason
     resp = await _run(client, finance, "cool-1")
     assert resp.status_code == 422 and resp.json()["code"] == "empty-run"
-    assert resp.json()["skipped"] == [{"reason": "payout_account_cooling_off", "distributors": 1,
-                                       "amount": (await balances(client, owner))["available"]}]
+    assert resp.json()["skipped"] == [
+        {
+            "reason": "payout_account_cooling_off",
+            "distributors": 1,
+            "amount": (await balances(client, owner))["available"],
+        }
+    ]
     # ... until it ends (72 h later: moved into the past here)
-    await session.execute(text("UPDATE payout_account SET cooling_until = now() - interval '1 second' "
-                               "WHERE distributor_id = :d AND superseded_at IS NULL"), {"d": owner["id"]})
+    await session.execute(
+        text(
+            "UPDATE payout_account SET cooling_until = now() - interval '1 second' "
+            "WHERE distributor_id = :d AND superseded_at IS NULL"
+        ),
+        {"d": owner["id"]},
+    )
     await session.commit()
     resp = await _run(client, finance, "cool-2")
     assert resp.status_code == 201, resp.text
     run_id = resp.json()["id"]
     assert (await client.post(f"{RUNS}/{run_id}/approve", headers=finance["approver"])).status_code == 200
-    rows = list(csv.DictReader(io.StringIO(
-        (await client.get(f"{RUNS}/{run_id}/export?format=csv", headers=finance["finance"])).text)))
+    rows = list(
+        csv.DictReader(
+            io.StringIO(
+                (await client.get(f"{RUNS}/{run_id}/export?format=csv", headers=finance["finance"])).text
+            )
+        )
+    )
     [row] = rows
     assert row["account_reference"] == new_number  # the NEW account, in full, only in the bank file
-    version = await session.scalar(text("SELECT payout_account_id FROM payout_item WHERE id = :i"),
-                                   {"i": int(row["item_id"])})
+    version = await session.scalar(
+        text("SELECT payout_account_id FROM payout_item WHERE id = :i"), {"i": int(row["item_id"])}
+    )
     assert version == changed["version_id"]
-    done = await client.post(f"{RUNS}/{run_id}/results", headers=finance["finance"], json={
-        "results": [{"item_id": int(row["item_id"]), "status": "paid", "reference": "BK-NEW"}]})
+    done = await client.post(
+        f"{RUNS}/{run_id}/results",
+        headers=finance["finance"],
+        json={"results": [{"item_id": int(row["item_id"]), "status": "paid", "reference": "BK-NEW"}]},
+    )
     assert done.status_code == 200 and done.json()["status"] == "completed"
     report = await verify(session)
     assert report.ok, [c for c in report.checks if not c.ok]
-    actions = list(await session.scalars(text(
-        "SELECT action FROM audit_log WHERE subject_id = :d AND action LIKE 'payout_account.%' ORDER BY id"),
-        {"d": str(owner["id"])}))
+    actions = list(
+        await session.scalars(
+            text(
+                "SELECT action FROM audit_log WHERE subject_id = :d AND action LIKE 'payout_account.%' ORDER BY id"
+            ),
+            {"d": str(owner["id"])},
+        )
+    )
     assert actions == ["payout_account.created", "payout_account.changed"]

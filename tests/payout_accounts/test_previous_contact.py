@@ -17,42 +17,58 @@ def _code(mail) -> str:
 
 
 async def test_a_replaced_email_hears_of_the_change_and_of_the_payout_account_change(
-        client, admin_headers, sessionmaker, session, notify_settings, smtp_server):
+    client, admin_headers, sessionmaker, session, notify_settings, smtp_server
+):
     mailbox, _ = smtp_server
     owner = await register(client, admin_headers, name="赵六", email="owner@example.com")
     await deliver_all(sessionmaker, notify_settings)
-    resp = await client.post("/api/v1/me/contact/verify", headers=auth(owner),
-                             json={"channel": "email", "code": _code(mailbox.to("owner@example.com")[0])})
+    resp = await client.post(
+        "/api/v1/me/contact/verify",
+        headers=auth(owner),
+        json={"channel": "email", "code": _code(mailbox.to("owner@example.com")[0])},
+    )
     assert resp.status_code == 200 and resp.json()["email_verified"] is True
     await set_payout_account(client, owner, expect=201)  # the first account: no code
     # the owner mutes nothing that matters: the contact notice is mandatory
-    muted = await client.put("/api/v1/me/notification-preferences", headers=auth(owner),
-                             json={"muted_kinds": ["contact_changed"]})
+    muted = await client.put(
+        "/api/v1/me/notification-preferences", headers=auth(owner), json={"muted_kinds": ["contact_changed"]}
+    )
     assert muted.status_code == 422 and muted.json()["errors"][0]["field"] == "muted_kinds"
 
     # the (stolen) key replaces the e-mail with a confirmed new one
-    resp = await client.post("/api/v1/me/contact", headers=auth(owner),
-                             json={"channel": "email", "value": "attacker@example.com"})
+    resp = await client.post(
+        "/api/v1/me/contact", headers=auth(owner), json={"channel": "email", "value": "attacker@example.com"}
+    )
     assert resp.status_code == 201
     await deliver_all(sessionmaker, notify_settings)
-    resp = await client.post("/api/v1/me/contact/verify", headers=auth(owner),
-                             json={"channel": "email", "code": _code(mailbox.to("attacker@example.com")[0])})
+    resp = await client.post(
+        "/api/v1/me/contact/verify",
+        headers=auth(owner),
+        json={"channel": "email", "code": _code(mailbox.to("attacker@example.com")[0])},
+    )
     assert resp.status_code == 200 and resp.json()["email"] == "a***@example.com"
-    stored = (await session.execute(text("SELECT channel, address_enc, replaced_at FROM previous_contact "
-                                         "WHERE distributor_id = :d"), {"d": owner["id"]})).all()
+    stored = (
+        await session.execute(
+            text("SELECT channel, address_enc, replaced_at FROM previous_contact WHERE distributor_id = :d"),
+            {"d": owner["id"]},
+        )
+    ).all()
     assert len(stored) == 1 and stored[0].channel == "email"
     assert b"owner@example.com" not in stored[0].address_enc  # encrypted at rest
     outcomes = await deliver_all(sessionmaker, notify_settings)
     assert sorted(outcomes.values()) == ["sent", "sent"]  # to the old address and to the new one
     [told] = mailbox.to("owner@example.com")[1:]
     body = told.get_content()
-    assert ("联系方式已更改" in told["Subject"] or "contact" in told["Subject"]) and "a***@example.com" in body
+    assert (
+        "联系方式已更改" in told["Subject"] or "contact" in told["Subject"]
+    ) and "a***@example.com" in body
     assert "attacker@example.com" not in body
     assert len(mailbox.to("attacker@example.com")) == 2  # the code, then the notice
 
     # then the payout account: the code goes to the new address, the notice to both
-    assert (await client.post(f"/api/v1/distributors/{owner['id']}/payout-account/code",
-                              headers=auth(owner))).status_code == 201
+    assert (
+        await client.post(f"/api/v1/distributors/{owner['id']}/payout-account/code", headers=auth(owner))
+    ).status_code == 201
     await deliver_all(sessionmaker, notify_settings)
     code = _code(mailbox.to("attacker@example.com")[-1])
     new_number = card_number(910_001)
@@ -78,35 +94,56 @@ async def test_a_replaced_email_hears_of_the_change_and_of_the_payout_account_ch
 
 
 async def test_a_contact_replaced_long_ago_or_current_again_is_not_told_twice(
-        client, admin_headers, sessionmaker, session, notify_settings, smtp_server):
+    client, admin_headers, sessionmaker, session, notify_settings, smtp_server
+):
     mailbox, _ = smtp_server
     owner = await register(client, admin_headers, name="钱七", email="a@example.com")
     await deliver_all(sessionmaker, notify_settings)
-    await client.post("/api/v1/me/contact/verify", headers=auth(owner),
-                      json={"channel": "email", "code": _code(mailbox.to("a@example.com")[0])})
+    await client.post(
+        "/api/v1/me/contact/verify",
+        headers=auth(owner),
+        json={"channel": "email", "code": _code(mailbox.to("a@example.com")[0])},
+    )
     await set_payout_account(client, owner, expect=201)
     for value in ("b@example.com", "a@example.com", "c@example.com"):  # a -> b -> a -> c
-        await client.post("/api/v1/me/contact", headers=auth(owner), json={"channel": "email", "value": value})
+        await client.post(
+            "/api/v1/me/contact", headers=auth(owner), json={"channel": "email", "value": value}
+        )
         await deliver_all(sessionmaker, notify_settings)
-        resp = await client.post("/api/v1/me/contact/verify", headers=auth(owner),
-                                 json={"channel": "email", "code": _code(mailbox.to(value)[-1])})
+        resp = await client.post(
+            "/api/v1/me/contact/verify",
+            headers=auth(owner),
+            json={"channel": "email", "code": _code(mailbox.to(value)[-1])},
+        )
         assert resp.status_code == 200, resp.text
         await deliver_all(sessionmaker, notify_settings)
-    assert await session.scalar(text("SELECT count(*) FROM previous_contact WHERE distributor_id = :d"),
-                                {"d": owner["id"]}) == 3
+    assert (
+        await session.scalar(
+            text("SELECT count(*) FROM previous_contact WHERE distributor_id = :d"), {"d": owner["id"]}
+        )
+        == 3
+    )
     # kept: a (replaced by b), b (replaced by a), a (replaced by c); b's was more than 30 days ago
-    await session.execute(text("UPDATE previous_contact SET replaced_at = now() - interval '31 days' "
-                               "WHERE id = (SELECT id FROM previous_contact WHERE distributor_id = :d "
-                               "ORDER BY id OFFSET 1 LIMIT 1)"), {"d": owner["id"]})
+    await session.execute(
+        text(
+            "UPDATE previous_contact SET replaced_at = now() - interval '31 days' "
+            "WHERE id = (SELECT id FROM previous_contact WHERE distributor_id = :d "
+            "ORDER BY id OFFSET 1 LIMIT 1)"
+        ),
+        {"d": owner["id"]},
+    )
     await session.commit()
     await client.post(f"/api/v1/distributors/{owner['id']}/payout-account/code", headers=auth(owner))
     await deliver_all(sessionmaker, notify_settings)
     new_number = card_number(910_002)
-    await set_payout_account(client, owner, expect=200, account_number=new_number,
-                             code=_code(mailbox.to("c@example.com")[-1]))
+    await set_payout_account(
+        client, owner, expect=200, account_number=new_number, code=_code(mailbox.to("c@example.com")[-1])
+    )
     await run_consumers(sessionmaker)
     await deliver_all(sessionmaker, notify_settings)
     last4 = "****" + new_number[-4:]
-    told = {a: len([m for m in mailbox.to(a) if last4 in m.get_content()])
-            for a in ("a@example.com", "b@example.com", "c@example.com")}
+    told = {
+        a: len([m for m in mailbox.to(a) if last4 in m.get_content()])
+        for a in ("a@example.com", "b@example.com", "c@example.com")
+    }
     assert told == {"a@example.com": 1, "b@example.com": 0, "c@example.com": 1}

@@ -57,12 +57,15 @@ def test_resident_ids_with_their_check_character(value):
     assert rules.resident_id(value.lower()) == value
 
 
-@pytest.mark.parametrize(("value", "message"), [
-    ("110105194912310021", "check character"),
-    ("11010519491331002X", "birth date"),
-    ("1101051949123100", "17 digits"),
-    ("11010521491231002X", "birth date"),
-])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("110105194912310021", "check character"),
+        ("11010519491331002X", "birth date"),
+        ("1101051949123100", "17 digits"),
+        ("11010521491231002X", "birth date"),
+    ],
+)
 def test_bad_resident_ids(value, message):
     with pytest.raises(rules.FieldInvalid, match=message):
         rules.resident_id(value)

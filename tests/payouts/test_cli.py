@@ -12,10 +12,13 @@ from tests.settlement.test_routes import run_cli
 RUNS = "/api/v1/payout-runs"
 
 
-async def test_export_and_import_results_from_the_command_line(client, finance, payable, database_url, session,
-                                                              tmp_path):
+async def test_export_and_import_results_from_the_command_line(
+    client, finance, payable, database_url, session, tmp_path
+):
     run = (await client.post(RUNS, json={}, headers={**finance["finance"], "Idempotency-Key": "c"})).json()
-    code, _, err = await run_cli(database_url, "payouts", "export", str(run["id"]), "--out", str(tmp_path / "x.csv"))
+    code, _, err = await run_cli(
+        database_url, "payouts", "export", str(run["id"]), "--out", str(tmp_path / "x.csv")
+    )
     assert code == 1 and "payout-run-state" in err  # not approved yet
     await client.post(f"{RUNS}/{run['id']}/approve", headers=finance["approver"])
     bank = tmp_path / "bank.csv"
@@ -44,7 +47,11 @@ async def test_export_and_import_results_from_the_command_line(client, finance, 
     code, out, err = await run_cli(database_url, "payouts", "import-results", str(results))
     assert code == 0, err
     report = json.loads(out.strip().splitlines()[-1])
-    assert report["applied"]["paid"] == 2 and report["applied"]["failed"] == 1 and report["status"] == "completed"
+    assert (
+        report["applied"]["paid"] == 2
+        and report["applied"]["failed"] == 1
+        and report["status"] == "completed"
+    )
     code, out, err = await run_cli(database_url, "payouts", "import-results", str(results))  # same file again
     assert code == 0 and json.loads(out.strip().splitlines()[-1])["unchanged"] == 3
 

@@ -35,21 +35,36 @@ async def test_orders_to_paid_and_back(client, admin_headers, finance, session):
     assert before["available"] != "0.00" and before["pending"] != "0.00"
     await verify_ok(client, admin_headers)
 
-    run = await client.post("/api/v1/payout-runs", json={"min_amount": "1.00", "note": "e2e"},
-                            headers={**finance["finance"], "Idempotency-Key": "e2e-1"})
+    run = await client.post(
+        "/api/v1/payout-runs",
+        json={"min_amount": "1.00", "note": "e2e"},
+        headers={**finance["finance"], "Idempotency-Key": "e2e-1"},
+    )
     assert run.status_code == 201, run.text
     run = run.json()
     assert run["item_count"] >= 2
     assert (await balances(client, b))["available"] == "0.00"
-    assert (await client.post(f"/api/v1/payout-runs/{run['id']}/approve",
-                              headers=finance["approver"])).status_code == 200
+    assert (
+        await client.post(f"/api/v1/payout-runs/{run['id']}/approve", headers=finance["approver"])
+    ).status_code == 200
     bank = await client.get(f"/api/v1/payout-runs/{run['id']}/export?format=csv", headers=finance["finance"])
     rows = list(csv.DictReader(io.StringIO(bank.text)))
     row_b = next(r for r in rows if r["distributor_code"] == b["code"])
     assert row_b["account_reference"] == card_number(b["id"]) and row_b["amount"] == before["available"]
-    results = {"results": [{"item_id": int(r["item_id"]), "status": "paid", "reference": f"BK{r['item_id']}",
-                            "amount": r["amount"]} for r in rows]}
-    done = await client.post(f"/api/v1/payout-runs/{run['id']}/results", json=results, headers=finance["finance"])
+    results = {
+        "results": [
+            {
+                "item_id": int(r["item_id"]),
+                "status": "paid",
+                "reference": f"BK{r['item_id']}",
+                "amount": r["amount"],
+            }
+            for r in rows
+        ]
+    }
+    done = await client.post(
+        f"/api/v1/payout-runs/{run['id']}/results", json=results, headers=finance["finance"]
+    )
     assert done.status_code == 200 and done.json()["status"] == "completed", done.text
     after = await balances(client, b)
     assert after["paid"] == before["available"] and after["reserved"] == "0.00"
@@ -65,8 +80,11 @@ async def test_orders_to_paid_and_back(client, admin_headers, finance, session):
     owed = (await balances(client, b))["owed"]
     assert owed == "100.00"  # 10% level-1 commission on 1000.00 (the default plan)
     # a repayment of part of it, then new commissions net the rest at settlement
-    resp = await client.post(f"/api/v1/distributors/{b['id']}/repayments",
-                             json={"external_id": "wire-1", "amount": "40.00"}, headers=finance["finance"])
+    resp = await client.post(
+        f"/api/v1/distributors/{b['id']}/repayments",
+        json={"external_id": "wire-1", "amount": "40.00"},
+        headers=finance["finance"],
+    )
     assert resp.status_code == 201 and resp.json()["owed_after"] == "60.00"
     o4 = await place(client, b, "2000.00", placed_at=days_ago(16).isoformat())
     earned = next(c for c in o4["commissions"] if c["level"] == 1)["amount"]

@@ -25,7 +25,7 @@ from distnet.settlement.service import settle
 from tests.settlement.builders import SECRET, add_available, add_commissions, add_distributors
 
 NS = {"x": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
-AWKWARD = ["=1+1", "a & <b> \"c\"", "  padded  ", "中文 名字", "_x0041_", "@SUM(A1)"]
+AWKWARD = ["=1+1", 'a & <b> "c"', "  padded  ", "中文 名字", "_x0041_", "@SUM(A1)"]
 
 
 def _cell(c: ElementTree.Element) -> str:
@@ -41,7 +41,7 @@ async def _collect(stream) -> bytes:
 
 def _col(ref: str) -> int:
     letters = re.match(r"[A-Z]+", ref).group(0)
-    return sum((ord(ch) - 64) * 26 ** i for i, ch in enumerate(reversed(letters))) - 1
+    return sum((ord(ch) - 64) * 26**i for i, ch in enumerate(reversed(letters))) - 1
 
 
 def _rows(book: zipfile.ZipFile, n: int) -> list[list[str]]:
@@ -58,7 +58,10 @@ def _kinds(book: zipfile.ZipFile, n: int, row: int) -> list[str]:
     """Per cell of a row: 's' string, 'n' number (with its style index), as Excel reads them."""
     sheet = ElementTree.fromstring(book.read(f"xl/worksheets/sheet{n}.xml"))
     r = sheet.find(f"x:sheetData/x:row[@r='{row}']", NS)
-    kinds = {_col(c.get("r")): "s" if c.get("t") == "inlineStr" else f"n{c.get('s') or ''}" for c in r.iterfind("x:c", NS)}
+    kinds = {
+        _col(c.get("r")): "s" if c.get("t") == "inlineStr" else f"n{c.get('s') or ''}"
+        for c in r.iterfind("x:c", NS)
+    }
     return [kinds.get(i, "") for i in range(max(kinds) + 1)]
 
 
@@ -68,36 +71,59 @@ async def test_xlsx_has_every_item_of_a_multi_batch_run_as_the_csv_has_it(sessio
         ids = await add_distributors(s, n)
         await add_commissions(s, [{"beneficiary_id": d, "amount": 1_000 + d} for d in ids])
         for d, name in zip(ids, AWKWARD, strict=False):
-            await s.execute(text("UPDATE payout_account SET holder_name_enc = :n WHERE distributor_id = :d"),
-                            {"n": encrypt(SECRET, name), "d": d})
-        await s.execute(text("UPDATE payout_account SET account_number_enc = NULL WHERE distributor_id = :d"),
-                        {"d": ids[-1]})
+            await s.execute(
+                text("UPDATE payout_account SET holder_name_enc = :n WHERE distributor_id = :d"),
+                {"n": encrypt(SECRET, name), "d": d},
+            )
+        await s.execute(
+            text("UPDATE payout_account SET account_number_enc = NULL WHERE distributor_id = :d"),
+            {"d": ids[-1]},
+        )
         alipay = ids[1:40]
-        await s.execute(text("UPDATE payout_account SET method = 'alipay', bank_name = NULL, account_number_enc = :a "
-                             "WHERE distributor_id = ANY(:ids)"),
-                        {"ids": alipay, "a": encrypt(SECRET, "13800138000")})
+        await s.execute(
+            text(
+                "UPDATE payout_account SET method = 'alipay', bank_name = NULL, account_number_enc = :a "
+                "WHERE distributor_id = ANY(:ids)"
+            ),
+            {"ids": alipay, "a": encrypt(SECRET, "13800138000")},
+        )
         await s.commit()
     await settle(sessionmaker, triggered_by="test")
     async with sessionmaker() as s:
-        run = await create_run(s, settings=settings, principal=SYSTEM, min_amount="1.00", note="batch & <note>")
-        await approve_run(s, principal=Principal(key_id=999_999, name="approver", roles=frozenset({Role.finance_approver})),
-                          run_id=run.id)
+        run = await create_run(
+            s, settings=settings, principal=SYSTEM, min_amount="1.00", note="batch & <note>"
+        )
+        await approve_run(
+            s,
+            principal=Principal(key_id=999_999, name="approver", roles=frozenset({Role.finance_approver})),
+            run_id=run.id,
+        )
         await start_export(s, principal=SYSTEM, run_id=run.id, fmt="xlsx")
         await s.commit()
     assert run.item_count == n
 
     before = set(glob.glob(os.path.join(tempfile.gettempdir(), "payout-run-*")))
-    book = zipfile.ZipFile(io.BytesIO(await _collect(export.xlsx_stream(sessionmaker, settings.secret_key,
-                                                                         run.id))))
+    book = zipfile.ZipFile(
+        io.BytesIO(await _collect(export.xlsx_stream(sessionmaker, settings.secret_key, run.id)))
+    )
     assert set(glob.glob(os.path.join(tempfile.gettempdir(), "payout-run-*"))) <= before  # temp file removed
     workbook = book.read("xl/workbook.xml").decode()
-    assert workbook.index('name="Summary"') < workbook.index('name="bank_card') < workbook.index('name="alipay')
+    assert (
+        workbook.index('name="Summary"') < workbook.index('name="bank_card') < workbook.index('name="alipay')
+    )
     assert 'name="Skipped"' in workbook and 'name="wechat' not in workbook  # no WeChat items, no sheet
     total_gross = total_net = 0
     for sheet_no, method, count in ((2, "bank_card", n - len(alipay)), (3, "alipay", len(alipay))):
         _, columns = export.LAYOUTS[method]
-        expected = list(csv.reader(io.StringIO((await _collect(
-            export.csv_stream(sessionmaker, settings.secret_key, run.id, method))).decode())))
+        expected = list(
+            csv.reader(
+                io.StringIO(
+                    (
+                        await _collect(export.csv_stream(sessionmaker, settings.secret_key, run.id, method))
+                    ).decode()
+                )
+            )
+        )
         assert len(expected) == count + 1
         rows = _rows(book, sheet_no)
         assert rows[0] == expected[0] == [c.title for c in columns]
@@ -128,7 +154,9 @@ async def test_xlsx_has_every_item_of_a_multi_batch_run_as_the_csv_has_it(sessio
     assert 'formatCode="#,##0.00"' in styles
 
     pairs = dict(_rows(book, 1))
-    assert pairs["payout run"] == str(run.id) and pairs["items"] == str(n) and pairs["note"] == "batch & <note>"
+    assert (
+        pairs["payout run"] == str(run.id) and pairs["items"] == str(n) and pairs["note"] == "batch & <note>"
+    )
     assert Decimal(pairs["gross"]) == total_gross == Decimal(run.total_amount)
     assert Decimal(pairs["net paid"]) == total_net and pairs["alipay items"] == str(len(alipay))
     assert _kinds(book, 1, 4)[1].startswith("n")  # the cutoff is a date (a styled number), not text

@@ -27,13 +27,18 @@ async def _run(client, finance):
 
 async def _result(client, finance, run_id, item_id, status):
     extra = {"reference": f"BANK-{item_id}"} if status == "paid" else {"reason": "account closed"}
-    resp = await client.post(f"{RUNS}/{run_id}/results", json={"results": [
-        {"item_id": item_id, "status": status, **extra}]}, headers=finance["finance"])
+    resp = await client.post(
+        f"{RUNS}/{run_id}/results",
+        json={"results": [{"item_id": item_id, "status": status, **extra}]},
+        headers=finance["finance"],
+    )
     assert resp.status_code == 200, resp.text
 
 
 async def _balances(session, d):
-    rows = await session.execute(text("SELECT kind, balance FROM ledger_account WHERE distributor_id = :d"), {"d": d})
+    rows = await session.execute(
+        text("SELECT kind, balance FROM ledger_account WHERE distributor_id = :d"), {"d": d}
+    )
     return dict(rows.all())
 
 
@@ -101,8 +106,9 @@ async def test_paying_one_run_never_marks_another_runs_commissions(client, finan
     await _verified(sessionmaker)
 
 
-async def test_verify_names_the_distributor_and_the_term_of_a_tampered_status(client, finance, sessionmaker,
-                                                                              session):
+async def test_verify_names_the_distributor_and_the_term_of_a_tampered_status(
+    client, finance, sessionmaker, session
+):
     async with sessionmaker() as s:
         d1, d2 = await add_distributors(s, 2)
         a = await add_available(s, d1, 4_000)
@@ -119,29 +125,36 @@ async def test_verify_names_the_distributor_and_the_term_of_a_tampered_status(cl
     check = next(c for c in report.checks if c.name == "money_equation")
     assert not report.ok and not check.ok
     assert {(e["distributor_id"], e["term"], e["ledger"], e["commissions"]) for e in check.examples} == {
-        (d1, "paid", 0, 4_000), (d1, "available + owed", 4_000, 0)}
+        (d1, "paid", 0, 4_000),
+        (d1, "available + owed", 4_000, 0),
+    }
     await session.rollback()
 
     # a paid commission put back to available, and a reservation's amount changed
     await session.execute(text("UPDATE commission SET status = 'available' WHERE id = :b"), {"b": b})
-    await session.execute(text("UPDATE payout_item_commission SET amount = 1 WHERE commission_id = :a"), {"a": a})
+    await session.execute(
+        text("UPDATE payout_item_commission SET amount = 1 WHERE commission_id = :a"), {"a": a}
+    )
     report = await verify(session)
     bad = {c.name: c.examples for c in report.checks if not c.ok}
     assert {(e["distributor_id"], e["term"]) for e in bad["money_equation"]} == {
-        (d2, "paid"), (d2, "available + owed")}
+        (d2, "paid"),
+        (d2, "available + owed"),
+    }
     assert [e["item_id"] for e in bad["payout_item_commissions"]] == [items[d1]]
     await session.rollback()
 
 
-async def test_the_equation_holds_through_netting_clawbacks_and_repayments(client, finance, sessionmaker, session,
-                                                                          settings):
+async def test_the_equation_holds_through_netting_clawbacks_and_repayments(
+    client, finance, sessionmaker, session, settings
+):
     async with sessionmaker() as s:
         [d] = await add_distributors(s, 1)
         c0 = await add_available(s, d, 5_000)
         await s.commit()
     run, items = await _run(client, finance)
     await _result(client, finance, run, items[d], "paid")
-    await _refund(sessionmaker, settings, c0, 5_000)           # clawback of paid money: owes 50.00
+    await _refund(sessionmaker, settings, c0, 5_000)  # clawback of paid money: owes 50.00
     assert (await _balances(session, d))["owed"] == -5_000
     await _verified(sessionmaker)
 
@@ -149,23 +162,26 @@ async def test_the_equation_holds_through_netting_clawbacks_and_repayments(clien
         [c1] = await add_commissions(s, [{"beneficiary_id": d, "amount": 3_000}])
         [c2] = await add_commissions(s, [{"beneficiary_id": d, "amount": 4_000}])
         await s.commit()
-    await settle(sessionmaker)                                   # 70.00 settled, 50.00 netted
+    await settle(sessionmaker)  # 70.00 settled, 50.00 netted
     bal = await _balances(session, d)
     assert (bal["available"], bal["owed"]) == (2_000, 0)
     await _verified(sessionmaker)
 
-    run, items = await _run(client, finance)                    # 20.00 reserved from 70.00 of commissions
+    run, items = await _run(client, finance)  # 20.00 reserved from 70.00 of commissions
     links = await _links(session)
     assert sorted(v for (i, _), v in links.items() if i == items[d]) == [0, 2_000]
     assert await _statuses(session, [c1, c2]) == {c1: "reserved", c2: "reserved"}
-    await _refund(sessionmaker, settings, c1, 3_000)           # clawback while reserved: nothing available
+    await _refund(sessionmaker, settings, c1, 3_000)  # clawback while reserved: nothing available
     assert (await _balances(session, d))["owed"] == -3_000
     await _verified(sessionmaker)
-    resp = await client.post(f"/api/v1/distributors/{d}/repayments", json={"external_id": "bank-r1", "amount": "30.00"},
-                             headers=finance["finance"])
+    resp = await client.post(
+        f"/api/v1/distributors/{d}/repayments",
+        json={"external_id": "bank-r1", "amount": "30.00"},
+        headers=finance["finance"],
+    )
     assert resp.status_code == 201, resp.text
     await _verified(sessionmaker)
-    await _result(client, finance, run, items[d], "failed")    # 20.00 back to available
+    await _result(client, finance, run, items[d], "failed")  # 20.00 back to available
     assert await _statuses(session, [c1, c2]) == {c1: "available", c2: "available"}
     await _verified(sessionmaker)
 

@@ -16,7 +16,9 @@ RUNS = "/api/v1/payout-runs"
 
 
 async def _bal(session, d):
-    rows = await session.execute(text("SELECT kind, balance FROM ledger_account WHERE distributor_id = :d"), {"d": d})
+    rows = await session.execute(
+        text("SELECT kind, balance FROM ledger_account WHERE distributor_id = :d"), {"d": d}
+    )
     return dict(rows.all())
 
 
@@ -41,13 +43,18 @@ async def test_create_reserves_available_of_eligible_distributors(client, financ
     assert run["item_count"] == 3 and run["total_amount"] == f"{(20_000 + 15_000 + 11_000) // 100}.00"
     items = (await client.get(f"{RUNS}/{run['id']}/items", headers=finance["approver"])).json()["items"]
     assert {(i["distributor_id"], i["amount"], i["status"]) for i in items} == {
-        (d[0], "200.00", "reserved"), (d[1], "150.00", "reserved"), (d[4], "110.00", "reserved")}
+        (d[0], "200.00", "reserved"),
+        (d[1], "150.00", "reserved"),
+        (d[4], "110.00", "reserved"),
+    }
     assert (await _bal(session, d[0]))["available"] == 0 and (await _bal(session, d[0]))["reserved"] == 20_000
-    assert (await _bal(session, d[2]))["available"] == 5_000      # below the minimum
-    assert (await _bal(session, d[3]))["available"] == 30_000     # under a violation hold
+    assert (await _bal(session, d[2]))["available"] == 5_000  # below the minimum
+    assert (await _bal(session, d[3]))["available"] == 30_000  # under a violation hold
     snap = await ledger_snapshot(session)
     assert snap["unbalanced"] == 0 and snap["accounts"] == snap["posting_sums"]
-    audit = (await session.execute(text("SELECT action FROM audit_log WHERE subject_type = 'payout_run'"))).scalars()
+    audit = (
+        await session.execute(text("SELECT action FROM audit_log WHERE subject_type = 'payout_run'"))
+    ).scalars()
     assert list(audit) == ["payout_run.created"]
 
 
@@ -64,14 +71,19 @@ async def test_idempotency_key_replays_and_conflicts(client, finance, payable):
 
 async def test_two_runs_created_at_once_never_reserve_the_same_money(client, finance, payable, session):
     before = sum([(await _bal(session, d))["available"] for d in payable["ids"]])
-    r1, r2 = await asyncio.gather(_create(client, finance["finance"], key="a", min_amount="1.00"),
-                                  _create(client, finance["finance2"], key="b", min_amount="1.00"))
+    r1, r2 = await asyncio.gather(
+        _create(client, finance["finance"], key="a", min_amount="1.00"),
+        _create(client, finance["finance2"], key="b", min_amount="1.00"),
+    )
     first, second = sorted([r1, r2], key=lambda r: r.status_code)
     assert (first.status_code, second.status_code) == (201, 422)
     # the second saw the first's reservations: nothing left to pay, so no empty run is kept
     assert first.json()["item_count"] == 4 and second.json()["code"] == "empty-run"
-    rows = (await session.execute(text(
-        "SELECT distributor_id, count(*) AS n, sum(amount) AS s FROM payout_item GROUP BY 1"))).all()
+    rows = (
+        await session.execute(
+            text("SELECT distributor_id, count(*) AS n, sum(amount) AS s FROM payout_item GROUP BY 1")
+        )
+    ).all()
     assert all(r.n == 1 for r in rows)
     reserved = sum([(await _bal(session, d))["reserved"] for d in payable["ids"]])
     assert reserved == sum(r.s for r in rows) == before - 30_000  # all but the held distributor
@@ -111,17 +123,23 @@ async def test_four_eyes_and_roles(client, finance, payable, session):
     assert (await client.post(url, headers=finance["approver"])).status_code == 200  # same approver: no-op
     resp = await client.post(url, headers=finance["approver2"])
     assert resp.status_code == 409 and resp.json()["code"] == "payout-run-state"
-    actions = (await session.execute(text(
-        "SELECT action, before->>'status', after->>'status' FROM audit_log WHERE subject_type = 'payout_run' "
-        "ORDER BY id"))).all()
+    actions = (
+        await session.execute(
+            text(
+                "SELECT action, before->>'status', after->>'status' FROM audit_log WHERE subject_type = 'payout_run' "
+                "ORDER BY id"
+            )
+        )
+    ).all()
     assert actions == [("payout_run.created", None, "draft"), ("payout_run.approved", "draft", "approved")]
 
 
 async def test_two_approvals_at_once_one_wins(client, finance, payable, session):
     run = (await _create(client, finance["finance"])).json()
     url = f"{RUNS}/{run['id']}/approve"
-    a, b = await asyncio.gather(client.post(url, headers=finance["approver"]),
-                                client.post(url, headers=finance["approver2"]))
+    a, b = await asyncio.gather(
+        client.post(url, headers=finance["approver"]), client.post(url, headers=finance["approver2"])
+    )
     assert sorted([a.status_code, b.status_code]) == [200, 409]
     n = await session.scalar(text("SELECT count(*) FROM audit_log WHERE action = 'payout_run.approved'"))
     assert n == 1
@@ -154,8 +172,20 @@ async def test_export_csv_and_xlsx(client, finance, payable, session):
     resp = await client.get(url + "?format=csv", headers=finance["finance"])
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(resp.text)))
-    assert list(rows[0]) == ["distributor_code", "name", "method", "holder", "account_reference", "bank", "branch",
-                             "gross", "tax", "amount", "currency", "item_id"]
+    assert list(rows[0]) == [
+        "distributor_code",
+        "name",
+        "method",
+        "holder",
+        "account_reference",
+        "bank",
+        "branch",
+        "gross",
+        "tax",
+        "amount",
+        "currency",
+        "item_id",
+    ]
     d0 = payable["ids"][0]
     row = next(r for r in rows if r["distributor_code"] == f"T{d0:07d}")
     assert row["account_reference"] == f"6222 0000 {d0:08d}" and row["amount"] == "200.00"
@@ -177,59 +207,112 @@ async def test_export_csv_and_xlsx(client, finance, payable, session):
     assert f"6222 0000 {d0:08d}" in items_xml and "<v>200</v>" in items_xml
     summary_xml = book.read("xl/worksheets/sheet1.xml").decode()
     assert "<v>460</v>" in summary_xml  # total, a number
-    actions = list((await session.execute(text(
-        "SELECT action FROM audit_log WHERE subject_type = 'payout_run' ORDER BY id"))).scalars())
-    assert actions[-3:] == ["payout_run.exported", "payout_run.export_downloaded", "payout_run.export_downloaded"]
-    methods = list((await session.execute(text(
-        "SELECT after->>'method' FROM audit_log WHERE action LIKE 'payout_run.export%' ORDER BY id"))).scalars())
+    actions = list(
+        (
+            await session.execute(
+                text("SELECT action FROM audit_log WHERE subject_type = 'payout_run' ORDER BY id")
+            )
+        ).scalars()
+    )
+    assert actions[-3:] == [
+        "payout_run.exported",
+        "payout_run.export_downloaded",
+        "payout_run.export_downloaded",
+    ]
+    methods = list(
+        (
+            await session.execute(
+                text(
+                    "SELECT after->>'method' FROM audit_log WHERE action LIKE 'payout_run.export%' ORDER BY id"
+                )
+            )
+        ).scalars()
+    )
     assert methods == ["all", "bank_card", "all"]
     assert (await client.get(url + "?format=pdf", headers=finance["finance"])).status_code in (400, 422)
 
 
 def _results(rows, status="paid", **extra):
-    return {"results": [{"item_id": int(r["item_id"]), "status": status,
-                         **({"reference": f"BANK-{r['item_id']}"} if status == "paid" else {"reason": "closed"}),
-                         **extra} for r in rows]}
+    return {
+        "results": [
+            {
+                "item_id": int(r["item_id"]),
+                "status": status,
+                **({"reference": f"BANK-{r['item_id']}"} if status == "paid" else {"reason": "closed"}),
+                **extra,
+            }
+            for r in rows
+        ]
+    }
 
 
 async def test_results_paid_and_failed_once(client, finance, payable, session):
     d = payable["ids"]
     run, rows = await _approved_exported(client, finance)
     by_d = {int(r["distributor_code"][1:]): r for r in rows}
-    body = {"results": [
-        {"item_id": int(by_d[d[0]]["item_id"]), "status": "paid", "reference": "BANK-1", "amount": "200.00"},
-        {"item_id": int(by_d[d[1]]["item_id"]), "status": "failed", "reason": "account closed"},
-    ]}
+    body = {
+        "results": [
+            {
+                "item_id": int(by_d[d[0]]["item_id"]),
+                "status": "paid",
+                "reference": "BANK-1",
+                "amount": "200.00",
+            },
+            {"item_id": int(by_d[d[1]]["item_id"]), "status": "failed", "reason": "account closed"},
+        ]
+    }
     resp = await client.post(f"{RUNS}/{run['id']}/results", json=body, headers=finance["finance"])
     assert resp.status_code == 200, resp.text
     report = resp.json()
-    assert report["applied"] == {"paid": 1, "failed": 1, "returned": 0, "commissions_paid": 2,
-                                 "commissions_restored": 0}
+    assert report["applied"] == {
+        "paid": 1,
+        "failed": 1,
+        "returned": 0,
+        "commissions_paid": 2,
+        "commissions_restored": 0,
+    }
     assert report["status"] == "exported" and report["open_items"] == 1
     b0, b1 = await _bal(session, d[0]), await _bal(session, d[1])
     assert (b0["reserved"], b0["paid"], b0["available"]) == (0, 20_000, 0)
     assert (b1["reserved"], b1["paid"], b1["available"]) == (0, 0, 15_000)
-    statuses = (await session.execute(text(
-        "SELECT beneficiary_id, status FROM commission WHERE beneficiary_id IN (:a, :b) ORDER BY id"),
-        {"a": d[0], "b": d[1]})).all()
+    statuses = (
+        await session.execute(
+            text(
+                "SELECT beneficiary_id, status FROM commission WHERE beneficiary_id IN (:a, :b) ORDER BY id"
+            ),
+            {"a": d[0], "b": d[1]},
+        )
+    ).all()
     assert [s for _, s in statuses] == ["paid", "paid", "available"]
-    events = (await session.execute(text(
-        "SELECT topic, distributor_id, payload->>'reference' FROM outbox_event WHERE topic LIKE 'payout.%' "
-        "ORDER BY topic"))).all()
+    events = (
+        await session.execute(
+            text(
+                "SELECT topic, distributor_id, payload->>'reference' FROM outbox_event WHERE topic LIKE 'payout.%' "
+                "ORDER BY topic"
+            )
+        )
+    ).all()
     assert events == [("payout.failed", d[1], None), ("payout.paid", d[0], "BANK-1")]
 
     before = await ledger_snapshot(session)
     await session.rollback()
     again = await client.post(f"{RUNS}/{run['id']}/results", json=body, headers=finance["finance"])
-    assert again.status_code == 200 and again.json()["applied"]["paid"] == 0 and again.json()["unchanged"] == 2
+    assert (
+        again.status_code == 200 and again.json()["applied"]["paid"] == 0 and again.json()["unchanged"] == 2
+    )
     assert await ledger_snapshot(session) == before
     await session.rollback()
 
     last = {"results": [{"item_id": int(by_d[d[4]]["item_id"]), "status": "paid", "reference": "BANK-9"}]}
     resp = await client.post(f"{RUNS}/{run['id']}/results", json=last, headers=finance["finance"])
     assert resp.json()["status"] == "completed"
-    actions = list((await session.execute(text(
-        "SELECT action FROM audit_log WHERE subject_type = 'payout_run' ORDER BY id"))).scalars())
+    actions = list(
+        (
+            await session.execute(
+                text("SELECT action FROM audit_log WHERE subject_type = 'payout_run' ORDER BY id")
+            )
+        ).scalars()
+    )
     assert actions[-1] == "payout_run.completed"
 
 
@@ -238,11 +321,11 @@ async def test_bad_results_are_rejected_whole_with_a_report(client, finance, pay
     url = f"{RUNS}/{run['id']}/results"
     good = _results(rows)["results"]
     cases = [
-        good[:2] + [{"item_id": 999_999, "status": "paid", "reference": "X"}],           # unknown item
-        good[:2] + [{**good[2], "amount": "1.00"}],                                      # wrong amount
-        [{"item_id": good[0]["item_id"], "status": "paid"}],                            # no reference
-        [{"item_id": good[0]["item_id"], "status": "failed"}],                          # no reason
-        [good[0], {**good[0], "reference": "OTHER"}],                                   # contradicting lines
+        good[:2] + [{"item_id": 999_999, "status": "paid", "reference": "X"}],  # unknown item
+        good[:2] + [{**good[2], "amount": "1.00"}],  # wrong amount
+        [{"item_id": good[0]["item_id"], "status": "paid"}],  # no reference
+        [{"item_id": good[0]["item_id"], "status": "failed"}],  # no reason
+        [good[0], {**good[0], "reference": "OTHER"}],  # contradicting lines
     ]
     for results in cases:
         resp = await client.post(url, json={"results": results}, headers=finance["finance"])
@@ -256,8 +339,13 @@ async def test_bad_results_are_rejected_whole_with_a_report(client, finance, pay
     resp = await client.post(url, json={"results": flip}, headers=finance["finance"])
     assert resp.status_code == 422 and "already paid" in resp.json()["problems"][0]["problem"]
     assert await session.scalar(text("SELECT count(*) FROM payout_item WHERE status <> 'reserved'")) == 1
-    for body in ({}, {"results": []}, {"results": [{"item_id": "x", "status": "paid"}]},
-                 {"results": [{"item_id": 1, "status": "lost"}]}, {"results": "no"}):
+    for body in (
+        {},
+        {"results": []},
+        {"results": [{"item_id": "x", "status": "paid"}]},
+        {"results": [{"item_id": 1, "status": "lost"}]},
+        {"results": "no"},
+    ):
         resp = await client.post(url, json=body, headers=finance["finance"])
         assert resp.status_code in (400, 422), (body, resp.text)
         assert resp.headers["content-type"].startswith("application/problem+json")
@@ -265,9 +353,11 @@ async def test_bad_results_are_rejected_whole_with_a_report(client, finance, pay
 
 async def test_results_before_export_are_refused(client, finance, payable):
     run = (await _create(client, finance["finance"])).json()
-    resp = await client.post(f"{RUNS}/{run['id']}/results",
-                             json={"results": [{"item_id": 1, "status": "paid", "reference": "R"}]},
-                             headers=finance["finance"])
+    resp = await client.post(
+        f"{RUNS}/{run['id']}/results",
+        json={"results": [{"item_id": 1, "status": "paid", "reference": "R"}]},
+        headers=finance["finance"],
+    )
     assert resp.status_code == 409 and resp.json()["code"] == "payout-run-state"
 
 
@@ -275,8 +365,10 @@ async def test_the_same_results_imported_twice_in_parallel_apply_once(client, fi
     run, rows = await _approved_exported(client, finance)
     body = _results(rows)
     url = f"{RUNS}/{run['id']}/results"
-    a, b = await asyncio.gather(client.post(url, json=body, headers=finance["finance"]),
-                                client.post(url, json=body, headers=finance["finance2"]))
+    a, b = await asyncio.gather(
+        client.post(url, json=body, headers=finance["finance"]),
+        client.post(url, json=body, headers=finance["finance2"]),
+    )
     assert a.status_code == b.status_code == 200
     assert sorted([a.json()["applied"]["paid"], b.json()["applied"]["paid"]]) == [0, 3]
     assert await session.scalar(text("SELECT count(*) FROM outbox_event WHERE topic = 'payout.paid'")) == 3

@@ -17,8 +17,11 @@ async def test_ladder_is_public(client):
     assert [i["rank"] for i in body["items"]] == ["member", "silver", "gold", "platinum"]
     assert body["items"][1]["min_personal_sales"] == "1000.00"
     assert body["period_days"] == 90
-    assert body["items"][3]["rates"] == [{"level": 1, "rate_bps": 2000}, {"level": 2, "rate_bps": 600},
-                                         {"level": 3, "rate_bps": 250}]
+    assert body["items"][3]["rates"] == [
+        {"level": 1, "rate_bps": 2000},
+        {"level": 2, "rate_bps": 600},
+        {"level": 3, "rate_bps": 250},
+    ]
 
 
 async def test_upgrade_applies_to_the_next_order(client, admin_headers, chain, session):
@@ -35,14 +38,25 @@ async def test_upgrade_applies_to_the_next_order(client, admin_headers, chain, s
     assert me["rank_progress"]["team_needed"] == "20000.00"
     nxt = await place(client, c, "100.00")
     assert nxt["commissions"][0]["rank_used"] == "silver" and nxt["commissions"][0]["amount"] == "12.00"
-    event = (await session.execute(text("SELECT payload FROM outbox_event WHERE topic = 'rank.changed'"))).one()
-    assert event.payload == {"distributor_id": c["id"], "from": "member", "to": "silver", "reason": "threshold_crossed"}
-    audit = (await session.execute(text("SELECT before, after FROM audit_log WHERE action = 'rank.changed'"))).one()
+    event = (
+        await session.execute(text("SELECT payload FROM outbox_event WHERE topic = 'rank.changed'"))
+    ).one()
+    assert event.payload == {
+        "distributor_id": c["id"],
+        "from": "member",
+        "to": "silver",
+        "reason": "threshold_crossed",
+    }
+    audit = (
+        await session.execute(text("SELECT before, after FROM audit_log WHERE action = 'rank.changed'"))
+    ).one()
     assert audit.before == {"rank": "member"} and audit.after["rank"] == "silver"
     # the upline's team sales count too: b has 1,100.00 team sales (personal 0: still member)
     team = (await client.get(f"/api/v1/distributors/{b['id']}/team-stats", headers=auth(b))).json()
     assert team["by_level"][0] == {"level": 1, "count": 1, "sales": "1100.00"}
-    root_stats = (await client.get(f"/api/v1/distributors/{root['id']}/team-stats", headers=auth(root))).json()
+    root_stats = (
+        await client.get(f"/api/v1/distributors/{root['id']}/team-stats", headers=auth(root))
+    ).json()
     assert [lv["sales"] for lv in root_stats["by_level"]] == ["0.00", "0.00", "1100.00"]
 
 
@@ -70,7 +84,9 @@ async def test_evaluation_upgrades_deep_uplines(client, admin_headers, session, 
     # root is 5 levels above the seller: outside the cheap check, upgraded at evaluation
     await session.execute(text("UPDATE distributor SET rank = 'member'"))
     await session.execute(
-        text("INSERT INTO sales_daily (distributor_id, day, personal, team) VALUES (:d, current_date, 300000, 2000000)"),
+        text(
+            "INSERT INTO sales_daily (distributor_id, day, personal, team) VALUES (:d, current_date, 300000, 2000000)"
+        ),
         {"d": chain[0]["id"]},
     )
     await session.commit()
@@ -101,21 +117,35 @@ async def test_sales_writers_do_not_queue_on_the_root(client, admin_headers, ses
     p = await register(client, sponsor=root, name="p")  # another branch: shares only the root
     await place(client, root, "1.00")  # the plan and platform accounts exist, as in production
     async with sessionmaker() as first, sessionmaker() as second:
-        await service.create_order(first, settings, SYSTEM, OrderCreate(
-            external_id="deep", card_number=z["card"]["number"], amount="70.00"))
+        await service.create_order(
+            first,
+            settings,
+            SYSTEM,
+            OrderCreate(external_id="deep", card_number=z["card"]["number"], amount="70.00"),
+        )
         await second.execute(text("SET LOCAL lock_timeout = '2s'"))
-        status, _ = await service.create_order(second, settings, SYSTEM, OrderCreate(
-            external_id="shallow", card_number=p["card"]["number"], amount="30.00"))
+        status, _ = await service.create_order(
+            second,
+            settings,
+            SYSTEM,
+            OrderCreate(external_id="shallow", card_number=p["card"]["number"], amount="30.00"),
+        )
         assert status == 201
         await second.commit()
         await first.commit()
     async with sessionmaker() as s:
         before = {d["id"]: await sales_totals(s, distributor_id=d["id"], days=90) for d in (root, x, z, p)}
-        assert before[root["id"]] == (100, 10000) and before[z["id"]] == (7000, 0) and before[p["id"]] == (3000, 0)
+        assert (
+            before[root["id"]] == (100, 10000)
+            and before[z["id"]] == (7000, 0)
+            and before[p["id"]] == (3000, 0)
+        )
         assert await s.scalar(text("SELECT count(*) FROM sales_delta")) > 0
         assert await fold_sales(s) > 0
         await s.commit()
     async with sessionmaker() as s:
         assert await s.scalar(text("SELECT count(*) FROM sales_delta")) == 0
-        assert {d["id"]: await sales_totals(s, distributor_id=d["id"], days=90) for d in (root, x, z, p)} == before
+        assert {
+            d["id"]: await sales_totals(s, distributor_id=d["id"], days=90) for d in (root, x, z, p)
+        } == before
         assert await fold_sales(s) == 0  # nothing left: folding twice changes nothing

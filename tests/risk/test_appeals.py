@@ -41,21 +41,31 @@ async def world(client, admin_headers, staff):
 
 
 async def _manual_hold(client, w, reason="manual", by="r1"):
-    resp = await client.post(f"/api/v1/cards/{w['d']['card']['number']}/holds",
-                             json={"reason": reason, "note": "looks like brushing"}, headers=w[by])
+    resp = await client.post(
+        f"/api/v1/cards/{w['d']['card']['number']}/holds",
+        json={"reason": reason, "note": "looks like brushing"},
+        headers=w[by],
+    )
     assert resp.status_code == 201, resp.text
     return resp.json()
 
 
 async def _appeal(client, w, hold_id, statement="I did nothing wrong"):
-    return await client.post("/api/v1/appeals", json={"hold_id": hold_id, "statement": statement,
-                                                      "evidence": ["receipt-1.jpg", {"url": "https://x/y"}]},
-                             headers=auth(w["d"]))
+    return await client.post(
+        "/api/v1/appeals",
+        json={
+            "hold_id": hold_id,
+            "statement": statement,
+            "evidence": ["receipt-1.jpg", {"url": "https://x/y"}],
+        },
+        headers=auth(w["d"]),
+    )
 
 
 async def _decide(client, headers, appeal_id, decision, note="n"):
-    return await client.post(f"/api/v1/appeals/{appeal_id}/decision", json={"decision": decision, "note": note},
-                             headers=headers)
+    return await client.post(
+        f"/api/v1/appeals/{appeal_id}/decision", json={"decision": decision, "note": note}, headers=headers
+    )
 
 
 async def test_appeal_flow_with_info_request_and_approval(client, world, session, net):
@@ -77,7 +87,9 @@ async def test_appeal_flow_with_info_request_and_approval(client, world, session
     # the reviewer who placed the manual hold may not claim or decide it
     resp = await client.post(f"/api/v1/appeals/{aid}/claim", headers=w["r1"])
     assert resp.status_code == 403 and resp.json()["code"] == "reviewer-placed-hold"
-    assert (await client.post(f"/api/v1/appeals/{aid}/claim", headers=w["r2"])).json()["status"] == "in_review"
+    assert (await client.post(f"/api/v1/appeals/{aid}/claim", headers=w["r2"])).json()[
+        "status"
+    ] == "in_review"
     resp = await client.post(f"/api/v1/appeals/{aid}/claim", headers=w["r3"])
     assert resp.status_code == 409 and resp.json()["code"] == "appeal-claimed"
     assert (await _decide(client, w["r3"], aid, "approve")).status_code == 409  # not the claimer
@@ -85,12 +97,16 @@ async def test_appeal_flow_with_info_request_and_approval(client, world, session
     due_before = (await client.get(f"/api/v1/appeals/{aid}", headers=w["r2"])).json()["due_at"]
     resp = await _decide(client, w["r2"], aid, "request_info", "send the receipts")
     assert resp.json()["status"] == "info_requested" and resp.json()["paused"] is True
-    await session.execute(text("UPDATE appeal SET paused_at = paused_at - interval '2 days' WHERE id = :a"),
-                          {"a": aid})
+    await session.execute(
+        text("UPDATE appeal SET paused_at = paused_at - interval '2 days' WHERE id = :a"), {"a": aid}
+    )
     await session.commit()
     assert (await client.post(f"/api/v1/appeals/{aid}/claim", headers=w["r2"])).status_code == 409
-    resp = await client.post(f"/api/v1/appeals/{aid}/messages", json={"message": "attached", "attachments": ["r.pdf"]},
-                             headers=auth(w["d"]))
+    resp = await client.post(
+        f"/api/v1/appeals/{aid}/messages",
+        json={"message": "attached", "attachments": ["r.pdf"]},
+        headers=auth(w["d"]),
+    )
     assert resp.status_code == 200 and resp.json()["status"] == "submitted"
     due_after = (await client.get(f"/api/v1/appeals/{aid}", headers=w["r2"])).json()["due_at"]
     pushed = datetime.fromisoformat(due_after) - datetime.fromisoformat(due_before)
@@ -105,31 +121,45 @@ async def test_appeal_flow_with_info_request_and_approval(client, world, session
     hold_view = (await client.get(f"/api/v1/holds/{hold['id']}", headers=auth(w["d"]))).json()
     assert hold_view["status"] == "lifted" and hold_view["outcome"] == "cleared"
     assert (await client.get(f"/api/v1/distributors/{w['d']['id']}/balances", headers=auth(w["d"]))).json()[
-        "pending"] == "7.00"
+        "pending"
+    ] == "7.00"
     card = (await client.get(f"/api/v1/cards/{w['d']['card']['number']}", headers=auth(w["d"]))).json()
     assert card["status"] == "active"
 
     # the owner sees every step (no reviewer identities), others see nothing
     own = (await client.get(f"/api/v1/appeals/{aid}", headers=auth(w["d"]))).json()
-    assert [h["action"] for h in own["history"]] == ["submitted", "claimed", "request_info", "replied", "claimed",
-                                                     "approve"]
+    assert [h["action"] for h in own["history"]] == [
+        "submitted",
+        "claimed",
+        "request_info",
+        "replied",
+        "claimed",
+        "approve",
+    ]
     assert "actor" not in own["history"][0] and own["hold"]["reason"] == "manual"
     assert (await client.get(f"/api/v1/appeals/{aid}", headers=auth(w["other"]))).status_code == 404
     # decided: no more messages, no more decisions; approved hold cannot be appealed again
-    assert (await client.post(f"/api/v1/appeals/{aid}/messages", json={"message": "thanks"},
-                              headers=auth(w["d"]))).status_code == 409
+    assert (
+        await client.post(f"/api/v1/appeals/{aid}/messages", json={"message": "thanks"}, headers=auth(w["d"]))
+    ).status_code == 409
     assert (await _decide(client, w["r2"], aid, "reject")).status_code == 409
     assert (await _appeal(client, w, hold["id"])).status_code == 409
     audit = await session.scalar(text("SELECT count(*) FROM audit_log WHERE subject_type = 'appeal'"))
     assert audit == 6
-    topics = (await session.execute(text("SELECT topic FROM outbox_event WHERE topic LIKE 'appeal.%'"))).scalars().all()
+    topics = (
+        (await session.execute(text("SELECT topic FROM outbox_event WHERE topic LIKE 'appeal.%'")))
+        .scalars()
+        .all()
+    )
     assert len(topics) == 6
 
 
 async def _as_d(session, reg):
     from tests.risk.conftest import D
 
-    card_id = await session.scalar(text("SELECT id FROM card WHERE number = :n"), {"n": reg["card"]["number"]})
+    card_id = await session.scalar(
+        text("SELECT id FROM card WHERE number = :n"), {"n": reg["card"]["number"]}
+    )
     return D(reg["id"], reg["code"], reg["card"]["number"], card_id, reg["api_key"])
 
 
@@ -181,7 +211,9 @@ async def test_escalation_goes_to_a_risk_admin(client, world):
     assert resp.json()["status"] == "escalated" and resp.json()["assignee"] is None
     resp = await client.post(f"/api/v1/appeals/{aid}/claim", headers=w["r3"])
     assert resp.status_code == 403 and resp.json()["code"] == "senior-reviewer-required"
-    assert (await client.post(f"/api/v1/appeals/{aid}/claim", headers=w["senior"])).json()["status"] == "in_review"
+    assert (await client.post(f"/api/v1/appeals/{aid}/claim", headers=w["senior"])).json()[
+        "status"
+    ] == "in_review"
     assert (await _decide(client, w["r2"], aid, "approve")).status_code == 409
     assert (await _decide(client, w["senior"], aid, "approve")).json()["status"] == "approved"
 
@@ -193,11 +225,15 @@ async def test_claims_expire_when_idle(client, world, session, settings):
     hold = await _manual_hold(client, w)
     aid = (await _appeal(client, w, hold["id"])).json()["id"]
     await client.post(f"/api/v1/appeals/{aid}/claim", headers=w["r2"])
-    await session.execute(text("UPDATE appeal SET claimed_at = now() - interval '2 hours' WHERE id = :a"), {"a": aid})
+    await session.execute(
+        text("UPDATE appeal SET claimed_at = now() - interval '2 hours' WHERE id = :a"), {"a": aid}
+    )
     await session.commit()
     resp = await client.post(f"/api/v1/appeals/{aid}/claim", headers=w["r3"])
     assert resp.status_code == 200 and "r3" in resp.json()["assignee"]
-    await session.execute(text("UPDATE appeal SET claimed_at = now() - interval '2 hours' WHERE id = :a"), {"a": aid})
+    await session.execute(
+        text("UPDATE appeal SET claimed_at = now() - interval '2 hours' WHERE id = :a"), {"a": aid}
+    )
     assert await release_stale_claims(session, settings) == 1
     await session.commit()
     view = (await client.get(f"/api/v1/appeals/{aid}", headers=w["r2"])).json()
@@ -208,8 +244,12 @@ async def test_claims_expire_when_idle(client, world, session, settings):
 async def test_queue_order_and_filters(client, world, session, admin_headers):
     w = world
     a = (await _appeal(client, w, (await _manual_hold(client, w))["id"])).json()["id"]
-    b = (await _appeal(client, w, (await _manual_hold(client, w, reason="order_brushing"))["id"])).json()["id"]
-    await session.execute(text("UPDATE appeal SET due_at = now() + interval '1 hour' WHERE id = :b"), {"b": b})
+    b = (await _appeal(client, w, (await _manual_hold(client, w, reason="order_brushing"))["id"])).json()[
+        "id"
+    ]
+    await session.execute(
+        text("UPDATE appeal SET due_at = now() + interval '1 hour' WHERE id = :b"), {"b": b}
+    )
     await session.commit()
     items = (await client.get("/api/v1/appeals", headers=w["r2"])).json()["items"]
     assert [i["id"] for i in items] == [b, a]  # oldest due first
@@ -231,23 +271,41 @@ async def test_bad_input_and_not_appealable(client, world, admin_headers):
     from datetime import datetime, timedelta
 
     now = datetime.now(UTC)
-    resp = await client.post("/api/v1/maintenance-windows", headers=w["senior"], json={
-        "starts_at": (now - timedelta(minutes=1)).isoformat(), "ends_at": (now + timedelta(hours=1)).isoformat(),
-        "message": "db upgrade", "emergency": True, "emergency_reason": "database failover"})
+    resp = await client.post(
+        "/api/v1/maintenance-windows",
+        headers=w["senior"],
+        json={
+            "starts_at": (now - timedelta(minutes=1)).isoformat(),
+            "ends_at": (now + timedelta(hours=1)).isoformat(),
+            "message": "db upgrade",
+            "emergency": True,
+            "emergency_reason": "database failover",
+        },
+    )
     assert resp.status_code == 201
-    maint = (await client.get(f"/api/v1/cards/{w['d']['card']['number']}", headers=auth(w["d"]))).json()["holds"][0]
+    maint = (await client.get(f"/api/v1/cards/{w['d']['card']['number']}", headers=auth(w["d"]))).json()[
+        "holds"
+    ][0]
     resp = await _appeal(client, w, maint["id"])
     assert resp.status_code == 409 and resp.json()["code"] == "hold-not-appealable"
-    for body in ({}, {"hold_id": "x", "statement": "s"}, {"hold_id": 1, "statement": ""},
-                 {"hold_id": 1, "statement": "s", "extra": 1}):
+    for body in (
+        {},
+        {"hold_id": "x", "statement": "s"},
+        {"hold_id": 1, "statement": ""},
+        {"hold_id": 1, "statement": "s", "extra": 1},
+    ):
         resp = await client.post("/api/v1/appeals", json=body, headers=auth(w["d"]))
         assert resp.status_code == 422, body
-    assert (await client.post("/api/v1/appeals", json={"hold_id": 999999, "statement": "s"},
-                              headers=auth(w["d"]))).status_code == 404
+    assert (
+        await client.post("/api/v1/appeals", json={"hold_id": 999999, "statement": "s"}, headers=auth(w["d"]))
+    ).status_code == 404
     hold = await _manual_hold(client, w)
     # someone else's hold: never confirmed to exist
-    assert (await client.post("/api/v1/appeals", json={"hold_id": hold["id"], "statement": "s"},
-                              headers=auth(w["other"]))).status_code == 404
+    assert (
+        await client.post(
+            "/api/v1/appeals", json={"hold_id": hold["id"], "statement": "s"}, headers=auth(w["other"])
+        )
+    ).status_code == 404
     aid = (await _appeal(client, w, hold["id"])).json()["id"]
     await client.post(f"/api/v1/appeals/{aid}/claim", headers=w["r2"])
     assert (await _decide(client, w["r2"], aid, "maybe")).status_code == 422
@@ -259,8 +317,11 @@ async def test_closure_refused_while_appeal_open_and_hold_active(client, world):
     w = world
     hold = await _manual_hold(client, w)
     aid = (await _appeal(client, w, hold["id"])).json()["id"]
-    resp = await client.post(f"/api/v1/distributors/{w['d']['id']}/closure", headers=auth(w["d"]),
-                             json={"code": "123456", "reason": "dissatisfied"})
+    resp = await client.post(
+        f"/api/v1/distributors/{w['d']['id']}/closure",
+        headers=auth(w["d"]),
+        json={"code": "123456", "reason": "dissatisfied"},
+    )
     assert resp.status_code == 409
     codes = {r["code"] for r in resp.json()["reasons"]}
     assert {"open_appeal", "active_violation_hold"} <= codes

@@ -19,8 +19,10 @@ from hypothesis import strategies as st
 from distnet.risk.brushing import ConcentrationFinding, OrderEvent, find_buyer_concentration
 
 # ../shared beside the repository (the guide's layout); SHOPEE_BRUSHING_DIR points elsewhere
-DATA_DIR = Path(os.environ.get("SHOPEE_BRUSHING_DIR")
-                or Path(__file__).resolve().parents[2].parent / "shared" / "data" / "shopee_order_brushing")
+DATA_DIR = Path(
+    os.environ.get("SHOPEE_BRUSHING_DIR")
+    or Path(__file__).resolve().parents[2].parent / "shared" / "data" / "shopee_order_brushing"
+)
 T0 = datetime(2019, 12, 27, 0, 0, 0)
 HOUR = timedelta(minutes=60)
 

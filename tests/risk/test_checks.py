@@ -44,8 +44,11 @@ async def test_self_purchase_on_the_order(net):
     assert await check_order(net.session, ok) == []
     bad = await net.order(seller, payment="UP-PAY")
     (case_id,) = await check_order(net.session, bad)
-    case = (await net.session.execute(text("SELECT rule, action, evidence, subject FROM risk_case WHERE id = :i"),
-                                      {"i": case_id})).one()
+    case = (
+        await net.session.execute(
+            text("SELECT rule, action, evidence, subject FROM risk_case WHERE id = :i"), {"i": case_id}
+        )
+    ).one()
     assert case.rule == "self_purchase" and case.action == "review"
     assert case.evidence["relation"] == "upline_level_1" and case.subject["order_ids"] == [bad]
 
@@ -56,8 +59,11 @@ async def test_cycle_through_the_seller_and_same_case_as_a_scan(net):
     await net.order(c, payment="P1")  # b buys from c
     closing = await net.order(a, payment="P2")  # c buys from a: closes the ring
     (case_id,) = await check_order(net.session, closing)
-    case = (await net.session.execute(text("SELECT rule, subject_key, evidence FROM risk_case WHERE id = :i"),
-                                      {"i": case_id})).one()
+    case = (
+        await net.session.execute(
+            text("SELECT rule, subject_key, evidence FROM risk_case WHERE id = :i"), {"i": case_id}
+        )
+    ).one()
     assert case.rule == "circular_orders" and sorted(case.evidence["cycle"]) == sorted([a.id, b.id, c.id])
     assert case.subject_key == "cycle:" + ">".join(map(str, case.evidence["cycle"]))
     from distnet.risk.scan import run_scan
@@ -76,8 +82,15 @@ async def test_per_order_check_latency(net):
     sellers = [await net.add(device_id=f"dev{i}") for i in range(20)]
     ids = []
     for i in range(200):
-        ids.append(await net.order(sellers[i % 20], buyer=f"b{i}", device=f"x{i}", payment=f"p{i}",
-                                   placed_at=NOW - timedelta(minutes=i)))
+        ids.append(
+            await net.order(
+                sellers[i % 20],
+                buyer=f"b{i}",
+                device=f"x{i}",
+                payment=f"p{i}",
+                placed_at=NOW - timedelta(minutes=i),
+            )
+        )
     rules = await load_rules(net.session)
     timings = []
     for oid in ids:

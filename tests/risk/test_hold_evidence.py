@@ -20,14 +20,26 @@ async def _brushing_hold(client, admin_headers, make_key):
     start = datetime.now(UTC) - timedelta(hours=3)
     mine = []
     for i, buyer in enumerate(["客户A", "客户A", "客户A", "客户B", "客户B", "客户B"]):
-        mine.append(await place(client, owner, "20.00", placed_at=(start + timedelta(minutes=5 * i)).isoformat(),
-                                buyer={"ref": buyer}))
+        mine.append(
+            await place(
+                client,
+                owner,
+                "20.00",
+                placed_at=(start + timedelta(minutes=5 * i)).isoformat(),
+                buyer={"ref": buyer},
+            )
+        )
     theirs = await place(client, other, "99.00", buyer={"ref": "other-secret-buyer"})
     risk_admin = {"Authorization": f"Bearer {await make_key('risk_admin', 'risk_reviewer')}"}
-    resp = await client.put("/api/v1/risk/rules/buyer_concentration", headers=risk_admin,
-                            json={"mode": "enforce", "params": {"min_ratio": 3.0, "window_minutes": 60}})
+    resp = await client.put(
+        "/api/v1/risk/rules/buyer_concentration",
+        headers=risk_admin,
+        json={"mode": "enforce", "params": {"min_ratio": 3.0, "window_minutes": 60}},
+    )
     assert resp.status_code == 200, resp.text
-    resp = await client.post("/api/v1/risk/scans", headers=risk_admin, json={"rules": ["buyer_concentration"]})
+    resp = await client.post(
+        "/api/v1/risk/scans", headers=risk_admin, json={"rules": ["buyer_concentration"]}
+    )
     assert resp.status_code == 201, resp.text
     card = (await client.get(f"/api/v1/cards/{owner['card']['number']}", headers=auth(owner))).json()
     assert card["status"] == "suspended", card
@@ -37,14 +49,20 @@ async def _brushing_hold(client, admin_headers, make_key):
 async def test_owner_sees_the_orders_and_the_rule_in_words(client, admin_headers, make_key, session):
     owner, other, mine, theirs, hold_id, risk_admin = await _brushing_hold(client, admin_headers, make_key)
     # the evidence also names another distributor's order (a ring rule would): never shown to the owner
-    await session.execute(text(
-        "UPDATE hold SET evidence = jsonb_set(evidence, '{order_ids}', (evidence->'order_ids') || to_jsonb(:o))"
-        " WHERE id = :h"), {"o": theirs["id"], "h": hold_id})
+    await session.execute(
+        text(
+            "UPDATE hold SET evidence = jsonb_set(evidence, '{order_ids}', (evidence->'order_ids') || to_jsonb(:o))"
+            " WHERE id = :h"
+        ),
+        {"o": theirs["id"], "h": hold_id},
+    )
     await session.commit()
     resp = await client.get(f"/api/v1/holds/{hold_id}", headers=auth(owner))
     assert resp.status_code == 200, resp.text
     hold = resp.json()
-    assert hold["explanation"].startswith("6 orders from 2 buyers within 60 minutes; the limit is a ratio of 3")
+    assert hold["explanation"].startswith(
+        "6 orders from 2 buyers within 60 minutes; the limit is a ratio of 3"
+    )
     listed = hold["orders"]["items"]
     assert hold["orders"]["total"] == 6 and hold["orders"]["buyers"] == 2
     assert sorted(o["id"] for o in listed) == sorted(o["id"] for o in mine)
@@ -55,7 +73,14 @@ async def test_owner_sees_the_orders_and_the_rule_in_words(client, admin_headers
         assert shown["placed_at"] == placed["placed_at"]
         assert shown["buyer_ref"] == placed["buyer_ref"]
     assert {o["buyer_ref"] for o in listed} == {"客户A", "客户B"}
-    for leaked in ("other-secret-buyer", theirs["external_id"], "99.00", "吴其他", "13900000022", other["code"]):
+    for leaked in (
+        "other-secret-buyer",
+        theirs["external_id"],
+        "99.00",
+        "吴其他",
+        "13900000022",
+        other["code"],
+    ):
         assert leaked not in resp.text, leaked
     assert hold["appealable"] is True and hold["appeal_unavailable_reason"] is None
     assert hold["appeals"] == {"submitted": 0, "max": 3}
@@ -66,8 +91,9 @@ async def test_owner_sees_the_orders_and_the_rule_in_words(client, admin_headers
     assert (await client.get(f"/api/v1/holds/{hold_id}", headers=auth(other))).status_code == 404
 
 
-async def test_orders_behind_for_the_case_page_lists_every_seller(client, admin_headers, make_key, session,
-                                                                  settings):
+async def test_orders_behind_for_the_case_page_lists_every_seller(
+    client, admin_headers, make_key, session, settings
+):
     owner, other, mine, theirs, hold_id, _ = await _brushing_hold(client, admin_headers, make_key)
     ids = [o["id"] for o in mine] + [theirs["id"]]
     everyone = await orders_behind(session, settings.secret_key, ids, seller_id=None)
@@ -79,24 +105,42 @@ async def test_orders_behind_for_the_case_page_lists_every_seller(client, admin_
     assert [o.id for o in capped.orders] == [theirs["id"], mine[-1]["id"]]  # newest first
 
 
-async def test_not_appealable_with_the_reason_once_the_cap_is_reached(client, admin_headers, make_key, session):
+async def test_not_appealable_with_the_reason_once_the_cap_is_reached(
+    client, admin_headers, make_key, session
+):
     owner, _, _, _, hold_id, risk_admin = await _brushing_hold(client, admin_headers, make_key)
     for n in range(3):
-        resp = await client.post("/api/v1/appeals", headers=auth(owner),
-                                 json={"hold_id": hold_id, "statement": f"these were real customers ({n})"})
+        resp = await client.post(
+            "/api/v1/appeals",
+            headers=auth(owner),
+            json={"hold_id": hold_id, "statement": f"these were real customers ({n})"},
+        )
         assert resp.status_code == 201, resp.text
         appeal_id = resp.json()["id"]
         view = (await client.get(f"/api/v1/holds/{hold_id}", headers=auth(owner))).json()
-        assert view["appealable"] is False and view["appeal_unavailable_reason"] == "an appeal of this hold is open"
-        assert (await client.post(f"/api/v1/appeals/{appeal_id}/claim", headers=risk_admin)).status_code == 200
-        resp = await client.post(f"/api/v1/appeals/{appeal_id}/decision", headers=risk_admin,
-                                 json={"decision": "reject", "note": "ratio too high"})
+        assert (
+            view["appealable"] is False
+            and view["appeal_unavailable_reason"] == "an appeal of this hold is open"
+        )
+        assert (
+            await client.post(f"/api/v1/appeals/{appeal_id}/claim", headers=risk_admin)
+        ).status_code == 200
+        resp = await client.post(
+            f"/api/v1/appeals/{appeal_id}/decision",
+            headers=risk_admin,
+            json={"decision": "reject", "note": "ratio too high"},
+        )
         assert resp.status_code == 200, resp.text
         view = (await client.get(f"/api/v1/holds/{hold_id}", headers=auth(owner))).json()
         if n < 2:
             assert view["appealable"] is True, view
     assert view["appealable"] is False
-    assert "exhausted" in view["appeal_unavailable_reason"] or "most allowed" in view["appeal_unavailable_reason"]
+    assert (
+        "exhausted" in view["appeal_unavailable_reason"]
+        or "most allowed" in view["appeal_unavailable_reason"]
+    )
     assert view["how_to_appeal"] is None and view["appeals"]["submitted"] == 3
-    resp = await client.post("/api/v1/appeals", headers=auth(owner), json={"hold_id": hold_id, "statement": "again"})
+    resp = await client.post(
+        "/api/v1/appeals", headers=auth(owner), json={"hold_id": hold_id, "statement": "again"}
+    )
     assert resp.status_code in (409, 422), resp.text  # the API refuses what the view said was not possible

@@ -22,14 +22,30 @@ async def _status(net, d) -> str:
 
 
 async def _three_holds(net, d):
-    w = await maintenance.create_window(net.session, SYSTEM, starts_at=NOW - timedelta(minutes=1),
-                                        ends_at=NOW + timedelta(hours=1), scope=None, message="upgrade",
-                                        emergency=True, emergency_reason="database failover")
-    maint = await net.session.scalar(text("SELECT id FROM hold WHERE maintenance_window_id = :w"), {"w": w.id})
+    w = await maintenance.create_window(
+        net.session,
+        SYSTEM,
+        starts_at=NOW - timedelta(minutes=1),
+        ends_at=NOW + timedelta(hours=1),
+        scope=None,
+        message="upgrade",
+        emergency=True,
+        emergency_reason="database failover",
+    )
+    maint = await net.session.scalar(
+        text("SELECT id FROM hold WHERE maintenance_window_id = :w"), {"w": w.id}
+    )
     manual = (await holds.place_manual_hold(net.session, SYSTEM, d.card, reason="manual", note="check"))["id"]
-    unpaid = await holds.place_hold(net.session, SYSTEM, distributor_id=d.id, reason="unpaid_balance",
-                                    source_type="rule", rule_name="unpaid_balance", rule_version=1,
-                                    subject_key=f"debt:{d.id}:1")
+    unpaid = await holds.place_hold(
+        net.session,
+        SYSTEM,
+        distributor_id=d.id,
+        reason="unpaid_balance",
+        source_type="rule",
+        rule_name="unpaid_balance",
+        rule_version=1,
+        subject_key=f"debt:{d.id}:1",
+    )
     return {"maintenance": maint, "manual": manual, "unpaid": unpaid}
 
 
@@ -50,8 +66,14 @@ async def test_holds_stack_and_lifting_one_never_lifts_another(net, order):
 
 async def test_repeated_placement_is_one_hold(net):
     d = await net.add()
-    kw = dict(distributor_id=d.id, reason="order_brushing", source_type="rule", rule_name="repeat_buyer",
-              rule_version=1, subject_key="card:1:x")
+    kw = dict(
+        distributor_id=d.id,
+        reason="order_brushing",
+        source_type="rule",
+        rule_name="repeat_buyer",
+        rule_version=1,
+        subject_key="card:1:x",
+    )
     first = await holds.place_hold(net.session, SYSTEM, **kw)
     assert first is not None
     assert await holds.place_hold(net.session, SYSTEM, **kw) is None
@@ -71,8 +93,15 @@ async def test_cleared_releases_withheld_to_pending_in_the_ledger(net):
     await holds.lift_hold(net.session, SYSTEM, hold_id, outcome="cleared", note="ok", forfeit_after_days=14)
     bal = await net.balances(d)
     assert bal["withheld"] == 0 and bal["pending"] == 1300
-    statuses = (await net.session.execute(text("SELECT status FROM commission WHERE id IN (:a, :b)"),
-                                          {"a": c1, "b": c2})).scalars().all()
+    statuses = (
+        (
+            await net.session.execute(
+                text("SELECT status FROM commission WHERE id IN (:a, :b)"), {"a": c1, "b": c2}
+            )
+        )
+        .scalars()
+        .all()
+    )
     assert statuses == ["pending", "pending"]
     hold = await holds.get_hold(net.session, hold_id)
     assert hold.outcome == "cleared" and hold.money_settled_at is not None
@@ -84,11 +113,16 @@ async def test_cleared_releases_withheld_to_pending_in_the_ledger(net):
 async def test_cleared_hands_money_to_another_active_violation_hold(net):
     d = await net.add()
     first = (await holds.place_manual_hold(net.session, SYSTEM, d.card, reason="manual", note=None))["id"]
-    second = (await holds.place_manual_hold(net.session, SYSTEM, d.card, reason="order_brushing", note=None))["id"]
+    second = (await holds.place_manual_hold(net.session, SYSTEM, d.card, reason="order_brushing", note=None))[
+        "id"
+    ]
     cid = await net.commission(d, 500, hold_id=first)
     await holds.lift_hold(net.session, SYSTEM, first, outcome="cleared", note=None, forfeit_after_days=14)
-    row = (await net.session.execute(text("SELECT status, withheld_hold_id FROM commission WHERE id = :c"),
-                                     {"c": cid})).one()
+    row = (
+        await net.session.execute(
+            text("SELECT status, withheld_hold_id FROM commission WHERE id = :c"), {"c": cid}
+        )
+    ).one()
     assert (row.status, row.withheld_hold_id) == ("withheld", second)
     assert (await net.balances(d))["withheld"] == 500
     await holds.lift_hold(net.session, SYSTEM, second, outcome="cleared", note=None, forfeit_after_days=14)
@@ -99,15 +133,17 @@ async def test_confirmed_forfeits_only_after_the_appeal_window(net):
     d = await net.add()
     hold_id = (await holds.place_manual_hold(net.session, SYSTEM, d.card, reason="manual", note=None))["id"]
     await net.commission(d, 800, hold_id=hold_id)
-    view = await holds.lift_hold(net.session, SYSTEM, hold_id, outcome="confirmed", note="fraud",
-                                 forfeit_after_days=14)
+    view = await holds.lift_hold(
+        net.session, SYSTEM, hold_id, outcome="confirmed", note="fraud", forfeit_after_days=14
+    )
     assert view["status"] == "lifted" and view["outcome"] == "confirmed"
     assert await holds.forfeit_due(net.session, now=NOW + timedelta(days=13)) == 0
     assert (await net.balances(d))["withheld"] == 800
     assert await holds.forfeit_due(net.session, now=NOW + timedelta(days=15)) == 1
     assert (await net.balances(d))["withheld"] == 0
-    income = await net.session.scalar(text(
-        "SELECT balance FROM ledger_account WHERE kind = 'forfeited_income' AND distributor_id IS NULL"))
+    income = await net.session.scalar(
+        text("SELECT balance FROM ledger_account WHERE kind = 'forfeited_income' AND distributor_id IS NULL")
+    )
     assert income == 800
     # exactly once
     assert await holds.forfeit_due(net.session, now=NOW + timedelta(days=16)) == 0
@@ -121,9 +157,10 @@ async def test_open_appeal_postpones_forfeiture(net):
     hold_id = (await holds.place_manual_hold(net.session, SYSTEM, d.card, reason="manual", note=None))["id"]
     await net.commission(d, 300, hold_id=hold_id)
     await holds.lift_hold(net.session, SYSTEM, hold_id, outcome="confirmed", note=None, forfeit_after_days=0)
-    await net.session.execute(text(
-        "INSERT INTO appeal (hold_id, distributor_id, statement, due_at) VALUES (:h, :d, 'x', now())"),
-        {"h": hold_id, "d": d.id})
+    await net.session.execute(
+        text("INSERT INTO appeal (hold_id, distributor_id, statement, due_at) VALUES (:h, :d, 'x', now())"),
+        {"h": hold_id, "d": d.id},
+    )
     assert await holds.forfeit_due(net.session, now=NOW + timedelta(days=1)) == 0
     assert (await net.balances(d))["withheld"] == 300
 
@@ -131,12 +168,17 @@ async def test_open_appeal_postpones_forfeiture(net):
 async def test_lifting_twice_is_a_conflict_and_maintenance_cannot_be_confirmed(net):
     d = await net.add()
     ids = await _three_holds(net, d)
-    await holds.lift_hold(net.session, SYSTEM, ids["manual"], outcome="cleared", note=None, forfeit_after_days=14)
+    await holds.lift_hold(
+        net.session, SYSTEM, ids["manual"], outcome="cleared", note=None, forfeit_after_days=14
+    )
     from distnet.kit.errors import ValidationFailed
     from distnet.risk.errors import HoldAlreadyLifted
 
     with pytest.raises(HoldAlreadyLifted):
-        await holds.lift_hold(net.session, SYSTEM, ids["manual"], outcome="cleared", note=None, forfeit_after_days=1)
+        await holds.lift_hold(
+            net.session, SYSTEM, ids["manual"], outcome="cleared", note=None, forfeit_after_days=1
+        )
     with pytest.raises(ValidationFailed):
-        await holds.lift_hold(net.session, SYSTEM, ids["maintenance"], outcome="confirmed", note=None,
-                              forfeit_after_days=1)
+        await holds.lift_hold(
+            net.session, SYSTEM, ids["maintenance"], outcome="confirmed", note=None, forfeit_after_days=1
+        )

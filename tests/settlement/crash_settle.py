@@ -15,7 +15,11 @@ from distnet.settlement import repository, service
 
 
 async def main(url: str, as_of: str, partitions: int, stop_after: int) -> None:
-    url = make_url(url).update_query_dict({"application_name": "crash_settle"}).render_as_string(hide_password=False)
+    url = (
+        make_url(url)
+        .update_query_dict({"application_name": "crash_settle"})
+        .render_as_string(hide_password=False)
+    )
     engine = make_engine(url, pool_size=1)
     original = repository.settle_beneficiaries
     seen = {"n": 0}
@@ -34,8 +38,12 @@ async def main(url: str, as_of: str, partitions: int, stop_after: int) -> None:
             seen["n"] = done
             print(f"DONE {done}", flush=True)
 
-    await service.settle(make_sessionmaker(engine), as_of=datetime.fromisoformat(as_of), partitions=partitions,
-                         on_progress=progress)
+    await service.settle(
+        make_sessionmaker(engine),
+        as_of=datetime.fromisoformat(as_of),
+        partitions=partitions,
+        on_progress=progress,
+    )
 
 
 if __name__ == "__main__":

@@ -40,8 +40,15 @@ async def test_settlement_roles_and_bad_input(client, make_key):
         assert resp.status_code == 403, role
     fin = bearer(await make_key("finance"))
     future = days_ago(-1).isoformat()
-    cases = [{"as_of": future}, {"as_of": "2026-01-01T00:00:00"}, {"as_of": "yesterday"}, {"partitions": 0},
-             {"partitions": 5000}, {"bogus": True}, {"partitions": "x"}]
+    cases = [
+        {"as_of": future},
+        {"as_of": "2026-01-01T00:00:00"},
+        {"as_of": "yesterday"},
+        {"partitions": 0},
+        {"partitions": 5000},
+        {"bogus": True},
+        {"partitions": "x"},
+    ]
     for body in cases:
         resp = await client.post(URL, json=body, headers=fin)
         assert resp.status_code in (400, 422), (body, resp.text)
@@ -51,14 +58,24 @@ async def test_settlement_roles_and_bad_input(client, make_key):
 
 
 def _cli_env(database_url: str) -> dict[str, str]:
-    return {**os.environ, "DISTNET_DATABASE_URL": database_url, "DISTNET_SECRET_KEY": "test-secret-key",
-            "PYTHONPATH": str(Path(__file__).parents[2])}
+    return {
+        **os.environ,
+        "DISTNET_DATABASE_URL": database_url,
+        "DISTNET_SECRET_KEY": "test-secret-key",
+        "PYTHONPATH": str(Path(__file__).parents[2]),
+    }
 
 
 async def run_cli(database_url: str, *args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "distnet.cli", *args, env=_cli_env(database_url),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "distnet.cli",
+        *args,
+        env=_cli_env(database_url),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
     return proc.returncode or 0, out.decode(), err.decode()
 
@@ -94,7 +111,9 @@ async def test_actors_plan_and_settle_partitions(sessionmaker, database_url, ses
     finally:
         await dispose_worker_engines()
         configure_worker_database(None)
-    row = (await session.execute(text("SELECT status, partitions, partitions_done, moved FROM settlement_run"))).one()
+    row = (
+        await session.execute(text("SELECT status, partitions, partitions_done, moved FROM settlement_run"))
+    ).one()
     assert tuple(row) == ("done", 3, 3, 22)
     # a redelivered partition message is a no-op
     from distnet.settlement.service import process_partition

@@ -19,13 +19,17 @@ from tests.settlement.conftest import build_world
 
 
 async def _statuses(session, d):
-    rows = await session.execute(text(
-        "SELECT status, amount - reversed AS net FROM commission WHERE beneficiary_id = :d ORDER BY id"), {"d": d})
+    rows = await session.execute(
+        text("SELECT status, amount - reversed AS net FROM commission WHERE beneficiary_id = :d ORDER BY id"),
+        {"d": d},
+    )
     return [(r.status, r.net) for r in rows]
 
 
 async def _balances(session, d):
-    rows = await session.execute(text("SELECT kind, balance FROM ledger_account WHERE distributor_id = :d"), {"d": d})
+    rows = await session.execute(
+        text("SELECT kind, balance FROM ledger_account WHERE distributor_id = :d"), {"d": d}
+    )
     return dict(rows.all())
 
 
@@ -49,14 +53,24 @@ async def test_settlement_moves_due_commissions_nets_debt_and_withholds(sessionm
     assert b["pending"] == 777 and b["available"] == 1202 and b["owed"] == 0
 
     # refunded away: nothing to make available, marked reversed, no money moved
-    assert await _statuses(session, d[0]) == [("available", 1000), ("available", 200), ("pending", 777),
-                                              ("reversed", 0)]
+    assert await _statuses(session, d[0]) == [
+        ("available", 1000),
+        ("available", 200),
+        ("pending", 777),
+        ("reversed", 0),
+    ]
     assert (await _balances(session, d[0]))["available"] == 1200
 
     # violation hold: withheld, pointing at the hold; the money sits in withheld
-    rows = (await session.execute(text(
-        "SELECT c.status, c.withheld_hold_id, h.reason FROM commission c LEFT JOIN hold h ON h.id = c.withheld_hold_id "
-        "WHERE c.beneficiary_id = :d AND c.hold_until <= now() ORDER BY c.id"), {"d": d[3]})).all()
+    rows = (
+        await session.execute(
+            text(
+                "SELECT c.status, c.withheld_hold_id, h.reason FROM commission c LEFT JOIN hold h ON h.id = c.withheld_hold_id "
+                "WHERE c.beneficiary_id = :d AND c.hold_until <= now() ORDER BY c.id"
+            ),
+            {"d": d[3]},
+        )
+    ).all()
     assert [(r.status, r.reason) for r in rows] == [("withheld", "order_brushing")] * 2
     b = await _balances(session, d[3])
     assert b["withheld"] == 1003 + 203 and b["available"] == 0 and b["pending"] == 777
@@ -80,9 +94,13 @@ async def test_settlement_moves_due_commissions_nets_debt_and_withholds(sessionm
     assert result.amount == f"{total // 100}.{total % 100:02d}"
 
     # one aggregated event per distributor that got money, none for the withheld one
-    events = (await session.execute(text(
-        "SELECT distributor_id, payload FROM outbox_event WHERE topic = 'commission.available' ORDER BY distributor_id"
-    ))).all()
+    events = (
+        await session.execute(
+            text(
+                "SELECT distributor_id, payload FROM outbox_event WHERE topic = 'commission.available' ORDER BY distributor_id"
+            )
+        )
+    ).all()
     assert [e.distributor_id for e in events] == [x for x in d if x != d[3]]
     ev7 = next(e.payload for e in events if e.distributor_id == d[7])
     assert ev7["commissions"] == 2 and ev7["amount"] == 1214 and ev7["netted_against_debt"] == 1214
@@ -104,15 +122,22 @@ async def test_running_again_moves_nothing(sessionmaker, session):
 async def test_commissions_due_later_move_in_a_later_run(sessionmaker, session):
     async with sessionmaker() as s:
         [d] = await add_distributors(s, 1)
-        await add_commissions(s, [{"beneficiary_id": d, "amount": 100, "hold_until": days_ago(2)},
-                                  {"beneficiary_id": d, "amount": 50, "hold_until": days_ago(-2)}])
+        await add_commissions(
+            s,
+            [
+                {"beneficiary_id": d, "amount": 100, "hold_until": days_ago(2)},
+                {"beneficiary_id": d, "amount": 50, "hold_until": days_ago(-2)},
+            ],
+        )
         await s.commit()
     early = await settle(sessionmaker, as_of=days_ago(1))
     assert early.moved == 1 and early.amount == "1.00"
     with pytest.raises(AsOfInFuture):  # never ahead of the hold days
         await settle(sessionmaker, as_of=days_ago(-3))
     # time passes: the second commission's hold ends
-    await session.execute(text("UPDATE commission SET hold_until = :t WHERE amount = 50"), {"t": days_ago(0.5)})
+    await session.execute(
+        text("UPDATE commission SET hold_until = :t WHERE amount = 50"), {"t": days_ago(0.5)}
+    )
     await session.commit()
     later = await settle(sessionmaker)
     assert later.moved == 1 and later.amount == "0.50"
@@ -140,9 +165,11 @@ async def test_two_runs_at_once_and_any_partitioning_leave_the_clean_ledger(sess
     other_engine = make_engine(str(engine.url.render_as_string(hide_password=False)), pool_size=2)
     other = make_sessionmaker(other_engine)
     try:
+
         async def both():
-            results = await asyncio.gather(settle(sessionmaker, as_of=as_of, partitions=5),
-                                           settle(other, as_of=as_of, partitions=5))
+            results = await asyncio.gather(
+                settle(sessionmaker, as_of=as_of, partitions=5), settle(other, as_of=as_of, partitions=5)
+            )
             # the second trigger joined the first run instead of racing it
             assert results[0].id == results[1].id
 
@@ -160,15 +187,25 @@ async def test_two_runs_at_once_and_any_partitioning_leave_the_clean_ledger(sess
 CRASH_SCRIPT = Path(__file__).with_name("crash_settle.py")
 
 
-async def test_killed_half_way_and_rerun_leaves_the_clean_ledger(sessionmaker, database_url, truncate, session):
+async def test_killed_half_way_and_rerun_leaves_the_clean_ledger(
+    sessionmaker, database_url, truncate, session
+):
     as_of = days_ago(0)
     clean = await _scenario(sessionmaker, truncate, lambda: settle(sessionmaker, as_of=as_of, partitions=4))
 
     await build_world(sessionmaker)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(CRASH_SCRIPT), database_url, as_of.isoformat(), "4", "2",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env)
+        sys.executable,
+        str(CRASH_SCRIPT),
+        database_url,
+        as_of.isoformat(),
+        "4",
+        "2",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
     try:
         lines: list[str] = []
         while not lines or not lines[-1].startswith("MID"):
@@ -187,9 +224,14 @@ async def test_killed_half_way_and_rerun_leaves_the_clean_ledger(sessionmaker, d
 
     # the killed run is still running, with exactly the finished partitions done
     for _ in range(50):  # the server notices the dead client and rolls its transaction back
-        row = (await session.execute(text(
-            "SELECT status, partitions_done, (SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in%' "
-            "AND application_name = 'crash_settle') AS stuck FROM settlement_run"))).one()
+        row = (
+            await session.execute(
+                text(
+                    "SELECT status, partitions_done, (SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in%' "
+                    "AND application_name = 'crash_settle') AS stuck FROM settlement_run"
+                )
+            )
+        ).one()
         await session.rollback()
         if row.stuck == 0:
             break

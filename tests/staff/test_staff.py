@@ -31,28 +31,42 @@ def test_one_person_with_two_keys_is_one_person_for_four_eyes():
     assert not Principal(4, "ops", frozenset({"admin"})).is_person("key:1:ops")
 
 
-async def test_a_person_cannot_decide_the_appeal_of_their_own_hold_with_another_key(client, admin_headers,
-                                                                                     sessionmaker):
+async def test_a_person_cannot_decide_the_appeal_of_their_own_hold_with_another_key(
+    client, admin_headers, sessionmaker
+):
     key_a, key_b = await _person(sessionmaker, "Zhou", ["risk_reviewer"], ["risk_reviewer"])
     root = await register(client, admin_headers, name="root")
     d = await register(client, sponsor=root, name="d")
-    hold = await client.post(f"/api/v1/cards/{d['card']['number']}/holds", json={"reason": "manual"},
-                             headers={"Authorization": key_a})
-    aid = (await client.post("/api/v1/appeals", json={"hold_id": hold.json()["id"], "statement": "why"},
-                             headers=auth(d))).json()["id"]
+    hold = await client.post(
+        f"/api/v1/cards/{d['card']['number']}/holds",
+        json={"reason": "manual"},
+        headers={"Authorization": key_a},
+    )
+    aid = (
+        await client.post(
+            "/api/v1/appeals", json={"hold_id": hold.json()["id"], "statement": "why"}, headers=auth(d)
+        )
+    ).json()["id"]
     r = await client.post(f"/api/v1/appeals/{aid}/claim", headers={"Authorization": key_b})
     assert r.status_code == 403 and r.json()["code"] == "reviewer-placed-hold", r.text
     # a claim made with one key is the person's claim with the other key too
     sun_a, sun_b = await _person(sessionmaker, "Sun", ["risk_reviewer"], ["risk_reviewer"])
     (someone,) = await _person(sessionmaker, "Someone", ["risk_reviewer"])
-    assert (await client.post(f"/api/v1/appeals/{aid}/claim", headers={"Authorization": sun_a})).status_code == 200
-    assert (await client.post(f"/api/v1/appeals/{aid}/claim", headers={"Authorization": someone})).status_code == 409
-    decided = await client.post(f"/api/v1/appeals/{aid}/decision", json={"decision": "approve"},
-                                headers={"Authorization": sun_b})
+    assert (
+        await client.post(f"/api/v1/appeals/{aid}/claim", headers={"Authorization": sun_a})
+    ).status_code == 200
+    assert (
+        await client.post(f"/api/v1/appeals/{aid}/claim", headers={"Authorization": someone})
+    ).status_code == 409
+    decided = await client.post(
+        f"/api/v1/appeals/{aid}/decision", json={"decision": "approve"}, headers={"Authorization": sun_b}
+    )
     assert decided.status_code == 200 and decided.json()["decided_by"].endswith(":Sun")
 
 
-async def test_names_are_unique_roles_are_staff_roles_and_disabled_people_lose_every_key(client, sessionmaker):
+async def test_names_are_unique_roles_are_staff_roles_and_disabled_people_lose_every_key(
+    client, sessionmaker
+):
     (key,) = await _person(sessionmaker, "Ma", ["risk_admin"])
     async with sessionmaker() as s:
         with pytest.raises(StaffNameTaken):

@@ -22,13 +22,16 @@ from distnet.tax.rules import (
 YUAN = 100
 
 
-@pytest.mark.parametrize(("income", "tax"), [
-    (800, 0),            # at most 4,000: deduct 800 -> nothing taxable
-    (3_000, 440),        # 3,000 - 800 = 2,200 at 20%
-    (5_000, 800),        # 5,000 x 80% = 4,000 at 20%
-    (30_000, 5_200),     # 24,000 at 30% - 2,000
-    (80_000, 18_600),    # 64,000 at 40% - 7,000
-])
+@pytest.mark.parametrize(
+    ("income", "tax"),
+    [
+        (800, 0),  # at most 4,000: deduct 800 -> nothing taxable
+        (3_000, 440),  # 3,000 - 800 = 2,200 at 20%
+        (5_000, 800),  # 5,000 x 80% = 4,000 at 20%
+        (30_000, 5_200),  # 24,000 at 30% - 2,000
+        (80_000, 18_600),  # 64,000 at 40% - 7,000
+    ],
+)
 def test_the_five_examples(income, tax):
     assert withholding(income * YUAN, CHINA_LABOUR_REMUNERATION) == tax * YUAN
 
@@ -54,16 +57,21 @@ def test_two_payments_in_a_month_are_one_income():
 
 @given(st.integers(min_value=0, max_value=10**10), st.integers(min_value=1, max_value=10**9))
 def test_more_income_never_less_tax(income, extra):
-    assert withholding(income + extra, CHINA_LABOUR_REMUNERATION) >= withholding(income, CHINA_LABOUR_REMUNERATION)
+    assert withholding(income + extra, CHINA_LABOUR_REMUNERATION) >= withholding(
+        income, CHINA_LABOUR_REMUNERATION
+    )
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    (lambda r: r.update(kind="flat"), "kind"),
-    (lambda r: r["brackets"][0].update(rate_bps=10_001), "rate_bps"),
-    (lambda r: r["brackets"].reverse(), "open"),
-    (lambda r: r["deduction"].update(fixed=-1), "deduction.fixed"),
-    (lambda r: r.update(brackets=[]), "brackets"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda r: r.update(kind="flat"), "kind"),
+        (lambda r: r["brackets"][0].update(rate_bps=10_001), "rate_bps"),
+        (lambda r: r["brackets"].reverse(), "open"),
+        (lambda r: r["deduction"].update(fixed=-1), "deduction.fixed"),
+        (lambda r: r.update(brackets=[]), "brackets"),
+    ],
+)
 def test_bad_rules_are_named(change, message):
     rules = json.loads(json.dumps(CHINA_LABOUR_REMUNERATION))
     change(rules)
@@ -73,16 +81,38 @@ def test_bad_rules_are_named(change, message):
 
 
 async def test_sql_function_agrees_with_the_pure_rules(session):
-    incomes = [0, 1, 79_999, 80_000, 80_001, 399_999, 400_000, 400_001, 400_002, 400_003, 2_500_000,
-               2_500_001, 6_250_000, 6_250_001, 10**10]
+    incomes = [
+        0,
+        1,
+        79_999,
+        80_000,
+        80_001,
+        399_999,
+        400_000,
+        400_001,
+        400_002,
+        400_003,
+        2_500_000,
+        2_500_001,
+        6_250_000,
+        6_250_001,
+        10**10,
+    ]
+
     @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
     @given(st.lists(st.integers(min_value=0, max_value=2 * 10**9), min_size=50, max_size=50))
     def more(xs):
         incomes.extend(xs)
+
     more()
-    got = (await session.execute(text(
-        "SELECT i, distnet_withholding_tax(i, CAST(:rules AS jsonb)) FROM unnest(CAST(:incomes AS bigint[])) i"),
-        {"rules": json.dumps(CHINA_LABOUR_REMUNERATION), "incomes": incomes})).all()
+    got = (
+        await session.execute(
+            text(
+                "SELECT i, distnet_withholding_tax(i, CAST(:rules AS jsonb)) FROM unnest(CAST(:incomes AS bigint[])) i"
+            ),
+            {"rules": json.dumps(CHINA_LABOUR_REMUNERATION), "incomes": incomes},
+        )
+    ).all()
     assert len(got) == len(incomes) > 1000
     for income, tax in got:
         assert tax == withholding(income, CHINA_LABOUR_REMUNERATION), income

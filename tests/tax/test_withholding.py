@@ -25,8 +25,10 @@ APPROVER = Principal(key_id=999_999, name="approver", roles=frozenset({Role.fina
 
 
 async def _bal(s, d, kind):
-    return await s.scalar(text("SELECT balance FROM ledger_account WHERE distributor_id IS NOT DISTINCT FROM :d "
-                               "AND kind = :k"), {"d": d, "k": kind})
+    return await s.scalar(
+        text("SELECT balance FROM ledger_account WHERE distributor_id IS NOT DISTINCT FROM :d AND kind = :k"),
+        {"d": d, "k": kind},
+    )
 
 
 async def _pay_run(sessionmaker, settings, status="paid"):
@@ -35,12 +37,22 @@ async def _pay_run(sessionmaker, settings, status="paid"):
         run = await create_run(s, settings=settings, principal=SYSTEM, min_amount="1.00")
         await approve_run(s, principal=APPROVER, run_id=run.id)
         await start_export(s, principal=SYSTEM, run_id=run.id, fmt="csv")
-        items = (await s.execute(text("SELECT id, distributor_id, amount, tax FROM payout_item WHERE run_id = :r "
-                                      "ORDER BY id"), {"r": run.id})).all()
+        items = (
+            await s.execute(
+                text("SELECT id, distributor_id, amount, tax FROM payout_item WHERE run_id = :r ORDER BY id"),
+                {"r": run.id},
+            )
+        ).all()
         if status:
-            await import_results(s, principal=SYSTEM, run_id=run.id, results=[
-                PayoutResult(item_id=i.id, status=status, reference=f"B{i.id}", reason="closed account")
-                for i in items])
+            await import_results(
+                s,
+                principal=SYSTEM,
+                run_id=run.id,
+                results=[
+                    PayoutResult(item_id=i.id, status=status, reference=f"B{i.id}", reason="closed account")
+                    for i in items
+                ],
+            )
         await s.commit()
     return run, items
 
@@ -62,16 +74,26 @@ async def test_the_examples_through_a_payout_run(sessionmaker, settings):
         await s.commit()
     run, items = await _pay_run(sessionmaker, settings, status=None)
     assert [(i.amount // YUAN, i.tax // YUAN) for i in items] == [
-        (800, 0), (3_000, 440), (5_000, 800), (30_000, 5_200), (80_000, 18_600)]
+        (800, 0),
+        (3_000, 440),
+        (5_000, 800),
+        (30_000, 5_200),
+        (80_000, 18_600),
+    ]
     async with sessionmaker() as s:
         assert await _bal(s, None, "tax_payable") == 25_040 * YUAN
         for i in items:  # available -> reserved holds the net; the tax went to tax_payable
             assert await _bal(s, i.distributor_id, "reserved") == i.amount - i.tax
             assert await _bal(s, i.distributor_id, "available") == 0
-        kinds = (await s.execute(text(
-            "SELECT t.kind, count(DISTINCT t.id) FROM ledger_posting p JOIN ledger_transaction t "
-            "ON t.id = p.transaction_id JOIN ledger_account a ON a.id = p.account_id "
-            "WHERE a.kind = 'tax_payable' GROUP BY 1"))).all()
+        kinds = (
+            await s.execute(
+                text(
+                    "SELECT t.kind, count(DISTINCT t.id) FROM ledger_posting p JOIN ledger_transaction t "
+                    "ON t.id = p.transaction_id JOIN ledger_account a ON a.id = p.account_id "
+                    "WHERE a.kind = 'tax_payable' GROUP BY 1"
+                )
+            )
+        ).all()
         assert kinds == [("payout_reserved", 1)]  # in the items' own transaction
         view = (await s.execute(text("SELECT tax_month FROM payout_item LIMIT 1"))).scalar_one()
         assert view == tax_month(datetime.now(UTC), "Asia/Shanghai")
@@ -80,7 +102,8 @@ async def test_the_examples_through_a_payout_run(sessionmaker, settings):
 
 
 async def test_two_payments_in_a_month_are_one_income_and_a_failed_item_gives_its_tax_back(
-        sessionmaker, settings, client, make_key):
+    sessionmaker, settings, client, make_key
+):
     async with sessionmaker() as s:
         [d] = await add_distributors(s, 1)
         await add_available(s, d, 3_000 * YUAN)
@@ -129,7 +152,11 @@ async def test_year_end_statement_json_xlsx_and_a_chinese_pdf(sessionmaker, sett
     month = tax_month(datetime.now(UTC), "Asia/Shanghai").strftime("%Y-%m")
     url = f"/api/v1/distributors/{d}/tax-statements/{year}"
     st = (await client.get(url, headers=owner)).json()
-    assert len(st["months"]) == 12 and (st["gross"], st["tax"], st["net"]) == ("30000.00", "5200.00", "24800.00")
+    assert len(st["months"]) == 12 and (st["gross"], st["tax"], st["net"]) == (
+        "30000.00",
+        "5200.00",
+        "24800.00",
+    )
     [paid_month] = [m for m in st["months"] if m["payments"]]
     assert paid_month["month"] == month and paid_month["tax"] == "5200.00"
     assert st["resident_id"] == "****0011" and st["payee_name"] == f"持卡人{d}"
@@ -141,8 +168,9 @@ async def test_year_end_statement_json_xlsx_and_a_chinese_pdf(sessionmaker, sett
     assert "个人所得税" in pdf_text and "扣缴义务人" in pdf_text and f"持卡人{d}" in pdf_text
     assert "30000.00" in pdf_text and "5200.00" in pdf_text and "24800.00" in pdf_text
     # another distributor: 404; finance may read it
-    assert (await client.get(url, headers=bearer(await make_key("distributor", distributor_id=other)))
-            ).status_code == 404
+    assert (
+        await client.get(url, headers=bearer(await make_key("distributor", distributor_id=other)))
+    ).status_code == 404
     assert (await client.get(url, headers=bearer(await make_key("finance")))).status_code == 200
 
 
@@ -155,19 +183,35 @@ async def test_erasure_keeps_the_tax_records_for_finance_only(sessionmaker, sett
         await s.commit()
     await _pay_run(sessionmaker, settings)
     async with sessionmaker() as s:
-        await s.execute(text("UPDATE distributor SET status = 'closed', closed_at = now(), "
-                             "erase_after = now() - interval '1 day' WHERE id = :d"), {"d": d})
+        await s.execute(
+            text(
+                "UPDATE distributor SET status = 'closed', closed_at = now(), "
+                "erase_after = now() - interval '1 day' WHERE id = :d"
+            ),
+            {"d": d},
+        )
         assert await erase_due_personal_data(s, settings=settings) == 1
         await s.commit()
-        acct = (await s.execute(text("SELECT status, account_number_enc, resident_id_enc FROM payout_account "
-                                     "WHERE distributor_id = :d"), {"d": d})).one()
+        acct = (
+            await s.execute(
+                text(
+                    "SELECT status, account_number_enc, resident_id_enc FROM payout_account "
+                    "WHERE distributor_id = :d"
+                ),
+                {"d": d},
+            )
+        ).one()
         assert tuple(acct) == ("erased", None, None)
-        until = await s.scalar(text("SELECT retain_until FROM tax_identity WHERE distributor_id = :d"), {"d": d})
+        until = await s.scalar(
+            text("SELECT retain_until FROM tax_identity WHERE distributor_id = :d"), {"d": d}
+        )
         assert timedelta(days=3650) <= until - datetime.now(UTC) <= timedelta(days=3654)
     fin = bearer(await make_key("finance", name="fin"))
     month = tax_month(datetime.now(UTC), "Asia/Shanghai").strftime("%Y-%m")
     [row] = (await client.get(f"/api/v1/reports/tax?month={month}", headers=fin)).json()["items"]
-    assert row["name"] == f"持卡人{d}" and row["resident_id"] == "110101199003070011" and row["tax"] == "440.00"
+    assert (
+        row["name"] == f"持卡人{d}" and row["resident_id"] == "110101199003070011" and row["tax"] == "440.00"
+    )
     async with sessionmaker() as s:
         assert await purge_expired_tax_identities(s) == 0
         assert await purge_expired_tax_identities(s, now=datetime.now(UTC) + timedelta(days=3700)) == 1
@@ -181,16 +225,28 @@ async def test_tax_tables_are_versioned_and_checked(client, admin_headers, make_
     tables = (await client.get("/api/v1/tax-tables", headers=fin)).json()["items"]
     assert [(t["version"], t["in_force"]) for t in tables] == [(1, True)]
     rules = tables[0]["rules"]
-    bad = await client.post("/api/v1/tax-tables", headers=admin_headers, json={
-        "name": "x", "effective_from": "2020-01-15", "rules": rules})
+    bad = await client.post(
+        "/api/v1/tax-tables",
+        headers=admin_headers,
+        json={"name": "x", "effective_from": "2020-01-15", "rules": rules},
+    )
     assert bad.status_code == 422 and "effective_from" in bad.text
-    bad = await client.post("/api/v1/tax-tables", headers=admin_headers, json={
-        "name": "x", "effective_from": "2020-01-01", "rules": {**rules, "brackets": []}})
+    bad = await client.post(
+        "/api/v1/tax-tables",
+        headers=admin_headers,
+        json={"name": "x", "effective_from": "2020-01-01", "rules": {**rules, "brackets": []}},
+    )
     assert bad.status_code == 422 and "rules" in bad.text
-    flat = {**rules, "deduction": {"threshold": 0, "fixed": 0, "rate_bps": 0},
-            "brackets": [{"up_to": None, "rate_bps": 1000, "quick_deduction": 0}]}
-    resp = await client.post("/api/v1/tax-tables", headers=admin_headers, json={
-        "name": "flat 10% (test)", "effective_from": "2020-01-01", "rules": flat})
+    flat = {
+        **rules,
+        "deduction": {"threshold": 0, "fixed": 0, "rate_bps": 0},
+        "brackets": [{"up_to": None, "rate_bps": 1000, "quick_deduction": 0}],
+    }
+    resp = await client.post(
+        "/api/v1/tax-tables",
+        headers=admin_headers,
+        json={"name": "flat 10% (test)", "effective_from": "2020-01-01", "rules": flat},
+    )
     assert resp.status_code == 201 and resp.json()["version"] == 2
     assert (await client.post("/api/v1/tax-tables", headers=fin, json={})).status_code == 403
     async with sessionmaker() as s:
@@ -208,19 +264,23 @@ async def test_reports_withheld_forfeited_and_payouts_by_month(sessionmaker, set
         [d, held] = await add_distributors(s, 2)
         await add_available(s, d, 5_000 * YUAN)
         hold = await add_hold(s, held, "order_brushing")
-        cid = (await add_available(s, held, 700 * YUAN))
-        await s.execute(text("UPDATE commission SET status = 'withheld', withheld_hold_id = :h WHERE id = :c"),
-                        {"h": hold, "c": cid})
+        cid = await add_available(s, held, 700 * YUAN)
+        await s.execute(
+            text("UPDATE commission SET status = 'withheld', withheld_hold_id = :h WHERE id = :c"),
+            {"h": hold, "c": cid},
+        )
         await s.commit()
     await _pay_run(sessionmaker, settings)
     fin = bearer(await make_key("finance", name="fin"))
     month = tax_month(datetime.now(UTC), "Asia/Shanghai").strftime("%Y-%m")
     body = (await client.get("/api/v1/reports/payouts-by-month", headers=fin)).json()
-    assert body["items"] == [{"month": month, "status": "paid", "items": 1, "gross": "5000.00", "tax": "800.00",
-                              "net": "4200.00"}]
+    assert body["items"] == [
+        {"month": month, "status": "paid", "items": 1, "gross": "5000.00", "tax": "800.00", "net": "4200.00"}
+    ]
     body = (await client.get("/api/v1/reports/withheld", headers=fin)).json()
-    assert body["items"] == [{"kind": "withheld", "reason": "order_brushing", "month": month, "commissions": 1,
-                              "amount": "700.00"}]
+    assert body["items"] == [
+        {"kind": "withheld", "reason": "order_brushing", "month": month, "commissions": 1, "amount": "700.00"}
+    ]
     for fmt in ("csv", "xlsx"):
         for name in ("withheld", "payouts-by-month"):
             resp = await client.get(f"/api/v1/reports/{name}?format={fmt}", headers=fin)

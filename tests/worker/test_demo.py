@@ -15,21 +15,37 @@ from distnet.db import normalize_url
 
 
 def _demo(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "distnet.cli", "demo", "--distributors", "25", "--orders", "40",
-                           *args], env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "distnet.cli", "demo", "--distributors", "25", "--orders", "40", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def _demo_databases(admin_url: str) -> set[str]:
-    with psycopg.connect(admin_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
-        return {r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'distnet_demo_%'")}
+    with psycopg.connect(
+        admin_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True
+    ) as conn:
+        return {
+            r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'distnet_demo_%'")
+        }
 
 
 def _check_summary(out: subprocess.CompletedProcess) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     text = out.stdout
-    for line in ("distributors", "placed via POST /api/v1/orders", "commissions made available",
-                 "bank results (paid / failed)", "cases by rule", "relayed to the worker", "(verified by code)",
-                 "inbox notices by kind"):
+    for line in (
+        "distributors",
+        "placed via POST /api/v1/orders",
+        "commissions made available",
+        "bank results (paid / failed)",
+        "cases by rule",
+        "relayed to the worker",
+        "(verified by code)",
+        "inbox notices by kind",
+    ):
         assert line in text, (line, text)
     assert re.search(r"│ ledger +│ verify", text) and "FAILED" not in text, text
     assert "Traceback" not in out.stderr, out.stderr
@@ -40,8 +56,12 @@ def test_demo_with_service_urls_leaves_nothing_behind(database_url, redis_url):
     # database (named in its first line) and its own Redis namespace, not every demo's
     admin = normalize_url(os.environ.get("DISTNET_DATABASE_URL") or database_url)
     namespace = f"distnet-demo-{secrets.token_hex(4)}"
-    env = {**os.environ, "DISTNET_DATABASE_URL": admin, "DISTNET_REDIS_URL": redis_url,
-           "DISTNET_BROKER_NAMESPACE": namespace}
+    env = {
+        **os.environ,
+        "DISTNET_DATABASE_URL": admin,
+        "DISTNET_REDIS_URL": redis_url,
+        "DISTNET_BROKER_NAMESPACE": namespace,
+    }
     out = _demo(env)
     _check_summary(out)
     created = re.search(r"database (distnet_demo_[0-9a-f]{8})", out.stdout)

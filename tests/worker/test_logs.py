@@ -18,11 +18,23 @@ class _Counts:
     amount: int
 
 
-@pytest.mark.parametrize(("result", "did"), [
-    (None, False), (0, False), ([], False), ({}, False), (RelayResult(published=0, waiting=0), False),
-    (_Counts(0, 0), False), ({"holds": 0, "cases": 0}, False),
-    (3, True), ([1], True), (RelayResult(published=2, waiting=0), True), (_Counts(0, 5), True), ({"holds": 1}, True),
-])
+@pytest.mark.parametrize(
+    ("result", "did"),
+    [
+        (None, False),
+        (0, False),
+        ([], False),
+        ({}, False),
+        (RelayResult(published=0, waiting=0), False),
+        (_Counts(0, 0), False),
+        ({"holds": 0, "cases": 0}, False),
+        (3, True),
+        ([1], True),
+        (RelayResult(published=2, waiting=0), True),
+        (_Counts(0, 5), True),
+        ({"holds": 1}, True),
+    ],
+)
 def test_did_something(result, did):
     assert did_something(result) is did
 

@@ -31,8 +31,16 @@ async def tick_b(session):
 
 def instance(settings, database_url, target: str, name: str, lock_key: int) -> LeaderScheduler:
     job = Job("tick", timedelta(seconds=0.1), f"tests.worker.test_scheduler.{target}", run_at_start=True)
-    return LeaderScheduler(settings, database_url=database_url, jobs=[job], inline=True, retry_interval=0.1,
-                           heartbeat=0.1, lock_key=lock_key, name=name)
+    return LeaderScheduler(
+        settings,
+        database_url=database_url,
+        jobs=[job],
+        inline=True,
+        retry_interval=0.1,
+        heartbeat=0.1,
+        lock_key=lock_key,
+        name=name,
+    )
 
 
 async def wait_until(check, within: float = 10.0) -> None:
@@ -80,8 +88,10 @@ async def test_leader_whose_connection_is_killed_steps_down(settings, database_u
     from distnet.worker.scheduler import _conninfo
 
     with psycopg.connect(_conninfo(database_url), autocommit=True) as conn:
-        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
-                     (f"{APPLICATION_NAME}:victim",))
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+            (f"{APPLICATION_NAME}:victim",),
+        )
     await wait_until(lambda: leader.terms == 2, within=5)  # stepped down, then won the free lock again
     assert leader.is_leader
     await leader.stop()
@@ -89,12 +99,28 @@ async def test_leader_whose_connection_is_killed_steps_down(settings, database_u
 
 
 def _spawn_scheduler(database_url: str, redis_url: str, log) -> subprocess.Popen:
-    env = {**os.environ, "DISTNET_DATABASE_URL": database_url, "DISTNET_REDIS_URL": redis_url,
-           "DISTNET_BROKER": "stub"}
+    env = {
+        **os.environ,
+        "DISTNET_DATABASE_URL": database_url,
+        "DISTNET_REDIS_URL": redis_url,
+        "DISTNET_BROKER": "stub",
+    }
     return subprocess.Popen(
-        [sys.executable, "-m", "distnet.cli", "scheduler", "--inline", "--retry-interval", "0.2",
-         "--heartbeat", "0.2"],
-        env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "distnet.cli",
+            "scheduler",
+            "--inline",
+            "--retry-interval",
+            "0.2",
+            "--heartbeat",
+            "0.2",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        start_new_session=True,
     )
 
 
@@ -106,8 +132,10 @@ def _wait_standby(database_url: str, pid: int, within: float = 30.0) -> None:
     deadline = time.monotonic() + within
     while True:
         with psycopg.connect(_conninfo(database_url), autocommit=True) as conn:
-            if conn.execute("SELECT 1 FROM pg_stat_activity WHERE application_name LIKE %s",
-                            (f"{APPLICATION_NAME}:%:{pid}",)).fetchone():
+            if conn.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE application_name LIKE %s",
+                (f"{APPLICATION_NAME}:%:{pid}",),
+            ).fetchone():
                 return
         assert time.monotonic() < deadline, f"{pid} never connected"
         time.sleep(0.1)
@@ -151,13 +179,20 @@ def test_two_scheduler_processes_failover_when_the_leader_is_killed(database_url
 
 
 async def test_run_job_skips_missing_targets_and_logs_once(sessionmaker, settings, caplog):
-    listed = [Job("ghost", timedelta(seconds=1), "distnet.nonexistent_domain.service.run"),
-              Job("ghost2", timedelta(seconds=1), "distnet.events.relay.no_such_function"),
-              Job("real", timedelta(seconds=1), "tests.worker.test_scheduler.tick_b")]
+    listed = [
+        Job("ghost", timedelta(seconds=1), "distnet.nonexistent_domain.service.run"),
+        Job("ghost2", timedelta(seconds=1), "distnet.events.relay.no_such_function"),
+        Job("real", timedelta(seconds=1), "tests.worker.test_scheduler.tick_b"),
+    ]
     with caplog.at_level("WARNING", logger="distnet.worker.jobs"):
         for _ in range(3):
-            assert await jobs.run_job("ghost", sessionmaker=sessionmaker, settings=settings, jobs=listed) is None
-            assert await jobs.run_job("ghost2", sessionmaker=sessionmaker, settings=settings, jobs=listed) is None
+            assert (
+                await jobs.run_job("ghost", sessionmaker=sessionmaker, settings=settings, jobs=listed) is None
+            )
+            assert (
+                await jobs.run_job("ghost2", sessionmaker=sessionmaker, settings=settings, jobs=listed)
+                is None
+            )
     assert sum("distnet.nonexistent_domain.service.run" in r.message for r in caplog.records) == 1
     assert await jobs.run_job("real", sessionmaker=sessionmaker, settings=settings, jobs=listed) == 42
     with pytest.raises(KeyError):
@@ -166,8 +201,16 @@ async def test_run_job_skips_missing_targets_and_logs_once(sessionmaker, setting
 
 def test_job_list_names_every_periodic_job():
     names = {job.name for job in jobs.JOBS}
-    assert {"outbox_relay", "erase_personal_data", "settlement", "risk_scan", "maintenance_windows",
-            "forfeit_withheld", "appeal_claim_expiry", "rank_evaluation"} <= names
+    assert {
+        "outbox_relay",
+        "erase_personal_data",
+        "settlement",
+        "risk_scan",
+        "maintenance_windows",
+        "forfeit_withheld",
+        "appeal_claim_expiry",
+        "rank_evaluation",
+    } <= names
     assert jobs.jobs_by_name()["outbox_relay"].interval == timedelta(seconds=2)
     # the jobs that exist today resolve to async functions
     for name in ("outbox_relay", "erase_personal_data"):
@@ -188,8 +231,15 @@ async def test_scheduler_enqueues_jobs_that_a_worker_runs_end_to_end(
         event_id = str(await emit(s, "test.ping", {"n": 1}))
         await s.commit()
     relay_only = [j for j in jobs.JOBS if j.name == "outbox_relay"]
-    leader = LeaderScheduler(settings, database_url=database_url, jobs=relay_only, retry_interval=0.1,
-                             heartbeat=0.1, lock_key=7_000_000_003, name="e2e")
+    leader = LeaderScheduler(
+        settings,
+        database_url=database_url,
+        jobs=relay_only,
+        retry_interval=0.1,
+        heartbeat=0.1,
+        lock_key=7_000_000_003,
+        name="e2e",
+    )
     task = asyncio.create_task(leader.run())
     try:
         await wait_until(lambda: len(handler_log) == 2)

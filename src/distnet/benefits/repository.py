@@ -35,12 +35,14 @@ _ENSURE_DEFAULT = text(
 
 _READY = text(
     "SELECT EXISTS (SELECT 1 FROM benefit_catalogue) AND (SELECT count(*) FROM ledger_account "
-    "WHERE distributor_id IS NULL AND currency = 'PTS') >= :n")
+    "WHERE distributor_id IS NULL AND currency = 'PTS') >= :n"
+)
 
 
 _ENSURE_DEFAULT_ACCOUNTS = text(
     "INSERT INTO ledger_account (distributor_id, kind, currency, balance) "
-    "SELECT NULL, k, 'PTS', 0 FROM unnest(CAST(:platform AS text[])) k ON CONFLICT DO NOTHING")
+    "SELECT NULL, k, 'PTS', 0 FROM unnest(CAST(:platform AS text[])) k ON CONFLICT DO NOTHING"
+)
 
 
 async def ensure_default(session: AsyncSession) -> None:
@@ -49,11 +51,18 @@ async def ensure_default(session: AsyncSession) -> None:
         return
     await session.execute(text("SELECT pg_advisory_xact_lock(7018)"))
     await session.execute(_ENSURE_DEFAULT_ACCOUNTS, {"platform": list(POINTS_PLATFORM_ACCOUNTS)})
-    await session.execute(_ENSURE_DEFAULT, {
-        "name": DEFAULT_CATALOGUE_NAME,
-        "ranks": [t.rank for t in DEFAULT_TIERS], "discounts": [t.discount_bps for t in DEFAULT_TIERS],
-        "monthly": [t.monthly_points for t in DEFAULT_TIERS], "earn": [t.earn_rate_bps for t in DEFAULT_TIERS],
-        "referral": [t.referral_points for t in DEFAULT_TIERS], "flags": [",".join(t.flags) for t in DEFAULT_TIERS]})
+    await session.execute(
+        _ENSURE_DEFAULT,
+        {
+            "name": DEFAULT_CATALOGUE_NAME,
+            "ranks": [t.rank for t in DEFAULT_TIERS],
+            "discounts": [t.discount_bps for t in DEFAULT_TIERS],
+            "monthly": [t.monthly_points for t in DEFAULT_TIERS],
+            "earn": [t.earn_rate_bps for t in DEFAULT_TIERS],
+            "referral": [t.referral_points for t in DEFAULT_TIERS],
+            "flags": [",".join(t.flags) for t in DEFAULT_TIERS],
+        },
+    )
 
 
 CATALOGUE_AT = """SELECT id FROM benefit_catalogue WHERE effective_from <= {at}
@@ -63,10 +72,16 @@ CATALOGUE_AT = """SELECT id FROM benefit_catalogue WHERE effective_from <= {at}
 
 async def catalogue_at(session: AsyncSession, at: Any = None) -> tuple[Any, dict[str, Tier]]:
     """(catalogue row, tiers by rank) in effect at ``at`` (now)."""
-    row = (await session.execute(text(
-        "SELECT id, version, name, effective_from, point_value_minor, referral_min_order FROM benefit_catalogue "
-        "WHERE effective_from <= coalesce(CAST(:at AS timestamptz), now()) "
-        "ORDER BY effective_from DESC, version DESC LIMIT 1"), {"at": at})).first()
+    row = (
+        await session.execute(
+            text(
+                "SELECT id, version, name, effective_from, point_value_minor, referral_min_order FROM benefit_catalogue "
+                "WHERE effective_from <= coalesce(CAST(:at AS timestamptz), now()) "
+                "ORDER BY effective_from DESC, version DESC LIMIT 1"
+            ),
+            {"at": at},
+        )
+    ).first()
     if row is None:
         await ensure_default(session)
         return await catalogue_at(session, at)
@@ -74,23 +89,36 @@ async def catalogue_at(session: AsyncSession, at: Any = None) -> tuple[Any, dict
 
 
 async def tiers_of(session: AsyncSession, catalogue_id: int) -> dict[str, Tier]:
-    rows = await session.execute(text(
-        "SELECT rank, discount_bps, category_discounts, monthly_points, earn_rate_bps, referral_points, flags "
-        "FROM benefit_tier WHERE catalogue_id = :c"), {"c": catalogue_id})
+    rows = await session.execute(
+        text(
+            "SELECT rank, discount_bps, category_discounts, monthly_points, earn_rate_bps, referral_points, flags "
+            "FROM benefit_tier WHERE catalogue_id = :c"
+        ),
+        {"c": catalogue_id},
+    )
     return {r.rank: tier_from_row(r) for r in rows}
 
 
 async def catalogues(session: AsyncSession) -> list[Any]:
     await ensure_default(session)
-    return list((await session.execute(text(
-        "SELECT id, version, name, effective_from, point_value_minor, referral_min_order, created_at, created_by "
-        "FROM benefit_catalogue ORDER BY version DESC"))).all())
+    return list(
+        (
+            await session.execute(
+                text(
+                    "SELECT id, version, name, effective_from, point_value_minor, referral_min_order, created_at, created_by "
+                    "FROM benefit_catalogue ORDER BY version DESC"
+                )
+            )
+        ).all()
+    )
 
 
 async def member(session: AsyncSession, distributor_id: int) -> Any:
     """The member's rank and since when, status, and active holds (violation or maintenance)."""
-    return (await session.execute(text(
-        """
+    return (
+        await session.execute(
+            text(
+                """
         SELECT d.id, d.rank, coalesce(d.rank_since, d.joined_at) AS rank_since, d.status,
                coalesce((SELECT jsonb_agg(jsonb_build_object('id', h.id, 'reason', h.reason, 'since', h.started_at,
                                                              'ends_at', h.ends_at) ORDER BY h.started_at, h.id)
@@ -98,38 +126,80 @@ async def member(session: AsyncSession, distributor_id: int) -> Any:
                           WHERE h.distributor_id = d.id AND h.lifted_at IS NULL AND h.started_at <= now()
                             AND (h.ends_at IS NULL OR h.ends_at > now())), '[]'::jsonb) AS holds
           FROM distributor d WHERE d.id = :d
-        """), {"d": distributor_id})).first()
-
-
-async def insert_catalogue(session: AsyncSession, *, name: str, effective_from: Any, point_value_minor: int,
-                           referral_min_order: int, created_by: str, tiers: list[Tier]) -> Any:
-    await session.execute(text("LOCK TABLE benefit_catalogue IN SHARE ROW EXCLUSIVE MODE"))  # versions in order
-    row = (await session.execute(text(
         """
+            ),
+            {"d": distributor_id},
+        )
+    ).first()
+
+
+async def insert_catalogue(
+    session: AsyncSession,
+    *,
+    name: str,
+    effective_from: Any,
+    point_value_minor: int,
+    referral_min_order: int,
+    created_by: str,
+    tiers: list[Tier],
+) -> Any:
+    await session.execute(
+        text("LOCK TABLE benefit_catalogue IN SHARE ROW EXCLUSIVE MODE")
+    )  # versions in order
+    row = (
+        await session.execute(
+            text(
+                """
         INSERT INTO benefit_catalogue (version, name, effective_from, point_value_minor, referral_min_order, created_by)
         SELECT coalesce(max(version), 0) + 1, :name, :eff, :pv, :rmin, :by FROM benefit_catalogue
         RETURNING id, version, name, effective_from, point_value_minor, referral_min_order, created_at, created_by
-        """), {"name": name, "eff": effective_from, "pv": point_value_minor, "rmin": referral_min_order,
-               "by": created_by})).one()
-    await session.execute(text(
         """
+            ),
+            {
+                "name": name,
+                "eff": effective_from,
+                "pv": point_value_minor,
+                "rmin": referral_min_order,
+                "by": created_by,
+            },
+        )
+    ).one()
+    await session.execute(
+        text(
+            """
         INSERT INTO benefit_tier (catalogue_id, rank, discount_bps, category_discounts, monthly_points, earn_rate_bps,
                                   referral_points, flags)
         SELECT :c, t.rank, t.discount, t.cats, t.monthly, t.earn, t.referral,
                coalesce(string_to_array(nullif(t.flags, ''), ','), '{}')
           FROM jsonb_to_recordset(CAST(:tiers AS jsonb))
                AS t(rank text, discount int, cats jsonb, monthly bigint, earn int, referral bigint, flags text)
-        """), {"c": row.id, "tiers": _tiers_json(tiers)})
+        """
+        ),
+        {"c": row.id, "tiers": _tiers_json(tiers)},
+    )
     return row
 
 
 def _tiers_json(tiers: list[Tier]) -> str:
-    return json.dumps([{"rank": t.rank, "discount": t.discount_bps, "cats": t.category_discounts,
-                        "monthly": t.monthly_points, "earn": t.earn_rate_bps, "referral": t.referral_points,
-                        "flags": ",".join(t.flags)} for t in tiers])
+    return json.dumps(
+        [
+            {
+                "rank": t.rank,
+                "discount": t.discount_bps,
+                "cats": t.category_discounts,
+                "monthly": t.monthly_points,
+                "earn": t.earn_rate_bps,
+                "referral": t.referral_points,
+                "flags": ",".join(t.flags),
+            }
+            for t in tiers
+        ]
+    )
 
 
 NOW = text("SELECT now()")
 
 
-POINTS_BALANCES = text("SELECT kind, balance FROM ledger_account WHERE distributor_id = :d AND currency = 'PTS'")
+POINTS_BALANCES = text(
+    "SELECT kind, balance FROM ledger_account WHERE distributor_id = :d AND currency = 'PTS'"
+)

@@ -71,13 +71,26 @@ def reversal_split(due: int, remaining: int) -> tuple[int, int]:
 
 
 def benefit_codes(tier: Tier) -> list[str]:
-    codes = [c for c, v in (("discount", tier.discount_bps or tier.category_discounts),
-                            ("monthly_points", tier.monthly_points), ("points_earning", tier.earn_rate_bps),
-                            ("referral_points", tier.referral_points)) if v]
+    codes = [
+        c
+        for c, v in (
+            ("discount", tier.discount_bps or tier.category_discounts),
+            ("monthly_points", tier.monthly_points),
+            ("points_earning", tier.earn_rate_bps),
+            ("referral_points", tier.referral_points),
+        )
+        if v
+    ]
     return codes + list(tier.flags)
 
 
 def tier_from_row(row: Any) -> Tier:
-    return Tier(rank=row.rank, discount_bps=row.discount_bps, monthly_points=int(row.monthly_points),
-                earn_rate_bps=row.earn_rate_bps, referral_points=int(row.referral_points), flags=tuple(row.flags),
-                category_discounts={k: int(v) for k, v in (row.category_discounts or {}).items()})
+    return Tier(
+        rank=row.rank,
+        discount_bps=row.discount_bps,
+        monthly_points=int(row.monthly_points),
+        earn_rate_bps=row.earn_rate_bps,
+        referral_points=int(row.referral_points),
+        flags=tuple(row.flags),
+        category_discounts={k: int(v) for k, v in (row.category_discounts or {}).items()},
+    )

@@ -13,12 +13,14 @@ class TierIn(msgspec.Struct, forbid_unknown_fields=True):
     rank: Annotated[str, msgspec.Meta(min_length=1, max_length=16)]
     discount_bps: Bps = 0
     category_discounts: dict[Annotated[str, msgspec.Meta(min_length=1, max_length=64)], Bps] = msgspec.field(
-        default_factory=dict)
+        default_factory=dict
+    )
     monthly_points: Points = 0
     earn_rate_bps: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 0
     referral_points: Points = 0
-    flags: Annotated[list[Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,47}$")]],
-                     msgspec.Meta(max_length=30)] = msgspec.field(default_factory=list)
+    flags: Annotated[
+        list[Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,47}$")]], msgspec.Meta(max_length=30)
+    ] = msgspec.field(default_factory=list)
 
 
 class CatalogueCreate(msgspec.Struct, forbid_unknown_fields=True):

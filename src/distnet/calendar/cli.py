@@ -16,21 +16,29 @@ from distnet.settings import Settings
 
 
 def register(app: typer.Typer) -> None:
-    calendar_app = typer.Typer(help="business calendar: public holidays and make-up working days (调休)",
-                               no_args_is_help=True)
+    calendar_app = typer.Typer(
+        help="business calendar: public holidays and make-up working days (调休)", no_args_is_help=True
+    )
     app.add_typer(calendar_app, name="calendar")
 
     @calendar_app.command("load")
     def load(
-        file: Annotated[Path | None, typer.Argument(help="a year's table as JSON (see calendar/data/cn-2026.json)")]
-        = None,
-        builtin: Annotated[int | None, typer.Option(help="load the shipped table of this year instead")] = None,
+        file: Annotated[
+            Path | None, typer.Argument(help="a year's table as JSON (see calendar/data/cn-2026.json)")
+        ] = None,
+        builtin: Annotated[
+            int | None, typer.Option(help="load the shipped table of this year instead")
+        ] = None,
     ) -> None:
         """Replace a year's holidays and make-up working days (audited)."""
         if (file is None) == (builtin is None):
             raise typer.BadParameter("give a FILE or --builtin YEAR")
         try:
-            table = service.builtin_year(builtin) if builtin is not None else service.parse_year(file.read_bytes())  # type: ignore[union-attr]
+            table = (
+                service.builtin_year(builtin)
+                if builtin is not None
+                else service.parse_year(file.read_bytes())  # type: ignore[union-attr]
+            )
         except DistnetError as exc:
             typer.echo(f"error: {exc.message}", err=True)
             raise typer.Exit(1) from exc

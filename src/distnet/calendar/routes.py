@@ -16,10 +16,23 @@ from distnet.kit.errors import ValidationFailed
 from distnet.kit.http import roles
 
 Year = Annotated[int, Parameter(ge=2000, le=2100)]
-NewYear = Annotated[CalendarYearPut, Body(examples=[Example(summary="Two days of 2026", value={
-    "source": "国务院办公厅关于2026年部分节假日安排的通知",
-    "days": [{"day": "2026-10-01", "working": False, "name": "国庆节"},
-             {"day": "2026-10-10", "working": True, "name": "国庆节调休"}]})])]
+NewYear = Annotated[
+    CalendarYearPut,
+    Body(
+        examples=[
+            Example(
+                summary="Two days of 2026",
+                value={
+                    "source": "国务院办公厅关于2026年部分节假日安排的通知",
+                    "days": [
+                        {"day": "2026-10-01", "working": False, "name": "国庆节"},
+                        {"day": "2026-10-10", "working": True, "name": "国庆节调休"},
+                    ],
+                },
+            )
+        ]
+    ),
+]
 
 
 async def _view(session: AsyncSession, year: int) -> CalendarYearView:
@@ -35,13 +48,20 @@ class CalendarController(Controller):
     async def show(self, session: AsyncSession, year: Year) -> CalendarYearView:
         return await _view(session, year)
 
-    @put("/{year:int}", opt=roles(Role.admin),
-         summary="Replace a year's table (audited); the appeal SLA counts working days from it")
-    async def replace(self, session: AsyncSession, principal: Principal, year: Year,
-                      data: NewYear) -> CalendarYearView:
+    @put(
+        "/{year:int}",
+        opt=roles(Role.admin),
+        summary="Replace a year's table (audited); the appeal SLA counts working days from it",
+    )
+    async def replace(
+        self, session: AsyncSession, principal: Principal, year: Year, data: NewYear
+    ) -> CalendarYearView:
         if any(d.day.year != year for d in data.days):
             raise ValidationFailed(f"every day must be in {year}", field="days")
-        table = service.CalendarYear(year=year, source=data.source, days=tuple(
-            service.CalendarDay(d.day, d.working, d.name) for d in data.days))
+        table = service.CalendarYear(
+            year=year,
+            source=data.source,
+            days=tuple(service.CalendarDay(d.day, d.working, d.name) for d in data.days),
+        )
         await service.load_year(session, principal=principal, table=table)
         return await _view(session, year)

@@ -43,7 +43,9 @@ def is_working(day: date, overrides: Mapping[date, bool]) -> bool:
     return overrides.get(day, day.weekday() < 5)
 
 
-def add_working_days(start: datetime, days: int, *, zone: ZoneInfo, overrides: Mapping[date, bool]) -> datetime:
+def add_working_days(
+    start: datetime, days: int, *, zone: ZoneInfo, overrides: Mapping[date, bool]
+) -> datetime:
     """``days`` working days after ``start``, at the same local time of day (in ``zone``)."""
     local = start.astimezone(zone)
     day = local.date()
@@ -54,7 +56,9 @@ def add_working_days(start: datetime, days: int, *, zone: ZoneInfo, overrides: M
     return datetime.combine(day, local.time(), tzinfo=zone).astimezone(UTC)
 
 
-async def working_days_after(session: AsyncSession, *, start: datetime, days: int, zone: ZoneInfo) -> datetime:
+async def working_days_after(
+    session: AsyncSession, *, start: datetime, days: int, zone: ZoneInfo
+) -> datetime:
     first = start.astimezone(zone).date()
     # the longest run of days off (Spring Festival: 9) fits many times into this window
     overrides = await repo.overrides(session, first=first, last=first + timedelta(days=3 * days + 30))
@@ -67,8 +71,9 @@ def parse_year(document: bytes | str) -> CalendarYear:
     try:
         raw = json.loads(document)
         year = int(raw["year"])
-        days = tuple(CalendarDay(date.fromisoformat(d["day"]), bool(d["working"]), str(d["name"]))
-                     for d in raw["days"])
+        days = tuple(
+            CalendarDay(date.fromisoformat(d["day"]), bool(d["working"]), str(d["name"])) for d in raw["days"]
+        )
     except (ValueError, KeyError, TypeError) as exc:
         raise ValidationFailed(f"not a calendar year document: {exc}", field="days") from None
     return CalendarYear(year=year, source=raw.get("source"), days=days)
@@ -78,8 +83,9 @@ def builtin_year(year: int) -> CalendarYear:
     path = BUILTIN / f"cn-{year}.json"
     if not path.exists():
         shipped = sorted(p.stem.removeprefix("cn-") for p in BUILTIN.glob("cn-*.json"))
-        raise ValidationFailed(f"no shipped table for {year} (shipped: {', '.join(shipped)}); load a file instead",
-                               field="year")
+        raise ValidationFailed(
+            f"no shipped table for {year} (shipped: {', '.join(shipped)}); load a file instead", field="year"
+        )
     return parse_year(path.read_bytes())
 
 
@@ -102,9 +108,18 @@ async def load_year(session: AsyncSession, *, principal: Principal, table: Calen
     """Replace the year's table (audited); returns the number of days stored."""
     check_year(table)
     before = await repo.year_days(session, table.year)
-    await repo.replace_year(session, table.year, [(d.day, d.working, d.name) for d in table.days], table.source)
-    await audit.record(session, principal, "calendar.load", "calendar_year", table.year,
-                       before={"days": len(before)}, after={"days": len(table.days), "source": table.source})
+    await repo.replace_year(
+        session, table.year, [(d.day, d.working, d.name) for d in table.days], table.source
+    )
+    await audit.record(
+        session,
+        principal,
+        "calendar.load",
+        "calendar_year",
+        table.year,
+        before={"days": len(before)},
+        after={"days": len(table.days), "source": table.source},
+    )
     return len(table.days)
 
 

@@ -20,21 +20,62 @@ class ClosureController(Controller):
     path = "/api/v1/me/closure"
     tags = ["closure"]
 
-    @post("/code", opt=roles(Role.distributor, raises=[DistributorNotFound, DistributorClosed, NoVerifiedContact,
-                                                CodeLocked, RateLimited]), status_code=201, summary="Send a one-time code to confirm a closure")
-    async def code(self, session: AsyncSession, settings: Settings, principal: Principal,
-                   limiter: RateLimiter) -> CodeSent:
+    @post(
+        "/code",
+        opt=roles(
+            Role.distributor,
+            raises=[DistributorNotFound, DistributorClosed, NoVerifiedContact, CodeLocked, RateLimited],
+        ),
+        status_code=201,
+        summary="Send a one-time code to confirm a closure",
+    )
+    async def code(
+        self, session: AsyncSession, settings: Settings, principal: Principal, limiter: RateLimiter
+    ) -> CodeSent:
         issued = await service.request_code(session, settings=settings, principal=principal, limiter=limiter)
         return CodeSent(issued.channel, issued.sent_to, issued.expires_at)
 
-    @post("/", opt=roles(Role.distributor, raises=[DistributorNotFound, DistributorClosed, ClosureRefused, CodeWrong,
-                                            CodeExpired, CodeMissing, CodeLocked, RateLimited]), status_code=200, summary="Close my account (注销) with the code and a reason")
-    async def close(self, session: AsyncSession, settings: Settings, principal: Principal, limiter: RateLimiter,
-                    data: ClosureCreate) -> ClosureView:
-        return await service.close(session, settings=settings, principal=principal,
-                                   distributor_id=own_id(principal), reason=data.reason,
-                                   reason_text=data.reason_text, code=data.code, limiter=limiter)
+    @post(
+        "/",
+        opt=roles(
+            Role.distributor,
+            raises=[
+                DistributorNotFound,
+                DistributorClosed,
+                ClosureRefused,
+                CodeWrong,
+                CodeExpired,
+                CodeMissing,
+                CodeLocked,
+                RateLimited,
+            ],
+        ),
+        status_code=200,
+        summary="Close my account (注销) with the code and a reason",
+    )
+    async def close(
+        self,
+        session: AsyncSession,
+        settings: Settings,
+        principal: Principal,
+        limiter: RateLimiter,
+        data: ClosureCreate,
+    ) -> ClosureView:
+        return await service.close(
+            session,
+            settings=settings,
+            principal=principal,
+            distributor_id=own_id(principal),
+            reason=data.reason,
+            reason_text=data.reason_text,
+            code=data.code,
+            limiter=limiter,
+        )
 
-    @get("/", opt=roles(Role.distributor, raises=[DistributorNotFound]), summary="My closure: state, what it waits for, when personal data is erased")
+    @get(
+        "/",
+        opt=roles(Role.distributor, raises=[DistributorNotFound]),
+        summary="My closure: state, what it waits for, when personal data is erased",
+    )
     async def show(self, session: AsyncSession, principal: Principal) -> ClosureView:
         return await service.view(session, distributor_id=own_id(principal))

@@ -61,8 +61,10 @@ def _now() -> datetime:
 
 async def waits_for(session: AsyncSession, *, distributor_id: int) -> list[Blocker]:
     rows = (await session.execute(repo.WAITING, {"d": distributor_id})).all()
-    return [Blocker(f"money_{r.kind}", WAIT_TEXT[r.kind].format(amount=format_amount(int(r.balance))))
-            for r in rows]
+    return [
+        Blocker(f"money_{r.kind}", WAIT_TEXT[r.kind].format(amount=format_amount(int(r.balance))))
+        for r in rows
+    ]
 
 
 async def closure_waits_for_payout(session: AsyncSession, *, distributor_id: int) -> bool:
@@ -72,7 +74,10 @@ async def closure_waits_for_payout(session: AsyncSession, *, distributor_id: int
 
 
 async def _distributor(session: AsyncSession, *, distributor_id: int, lock: bool = False) -> Distributor:
-    if await session.scalar(repo.LOCK_DISTRIBUTOR if lock else repo.DISTRIBUTOR, {"d": distributor_id}) is None:
+    if (
+        await session.scalar(repo.LOCK_DISTRIBUTOR if lock else repo.DISTRIBUTOR, {"d": distributor_id})
+        is None
+    ):
         raise DistributorNotFound(f"no distributor {distributor_id}")
     found = await session.get(Distributor, distributor_id, populate_existing=True)
     assert found is not None
@@ -85,15 +90,17 @@ def _own(principal: Principal) -> int:
     return principal.distributor_id
 
 
-async def request_code(session: AsyncSession, *, settings: Settings, principal: Principal,
-                       limiter: RateLimiter | None = None) -> IssuedCode:
+async def request_code(
+    session: AsyncSession, *, settings: Settings, principal: Principal, limiter: RateLimiter | None = None
+) -> IssuedCode:
     """``POST /me/closure/code``: a code to the owner's verified phone or e-mail (else the inbox)."""
     distributor_id = _own(principal)
     d = await _distributor(session, distributor_id=distributor_id)
     if d.status != ClosureState.active:
         raise DistributorClosed(f"the account is already {d.status}")
-    return await issue_code(session, settings=settings, distributor_id=distributor_id, purpose="closure",
-                            limiter=limiter)
+    return await issue_code(
+        session, settings=settings, distributor_id=distributor_id, purpose="closure", limiter=limiter
+    )
 
 
 def _check_reason(reason: str | None, reason_text: str | None) -> None:
@@ -103,15 +110,26 @@ def _check_reason(reason: str | None, reason_text: str | None) -> None:
         raise ValidationFailed("tell us the reason in reason_text", field="reason_text")
 
 
-async def close(session: AsyncSession, *, settings: Settings, principal: Principal, distributor_id: int,
-                reason: str | None, reason_text: str | None = None, code: str | None = None,
-                note: str | None = None, limiter: RateLimiter | None = None) -> ClosureView:
+async def close(
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    principal: Principal,
+    distributor_id: int,
+    reason: str | None,
+    reason_text: str | None = None,
+    code: str | None = None,
+    note: str | None = None,
+    limiter: RateLimiter | None = None,
+) -> ClosureView:
     """The owner closes with the one-time code; an admin without it (see module doc)."""
     ensure_self_or_staff(principal, distributor_id, Role.admin)
     by_owner = principal.distributor_id == distributor_id
     _check_reason(reason, reason_text)
     if by_owner and not code:
-        raise ValidationFailed("the one-time code from POST /api/v1/me/closure/code is required", field="code")
+        raise ValidationFailed(
+            "the one-time code from POST /api/v1/me/closure/code is required", field="code"
+        )
     await network_repo.lock_network_moves(session)
     d = await _distributor(session, distributor_id=distributor_id, lock=True)
     did, sponsor_id, before = d.id, d.sponsor_id, d.status
@@ -126,38 +144,71 @@ async def close(session: AsyncSession, *, settings: Settings, principal: Princip
     if blockers:
         raise ClosureRefused("the account cannot be closed yet", extra={"reasons": blockers})
     if by_owner:
-        await check_code(session, settings=settings, distributor_id=did, purpose="closure", code=code or "",
-                         limiter=limiter)
+        await check_code(
+            session,
+            settings=settings,
+            distributor_id=did,
+            purpose="closure",
+            code=code or "",
+            limiter=limiter,
+        )
     waiting = await waits_for(session, distributor_id=did)
     target = ClosureState.closing if waiting and not violator else ClosureState.closed
     transition(before, target)
     await network_repo.lock_subtree(session, did)
     children = await network_repo.compress_out(session, did, sponsor_id)
     now = _now()
-    values: dict[str, object] = {"status": target.value, "closure_reason": reason,
-                                 "closure_note": (reason_text or "").strip() or None, "closure_requested_at": now}
+    values: dict[str, object] = {
+        "status": target.value,
+        "closure_reason": reason,
+        "closure_note": (reason_text or "").strip() or None,
+        "closure_requested_at": now,
+    }
     if target == ClosureState.closed:
-        values |= {"closed_at": now, "erase_after": now + timedelta(days=settings.business.erasure_retention_days)}
+        values |= {
+            "closed_at": now,
+            "erase_after": now + timedelta(days=settings.business.erasure_retention_days),
+        }
     await session.execute(update(Distributor).where(Distributor.id == did).values(**values))
     card = await cards.live_card(session, distributor_id=did)
     if card is not None:
         await cards.cancel_card(session, principal=principal, card=card, reason="account_closed")
-    await audit.record(session, principal, f"distributor.{target.value}", "distributor", did,
-                       before={"status": before},
-                       after={"status": target.value, "reason": reason, "reason_text": reason_text,
-                              "by": "owner" if by_owner else "admin", "verified_by_code": by_owner,
-                              "violator_terminated": violator and not by_owner, "note": note,
-                              "children_moved": children, "new_sponsor_id": sponsor_id,
-                              "waits_for": [w.code for w in waiting] if target == ClosureState.closing else []})
+    await audit.record(
+        session,
+        principal,
+        f"distributor.{target.value}",
+        "distributor",
+        did,
+        before={"status": before},
+        after={
+            "status": target.value,
+            "reason": reason,
+            "reason_text": reason_text,
+            "by": "owner" if by_owner else "admin",
+            "verified_by_code": by_owner,
+            "violator_terminated": violator and not by_owner,
+            "note": note,
+            "children_moved": children,
+            "new_sponsor_id": sponsor_id,
+            "waits_for": [w.code for w in waiting] if target == ClosureState.closing else [],
+        },
+    )
     if target == ClosureState.closed:
-        await outbox.emit(session, "distributor.closed", {"id": did, "children_moved": children},
-                          distributor_id=did)
+        await outbox.emit(
+            session, "distributor.closed", {"id": did, "children_moved": children}, distributor_id=did
+        )
     else:
-        await outbox.emit(session, "distributor.closing", {"id": did, "children_moved": children},
-                          distributor_id=did)
+        await outbox.emit(
+            session, "distributor.closing", {"id": did, "children_moved": children}, distributor_id=did
+        )
         total = sum(int(r[1]) for r in (await session.execute(repo.WAITING, {"d": did})).all())
-        await notify(session, distributor_id=did, event_key=f"closing:{did}", kind="closure_pending_payout",
-                     params={"amount": total, "retention_days": settings.business.erasure_retention_days})
+        await notify(
+            session,
+            distributor_id=did,
+            event_key=f"closing:{did}",
+            kind="closure_pending_payout",
+            params={"amount": total, "retention_days": settings.business.erasure_retention_days},
+        )
     session.expire_all()
     result = await view(session, distributor_id=did)
     result.downline_moved_to, result.children_moved = sponsor_id, children
@@ -172,13 +223,30 @@ async def complete_if_paid(session: AsyncSession, *, settings: Settings, distrib
         return False
     transition(status, ClosureState.closed)
     now = _now()
-    await session.execute(update(Distributor).where(Distributor.id == distributor_id).values(
-        status=ClosureState.closed.value, closed_at=now,
-        erase_after=now + timedelta(days=settings.business.erasure_retention_days)))
-    await audit.record(session, SYSTEM, "distributor.closed", "distributor", distributor_id,
-                       before={"status": status}, after={"status": "closed", "after": "final payout paid"})
-    await outbox.emit(session, "distributor.closed", {"id": distributor_id, "children_moved": 0},
-                      distributor_id=distributor_id)
+    await session.execute(
+        update(Distributor)
+        .where(Distributor.id == distributor_id)
+        .values(
+            status=ClosureState.closed.value,
+            closed_at=now,
+            erase_after=now + timedelta(days=settings.business.erasure_retention_days),
+        )
+    )
+    await audit.record(
+        session,
+        SYSTEM,
+        "distributor.closed",
+        "distributor",
+        distributor_id,
+        before={"status": status},
+        after={"status": "closed", "after": "final payout paid"},
+    )
+    await outbox.emit(
+        session,
+        "distributor.closed",
+        {"id": distributor_id, "children_moved": 0},
+        distributor_id=distributor_id,
+    )
     return True
 
 
@@ -192,23 +260,48 @@ async def reopen_after_return(session: AsyncSession, *, distributor_ids: list[in
     closed = [int(i) for i in await session.scalars(repo.LOCK_CLOSED_AMONG, {"ids": distributor_ids})]
     for did in closed:
         transition(ClosureState.closed, ClosureState.closing)
-        await session.execute(update(Distributor).where(Distributor.id == did).values(
-            status=ClosureState.closing.value, closed_at=None, erase_after=None))
-        await audit.record(session, SYSTEM, "distributor.closing", "distributor", did,
-                           before={"status": "closed"}, after={"status": "closing",
-                                                               "after": "the final payout was returned by the bank"})
+        await session.execute(
+            update(Distributor)
+            .where(Distributor.id == did)
+            .values(status=ClosureState.closing.value, closed_at=None, erase_after=None)
+        )
+        await audit.record(
+            session,
+            SYSTEM,
+            "distributor.closing",
+            "distributor",
+            did,
+            before={"status": "closed"},
+            after={"status": "closing", "after": "the final payout was returned by the bank"},
+        )
     return closed
 
 
 async def view(session: AsyncSession, *, distributor_id: int) -> ClosureView:
     d = await _distributor(session, distributor_id=distributor_id)
     waiting = await waits_for(session, distributor_id=d.id) if d.status == ClosureState.closing else []
-    blockers = ([Blocker(b["code"], b["detail"]) for b in await closure_blockers(session, d.id)
-                 if b["code"] != "payout_in_progress"] if d.status == ClosureState.active else [])
+    blockers = (
+        [
+            Blocker(b["code"], b["detail"])
+            for b in await closure_blockers(session, d.id)
+            if b["code"] != "payout_in_progress"
+        ]
+        if d.status == ClosureState.active
+        else []
+    )
     return ClosureView(
-        distributor_id=d.id, state=d.status, reason=d.closure_reason, reason_text=d.closure_note,
-        requested_at=d.closure_requested_at, closure_waits_for_payout=bool(waiting), waits_for=waiting,
-        blockers=blockers, closed_at=d.closed_at, erase_after=d.erase_after, erased_at=d.erased_at)
+        distributor_id=d.id,
+        state=d.status,
+        reason=d.closure_reason,
+        reason_text=d.closure_note,
+        requested_at=d.closure_requested_at,
+        closure_waits_for_payout=bool(waiting),
+        waits_for=waiting,
+        blockers=blockers,
+        closed_at=d.closed_at,
+        erase_after=d.erase_after,
+        erased_at=d.erased_at,
+    )
 
 
 async def my_view(session: AsyncSession, *, principal: Principal) -> ClosureView:
@@ -229,7 +322,7 @@ async def erase_due(session: AsyncSession, *, now: datetime | None = None) -> in
         await session.execute(statement, params)
     await redact(session, distributor_ids=repo.THE_IDS, params=params)
     await session.execute(repo.ERASE_DISTRIBUTORS, params)
-    await audit.record(session, SYSTEM, "distributor.erased", "distributor_batch", len(due), after={"ids": due})
+    await audit.record(
+        session, SYSTEM, "distributor.erased", "distributor_batch", len(due), after={"ids": due}
+    )
     return len(due)
-
-

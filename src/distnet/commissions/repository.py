@@ -24,12 +24,15 @@ from distnet.ledger.postings import check_posted, posted_columns, posting_ctes
 # plan's max_levels or the platform cap, when the beneficiary is closed, when the order's
 # category is excluded or its amount is below the plan minimum (GET /orders/{id} explains skips).
 # Withheld when the beneficiary has an active violation hold (the earliest one is recorded).
-_QUALIFIED = ("(own_sales >= min_own_sales AND (min_rank IS NULL OR array_position(ARRAY['member', 'silver', 'gold', "
-              "'platinum'], CAST(rank AS text)) >= array_position(ARRAY['member', 'silver', 'gold', 'platinum'], "
-              "CAST(min_rank AS text))))")
+_QUALIFIED = (
+    "(own_sales >= min_own_sales AND (min_rank IS NULL OR array_position(ARRAY['member', 'silver', 'gold', "
+    "'platinum'], CAST(rank AS text)) >= array_position(ARRAY['member', 'silver', 'gold', 'platinum'], "
+    "CAST(min_rank AS text))))"
+)
 """A judged level's beneficiary meets its qualification (commission_qualification)."""
 
-_ATTRIBUTE = """
+_ATTRIBUTE = (
+    """
 WITH {before}o AS (
     {order_rows}
 ), plans AS (
@@ -76,10 +79,14 @@ WITH {before}o AS (
     INSERT INTO commission_skip (order_id, level, beneficiary_id, plan_id, rank, own_sales, min_own_sales, period_days,
                                  min_rank)
     SELECT order_id, level, beneficiary_id, plan_id, rank, own_sales, min_own_sales, period_days, min_rank
-      FROM judged WHERE min_own_sales IS NOT NULL AND NOT """ + "{qualified}" + """
+      FROM judged WHERE min_own_sales IS NOT NULL AND NOT """
+    + "{qualified}"
+    + """
     RETURNING 1
 ), cand AS (
-    SELECT * FROM judged WHERE min_own_sales IS NULL OR """ + "{qualified}" + """
+    SELECT * FROM judged WHERE min_own_sales IS NULL OR """
+    + "{qualified}"
+    + """
     -- no anti-join with existing commissions and no ON CONFLICT: callers attribute orders they
     -- have just inserted in this transaction, so none has any and no other transaction can add
     -- one; if one had, the unique index (order_id, level) fails the statement (speculative
@@ -95,20 +102,44 @@ WITH {before}o AS (
     {accrued}
 ), lines AS (
     {lines}
-), """ + posting_ctes(kind="'commission.accrued'", ref_type=":ref_type", ref_id="{ref_id}", memo=":memo",
-                      when="EXISTS (SELECT 1 FROM accrued WHERE amount > 0)", commission_ids=True) + """{after}
+), """
+    + posting_ctes(
+        kind="'commission.accrued'",
+        ref_type=":ref_type",
+        ref_id="{ref_id}",
+        memo=":memo",
+        when="EXISTS (SELECT 1 FROM accrued WHERE amount > 0)",
+        commission_ids=True,
+    )
+    + """{after}
 SELECT {columns}{count} AS commissions,
        (SELECT coalesce(sum(amount), 0) FROM accrued) AS accrued_amount,
-       """ + posted_columns() + """,
+       """
+    + posted_columns()
+    + """,
        (SELECT id FROM txn) AS transaction_id
 {rows}"""
+)
 
 _ATTRIBUTE = _ATTRIBUTE.replace("{qualified}", _QUALIFIED)
 
 # per commission: the commissions written come back too (one row each, the counts repeated), so a
 # single order's answer needs no second read
-COMMISSION_COLUMNS = ("id", "order_id", "level", "beneficiary_id", "rate_bps", "rank_used", "plan_version", "base",
-                      "amount", "reversed", "status", "hold_until", "withheld_hold_id")
+COMMISSION_COLUMNS = (
+    "id",
+    "order_id",
+    "level",
+    "beneficiary_id",
+    "rate_bps",
+    "rank_used",
+    "plan_version",
+    "base",
+    "amount",
+    "reversed",
+    "status",
+    "hold_until",
+    "withheld_hold_id",
+)
 _ROWS = """, i.* FROM (SELECT i.*, p.version AS plan_version FROM ins i JOIN commission_plan p ON p.id = i.plan_id) i
  RIGHT JOIN (SELECT 1) one ON true ORDER BY i.order_id, i.level"""
 
@@ -158,26 +189,48 @@ _BULK_TAIL = """), summed AS (
 )
 SELECT coalesce(sum(n), 0) AS commissions, coalesce(sum(amount), 0) AS accrued_amount FROM summed"""
 
-_POST_SUMS = text("""
+_POST_SUMS = text(
+    """
 WITH lines AS MATERIALIZED (
     SELECT owner, kind, currency, sum(amount)::bigint AS amount
       FROM accrual_sums GROUP BY 1, 2, 3 HAVING sum(amount) > 0
     UNION ALL
     SELECT NULL::bigint, 'commission_expense', currency, -sum(amount)::bigint
       FROM accrual_sums GROUP BY currency HAVING sum(amount) > 0
-), """ + posting_ctes(kind="'commission.accrued'", ref_type=":ref_type", ref_id=":ref_id", memo=":memo",
-                     when="EXISTS (SELECT 1 FROM lines)") + """
-SELECT """ + posted_columns() + """, (SELECT id FROM txn) AS transaction_id""")
+), """
+    + posting_ctes(
+        kind="'commission.accrued'",
+        ref_type=":ref_type",
+        ref_id=":ref_id",
+        memo=":memo",
+        when="EXISTS (SELECT 1 FROM lines)",
+    )
+    + """
+SELECT """
+    + posted_columns()
+    + """, (SELECT id FROM txn) AS transaction_id"""
+)
 
-_RETURNING = ("id, order_id, level, beneficiary_id, amount, status, plan_id, rank_used, rate_bps, base, reversed, "
-              "hold_until, withheld_hold_id")
+_RETURNING = (
+    "id, order_id, level, beneficiary_id, amount, status, plan_id, rank_used, rate_bps, base, reversed, "
+    "hold_until, withheld_hold_id"
+)
 ORDER_ROWS = "SELECT o.id, o.seller_id, o.amount, o.currency, o.category, o.placed_at FROM orders o WHERE o.id IN ({orders})"
 
 
 @functools.lru_cache(maxsize=32)
-def attribute_sql(orders: str, *, aggregate: bool, before: str = "", order_rows: str | None = None,
-                  after: str = "", columns: str = "", ref_id: str = ":ref_id", rows: bool | None = None,
-                  bulk: bool = False) -> str:
+def attribute_sql(
+    orders: str,
+    *,
+    aggregate: bool,
+    before: str = "",
+    order_rows: str | None = None,
+    after: str = "",
+    columns: str = "",
+    ref_id: str = ":ref_id",
+    rows: bool | None = None,
+    bulk: bool = False,
+) -> str:
     """The attribution statement for the orders whose ids ``orders`` selects. A caller may also
     give the order rows themselves (``order_rows``, e.g. from an INSERT in ``before``: one
     statement that writes an order and its commissions), more CTEs (``after``) and more leading
@@ -188,20 +241,30 @@ def attribute_sql(orders: str, *, aggregate: bool, before: str = "", order_rows:
     if bulk:  # the orders of one currency (``:currency``) and id range; sums to ``accrual_sums``
         # the range is on ``orders`` itself too: its primary key bounds the scan (a plan that read
         # every order by another index per chunk would be quadratic)
-        ranged = ("SELECT o.id, o.seller_id, o.amount, o.currency, o.category, o.placed_at FROM orders o "
-                  f"WHERE o.id >= :chunk_from AND o.id < :chunk_to AND o.currency = :currency AND o.id IN ({orders})")
-        head = _ATTRIBUTE[:_ATTRIBUTE.index("), accrued AS (")]
-        sql = head.format(before=before, order_rows=ranged, returning="beneficiary_id, amount, status") + _BULK_TAIL
+        ranged = (
+            "SELECT o.id, o.seller_id, o.amount, o.currency, o.category, o.placed_at FROM orders o "
+            f"WHERE o.id >= :chunk_from AND o.id < :chunk_to AND o.currency = :currency AND o.id IN ({orders})"
+        )
+        head = _ATTRIBUTE[: _ATTRIBUTE.index("), accrued AS (")]
+        sql = (
+            head.format(before=before, order_rows=ranged, returning="beneficiary_id, amount, status")
+            + _BULK_TAIL
+        )
         return " ".join(re.sub(r"--[^\n]*", "", sql).split())
-    sql = _ATTRIBUTE.format(before=before, order_rows=order_rows or ORDER_ROWS.format(orders=orders), after=after,
-                            columns=columns, ref_id=ref_id,
-                            lines=_LINES_AGGREGATED if aggregate else _LINES_PER_COMMISSION,
-                            accrued=_ACCRUED_CANDIDATES if aggregate else _ACCRUED_INSERTED,
-                            rows=_ROWS if rows else "",
-                            # an import's inserted rows are only counted (a million-row CTE of
-                            # every column spilled to disk)
-                            returning=_RETURNING if rows or not aggregate else "1",
-                            count="(SELECT count(*) FROM ins)")
+    sql = _ATTRIBUTE.format(
+        before=before,
+        order_rows=order_rows or ORDER_ROWS.format(orders=orders),
+        after=after,
+        columns=columns,
+        ref_id=ref_id,
+        lines=_LINES_AGGREGATED if aggregate else _LINES_PER_COMMISSION,
+        accrued=_ACCRUED_CANDIDATES if aggregate else _ACCRUED_INSERTED,
+        rows=_ROWS if rows else "",
+        # an import's inserted rows are only counted (a million-row CTE of
+        # every column spilled to disk)
+        returning=_RETURNING if rows or not aggregate else "1",
+        count="(SELECT count(*) FROM ins)",
+    )
     # without comments and runs of blanks it stays under psycopg's 4,096 characters, so its
     # parameter parsing is cached instead of redone on every order (the SQL has no string
     # literal with "--" or repeated blanks)
@@ -219,8 +282,16 @@ def _bulk_text(orders: str) -> TextClause:
 
 
 async def attribute(
-    session: AsyncSession, orders: str, params: dict[str, Any], *, cap: int, aggregate: bool,
-    ref_type: str, ref_id: object, memo: str | None = None, statement: TextClause | None = None,
+    session: AsyncSession,
+    orders: str,
+    params: dict[str, Any],
+    *,
+    cap: int,
+    aggregate: bool,
+    ref_type: str,
+    ref_id: object,
+    memo: str | None = None,
+    statement: TextClause | None = None,
     rows: bool | None = None,
 ) -> dict[str, Any]:
     """Attribute the orders selected by the SQL ``orders`` (ids); returns counts, the ledger
@@ -228,7 +299,8 @@ async def attribute(
     Raises if a posting found no account (the trigger refuses the imbalance)."""
     rows = not aggregate if rows is None else rows
     found = await pg.fetch(
-        session, statement if statement is not None else _attribute_text(orders, aggregate, rows),
+        session,
+        statement if statement is not None else _attribute_text(orders, aggregate, rows),
         {**params, "cap": cap, "ref_type": ref_type, "ref_id": str(ref_id), "memo": memo},
     )
     first = found[0]._asdict()
@@ -238,7 +310,9 @@ async def attribute(
     if rows:
         # by position (a batch's 3,000 rows)
         pick = operator.itemgetter(*(found[0]._fields.index(k) for k in COMMISSION_COLUMNS))
-        result["rows"] = [dict(zip(COMMISSION_COLUMNS, pick(r), strict=True)) for r in found if r.id is not None]
+        result["rows"] = [
+            dict(zip(COMMISSION_COLUMNS, pick(r), strict=True)) for r in found if r.id is not None
+        ]
     check_posted("attribution", result["lines"], result["posted"])
     return result
 
@@ -250,8 +324,15 @@ CHUNK_ORDERS = 1_000_000
 
 
 async def attribute_in_chunks(
-    session: AsyncSession, orders: str, params: dict[str, Any], *, cap: int, ref_type: str, ref_id: object,
-    memo: str | None = None, chunk: int | None = None,
+    session: AsyncSession,
+    orders: str,
+    params: dict[str, Any],
+    *,
+    cap: int,
+    ref_type: str,
+    ref_id: object,
+    memo: str | None = None,
+    chunk: int | None = None,
 ) -> dict[str, Any]:
     """Attribute any number of orders (an import) in the caller's transaction: one statement per
     currency and id range of about ``chunk`` orders writes the commissions, then one statement
@@ -261,27 +342,51 @@ async def attribute_in_chunks(
     # its joins and sums hash whole chunks: in memory, not spilled at the default 4 MB (this
     # transaction only; the import sets the same)
     await session.execute(text("SET LOCAL work_mem = '256MB'"))
-    spans: Sequence[Any] = (await session.execute(text(
-        f"SELECT currency, min(id), max(id), count(*) FROM orders WHERE id IN ({orders}) GROUP BY currency "
-        "ORDER BY currency"), params)).all()
-    await session.execute(text("CREATE TEMP TABLE IF NOT EXISTS accrual_sums (owner bigint, kind text, currency text, "
-                               "amount bigint, n bigint) ON COMMIT DROP"))
+    spans: Sequence[Any] = (
+        await session.execute(
+            text(
+                f"SELECT currency, min(id), max(id), count(*) FROM orders WHERE id IN ({orders}) GROUP BY currency "
+                "ORDER BY currency"
+            ),
+            params,
+        )
+    ).all()
+    await session.execute(
+        text(
+            "CREATE TEMP TABLE IF NOT EXISTS accrual_sums (owner bigint, kind text, currency text, "
+            "amount bigint, n bigint) ON COMMIT DROP"
+        )
+    )
     await session.execute(text("TRUNCATE accrual_sums"))
     statement = _bulk_text(orders)
     total: dict[str, Any] = {"commissions": 0, "amount": 0}
     for currency, lo, hi, n in spans:
         width = -(-(hi - lo + 1) * chunk // n)  # ids are nearly dense (one sequence): ~chunk orders a range
         for start in range(lo, hi + 1, width):
-            part = (await session.execute(statement, {**params, "cap": cap, "currency": currency, "chunk_from": start,
-                                                      "chunk_to": min(start + width, hi + 1)})).one()
+            part = (
+                await session.execute(
+                    statement,
+                    {
+                        **params,
+                        "cap": cap,
+                        "currency": currency,
+                        "chunk_from": start,
+                        "chunk_to": min(start + width, hi + 1),
+                    },
+                )
+            ).one()
             total["commissions"] += part.commissions
             total["amount"] += part.accrued_amount
-    posted = (await session.execute(_POST_SUMS, {"ref_type": ref_type, "ref_id": str(ref_id), "memo": memo})).one()
+    posted = (
+        await session.execute(_POST_SUMS, {"ref_type": ref_type, "ref_id": str(ref_id), "memo": memo})
+    ).one()
     check_posted("attribution", posted.lines, posted.posted)
     return {**total, "lines": posted.lines, "posted": posted.posted, "transaction_id": posted.transaction_id}
 
 
-async def ensure_accounts_for(session: AsyncSession, orders: str, params: dict[str, Any], default_currency: str) -> None:
+async def ensure_accounts_for(
+    session: AsyncSession, orders: str, params: dict[str, Any], default_currency: str
+) -> None:
     """Open platform accounts for the orders' currencies, and the beneficiaries' accounts in any
     currency other than the default (default-currency accounts are opened at registration)."""
     await session.execute(

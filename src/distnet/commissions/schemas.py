@@ -34,7 +34,8 @@ class PlanCreate(msgspec.Struct, forbid_unknown_fields=True):
     ] = msgspec.field(default_factory=list)
     effective_from: Annotated[datetime, msgspec.Meta(tz=True)] | None = None
     qualifications: Annotated[list[QualificationIn], msgspec.Meta(max_length=10)] = msgspec.field(
-        default_factory=list)
+        default_factory=list
+    )
 
 
 class PlanRate(msgspec.Struct):

@@ -11,17 +11,32 @@ from distnet.kit.graph_svg import GraphEdge, GraphNode, render_svg
 MAX_DRAWN = 40
 
 
-def evidence_svg(graph: dict[str, Any] | None, who: dict[int, Any], *, title: str | None = None) -> str | None:
+def evidence_svg(
+    graph: dict[str, Any] | None, who: dict[int, Any], *, title: str | None = None
+) -> str | None:
     if not graph or not graph.get("nodes"):
         return None
     numbers: dict[str, int] = {}
     nodes = []
     for n in graph["nodes"]:
         nodes.append(_node(n, who, numbers))
-    edges = [GraphEdge(source=str(e["source"]), target=str(e["target"]), flagged=bool(e.get("flagged")),
-                       label=str(e.get("relation", "")).replace("_", " ") or None) for e in graph.get("edges", [])]
-    return render_svg(nodes, edges, max_nodes=MAX_DRAWN, layout="graph", title=title,
-                      more_total=int(graph.get("truncated") or 0))
+    edges = [
+        GraphEdge(
+            source=str(e["source"]),
+            target=str(e["target"]),
+            flagged=bool(e.get("flagged")),
+            label=str(e.get("relation", "")).replace("_", " ") or None,
+        )
+        for e in graph.get("edges", [])
+    ]
+    return render_svg(
+        nodes,
+        edges,
+        max_nodes=MAX_DRAWN,
+        layout="graph",
+        title=title,
+        more_total=int(graph.get("truncated") or 0),
+    )
 
 
 def _node(n: dict[str, Any], who: dict[int, Any], numbers: dict[str, int]) -> GraphNode:
@@ -32,8 +47,10 @@ def _node(n: dict[str, Any], who: dict[int, Any], numbers: dict[str, int]) -> Gr
         label, sub = (w.name, w.code) if w is not None else ("closed account", None)
     else:
         numbers[kind] = numbers.get(kind, 0) + 1
-        label, sub = f"{kind.replace('_', ' ')} {numbers[kind]}", "shared" if kind != "buyer" else (
-            "suspicious" if flagged else None)
+        label, sub = (
+            f"{kind.replace('_', ' ')} {numbers[kind]}",
+            "shared" if kind != "buyer" else ("suspicious" if flagged else None),
+        )
     return GraphNode(id=str(n["id"]), label=label, sublabel=sub, flagged=flagged, group=kind)
 
 

@@ -28,8 +28,14 @@ from distnet.models import (
 
 
 async def failures_since(session: AsyncSession, client: str, since: datetime) -> int:
-    return int(await session.scalar(select(func.count()).select_from(ConsoleSignInAttempt).where(
-        ConsoleSignInAttempt.client == client, ConsoleSignInAttempt.at >= since)) or 0)
+    return int(
+        await session.scalar(
+            select(func.count())
+            .select_from(ConsoleSignInAttempt)
+            .where(ConsoleSignInAttempt.client == client, ConsoleSignInAttempt.at >= since)
+        )
+        or 0
+    )
 
 
 async def record_failure(session: AsyncSession, client: str, step: str) -> None:
@@ -40,12 +46,17 @@ async def forget_failures_before(session: AsyncSession, before: datetime) -> Non
     await session.execute(delete(ConsoleSignInAttempt).where(ConsoleSignInAttempt.at < before))
 
 
-async def session_with_key(session: AsyncSession, token_hash: bytes
-                           ) -> tuple[ConsoleSession, ApiKey, Staff] | None:
-    row = (await session.execute(
-        select(ConsoleSession, ApiKey, Staff).join(ApiKey, ApiKey.id == ConsoleSession.key_id)
-        .join(Staff, Staff.id == ConsoleSession.staff_id).where(ConsoleSession.token_hash == token_hash)
-    )).first()
+async def session_with_key(
+    session: AsyncSession, token_hash: bytes
+) -> tuple[ConsoleSession, ApiKey, Staff] | None:
+    row = (
+        await session.execute(
+            select(ConsoleSession, ApiKey, Staff)
+            .join(ApiKey, ApiKey.id == ConsoleSession.key_id)
+            .join(Staff, Staff.id == ConsoleSession.staff_id)
+            .where(ConsoleSession.token_hash == token_hash)
+        )
+    ).first()
     return (row[0], row[1], row[2]) if row else None
 
 
@@ -54,8 +65,9 @@ async def delete_session(session: AsyncSession, token_hash: bytes) -> None:
 
 
 async def touch_session(session: AsyncSession, token_hash: bytes, at: datetime) -> None:
-    await session.execute(update(ConsoleSession).where(ConsoleSession.token_hash == token_hash)
-                          .values(last_seen_at=at))
+    await session.execute(
+        update(ConsoleSession).where(ConsoleSession.token_hash == token_hash).values(last_seen_at=at)
+    )
 
 
 async def delete_idle_sessions(session: AsyncSession, idle: timedelta, now: datetime) -> int:
@@ -65,6 +77,7 @@ async def delete_idle_sessions(session: AsyncSession, idle: timedelta, now: date
 
 # --------------------------------------------------------------------------- read-only lookups for pages
 # (names and codes instead of ids; searches the API does not offer)
+
 
 @dataclass(frozen=True, slots=True)
 class Who:
@@ -78,10 +91,19 @@ async def who_by_id(session: AsyncSession, ids: Iterable[int]) -> dict[int, Who]
     wanted = sorted({int(i) for i in ids if i is not None})
     if not wanted:
         return {}
-    live_card = (select(Card.number).where(Card.distributor_id == Distributor.id, Card.cancelled_at.is_(None))
-                 .order_by(Card.id.desc()).limit(1).correlate(Distributor).scalar_subquery())
-    rows = await session.execute(select(Distributor.id, Distributor.code, Distributor.name, live_card)
-                                 .where(Distributor.id.in_(wanted)))
+    live_card = (
+        select(Card.number)
+        .where(Card.distributor_id == Distributor.id, Card.cancelled_at.is_(None))
+        .order_by(Card.id.desc())
+        .limit(1)
+        .correlate(Distributor)
+        .scalar_subquery()
+    )
+    rows = await session.execute(
+        select(Distributor.id, Distributor.code, Distributor.name, live_card).where(
+            Distributor.id.in_(wanted)
+        )
+    )
     return {r[0]: Who(r[0], r[1], r[2], r[3]) for r in rows}
 
 
@@ -103,11 +125,22 @@ class HoldRow:
     active: bool
 
 
-async def search_holds(session: AsyncSession, *, card: str | None = None, distributor: str | None = None,
-                       reason: str | None = None, active: bool | None = None, hold_id: int | None = None,
-                       window_id: int | None = None, limit: int = 200) -> list[HoldRow]:
-    stmt = (select(Hold, Card.number, Distributor.code, Distributor.name)
-            .join(Card, Card.id == Hold.card_id).join(Distributor, Distributor.id == Hold.distributor_id))
+async def search_holds(
+    session: AsyncSession,
+    *,
+    card: str | None = None,
+    distributor: str | None = None,
+    reason: str | None = None,
+    active: bool | None = None,
+    hold_id: int | None = None,
+    window_id: int | None = None,
+    limit: int = 200,
+) -> list[HoldRow]:
+    stmt = (
+        select(Hold, Card.number, Distributor.code, Distributor.name)
+        .join(Card, Card.id == Hold.card_id)
+        .join(Distributor, Distributor.id == Hold.distributor_id)
+    )
     if hold_id is not None:
         stmt = stmt.where(Hold.id == hold_id)
     if window_id is not None:
@@ -115,7 +148,9 @@ async def search_holds(session: AsyncSession, *, card: str | None = None, distri
     if card:
         stmt = stmt.where(Card.number == card.replace(" ", ""))
     if distributor:
-        stmt = stmt.where(or_(Distributor.code == distributor.strip().upper(), Distributor.name == distributor.strip()))
+        stmt = stmt.where(
+            or_(Distributor.code == distributor.strip().upper(), Distributor.name == distributor.strip())
+        )
     if reason:
         stmt = stmt.where(Hold.reason == reason)
     if active is not None:
@@ -127,8 +162,22 @@ async def search_holds(session: AsyncSession, *, card: str | None = None, distri
 def _hold_row(h: Hold, number: str, code: str, name: str) -> HoldRow:
     at = datetime.now(UTC)
     active = h.lifted_at is None and h.started_at <= at and (h.ends_at is None or h.ends_at > at)
-    return HoldRow(h.id, number, Who(h.distributor_id, code, name, number), h.reason, h.source_type, h.rule_name,
-                   h.started_at, h.ends_at, h.lifted_at, h.outcome, h.placed_by, h.note, h.risk_case_id, active)
+    return HoldRow(
+        h.id,
+        number,
+        Who(h.distributor_id, code, name, number),
+        h.reason,
+        h.source_type,
+        h.rule_name,
+        h.started_at,
+        h.ends_at,
+        h.lifted_at,
+        h.outcome,
+        h.placed_by,
+        h.note,
+        h.risk_case_id,
+        active,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,23 +196,45 @@ class OrderRow:
 
 async def orders_of_card(session: AsyncSession, card_number: str, *, limit: int = 20) -> list[OrderRow]:
     rows = await session.execute(
-        select(Order, Card.number).join(Card, Card.id == Order.card_id).where(Card.number == card_number)
-        .order_by(Order.placed_at.desc(), Order.id.desc()).limit(limit))
+        select(Order, Card.number)
+        .join(Card, Card.id == Order.card_id)
+        .where(Card.number == card_number)
+        .order_by(Order.placed_at.desc(), Order.id.desc())
+        .limit(limit)
+    )
     return await _order_rows(session, rows.all())
 
 
-async def orders_by_id(session: AsyncSession, ids: Iterable[int], *, limit: int = 200) -> tuple[list[OrderRow], int]:
+async def orders_by_id(
+    session: AsyncSession, ids: Iterable[int], *, limit: int = 200
+) -> tuple[list[OrderRow], int]:
     wanted = sorted({int(i) for i in ids})
     rows = await session.execute(
-        select(Order, Card.number).outerjoin(Card, Card.id == Order.card_id).where(Order.id.in_(wanted[:limit]))
-        .order_by(Order.placed_at, Order.id))
+        select(Order, Card.number)
+        .outerjoin(Card, Card.id == Order.card_id)
+        .where(Order.id.in_(wanted[:limit]))
+        .order_by(Order.placed_at, Order.id)
+    )
     return await _order_rows(session, rows.all()), len(wanted)
 
 
 async def _order_rows(session: AsyncSession, rows: Sequence[Any]) -> list[OrderRow]:
     who = await who_by_id(session, [o.seller_id for o, _ in rows])
-    return [OrderRow(o.id, o.placed_at, o.amount, o.refunded_amount, o.currency, o.external_id, o.source, number,
-                     who.get(o.seller_id), getattr(o, "buyer_ref", None)) for o, number in rows]
+    return [
+        OrderRow(
+            o.id,
+            o.placed_at,
+            o.amount,
+            o.refunded_amount,
+            o.currency,
+            o.external_id,
+            o.source,
+            number,
+            who.get(o.seller_id),
+            getattr(o, "buyer_ref", None),
+        )
+        for o, number in rows
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,8 +248,9 @@ class RuleVersionRow:
 
 
 async def rule_history(session: AsyncSession, *, limit: int = 100) -> list[RuleVersionRow]:
-    rows = await session.scalars(select(RiskRuleVersion).order_by(RiskRuleVersion.created_at.desc(),
-                                                                  RiskRuleVersion.name).limit(limit))
+    rows = await session.scalars(
+        select(RiskRuleVersion).order_by(RiskRuleVersion.created_at.desc(), RiskRuleVersion.name).limit(limit)
+    )
     return [RuleVersionRow(r.name, r.version, r.mode, r.params, r.created_at, r.created_by) for r in rows]
 
 

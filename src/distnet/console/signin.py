@@ -67,9 +67,10 @@ async def _check_throttle(session: AsyncSession, settings: Settings, client: str
     c = settings.console
     since = now_utc() - timedelta(minutes=c.sign_in_window_minutes)
     if await repository.failures_since(session, client, since) >= c.sign_in_failures:
-        raise SignInThrottled(f"too many failed attempts from your address; try again in "
-                              f"{c.sign_in_window_minutes} minutes",
-                              headers={"Retry-After": str(c.sign_in_window_minutes * 60)})
+        raise SignInThrottled(
+            f"too many failed attempts from your address; try again in {c.sign_in_window_minutes} minutes",
+            headers={"Retry-After": str(c.sign_in_window_minutes * 60)},
+        )
 
 
 async def begin(session: AsyncSession, settings: Settings, *, raw_key: str, client: str) -> str:
@@ -80,7 +81,9 @@ async def begin(session: AsyncSession, settings: Settings, *, raw_key: str, clie
     if principal is None:
         refusal = "unknown or revoked key"
     elif principal.staff_id is None:
-        refusal = "this key belongs to no staff member: ask an admin for a key made with 'distnet staff create'"
+        refusal = (
+            "this key belongs to no staff member: ask an admin for a key made with 'distnet staff create'"
+        )
     elif not principal.roles & STAFF:
         refusal = "this key has no staff role"
     if refusal is not None:
@@ -90,9 +93,19 @@ async def begin(session: AsyncSession, settings: Settings, *, raw_key: str, clie
     staff = await session.get(Staff, principal.staff_id)
     assert staff is not None
     token = secrets.token_urlsafe(32)
-    enrol = None if staff.totp_secret is not None else crypto.encrypt(settings.secret_key, pyotp.random_base32())
-    session.add(ConsoleSession(token_hash=_token_hash(token), key_id=principal.key_id, staff_id=staff.id,
-                               stage="second_factor", csrf_token=secrets.token_urlsafe(24), enrol_secret=enrol))
+    enrol = (
+        None if staff.totp_secret is not None else crypto.encrypt(settings.secret_key, pyotp.random_base32())
+    )
+    session.add(
+        ConsoleSession(
+            token_hash=_token_hash(token),
+            key_id=principal.key_id,
+            staff_id=staff.id,
+            stage="second_factor",
+            csrf_token=secrets.token_urlsafe(24),
+            enrol_secret=enrol,
+        )
+    )
     await session.flush()
     return token
 
@@ -126,7 +139,7 @@ def enrolment(settings: Settings, signed: Signed) -> tuple[str, str] | None:
     assert secret is not None
     uri = pyotp.TOTP(secret).provisioning_uri(name=signed.staff.name, issuer_name=ISSUER)
     svg = segno.make(uri, error="m").svg_inline(scale=4, dark="#111", light="#fff")
-    return " ".join(secret[i:i + 4] for i in range(0, len(secret), 4)), svg
+    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)), svg
 
 
 def _matching_step(secret: str, code: str, last_step: int | None) -> int | None:
@@ -135,7 +148,8 @@ def _matching_step(secret: str, code: str, last_step: int | None) -> int | None:
     now_step = int(time.time()) // STEP_SECONDS
     for step in (now_step, now_step - 1, now_step + 1):
         if (last_step is None or step > last_step) and hmac.compare_digest(
-                pyotp.TOTP(secret).at(step * STEP_SECONDS), code):
+            pyotp.TOTP(secret).at(step * STEP_SECONDS), code
+        ):
             return step
     return None
 
@@ -143,8 +157,9 @@ def _matching_step(secret: str, code: str, last_step: int | None) -> int | None:
 MAX_CODE_FAILURES = 5
 
 
-async def verify_code(session: AsyncSession, settings: Settings, signed: Signed, *, code: str,
-                      client: str) -> str:
+async def verify_code(
+    session: AsyncSession, settings: Settings, signed: Signed, *, code: str, client: str
+) -> str:
     """Second factor: returns the active session's new token (a new token after sign-in, so a
     token seen before it is worth nothing)."""
     await _check_throttle(session, settings, client)
@@ -167,11 +182,24 @@ async def verify_code(session: AsyncSession, settings: Settings, signed: Signed,
         staff.totp_secret = row.enrol_secret
     token = secrets.token_urlsafe(32)
     await repository.delete_session(session, signed.token_hash)
-    session.add(ConsoleSession(token_hash=_token_hash(token), key_id=row.key_id, staff_id=staff.id, stage="active",
-                               csrf_token=secrets.token_urlsafe(24)))
+    session.add(
+        ConsoleSession(
+            token_hash=_token_hash(token),
+            key_id=row.key_id,
+            staff_id=staff.id,
+            stage="active",
+            csrf_token=secrets.token_urlsafe(24),
+        )
+    )
     await session.flush()
-    await audit.record(session, signed.principal, "staff.signed_in", "staff", staff.id,
-                       after={"second_factor_enrolled": enrolled_now})
+    await audit.record(
+        session,
+        signed.principal,
+        "staff.signed_in",
+        "staff",
+        staff.id,
+        after={"second_factor_enrolled": enrolled_now},
+    )
     return token
 
 
@@ -184,4 +212,6 @@ async def expire_idle(session: AsyncSession, settings: Settings) -> int:
     """Periodic housekeeping: idle sessions and old failure rows go."""
     at = now_utc()
     await repository.forget_failures_before(session, at - timedelta(days=1))
-    return await repository.delete_idle_sessions(session, timedelta(minutes=settings.console.idle_minutes), at)
+    return await repository.delete_idle_sessions(
+        session, timedelta(minutes=settings.console.idle_minutes), at
+    )

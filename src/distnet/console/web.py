@@ -50,6 +50,7 @@ NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 
 # --------------------------------------------------------------------------- guard
 
+
 def client_of(connection: ASGIConnection) -> str:
     return connection.client.host if connection.client else "unknown"
 
@@ -59,8 +60,15 @@ def _secure(connection: ASGIConnection) -> bool:
 
 
 def set_session_cookie(response: Response, connection: ASGIConnection, settings: Any, token: str) -> None:
-    response.set_cookie(COOKIE, signin.sign(settings, token), path="/console", httponly=True, samesite="strict",
-                        secure=_secure(connection), max_age=settings.console.idle_minutes * 60)
+    response.set_cookie(
+        COOKIE,
+        signin.sign(settings, token),
+        path="/console",
+        httponly=True,
+        samesite="strict",
+        secure=_secure(connection),
+        max_age=settings.console.idle_minutes * 60,
+    )
 
 
 def clear_session_cookie(response: Response) -> None:
@@ -79,8 +87,9 @@ def login_token(connection: ASGIConnection) -> tuple[str, str | None]:
 
 def set_login_cookie(response: Response, connection: ASGIConnection, value: str | None) -> None:
     if value:
-        response.set_cookie(LOGIN_COOKIE, value, path="/console", httponly=True, samesite="strict",
-                            secure=_secure(connection))
+        response.set_cookie(
+            LOGIN_COOKIE, value, path="/console", httponly=True, samesite="strict", secure=_secure(connection)
+        )
 
 
 async def _submitted_csrf(connection: ASGIConnection) -> str | None:
@@ -128,6 +137,7 @@ async def console_guard(connection: ASGIConnection, handler: BaseRouteHandler) -
 
 # --------------------------------------------------------------------------- pages
 
+
 def is_htmx(request: Request) -> bool:
     return request.headers.get("hx-request") == "true"
 
@@ -140,9 +150,14 @@ def nav_for(roles: frozenset[str]) -> list[tuple[str, str]]:
 def page(request: Request, template: str, *, status_code: int = 200, **context: Any) -> Template:
     signed = getattr(request.state, "console", None)
     me = signed.principal if signed is not None and signed.stage == "active" else None
-    base = {"me": me, "roles": me.roles if me else frozenset(), "nav": nav_for(me.roles) if me else [],
-            "csrf": signed.csrf_token if signed is not None else "", "path": request.url.path,
-            "partial": is_htmx(request) and not request.headers.get("hx-boosted")}
+    base = {
+        "me": me,
+        "roles": me.roles if me else frozenset(),
+        "nav": nav_for(me.roles) if me else [],
+        "csrf": signed.csrf_token if signed is not None else "",
+        "path": request.url.path,
+        "partial": is_htmx(request) and not request.headers.get("hx-boosted"),
+    }
     return Template(template_name=template, context={**base, **context}, status_code=status_code)
 
 
@@ -152,6 +167,7 @@ def can(request: Request, *roles: str) -> bool:
 
 
 # --------------------------------------------------------------------------- errors
+
 
 def console_error(request: Request, exc: Exception) -> Response:
     """Errors under /console are pages, never JSON: no session → the login page; a refused action
@@ -174,7 +190,12 @@ def console_error(request: Request, exc: Exception) -> Response:
         import logging
 
         logging.getLogger("distnet.console").exception("unhandled error on %s", request.url.path)
-        status, title, message, headers = 500, "Something went wrong", "an unexpected error occurred; it has been logged", {}
+        status, title, message, headers = (
+            500,
+            "Something went wrong",
+            "an unexpected error occurred; it has been logged",
+            {},
+        )
     if is_htmx(request):
         headers.update({"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"})
         return _flash(request, title, message, headers, details)
@@ -185,7 +206,9 @@ def _details(extra: dict[str, Any]) -> list[str]:
     """Every problem of a refused whole-file import or form, one line each."""
     out = []
     for p in extra.get("problems") or []:
-        where = " · ".join(f"{k.replace('_', ' ')} {p[k]}" for k in ("line", "item_id") if p.get(k) is not None)
+        where = " · ".join(
+            f"{k.replace('_', ' ')} {p[k]}" for k in ("line", "item_id") if p.get(k) is not None
+        )
         out.append(f"{where}: {p.get('problem')}" if where else str(p.get("problem")))
     for e in extra.get("errors") or []:
         out.append(f"{str(e.get('field', '')).replace('_', ' ')}: {e.get('message')}")
@@ -195,18 +218,27 @@ def _details(extra: dict[str, Any]) -> list[str]:
 ACTOR_ID = re.compile(r"\b(?:staff|key):\d+:")
 """Actor strings inside service messages ("claimed by staff:3:Li Na") read as the person's name."""
 
-_HTTP_TITLES = {400: "Bad request", 403: "Not allowed", 404: "Not found", 405: "Not allowed",
-                413: "Too large", 429: "Too many attempts"}
+_HTTP_TITLES = {
+    400: "Bad request",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Not allowed",
+    413: "Too large",
+    429: "Too many attempts",
+}
 
 
-def _flash(request: Request, title: str, message: str, headers: dict[str, str], details: list[str]) -> Template:
+def _flash(
+    request: Request, title: str, message: str, headers: dict[str, str], details: list[str]
+) -> Template:
     tpl = page(request, "_flash.html", kind="error", title=title, message=message, details=details)
     tpl.headers.update(headers)
     return tpl
 
 
-def _error_page(request: Request, status: int, title: str, message: str, headers: dict[str, str],
-                details: list[str]) -> Template:
+def _error_page(
+    request: Request, status: int, title: str, message: str, headers: dict[str, str], details: list[str]
+) -> Template:
     tpl = page(request, "error.html", status_code=status, title=title, message=message, details=details)
     tpl.headers.update(headers)
     return tpl
@@ -227,6 +259,7 @@ def console_aware(handlers: dict[Any, Any]) -> dict[Any, Any]:
 
 
 # --------------------------------------------------------------------------- filters
+
 
 def zone(settings: Any) -> ZoneInfo:
     console = getattr(settings, "console", None)
@@ -318,11 +351,15 @@ def template_config(settings: Any) -> TemplateConfig:
 
     def setup(engine: JinjaTemplateEngine) -> None:
         env = engine.engine
-        env.filters.update(when=lambda v: _when(v, tz), money=money, person=person, words=words,
-                           countdown=countdown, as_text=as_text,
-                           cell=lambda v: cell(v, tz))
+        env.filters.update(
+            when=lambda v: _when(v, tz),
+            money=money,
+            person=person,
+            words=words,
+            countdown=countdown,
+            as_text=as_text,
+            cell=lambda v: cell(v, tz),
+        )
         env.globals.update(zone_name=str(tz))
 
     return TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=setup)
-
-

@@ -14,19 +14,42 @@ HEXISH = re.compile(r"^[0-9a-f]{12,}$")
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d")
 
 LABELS = {
-    "recruit": "Recruit", "ancestor": "Upline (sponsor side)", "level": "Levels apart", "sponsor": "Sponsor",
-    "recruits": "Recruits in the window", "shared_identifiers": "Shared identifiers",
-    "size": "Distributors in the cluster", "window_start": "Window from", "window_end": "Window to",
-    "recruits_in_window": "Recruits in the window", "recruits_with_sales": "Recruits with sales",
-    "active_share": "Share with sales", "orders_in_window": "Orders in the window", "max_orders": "Allowed at most",
-    "fingerprint": "Buyer fingerprint", "orders": "Orders", "days": "Days looked back",
-    "cards_with_this_fingerprint": "Cards this buyer bought from", "seller": "Seller",
-    "buyer_distributor": "Buyer (a distributor)", "buyer_level": "Buyer's upline level (0 = self)",
-    "relation": "Relation", "matched_by": "Matched by", "cycle": "Buying cycle", "sales": "Sales",
-    "refunded": "Refunded", "ratio": "Ratio", "suspicious_buyers": "Suspicious buyers",
-    "max_ratio": "Highest orders per buyer", "intervals": "Brushing intervals", "owed": "Owed",
-    "owed_since": "Owed since", "grace_days": "Grace days", "min_owed": "Least debt that counts",
-    "order_ids": "Orders counted", "note": "Note",
+    "recruit": "Recruit",
+    "ancestor": "Upline (sponsor side)",
+    "level": "Levels apart",
+    "sponsor": "Sponsor",
+    "recruits": "Recruits in the window",
+    "shared_identifiers": "Shared identifiers",
+    "size": "Distributors in the cluster",
+    "window_start": "Window from",
+    "window_end": "Window to",
+    "recruits_in_window": "Recruits in the window",
+    "recruits_with_sales": "Recruits with sales",
+    "active_share": "Share with sales",
+    "orders_in_window": "Orders in the window",
+    "max_orders": "Allowed at most",
+    "fingerprint": "Buyer fingerprint",
+    "orders": "Orders",
+    "days": "Days looked back",
+    "cards_with_this_fingerprint": "Cards this buyer bought from",
+    "seller": "Seller",
+    "buyer_distributor": "Buyer (a distributor)",
+    "buyer_level": "Buyer's upline level (0 = self)",
+    "relation": "Relation",
+    "matched_by": "Matched by",
+    "cycle": "Buying cycle",
+    "sales": "Sales",
+    "refunded": "Refunded",
+    "ratio": "Ratio",
+    "suspicious_buyers": "Suspicious buyers",
+    "max_ratio": "Highest orders per buyer",
+    "intervals": "Brushing intervals",
+    "owed": "Owed",
+    "owed_since": "Owed since",
+    "grace_days": "Grace days",
+    "min_owed": "Least debt that counts",
+    "order_ids": "Orders counted",
+    "note": "Note",
 }
 
 
@@ -44,8 +67,9 @@ def _kind(kind: Any) -> str:
     return str(kind).replace("_", " ")
 
 
-def evidence_rows(evidence: dict[str, Any] | None, *, name: Callable[[int], str] = str,
-                  when: Callable[[str], str] = str) -> list[tuple[str, str]]:
+def evidence_rows(
+    evidence: dict[str, Any] | None, *, name: Callable[[int], str] = str, when: Callable[[str], str] = str
+) -> list[tuple[str, str]]:
     rows = []
     for key, value in (evidence or {}).items():
         if key in HIDDEN or value is None or value == [] or value == {}:
@@ -72,7 +96,9 @@ def _text(key: str, value: Any, name: Callable[[int], str], when: Callable[[str]
     if key == "order_ids" and isinstance(value, list):
         return f"{len(value)} order(s), listed below"
     if key == "intervals" and isinstance(value, list):
-        parts = [f"{when(a)} – {when(b)}" for a, b in (v for v in value[:5] if isinstance(v, list) and len(v) == 2)]
+        parts = [
+            f"{when(a)} – {when(b)}" for a, b in (v for v in value[:5] if isinstance(v, list) and len(v) == 2)
+        ]
         return "; ".join(parts) + (f" and {len(value) - 5} more" if len(value) > 5 else "")
     if key == "matched_by" and isinstance(value, list):
         return ", ".join(_kind(v) for v in value)
@@ -93,8 +119,11 @@ def _scalar(value: Any, when: Callable[[str], str]) -> str:
     if isinstance(value, list):
         return f"{len(value)} item(s)"
     if isinstance(value, dict):
-        return ", ".join(f"{k.replace('_', ' ')}: {_scalar(v, when)}" for k, v in value.items()
-                         if isinstance(v, (str, int, float, bool)))
+        return ", ".join(
+            f"{k.replace('_', ' ')}: {_scalar(v, when)}"
+            for k, v in value.items()
+            if isinstance(v, (str, int, float, bool))
+        )
     return str(value)
 
 

@@ -25,14 +25,17 @@ BATCH = 5_000
 MAX_BATCHES = 20
 
 
-async def prune(session: AsyncSession, settings: Settings, *, batch: int = BATCH,
-                max_batches: int = MAX_BATCHES) -> dict[str, int]:
+async def prune(
+    session: AsyncSession, settings: Settings, *, batch: int = BATCH, max_batches: int = MAX_BATCHES
+) -> dict[str, int]:
     """Rows deleted per table in this run (the job runner commits)."""
     keep = settings.housekeeping
     deleted: dict[str, int] = {}
-    for table, statement, days in (("outbox_event", repo.PRUNE_OUTBOX, keep.event_retention_days),
-                                   ("processed_event", repo.PRUNE_PROCESSED, keep.event_retention_days),
-                                   ("notification", repo.PRUNE_NOTIFICATIONS, keep.notification_retention_days)):
+    for table, statement, days in (
+        ("outbox_event", repo.PRUNE_OUTBOX, keep.event_retention_days),
+        ("processed_event", repo.PRUNE_PROCESSED, keep.event_retention_days),
+        ("notification", repo.PRUNE_NOTIFICATIONS, keep.notification_retention_days),
+    ):
         total = 0
         for _ in range(max_batches):
             n = rowcount(await session.execute(statement, {"days": days, "batch": batch}))

@@ -18,8 +18,12 @@ Handler = Callable[[AsyncSession, dict[str, Any]], Awaitable[None]]
 HANDLERS: dict[str, list[tuple[str, Handler]]] = {}
 
 # modules whose import registers handlers (kept explicit: a newcomer sees every consumer here)
-HANDLER_MODULES = ("distnet.events.webhooks", "distnet.risk.handlers", "distnet.notifications.handlers",
-                   "distnet.closure.handlers")
+HANDLER_MODULES = (
+    "distnet.events.webhooks",
+    "distnet.risk.handlers",
+    "distnet.notifications.handlers",
+    "distnet.closure.handlers",
+)
 
 
 def on(topic: str, *, consumer: str | None = None) -> Callable[[Handler], Handler]:

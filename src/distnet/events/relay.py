@@ -82,7 +82,10 @@ def event_message(event: dict[str, Any], *, request_id: str | None = None) -> Me
 
 
 def event_dict(
-    event_id: uuid.UUID | str, topic: str, payload: dict[str, Any], distributor_id: int | None,
+    event_id: uuid.UUID | str,
+    topic: str,
+    payload: dict[str, Any],
+    distributor_id: int | None,
     created_at: datetime,
 ) -> dict[str, Any]:
     """The JSON shape handlers and webhooks receive (see events/registry.py)."""
@@ -119,7 +122,9 @@ async def relay_outbox(
     if not rows:
         return RelayResult(published=0, waiting=0)
 
-    messages = [event_message(event_dict(*cast(tuple[Any, ...], row)[:5]), request_id=row.request_id) for row in rows]
+    messages = [
+        event_message(event_dict(*cast(tuple[Any, ...], row)[:5]), request_id=row.request_id) for row in rows
+    ]
     sent, exc = await asyncio.to_thread(_enqueue_all, broker, messages)
     accepted = [row.id for row in rows[:sent]]
     for row in rows[:sent]:
@@ -138,15 +143,21 @@ async def relay_outbox(
             {"error": error, "id": rows[sent].id},
         )
         broker_outage(broker).failed(exc)
-        logger.debug("outbox relay: broker refused event %s (%s); %d waiting", rows[sent].id, error,
-                     len(rows) - sent)
+        logger.debug(
+            "outbox relay: broker refused event %s (%s); %d waiting", rows[sent].id, error, len(rows) - sent
+        )
     else:
         broker_outage(broker).succeeded()
     return RelayResult(published=sent, waiting=len(rows) - sent, error=error)
 
 
-async def relay_job(session: AsyncSession, settings: object = None, *, broker: dramatiq.Broker | None = None,
-                    limit: int = DEFAULT_BATCH) -> int:
+async def relay_job(
+    session: AsyncSession,
+    settings: object = None,
+    *,
+    broker: dramatiq.Broker | None = None,
+    limit: int = DEFAULT_BATCH,
+) -> int:
     """Periodic job (worker/jobs.py): publish batches until the outbox is empty (a backlog after an
     outage drains in one run, up to ``CATCH_UP_SECONDS``); skipped while backing off from a broker
     outage. Returns how many events were published."""

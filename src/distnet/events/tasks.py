@@ -17,16 +17,25 @@ from distnet.worker.broker import worker_sessionmaker
 logger = logging.getLogger(__name__)
 
 
-@dramatiq.actor(actor_name=DISPATCH_ACTOR, queue_name=EVENTS_QUEUE, max_retries=30, min_backoff=1_000,
-                max_backoff=10 * 60 * 1000)
+@dramatiq.actor(
+    actor_name=DISPATCH_ACTOR,
+    queue_name=EVENTS_QUEUE,
+    max_retries=30,
+    min_backoff=1_000,
+    max_backoff=10 * 60 * 1000,
+)
 async def dispatch(event: dict[str, Any]) -> None:
     """Run every consumer of ``event``; a consumer that already handled it drops it (dedupe)."""
     await dispatching.dispatch_event(worker_sessionmaker(), event)
 
 
-@dramatiq.actor(actor_name=webhooks.DELIVER_ACTOR, queue_name=webhooks.WEBHOOKS_QUEUE,
-                max_retries=webhooks.MAX_RETRIES, min_backoff=webhooks.MIN_BACKOFF_MS,
-                max_backoff=webhooks.MAX_BACKOFF_MS)
+@dramatiq.actor(
+    actor_name=webhooks.DELIVER_ACTOR,
+    queue_name=webhooks.WEBHOOKS_QUEUE,
+    max_retries=webhooks.MAX_RETRIES,
+    min_backoff=webhooks.MIN_BACKOFF_MS,
+    max_backoff=webhooks.MAX_BACKOFF_MS,
+)
 async def deliver_webhook(endpoint_id: int, event: dict[str, Any]) -> None:
     try:
         async with session_scope(worker_sessionmaker()) as session:

@@ -116,8 +116,13 @@ def _check_url(url: str) -> None:
 
 
 def endpoint_view(endpoint: WebhookEndpoint) -> WebhookEndpointView:
-    return WebhookEndpointView(id=endpoint.id, url=endpoint.url, topics=list(endpoint.topics),
-                               active=endpoint.active, created_at=endpoint.created_at)
+    return WebhookEndpointView(
+        id=endpoint.id,
+        url=endpoint.url,
+        topics=list(endpoint.topics),
+        active=endpoint.active,
+        created_at=endpoint.created_at,
+    )
 
 
 async def create_endpoint(
@@ -131,8 +136,14 @@ async def create_endpoint(
     session.add(endpoint)
     await session.flush()
     await session.refresh(endpoint)
-    await audit.record(session, principal, "webhook.created", "webhook_endpoint", endpoint.id,
-                       after={"url": url, "topics": endpoint.topics})
+    await audit.record(
+        session,
+        principal,
+        "webhook.created",
+        "webhook_endpoint",
+        endpoint.id,
+        after={"url": url, "topics": endpoint.topics},
+    )
     # the secret is shown once, at creation
     return NewWebhookEndpoint(**msgspec.structs.asdict(endpoint_view(endpoint)), secret=secret)
 
@@ -142,14 +153,25 @@ async def list_endpoints(session: AsyncSession) -> list[WebhookEndpointView]:
     return [endpoint_view(e) for e in rows]
 
 
-async def deactivate_endpoint(session: AsyncSession, principal: Principal, endpoint_id: int) -> WebhookEndpointView:
+async def deactivate_endpoint(
+    session: AsyncSession, principal: Principal, endpoint_id: int
+) -> WebhookEndpointView:
     endpoint = await session.get(WebhookEndpoint, endpoint_id, with_for_update=True)
     if endpoint is None:
         raise NotFound(f"webhook endpoint {endpoint_id} not found")
     if endpoint.active:
-        await session.execute(update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id).values(active=False))
-        await audit.record(session, principal, "webhook.deactivated", "webhook_endpoint", endpoint_id,
-                           before={"active": True}, after={"active": False})
+        await session.execute(
+            update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id).values(active=False)
+        )
+        await audit.record(
+            session,
+            principal,
+            "webhook.deactivated",
+            "webhook_endpoint",
+            endpoint_id,
+            before={"active": True},
+            after={"active": False},
+        )
         endpoint.active = False
     return endpoint_view(endpoint)
 
@@ -171,7 +193,9 @@ def delivery_message(endpoint_id: int, event: dict[str, Any]) -> Message[Any]:
 @on("*", consumer="webhooks.fanout")
 async def fan_out(session: AsyncSession, event: dict[str, Any]) -> None:
     endpoints = (
-        await session.execute(select(WebhookEndpoint.id, WebhookEndpoint.topics).where(WebhookEndpoint.active))
+        await session.execute(
+            select(WebhookEndpoint.id, WebhookEndpoint.topics).where(WebhookEndpoint.active)
+        )
     ).all()
     targets = [endpoint_id for endpoint_id, topics in endpoints if topic_matches(topics, event["topic"])]
     if not targets:

@@ -17,8 +17,12 @@ class KeyController(Controller):
     path = "/api/v1/me/keys"
     tags = ["keys"]
 
-    @post("/rotate", opt=roles(Role.distributor, raises=[KeyNotFound]), status_code=201,
-          summary="Replace my API key (the new one is shown once; the old one stops working)")
+    @post(
+        "/rotate",
+        opt=roles(Role.distributor, raises=[KeyNotFound]),
+        status_code=201,
+        summary="Replace my API key (the new one is shown once; the old one stops working)",
+    )
     async def rotate(self, session: AsyncSession, principal: Principal) -> IssuedKey:
         return await service.rotate(session, principal=principal)
 
@@ -29,13 +33,24 @@ class KeyRecoveryController(Controller):
     path = "/api/v1/keys/recovery"
     tags = ["keys"]
 
-    @post("", opt=public(raises=[RateLimited, CodeLocked]), status_code=202, summary="Send a recovery code to my verified contact")
-    async def start(self, session: AsyncSession, settings: Settings, limiter: RateLimiter,
-                    data: RecoveryStart) -> RecoveryStarted:
+    @post(
+        "",
+        opt=public(raises=[RateLimited, CodeLocked]),
+        status_code=202,
+        summary="Send a recovery code to my verified contact",
+    )
+    async def start(
+        self, session: AsyncSession, settings: Settings, limiter: RateLimiter, data: RecoveryStart
+    ) -> RecoveryStarted:
         return await service.start_recovery(session, settings=settings, data=data, limiter=limiter)
 
-    @post("/confirm", opt=public(raises=[CodeMissing, CodeWrong, CodeExpired, CodeLocked, RateLimited]),
-          status_code=201, summary="A new key for the recovery code")
-    async def confirm(self, session: AsyncSession, settings: Settings, limiter: RateLimiter,
-                      data: RecoveryConfirm) -> IssuedKey:
+    @post(
+        "/confirm",
+        opt=public(raises=[CodeMissing, CodeWrong, CodeExpired, CodeLocked, RateLimited]),
+        status_code=201,
+        summary="A new key for the recovery code",
+    )
+    async def confirm(
+        self, session: AsyncSession, settings: Settings, limiter: RateLimiter, data: RecoveryConfirm
+    ) -> IssuedKey:
         return await service.confirm_recovery(session, settings=settings, data=data, limiter=limiter)

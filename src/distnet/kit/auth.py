@@ -33,8 +33,21 @@ from distnet.kit.pg import fetch
 from distnet.kit.unit_of_work import on_replica, request_session
 
 __all__ = [  # keys and principals live in kit.keys (no web framework: the CLI imports them fast)
-    "ANONYMOUS", "FINANCE_STAFF", "RISK_STAFF", "STAFF", "SYSTEM", "Principal", "Role", "create_key", "hash_key",
-    "new_key", "principal_for", "principal_of", "resolve_principal", "role_guard", "ensure_self_or_staff",
+    "ANONYMOUS",
+    "FINANCE_STAFF",
+    "RISK_STAFF",
+    "STAFF",
+    "SYSTEM",
+    "Principal",
+    "Role",
+    "create_key",
+    "hash_key",
+    "new_key",
+    "principal_for",
+    "principal_of",
+    "resolve_principal",
+    "role_guard",
+    "ensure_self_or_staff",
 ]
 
 
@@ -112,4 +125,3 @@ def ensure_self_or_staff(principal: Principal, distributor_id: int, *staff: str)
     if principal.roles & STAFF:
         raise Forbidden("your role may not see this distributor's data")
     raise NotFound("no such distributor")
-

@@ -62,8 +62,14 @@ CSV = "text/csv"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 SECURITY_SCHEME = "apiKey"
 
-Money = Annotated[str, msgspec.Meta(pattern=r"^-?\d+\.\d{2}$", examples=["128.00"],
-                                    description="decimal string with two places, in the currency's major unit")]
+Money = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^-?\d+\.\d{2}$",
+        examples=["128.00"],
+        description="decimal string with two places, in the currency's major unit",
+    ),
+]
 
 
 class ProblemFieldError(msgspec.Struct):
@@ -100,7 +106,9 @@ class Items(msgspec.Struct, Generic[T]):
     items: list[T]
 
 
-def json_or_files(view: type, description: str = "As JSON (format=json), CSV or XLSX") -> dict[int, ResponseSpec]:
+def json_or_files(
+    view: type, description: str = "As JSON (format=json), CSV or XLSX"
+) -> dict[int, ResponseSpec]:
     """``responses=`` of a route whose 200 is ``view`` as JSON or a download (``files=`` in its opt):
     the handler returns ``Response[Any] | Stream``, so the JSON shape is declared here."""
     return {200: ResponseSpec(view, generate_examples=False, description=description)}
@@ -112,8 +120,13 @@ class _Operation(Operation):
 
 
 def _problem_example(exc: type[DistnetError]) -> dict[str, Any]:
-    body: dict[str, Any] = {"type": PROBLEM_BASE + exc.code, "title": exc.title, "status": exc.status,
-                            "detail": exc.title, "code": exc.code}
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + exc.code,
+        "title": exc.title,
+        "status": exc.status,
+        "detail": exc.title,
+        "code": exc.code,
+    }
     if issubclass(exc, ValidationFailed):
         body["errors"] = [{"field": "body", "message": exc.title}]
     return body
@@ -126,20 +139,29 @@ def problem_responses(problems: Iterable[type[DistnetError]]) -> dict[str, OpenA
     responses = {}
     for status in sorted(by_status):
         codes = by_status[status]
-        schema = Schema(all_of=[
-            Reference(ref="#/components/schemas/Problem"),
-            Schema(properties={"status": Schema(const=status), "code": Schema(enum=sorted(codes))}),
-        ])
+        schema = Schema(
+            all_of=[
+                Reference(ref="#/components/schemas/Problem"),
+                Schema(properties={"status": Schema(const=status), "code": Schema(enum=sorted(codes))}),
+            ]
+        )
         examples: dict[str, Example | Reference] = {
-            code: Example(summary=exc.title, value=_problem_example(exc)) for code, exc in sorted(codes.items())}
+            code: Example(summary=exc.title, value=_problem_example(exc))
+            for code, exc in sorted(codes.items())
+        }
         description = f"{HTTPStatus(status).phrase}: " + "; ".join(
-            f"`{code}` ({exc.title})" for code, exc in sorted(codes.items()))
+            f"`{code}` ({exc.title})" for code, exc in sorted(codes.items())
+        )
         responses[str(status)] = OpenAPIResponse(
-            description=description, content={PROBLEM_JSON: OpenAPIMediaType(schema=schema, examples=examples)})
+            description=description,
+            content={PROBLEM_JSON: OpenAPIMediaType(schema=schema, examples=examples)},
+        )
     return responses
 
 
-def _route_problems(handler: Any, op: Operation, path: str, path_has_params: bool) -> list[type[DistnetError]]:
+def _route_problems(
+    handler: Any, op: Operation, path: str, path_has_params: bool
+) -> list[type[DistnetError]]:
     opt = handler.opt
     problems: list[type[DistnetError]] = [Unauthorized, DatabaseUnavailable, *opt.get("raises", ())]
     if not opt.get("public"):
@@ -215,8 +237,12 @@ def publish(app: Litestar) -> None:
     openapi.components.schemas = schemas
     openapi.components.security_schemes = {
         SECURITY_SCHEME: SecurityScheme(
-            type="http", scheme="bearer", bearer_format="API key",
-            description="`Authorization: Bearer <api key>`; keys come from `distnet keys create` or registration.")}
+            type="http",
+            scheme="bearer",
+            bearer_format="API key",
+            description="`Authorization: Bearer <api key>`; keys come from `distnet keys create` or registration.",
+        )
+    }
     for route in app.routes:
         if not isinstance(route, HTTPRoute) or route.path_format not in (openapi.paths or {}):
             continue
@@ -233,8 +259,11 @@ def publish(app: Litestar) -> None:
 
 
 def _complete(handler: Any, op: Operation, path: str, path_has_params: bool) -> _Operation:
-    responses = {status: r for status, r in (op.responses or {}).items()
-                 if int(status) < 400 or int(status) in (handler.responses or {})}
+    responses = {
+        status: r
+        for status, r in (op.responses or {}).items()
+        if int(status) < 400 or int(status) in (handler.responses or {})
+    }
     for status, response in responses.items():
         if int(status) < 300 and isinstance(response, OpenAPIResponse):
             for media in handler.opt.get("files", ()):

@@ -101,7 +101,7 @@ def decrypt_many(secret: bytes, tokens: Sequence[bytes | None]) -> list[str | No
         if span is None:
             out.append(None)
             continue
-        padded = plain[at + 16:at + span]  # the first block is the IV's, garbage
+        padded = plain[at + 16 : at + span]  # the first block is the IV's, garbage
         at += span
         pad = padded[-1]
         if not 1 <= pad <= 16 or padded[-pad:] != bytes((pad,)) * pad:
@@ -145,7 +145,7 @@ def encrypt_many(secret: bytes, values: Sequence[str | None]) -> list[bytes | No
         end = at + len(p)
         signed = stamp + previous + cipher[at:end]
         out.append(b64(signed + digest(signing_key, signed, "sha256"), newline=False).translate(urlsafe))
-        previous = cipher[end - 16:end]
+        previous = cipher[end - 16 : end]
         at = end
     return out
 

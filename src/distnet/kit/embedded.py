@@ -158,8 +158,12 @@ def embedded_status(data_dir: Path) -> list[ServerStatus]:
     redis_pid = _redis_pid(rdir)
     redis_port = _read_port(rdir / "redis.port") if redis_pid is not None else None
     return [
-        ServerStatus("postgresql", pgdata, postmaster[0] if postmaster else None,
-                     _pg_url(postmaster[1], PG_DATABASE).replace("+psycopg", "") if postmaster else None),
+        ServerStatus(
+            "postgresql",
+            pgdata,
+            postmaster[0] if postmaster else None,
+            _pg_url(postmaster[1], PG_DATABASE).replace("+psycopg", "") if postmaster else None,
+        ),
         ServerStatus("redis", rdir, redis_pid, f"redis://{HOST}:{redis_port}/0" if redis_port else None),
     ]
 
@@ -360,8 +364,10 @@ def _pg_tune(pgdata: Path) -> bool:
 def _pg_reload(pgdata: Path) -> None:
     """A running server re-reads its settings (those needing a restart, such as shared_buffers,
     wait for the next start; the server log says which)."""
-    logger.warning("the machine changed under the running embedded PostgreSQL: reloading its settings; "
-                   "shared_buffers and the worker counts apply at its next start (`distnet local stop`)")
+    logger.warning(
+        "the machine changed under the running embedded PostgreSQL: reloading its settings; "
+        "shared_buffers and the worker counts apply at its next start (`distnet local stop`)"
+    )
     with contextlib.suppress(EmbeddedServerError, subprocess.TimeoutExpired):
         _run([_pg_bin("pg_ctl"), "-D", str(pgdata), "reload"], cwd=pgdata.parent)
 

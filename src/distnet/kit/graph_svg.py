@@ -115,6 +115,7 @@ def render_svg(
 
 # -- the cap ---------------------------------------------------------------------------------
 
+
 def _unique(nodes: Sequence[GraphNode]) -> list[GraphNode]:
     seen: set[str] = set()
     out = []
@@ -126,8 +127,12 @@ def _unique(nodes: Sequence[GraphNode]) -> list[GraphNode]:
 
 
 def _more_node(
-    hidden: list[GraphNode], edges: list[GraphEdge], shown_ids: set[str], extra: int,
-    layout: str, more_level: int | None,
+    hidden: list[GraphNode],
+    edges: list[GraphEdge],
+    shown_ids: set[str],
+    extra: int,
+    layout: str,
+    more_level: int | None,
 ) -> tuple[GraphNode, GraphEdge | None]:
     hidden_ids = {n.id for n in hidden}
     anchors: Counter[str] = Counter()
@@ -147,6 +152,7 @@ def _more_node(
 
 
 # -- layouts (centres of nodes, in pixels) -------------------------------------------------
+
 
 def _tree_levels(nodes: list[GraphNode], edges: list[GraphEdge]) -> dict[str, int]:
     levels = {n.id: n.level for n in nodes if n.level is not None}
@@ -190,12 +196,11 @@ def _tree_positions(nodes: list[GraphNode], edges: list[GraphEdge]) -> dict[str,
     rank: dict[str, float] = {}
     rows: list[list[str]] = []
     for level in sorted(by_level):
-        members = sorted(
-            by_level[level], key=lambda i: (rank.get(parent.get(i, ""), -1.0), order[i]))
+        members = sorted(by_level[level], key=lambda i: (rank.get(parent.get(i, ""), -1.0), order[i]))
         for at, node_id in enumerate(members):
             rank[node_id] = float(at)
         for start in range(0, len(members), ROW_LIMIT):
-            rows.append(members[start:start + ROW_LIMIT])
+            rows.append(members[start : start + ROW_LIMIT])
     widest = max((len(r) for r in rows), default=1)
     positions = {}
     for y_index, row in enumerate(rows):
@@ -235,6 +240,7 @@ def _graph_positions(nodes: list[GraphNode], edges: list[GraphEdge]) -> dict[str
 
 # -- drawing ---------------------------------------------------------------------------------
 
+
 def _clean(text: str | None) -> str:
     return _XML_INVALID.sub("", text or "")
 
@@ -253,8 +259,10 @@ def _fit(text: str, size: int, width: float) -> str:
 
 
 def _node_width(node: GraphNode) -> float:
-    wanted = max(_text_width(_clean(node.label), FONT_SIZE),
-                 _text_width(_clean(node.sublabel), SUB_FONT_SIZE)) + 16
+    wanted = (
+        max(_text_width(_clean(node.label), FONT_SIZE), _text_width(_clean(node.sublabel), SUB_FONT_SIZE))
+        + 16
+    )
     return min(NODE_MAX_WIDTH, max(NODE_MIN_WIDTH, wanted))
 
 
@@ -270,29 +278,50 @@ def _fmt(value: float) -> str:
     return f"{value:.1f}"
 
 
-def _draw(nodes: list[GraphNode], edges: list[GraphEdge],
-          positions: dict[str, tuple[float, float]], title: str | None) -> str:
+def _draw(
+    nodes: list[GraphNode],
+    edges: list[GraphEdge],
+    positions: dict[str, tuple[float, float]],
+    title: str | None,
+) -> str:
     width = max((x for x, _ in positions.values()), default=0) + NODE_MAX_WIDTH / 2 + MARGIN
     height = max((y for _, y in positions.values()), default=0) + NODE_HEIGHT / 2 + MARGIN
     title_space = 28 if title else 0
     height += title_space
-    svg = ET.Element("svg", {
-        "xmlns": "http://www.w3.org/2000/svg",
-        "width": _fmt(width), "height": _fmt(height),
-        "viewBox": f"0 0 {_fmt(width)} {_fmt(height)}",
-        "font-family": FONT_FAMILY, "font-size": str(FONT_SIZE), "role": "img",
-    })
+    svg = ET.Element(
+        "svg",
+        {
+            "xmlns": "http://www.w3.org/2000/svg",
+            "width": _fmt(width),
+            "height": _fmt(height),
+            "viewBox": f"0 0 {_fmt(width)} {_fmt(height)}",
+            "font-family": FONT_FAMILY,
+            "font-size": str(FONT_SIZE),
+            "role": "img",
+        },
+    )
     if title:
         ET.SubElement(svg, "title").text = _clean(title)
     defs = ET.SubElement(svg, "defs")
     for name, colour in (("arrow", EDGE_COLOUR), ("arrow-flagged", FLAG_COLOUR)):
-        marker = ET.SubElement(defs, "marker", {
-            "id": name, "viewBox": "0 0 10 10", "refX": "10", "refY": "5",
-            "markerWidth": "7", "markerHeight": "7", "orient": "auto-start-reverse"})
+        marker = ET.SubElement(
+            defs,
+            "marker",
+            {
+                "id": name,
+                "viewBox": "0 0 10 10",
+                "refX": "10",
+                "refY": "5",
+                "markerWidth": "7",
+                "markerHeight": "7",
+                "orient": "auto-start-reverse",
+            },
+        )
         ET.SubElement(marker, "path", {"d": "M 0 0 L 10 5 L 0 10 z", "fill": colour})
     if title:
-        heading = ET.SubElement(svg, "text", {
-            "x": _fmt(MARGIN), "y": _fmt(MARGIN + 4), "font-size": "15", "font-weight": "bold"})
+        heading = ET.SubElement(
+            svg, "text", {"x": _fmt(MARGIN), "y": _fmt(MARGIN + 4), "font-size": "15", "font-weight": "bold"}
+        )
         heading.text = _clean(title)
     widths = {n.id: _node_width(n) for n in nodes}
     edge_layer = ET.SubElement(svg, "g", {"class": "edges"})
@@ -317,33 +346,51 @@ def _box_exit(cx: float, cy: float, w: float, dx: float, dy: float) -> tuple[flo
     return cx + dx * scale, cy + dy * scale
 
 
-def _draw_edge(parent: ET.Element, edge: GraphEdge, positions: dict[str, tuple[float, float]],
-               widths: dict[str, float], dy: float) -> None:
+def _draw_edge(
+    parent: ET.Element,
+    edge: GraphEdge,
+    positions: dict[str, tuple[float, float]],
+    widths: dict[str, float],
+    dy: float,
+) -> None:
     (x1, y1), (x2, y2) = positions[edge.source], positions[edge.target]
     y1, y2 = y1 + dy, y2 + dy
     sx, sy = _box_exit(x1, y1, widths[edge.source], x2 - x1, y2 - y1)
     tx, ty = _box_exit(x2, y2, widths[edge.target], x1 - x2, y1 - y2)
     attrs = {
-        "x1": _fmt(sx), "y1": _fmt(sy), "x2": _fmt(tx), "y2": _fmt(ty),
+        "x1": _fmt(sx),
+        "y1": _fmt(sy),
+        "x2": _fmt(tx),
+        "y2": _fmt(ty),
         "stroke": FLAG_COLOUR if edge.flagged else EDGE_COLOUR,
         "stroke-width": "2" if edge.flagged else "1.2",
         "marker-end": "url(#arrow-flagged)" if edge.flagged else "url(#arrow)",
         "class": "edge flagged" if edge.flagged else "edge",
-        "data-source": _clean(edge.source), "data-target": _clean(edge.target),
+        "data-source": _clean(edge.source),
+        "data-target": _clean(edge.target),
     }
     if edge.target == MORE_NODE_ID:
         attrs["stroke-dasharray"] = "4 3"
     line = ET.SubElement(parent, "line", attrs)
     if edge.label:
         ET.SubElement(line, "title").text = _clean(edge.label)
-        text = ET.SubElement(parent, "text", {
-            "x": _fmt((sx + tx) / 2), "y": _fmt((sy + ty) / 2 - 3), "font-size": str(SUB_FONT_SIZE),
-            "text-anchor": "middle", "fill": "#555"})
+        text = ET.SubElement(
+            parent,
+            "text",
+            {
+                "x": _fmt((sx + tx) / 2),
+                "y": _fmt((sy + ty) / 2 - 3),
+                "font-size": str(SUB_FONT_SIZE),
+                "text-anchor": "middle",
+                "fill": "#555",
+            },
+        )
         text.text = _fit(_clean(edge.label), SUB_FONT_SIZE, NODE_MAX_WIDTH)
 
 
-def _draw_node(parent: ET.Element, node: GraphNode, x: float, y: float, w: float,
-               colours: dict[str | None, str]) -> None:
+def _draw_node(
+    parent: ET.Element, node: GraphNode, x: float, y: float, w: float, colours: dict[str | None, str]
+) -> None:
     is_more = node.id == MORE_NODE_ID
     classes = ["node"] + (["flagged"] if node.flagged else []) + (["more"] if is_more else [])
     group = ET.SubElement(parent, "g", {"class": " ".join(classes), "data-id": _clean(node.id)})
@@ -351,8 +398,11 @@ def _draw_node(parent: ET.Element, node: GraphNode, x: float, y: float, w: float
     ET.SubElement(group, "title").text = full
     colour = colours.get(node.group, PALETTE[0])
     rect = {
-        "x": _fmt(x - w / 2), "y": _fmt(y - NODE_HEIGHT / 2), "width": _fmt(w),
-        "height": str(NODE_HEIGHT), "rx": "6",
+        "x": _fmt(x - w / 2),
+        "y": _fmt(y - NODE_HEIGHT / 2),
+        "width": _fmt(w),
+        "height": str(NODE_HEIGHT),
+        "rx": "6",
         "fill": "#f4f4f4" if is_more else "#ffffff",
         "stroke": FLAG_COLOUR if node.flagged else ("#999999" if is_more else colour),
         "stroke-width": "3" if node.flagged else "1.5",
@@ -364,13 +414,28 @@ def _draw_node(parent: ET.Element, node: GraphNode, x: float, y: float, w: float
     ET.SubElement(group, "rect", rect)
     inner = w - 12
     label_y = y - 3 if node.sublabel else y + FONT_SIZE / 3
-    label = ET.SubElement(group, "text", {
-        "x": _fmt(x), "y": _fmt(label_y), "text-anchor": "middle",
-        "fill": FLAG_COLOUR if node.flagged else "#222222",
-        "font-weight": "bold" if node.flagged else "normal"})
+    label = ET.SubElement(
+        group,
+        "text",
+        {
+            "x": _fmt(x),
+            "y": _fmt(label_y),
+            "text-anchor": "middle",
+            "fill": FLAG_COLOUR if node.flagged else "#222222",
+            "font-weight": "bold" if node.flagged else "normal",
+        },
+    )
     label.text = _fit(_clean(node.label), FONT_SIZE, inner)
     if node.sublabel:
-        sub = ET.SubElement(group, "text", {
-            "x": _fmt(x), "y": _fmt(y + 13), "text-anchor": "middle",
-            "font-size": str(SUB_FONT_SIZE), "fill": "#666666"})
+        sub = ET.SubElement(
+            group,
+            "text",
+            {
+                "x": _fmt(x),
+                "y": _fmt(y + 13),
+                "text-anchor": "middle",
+                "font-size": str(SUB_FONT_SIZE),
+                "fill": "#666666",
+            },
+        )
         sub.text = _fit(_clean(node.sublabel), SUB_FONT_SIZE, inner)

@@ -46,8 +46,12 @@ def provide_settings(state: State) -> Settings:
 def provide_limiter(request: Request, state: State) -> RateLimiter:
     """Rate limits per IP and per person (kit/ratelimit.py) on the app's Redis client."""
     settings: Settings = state.settings
-    return RateLimiter(state.redis, prefix=settings.notify.redis_prefix, limits=parse_limits(settings.notify.rate_limits),
-                       ip=request.client.host if request.client else None)
+    return RateLimiter(
+        state.redis,
+        prefix=settings.notify.redis_prefix,
+        limits=parse_limits(settings.notify.rate_limits),
+        ip=request.client.host if request.client else None,
+    )
 
 
 DEPENDENCIES: dict[str, Provide] = {
@@ -58,7 +62,9 @@ DEPENDENCIES: dict[str, Provide] = {
 }
 
 
-def roles(*names: str, raises: Iterable[type[DistnetError]] = (), files: Iterable[str] = ()) -> dict[str, Any]:
+def roles(
+    *names: str, raises: Iterable[type[DistnetError]] = (), files: Iterable[str] = ()
+) -> dict[str, Any]:
     """A route's ``opt``: the roles that may call it (admin always may), the domain problems it can
     raise and the download media types it can answer with (kit/contract documents them)."""
     return {"roles": frozenset(names), "raises": tuple(raises), "files": tuple(files)}

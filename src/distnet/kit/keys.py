@@ -84,7 +84,11 @@ def new_key() -> tuple[str, str]:
 
 
 async def create_key(
-    session: AsyncSession, *, name: str, roles: list[str], distributor_id: int | None = None,
+    session: AsyncSession,
+    *,
+    name: str,
+    roles: list[str],
+    distributor_id: int | None = None,
     staff_id: int | None = None,
 ) -> tuple[ApiKey, str]:
     """Returns the stored key and the raw secret, which is shown once and never stored."""
@@ -92,18 +96,27 @@ async def create_key(
     if not roles or bad:
         raise ValidationFailed(f"unknown role(s): {', '.join(bad) or '(none given)'}", field="roles")
     raw, prefix = new_key()
-    key = ApiKey(name=name, prefix=prefix, key_hash=hash_key(raw), roles=sorted(set(roles)),
-                 distributor_id=distributor_id, staff_id=staff_id)
+    key = ApiKey(
+        name=name,
+        prefix=prefix,
+        key_hash=hash_key(raw),
+        roles=sorted(set(roles)),
+        distributor_id=distributor_id,
+        staff_id=staff_id,
+    )
     session.add(key)
     await session.flush()
     return key, raw
 
 
 async def principal_for(session: AsyncSession, raw: str) -> Principal | None:
-    row = (await session.execute(
-        select(ApiKey, Staff.name, Staff.disabled_at).outerjoin(Staff, Staff.id == ApiKey.staff_id)
-        .where(ApiKey.key_hash == hash_key(raw), ApiKey.revoked_at.is_(None))
-    )).first()
+    row = (
+        await session.execute(
+            select(ApiKey, Staff.name, Staff.disabled_at)
+            .outerjoin(Staff, Staff.id == ApiKey.staff_id)
+            .where(ApiKey.key_hash == hash_key(raw), ApiKey.revoked_at.is_(None))
+        )
+    ).first()
     if row is None:
         return None
     return principal_of(row[0], row[1], row[2])
@@ -128,8 +141,10 @@ async def revoke_key(session: AsyncSession, *, key_id: int) -> datetime:
     """Revoke key ``key_id`` (idempotent: revoking again keeps the first time). Servers that cached
     the key stop accepting it within ``kit.auth.PRINCIPAL_TTL`` seconds."""
     revoked_at = await session.scalar(
-        update(ApiKey).where(ApiKey.id == key_id)
-        .values(revoked_at=func.coalesce(ApiKey.revoked_at, func.now())).returning(ApiKey.revoked_at)
+        update(ApiKey)
+        .where(ApiKey.id == key_id)
+        .values(revoked_at=func.coalesce(ApiKey.revoked_at, func.now()))
+        .returning(ApiKey.revoked_at)
     )
     if revoked_at is None:
         raise NotFound(f"no API key {key_id}")

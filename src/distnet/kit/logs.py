@@ -52,13 +52,16 @@ def configure_logging(level: int | None = None, *, settings: LogSettings | None 
     settings = settings or read_section(LogSettings)
     level = level if level is not None else logging.getLevelName(settings.level.upper())
     as_json = settings.format == "json" or (settings.format == "auto" and not sys.stderr.isatty())
-    renderer: Any = (structlog.processors.JSONRenderer() if as_json
-                     else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()))
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if as_json
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
     exceptions: Any = structlog.processors.format_exc_info if as_json else _keep_exc_info
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=_SHARED,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    exceptions, renderer])
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, exceptions, renderer],
+    )
     handler = logging.StreamHandler()
     handler.setFormatter(formatter)
     root = logging.getLogger()
@@ -103,13 +106,16 @@ def request_id_middleware(app: ASGIApp) -> Any:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        given = next((v.decode("latin-1") for k, v in scope.get("headers", ())
-                      if k == REQUEST_ID_HEADER.encode()), "")
+        given = next(
+            (v.decode("latin-1") for k, v in scope.get("headers", ()) if k == REQUEST_ID_HEADER.encode()), ""
+        )
         rid = given if _GOOD_ID.match(given) else uuid.uuid4().hex
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != REQUEST_ID_HEADER.encode()]
+                headers = [
+                    (k, v) for k, v in message.get("headers", ()) if k.lower() != REQUEST_ID_HEADER.encode()
+                ]
                 message = {**message, "headers": [*headers, (REQUEST_ID_HEADER.encode(), rid.encode())]}
             await send(message)
 

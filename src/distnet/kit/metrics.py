@@ -23,13 +23,23 @@ from distnet.kit import repository
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own variable
 
 REQUESTS = Counter("distnet_http_requests_total", "HTTP requests", ["method", "route", "status"])
-LATENCY = Histogram("distnet_http_request_seconds", "HTTP request latency", ["method", "route"],
-                    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
-EVENTS = Counter("distnet_events_published_total",
-                 "Domain events published by the outbox relay (order.created, hold.placed, hold.lifted, ...)",
-                 ["topic"])
-JOB_SECONDS = Histogram("distnet_job_seconds", "Duration of a periodic job run (settlement, risk scan, ...)",
-                        ["job"], buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 1800))
+LATENCY = Histogram(
+    "distnet_http_request_seconds",
+    "HTTP request latency",
+    ["method", "route"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+EVENTS = Counter(
+    "distnet_events_published_total",
+    "Domain events published by the outbox relay (order.created, hold.placed, hold.lifted, ...)",
+    ["topic"],
+)
+JOB_SECONDS = Histogram(
+    "distnet_job_seconds",
+    "Duration of a periodic job run (settlement, risk scan, ...)",
+    ["job"],
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 1800),
+)
 
 
 def metrics_middleware(app: ASGIApp) -> ASGIApp:

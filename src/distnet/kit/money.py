@@ -17,10 +17,10 @@ def parse_amount(value: str | int | float | None, *, field: str = "amount", allo
     if value is None:
         raise ValidationFailed("amount is required", field=field)
     if isinstance(value, bool):
-        raise ValidationFailed("amount must be a decimal string like \"12.34\"", field=field)
+        raise ValidationFailed('amount must be a decimal string like "12.34"', field=field)
     text = str(value).strip()
     if not _AMOUNT.match(text):
-        raise ValidationFailed("amount must be a decimal with at most two places, e.g. \"12.34\"", field=field)
+        raise ValidationFailed('amount must be a decimal with at most two places, e.g. "12.34"', field=field)
     try:
         minor = int((Decimal(text) * 100).to_integral_exact())
     except InvalidOperation as exc:  # pragma: no cover - regex already guards

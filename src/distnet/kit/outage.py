@@ -49,12 +49,18 @@ class Outage:
             self.down_since = now
             self.outages += 1
             self.backoff = self.first_backoff
-            self.logger.warning("%s unreachable (%s: %s); retrying with backoff up to %.0fs, quiet until it is back",
-                                self.what, type(exc).__name__, _one_line(exc), self.max_backoff)
+            self.logger.warning(
+                "%s unreachable (%s: %s); retrying with backoff up to %.0fs, quiet until it is back",
+                self.what,
+                type(exc).__name__,
+                _one_line(exc),
+                self.max_backoff,
+            )
         else:
             self.backoff = min(self.backoff * 2, self.max_backoff)
-            self.logger.debug("%s still unreachable (%s); next attempt in %.1fs", self.what, _one_line(exc),
-                              self.backoff)
+            self.logger.debug(
+                "%s still unreachable (%s); next attempt in %.1fs", self.what, _one_line(exc), self.backoff
+            )
         self.next_attempt = now + self.backoff
 
     def succeeded(self) -> float | None:
@@ -62,7 +68,9 @@ class Outage:
         if self.down_since is None:
             return None
         lasted = self.clock() - self.down_since
-        self.logger.info("%s reachable again after %.1fs (%d failed attempts)", self.what, lasted, self.failures)
+        self.logger.info(
+            "%s reachable again after %.1fs (%d failed attempts)", self.what, lasted, self.failures
+        )
         self.down_since = None
         self.failures = 0
         self.backoff = 0.0

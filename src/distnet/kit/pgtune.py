@@ -39,8 +39,10 @@ class Tuning:
         """The settings as postgresql.conf lines, with the machine they were computed for (the
         first line: a changed machine is a changed file)."""
         m = self.machine
-        head = (f"# distnet tuning for {m.memory // MB} MB, {m.cores} cores, "
-                f"{'ssd' if m.ssd else 'rotating disk'}, share {self.share:g} of the machine\n")
+        head = (
+            f"# distnet tuning for {m.memory // MB} MB, {m.cores} cores, "
+            f"{'ssd' if m.ssd else 'rotating disk'}, share {self.share:g} of the machine\n"
+        )
         return head + "".join(f"{name} = '{value}'\n" for name, value in self.settings.items())
 
 

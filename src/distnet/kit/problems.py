@@ -35,8 +35,15 @@ _HTTP_CODES = {
 
 
 def _problem(status: int, code: str, title: str, detail: str, request: Request, **extra: Any) -> Response:
-    body = {"type": PROBLEM_BASE + code, "title": title, "status": status, "detail": detail, "code": code,
-            "instance": request.url.path, **extra}
+    body = {
+        "type": PROBLEM_BASE + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "instance": request.url.path,
+        **extra,
+    }
     _with_request_id(body)
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=extra.pop("headers", None))
 
@@ -59,8 +66,13 @@ def _validation_errors(exc: ValidationException) -> list[dict[str, Any]]:
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if isinstance(item, dict):
             field = item.get("key") or item.get("source") or "body"
-            errors.append({"field": str(field), "message": str(item.get("message", exc.detail)),
-                           "source": item.get("source", "body")})
+            errors.append(
+                {
+                    "field": str(field),
+                    "message": str(item.get("message", exc.detail)),
+                    "source": item.get("source", "body"),
+                }
+            )
     return errors
 
 
@@ -107,8 +119,9 @@ def pool_timeout_handler(request: Request, exc: PoolTimeout) -> Response:
 
 def unexpected_error_handler(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return _problem(500, "internal-error", "Internal error", "an unexpected error occurred; it has been logged",
-                    request)
+    return _problem(
+        500, "internal-error", "Internal error", "an unexpected error occurred; it has been logged", request
+    )
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {

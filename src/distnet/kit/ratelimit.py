@@ -63,8 +63,9 @@ def parse_limits(spec: str) -> dict[str, Limit]:
 
 
 class RateLimiter:
-    def __init__(self, redis: aioredis.Redis | None, *, prefix: str, limits: dict[str, Limit],
-                 ip: str | None = None) -> None:
+    def __init__(
+        self, redis: aioredis.Redis | None, *, prefix: str, limits: dict[str, Limit], ip: str | None = None
+    ) -> None:
         self.redis = redis
         self.prefix = prefix
         self.limits = limits
@@ -96,8 +97,11 @@ class RateLimiter:
                 return
             if count > limit.count:
                 retry = max(ttl, 1)
-                raise RateLimited(f"too many {action.replace('_', ' ')} requests; retry in {retry} s",
-                                  extra={"retry_after": retry}, headers={"Retry-After": str(retry)})
+                raise RateLimited(
+                    f"too many {action.replace('_', ' ')} requests; retry in {retry} s",
+                    extra={"retry_after": retry},
+                    headers={"Retry-After": str(retry)},
+                )
 
     async def take(self, bucket: str, per_minute: int) -> float | None:
         """One send from ``bucket`` (a provider); None if allowed, else seconds to wait."""

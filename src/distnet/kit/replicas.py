@@ -77,9 +77,12 @@ class ReplicaSet:
                 await _discard(session)
                 replica.down_until = time.monotonic() + RETRY_DOWN_SECONDS
                 self.routed["down"] += 1
-                log.warning("replica %s unreachable (%s); reads go to the primary for %.0fs",
-                            replica.engine.url.render_as_string(hide_password=True), type(exc).__name__,
-                            RETRY_DOWN_SECONDS)
+                log.warning(
+                    "replica %s unreachable (%s); reads go to the primary for %.0fs",
+                    replica.engine.url.render_as_string(hide_password=True),
+                    type(exc).__name__,
+                    RETRY_DOWN_SECONDS,
+                )
                 continue
             if lag <= self.max_lag:
                 self.routed["replica"] += 1

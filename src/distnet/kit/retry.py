@@ -95,8 +95,12 @@ def retry_middleware(app: ASGIApp) -> ASGIApp:
             await app(attempt_scope, replay_receive, guarded_send)
             if not dropped:
                 return
-            log.info("retrying %s %s after a deadlock or serialization failure (attempt %d)",
-                     scope.get("method"), scope["path"], attempt + 1)
+            log.info(
+                "retrying %s %s after a deadlock or serialization failure (attempt %d)",
+                scope.get("method"),
+                scope["path"],
+                attempt + 1,
+            )
             base = BACKOFF_SECONDS[min(attempt - 1, len(BACKOFF_SECONDS) - 1)]
             await asyncio.sleep(base * (1 + random.random()))
 

@@ -16,14 +16,19 @@ from distnet.settings import Settings, get_settings
 T = TypeVar("T")
 
 
-def run_with_sessionmaker(fn: Callable[[async_sessionmaker[AsyncSession], Settings], Awaitable[T]], *,
-                          settings: Settings | None = None, pool_size: int = 2) -> T:
+def run_with_sessionmaker(
+    fn: Callable[[async_sessionmaker[AsyncSession], Settings], Awaitable[T]],
+    *,
+    settings: Settings | None = None,
+    pool_size: int = 2,
+) -> T:
     """Open an engine, run ``fn`` with a sessionmaker (it owns its units of work), dispose."""
     settings = settings or get_settings()
 
     async def main() -> T:
-        engine = make_engine(resolve_database_url(settings), pool_size=pool_size,
-                             time_zone=settings.business.time_zone)
+        engine = make_engine(
+            resolve_database_url(settings), pool_size=pool_size, time_zone=settings.business.time_zone
+        )
         try:
             return await fn(make_sessionmaker(engine), settings)
         finally:
@@ -32,7 +37,9 @@ def run_with_sessionmaker(fn: Callable[[async_sessionmaker[AsyncSession], Settin
     return asyncio.run(main())
 
 
-def run_in_session(fn: Callable[[AsyncSession, Settings], Awaitable[T]], settings: Settings | None = None) -> T:
+def run_in_session(
+    fn: Callable[[AsyncSession, Settings], Awaitable[T]], settings: Settings | None = None
+) -> T:
     """Open an engine, run ``fn`` in one unit of work (commit on success), dispose."""
 
     async def in_session(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> T:

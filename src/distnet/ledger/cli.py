@@ -31,6 +31,8 @@ def register(app: typer.Typer) -> None:
             console.print(f"{mark}  {check.name}: {check.detail}")
             for example in check.examples:
                 console.print(f"      {example}")
-        console.print("[green]ledger verified[/green]" if report.ok else "[red]ledger verification failed[/red]")
+        console.print(
+            "[green]ledger verified[/green]" if report.ok else "[red]ledger verification failed[/red]"
+        )
         if not report.ok:
             raise typer.Exit(1)

@@ -127,32 +127,45 @@ MONEY_EQUATION = """
 """
 
 CHECKS: tuple[Check, ...] = (
-    Check("transactions_balance", "every ledger transaction's postings sum to 0",
-          "SELECT transaction_id, sum(amount) AS total FROM ledger_posting GROUP BY transaction_id "
-          "HAVING sum(amount) <> 0"),
-    Check("balances_equal_postings", "every account balance equals the sum of its postings",
-          """SELECT a.id AS account_id, a.kind, a.distributor_id, a.balance, coalesce(s.total, 0) AS postings
+    Check(
+        "transactions_balance",
+        "every ledger transaction's postings sum to 0",
+        "SELECT transaction_id, sum(amount) AS total FROM ledger_posting GROUP BY transaction_id "
+        "HAVING sum(amount) <> 0",
+    ),
+    Check(
+        "balances_equal_postings",
+        "every account balance equals the sum of its postings",
+        """SELECT a.id AS account_id, a.kind, a.distributor_id, a.balance, coalesce(s.total, 0) AS postings
                FROM ledger_account a
                LEFT JOIN (SELECT account_id, sum(amount) AS total FROM ledger_posting GROUP BY account_id) s
                  ON s.account_id = a.id
-              WHERE a.balance <> coalesce(s.total, 0)"""),
-    Check("account_signs", "distributor accounts hold no negative money or points (owed and points_owed are never "
-                           "positive)",
-          """SELECT id AS account_id, distributor_id, kind, balance FROM ledger_account
+              WHERE a.balance <> coalesce(s.total, 0)""",
+    ),
+    Check(
+        "account_signs",
+        "distributor accounts hold no negative money or points (owed and points_owed are never positive)",
+        """SELECT id AS account_id, distributor_id, kind, balance FROM ledger_account
               WHERE distributor_id IS NOT NULL AND ((kind IN ('owed', 'points_owed') AND balance > 0)
-                    OR (kind NOT IN ('owed', 'points_owed') AND balance < 0))"""),
+                    OR (kind NOT IN ('owed', 'points_owed') AND balance < 0))""",
+    ),
     # points (issue 18): currency PTS, kept in lots
-    Check("points_lots_match_balances", "each member's points balance is what is left in its points lots",
-          """SELECT coalesce(a.distributor_id, l.distributor_id) AS distributor_id, coalesce(a.balance, 0) AS balance,
+    Check(
+        "points_lots_match_balances",
+        "each member's points balance is what is left in its points lots",
+        """SELECT coalesce(a.distributor_id, l.distributor_id) AS distributor_id, coalesce(a.balance, 0) AS balance,
                     coalesce(l.remaining, 0) AS lots
                FROM (SELECT distributor_id, balance FROM ledger_account WHERE currency = 'PTS' AND kind = 'points') a
                FULL JOIN (SELECT distributor_id, sum(remaining) AS remaining FROM points_lot GROUP BY 1) l
                  ON l.distributor_id = a.distributor_id
-              WHERE coalesce(a.balance, 0) <> coalesce(l.remaining, 0)"""),
-    Check("points_platform_accounts", "points issued, redeemed and expired follow the lots and spends: issued = "
-                                      "-(lots earned - reversed - adjustments taken), redeemed = redemptions, "
-                                      "expired = lots expired",
-          """WITH a AS (SELECT kind, balance FROM ledger_account WHERE currency = 'PTS' AND distributor_id IS NULL),
+              WHERE coalesce(a.balance, 0) <> coalesce(l.remaining, 0)""",
+    ),
+    Check(
+        "points_platform_accounts",
+        "points issued, redeemed and expired follow the lots and spends: issued = "
+        "-(lots earned - reversed - adjustments taken), redeemed = redemptions, "
+        "expired = lots expired",
+        """WITH a AS (SELECT kind, balance FROM ledger_account WHERE currency = 'PTS' AND distributor_id IS NULL),
                   f AS (SELECT 'points_issued' AS kind,
                                -((SELECT coalesce(sum(amount - reversed), 0) FROM points_lot)
                                  - (SELECT coalesce(sum(points), 0) FROM points_spend WHERE kind = 'adjustment')) AS value
@@ -160,41 +173,71 @@ CHECKS: tuple[Check, ...] = (
                                                               WHERE kind = 'redemption')
                         UNION ALL SELECT 'points_expired', (SELECT coalesce(sum(expired), 0) FROM points_lot))
              SELECT f.kind, coalesce(a.balance, 0) AS ledger, f.value AS lots
-               FROM f LEFT JOIN a ON a.kind = f.kind WHERE coalesce(a.balance, 0) <> f.value"""),
-    Check("points_spends_use_lots", "a redemption or adjustment took exactly its points from lots",
-          """SELECT s.id AS spend_id, s.points, coalesce(sum(u.points), 0) AS from_lots
+               FROM f LEFT JOIN a ON a.kind = f.kind WHERE coalesce(a.balance, 0) <> f.value""",
+    ),
+    Check(
+        "points_spends_use_lots",
+        "a redemption or adjustment took exactly its points from lots",
+        """SELECT s.id AS spend_id, s.points, coalesce(sum(u.points), 0) AS from_lots
                FROM points_spend s LEFT JOIN points_lot_use u ON u.spend_id = s.id
-              GROUP BY s.id, s.points HAVING s.points <> coalesce(sum(u.points), 0)"""),
-    Check("commission_formula", "commission amount = floor(base x bps / 10000)",
-          "SELECT id AS commission_id, base, rate_bps, amount FROM commission "
-          "WHERE amount <> base * rate_bps / 10000 OR base < 0"),
-    Check("one_commission_per_order_level", "at most one commission per (order, level)",
-          "SELECT order_id, level, count(*) AS n FROM commission GROUP BY order_id, level HAVING count(*) > 1"),
-    Check("commission_base_is_order_amount", "a commission's base is its order's amount",
-          "SELECT c.id AS commission_id, c.base, o.amount FROM commission c JOIN orders o ON o.id = c.order_id "
-          "WHERE c.base <> o.amount"),
-    Check("reversed_within_amount", "0 <= reversed <= amount",
-          "SELECT id AS commission_id, amount, reversed FROM commission WHERE reversed < 0 OR reversed > amount"),
-    Check("reversal_follows_refunds", "reversed = floor(amount x refunded / order amount) for every commission",
-          """SELECT c.id AS commission_id, c.amount, c.reversed, o.refunded_amount, o.amount AS order_amount
+              GROUP BY s.id, s.points HAVING s.points <> coalesce(sum(u.points), 0)""",
+    ),
+    Check(
+        "commission_formula",
+        "commission amount = floor(base x bps / 10000)",
+        "SELECT id AS commission_id, base, rate_bps, amount FROM commission "
+        "WHERE amount <> base * rate_bps / 10000 OR base < 0",
+    ),
+    Check(
+        "one_commission_per_order_level",
+        "at most one commission per (order, level)",
+        "SELECT order_id, level, count(*) AS n FROM commission GROUP BY order_id, level HAVING count(*) > 1",
+    ),
+    Check(
+        "commission_base_is_order_amount",
+        "a commission's base is its order's amount",
+        "SELECT c.id AS commission_id, c.base, o.amount FROM commission c JOIN orders o ON o.id = c.order_id "
+        "WHERE c.base <> o.amount",
+    ),
+    Check(
+        "reversed_within_amount",
+        "0 <= reversed <= amount",
+        "SELECT id AS commission_id, amount, reversed FROM commission WHERE reversed < 0 OR reversed > amount",
+    ),
+    Check(
+        "reversal_follows_refunds",
+        "reversed = floor(amount x refunded / order amount) for every commission",
+        """SELECT c.id AS commission_id, c.amount, c.reversed, o.refunded_amount, o.amount AS order_amount
                FROM commission c JOIN orders o ON o.id = c.order_id
-              WHERE c.reversed <> c.amount * o.refunded_amount / o.amount"""),
-    Check("fully_refunded_orders_net_zero", "after refunds totalling the order amount every level nets to 0",
-          """SELECT c.order_id, c.id AS commission_id, c.amount - c.reversed AS net
+              WHERE c.reversed <> c.amount * o.refunded_amount / o.amount""",
+    ),
+    Check(
+        "fully_refunded_orders_net_zero",
+        "after refunds totalling the order amount every level nets to 0",
+        """SELECT c.order_id, c.id AS commission_id, c.amount - c.reversed AS net
                FROM commission c JOIN orders o ON o.id = c.order_id
-              WHERE o.refunded_amount = o.amount AND c.amount <> c.reversed"""),
-    Check("refunds_sum_to_refunded_amount", "an order's refunded amount is the sum of its refunds, <= amount",
-          """SELECT o.id AS order_id, o.amount, o.refunded_amount, coalesce(r.total, 0) AS refunds
+              WHERE o.refunded_amount = o.amount AND c.amount <> c.reversed""",
+    ),
+    Check(
+        "refunds_sum_to_refunded_amount",
+        "an order's refunded amount is the sum of its refunds, <= amount",
+        """SELECT o.id AS order_id, o.amount, o.refunded_amount, coalesce(r.total, 0) AS refunds
                FROM orders o LEFT JOIN (SELECT order_id, sum(amount) AS total FROM refund GROUP BY order_id) r
                  ON r.order_id = o.id
-              WHERE o.refunded_amount <> coalesce(r.total, 0) OR o.refunded_amount > o.amount"""),
-    Check("orders_ingested_once", "one order per (source, external_id)",
-          "SELECT source, external_id, count(*) AS n FROM orders GROUP BY 1, 2 HAVING count(*) > 1"),
+              WHERE o.refunded_amount <> coalesce(r.total, 0) OR o.refunded_amount > o.amount""",
+    ),
+    Check(
+        "orders_ingested_once",
+        "one order per (source, external_id)",
+        "SELECT source, external_id, count(*) AS n FROM orders GROUP BY 1, 2 HAVING count(*) > 1",
+    ),
     # orders and commission have no foreign keys (migration 0005): their references are checked here
-    Check("fact_references", "every order names an existing card of its seller; every commission an existing "
-                             "order, beneficiary, plan and (when withheld) hold; every posting an existing "
-                             "account and transaction",
-          """SELECT 'order' AS row, o.id, 'card ' || o.card_id || ' / seller ' || o.seller_id AS missing
+    Check(
+        "fact_references",
+        "every order names an existing card of its seller; every commission an existing "
+        "order, beneficiary, plan and (when withheld) hold; every posting an existing "
+        "account and transaction",
+        """SELECT 'order' AS row, o.id, 'card ' || o.card_id || ' / seller ' || o.seller_id AS missing
                FROM orders o LEFT JOIN card c ON c.id = o.card_id
                LEFT JOIN distributor d ON d.id = o.seller_id
               WHERE c.id IS NULL OR d.id IS NULL OR c.distributor_id <> o.seller_id
@@ -214,28 +257,40 @@ CHECKS: tuple[Check, ...] = (
                                                  CASE WHEN t.id IS NULL THEN 'transaction ' || lp.transaction_id END)
                FROM ledger_posting lp LEFT JOIN ledger_account a ON a.id = lp.account_id
                LEFT JOIN ledger_transaction t ON t.id = lp.transaction_id
-              WHERE a.id IS NULL OR t.id IS NULL"""),
-    Check("no_available_before_hold_end", "no commission became available before its hold end",
-          """SELECT id AS commission_id, status, hold_until, available_at FROM commission
-              WHERE status IN ('available', 'reserved', 'paid') AND available_at IS NOT NULL AND available_at < hold_until"""),
-    Check("withheld_names_its_hold", "a withheld commission names the violation hold that withholds it",
-          "SELECT id AS commission_id FROM commission WHERE status = 'withheld' AND withheld_hold_id IS NULL"),
+              WHERE a.id IS NULL OR t.id IS NULL""",
+    ),
+    Check(
+        "no_available_before_hold_end",
+        "no commission became available before its hold end",
+        """SELECT id AS commission_id, status, hold_until, available_at FROM commission
+              WHERE status IN ('available', 'reserved', 'paid') AND available_at IS NOT NULL AND available_at < hold_until""",
+    ),
+    Check(
+        "withheld_names_its_hold",
+        "a withheld commission names the violation hold that withholds it",
+        "SELECT id AS commission_id FROM commission WHERE status = 'withheld' AND withheld_hold_id IS NULL",
+    ),
     # ARCHITECTURE.md, "The money equation": each distributor's balances against its commissions'
     # statuses, one row per distributor, currency and term that disagree
-    Check("money_equation",
-          "each distributor's balances follow from its commissions' statuses (ARCHITECTURE.md, the money "
-          "equation): pending / withheld = the net of its pending / withheld commissions; reserved / paid = "
-          "what its reserved / paid commissions carry in their latest payout item; available + owed = the net "
-          "of its available commissions + what its reserved and paid commissions do not carry (debt netting, "
-          "clawbacks) + repayments",
-          MONEY_EQUATION),
-    Check("expense_matches_commissions", "commission expense = - the net of all commissions, per currency",
-          """WITH c AS (SELECT o.currency, sum(c.amount - c.reversed) AS net
+    Check(
+        "money_equation",
+        "each distributor's balances follow from its commissions' statuses (ARCHITECTURE.md, the money "
+        "equation): pending / withheld = the net of its pending / withheld commissions; reserved / paid = "
+        "what its reserved / paid commissions carry in their latest payout item; available + owed = the net "
+        "of its available commissions + what its reserved and paid commissions do not carry (debt netting, "
+        "clawbacks) + repayments",
+        MONEY_EQUATION,
+    ),
+    Check(
+        "expense_matches_commissions",
+        "commission expense = - the net of all commissions, per currency",
+        """WITH c AS (SELECT o.currency, sum(c.amount - c.reversed) AS net
                           FROM commission c JOIN orders o ON o.id = c.order_id GROUP BY o.currency),
                   e AS (SELECT currency, balance FROM ledger_account
                          WHERE distributor_id IS NULL AND kind = 'commission_expense')
              SELECT coalesce(c.currency, e.currency) AS currency, coalesce(e.balance, 0) AS expense,
                     coalesce(c.net, 0) AS commissions
                FROM c FULL JOIN e ON e.currency = c.currency
-              WHERE coalesce(e.balance, 0) <> -coalesce(c.net, 0)"""),
+              WHERE coalesce(e.balance, 0) <> -coalesce(c.net, 0)""",
+    ),
 )

@@ -26,20 +26,35 @@ class LedgerController(Controller):
     path = "/api/v1"
     tags = ["ledger"]
 
-    @get("/distributors/{distributor_id:int}/balances", opt=roles(*SELF_OR_FINANCE, raises=[DistributorNotFound]))
-    async def balances(self, session: AsyncSession, settings: Settings, principal: Principal,
-                       distributor_id: DistributorId,
-                       currency: Annotated[str | None, Parameter(max_length=3)] = None) -> DistributorBalances:
+    @get(
+        "/distributors/{distributor_id:int}/balances",
+        opt=roles(*SELF_OR_FINANCE, raises=[DistributorNotFound]),
+    )
+    async def balances(
+        self,
+        session: AsyncSession,
+        settings: Settings,
+        principal: Principal,
+        distributor_id: DistributorId,
+        currency: Annotated[str | None, Parameter(max_length=3)] = None,
+    ) -> DistributorBalances:
         ensure_self_or_staff(principal, distributor_id, Role.finance, Role.finance_approver)
         await get_distributor(session, distributor_id=distributor_id)
         cur = check_currency(currency, settings.business.default_currency)
         return await statements.balances(session, distributor_id, cur)
 
-    @get("/distributors/{distributor_id:int}/statement",
-         opt=roles(*SELF_OR_FINANCE, raises=[DistributorNotFound], files=[CSV, XLSX]),
-         responses=json_or_files(Statement), summary="Postings with balances after each line (format=json|csv|xlsx)")
+    @get(
+        "/distributors/{distributor_id:int}/statement",
+        opt=roles(*SELF_OR_FINANCE, raises=[DistributorNotFound], files=[CSV, XLSX]),
+        responses=json_or_files(Statement),
+        summary="Postings with balances after each line (format=json|csv|xlsx)",
+    )
     async def statement(
-        self, session: AsyncSession, settings: Settings, principal: Principal, distributor_id: DistributorId,
+        self,
+        session: AsyncSession,
+        settings: Settings,
+        principal: Principal,
+        distributor_id: DistributorId,
         start: Annotated[datetime | None, Parameter(query="from")] = None,
         end: Annotated[datetime | None, Parameter(query="to")] = None,
         format: Literal["json", "csv", "xlsx"] = "json",  # noqa: A002 - the API's parameter name
@@ -51,12 +66,17 @@ class LedgerController(Controller):
         body = await statements.statement_lines(session, distributor_id, cur, start, end)
         name = f"statement-{distributor_id}"
         if format == "csv":
-            return Response(statements.to_csv(body), media_type=f"{CSV}; charset=utf-8",
-                            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+            return Response(
+                statements.to_csv(body),
+                media_type=f"{CSV}; charset=utf-8",
+                headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+            )
         if format == "xlsx":
-            return Response(statements.to_xlsx(body),
-                            media_type=XLSX,
-                            headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
+            return Response(
+                statements.to_xlsx(body),
+                media_type=XLSX,
+                headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
+            )
         return Response(body)
 
     @get("/ledger/verify", opt=roles(Role.finance, Role.admin))

@@ -20,8 +20,13 @@ from distnet.models import LedgerAccount
 DISTRIBUTOR_ACCOUNTS = ("pending", "available", "withheld", "reserved", "paid", "owed")
 POINTS_ACCOUNTS = ("points", "points_owed")
 """Per member, currency PTS (issue 18); the platform's are points_issued, points_redeemed, points_expired."""
-PLATFORM_ACCOUNTS = ("commission_expense", "payout_clearing", "forfeited_income", "repayment_clearing",
-                     "tax_payable")
+PLATFORM_ACCOUNTS = (
+    "commission_expense",
+    "payout_clearing",
+    "forfeited_income",
+    "repayment_clearing",
+    "tax_payable",
+)
 
 
 class UnbalancedTransaction(ValueError):
@@ -37,15 +42,21 @@ class Posting:
     commission_id: int | None = None
 
 
-async def ensure_accounts(session: AsyncSession, *, distributor_ids: Sequence[int], currency: str = "CNY") -> None:
+async def ensure_accounts(
+    session: AsyncSession, *, distributor_ids: Sequence[int], currency: str = "CNY"
+) -> None:
     """Open the six per-distributor accounts and the two points accounts (currency ``PTS``:
     ``points``, ``points_owed``) (idempotent, set-based)."""
     if not distributor_ids:
         return
     await session.execute(
         repo.OPEN_DISTRIBUTOR_ACCOUNTS,
-        {"ids": list(distributor_ids), "kinds": list(DISTRIBUTOR_ACCOUNTS), "currency": currency,
-         "points": list(POINTS_ACCOUNTS)},
+        {
+            "ids": list(distributor_ids),
+            "kinds": list(DISTRIBUTOR_ACCOUNTS),
+            "currency": currency,
+            "points": list(POINTS_ACCOUNTS),
+        },
     )
 
 
@@ -83,14 +94,22 @@ async def post(
         await ensure_platform_accounts(session, currency=currency)
     # one statement for the transaction and all its postings: the balance trigger checks the whole
     # transaction at once
-    row = (await session.execute(_POST, {
-        "kind": kind, "ref_type": ref_type, "ref_id": None if ref_id is None else str(ref_id), "memo": memo,
-        "owners": [p.distributor_id for p in lines],
-        "kinds": [p.kind for p in lines],
-        "amounts": [p.amount for p in lines],
-        "commissions": [p.commission_id for p in lines],
-        "currency": currency,
-    })).one()
+    row = (
+        await session.execute(
+            _POST,
+            {
+                "kind": kind,
+                "ref_type": ref_type,
+                "ref_id": None if ref_id is None else str(ref_id),
+                "memo": memo,
+                "owners": [p.distributor_id for p in lines],
+                "kinds": [p.kind for p in lines],
+                "amounts": [p.amount for p in lines],
+                "commissions": [p.commission_id for p in lines],
+                "currency": currency,
+            },
+        )
+    ).one()
     try:
         check_posted(kind, row.lines, row.posted)
     except PostingsMissing as exc:
@@ -103,9 +122,18 @@ _POST = text(
     WITH lines AS (
         SELECT * FROM unnest(CAST(:owners AS bigint[]), CAST(:kinds AS text[]), CAST(:amounts AS bigint[]),
                              CAST(:commissions AS bigint[])) AS l(owner, kind, amount, commission_id)
-    ), """ + posting_ctes(kind="CAST(:kind AS text)", ref_type="CAST(:ref_type AS text)", ref_id="CAST(:ref_id AS text)",
-                          memo="CAST(:memo AS text)", currency="CAST(:currency AS text)", commission_ids=True) + """
-    SELECT (SELECT id FROM txn) AS transaction_id, """ + posted_columns()
+    ), """
+    + posting_ctes(
+        kind="CAST(:kind AS text)",
+        ref_type="CAST(:ref_type AS text)",
+        ref_id="CAST(:ref_id AS text)",
+        memo="CAST(:memo AS text)",
+        currency="CAST(:currency AS text)",
+        commission_ids=True,
+    )
+    + """
+    SELECT (SELECT id FROM txn) AS transaction_id, """
+    + posted_columns()
 )
 
 

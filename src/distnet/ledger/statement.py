@@ -19,23 +19,41 @@ from distnet.ledger.schemas import Balances, DistributorBalances, Statement, Sta
 from distnet.ledger.service import balances as raw_balances
 
 MAX_LINES = 100_000
-COLUMNS = ("at", "transaction_id", "kind", "ref_type", "ref_id", "account", "commission_id", "amount",
-           "account_balance", "running_balance")
+COLUMNS = (
+    "at",
+    "transaction_id",
+    "kind",
+    "ref_type",
+    "ref_id",
+    "account",
+    "commission_id",
+    "amount",
+    "account_balance",
+    "running_balance",
+)
 
 
 def balances_view(found: dict[str, int]) -> Balances:
-    return Balances(pending=format_amount(found["pending"]), available=format_amount(found["available"]),
-                    withheld=format_amount(found["withheld"]), reserved=format_amount(found["reserved"]),
-                    paid=format_amount(found["paid"]), owed=format_amount(-found["owed"]))
+    return Balances(
+        pending=format_amount(found["pending"]),
+        available=format_amount(found["available"]),
+        withheld=format_amount(found["withheld"]),
+        reserved=format_amount(found["reserved"]),
+        paid=format_amount(found["paid"]),
+        owed=format_amount(-found["owed"]),
+    )
 
 
 async def balances(session: AsyncSession, distributor_id: int, currency: str) -> DistributorBalances:
     view = balances_view(await raw_balances(session, distributor_id=distributor_id, currency=currency))
-    return DistributorBalances(distributor_id=distributor_id, currency=currency, **msgspec.structs.asdict(view))
+    return DistributorBalances(
+        distributor_id=distributor_id, currency=currency, **msgspec.structs.asdict(view)
+    )
 
 
-async def statement_lines(session: AsyncSession, distributor_id: int, currency: str,
-                          start: datetime | None, end: datetime | None) -> Statement:
+async def statement_lines(
+    session: AsyncSession, distributor_id: int, currency: str, start: datetime | None, end: datetime | None
+) -> Statement:
     if start is not None and end is not None and start > end:
         raise ValidationFailed("from must not be after to", field="from")
     params = {"d": distributor_id, "cur": currency, "start": start, "end": end, "limit": MAX_LINES + 1}
@@ -59,13 +77,29 @@ async def statement_lines(session: AsyncSession, distributor_id: int, currency: 
         per_account[r.account] = per_account.get(r.account, 0) + r.amount
         if r.account != "paid":
             running += r.amount
-        lines.append(StatementLine(
-            at=r.at, transaction_id=r.transaction_id, kind=r.kind, ref_type=r.ref_type, ref_id=r.ref_id,
-            account=r.account, commission_id=r.commission_id, amount=format_amount(r.amount),
-            account_balance=format_amount(per_account[r.account]), running_balance=format_amount(running)))
-    return Statement(distributor_id=distributor_id, currency=currency, from_=start, to=end,
-                     opening_balance=format_amount(opening_balance), closing_balance=format_amount(running),
-                     items=lines)
+        lines.append(
+            StatementLine(
+                at=r.at,
+                transaction_id=r.transaction_id,
+                kind=r.kind,
+                ref_type=r.ref_type,
+                ref_id=r.ref_id,
+                account=r.account,
+                commission_id=r.commission_id,
+                amount=format_amount(r.amount),
+                account_balance=format_amount(per_account[r.account]),
+                running_balance=format_amount(running),
+            )
+        )
+    return Statement(
+        distributor_id=distributor_id,
+        currency=currency,
+        from_=start,
+        to=end,
+        opening_balance=format_amount(opening_balance),
+        closing_balance=format_amount(running),
+        items=lines,
+    )
 
 
 def to_csv(statement: Statement) -> bytes:
@@ -73,8 +107,12 @@ def to_csv(statement: Statement) -> bytes:
     writer = csv.writer(buf)
     writer.writerow(COLUMNS)
     for line in statement.items:
-        writer.writerow([line.at.isoformat() if line.at else "", *[
-            "" if getattr(line, c) is None else getattr(line, c) for c in COLUMNS[1:]]])
+        writer.writerow(
+            [
+                line.at.isoformat() if line.at else "",
+                *["" if getattr(line, c) is None else getattr(line, c) for c in COLUMNS[1:]],
+            ]
+        )
     return buf.getvalue().encode()
 
 

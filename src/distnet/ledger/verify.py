@@ -18,17 +18,25 @@ CHECKS: tuple[Check, ...] = (*repo.CHECKS, *payouts_repo.CHECKS, *NETWORK_CHECKS
 """Every check ``verify`` runs: the ledger's, those of payouts (invariant 5) and of the team aggregate."""
 
 
-async def verify(session: AsyncSession, progress: Callable[[Check], None] | None = None) -> LedgerVerification:
+async def verify(
+    session: AsyncSession, progress: Callable[[Check], None] | None = None
+) -> LedgerVerification:
 
     results = []
     for check in CHECKS:
         rows = (await session.execute(repo.examples(check, EXAMPLES + 1))).all()
-        bad = [{k: (str(v) if not isinstance(v, int | str | None) else v) for k, v in r._mapping.items()}
-               for r in rows]
+        bad = [
+            {k: (str(v) if not isinstance(v, int | str | None) else v) for k, v in r._mapping.items()}
+            for r in rows
+        ]
         ok = not bad
-        detail = check.description if ok else (
-            f"{'more than ' + str(EXAMPLES) if len(bad) > EXAMPLES else len(bad)} violation(s) of: "
-            f"{check.description}"
+        detail = (
+            check.description
+            if ok
+            else (
+                f"{'more than ' + str(EXAMPLES) if len(bad) > EXAMPLES else len(bad)} violation(s) of: "
+                f"{check.description}"
+            )
         )
         results.append(CheckResult(name=check.name, ok=ok, detail=detail, examples=bad[:EXAMPLES]))
         if progress is not None:

@@ -118,7 +118,9 @@ class PointsLot(Base):
         UniqueConstraint("distributor_id", "source", "source_ref"),
         CheckConstraint("source IN ('order','referral','monthly','adjustment')", name="source"),
         CheckConstraint("amount > 0 AND remaining >= 0 AND remaining <= amount", name="remaining_bounded"),
-        Index("ix_points_lot_open", "distributor_id", "expires_at", "id", postgresql_where=text("remaining > 0")),
+        Index(
+            "ix_points_lot_open", "distributor_id", "expires_at", "id", postgresql_where=text("remaining > 0")
+        ),
         Index("ix_points_lot_due", "expires_at", postgresql_where=text("remaining > 0")),
         Index("ix_points_lot_order", "order_id", postgresql_where=text("order_id IS NOT NULL")),
     )
@@ -157,5 +159,12 @@ class PointsLotUse(Base):
     points: Mapped[int]
 
 
-__all__ = ["RankLadder", "BenefitCatalogue", "BenefitTier", "PointsLot", "PointsSpend", "PointsLotUse",
-           "POINT_SOURCES"]
+__all__ = [
+    "RankLadder",
+    "BenefitCatalogue",
+    "BenefitTier",
+    "PointsLot",
+    "PointsSpend",
+    "PointsLotUse",
+    "POINT_SOURCES",
+]

@@ -46,8 +46,12 @@ class PayoutAccount(Base):
         CheckConstraint("method IN ('bank_card','alipay','wechat')", name="method"),
         CheckConstraint("status IN ('active','needs_confirmation','superseded','erased')", name="status"),
         # one current version per distributor
-        Index("uq_payout_account_current", "distributor_id", unique=True,
-              postgresql_where=text("superseded_at IS NULL")),
+        Index(
+            "uq_payout_account_current",
+            "distributor_id",
+            unique=True,
+            postgresql_where=text("superseded_at IS NULL"),
+        ),
         Index("ix_payout_account_distributor", "distributor_id", "id"),
         Index("ix_payout_account_hash", "account_hash"),
     )

@@ -93,7 +93,11 @@ class Order(Base):
         Index("ix_orders_buyer_ref", "buyer_ref_hash"),
         Index("ix_orders_buyer_payment", "buyer_payment_hash"),
         # per-order cycle checks follow "bought with this distributor's device" edges
-        Index("ix_orders_buyer_device", "buyer_device_hash", postgresql_where=text("buyer_device_hash IS NOT NULL")),
+        Index(
+            "ix_orders_buyer_device",
+            "buyer_device_hash",
+            postgresql_where=text("buyer_device_hash IS NOT NULL"),
+        ),
     )
 
 
@@ -140,18 +144,29 @@ class Commission(Base):
     __table_args__ = (
         UniqueConstraint("order_id", "level"),
         CheckConstraint(
-            "status IN ('pending','available','withheld','reserved','paid','forfeited','reversed')", name="status"
+            "status IN ('pending','available','withheld','reserved','paid','forfeited','reversed')",
+            name="status",
         ),
         CheckConstraint("reversed BETWEEN 0 AND amount", name="reversed_bounded"),
         Index("ix_commission_beneficiary", "beneficiary_id", "id"),
         Index("ix_commission_pending_due", "hold_until", postgresql_where=text("status = 'pending'")),
-        Index("ix_commission_withheld_hold", "withheld_hold_id", postgresql_where=text("status = 'withheld'")),
+        Index(
+            "ix_commission_withheld_hold", "withheld_hold_id", postgresql_where=text("status = 'withheld'")
+        ),
         # settlement partitions select due pending commissions by beneficiary range
-        Index("ix_commission_pending_beneficiary", "beneficiary_id", "hold_until",
-              postgresql_where=text("status = 'pending'")),
+        Index(
+            "ix_commission_pending_beneficiary",
+            "beneficiary_id",
+            "hold_until",
+            postgresql_where=text("status = 'pending'"),
+        ),
         # a paid payout marks a distributor's available commissions up to the run's cutoff
-        Index("ix_commission_available_beneficiary", "beneficiary_id", "available_at",
-              postgresql_where=text("status = 'available'")),
+        Index(
+            "ix_commission_available_beneficiary",
+            "beneficiary_id",
+            "available_at",
+            postgresql_where=text("status = 'available'"),
+        ),
     )
 
 
@@ -221,7 +236,11 @@ class LedgerPosting(Base):
     __table_args__ = (
         Index("ix_ledger_posting_account", "account_id", "id"),
         # the postings of one commission (explain, verify)
-        Index("ix_ledger_posting_commission", "commission_id", postgresql_where=text("commission_id IS NOT NULL")),
+        Index(
+            "ix_ledger_posting_commission",
+            "commission_id",
+            postgresql_where=text("commission_id IS NOT NULL"),
+        ),
     )
 
 
@@ -231,7 +250,8 @@ ledger_balance_pending = Table(
     # lock) and applied at commit by a deferred constraint trigger (migrations/sql/ledger.sql), so
     # concurrent orders sharing a beneficiary do not wait for each other. Rows never outlive their
     # transaction. Written only by triggers, so a Core table rather than a mapped class.
-    "ledger_balance_pending", Base.metadata,
+    "ledger_balance_pending",
+    Base.metadata,
     Column("id", BigInteger, Identity(always=True), primary_key=True),
     Column("account_id", BigInteger, nullable=False),
     Column("amount", BigInteger, nullable=False),
@@ -259,7 +279,8 @@ class SalesDaily(Base):
 sales_delta = Table(
     # appended by order ingest and refunds, folded into sales_daily (see SalesDaily); no key, rows
     # repeat, so a Core table rather than a mapped class
-    "sales_delta", Base.metadata,
+    "sales_delta",
+    Base.metadata,
     Column("distributor_id", BigInteger, nullable=False),
     Column("day", Date, nullable=False),
     Column("personal", BigInteger, nullable=False, server_default=text("0")),

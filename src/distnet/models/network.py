@@ -127,7 +127,8 @@ class TeamLevel(Base):
 
 team_level_delta = Table(
     # appended by the closure and orders triggers, folded into team_level; no key, rows repeat
-    "team_level_delta", Base.metadata,
+    "team_level_delta",
+    Base.metadata,
     Column("ancestor_id", BigInteger, nullable=False),
     Column("depth", SmallInteger, nullable=False),
     Column("members", BigInteger, nullable=False, server_default=text("0")),
@@ -217,10 +218,19 @@ class Hold(Base):
             postgresql_where=text("lifted_at IS NULL"),
         ),
         # the circuit breaker counts a rule's automatic holds of the last hour
-        Index("ix_hold_rule_started", "rule_name", "started_at", postgresql_where=text("source_type = 'rule'")),
+        Index(
+            "ix_hold_rule_started", "rule_name", "started_at", postgresql_where=text("source_type = 'rule'")
+        ),
         # a window's holds are stamped lifted (end job, cancel) by window id
-        Index("ix_hold_window", "maintenance_window_id", postgresql_where=text("maintenance_window_id IS NOT NULL")),
+        Index(
+            "ix_hold_window",
+            "maintenance_window_id",
+            postgresql_where=text("maintenance_window_id IS NOT NULL"),
+        ),
         # forfeit_due: confirmed holds whose money is not settled yet
-        Index("ix_hold_forfeit_due", "forfeit_at",
-              postgresql_where=text("forfeit_at IS NOT NULL AND money_settled_at IS NULL")),
+        Index(
+            "ix_hold_forfeit_due",
+            "forfeit_at",
+            postgresql_where=text("forfeit_at IS NOT NULL AND money_settled_at IS NULL"),
+        ),
     )

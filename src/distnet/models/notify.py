@@ -62,7 +62,9 @@ class Notification(Base):
     """Erasure: params and addresses removed, the notice kept as a fact that it was sent."""
 
     __table_args__ = (
-        UniqueConstraint("event_key", "distributor_id", "channel", name="uq_notification_event_recipient_channel"),
+        UniqueConstraint(
+            "event_key", "distributor_id", "channel", name="uq_notification_event_recipient_channel"
+        ),
         CheckConstraint("channel IN ('inbox','email','sms')", name="channel"),
         CheckConstraint("status IN ('pending','sent','failed','skipped')", name="status"),
         Index("ix_notification_inbox", "distributor_id", "channel", "id"),

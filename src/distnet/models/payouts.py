@@ -37,7 +37,9 @@ class SettlementRun(Base):
 
     __table_args__ = (
         # at most one run in progress: a second trigger joins (or resumes) it instead of racing it
-        Index("uq_settlement_run_running", "status", unique=True, postgresql_where=text("status = 'running'")),
+        Index(
+            "uq_settlement_run_running", "status", unique=True, postgresql_where=text("status = 'running'")
+        ),
     )
 
 
@@ -84,9 +86,7 @@ class PayoutRun(Base):
     cancelled_at: Mapped[datetime | None]
 
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('draft','approved','exported','completed','cancelled')", name="status"
-        ),
+        CheckConstraint("status IN ('draft','approved','exported','completed','cancelled')", name="status"),
     )
 
 
@@ -163,4 +163,13 @@ class Repayment(Base):
     )
 
 
-__all__ = ["SettlementRun", "SettlementPartition", "PayoutRun", "PayoutItem", "PayoutItemCommission", "Repayment", "JSONB", "Any"]
+__all__ = [
+    "SettlementRun",
+    "SettlementPartition",
+    "PayoutRun",
+    "PayoutItem",
+    "PayoutItemCommission",
+    "Repayment",
+    "JSONB",
+    "Any",
+]

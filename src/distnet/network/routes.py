@@ -86,7 +86,9 @@ class DistributorController(Controller):
         data: NewDistributor,
     ) -> Registration:
         await limiter.hit("register")
-        return await service.register(session, settings=settings, principal=principal, data=data, limiter=limiter)
+        return await service.register(
+            session, settings=settings, principal=principal, data=data, limiter=limiter
+        )
 
     @get("/me", opt={**roles(Role.distributor, raises=[NotFound, DistributorNotFound]), **AUTOCOMMIT})
     async def me(self, session: AsyncSession, principal: Principal) -> Me:
@@ -111,7 +113,9 @@ class DistributorController(Controller):
         limit: Annotated[int | None, Parameter(ge=1, le=500)] = None,
         cursor: Annotated[str | None, Parameter(max_length=200)] = None,
     ) -> Page[UplineMember]:
-        return await service.upline(session, principal=principal, distributor_id=distributor_id, limit=limit, cursor=cursor)
+        return await service.upline(
+            session, principal=principal, distributor_id=distributor_id, limit=limit, cursor=cursor
+        )
 
     @get(
         "/distributors/{distributor_id:int}/downline",
@@ -176,7 +180,13 @@ class DistributorController(Controller):
     async def move(
         self, session: AsyncSession, principal: Principal, distributor_id: DistributorId, data: SponsorMove
     ) -> DistributorView:
-        return await service.move_sponsor(session, principal=principal, distributor_id=distributor_id, sponsor_id=data.sponsor_id, note=data.note)
+        return await service.move_sponsor(
+            session,
+            principal=principal,
+            distributor_id=distributor_id,
+            sponsor_id=data.sponsor_id,
+            note=data.note,
+        )
 
     @post(
         "/distributors/{distributor_id:int}/closure",

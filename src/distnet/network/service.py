@@ -74,7 +74,13 @@ async def visible_distributor(
 
 
 async def register(
-    session: AsyncSession, *, settings: Settings, principal: Principal, data: DistributorCreate, limiter: RateLimiter | None = None) -> Registration:
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    principal: Principal,
+    data: DistributorCreate,
+    limiter: RateLimiter | None = None,
+) -> Registration:
     sponsor: Distributor | None = None
     if data.sponsor_code is None:
         if not principal.has(Role.admin):
@@ -123,7 +129,9 @@ async def register(
     if sponsor is not None:
         await repo.insert_links(session, new_id, sponsor.id)
     card = await cards.issue_card(session, distributor_id=new_id)
-    await payout_accounts.record_unconfirmed(session, settings=settings, distributor_id=new_id, account_number=data.bank_account)
+    await payout_accounts.record_unconfirmed(
+        session, settings=settings, distributor_id=new_id, account_number=data.bank_account
+    )
     await ensure_accounts(session, distributor_ids=[new_id], currency=settings.business.default_currency)
     _, raw_key = await create_key(
         session, name=f"distributor {code}", roles=[Role.distributor], distributor_id=new_id
@@ -152,7 +160,9 @@ async def register(
         email=data.email,
         limiter=limiter,
     )
-    view = msgspec.structs.asdict(await profile(session, d=await get_distributor(session, distributor_id=new_id)))
+    view = msgspec.structs.asdict(
+        await profile(session, d=await get_distributor(session, distributor_id=new_id))
+    )
     view["card"] = CardBrief(number=card.number, status="active")
     verification = [
         ContactVerification(
@@ -242,7 +252,13 @@ async def me(session: AsyncSession, *, principal: Principal) -> Me:
 
 
 async def upline(
-    session: AsyncSession, *, principal: Principal, distributor_id: int, limit: int | None = None, cursor: str | None = None) -> Page[UplineMember]:
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    distributor_id: int,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Page[UplineMember]:
     """Ancestors nearest first, paginated: a 1,000-deep chain has 1,000 of them."""
     d = await visible_distributor(session, principal, distributor_id)
     limit = check_limit(limit)
@@ -256,7 +272,16 @@ async def upline(
 
 
 async def downline(
-    session: AsyncSession, *, principal: Principal, distributor_id: int, max_depth: int | None, limit: int | None, cursor: str | None, placed_from: datetime | None = None, placed_to: datetime | None = None) -> DownlinePage:
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    distributor_id: int,
+    max_depth: int | None,
+    limit: int | None,
+    cursor: str | None,
+    placed_from: datetime | None = None,
+    placed_to: datetime | None = None,
+) -> DownlinePage:
     ensure_self_or_staff(principal, distributor_id)
     try:
         limit = check_limit(limit)
@@ -267,7 +292,9 @@ async def downline(
             raise ValidationFailed("cursor is not valid", field="cursor")
         lo, hi = sales_period(placed_from, placed_to)
     except ValidationFailed:
-        await get_distributor(session, distributor_id=distributor_id)  # a distributor that does not exist is a 404 first
+        await get_distributor(
+            session, distributor_id=distributor_id
+        )  # a distributor that does not exist is a 404 first
         raise
     # one statement: the distributor's existence, the page and its members' sales
     found, rows = await repo.downline_with_sales(
@@ -334,7 +361,13 @@ TEAM_PICTURE_CAP = 150
 
 
 async def team_svg(
-    session: AsyncSession, *, principal: Principal, distributor_id: int, depth: int, max_nodes: int = TEAM_PICTURE_CAP) -> str:
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    distributor_id: int,
+    depth: int,
+    max_nodes: int = TEAM_PICTURE_CAP,
+) -> str:
     """The team down to ``depth`` levels as an SVG tree (kit.graph_svg): the first ``max_nodes``
     members in (level, id) order and a count of the rest, so a hub with 100k recruits costs one
     page read and one index-only count."""
@@ -382,7 +415,12 @@ async def team_stats(session: AsyncSession, *, principal: Principal, distributor
 
 
 async def move_sponsor(
-    session: AsyncSession, *, principal: Principal, distributor_id: int, sponsor_id: int, note: str | None = None
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    distributor_id: int,
+    sponsor_id: int,
+    note: str | None = None,
 ) -> DistributorView:
     await repo.lock_network_moves(session)
     d = await get_distributor(session, distributor_id=distributor_id)

@@ -54,8 +54,15 @@ class SmtpProvider:
         email["Subject"] = message.subject
         email.set_content(message.body)
         try:
-            await aiosmtplib.send(email, hostname=s.smtp_host, port=s.smtp_port, username=s.smtp_username,
-                                  password=s.smtp_password, start_tls=s.smtp_starttls or None, timeout=20)
+            await aiosmtplib.send(
+                email,
+                hostname=s.smtp_host,
+                port=s.smtp_port,
+                username=s.smtp_username,
+                password=s.smtp_password,
+                start_tls=s.smtp_starttls or None,
+                timeout=20,
+            )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             raise SendFailed(f"address refused: {exc}", permanent=True) from exc
         except aiosmtplib.SMTPResponseException as exc:
@@ -81,7 +88,9 @@ class HttpSmsProvider:
         headers = {"Authorization": f"Bearer {self.key}"} if self.key else {}
         try:
             async with httpx.AsyncClient(timeout=10) as client:
-                resp = await client.post(self.url, json={"to": message.to, "text": message.body}, headers=headers)
+                resp = await client.post(
+                    self.url, json={"to": message.to, "text": message.body}, headers=headers
+                )
         except httpx.HTTPError as exc:
             raise SendFailed(f"SMS provider unavailable: {exc}") from exc
         if resp.is_success:

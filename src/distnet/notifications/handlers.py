@@ -40,9 +40,18 @@ async def hold_placed(session: AsyncSession, event: dict[str, Any]) -> None:
     p = event["payload"]
     if p.get("reason") == "maintenance":
         return
-    await _notify(session, event, "hold_placed", {
-        "hold_id": p.get("hold_id"), "card_number": p.get("card_number"), "reason": p.get("reason"),
-        "appealable": bool(p.get("appealable")), "rule": p.get("rule")})
+    await _notify(
+        session,
+        event,
+        "hold_placed",
+        {
+            "hold_id": p.get("hold_id"),
+            "card_number": p.get("card_number"),
+            "reason": p.get("reason"),
+            "appealable": bool(p.get("appealable")),
+            "rule": p.get("rule"),
+        },
+    )
 
 
 @on("hold.lifted", consumer="notifications.hold_lifted")
@@ -50,8 +59,12 @@ async def hold_lifted(session: AsyncSession, event: dict[str, Any]) -> None:
     p = event["payload"]
     if p.get("reason") == "maintenance":
         return
-    await _notify(session, event, "hold_lifted",
-                  {"hold_id": p.get("hold_id"), "reason": p.get("reason"), "outcome": p.get("outcome")})
+    await _notify(
+        session,
+        event,
+        "hold_lifted",
+        {"hold_id": p.get("hold_id"), "reason": p.get("reason"), "outcome": p.get("outcome")},
+    )
 
 
 @on("appeal.updated", consumer="notifications.appeal_updated")
@@ -61,8 +74,9 @@ async def appeal_updated(session: AsyncSession, event: dict[str, Any]) -> None:
     if action not in ("request_info", "approve", "reject", "escalate"):
         return
     # the note of THIS step (events before appeal_event_id existed: the appeal's latest note)
-    note = await session.scalar(repo.APPEAL_STEP_NOTE,
-                                {"a": p.get("appeal_id"), "e": p.get("appeal_event_id")})
+    note = await session.scalar(
+        repo.APPEAL_STEP_NOTE, {"a": p.get("appeal_id"), "e": p.get("appeal_event_id")}
+    )
     params = {"appeal_id": p.get("appeal_id"), "hold_id": p.get("hold_id"), "note": note or "-"}
     if action == "request_info":
         await _notify(session, event, "appeal_info_requested", params)
@@ -73,10 +87,19 @@ async def appeal_updated(session: AsyncSession, event: dict[str, Any]) -> None:
 async def _window_notice(session: AsyncSession, event: dict[str, Any], kind: str) -> None:
     p = event["payload"]
     # scope-matched: exactly the distributors the window suspends (its holds), in one statement
-    await notify_many(session, recipients=repo.WINDOW_SCOPE, recipient_params={"window_id": p["id"]},
-                      event_key=event["id"], kind=kind,
-                      params={"window_id": p["id"], "starts_at": p.get("starts_at"), "ends_at": p.get("ends_at"),
-                              "message": p.get("message")})
+    await notify_many(
+        session,
+        recipients=repo.WINDOW_SCOPE,
+        recipient_params={"window_id": p["id"]},
+        event_key=event["id"],
+        kind=kind,
+        params={
+            "window_id": p["id"],
+            "starts_at": p.get("starts_at"),
+            "ends_at": p.get("ends_at"),
+            "message": p.get("message"),
+        },
+    )
 
 
 @on("maintenance.announced", consumer="notifications.maintenance_announced")
@@ -92,38 +115,78 @@ async def maintenance_started(session: AsyncSession, event: dict[str, Any]) -> N
 @on("payout.paid", consumer="notifications.payout_paid")
 async def payout_paid(session: AsyncSession, event: dict[str, Any]) -> None:
     p = event["payload"]
-    await _notify(session, event, "payout_paid", {"amount": p.get("amount"), "currency": p.get("currency"),
-                                                  "reference": p.get("reference"), "run_id": p.get("run_id")})
+    await _notify(
+        session,
+        event,
+        "payout_paid",
+        {
+            "amount": p.get("amount"),
+            "currency": p.get("currency"),
+            "reference": p.get("reference"),
+            "run_id": p.get("run_id"),
+        },
+    )
 
 
 @on("payout.failed", consumer="notifications.payout_failed")
 async def payout_failed(session: AsyncSession, event: dict[str, Any]) -> None:
     p = event["payload"]
-    await _notify(session, event, "payout_failed", {"amount": p.get("amount"), "currency": p.get("currency"),
-                                                    "reason": p.get("reason"), "run_id": p.get("run_id")})
+    await _notify(
+        session,
+        event,
+        "payout_failed",
+        {
+            "amount": p.get("amount"),
+            "currency": p.get("currency"),
+            "reason": p.get("reason"),
+            "run_id": p.get("run_id"),
+        },
+    )
 
 
 @on("payout.returned", consumer="notifications.payout_returned")
 async def payout_returned(session: AsyncSession, event: dict[str, Any]) -> None:
     p = event["payload"]
-    await _notify(session, event, "payout_returned", {"amount": p.get("amount"), "currency": p.get("currency"),
-                                                      "reason": p.get("reason"), "run_id": p.get("run_id"),
-                                                      "reference": p.get("return_reference"),
-                                                      "distributor_id": p.get("distributor_id")})
+    await _notify(
+        session,
+        event,
+        "payout_returned",
+        {
+            "amount": p.get("amount"),
+            "currency": p.get("currency"),
+            "reason": p.get("reason"),
+            "run_id": p.get("run_id"),
+            "reference": p.get("return_reference"),
+            "distributor_id": p.get("distributor_id"),
+        },
+    )
 
 
 @on("debt.created", consumer="notifications.debt_created")
 async def debt_created(session: AsyncSession, event: dict[str, Any]) -> None:
     p = event["payload"]
-    await _notify(session, event, "debt_created", {"amount": p.get("amount"), "currency": p.get("currency"),
-                                                   "reason": p.get("reason"), "order_id": p.get("order_id")})
+    await _notify(
+        session,
+        event,
+        "debt_created",
+        {
+            "amount": p.get("amount"),
+            "currency": p.get("currency"),
+            "reason": p.get("reason"),
+            "order_id": p.get("order_id"),
+        },
+    )
 
 
 @on("repayment.received", consumer="notifications.debt_repaid")
 async def debt_repaid(session: AsyncSession, event: dict[str, Any]) -> None:
     p = event["payload"]
-    await _notify(session, event, "debt_repaid", {"amount": p.get("amount"), "currency": p.get("currency"),
-                                                  "owed_after": p.get("owed_after")})
+    await _notify(
+        session,
+        event,
+        "debt_repaid",
+        {"amount": p.get("amount"), "currency": p.get("currency"), "owed_after": p.get("owed_after")},
+    )
 
 
 @on("rank.changed", consumer="notifications.rank_changed")
@@ -133,7 +196,12 @@ async def rank_changed(session: AsyncSession, event: dict[str, Any]) -> None:
     if old not in RANK_ORDER or new not in RANK_ORDER or old == new:
         return
     kind = "rank_up" if RANK_ORDER.index(new) > RANK_ORDER.index(old) else "rank_down"
-    await _notify(session, event, kind, {"from_rank": old, "to": new, "period_days": (await ladder_at(session)).period_days})
+    await _notify(
+        session,
+        event,
+        kind,
+        {"from_rank": old, "to": new, "period_days": (await ladder_at(session)).period_days},
+    )
 
 
 @on("payout_account.changed", consumer="notifications.payout_account_changed")
@@ -144,8 +212,9 @@ async def payout_account_changed(session: AsyncSession, event: dict[str, Any]) -
     # the contacts replaced lately too: an attacker changes the e-mail first, then the account
     owner = _owner(event)
     if owner is not None:
-        await notify_previous_contacts(session, distributor_id=owner, event_key=event["id"],
-                                       kind="payout_account_changed", params=params)
+        await notify_previous_contacts(
+            session, distributor_id=owner, event_key=event["id"], kind="payout_account_changed", params=params
+        )
 
 
 @on("distributor.closed", consumer="notifications.account_closed")

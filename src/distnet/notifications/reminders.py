@@ -27,10 +27,15 @@ async def warn_downgrades(session: AsyncSession, settings: Settings, *, now: dat
     ahead = settings.notify.downgrade_warning_days
     year, week, _ = now.isocalendar()
     params: dict[str, Any] = {
-        "ranks": [s.rank for s in ladder.steps], "positions": [RANK_ORDER.index(s.rank) for s in ladder.steps],
-        "min_personal": [s.min_personal for s in ladder.steps], "min_team": [s.min_team for s in ladder.steps],
-        "days": ladder.period_days, "ahead": ahead, "week": f"{year}-W{week:02d}",
+        "ranks": [s.rank for s in ladder.steps],
+        "positions": [RANK_ORDER.index(s.rank) for s in ladder.steps],
+        "min_personal": [s.min_personal for s in ladder.steps],
+        "min_team": [s.min_team for s in ladder.steps],
+        "days": ladder.period_days,
+        "ahead": ahead,
+        "week": f"{year}-W{week:02d}",
         "evaluate_on": (now + timedelta(days=ahead)).date().isoformat(),
     }
-    return await fan_out_rows(session, rows=repo.at_risk_of_downgrade(SALES), params=params,
-                              kind="rank_downgrade_warning")
+    return await fan_out_rows(
+        session, rows=repo.at_risk_of_downgrade(SALES), params=params, kind="rank_downgrade_warning"
+    )

@@ -37,64 +37,88 @@ ON CONFLICT ON CONSTRAINT uq_notification_event_recipient_channel DO NOTHING
 """
 
 
-async def fan_out(session: AsyncSession, *, recipients: str, params: dict[str, Any], event_key: str,
-                  kind: str, payload: str) -> int:
+async def fan_out(
+    session: AsyncSession, *, recipients: str, params: dict[str, Any], event_key: str, kind: str, payload: str
+) -> int:
     """One statement for any number of recipients (``recipients`` selects distributor ids), all
     with the same event key and parameters."""
-    rows = (f"SELECT x.id, CAST(:event_key AS varchar), CAST(:params AS jsonb) "
-            f"FROM ({recipients}) AS x (id)")
-    result = await session.execute(text(_FANOUT.format(rows=rows)),
-                                   {**params, "event_key": event_key, "kind": kind, "params": payload,
-                                    "mandatory": kind in MANDATORY_KINDS})
+    rows = f"SELECT x.id, CAST(:event_key AS varchar), CAST(:params AS jsonb) FROM ({recipients}) AS x (id)"
+    result = await session.execute(
+        text(_FANOUT.format(rows=rows)),
+        {
+            **params,
+            "event_key": event_key,
+            "kind": kind,
+            "params": payload,
+            "mandatory": kind in MANDATORY_KINDS,
+        },
+    )
     return rowcount(result)
 
 
 async def fan_out_rows(session: AsyncSession, *, rows: str, params: dict[str, Any], kind: str) -> int:
     """One statement for recipients that each have their own event key and parameters: ``rows``
     selects ``(distributor id, event key, params jsonb)``."""
-    result = await session.execute(text(_FANOUT.format(rows=rows)),
-                                   {**params, "kind": kind, "mandatory": kind in MANDATORY_KINDS})
+    result = await session.execute(
+        text(_FANOUT.format(rows=rows)), {**params, "kind": kind, "mandatory": kind in MANDATORY_KINDS}
+    )
     return rowcount(result)
 
 
-async def inbox_page(session: AsyncSession, distributor_id: int, *, before_id: int | None, limit: int,
-                     unread_only: bool) -> list[dict[str, Any]]:
-    rows = await session.execute(text("""
+async def inbox_page(
+    session: AsyncSession, distributor_id: int, *, before_id: int | None, limit: int, unread_only: bool
+) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        text("""
         SELECT id, kind, params, created_at, read_at, redacted_at, secret_enc
           FROM notification
          WHERE distributor_id = :d AND channel = 'inbox'
            AND (CAST(:before AS bigint) IS NULL OR id < :before)
            AND (NOT :unread OR read_at IS NULL)
          ORDER BY id DESC LIMIT :limit
-    """), {"d": distributor_id, "before": before_id, "limit": limit, "unread": unread_only})
+    """),
+        {"d": distributor_id, "before": before_id, "limit": limit, "unread": unread_only},
+    )
     return [dict(r._mapping) for r in rows]
 
 
 async def unread_count(session: AsyncSession, distributor_id: int) -> int:
-    return int(await session.scalar(text(
-        "SELECT count(*) FROM notification WHERE distributor_id = :d AND channel = 'inbox' AND read_at IS NULL"),
-        {"d": distributor_id}) or 0)
+    return int(
+        await session.scalar(
+            text(
+                "SELECT count(*) FROM notification WHERE distributor_id = :d AND channel = 'inbox' AND read_at IS NULL"
+            ),
+            {"d": distributor_id},
+        )
+        or 0
+    )
 
 
 async def mark_read(session: AsyncSession, distributor_id: int, notification_id: int) -> bool:
-    found = await session.execute(text("""
+    found = await session.execute(
+        text("""
         UPDATE notification SET read_at = coalesce(read_at, now())
          WHERE id = :id AND distributor_id = :d AND channel = 'inbox' RETURNING id
-    """), {"id": notification_id, "d": distributor_id})
+    """),
+        {"id": notification_id, "d": distributor_id},
+    )
     return found.first() is not None
 
 
 async def claim_due(session: AsyncSession, *, limit: int, stale_minutes: int) -> list[int]:
     """Pending deliveries not queued yet (or queued long ago and still pending: a lost message),
     stamped in one statement; SKIP LOCKED so a send in progress is left alone."""
-    rows = await session.scalars(text("""
+    rows = await session.scalars(
+        text("""
         UPDATE notification SET queued_at = now()
          WHERE id IN (SELECT id FROM notification
                        WHERE status = 'pending'
                          AND (queued_at IS NULL OR queued_at < now() - make_interval(mins => :stale))
                        ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED)
         RETURNING id
-    """), {"limit": limit, "stale": stale_minutes})
+    """),
+        {"limit": limit, "stale": stale_minutes},
+    )
     return sorted(rows)
 
 

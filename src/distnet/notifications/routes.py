@@ -38,22 +38,43 @@ class NotificationController(Controller):
 
     @get("/notifications", opt=OWNER, summary="My notices, newest first, with the unread count")
     async def inbox(
-        self, session: AsyncSession, settings: Settings, principal: Principal,
+        self,
+        session: AsyncSession,
+        settings: Settings,
+        principal: Principal,
         limit: Annotated[int | None, Parameter(ge=1, le=500)] = None,
         cursor: Annotated[str | None, Parameter(max_length=200)] = None,
         unread: bool = False,
     ) -> Inbox:
         items, unread_count, next_cursor = await service.inbox(
-            session, settings=settings, distributor_id=own_id(principal), cursor=cursor, limit=limit,
-            unread_only=unread)
-        return Inbox(unread_count, [NotificationView(i.id, i.kind, i.subject, i.body, i.created_at, i.read_at)
-                                    for i in items], next_cursor)
+            session,
+            settings=settings,
+            distributor_id=own_id(principal),
+            cursor=cursor,
+            limit=limit,
+            unread_only=unread,
+        )
+        return Inbox(
+            unread_count,
+            [NotificationView(i.id, i.kind, i.subject, i.body, i.created_at, i.read_at) for i in items],
+            next_cursor,
+        )
 
-    @post("/notifications/{notification_id:int}/read", opt=roles(Role.distributor, raises=[NotificationNotFound]),
-          status_code=200, summary="Mark a notice read; answers the unread count")
-    async def read(self, session: AsyncSession, principal: Principal,
-                   notification_id: Annotated[int, Parameter(ge=1, le=2**62)]) -> ReadResult:
-        unread = await service.mark_read(session, distributor_id=own_id(principal), notification_id=notification_id)
+    @post(
+        "/notifications/{notification_id:int}/read",
+        opt=roles(Role.distributor, raises=[NotificationNotFound]),
+        status_code=200,
+        summary="Mark a notice read; answers the unread count",
+    )
+    async def read(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        notification_id: Annotated[int, Parameter(ge=1, le=2**62)],
+    ) -> ReadResult:
+        unread = await service.mark_read(
+            session, distributor_id=own_id(principal), notification_id=notification_id
+        )
         return ReadResult(notification_id, unread)
 
     @get("/notification-preferences", opt=OWNER)
@@ -61,10 +82,16 @@ class NotificationController(Controller):
         return await service.preferences_view(session, distributor_id=own_id(principal))
 
     @put("/notification-preferences", opt=OWNER)
-    async def set_preferences(self, session: AsyncSession, principal: Principal,
-                              data: PreferencesUpdate) -> PreferencesView:
+    async def set_preferences(
+        self, session: AsyncSession, principal: Principal, data: PreferencesUpdate
+    ) -> PreferencesView:
         service.check_mutable(data.muted_kinds or [])
         distributor_id = own_id(principal)
-        await service.set_preferences(session, distributor_id=distributor_id, email_enabled=data.email_enabled,
-                                      sms_enabled=data.sms_enabled, muted_kinds=data.muted_kinds)
+        await service.set_preferences(
+            session,
+            distributor_id=distributor_id,
+            email_enabled=data.email_enabled,
+            sms_enabled=data.sms_enabled,
+            muted_kinds=data.muted_kinds,
+        )
         return await service.preferences_view(session, distributor_id=distributor_id)

@@ -49,33 +49,72 @@ def _payload(kind: str, params: dict[str, Any]) -> str:
     return json.dumps(params, default=str)
 
 
-async def notify(session: AsyncSession, *, distributor_id: int, event_key: object, kind: str,
-                 params: dict[str, Any]) -> int:
+async def notify(
+    session: AsyncSession, *, distributor_id: int, event_key: object, kind: str, params: dict[str, Any]
+) -> int:
     """Notify one distributor on every channel they allow. Returns the rows written (0 when the
     event was already notified)."""
-    return await repo.fan_out(session, recipients="SELECT CAST(:recipient AS bigint)", params={"recipient": distributor_id},
-                              event_key=str(event_key), kind=kind, payload=_payload(kind, params))
+    return await repo.fan_out(
+        session,
+        recipients="SELECT CAST(:recipient AS bigint)",
+        params={"recipient": distributor_id},
+        event_key=str(event_key),
+        kind=kind,
+        payload=_payload(kind, params),
+    )
 
 
-async def notify_many(session: AsyncSession, *, recipients: str, recipient_params: dict[str, Any],
-                      event_key: object, kind: str, params: dict[str, Any]) -> int:
+async def notify_many(
+    session: AsyncSession,
+    *,
+    recipients: str,
+    recipient_params: dict[str, Any],
+    event_key: object,
+    kind: str,
+    params: dict[str, Any],
+) -> int:
     """Notify every distributor selected by the SQL ``recipients`` (a ``SELECT`` of distributor
     ids, bound with ``recipient_params``) in one statement."""
-    return await repo.fan_out(session, recipients=recipients, params=recipient_params, event_key=str(event_key),
-                              kind=kind, payload=_payload(kind, params))
+    return await repo.fan_out(
+        session,
+        recipients=recipients,
+        params=recipient_params,
+        event_key=str(event_key),
+        kind=kind,
+        payload=_payload(kind, params),
+    )
 
 
-async def send_secret(session: AsyncSession, *, settings: Settings, distributor_id: int, event_key: str,
-                      kind: str, channel: str, secret: str, destination: str | None,
-                      params: dict[str, Any]) -> None:
+async def send_secret(
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    distributor_id: int,
+    event_key: str,
+    kind: str,
+    channel: str,
+    secret: str,
+    destination: str | None,
+    params: dict[str, Any],
+) -> None:
     """A one-time code: one row on exactly ``channel`` (preferences do not apply: the distributor
     asked for it), to ``destination`` when it is not the address on file. The code is kept
     encrypted until it is sent, then erased."""
     sent = channel == "inbox"
-    await session.execute(repo.INSERT_SECRET_NOTICE, {
-        "d": distributor_id, "key": event_key, "kind": kind, "channel": channel, "params": _payload(kind, params),
-        "secret": encrypt(settings.secret_key, secret), "dest": encrypt(settings.secret_key, destination),
-        "status": "sent" if sent else "pending", "sent": sent})
+    await session.execute(
+        repo.INSERT_SECRET_NOTICE,
+        {
+            "d": distributor_id,
+            "key": event_key,
+            "kind": kind,
+            "channel": channel,
+            "params": _payload(kind, params),
+            "secret": encrypt(settings.secret_key, secret),
+            "dest": encrypt(settings.secret_key, destination),
+            "status": "sent" if sent else "pending",
+            "sent": sent,
+        },
+    )
 
 
 async def forget_secrets(session: AsyncSession, *, event_key: str) -> None:
@@ -89,15 +128,30 @@ PREVIOUS_CONTACT_NOTICE_DAYS = 30
 cooling-off (72 h) before changing the payout account, not a month unnoticed."""
 
 
-async def notify_previous_contacts(session: AsyncSession, *, distributor_id: int, event_key: object, kind: str,
-                                   params: dict[str, Any], previous_contact_id: int | None = None) -> int:
+async def notify_previous_contacts(
+    session: AsyncSession,
+    *,
+    distributor_id: int,
+    event_key: object,
+    kind: str,
+    params: dict[str, Any],
+    previous_contact_id: int | None = None,
+) -> int:
     """A security notice to the addresses a confirmed change replaced (``previous_contact``): the
     one given by id, or each replaced within ``PREVIOUS_CONTACT_NOTICE_DAYS`` that is not current
     again, once per address. Preferences do not apply (whoever changed the contact could also have
     turned e-mail off); the address goes in ``destination_enc``, the params hold masked values only."""
-    result = await session.execute(repo.NOTIFY_PREVIOUS_CONTACTS, {
-        "d": distributor_id, "key": str(event_key), "kind": kind, "params": _payload(kind, params),
-        "only": previous_contact_id, "days": PREVIOUS_CONTACT_NOTICE_DAYS})
+    result = await session.execute(
+        repo.NOTIFY_PREVIOUS_CONTACTS,
+        {
+            "d": distributor_id,
+            "key": str(event_key),
+            "kind": kind,
+            "params": _payload(kind, params),
+            "only": previous_contact_id,
+            "days": PREVIOUS_CONTACT_NOTICE_DAYS,
+        },
+    )
     return rowcount(result)
 
 
@@ -120,8 +174,11 @@ async def _locale(session: AsyncSession, *, distributor_id: int) -> str:
 
 def _render_row(settings: Settings, locale: str, row: dict[str, Any]) -> tuple[str, str]:
     if row["redacted_at"] is not None:
-        return ("已删除", "内容已按个人信息删除要求清除。") if locale == "zh" else (
-            "Erased", "The content was erased with the account's personal data.")
+        return (
+            ("已删除", "内容已按个人信息删除要求清除。")
+            if locale == "zh"
+            else ("Erased", "The content was erased with the account's personal data.")
+        )
     params = dict(row["params"] or {})
     if row.get("secret_enc") is not None:
         params["code"] = decrypt(settings.secret_key, row["secret_enc"])
@@ -136,15 +193,27 @@ def render_notice(settings: Settings, locale: str, row: dict[str, Any]) -> tuple
     return _render_row(settings, locale, row)
 
 
-async def inbox(session: AsyncSession, *, settings: Settings, distributor_id: int, cursor: str | None,
-                limit: int | None, unread_only: bool = False) -> tuple[list[InboxItem], int, str | None]:
+async def inbox(
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    distributor_id: int,
+    cursor: str | None,
+    limit: int | None,
+    unread_only: bool = False,
+) -> tuple[list[InboxItem], int, str | None]:
     """Newest first; returns (items, unread count, next cursor)."""
     limit = check_limit(limit)
     after = decode_cursor(cursor, 1)
     if after is not None and not isinstance(after[0], int):
         raise ValidationFailed("cursor is not valid", field="cursor")
-    rows = await repo.inbox_page(session, distributor_id, before_id=after[0] if after else None, limit=limit + 1,
-                                 unread_only=unread_only)
+    rows = await repo.inbox_page(
+        session,
+        distributor_id,
+        before_id=after[0] if after else None,
+        limit=limit + 1,
+        unread_only=unread_only,
+    )
     more = len(rows) > limit
     rows = rows[:limit]
     locale = await _locale(session, distributor_id=distributor_id)
@@ -178,10 +247,21 @@ def check_mutable(kinds: list[str]) -> None:
     """422 naming ``muted_kinds`` for an unknown kind or a mandatory one (security, legal)."""
     unknown = sorted({k for k in kinds if k not in TEMPLATES})
     mandatory = sorted({k for k in kinds if k in MANDATORY_KINDS})
-    errors = ([{"field": "muted_kinds", "message": f"unknown kinds {unknown}; kinds are {sorted(TEMPLATES)}"}]
-              if unknown else [])
-    errors += ([{"field": "muted_kinds", "message": f"{mandatory} are security or legal notices and cannot be muted"}]
-               if mandatory else [])
+    errors = (
+        [{"field": "muted_kinds", "message": f"unknown kinds {unknown}; kinds are {sorted(TEMPLATES)}"}]
+        if unknown
+        else []
+    )
+    errors += (
+        [
+            {
+                "field": "muted_kinds",
+                "message": f"{mandatory} are security or legal notices and cannot be muted",
+            }
+        ]
+        if mandatory
+        else []
+    )
     if errors:
         raise ValidationFailed("; ".join(e["message"] for e in errors), errors=errors)
 
@@ -191,22 +271,40 @@ async def get_preferences(session: AsyncSession, *, distributor_id: int) -> Pref
     return Preferences(True, True, []) if row is None else Preferences(row[0], row[1], list(row[2]))
 
 
-async def set_preferences(session: AsyncSession, *, distributor_id: int, email_enabled: bool | None = None,
-                          sms_enabled: bool | None = None, muted_kinds: list[str] | None = None) -> Preferences:
+async def set_preferences(
+    session: AsyncSession,
+    *,
+    distributor_id: int,
+    email_enabled: bool | None = None,
+    sms_enabled: bool | None = None,
+    muted_kinds: list[str] | None = None,
+) -> Preferences:
     current = await get_preferences(session, distributor_id=distributor_id)
-    new = Preferences(current.email_enabled if email_enabled is None else email_enabled,
-                      current.sms_enabled if sms_enabled is None else sms_enabled,
-                      current.muted_kinds if muted_kinds is None else sorted(set(muted_kinds)))
-    await session.execute(repo.UPSERT_PREFERENCES, {"d": distributor_id, "e": new.email_enabled,
-                                                    "s": new.sms_enabled, "m": new.muted_kinds})
+    new = Preferences(
+        current.email_enabled if email_enabled is None else email_enabled,
+        current.sms_enabled if sms_enabled is None else sms_enabled,
+        current.muted_kinds if muted_kinds is None else sorted(set(muted_kinds)),
+    )
+    await session.execute(
+        repo.UPSERT_PREFERENCES,
+        {"d": distributor_id, "e": new.email_enabled, "s": new.sms_enabled, "m": new.muted_kinds},
+    )
     return new
 
 
 async def preferences_view(session: AsyncSession, *, distributor_id: int) -> PreferencesView:
     prefs = await get_preferences(session, distributor_id=distributor_id)
     row = (await session.execute(repo.CONTACT_STATE, {"d": distributor_id})).one()
-    return PreferencesView(prefs.email_enabled, prefs.sms_enabled, prefs.muted_kinds, row[0], row[1], row[2],
-                           sorted(set(TEMPLATES) - MANDATORY_KINDS), sorted(MANDATORY_KINDS))
+    return PreferencesView(
+        prefs.email_enabled,
+        prefs.sms_enabled,
+        prefs.muted_kinds,
+        row[0],
+        row[1],
+        row[2],
+        sorted(set(TEMPLATES) - MANDATORY_KINDS),
+        sorted(MANDATORY_KINDS),
+    )
 
 
 # --------------------------------------------------------------------------- delivery
@@ -220,13 +318,30 @@ class Delivery:
     wait_s: float | None = None
 
 
-async def _finish(session: AsyncSession, *, notification_id: int, status: str, provider: str | None, reason: str | None, attempted: bool) -> None:
-    await session.execute(repo.FINISH_DELIVERY, {"id": notification_id, "status": status, "provider": provider,
-                                                 "reason": reason, "attempted": attempted})
+async def _finish(
+    session: AsyncSession,
+    *,
+    notification_id: int,
+    status: str,
+    provider: str | None,
+    reason: str | None,
+    attempted: bool,
+) -> None:
+    await session.execute(
+        repo.FINISH_DELIVERY,
+        {
+            "id": notification_id,
+            "status": status,
+            "provider": provider,
+            "reason": reason,
+            "attempted": attempted,
+        },
+    )
 
 
-async def deliver(session: AsyncSession, *, settings: Settings, notification_id: int,
-                  limiter: RateLimiter | None = None) -> Delivery:
+async def deliver(
+    session: AsyncSession, *, settings: Settings, notification_id: int, limiter: RateLimiter | None = None
+) -> Delivery:
     """Send one pending e-mail or SMS and record the outcome in this transaction (the actor
     commits, then retries when told ``retry``). The row stays locked while it is sent, so two
     deliveries of one notice never both send it."""
@@ -237,7 +352,14 @@ async def deliver(session: AsyncSession, *, settings: Settings, notification_id:
     address_enc = row["destination_enc"] or (row["email_enc"] if channel == "email" else row["phone_enc"])
     if row["redacted_at"] is not None or row["distributor_status"] == "erased" or address_enc is None:
         reason = f"no verified {'e-mail address' if channel == 'email' else 'phone'}"
-        await _finish(session, notification_id=notification_id, status="skipped", provider=None, reason=reason, attempted=False)
+        await _finish(
+            session,
+            notification_id=notification_id,
+            status="skipped",
+            provider=None,
+            reason=reason,
+            attempted=False,
+        )
         return Delivery("skipped", reason)
     provider = provider_for(channel, settings.notify)
     if limiter is not None:
@@ -249,10 +371,23 @@ async def deliver(session: AsyncSession, *, settings: Settings, notification_id:
         await provider.send(Outgoing(decrypt(settings.secret_key, address_enc) or "", subject, body))
     except SendFailed as exc:
         final = exc.permanent or row["attempts"] + 1 >= MAX_ATTEMPTS
-        await _finish(session, notification_id=notification_id, status="failed" if final else "pending", provider=provider.name,
-                      reason=exc.reason[:1000], attempted=True)
+        await _finish(
+            session,
+            notification_id=notification_id,
+            status="failed" if final else "pending",
+            provider=provider.name,
+            reason=exc.reason[:1000],
+            attempted=True,
+        )
         return Delivery("failed" if final else "retry", exc.reason)
-    await _finish(session, notification_id=notification_id, status="sent", provider=provider.name, reason=None, attempted=True)
+    await _finish(
+        session,
+        notification_id=notification_id,
+        status="sent",
+        provider=provider.name,
+        reason=None,
+        attempted=True,
+    )
     return Delivery("sent")
 
 

@@ -26,8 +26,13 @@ class DeliveryRetry(Exception):
     """The provider failed for now; dramatiq retries the message with backoff."""
 
 
-@dramatiq.actor(actor_name=SEND_ACTOR, queue_name=QUEUE, max_retries=service.MAX_ATTEMPTS + 20,
-                min_backoff=5_000, max_backoff=5 * 60 * 1000)
+@dramatiq.actor(
+    actor_name=SEND_ACTOR,
+    queue_name=QUEUE,
+    max_retries=service.MAX_ATTEMPTS + 20,
+    min_backoff=5_000,
+    max_backoff=5 * 60 * 1000,
+)
 async def send(notification_id: int) -> None:
     await send_one(notification_id)
 
@@ -40,7 +45,9 @@ async def send_one(notification_id: int) -> None:
     try:
         limiter = RateLimiter(redis, prefix=settings.notify.redis_prefix, limits=parse_limits(""))
         async with session_scope(worker_sessionmaker()) as session:
-            outcome = await service.deliver(session, settings=settings, notification_id=notification_id, limiter=limiter)
+            outcome = await service.deliver(
+                session, settings=settings, notification_id=notification_id, limiter=limiter
+            )
     finally:
         await redis.aclose()
     if outcome.status == "wait":

@@ -15,14 +15,23 @@ def register(app: typer.Typer) -> None:
 
     @orders_app.command("import")
     def import_command(
-        file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="CSV with a header row")],
+        file: Annotated[
+            Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="CSV with a header row")
+        ],
         source: Annotated[str, typer.Option(help="source for rows without one")] = "import",
         attribute: Annotated[bool, typer.Option(help="attribute commissions to the imported orders")] = True,
-        execute: Annotated[bool, typer.Option("--execute", help="commit; without it the import is a dry run")]
-        = False,
-        parts: Annotated[int | None, typer.Option(
-            min=1, max=16, help="connections importing at once, each a share of the keys in its own transaction "
-                                "(default: 2, or 1 for files under 1 MB)")] = None,
+        execute: Annotated[
+            bool, typer.Option("--execute", help="commit; without it the import is a dry run")
+        ] = False,
+        parts: Annotated[
+            int | None,
+            typer.Option(
+                min=1,
+                max=16,
+                help="connections importing at once, each a share of the keys in its own transaction "
+                "(default: 2, or 1 for files under 1 MB)",
+            ),
+        ] = None,
     ) -> None:
         """Import orders from CSV with COPY (idempotent by source and external_id)."""
         from rich.console import Console
@@ -43,8 +52,16 @@ def register(app: typer.Typer) -> None:
 
         async def run(sessionmaker, settings):
             with console.status(f"importing {file.name}" + (f" on {parts} connections" if parts > 1 else "")):
-                return await import_csv_parts(sessionmaker, settings, chunks(), header=header, source=source,
-                                              attribute=attribute, commit=execute, parts=parts)
+                return await import_csv_parts(
+                    sessionmaker,
+                    settings,
+                    chunks(),
+                    header=header,
+                    source=source,
+                    attribute=attribute,
+                    commit=execute,
+                    parts=parts,
+                )
 
         try:
             result = run_with_sessionmaker(run, pool_size=parts)
@@ -53,9 +70,11 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2) from exc
         for line in result["error_lines"]:
             console.print(f"[red]line {line['line']}[/red] {line['external_id']}: {line['error']}")
-        console.print(f"created {result['created']}, replayed {result['replayed']}, conflicts {result['conflicts']}, "
-                      f"errors {result['errors']}, commissions {result['commissions']} "
-                      f"({format_amount(result['commission_amount'])})")
+        console.print(
+            f"created {result['created']}, replayed {result['replayed']}, conflicts {result['conflicts']}, "
+            f"errors {result['errors']}, commissions {result['commissions']} "
+            f"({format_amount(result['commission_amount'])})"
+        )
         console.print("committed" if execute else "dry run: nothing was written (add --execute)")
         if result["conflicts"] or result["errors"]:
             raise typer.Exit(1)

@@ -33,8 +33,17 @@ from distnet.orders.ingest import CLOCK_SKEW, accept
 from distnet.settings import Settings
 
 REQUIRED = ("external_id", "card_number", "amount")
-OPTIONAL = ("source", "currency", "category", "channel", "placed_at", "buyer_ref", "buyer_device_id", "buyer_ip",
-            "buyer_payment_fingerprint")
+OPTIONAL = (
+    "source",
+    "currency",
+    "category",
+    "channel",
+    "placed_at",
+    "buyer_ref",
+    "buyer_device_id",
+    "buyer_ip",
+    "buyer_payment_fingerprint",
+)
 NEW_IDS = "SELECT id FROM import_new"
 UNIQUE_VIOLATION, DEADLOCK_DETECTED = "23505", "40P01"
 
@@ -48,8 +57,10 @@ def hmac_pads(secret: bytes) -> tuple[bytes, bytes]:
 
 def _keyed(kind: str, column: str) -> str:
     value = f"lower(btrim(r.{column}, E' \\t\\n\\r\\f\\v'))"
-    return (f"CASE WHEN nullif({value}, '') IS NULL THEN NULL ELSE substring(sha256(:opad || sha256(:ipad || "
-            f"convert_to('{kind}:' || {value}, 'UTF8'))) FROM 1 FOR 16) END")
+    return (
+        f"CASE WHEN nullif({value}, '') IS NULL THEN NULL ELSE substring(sha256(:opad || sha256(:ipad || "
+        f"convert_to('{kind}:' || {value}, 'UTF8'))) FROM 1 FOR 16) END"
+    )
 
 
 # An RFC 3339 time whose cast cannot fail (day at most 28, every field in range): cast directly. The
@@ -57,8 +68,10 @@ def _keyed(kind: str, column: str) -> str:
 # exception block opens a subtransaction per call. Alone that is cheap (0.17 s per 100k rows), but
 # past 64 subtransactions the transaction's snapshot overflows and every later visibility check
 # in it slows down: the parse pass went from 1.7 to 2.9 s and the insert from 2.2 to 3.5 s.
-_SURELY_A_TIME = (r"^[12]\d{3}-(0[1-9]|1[0-2])-(0[1-9]|1\d|2[0-8])[T ]([01]\d|2[0-3]):[0-5]\d"
-                  r"(:[0-5]\d(\.\d{1,6})?)?(Z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)$")
+_SURELY_A_TIME = (
+    r"^[12]\d{3}-(0[1-9]|1[0-2])-(0[1-9]|1\d|2[0-8])[T ]([01]\d|2[0-3]):[0-5]\d"
+    r"(:[0-5]\d(\.\d{1,6})?)?(Z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)$"
+)
 
 # One pass over the raw rows: parse, look up the card, decide the row's error (the first rule that
 # fails, by line) and hash the canonical body of the valid ones. (Three passes before, a CREATE and
@@ -191,25 +204,38 @@ SELECT count(*) FILTER (WHERE k.error IS NULL AND k.nth = 1 AND n.id IS NOT NULL
 """
 
 
-async def _staged(session: AsyncSession, params: dict[str, Any], max_errors_listed: int
-                  ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+async def _staged(
+    session: AsyncSession, params: dict[str, Any], max_errors_listed: int
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The path for files whose keys another transaction inserted while the one-statement path
     ran: the checked rows are staged, the insert skips keys that exist (ON CONFLICT, waiting for a
     concurrent inserter to finish), and the outcome is read back from the table."""
     await session.execute(text(_CHECK), params)
     await session.execute(text(_INSERT))
     await session.execute(text("ANALYZE import_new"))
-    valid, errors_n, created = (await session.execute(text(
-        "SELECT count(*) FILTER (WHERE error IS NULL), count(*) FILTER (WHERE error IS NOT NULL), "
-        "(SELECT count(*) FROM import_new) FROM import_checked"))).one()
+    valid, errors_n, created = (
+        await session.execute(
+            text(
+                "SELECT count(*) FILTER (WHERE error IS NULL), count(*) FILTER (WHERE error IS NOT NULL), "
+                "(SELECT count(*) FROM import_new) FROM import_checked"
+            )
+        )
+    ).one()
     if valid == created:  # every valid row is a new order: nothing was a replay or a conflict
         outcome = {"created": created, "replayed": 0, "conflicts": 0, "errors": errors_n}
     else:
         await session.execute(text("ANALYZE import_checked"))
         outcome = dict((await session.execute(text(_OUTCOME))).one()._mapping)
-    errors = [dict(r._mapping) for r in await session.execute(
-        text("SELECT line + 1 AS line, external_id, error FROM import_checked WHERE error IS NOT NULL "
-             "ORDER BY line LIMIT :n"), {"n": max_errors_listed})]
+    errors = [
+        dict(r._mapping)
+        for r in await session.execute(
+            text(
+                "SELECT line + 1 AS line, external_id, error FROM import_checked WHERE error IS NOT NULL "
+                "ORDER BY line LIMIT :n"
+            ),
+            {"n": max_errors_listed},
+        )
+    ]
     return outcome, errors
 
 
@@ -217,7 +243,9 @@ def _check_header(header: list[str]) -> None:
     unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
     missing = [c for c in REQUIRED if c not in header]
     if unknown or missing:
-        raise ValidationFailed(f"CSV header: unknown columns {unknown}, missing columns {missing}", field="header")
+        raise ValidationFailed(
+            f"CSV header: unknown columns {unknown}, missing columns {missing}", field="header"
+        )
 
 
 def _copy_sql(header: list[str], source: str, part: tuple[int, int] | None) -> str:
@@ -234,12 +262,19 @@ def _copy_sql(header: list[str], source: str, part: tuple[int, int] | None) -> s
 
 async def _stage(session: AsyncSession) -> Any:
     """The transaction's staging tables; returns the raw psycopg connection for the COPY."""
-    await session.execute(text(
-        "CREATE TEMP TABLE import_raw (line bigserial, " + ", ".join(f"{c} text" for c in REQUIRED + OPTIONAL)
-        + ") ON COMMIT DROP"))
+    await session.execute(
+        text(
+            "CREATE TEMP TABLE import_raw (line bigserial, "
+            + ", ".join(f"{c} text" for c in REQUIRED + OPTIONAL)
+            + ") ON COMMIT DROP"
+        )
+    )
     await session.execute(text("CREATE TEMP TABLE import_new (id bigint PRIMARY KEY) ON COMMIT DROP"))
-    await session.execute(text("CREATE TEMP TABLE import_buyer_ref (line bigint PRIMARY KEY, enc bytea NOT NULL) "
-                               "ON COMMIT DROP"))
+    await session.execute(
+        text(
+            "CREATE TEMP TABLE import_buyer_ref (line bigint PRIMARY KEY, enc bytea NOT NULL) ON COMMIT DROP"
+        )
+    )
     return (await (await session.connection()).get_raw_connection()).driver_connection
 
 
@@ -275,15 +310,18 @@ async def _encrypt_buyer_refs(session: AsyncSession, secret: bytes) -> int:
     tokens = encrypt_many(secret, refs)
     # Fernet tokens are base64url text: as bytea input (escape format) and in COPY text alike every
     # character stands for itself, so the token goes in as it is (no hex: half the bytes)
-    payload = b"".join(line + b"\t" + t + b"\n" for line, t in zip(lines, tokens, strict=True) if t is not None)
+    payload = b"".join(
+        line + b"\t" + t + b"\n" for line, t in zip(lines, tokens, strict=True) if t is not None
+    )
     async with raw.cursor() as cur, cur.copy(_BUYER_REFS_IN) as copy:
         await copy.write(payload)
     await session.execute(text("ANALYZE import_buyer_ref"))
     return len(lines)
 
 
-async def _insert(session: AsyncSession, settings: Settings, *, source: str, attribute: bool,
-                  max_errors_listed: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+async def _insert(
+    session: AsyncSession, settings: Settings, *, source: str, attribute: bool, max_errors_listed: int
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Check the staged rows and insert the new orders (the one-statement path, or the staged one
     when another writer inserted some of the keys meanwhile)."""
     await _encrypt_buyer_refs(session, settings.secret_key)
@@ -291,9 +329,16 @@ async def _insert(session: AsyncSession, settings: Settings, *, source: str, att
     # the parse pass, the key-ordered insert and the aggregated postings sort and hash whole files:
     # in memory rather than spilled to temporary files at the default 4 MB (this transaction only)
     await session.execute(text("SET LOCAL work_mem = '256MB'"))
-    params = {"source": source, "currency": settings.business.default_currency, "ipad": ipad, "opad": opad,
-              "max_amount": MAX_AMOUNT_MINOR, "currencies": sorted(CURRENCIES),
-              "skew": f"{int(CLOCK_SKEW.total_seconds())} seconds", "n": max_errors_listed}
+    params = {
+        "source": source,
+        "currency": settings.business.default_currency,
+        "ipad": ipad,
+        "opad": opad,
+        "max_amount": MAX_AMOUNT_MINOR,
+        "currencies": sorted(CURRENCIES),
+        "skew": f"{int(CLOCK_SKEW.total_seconds())} seconds",
+        "n": max_errors_listed,
+    }
     try:
         async with session.begin_nested():
             row = (await session.execute(text(_FAST_KEEP if attribute else _FAST_COUNT), params)).one()
@@ -306,18 +351,38 @@ async def _insert(session: AsyncSession, settings: Settings, *, source: str, att
     return {k: row._mapping[k] for k in ("created", "replayed", "conflicts", "errors")}, list(row.error_lines)
 
 
-async def _attribute(session: AsyncSession, settings: Settings, outcome: dict[str, Any], errors: list[dict[str, Any]],
-                     attribute: bool) -> dict[str, Any]:
+async def _attribute(
+    session: AsyncSession,
+    settings: Settings,
+    outcome: dict[str, Any],
+    errors: list[dict[str, Any]],
+    attribute: bool,
+) -> dict[str, Any]:
     """Commissions, sales and events of the new orders; the part's result."""
     summary: dict[str, Any] = {"commissions": 0, "amount": 0}
     if attribute and outcome["created"]:
-        currencies = set(await session.scalars(text(
-            "SELECT DISTINCT currency FROM orders WHERE id IN (SELECT id FROM import_new)")))
+        currencies = set(
+            await session.scalars(
+                text("SELECT DISTINCT currency FROM orders WHERE id IN (SELECT id FROM import_new)")
+            )
+        )
         first_id = await session.scalar(text("SELECT min(id) FROM import_new"))
-        summary = await accept(session, settings, NEW_IDS, {}, currencies=currencies, aggregate=True,
-                               ref_type="order_import", ref_id=first_id)
-    return {**{k: int(v) for k, v in outcome.items()}, "commissions": int(summary["commissions"]),
-            "commission_amount": int(summary["amount"]), "error_lines": errors}
+        summary = await accept(
+            session,
+            settings,
+            NEW_IDS,
+            {},
+            currencies=currencies,
+            aggregate=True,
+            ref_type="order_import",
+            ref_id=first_id,
+        )
+    return {
+        **{k: int(v) for k, v in outcome.items()},
+        "commissions": int(summary["commissions"]),
+        "commission_amount": int(summary["amount"]),
+        "error_lines": errors,
+    }
 
 
 async def _chunks_of(chunks: Any) -> AsyncIterator[bytes]:
@@ -329,17 +394,25 @@ async def _chunks_of(chunks: Any) -> AsyncIterator[bytes]:
             yield chunk
 
 
-async def import_csv(session: AsyncSession, settings: Settings, chunks: AsyncIterator[bytes] | Any, *,
-                     header: list[str], source: str = "import", attribute: bool = True,
-                     max_errors_listed: int = 20) -> dict[str, Any]:
+async def import_csv(
+    session: AsyncSession,
+    settings: Settings,
+    chunks: AsyncIterator[bytes] | Any,
+    *,
+    header: list[str],
+    source: str = "import",
+    attribute: bool = True,
+    max_errors_listed: int = 20,
+) -> dict[str, Any]:
     """Import a CSV stream whose first line is ``header``. Runs in the caller's transaction."""
     _check_header(header)
     raw = await _stage(session)
     async with raw.cursor() as cur, cur.copy(_copy_sql(header, source, None)) as copy:
         async for chunk in _chunks_of(chunks):
             await copy.write(chunk)
-    outcome, errors = await _insert(session, settings, source=source, attribute=attribute,
-                                    max_errors_listed=max_errors_listed)
+    outcome, errors = await _insert(
+        session, settings, source=source, attribute=attribute, max_errors_listed=max_errors_listed
+    )
     return await _attribute(session, settings, outcome, errors, attribute)
 
 
@@ -347,10 +420,18 @@ class ImportPartlyCommitted(RuntimeError):
     """A later part of a parallel import failed after earlier parts had committed."""
 
 
-async def import_csv_parts(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings,
-                           chunks: AsyncIterator[bytes] | Any, *, header: list[str], source: str = "import",
-                           attribute: bool = True, commit: bool = True, parts: int = 2,
-                           max_errors_listed: int = 20) -> dict[str, Any]:
+async def import_csv_parts(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    chunks: AsyncIterator[bytes] | Any,
+    *,
+    header: list[str],
+    source: str = "import",
+    attribute: bool = True,
+    commit: bool = True,
+    parts: int = 2,
+    max_errors_listed: int = 20,
+) -> dict[str, Any]:
     """Import a CSV stream on ``parts`` connections at once, each in its own transaction: every
     connection receives the whole stream, keeps the rows whose key hashes to it (so every row of a
     key, duplicates included, is in one part and no two parts insert the same key), and checks and
@@ -363,8 +444,15 @@ async def import_csv_parts(sessionmaker: async_sessionmaker[AsyncSession], setti
     _check_header(header)
     if parts <= 1:
         async with sessionmaker() as session:
-            result = await import_csv(session, settings, chunks, header=header, source=source, attribute=attribute,
-                                      max_errors_listed=max_errors_listed)
+            result = await import_csv(
+                session,
+                settings,
+                chunks,
+                header=header,
+                source=source,
+                attribute=attribute,
+                max_errors_listed=max_errors_listed,
+            )
             await (session.commit() if commit else session.rollback())
             return result
     sessions = [sessionmaker() for _ in range(parts)]
@@ -375,12 +463,17 @@ async def import_csv_parts(sessionmaker: async_sessionmaker[AsyncSession], setti
             copies = []
             for k, raw in enumerate(raws):
                 cur = await stack.enter_async_context(raw.cursor())
-                copies.append(await stack.enter_async_context(cur.copy(_copy_sql(header, source, (k, parts)))))
+                copies.append(
+                    await stack.enter_async_context(cur.copy(_copy_sql(header, source, (k, parts))))
+                )
             async for chunk in _chunks_of(chunks):
                 await asyncio.gather(*(c.write(chunk) for c in copies))
-        inserted = await asyncio.gather(*(
-            _insert(s, settings, source=source, attribute=attribute, max_errors_listed=max_errors_listed)
-            for s in sessions))
+        inserted = await asyncio.gather(
+            *(
+                _insert(s, settings, source=source, attribute=attribute, max_errors_listed=max_errors_listed)
+                for s in sessions
+            )
+        )
         results = []
         for s, (outcome, errors) in zip(sessions, inserted, strict=True):
             results.append(await _attribute(s, settings, outcome, errors, attribute))
@@ -392,14 +485,17 @@ async def import_csv_parts(sessionmaker: async_sessionmaker[AsyncSession], setti
         if committed:
             raise ImportPartlyCommitted(
                 f"{committed} of {parts} parts of the import committed before this error: {exc}; import the same "
-                "file again to finish it (rows already imported are skipped as replays)") from exc
+                "file again to finish it (rows already imported are skipped as replays)"
+            ) from exc
         raise
     finally:
         for s in sessions:
             await s.close()
-    merged: dict[str, Any] = {k: sum(r[k] for r in results)
-                              for k in ("created", "replayed", "conflicts", "errors", "commissions",
-                                        "commission_amount")}
-    merged["error_lines"] = sorted((e for r in results for e in r["error_lines"]),
-                                   key=lambda e: e["line"])[:max_errors_listed]
+    merged: dict[str, Any] = {
+        k: sum(r[k] for r in results)
+        for k in ("created", "replayed", "conflicts", "errors", "commissions", "commission_amount")
+    }
+    merged["error_lines"] = sorted((e for r in results for e in r["error_lines"]), key=lambda e: e["line"])[
+        :max_errors_listed
+    ]
     return merged

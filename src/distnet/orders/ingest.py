@@ -279,7 +279,12 @@ async def create_order(
                     else []
                 )
                 result["points"] = await points.earn_for_orders(
-                    session, settings=settings, orders=repo.ORDER_IDS, params=ids, ref_type="order", ref_id=order_id
+                    session,
+                    settings=settings,
+                    orders=repo.ORDER_IDS,
+                    params=ids,
+                    ref_type="order",
+                    ref_id=order_id,
                 )
         else:  # first order in a currency, or on an emptied database: open accounts, plan first
             inserted = await repo.insert_orders(session, [row])
@@ -324,5 +329,7 @@ async def _with_benefits(
         ]
         seller = view["seller_id"]
         if any(c["id"] == seller for c in changes):
-            view["seller_benefits"] = msgspec.to_builtins(await benefits.my_benefits(session, distributor_id=seller))
+            view["seller_benefits"] = msgspec.to_builtins(
+                await benefits.my_benefits(session, distributor_id=seller)
+            )
     return view

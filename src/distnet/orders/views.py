@@ -175,7 +175,9 @@ async def get_order(
     await visible_order(session, principal, order_id)
     view = (await order_views(session, [order_id], secret=settings.secret_key))[0]
     # why each level has (or has no) commission: skipped levels have no row and are explained here
-    view["attribution"] = await skipped_levels(session, order_id=order_id, cap=settings.business.max_levels_cap)
+    view["attribution"] = await skipped_levels(
+        session, order_id=order_id, cap=settings.business.max_levels_cap
+    )
     return view
 
 

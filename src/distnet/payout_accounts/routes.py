@@ -26,28 +26,77 @@ class PayoutAccountController(Controller):
     path = "/api/v1/distributors/{distributor_id:int}/payout-account"
     tags = ["payout accounts"]
 
-    @get("", opt=roles(Role.distributor, Role.finance, Role.finance_approver,
-                       raises=[DistributorNotFound, PayoutAccountNotFound]),
-         summary="The payout account, masked (owner, finance)")
-    async def get_account(self, session: AsyncSession, settings: Settings, principal: Principal,
-                          distributor_id: DistributorId) -> PayoutAccount:
-        return await service.get_account(session, settings=settings, principal=principal, distributor_id=distributor_id)
+    @get(
+        "",
+        opt=roles(
+            Role.distributor,
+            Role.finance,
+            Role.finance_approver,
+            raises=[DistributorNotFound, PayoutAccountNotFound],
+        ),
+        summary="The payout account, masked (owner, finance)",
+    )
+    async def get_account(
+        self, session: AsyncSession, settings: Settings, principal: Principal, distributor_id: DistributorId
+    ) -> PayoutAccount:
+        return await service.get_account(
+            session, settings=settings, principal=principal, distributor_id=distributor_id
+        )
 
-    @put("", opt=roles(Role.distributor, raises=[DistributorNotFound, DistributorClosed, VerificationCodeRequired,
-                                             CodeWrong, CodeExpired, CodeMissing, CodeLocked, RateLimited]),
-         responses={201: ResponseSpec(PayoutAccount, generate_examples=False, description="The first payout account")},
-         summary="Set or change the payout account (owner with a one-time code, or admin); starts cooling-off")
-    async def put_account(self, session: AsyncSession, settings: Settings, principal: Principal,
-                          limiter: RateLimiter, distributor_id: DistributorId,
-                          data: PayoutAccountPut) -> Response[PayoutAccount]:
-        view, first = await service.put_account(session, settings=settings, principal=principal, distributor_id=distributor_id, data=data, limiter=limiter)
+    @put(
+        "",
+        opt=roles(
+            Role.distributor,
+            raises=[
+                DistributorNotFound,
+                DistributorClosed,
+                VerificationCodeRequired,
+                CodeWrong,
+                CodeExpired,
+                CodeMissing,
+                CodeLocked,
+                RateLimited,
+            ],
+        ),
+        responses={
+            201: ResponseSpec(PayoutAccount, generate_examples=False, description="The first payout account")
+        },
+        summary="Set or change the payout account (owner with a one-time code, or admin); starts cooling-off",
+    )
+    async def put_account(
+        self,
+        session: AsyncSession,
+        settings: Settings,
+        principal: Principal,
+        limiter: RateLimiter,
+        distributor_id: DistributorId,
+        data: PayoutAccountPut,
+    ) -> Response[PayoutAccount]:
+        view, first = await service.put_account(
+            session,
+            settings=settings,
+            principal=principal,
+            distributor_id=distributor_id,
+            data=data,
+            limiter=limiter,
+        )
         return Response(view, status_code=201 if first else 200)
 
-    @post("/code", opt=roles(Role.distributor, raises=[NotFound, CodeLocked, NoVerifiedContact, RateLimited]),
-          status_code=201,
-          summary="Send the owner a one-time code (to a verified phone or e-mail) to change the payout account")
-    async def code(self, session: AsyncSession, settings: Settings, principal: Principal, limiter: RateLimiter,
-                   distributor_id: DistributorId) -> CodeSent:
-        issued = await service.request_code(session, settings=settings, principal=principal,
-                                            distributor_id=distributor_id, limiter=limiter)
+    @post(
+        "/code",
+        opt=roles(Role.distributor, raises=[NotFound, CodeLocked, NoVerifiedContact, RateLimited]),
+        status_code=201,
+        summary="Send the owner a one-time code (to a verified phone or e-mail) to change the payout account",
+    )
+    async def code(
+        self,
+        session: AsyncSession,
+        settings: Settings,
+        principal: Principal,
+        limiter: RateLimiter,
+        distributor_id: DistributorId,
+    ) -> CodeSent:
+        issued = await service.request_code(
+            session, settings=settings, principal=principal, distributor_id=distributor_id, limiter=limiter
+        )
         return CodeSent(issued.channel, issued.sent_to, issued.expires_at)

@@ -34,7 +34,9 @@ def bank_card(value: str, field: str = "account_number") -> str:
 
 
 _MOBILE = re.compile(r"(?:\+?86)?(1[3-9]\d{9})", re.ASCII)
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}", re.ASCII)
+_EMAIL = re.compile(
+    r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}", re.ASCII
+)
 
 
 def alipay_account(value: str, field: str = "account_number") -> str:
@@ -52,7 +54,9 @@ _OPENID = re.compile(r"[A-Za-z0-9_-]{20,64}")
 
 def wechat_openid(value: str, field: str = "account_number") -> str:
     if not _OPENID.fullmatch(value.strip()):
-        raise FieldInvalid(field, "a WeChat payee is the openid bound to the platform's app (20-64 of A-Z a-z 0-9 _ -)")
+        raise FieldInvalid(
+            field, "a WeChat payee is the openid bound to the platform's app (20-64 of A-Z a-z 0-9 _ -)"
+        )
     return value.strip()
 
 

@@ -28,7 +28,9 @@ def read_results_csv(path: Path) -> list[Any]:
         reader = csv.DictReader(fh)
         missing = {"item_id", "status"} - set(reader.fieldnames or ())
         if missing:
-            raise ValidationFailed(f"the file lacks the column(s): {', '.join(sorted(missing))}", field="file")
+            raise ValidationFailed(
+                f"the file lacks the column(s): {', '.join(sorted(missing))}", field="file"
+            )
         for n, row in enumerate(reader, start=2):
             clean = {k: (row.get(k) or "").strip() or None for k in RESULT_COLUMNS}
             try:
@@ -37,8 +39,10 @@ def read_results_csv(path: Path) -> list[Any]:
             except (ValueError, msgspec.ValidationError) as exc:
                 problems.append({"line": n, "problem": str(exc)})
     if problems:
-        raise ValidationFailed(f"{len(problems)} bad line(s) in {path.name}", errors=[
-            {"field": f"line {p['line']}", "message": p["problem"]} for p in problems])
+        raise ValidationFailed(
+            f"{len(problems)} bad line(s) in {path.name}",
+            errors=[{"field": f"line {p['line']}", "message": p["problem"]} for p in problems],
+        )
     if not results:
         raise ValidationFailed("the file has no result lines", field="file")
     return results
@@ -49,15 +53,20 @@ async def run_of_items(session, item_ids: list[int]) -> int:
 
     runs = list(await session.scalars(repo.RUNS_OF_ITEMS, {"ids": item_ids}))
     if len(runs) != 1:
-        raise ValidationFailed("the items of a results file must belong to exactly one payout run "
-                               f"(found {len(runs)}); pass --run", field="run")
+        raise ValidationFailed(
+            "the items of a results file must belong to exactly one payout run "
+            f"(found {len(runs)}); pass --run",
+            field="run",
+        )
     return runs[0]
 
 
 @payouts_app.command("import-results")
 def import_results_command(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
-    run: Annotated[int | None, typer.Option(help="payout run id (default: the run of the file's items)")] = None,
+    run: Annotated[
+        int | None, typer.Option(help="payout run id (default: the run of the file's items)")
+    ] = None,
     actor: Annotated[str, typer.Option(help="who imports, for the audit log")] = "cli",
 ) -> None:
     """Apply a bank results CSV: all lines or none; importing the same file again changes nothing."""
@@ -85,7 +94,9 @@ def export_command(
     run: Annotated[int, typer.Argument(help="payout run id")],
     out: Annotated[Path, typer.Option("--out", "-o", help="file to write")],
     file_format: Annotated[str, typer.Option("--format", help="csv or xlsx")] = "csv",
-    method: Annotated[str | None, typer.Option(help="bank_card, alipay or wechat: that channel's layout")] = None,
+    method: Annotated[
+        str | None, typer.Option(help="bank_card, alipay or wechat: that channel's layout")
+    ] = None,
     actor: Annotated[str, typer.Option(help="who exports, for the audit log")] = "cli",
 ) -> None:
     """Write the bank file of an approved (or already exported) run."""
@@ -109,7 +120,9 @@ def export_command(
             async with session_scope(sm) as session:
                 await start_export(session, principal=principal, run_id=run, fmt=file_format, method=method)
             if file_format == "xlsx":
-                stream = export.xlsx_stream(sm, settings.secret_key, run, method, time_zone=settings.business.time_zone)
+                stream = export.xlsx_stream(
+                    sm, settings.secret_key, run, method, time_zone=settings.business.time_zone
+                )
             else:
                 stream = export.csv_stream(sm, settings.secret_key, run, method)
             with out.open("wb") as fh:  # noqa: ASYNC230 - a CLI writing its output file

@@ -110,12 +110,21 @@ CREATE_ITEMS = text(
          WHERE p.amount <> 0
         UNION ALL
         SELECT CAST(:tax_account AS bigint), sum(tax) FROM taxed HAVING sum(tax) > 0
-    ), """ + posting_ctes(kind="'payout_reserved'", ref_type="'payout_run'", ref_id="CAST(:run AS text)",
-                          memo="'payout run items reserved, tax withheld'", when="EXISTS (SELECT 1 FROM cand)",
-                          match=Match.account_id) + """
+    ), """
+    + posting_ctes(
+        kind="'payout_reserved'",
+        ref_type="'payout_run'",
+        ref_id="CAST(:run AS text)",
+        memo="'payout run items reserved, tax withheld'",
+        when="EXISTS (SELECT 1 FROM cand)",
+        match=Match.account_id,
+    )
+    + """
     SELECT (SELECT count(*) FROM items) AS items, (SELECT coalesce(sum(amount), 0) FROM cand) AS total,
            (SELECT coalesce(sum(tax), 0) FROM taxed) AS tax,
-           """ + posted_columns() + """,
+           """
+    + posted_columns()
+    + """,
            (SELECT count(*) FROM skipped) AS skipped
     """
 )
@@ -212,15 +221,26 @@ CANCEL_ITEMS = text(
         UPDATE payout_item SET status = 'cancelled', result_at = clock_timestamp()
          WHERE run_id = :run AND status = 'reserved'
         RETURNING id, distributor_id, amount, tax, currency
-    ), lines AS (""" + _BACK_TO_AVAILABLE.format(kind="reserved") + """
-    ), """ + posting_ctes(kind="'payout_cancelled'", ref_type="'payout_run'", ref_id="CAST(:run AS text)",
-                          memo="'draft payout run cancelled'", when="EXISTS (SELECT 1 FROM upd)") + """, released AS (
+    ), lines AS ("""
+    + _BACK_TO_AVAILABLE.format(kind="reserved")
+    + """
+    ), """
+    + posting_ctes(
+        kind="'payout_cancelled'",
+        ref_type="'payout_run'",
+        ref_id="CAST(:run AS text)",
+        memo="'draft payout run cancelled'",
+        when="EXISTS (SELECT 1 FROM upd)",
+    )
+    + """, released AS (
         UPDATE commission c SET status = 'available'
           FROM payout_item_commission pic JOIN upd ON upd.id = pic.item_id
          WHERE c.id = pic.commission_id AND c.status = 'reserved'
         RETURNING 1
     )
-    SELECT (SELECT count(*) FROM upd) AS items, """ + posted_columns() + """,
+    SELECT (SELECT count(*) FROM upd) AS items, """
+    + posted_columns()
+    + """,
            (SELECT count(*) FROM released) AS commissions
     """
 )
@@ -254,7 +274,9 @@ APPLY_RESULTS = statement(
         SELECT 'payout_failed', distributor_id, currency, 'available', amount FROM upd WHERE status = 'failed'
         UNION ALL
         SELECT 'payout_failed', NULL, currency, 'tax_payable', -tax FROM upd WHERE status = 'failed' AND tax > 0
-    ), """ + posting_ctes(kind=None, ref_type="'payout_run'", ref_id="CAST(:run AS text)", memo="'bank results'") + """,
+    ), """
+    + posting_ctes(kind=None, ref_type="'payout_run'", ref_id="CAST(:run AS text)", memo="'bank results'")
+    + """,
     settled_commissions AS (
         UPDATE commission c
            SET status = CASE upd.status WHEN 'paid' THEN 'paid' ELSE 'available' END,
@@ -263,15 +285,23 @@ APPLY_RESULTS = statement(
          WHERE c.id = pic.commission_id AND c.status = 'reserved'
         RETURNING c.status
     ), events AS (
-    """ + insert_events(
-        topic_sql="'payout.' || status", source="upd", distributor_id="distributor_id", returning=True,
+    """
+    + insert_events(
+        topic_sql="'payout.' || status",
+        source="upd",
+        distributor_id="distributor_id",
+        returning=True,
         payload="""jsonb_build_object('run_id', CAST(:run AS bigint), 'item_id', id, 'distributor_id', distributor_id,
                                   'amount', amount - tax, 'gross', amount, 'tax', tax, 'currency', currency,
-                                  'status', status, 'reference', bank_reference, 'reason', failure_reason)""") + """
+                                  'status', status, 'reference', bank_reference, 'reason', failure_reason)""",
+    )
+    + """
     )
     SELECT (SELECT count(*) FILTER (WHERE status = 'paid') FROM upd) AS paid,
            (SELECT count(*) FILTER (WHERE status = 'failed') FROM upd) AS failed,
-           """ + posted_columns() + """,
+           """
+    + posted_columns()
+    + """,
            (SELECT count(*) FROM settled_commissions WHERE status = 'paid') AS commissions_paid,
            (SELECT count(*) FROM settled_commissions WHERE status = 'available') AS commissions_returned
     """
@@ -309,25 +339,42 @@ APPLY_RETURNS = statement(
          WHERE i.id = r.id AND i.run_id = :run AND i.status = 'paid'
         RETURNING i.id, i.distributor_id, i.amount, i.tax, i.currency, i.bank_reference, i.return_reference,
                   i.return_reason, i.payout_account_id, i.final_payout
-    ), lines AS (""" + _BACK_TO_AVAILABLE.format(kind="paid") + """
-    ), """ + posting_ctes(kind="'payout_returned'", ref_type="'payout_run'", ref_id="CAST(:run AS text)",
-                          memo="'bank returns (退票)'", when="EXISTS (SELECT 1 FROM upd)") + """, restored AS (
+    ), lines AS ("""
+    + _BACK_TO_AVAILABLE.format(kind="paid")
+    + """
+    ), """
+    + posting_ctes(
+        kind="'payout_returned'",
+        ref_type="'payout_run'",
+        ref_id="CAST(:run AS text)",
+        memo="'bank returns (退票)'",
+        when="EXISTS (SELECT 1 FROM upd)",
+    )
+    + """, restored AS (
         UPDATE commission c SET status = 'available', paid_at = NULL
           FROM payout_item_commission pic JOIN upd ON upd.id = pic.item_id
          WHERE c.id = pic.commission_id AND c.status = 'paid'
         RETURNING 1
     ), events AS (
-    """ + insert_events(
-        topic="payout.returned", source="upd", distributor_id="distributor_id", returning=True,
+    """
+    + insert_events(
+        topic="payout.returned",
+        source="upd",
+        distributor_id="distributor_id",
+        returning=True,
         payload="""jsonb_build_object('run_id', CAST(:run AS bigint), 'item_id', id, 'distributor_id', distributor_id,
                                   'amount', amount - tax, 'gross', amount, 'tax', tax, 'currency', currency,
                                   'status', 'returned', 'reference', bank_reference,
                                   'return_reference', return_reference, 'reason', return_reason,
-                                  'final_payout', final_payout)""") + """
+                                  'final_payout', final_payout)""",
+    )
+    + """
     )
     SELECT (SELECT count(*) FROM upd) AS returned, (SELECT coalesce(sum(amount), 0) FROM upd) AS gross,
            (SELECT coalesce(sum(tax), 0) FROM upd) AS tax,
-           """ + posted_columns() + """,
+           """
+    + posted_columns()
+    + """,
            (SELECT count(*) FROM restored) AS commissions_restored,
            (SELECT coalesce(array_agg(DISTINCT distributor_id), '{}') FROM upd) AS distributor_ids,
            (SELECT coalesce(array_agg(DISTINCT payout_account_id) FILTER (WHERE payout_account_id IS NOT NULL), '{}')
@@ -450,52 +497,77 @@ def _balance_matches_items(kind: str) -> str:
 
 
 CHECKS: tuple[Check, ...] = (
-    Check("reserved_matches_payout_items", "each distributor's reserved balance = the net (gross - tax) of its items still reserved",
-          _balance_matches_items("reserved")),
-    Check("paid_matches_payout_items", "each distributor's paid balance = the net (gross - tax) of its paid items",
-          _balance_matches_items("paid")),
-    Check("payout_run_totals", "a payout run's item count and total are those of its items",
-          """SELECT r.id AS run_id, r.item_count, r.total_amount, count(i.id) AS items, coalesce(sum(i.amount), 0) AS total
+    Check(
+        "reserved_matches_payout_items",
+        "each distributor's reserved balance = the net (gross - tax) of its items still reserved",
+        _balance_matches_items("reserved"),
+    ),
+    Check(
+        "paid_matches_payout_items",
+        "each distributor's paid balance = the net (gross - tax) of its paid items",
+        _balance_matches_items("paid"),
+    ),
+    Check(
+        "payout_run_totals",
+        "a payout run's item count and total are those of its items",
+        """SELECT r.id AS run_id, r.item_count, r.total_amount, count(i.id) AS items, coalesce(sum(i.amount), 0) AS total
                FROM payout_run r LEFT JOIN payout_item i ON i.run_id = r.id
-              GROUP BY r.id HAVING r.item_count <> count(i.id) OR r.total_amount <> coalesce(sum(i.amount), 0)"""),
-    Check("payout_items_final_when_run_final", "completed runs have no reserved item; cancelled runs only cancelled",
-          """SELECT r.id AS run_id, r.status, i.id AS item_id, i.status AS item_status
+              GROUP BY r.id HAVING r.item_count <> count(i.id) OR r.total_amount <> coalesce(sum(i.amount), 0)""",
+    ),
+    Check(
+        "payout_items_final_when_run_final",
+        "completed runs have no reserved item; cancelled runs only cancelled",
+        """SELECT r.id AS run_id, r.status, i.id AS item_id, i.status AS item_status
                FROM payout_run r JOIN payout_item i ON i.run_id = r.id
               WHERE (r.status = 'completed' AND i.status = 'reserved')
                  OR (r.status = 'cancelled' AND i.status <> 'cancelled')
-                 OR (r.status IN ('draft', 'approved') AND i.status <> 'reserved')"""),
-    Check("repayments_posted", "every repayment is applied in full and posted once",
-          """SELECT r.id AS repayment_id, r.amount, r.applied, count(t.id) AS transactions
+                 OR (r.status IN ('draft', 'approved') AND i.status <> 'reserved')""",
+    ),
+    Check(
+        "repayments_posted",
+        "every repayment is applied in full and posted once",
+        """SELECT r.id AS repayment_id, r.amount, r.applied, count(t.id) AS transactions
                FROM repayment r LEFT JOIN ledger_transaction t ON t.ref_type = 'repayment' AND t.ref_id = r.id::text
-              GROUP BY r.id HAVING r.applied <> r.amount OR count(t.id) <> 1"""),
-    Check("tax_payable_matches_items", "tax_payable = the tax of the payout items not failed, returned or cancelled, "
-                                       "per currency",
-          """WITH i AS (SELECT currency, sum(tax) AS tax FROM payout_item WHERE status IN ('reserved', 'paid')
+              GROUP BY r.id HAVING r.applied <> r.amount OR count(t.id) <> 1""",
+    ),
+    Check(
+        "tax_payable_matches_items",
+        "tax_payable = the tax of the payout items not failed, returned or cancelled, per currency",
+        """WITH i AS (SELECT currency, sum(tax) AS tax FROM payout_item WHERE status IN ('reserved', 'paid')
                          GROUP BY currency)
              SELECT coalesce(a.currency, i.currency) AS currency, coalesce(a.balance, 0) AS tax_payable,
                     coalesce(i.tax, 0) AS items_tax
                FROM (SELECT * FROM ledger_account WHERE distributor_id IS NULL AND kind = 'tax_payable') a
                FULL JOIN i ON i.currency = a.currency
-              WHERE coalesce(a.balance, 0) <> coalesce(i.tax, 0)"""),
-    Check("no_payout_to_a_cooling_account", "no item was created for (and paid to) a payout account in cooling-off, "
-                                            "unconfirmed, or of another distributor",
-          """SELECT i.id AS item_id, i.distributor_id, a.id AS payout_account_id, a.cooling_until, r.cutoff, a.status
+              WHERE coalesce(a.balance, 0) <> coalesce(i.tax, 0)""",
+    ),
+    Check(
+        "no_payout_to_a_cooling_account",
+        "no item was created for (and paid to) a payout account in cooling-off, "
+        "unconfirmed, or of another distributor",
+        """SELECT i.id AS item_id, i.distributor_id, a.id AS payout_account_id, a.cooling_until, r.cutoff, a.status
                FROM payout_item i JOIN payout_run r ON r.id = i.run_id
                JOIN payout_account a ON a.id = i.payout_account_id
               WHERE i.status IN ('reserved', 'paid', 'returned')
                 AND (a.cooling_until > r.created_at OR a.distributor_id <> i.distributor_id
-                     OR (a.status = 'needs_confirmation'))"""),
-    Check("returned_items_gave_commissions_back", "no commission is still paid by an item that failed or came back "
-                                                   "from the bank (its latest payout item)",
-          """SELECT c.id AS commission_id, c.status, i.id AS item_id, i.status AS item_status
+                     OR (a.status = 'needs_confirmation'))""",
+    ),
+    Check(
+        "returned_items_gave_commissions_back",
+        "no commission is still paid by an item that failed or came back "
+        "from the bank (its latest payout item)",
+        """SELECT c.id AS commission_id, c.status, i.id AS item_id, i.status AS item_status
                FROM (SELECT DISTINCT ON (commission_id) commission_id, item_id FROM payout_item_commission
                       ORDER BY commission_id, item_id DESC) l
                JOIN payout_item i ON i.id = l.item_id
                JOIN commission c ON c.id = l.commission_id
-              WHERE i.status IN ('failed', 'returned', 'cancelled') AND c.status IN ('paid', 'reserved')"""),
-    Check("payout_item_commissions", "the commissions a payout item reserved are its distributor's, exist, and "
-                                     "their amounts sum to the item's amount",
-          """SELECT i.id AS item_id, i.amount, coalesce(sum(pic.amount), 0) AS commissions,
+              WHERE i.status IN ('failed', 'returned', 'cancelled') AND c.status IN ('paid', 'reserved')""",
+    ),
+    Check(
+        "payout_item_commissions",
+        "the commissions a payout item reserved are its distributor's, exist, and "
+        "their amounts sum to the item's amount",
+        """SELECT i.id AS item_id, i.amount, coalesce(sum(pic.amount), 0) AS commissions,
                     count(pic.commission_id) - count(c.id) AS missing,
                     count(c.id) FILTER (WHERE c.beneficiary_id <> i.distributor_id) AS other_distributor
                FROM payout_item i
@@ -506,5 +578,6 @@ CHECKS: tuple[Check, ...] = (
                  OR count(c.id) FILTER (WHERE c.beneficiary_id <> i.distributor_id) > 0
              UNION ALL
              SELECT pic.item_id, NULL, pic.amount, 1, 0 FROM payout_item_commission pic
-               LEFT JOIN payout_item i ON i.id = pic.item_id WHERE i.id IS NULL"""),
+               LEFT JOIN payout_item i ON i.id = pic.item_id WHERE i.id IS NULL""",
+    ),
 )

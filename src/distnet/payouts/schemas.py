@@ -17,8 +17,16 @@ class PayoutRunCreate(msgspec.Struct, forbid_unknown_fields=True):
     currency: Annotated[str, msgspec.Meta(min_length=3, max_length=3)] | None = None
 
 
-SkipReason = Literal["closed", "erased", "no_payout_account", "payout_account_unconfirmed",
-                     "payout_account_cooling_off", "violation_hold", "open_risk_case", "contact_unverified"]
+SkipReason = Literal[
+    "closed",
+    "erased",
+    "no_payout_account",
+    "payout_account_unconfirmed",
+    "payout_account_cooling_off",
+    "violation_hold",
+    "open_risk_case",
+    "contact_unverified",
+]
 
 
 class PayoutSkip(msgspec.Struct):

@@ -18,8 +18,8 @@ class PayoutRunStatus(StrEnum):
 
 S = PayoutRunStatus
 TRANSITIONS: dict[tuple[PayoutRunStatus, PayoutRunStatus], str] = {
-    (S.draft, S.approved): "approved_at",     # four eyes: by a finance_approver who is not the creator
-    (S.draft, S.cancelled): "cancelled_at",   # reserved money goes back to available
+    (S.draft, S.approved): "approved_at",  # four eyes: by a finance_approver who is not the creator
+    (S.draft, S.cancelled): "cancelled_at",  # reserved money goes back to available
     (S.approved, S.exported): "exported_at",  # the bank file was produced
     (S.exported, S.completed): "completed_at",  # every item has a bank result
 }
@@ -31,8 +31,10 @@ def transition(run, to: PayoutRunStatus, at: datetime) -> PayoutRunStatus:
     current = PayoutRunStatus(run.status)
     stamp = TRANSITIONS.get((current, to))
     if stamp is None:
-        raise InvalidRunTransition(f"payout run {run.id} is {current.value}; it cannot become {to.value}",
-                                   extra={"current_status": current.value, "requested": to.value})
+        raise InvalidRunTransition(
+            f"payout run {run.id} is {current.value}; it cannot become {to.value}",
+            extra={"current_status": current.value, "requested": to.value},
+        )
     run.status = to.value
     setattr(run, stamp, at)
     return current

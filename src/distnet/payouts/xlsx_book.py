@@ -49,8 +49,15 @@ class Writer:
     def __init__(self, path: str) -> None:
         import xlsxwriter
 
-        self.wb = xlsxwriter.Workbook(path, {"constant_memory": True, "strings_to_formulas": False,
-                                             "strings_to_urls": False, "strings_to_numbers": False})
+        self.wb = xlsxwriter.Workbook(
+            path,
+            {
+                "constant_memory": True,
+                "strings_to_formulas": False,
+                "strings_to_urls": False,
+                "strings_to_numbers": False,
+            },
+        )
         self.bold = self.wb.add_format({"bold": True})
         self.money = self.wb.add_format({"num_format": "#,##0.00"})
         self.money_bold = self.wb.add_format({"num_format": "#,##0.00", "bold": True})

@@ -28,12 +28,23 @@ _POST_LOTS = """, lines AS MATERIALIZED (
     SELECT distributor_id, 'points_owed', sum(netted)::bigint FROM lots GROUP BY 1
     UNION ALL
     SELECT NULL, 'points_issued', -sum(amount)::bigint FROM lots HAVING count(*) > 0
-), """ + posting_ctes(kind="CAST(:txn_kind AS text)", ref_type="CAST(:ref_type AS text)", ref_id="CAST(:ref_id AS text)",
-                      when="EXISTS (SELECT 1 FROM lots)", match=Match.separate, currency="'PTS'", skip_zero=True)
+), """ + posting_ctes(
+    kind="CAST(:txn_kind AS text)",
+    ref_type="CAST(:ref_type AS text)",
+    ref_id="CAST(:ref_id AS text)",
+    when="EXISTS (SELECT 1 FROM lots)",
+    match=Match.separate,
+    currency="'PTS'",
+    skip_zero=True,
+)
 
-_COUNTS = "SELECT " + posted_columns(skip_zero=True) + """,
+_COUNTS = (
+    "SELECT "
+    + posted_columns(skip_zero=True)
+    + """,
        (SELECT count(*) FROM lots) AS lots, (SELECT coalesce(sum(amount), 0) FROM lots) AS points,
        (SELECT id FROM txn) AS transaction_id"""
+)
 
 # A points debt is paid first from what a member earns: the debtors' ``points_owed`` rows are
 # locked (only those in debt: a member without debt takes no lock here), and each new lot's
@@ -55,7 +66,8 @@ _NETTING = """, debt AS MATERIALIZED (
 # points to the sponsor of a seller whose order is the first at least the catalogue's minimum (the
 # unique lot per (sponsor, 'referral', recruit) makes it once). Nothing for a member under a
 # violation hold, nothing for orders in another currency than the default.
-_EARN = """
+_EARN = (
+    """
 WITH cats AS (
     -- effective ranges of the catalogue versions: a range join, so an import of millions of
     -- orders costs one hash or merge join, not a lookup per order
@@ -90,19 +102,26 @@ WITH cats AS (
       FROM first_sale f JOIN distributor s ON s.id = f.sponsor_id AND s.status = 'active'
       JOIN benefit_tier t ON t.catalogue_id = f.catalogue_id AND t.rank = s.rank
      WHERE s.id NOT IN (SELECT distributor_id FROM held)
-)""" + _NETTING + """, lots AS (
+)"""
+    + _NETTING
+    + """, lots AS (
     INSERT INTO points_lot (distributor_id, source, source_ref, order_id, amount, remaining, netted, expires_at)
     SELECT distributor_id, source, source_ref, order_id, points, points - netted, netted,
            now() + make_interval(months => CAST(:expiry_months AS int))
       FROM split
     ON CONFLICT (distributor_id, source, source_ref) DO NOTHING
     RETURNING id, distributor_id, source, order_id, amount, remaining, netted
-)""" + _POST_LOTS + """
+)"""
+    + _POST_LOTS
+    + """
 SELECT c.*, l.id AS lot_id, l.distributor_id, l.source, l.order_id AS lot_order_id, l.amount AS lot_points,
        (SELECT EXISTS (SELECT 1 FROM benefit_catalogue)) AS has_catalogue
-  FROM (""" + _COUNTS + """) c LEFT JOIN lots l ON true
+  FROM ("""
+    + _COUNTS
+    + """) c LEFT JOIN lots l ON true
  ORDER BY l.id
 """
+)
 
 
 @functools.lru_cache(maxsize=16)
@@ -114,25 +133,36 @@ def earn_statement(orders: str) -> TextClause:
 # whose rank's tier in the catalogue in effect grants monthly points gets one lot; the unique
 # (member, 'monthly', period) lot makes a second run grant nothing. One statement for any number
 # of members.
-GRANT_MONTHLY = text("""
-WITH cat AS (""" + """SELECT id FROM benefit_catalogue WHERE effective_from <= now()
-     ORDER BY effective_from DESC, version DESC LIMIT 1""" + """
+GRANT_MONTHLY = text(
+    """
+WITH cat AS ("""
+    + """SELECT id FROM benefit_catalogue WHERE effective_from <= now()
+     ORDER BY effective_from DESC, version DESC LIMIT 1"""
+    + """
 ), earned AS (
     SELECT d.id AS distributor_id, 'monthly' AS source, CAST(:period AS text) AS source_ref,
            CAST(NULL AS bigint) AS order_id, t.monthly_points AS points
       FROM distributor d JOIN benefit_tier t ON t.rank = d.rank AND t.catalogue_id = (SELECT id FROM cat)
      WHERE d.status = 'active' AND t.monthly_points > 0
-       AND NOT """ + _ACTIVE_VIOLATION.format(who="d.id") + """
+       AND NOT """
+    + _ACTIVE_VIOLATION.format(who="d.id")
+    + """
        AND NOT EXISTS (SELECT 1 FROM points_lot p WHERE p.distributor_id = d.id AND p.source = 'monthly'
                                                     AND p.source_ref = CAST(:period AS text))
-)""" + _NETTING + """, lots AS (
+)"""
+    + _NETTING
+    + """, lots AS (
     INSERT INTO points_lot (distributor_id, source, source_ref, amount, remaining, netted, expires_at)
     SELECT distributor_id, source, source_ref, points, points - netted, netted,
            now() + make_interval(months => CAST(:expiry_months AS int))
       FROM split
     ON CONFLICT (distributor_id, source, source_ref) DO NOTHING
     RETURNING id, distributor_id, amount, remaining, netted
-)""" + _POST_LOTS + "\n" + _COUNTS)
+)"""
+    + _POST_LOTS
+    + "\n"
+    + _COUNTS
+)
 
 # Members without points accounts (made outside registration) get them before a grant.
 OPEN_MEMBER_ACCOUNTS = text("""
@@ -174,7 +204,8 @@ SELECT a.id FROM ledger_account a
 """)
 
 # Then every due lot's remaining expires, in one statement, as one balanced transaction.
-EXPIRE = text("""
+EXPIRE = text(
+    """
 WITH due AS (
     SELECT id, remaining FROM points_lot WHERE remaining > 0 AND expires_at <= now() ORDER BY id FOR UPDATE
 ), lots AS (
@@ -184,12 +215,22 @@ WITH due AS (
     SELECT distributor_id AS owner, 'points' AS kind, -sum(amount)::bigint AS amount FROM lots GROUP BY 1
     UNION ALL
     SELECT NULL, 'points_expired', sum(amount)::bigint FROM lots HAVING count(*) > 0
-), """ + posting_ctes(kind="'points.expired'", ref_type="'points_expiry'", ref_id="CAST(:ref_id AS text)",
-                      when="EXISTS (SELECT 1 FROM lots)", currency="'PTS'") + """
-SELECT """ + posted_columns() + """,
+), """
+    + posting_ctes(
+        kind="'points.expired'",
+        ref_type="'points_expiry'",
+        ref_id="CAST(:ref_id AS text)",
+        when="EXISTS (SELECT 1 FROM lots)",
+        currency="'PTS'",
+    )
+    + """
+SELECT """
+    + posted_columns()
+    + """,
        (SELECT count(*) FROM lots) AS lots, (SELECT coalesce(sum(amount), 0) FROM lots) AS points,
        (SELECT count(DISTINCT distributor_id) FROM lots) AS members
-""")
+"""
+)
 
 EXPIRE_BASELINE = text("""
 WITH lots AS (
@@ -252,7 +293,9 @@ OPEN_POINTS_ACCOUNTS = text(
 )
 
 
-LOTS_BALANCE = text("SELECT coalesce(sum(remaining), 0) FROM points_lot WHERE distributor_id = :d AND remaining > 0")
+LOTS_BALANCE = text(
+    "SELECT coalesce(sum(remaining), 0) FROM points_lot WHERE distributor_id = :d AND remaining > 0"
+)
 
 
 SPEND = text(
@@ -300,7 +343,9 @@ LOCK_ORDER_LOT = text(
 REVERSE_LOT = text("UPDATE points_lot SET remaining = remaining - :t, reversed = reversed + :r WHERE id = :i")
 
 
-POINTS_BALANCES = text("SELECT kind, balance FROM ledger_account WHERE distributor_id = :d AND currency = 'PTS'")
+POINTS_BALANCES = text(
+    "SELECT kind, balance FROM ledger_account WHERE distributor_id = :d AND currency = 'PTS'"
+)
 
 
 OPEN_LOTS = text(

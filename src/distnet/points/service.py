@@ -40,7 +40,14 @@ def _check(found: Any, what: str) -> None:
 
 
 async def earn_for_orders(
-    session: AsyncSession, *, settings: Settings, orders: str, params: dict[str, Any], ref_type: str, ref_id: object) -> list[dict[str, Any]]:
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    orders: str,
+    params: dict[str, Any],
+    ref_type: str,
+    ref_id: object,
+) -> list[dict[str, Any]]:
     """Points of new orders (``orders``: a query of their ids): one statement writes the lots and
     their ledger transaction. Returns the lots written (member, source, points)."""
     statement = repo.earn_statement(orders)
@@ -133,9 +140,7 @@ async def _lock_member(session: AsyncSession, *, distributor_id: int) -> dict[st
     await benefits_repo.ensure_default(session)  # the platform's points accounts (one read when present)
     rows = (await session.execute(repo.LOCK_MEMBER, {"d": distributor_id})).all()
     if len(rows) < 2:
-        exists = await session.scalar(
-            repo.DISTRIBUTOR_EXISTS, {"d": distributor_id}
-        )
+        exists = await session.scalar(repo.DISTRIBUTOR_EXISTS, {"d": distributor_id})
         if not exists:
             raise DistributorNotFound(f"no distributor {distributor_id}")
         await session.execute(
@@ -254,14 +259,18 @@ async def _spend(
         ref_id=spend_id,
         postings=[Posting("points", -points, distributor_id), Posting(platform, points)],
     )
-    await session.execute(
-        repo.SET_SPEND_TRANSACTION, {"t": txn, "i": spend_id}
-    )
+    await session.execute(repo.SET_SPEND_TRANSACTION, {"t": txn, "i": spend_id})
     return 201, spend_id
 
 
 async def redeem(
-    session: AsyncSession, *, principal: Principal, distributor_id: int, data: schemas.RedemptionCreate, key: str | None) -> tuple[int, schemas.Spend]:
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    distributor_id: int,
+    data: schemas.RedemptionCreate,
+    key: str | None,
+) -> tuple[int, schemas.Spend]:
     """``POST /me/points/redemptions``: idempotent by ``Idempotency-Key``; refused (409) beyond
     the balance. A points debt is not spendable (it is paid by later earnings)."""
     if not key or len(key) > 200:
@@ -284,7 +293,14 @@ async def redeem(
 
 
 async def adjust(
-    session: AsyncSession, *, principal: Principal, distributor_id: int, data: schemas.AdjustmentCreate, settings: Settings, key: str | None) -> tuple[int, schemas.Adjusted]:
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    distributor_id: int,
+    data: schemas.AdjustmentCreate,
+    settings: Settings,
+    key: str | None,
+) -> tuple[int, schemas.Adjusted]:
     """An admin's correction with a reason, audited: positive points are a new lot, negative ones
     are taken from the oldest lots (never beyond the balance)."""
     if data.points == 0:

@@ -98,7 +98,11 @@ def upgrade_to(ladder: Ladder, rank: str, personal: int, team: int) -> str | Non
 def _parse_ladder(raw: str, period_days: int) -> Ladder:
     items = json.loads(raw)
     steps = tuple(
-        RankStep(i["rank"], parse_amount(i["min_personal"], allow_zero=True), parse_amount(i["min_team"], allow_zero=True))
+        RankStep(
+            i["rank"],
+            parse_amount(i["min_personal"], allow_zero=True),
+            parse_amount(i["min_team"], allow_zero=True),
+        )
         for i in items
     )
     if tuple(s.rank for s in steps) != RANK_ORDER:
@@ -122,11 +126,15 @@ def check_steps(steps: tuple[RankStep, ...]) -> list[dict[str, str]]:
     that never fall from one rank to the next."""
     errors = []
     if tuple(s.rank for s in steps) != RANK_ORDER:
-        errors.append({"field": "steps", "message": f"the steps must list the ranks {', '.join(RANK_ORDER)} in order"})
+        errors.append(
+            {"field": "steps", "message": f"the steps must list the ranks {', '.join(RANK_ORDER)} in order"}
+        )
         return errors
     if steps[0].min_personal or steps[0].min_team:
         errors.append({"field": "steps[0]", "message": "member must have zero thresholds"})
     for i in range(1, len(steps)):
         if steps[i].min_personal < steps[i - 1].min_personal or steps[i].min_team < steps[i - 1].min_team:
-            errors.append({"field": f"steps[{i}]", "message": "a higher rank cannot need less than the rank below"})
+            errors.append(
+                {"field": f"steps[{i}]", "message": "a higher rank cannot need less than the rank below"}
+            )
     return errors

@@ -35,13 +35,26 @@ class RankController(Controller):
     async def list_ladders(self, session: AsyncSession) -> LadderVersions:
         return await service.ladder_versions(session)
 
-    @post("/rank-ladders", opt=roles(Role.admin, raises=[LadderInvalid]), status_code=201,
-          summary="A new rank ladder version (thresholds, period), effective now or later")
-    async def create_ladder(self, session: AsyncSession, principal: Principal, data: LadderCreate) -> LadderVersion:
+    @post(
+        "/rank-ladders",
+        opt=roles(Role.admin, raises=[LadderInvalid]),
+        status_code=201,
+        summary="A new rank ladder version (thresholds, period), effective now or later",
+    )
+    async def create_ladder(
+        self, session: AsyncSession, principal: Principal, data: LadderCreate
+    ) -> LadderVersion:
         return await service.create_ladder(session, principal=principal, data=data)
 
-    @post("/distributors/{distributor_id:int}/rank", opt=roles(Role.admin, raises=[DistributorNotFound]), status_code=200,
-          summary="Correct a member's rank, with a reason (audited)")
-    async def correct_rank(self, session: AsyncSession, principal: Principal, distributor_id: DistributorId,
-                           data: RankCorrection) -> RankCorrected:
-        return await service.correct_rank(session, principal=principal, distributor_id=distributor_id, data=data)
+    @post(
+        "/distributors/{distributor_id:int}/rank",
+        opt=roles(Role.admin, raises=[DistributorNotFound]),
+        status_code=200,
+        summary="Correct a member's rank, with a reason (audited)",
+    )
+    async def correct_rank(
+        self, session: AsyncSession, principal: Principal, distributor_id: DistributorId, data: RankCorrection
+    ) -> RankCorrected:
+        return await service.correct_rank(
+            session, principal=principal, distributor_id=distributor_id, data=data
+        )

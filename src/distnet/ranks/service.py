@@ -97,10 +97,15 @@ WITH """
                               'reason', CAST(:reason AS text))
       FROM changed c
 ), events AS (
-""" + outbox.insert_events(
-    topic="rank.changed", source="changed c", distributor_id="c.id",
-    payload="jsonb_build_object('distributor_id', c.id, 'from', c.old_rank, 'to', c.new_rank, "
-            "'reason', CAST(:reason AS text))") + """
+"""
+    + outbox.insert_events(
+        topic="rank.changed",
+        source="changed c",
+        distributor_id="c.id",
+        payload="jsonb_build_object('distributor_id', c.id, 'from', c.old_rank, 'to', c.new_rank, "
+        "'reason', CAST(:reason AS text))",
+    )
+    + """
 )
 SELECT id, old_rank, new_rank FROM changed
 """

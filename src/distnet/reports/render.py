@@ -41,15 +41,17 @@ async def _csv(columns: Sequence[str], batches: Batches) -> AsyncIterator[bytes]
         yield buf.getvalue().encode()
 
 
-async def _xlsx(title: str, summary: Sequence[tuple[str, Any]], columns: Sequence[str], batches: Batches
-                ) -> AsyncIterator[bytes]:
+async def _xlsx(
+    title: str, summary: Sequence[tuple[str, Any]], columns: Sequence[str], batches: Batches
+) -> AsyncIterator[bytes]:
     import xlsxwriter
 
     fd, path = tempfile.mkstemp(prefix="distnet-report-", suffix=".xlsx")
     os.close(fd)
     try:
-        wb = xlsxwriter.Workbook(path, {"constant_memory": True, "strings_to_formulas": False,
-                                        "strings_to_urls": False})
+        wb = xlsxwriter.Workbook(
+            path, {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False}
+        )
         bold = wb.add_format({"bold": True})
         ws = wb.add_worksheet("Summary")
         ws.write_string(0, 0, title, bold)
@@ -84,15 +86,24 @@ def _write(ws: Any, r: int, c: int, value: Any) -> None:
         ws.write_string(r, c, str(_cell(value)))  # never a formula, whatever the text says
 
 
-async def respond(fmt: str, *, name: str, title: str, summary: Sequence[tuple[str, Any]], columns: Sequence[str],
-                  batches: Batches, row: type) -> Response[Any] | Stream:
+async def respond(
+    fmt: str,
+    *,
+    name: str,
+    title: str,
+    summary: Sequence[tuple[str, Any]],
+    columns: Sequence[str],
+    batches: Batches,
+    row: type,
+) -> Response[Any] | Stream:
     """``row``: the report's row Struct (reports/schemas.py), fields in the order of ``columns``."""
     if fmt == "json":
         items = []
         async for rows in batches:
             items += [row(*(_cell(v) for v in values)) for values in rows]
-        return Response(Report(title=title, summary={k: _cell(v) for k, v in summary}, columns=list(columns),
-                               items=items))
+        return Response(
+            Report(title=title, summary={k: _cell(v) for k, v in summary}, columns=list(columns), items=items)
+        )
     disposition = {"Content-Disposition": f'attachment; filename="{name}.{fmt}"'}
     if fmt == "csv":
         return Stream(_csv(columns, batches), media_type="text/csv; charset=utf-8", headers=disposition)

@@ -104,7 +104,9 @@ WITHHELD = text(
      WHERE c.status = 'forfeited' AND c.currency_ok
      GROUP BY 1, 2, 3
      ORDER BY 3, 1, 2
-    """.replace("c.currency_ok", "EXISTS (SELECT 1 FROM orders o WHERE o.id = c.order_id AND o.currency = :currency)")
+    """.replace(
+        "c.currency_ok", "EXISTS (SELECT 1 FROM orders o WHERE o.id = c.order_id AND o.currency = :currency)"
+    )
 )
 
 # payouts by the month of their run's cutoff (the tax month)

@@ -60,26 +60,30 @@ class AppealAction(StrEnum):
 
 
 S, A = AppealStatus, AppealAction
-TRANSITIONS: frozenset[tuple[AppealStatus, AppealAction, AppealStatus]] = frozenset({
-    (S.submitted, A.claim, S.in_review),
-    (S.escalated, A.claim, S.in_review),            # a senior reviewer takes an escalated appeal
-    (S.in_review, A.claim, S.in_review),            # take over an idle claim
-    (S.in_review, A.approve, S.approved),
-    (S.in_review, A.reject, S.rejected),
-    (S.in_review, A.request_info, S.info_requested),
-    (S.in_review, A.escalate, S.escalated),
-    (S.info_requested, A.reply, S.submitted),
-    (S.in_review, A.release, S.submitted),          # stale claim released back to the queue
-    (S.in_review, A.release, S.escalated),          # ... to the senior queue if it was escalated
-})
+TRANSITIONS: frozenset[tuple[AppealStatus, AppealAction, AppealStatus]] = frozenset(
+    {
+        (S.submitted, A.claim, S.in_review),
+        (S.escalated, A.claim, S.in_review),  # a senior reviewer takes an escalated appeal
+        (S.in_review, A.claim, S.in_review),  # take over an idle claim
+        (S.in_review, A.approve, S.approved),
+        (S.in_review, A.reject, S.rejected),
+        (S.in_review, A.request_info, S.info_requested),
+        (S.in_review, A.escalate, S.escalated),
+        (S.info_requested, A.reply, S.submitted),
+        (S.in_review, A.release, S.submitted),  # stale claim released back to the queue
+        (S.in_review, A.release, S.escalated),  # ... to the senior queue if it was escalated
+    }
+)
 OPEN = (S.submitted, S.in_review, S.info_requested, S.escalated)
 
 
 def transition(current: str, action: AppealAction, to: AppealStatus) -> AppealStatus:
     """The one place that says which moves exist; everything else is refused with a 409."""
     if (AppealStatus(current), action, to) not in TRANSITIONS:
-        raise AppealTransitionRefused(f"an appeal that is {current} cannot {action.value}",
-                                      extra={"current_status": current, "action": action.value})
+        raise AppealTransitionRefused(
+            f"an appeal that is {current} cannot {action.value}",
+            extra={"current_status": current, "action": action.value},
+        )
     return to
 
 
@@ -87,28 +91,64 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-async def _event(session: AsyncSession, appeal: Appeal, actor: Principal, action: str, before: str | None,
-                 note: str | None = None, attachments: list[Any] | None = None) -> None:
-    event = AppealEvent(appeal_id=appeal.id, actor=actor.actor, action=action, from_status=before,
-                        to_status=appeal.status, note=note, attachments=attachments or [])
+async def _event(
+    session: AsyncSession,
+    appeal: Appeal,
+    actor: Principal,
+    action: str,
+    before: str | None,
+    note: str | None = None,
+    attachments: list[Any] | None = None,
+) -> None:
+    event = AppealEvent(
+        appeal_id=appeal.id,
+        actor=actor.actor,
+        action=action,
+        from_status=before,
+        to_status=appeal.status,
+        note=note,
+        attachments=attachments or [],
+    )
     session.add(event)
     await session.flush()
-    await audit.record(session, actor, f"appeal.{action}", "appeal", appeal.id,
-                       before={"status": before}, after={"status": appeal.status, "assignee": appeal.assignee,
-                                                         "note": note})
+    await audit.record(
+        session,
+        actor,
+        f"appeal.{action}",
+        "appeal",
+        appeal.id,
+        before={"status": before},
+        after={"status": appeal.status, "assignee": appeal.assignee, "note": note},
+    )
     # the event names its appeal_event row (whose note the notice quotes) rather than copying the
     # note: a consumer running after a later step still quotes this step, and erasure of the
     # appeal's texts reaches the note in one place
-    await outbox.emit(session, "appeal.updated", {"appeal_id": appeal.id, "hold_id": appeal.hold_id,
-                                                  "status": appeal.status, "action": action,
-                                                  "appeal_event_id": event.id},
-                      distributor_id=appeal.distributor_id)
+    await outbox.emit(
+        session,
+        "appeal.updated",
+        {
+            "appeal_id": appeal.id,
+            "hold_id": appeal.hold_id,
+            "status": appeal.status,
+            "action": action,
+            "appeal_event_id": event.id,
+        },
+        distributor_id=appeal.distributor_id,
+    )
 
 
 # --------------------------------------------------------------------------- owner side
 
-async def submit(session: AsyncSession, principal: Principal, business: BusinessSettings, *, hold_id: int,
-                 statement: str, evidence: list[Any]) -> dict[str, Any]:
+
+async def submit(
+    session: AsyncSession,
+    principal: Principal,
+    business: BusinessSettings,
+    *,
+    hold_id: int,
+    statement: str,
+    evidence: list[Any],
+) -> dict[str, Any]:
     hold = await holds.get_hold(session, hold_id, lock=True)
     if principal.distributor_id != hold.distributor_id and not principal.has(Role.admin):
         raise holds.HoldNotFound(f"no hold {hold_id}")
@@ -124,13 +164,21 @@ async def submit(session: AsyncSession, principal: Principal, business: Business
     if any(s in OPEN for s in previous):
         raise AppealAlreadyOpen(f"hold {hold_id} already has an open appeal")
     if len(previous) >= business.appeal_max_submissions:
-        raise AppealLimitReached(f"hold {hold_id} was appealed {len(previous)} times "
-                                 f"(at most {business.appeal_max_submissions})")
+        raise AppealLimitReached(
+            f"hold {hold_id} was appealed {len(previous)} times (at most {business.appeal_max_submissions})"
+        )
     at = now_utc()
-    appeal = Appeal(hold_id=hold_id, distributor_id=hold.distributor_id, statement=statement.strip(),
-                    evidence=evidence, status=S.submitted.value, submission_no=len(previous) + 1,
-                    due_at=await working_days_after(session, start=at, days=business.appeal_due_business_days,
-                                                    zone=business.zone))
+    appeal = Appeal(
+        hold_id=hold_id,
+        distributor_id=hold.distributor_id,
+        statement=statement.strip(),
+        evidence=evidence,
+        status=S.submitted.value,
+        submission_no=len(previous) + 1,
+        due_at=await working_days_after(
+            session, start=at, days=business.appeal_due_business_days, zone=business.zone
+        ),
+    )
     try:
         async with session.begin_nested():
             session.add(appeal)
@@ -141,8 +189,9 @@ async def submit(session: AsyncSession, principal: Principal, business: Business
     return await appeal_view(session, appeal, full=False)
 
 
-async def reply(session: AsyncSession, principal: Principal, appeal_id: int, *, message: str,
-                attachments: list[Any]) -> dict[str, Any]:
+async def reply(
+    session: AsyncSession, principal: Principal, appeal_id: int, *, message: str, attachments: list[Any]
+) -> dict[str, Any]:
     appeal = await _get(session, appeal_id, lock=True)
     if principal.distributor_id != appeal.distributor_id and not principal.has(Role.admin):
         raise AppealNotFound(f"no appeal {appeal_id}")
@@ -160,11 +209,14 @@ async def reply(session: AsyncSession, principal: Principal, appeal_id: int, *, 
     elif appeal.status in OPEN:
         await _event(session, appeal, principal, "message", before, message, attachments)
     else:
-        raise AppealTransitionRefused(f"appeal {appeal_id} is {appeal.status}: decided appeals take no messages")
+        raise AppealTransitionRefused(
+            f"appeal {appeal_id} is {appeal.status}: decided appeals take no messages"
+        )
     return await appeal_view(session, appeal, full=False)
 
 
 # --------------------------------------------------------------------------- reviewer side
+
 
 async def _get(session: AsyncSession, appeal_id: int, *, lock: bool = False) -> Appeal:
     stmt = select(Appeal).where(Appeal.id == appeal_id)
@@ -177,42 +229,72 @@ async def _get(session: AsyncSession, appeal_id: int, *, lock: bool = False) -> 
 
 
 def _check_reviewer(principal: Principal, appeal: Appeal, hold: Hold) -> None:
-    if hold.source_type == "actor" and principal.key_id is not None and (
-            hold.placed_by_key_id == principal.key_id or principal.is_person(hold.placed_by)):
+    if (
+        hold.source_type == "actor"
+        and principal.key_id is not None
+        and (hold.placed_by_key_id == principal.key_id or principal.is_person(hold.placed_by))
+    ):
         raise ReviewerConflictOfInterest("you placed this hold: another reviewer must decide its appeal")
     if (appeal.escalated or appeal.status == S.escalated) and not principal.has(Role.risk_admin):
         raise SeniorReviewerRequired("this appeal was escalated: a risk admin decides it")
 
 
-async def claim(session: AsyncSession, principal: Principal, business: BusinessSettings,
-                appeal_id: int) -> dict[str, Any]:
+async def claim(
+    session: AsyncSession, principal: Principal, business: BusinessSettings, appeal_id: int
+) -> dict[str, Any]:
     appeal = await _get(session, appeal_id, lock=True)
     hold = await holds.get_hold(session, appeal.hold_id)
     at = now_utc()
     if appeal.status == S.in_review and not principal.is_person(appeal.assignee):
-        idle = appeal.claimed_at is None or appeal.claimed_at < at - timedelta(minutes=business.appeal_claim_idle_minutes)
+        idle = appeal.claimed_at is None or appeal.claimed_at < at - timedelta(
+            minutes=business.appeal_claim_idle_minutes
+        )
         if not idle:
-            raise AppealClaimedByOther(f"appeal {appeal_id} is claimed by {appeal.assignee}",
-                                       extra={"assignee": appeal.assignee})
-    if appeal.status == S.submitted and appeal.assignee is not None and not principal.is_person(appeal.assignee):
+            raise AppealClaimedByOther(
+                f"appeal {appeal_id} is claimed by {appeal.assignee}", extra={"assignee": appeal.assignee}
+            )
+    if (
+        appeal.status == S.submitted
+        and appeal.assignee is not None
+        and not principal.is_person(appeal.assignee)
+    ):
         # back from the owner: the reviewer who asked keeps priority until the claim goes idle
-        if appeal.claimed_at and appeal.claimed_at >= at - timedelta(minutes=business.appeal_claim_idle_minutes):
-            raise AppealClaimedByOther(f"appeal {appeal_id} is claimed by {appeal.assignee}",
-                                       extra={"assignee": appeal.assignee})
+        if appeal.claimed_at and appeal.claimed_at >= at - timedelta(
+            minutes=business.appeal_claim_idle_minutes
+        ):
+            raise AppealClaimedByOther(
+                f"appeal {appeal_id} is claimed by {appeal.assignee}", extra={"assignee": appeal.assignee}
+            )
     before = appeal.status
     to = transition(appeal.status, A.claim, S.in_review)
     _check_reviewer(principal, appeal, hold)
-    appeal.status, appeal.assignee, appeal.assignee_key_id, appeal.claimed_at = to, principal.actor, principal.key_id, at
+    appeal.status, appeal.assignee, appeal.assignee_key_id, appeal.claimed_at = (
+        to,
+        principal.actor,
+        principal.key_id,
+        at,
+    )
     await _event(session, appeal, principal, "claimed", before)
     return await appeal_view(session, appeal, full=True)
 
 
-DECISIONS = {"approve": (A.approve, S.approved), "reject": (A.reject, S.rejected),
-             "request_info": (A.request_info, S.info_requested), "escalate": (A.escalate, S.escalated)}
+DECISIONS = {
+    "approve": (A.approve, S.approved),
+    "reject": (A.reject, S.rejected),
+    "request_info": (A.request_info, S.info_requested),
+    "escalate": (A.escalate, S.escalated),
+}
 
 
-async def decide(session: AsyncSession, principal: Principal, business: BusinessSettings, appeal_id: int, *,
-                 decision: str, note: str | None) -> dict[str, Any]:
+async def decide(
+    session: AsyncSession,
+    principal: Principal,
+    business: BusinessSettings,
+    appeal_id: int,
+    *,
+    decision: str,
+    note: str | None,
+) -> dict[str, Any]:
     if decision not in DECISIONS:
         raise ValidationFailed(f"decision must be one of {', '.join(DECISIONS)}", field="decision")
     action, to = DECISIONS[decision]
@@ -231,8 +313,15 @@ async def decide(session: AsyncSession, principal: Principal, business: Business
         appeal.decided_at, appeal.decided_by = at, principal.actor
     elif action == A.reject:
         final = appeal.submission_no >= business.appeal_max_submissions
-        await holds.confirm_hold(session, principal, hold, note=note or f"appeal {appeal.id} rejected", lift=False,
-                                 final=final, forfeit_after_days=business.forfeit_after_days)
+        await holds.confirm_hold(
+            session,
+            principal,
+            hold,
+            note=note or f"appeal {appeal.id} rejected",
+            lift=False,
+            final=final,
+            forfeit_after_days=business.forfeit_after_days,
+        )
         appeal.decided_at, appeal.decided_by = at, principal.actor
     elif action == A.request_info:
         appeal.paused_at = at
@@ -243,14 +332,22 @@ async def decide(session: AsyncSession, principal: Principal, business: Business
     return await appeal_view(session, appeal, full=True)
 
 
-async def release_stale_claims(session: AsyncSession, settings: Settings | None = None, *,
-                               now: datetime | None = None) -> int:
+async def release_stale_claims(
+    session: AsyncSession, settings: Settings | None = None, *, now: datetime | None = None
+) -> int:
     """Periodic (worker/jobs.py): claims idle too long go back to their queue."""
     business = (settings or get_settings()).business
     at = now or now_utc()
-    stale = list(await session.scalars(select(Appeal).where(
-        Appeal.status == S.in_review, Appeal.claimed_at < at - timedelta(minutes=business.appeal_claim_idle_minutes)
-    ).with_for_update(skip_locked=True)))
+    stale = list(
+        await session.scalars(
+            select(Appeal)
+            .where(
+                Appeal.status == S.in_review,
+                Appeal.claimed_at < at - timedelta(minutes=business.appeal_claim_idle_minutes),
+            )
+            .with_for_update(skip_locked=True)
+        )
+    )
     for appeal in stale:
         before = appeal.status
         appeal.status = transition(before, A.release, S.escalated if appeal.escalated else S.submitted)
@@ -261,24 +358,55 @@ async def release_stale_claims(session: AsyncSession, settings: Settings | None 
 
 # --------------------------------------------------------------------------- views
 
+
 async def appeal_view(session: AsyncSession, appeal: Appeal, *, full: bool) -> dict[str, Any]:
     hold = await holds.get_hold(session, appeal.hold_id)
-    events = (await session.scalars(select(AppealEvent).where(AppealEvent.appeal_id == appeal.id)
-                                    .order_by(AppealEvent.id))).all()
+    events = (
+        await session.scalars(
+            select(AppealEvent).where(AppealEvent.appeal_id == appeal.id).order_by(AppealEvent.id)
+        )
+    ).all()
     view: dict[str, Any] = {
-        "id": appeal.id, "hold_id": appeal.hold_id, "distributor_id": appeal.distributor_id,
-        "status": appeal.status, "submission_no": appeal.submission_no, "statement": appeal.statement,
-        "evidence": appeal.evidence, "due_at": appeal.due_at, "paused": appeal.paused_at is not None,
-        "escalated": appeal.escalated, "created_at": appeal.created_at, "decided_at": appeal.decided_at,
-        "hold": {"reason": hold.reason, "rule": hold.rule_name, "status": holds.hold_status(hold),
-                 "outcome": hold.outcome, "started_at": hold.started_at,
-                 "evidence_summary": holds.evidence_summary(hold.evidence)},
-        "history": [{"at": e.at, "action": e.action, "from": e.from_status, "to": e.to_status, "note": e.note,
-                     "attachments": e.attachments, **({"actor": e.actor} if full else {})} for e in events],
+        "id": appeal.id,
+        "hold_id": appeal.hold_id,
+        "distributor_id": appeal.distributor_id,
+        "status": appeal.status,
+        "submission_no": appeal.submission_no,
+        "statement": appeal.statement,
+        "evidence": appeal.evidence,
+        "due_at": appeal.due_at,
+        "paused": appeal.paused_at is not None,
+        "escalated": appeal.escalated,
+        "created_at": appeal.created_at,
+        "decided_at": appeal.decided_at,
+        "hold": {
+            "reason": hold.reason,
+            "rule": hold.rule_name,
+            "status": holds.hold_status(hold),
+            "outcome": hold.outcome,
+            "started_at": hold.started_at,
+            "evidence_summary": holds.evidence_summary(hold.evidence),
+        },
+        "history": [
+            {
+                "at": e.at,
+                "action": e.action,
+                "from": e.from_status,
+                "to": e.to_status,
+                "note": e.note,
+                "attachments": e.attachments,
+                **({"actor": e.actor} if full else {}),
+            }
+            for e in events
+        ],
     }
     if full:
-        view.update(assignee=appeal.assignee, claimed_at=appeal.claimed_at, decided_by=appeal.decided_by,
-                    overdue=appeal.paused_at is None and appeal.status in OPEN and appeal.due_at < now_utc())
+        view.update(
+            assignee=appeal.assignee,
+            claimed_at=appeal.claimed_at,
+            decided_by=appeal.decided_by,
+            overdue=appeal.paused_at is None and appeal.status in OPEN and appeal.due_at < now_utc(),
+        )
         view["hold"]["evidence"] = hold.evidence
         view["hold"]["placed_by"] = hold.placed_by
     return view
@@ -292,8 +420,16 @@ async def appeal_for_view(session: AsyncSession, principal: Principal, appeal_id
     return await appeal_view(session, appeal, full=staff)
 
 
-async def queue(session: AsyncSession, principal: Principal, *, status: str | None, reason: str | None,
-                assignee: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
+async def queue(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    status: str | None,
+    reason: str | None,
+    assignee: str | None,
+    limit: int,
+    cursor: str | None,
+) -> dict[str, Any]:
     if status is not None and status not in AppealStatus.__members__:
         raise ValidationFailed(f"status must be one of {', '.join(AppealStatus)}", field="status")
     after = decode_cursor(cursor, 2)
@@ -317,8 +453,10 @@ async def queue(session: AsyncSession, principal: Principal, *, status: str | No
         v = await appeal_view(session, a, full=True)
         v.pop("history")
         items.append(v)
-    return {"items": items,
-            "next_cursor": encode_cursor(rows[-1].due_at.isoformat(), rows[-1].id) if more else None}
+    return {
+        "items": items,
+        "next_cursor": encode_cursor(rows[-1].due_at.isoformat(), rows[-1].id) if more else None,
+    }
 
 
 async def open_appeal_count(session: AsyncSession) -> int:

@@ -26,22 +26,38 @@ CASE_STATUSES = ("open", "recorded", "actioned", "dismissed")
 
 
 def _subject(subject: dict[str, Any]) -> CaseSubject:
-    return CaseSubject(distributor_ids=list(subject.get("distributor_ids", [])),
-                       card_numbers=list(subject.get("card_numbers", [])), order_ids=list(subject.get("order_ids", [])))
+    return CaseSubject(
+        distributor_ids=list(subject.get("distributor_ids", [])),
+        card_numbers=list(subject.get("card_numbers", [])),
+        order_ids=list(subject.get("order_ids", [])),
+    )
 
 
 def _case_fields(c: RiskCase) -> dict[str, Any]:
-    return dict(id=c.id, rule=c.rule, rule_version=c.rule_version, reason=c.reason, score=float(c.score),
-                status=c.status, subject=_subject(c.subject), evidence=c.evidence, action=c.action,
-                created_at=c.created_at, scan_id=c.scan_id, resolved_at=c.resolved_at, resolved_by=c.resolved_by)
+    return dict(
+        id=c.id,
+        rule=c.rule,
+        rule_version=c.rule_version,
+        reason=c.reason,
+        score=float(c.score),
+        status=c.status,
+        subject=_subject(c.subject),
+        evidence=c.evidence,
+        action=c.action,
+        created_at=c.created_at,
+        scan_id=c.scan_id,
+        resolved_at=c.resolved_at,
+        resolved_by=c.resolved_by,
+    )
 
 
 def case_view(c: RiskCase) -> CaseView:
     return CaseView(**_case_fields(c))
 
 
-async def list_cases(session: AsyncSession, *, status: str | None, rule: str | None, limit: int,
-                     cursor: str | None) -> Page[CaseView]:
+async def list_cases(
+    session: AsyncSession, *, status: str | None, rule: str | None, limit: int, cursor: str | None
+) -> Page[CaseView]:
     if status is not None and status not in CASE_STATUSES:
         raise ValidationFailed(f"status must be one of {', '.join(CASE_STATUSES)}", field="status")
     if rule is not None and rule not in RULES:
@@ -72,8 +88,9 @@ async def get_case(session: AsyncSession, case_id: int, *, lock: bool = False) -
     return case
 
 
-async def decide_case(session: AsyncSession, principal: Principal, case_id: int, *, decision: str,
-                      note: str | None) -> DecidedCase:
+async def decide_case(
+    session: AsyncSession, principal: Principal, case_id: int, *, decision: str, note: str | None
+) -> DecidedCase:
     """A reviewer acts on an open case: ``hold`` suspends its subjects, ``dismiss`` closes it."""
     if decision not in ("hold", "dismiss"):
         raise ValidationFailed("decision must be hold or dismiss", field="decision")
@@ -83,17 +100,33 @@ async def decide_case(session: AsyncSession, principal: Principal, case_id: int,
     before = case.status
     placed = 0
     if decision == "hold":
-        placed = await hold_for_case(session, principal, case.rule, case.rule_version, case.reason, case.id,
-                                     case.subject_key, case.subject.get("hold_distributor_ids", []), case.evidence,
-                                     case.subject)
+        placed = await hold_for_case(
+            session,
+            principal,
+            case.rule,
+            case.rule_version,
+            case.reason,
+            case.id,
+            case.subject_key,
+            case.subject.get("hold_distributor_ids", []),
+            case.evidence,
+            case.subject,
+        )
         case.status, case.action = "actioned", "hold"
     else:
         case.status = "dismissed"
     case.resolved_at = datetime.now(UTC)
     case.resolved_by = principal.actor
     await session.flush()
-    await audit.record(session, principal, f"risk_case.{decision}", "risk_case", case.id,
-                       before={"status": before}, after={"status": case.status, "holds_placed": placed, "note": note})
+    await audit.record(
+        session,
+        principal,
+        f"risk_case.{decision}",
+        "risk_case",
+        case.id,
+        before={"status": before},
+        after={"status": case.status, "holds_placed": placed, "note": note},
+    )
     return DecidedCase(**_case_fields(case), holds_placed=placed)
 
 
@@ -102,7 +135,14 @@ async def precision(session: AsyncSession) -> list[RulePrecision]:
     out = []
     for r in rows:
         decided = int(r.confirmed) + int(r.overturned)
-        out.append(RulePrecision(rule=r.rule_name, version=r.rule_version, holds=int(r.holds),
-                                 appeals_rejected=int(r.confirmed), appeals_approved=int(r.overturned),
-                                 precision=round(int(r.confirmed) / decided, 4) if decided else None))
+        out.append(
+            RulePrecision(
+                rule=r.rule_name,
+                version=r.rule_version,
+                holds=int(r.holds),
+                appeals_rejected=int(r.confirmed),
+                appeals_approved=int(r.overturned),
+                precision=round(int(r.confirmed) / decided, 4) if decided else None,
+            )
+        )
     return out

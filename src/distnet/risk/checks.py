@@ -35,8 +35,6 @@ async def _identity_of(session: AsyncSession, ids: list[int], max_shared: int) -
     return out
 
 
-
-
 async def velocity_finding(
     session: AsyncSession, cfg: RuleConfig, order, count: int | None = None
 ) -> Finding | None:

@@ -12,7 +12,9 @@ risk_app = typer.Typer(help="risk: detectors, holds, appeals", no_args_is_help=T
 
 @risk_app.command("scan")
 def scan_command(
-    rule: Annotated[list[str] | None, typer.Option("--rule", help="only this rule (repeat for several)")] = None,
+    rule: Annotated[
+        list[str] | None, typer.Option("--rule", help="only this rule (repeat for several)")
+    ] = None,
 ) -> None:
     """Run the detectors now (modes as configured) and print the scan's summary as JSON."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -27,8 +29,9 @@ def scan_command(
         raise typer.BadParameter(f"unknown rule(s): {', '.join(unknown)}; rules: {', '.join(RULES)}")
 
     async def main(session, settings):
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn()) as bar:
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+        ) as bar:
             task = bar.add_task("risk scan", total=None)
 
             def progress(name: str, done: int, total: int) -> None:

@@ -91,8 +91,22 @@ class SeniorReviewerRequired(Forbidden):
 
 
 __all__ = [
-    "AppealAlreadyOpen", "AppealClaimedByOther", "AppealLimitReached", "AppealNotFound",
-    "AppealTransitionRefused", "CaseClosed", "CaseNotFound", "DistnetError", "HoldAlreadyLifted",
-    "HoldNotAppealable", "HoldNotFound", "InvalidRuleParams", "NotYourClaim", "ReviewerConflictOfInterest",
-    "RuleNotFound", "SeniorReviewerRequired", "WindowFinished", "WindowNotFound",
+    "AppealAlreadyOpen",
+    "AppealClaimedByOther",
+    "AppealLimitReached",
+    "AppealNotFound",
+    "AppealTransitionRefused",
+    "CaseClosed",
+    "CaseNotFound",
+    "DistnetError",
+    "HoldAlreadyLifted",
+    "HoldNotAppealable",
+    "HoldNotFound",
+    "InvalidRuleParams",
+    "NotYourClaim",
+    "ReviewerConflictOfInterest",
+    "RuleNotFound",
+    "SeniorReviewerRequired",
+    "WindowFinished",
+    "WindowNotFound",
 ]

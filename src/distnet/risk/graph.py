@@ -68,11 +68,13 @@ def identity_clusters(links: Sequence[tuple[int, str, str]], *, min_size: int) -
                 sub.add_edge(d, f"{kind}:{ident}")
         # the identifiers that actually link two or more members (the rest are incidental)
         shared = sorted(n for n in sub.nodes if isinstance(n, str) and sub.degree(n) >= 2)
-        clusters.append(Cluster(
-            members=tuple(sorted(members)),
-            identifiers=tuple(tuple(s.split(":", 1)) for s in shared),  # type: ignore[misc]
-            edges=tuple(sorted((d, s) for s in shared for d in sub.neighbors(s))),
-        ))
+        clusters.append(
+            Cluster(
+                members=tuple(sorted(members)),
+                identifiers=tuple(tuple(s.split(":", 1)) for s in shared),  # type: ignore[misc]
+                edges=tuple(sorted((d, s) for s in shared for d in sub.neighbors(s))),
+            )
+        )
     clusters.sort(key=lambda c: (-len(c.members), c.members))
     return clusters
 
@@ -82,7 +84,11 @@ def cluster_evidence(cluster: Cluster) -> dict[str, Any]:
         "graph": evidence_graph(
             [{"id": d, "type": "distributor", "flagged": True} for d in cluster.members]
             + [{"id": f"{k}:{h}", "type": k, "flagged": True} for k, h in cluster.identifiers],
-            [{"source": d, "target": ident, "relation": "holds", "flagged": True} for d, ident in cluster.edges]),
+            [
+                {"source": d, "target": ident, "relation": "holds", "flagged": True}
+                for d, ident in cluster.edges
+            ],
+        ),
         "shared_identifiers": [{"kind": k, "hash": h} for k, h in cluster.identifiers],
     }
 
@@ -93,8 +99,9 @@ def canonical_cycle(nodes: Sequence[int]) -> tuple[int, ...]:
     return tuple(nodes[i:]) + tuple(nodes[:i])
 
 
-def order_cycles(edges: Sequence[tuple[int, int]], *, max_cycle: int, limit_per_component: int = 100
-                 ) -> list[tuple[int, ...]]:
+def order_cycles(
+    edges: Sequence[tuple[int, int]], *, max_cycle: int, limit_per_component: int = 100
+) -> list[tuple[int, ...]]:
     """Directed cycles of length 2..``max_cycle`` in the buyer → seller graph.
 
     Only strongly connected components of two or more nodes can hold a cycle; scipy finds them on
@@ -124,14 +131,25 @@ def order_cycles(edges: Sequence[tuple[int, int]], *, max_cycle: int, limit_per_
     return sorted(found)
 
 
-def cycle_evidence(cycle: tuple[int, ...], orders_by_edge: dict[tuple[int, int], list[int]]) -> dict[str, Any]:
+def cycle_evidence(
+    cycle: tuple[int, ...], orders_by_edge: dict[tuple[int, int], list[int]]
+) -> dict[str, Any]:
     steps = list(zip(cycle, cycle[1:] + cycle[:1], strict=True))
     return {
         "cycle": list(cycle),
         "graph": evidence_graph(
             [{"id": d, "type": "distributor", "flagged": True} for d in cycle],
-            [{"source": a, "target": b, "relation": "bought_from", "flagged": True,
-              "order_ids": orders_by_edge.get((a, b), [])} for a, b in steps]),
+            [
+                {
+                    "source": a,
+                    "target": b,
+                    "relation": "bought_from",
+                    "flagged": True,
+                    "order_ids": orders_by_edge.get((a, b), []),
+                }
+                for a, b in steps
+            ],
+        ),
     }
 
 
@@ -140,8 +158,9 @@ MAX_EVIDENCE_NODES = 60
 and read; a 5,000-member cluster is a count, not a picture."""
 
 
-def evidence_graph(nodes: Sequence[dict[str, Any]], edges: Sequence[dict[str, Any]], *,
-                   cap: int = MAX_EVIDENCE_NODES) -> dict[str, Any]:
+def evidence_graph(
+    nodes: Sequence[dict[str, Any]], edges: Sequence[dict[str, Any]], *, cap: int = MAX_EVIDENCE_NODES
+) -> dict[str, Any]:
     """The stored form of a case's evidence graph: nodes (``id``, ``type``, ``flagged``), edges
     (``source``, ``target``, ``relation``, ``flagged``) between kept nodes, and how many nodes
     were left out. The flagged part is what the rule found; the rest is context. Flagged nodes are
@@ -153,4 +172,9 @@ def evidence_graph(nodes: Sequence[dict[str, Any]], edges: Sequence[dict[str, An
     kept = ordered[:cap]
     ids = {n["id"] for n in kept}
     kept_edges = [{"flagged": False, **e} for e in edges if e["source"] in ids and e["target"] in ids]
-    return {"nodes": kept, "edges": kept_edges, "nodes_total": len(ordered), "truncated": len(ordered) - len(kept)}
+    return {
+        "nodes": kept,
+        "edges": kept_edges,
+        "nodes_total": len(ordered),
+        "truncated": len(ordered) - len(kept),
+    }

@@ -59,10 +59,16 @@ def refuse_if_settled(hold: Hold, outcome: str) -> None:
     at = hold.money_settled_at.isoformat()
     extra = {"outcome": hold.outcome, "money_settled_at": at}
     if hold.outcome == "confirmed":
-        raise MoneyAlreadyForfeited(f"hold {hold.id} is confirmed and its withheld money was forfeited at {at}; "
-                                    f"it cannot become {outcome}", extra=extra)
-    raise MoneyAlreadyReleased(f"hold {hold.id} is {hold.outcome} and its withheld money was released at {at}; "
-                               f"it cannot become {outcome}", extra=extra)
+        raise MoneyAlreadyForfeited(
+            f"hold {hold.id} is confirmed and its withheld money was forfeited at {at}; "
+            f"it cannot become {outcome}",
+            extra=extra,
+        )
+    raise MoneyAlreadyReleased(
+        f"hold {hold.id} is {hold.outcome} and its withheld money was released at {at}; "
+        f"it cannot become {outcome}",
+        extra=extra,
+    )
 
 
 def now_utc() -> datetime:
@@ -95,20 +101,48 @@ async def place_hold(
     # (or two concurrent ones) never makes a duplicate hold
     hold_id = await session.scalar(
         repo.INSERT_HOLD,
-        {"d": distributor_id, "card": card.id, "reason": reason, "source": source_type, "rule": rule_name,
-         "version": rule_version, "case": risk_case_id, "window": window_id, "subject": subject_key,
-         "by": actor.actor, "key": actor.key_id, "note": note, "evidence": _json(evidence or {}),
-         "appealable": reason != "maintenance"},
+        {
+            "d": distributor_id,
+            "card": card.id,
+            "reason": reason,
+            "source": source_type,
+            "rule": rule_name,
+            "version": rule_version,
+            "case": risk_case_id,
+            "window": window_id,
+            "subject": subject_key,
+            "by": actor.actor,
+            "key": actor.key_id,
+            "note": note,
+            "evidence": _json(evidence or {}),
+            "appealable": reason != "maintenance",
+        },
     )
     if hold_id is None:
         return None
-    after = {"reason": reason, "source": source_type, "rule": rule_name, "rule_version": rule_version,
-             "risk_case_id": risk_case_id, "card": card.number, "note": note}
+    after = {
+        "reason": reason,
+        "source": source_type,
+        "rule": rule_name,
+        "rule_version": rule_version,
+        "risk_case_id": risk_case_id,
+        "card": card.number,
+        "note": note,
+    }
     await audit.record(session, actor, "hold.placed", "hold", hold_id, after=after)
-    await outbox.emit(session, "hold.placed", {
-        "hold_id": hold_id, "card_number": card.number, "reason": reason, "rule": rule_name,
-        "appealable": reason != "maintenance", "how_to_appeal": HOW_TO_APPEAL if reason != "maintenance" else None,
-    }, distributor_id=distributor_id)
+    await outbox.emit(
+        session,
+        "hold.placed",
+        {
+            "hold_id": hold_id,
+            "card_number": card.number,
+            "reason": reason,
+            "rule": rule_name,
+            "appealable": reason != "maintenance",
+            "how_to_appeal": HOW_TO_APPEAL if reason != "maintenance" else None,
+        },
+        distributor_id=distributor_id,
+    )
     return hold_id
 
 
@@ -118,17 +152,27 @@ def _json(value: Any) -> str:
     return json.dumps(value, default=str)
 
 
-async def place_manual_hold(session: AsyncSession, principal: Principal, card_number: str, *, reason: str,
-                            note: str | None) -> dict[str, Any]:
+async def place_manual_hold(
+    session: AsyncSession, principal: Principal, card_number: str, *, reason: str, note: str | None
+) -> dict[str, Any]:
     if reason not in MANUAL_REASONS:
-        raise ValidationFailed(f"reason must be one of {', '.join(MANUAL_REASONS)} "
-                               "(maintenance holds come from maintenance windows)", field="reason")
+        raise ValidationFailed(
+            f"reason must be one of {', '.join(MANUAL_REASONS)} "
+            "(maintenance holds come from maintenance windows)",
+            field="reason",
+        )
     card = await visible_card(session, principal, number=card_number, lock=True)
     if card.cancelled_at is not None:
         raise Conflict("a cancelled card cannot be suspended")
     hold_id = await place_hold(
-        session, principal, distributor_id=card.distributor_id, reason=reason, source_type="actor",
-        subject_key=f"manual:{uuid.uuid4()}", evidence={"note": note} if note else {}, note=note,
+        session,
+        principal,
+        distributor_id=card.distributor_id,
+        reason=reason,
+        source_type="actor",
+        subject_key=f"manual:{uuid.uuid4()}",
+        evidence={"note": note} if note else {},
+        note=note,
     )
     assert hold_id is not None  # the subject key is unique
     return await hold_view(session, await get_hold(session, hold_id), full=True)
@@ -171,20 +215,24 @@ def evidence_summary(evidence: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, list):
             out[key] = {"count": len(value)}
         elif isinstance(value, dict):
-            out[key] = {k: len(v) if isinstance(v, list) else v for k, v in value.items()
-                        if isinstance(v, (list, int, float, str))}
+            out[key] = {
+                k: len(v) if isinstance(v, list) else v
+                for k, v in value.items()
+                if isinstance(v, (list, int, float, str))
+            }
         elif isinstance(value, (int, float, str, bool)) or value is None:
             out[key] = value
     return out
 
 
-async def hold_view(session: AsyncSession, hold: Hold, *, full: bool, settings: Settings | None = None) -> dict[str, Any]:
+async def hold_view(
+    session: AsyncSession, hold: Hold, *, full: bool, settings: Settings | None = None
+) -> dict[str, Any]:
     """The hold as its owner (``full=False``) or staff see it. With ``settings``, also what it rests on
     (risk.evidence): the owner's own orders the rule counted, the rule and its parameters in words,
     and whether an appeal is still possible and why not."""
     card_number = await session.scalar(select(Card.number).where(Card.id == hold.card_id))
-    withheld = (await session.execute(
-        repo.WITHHELD_BY_HOLD, {"h": hold.id})).one()
+    withheld = (await session.execute(repo.WITHHELD_BY_HOLD, {"h": hold.id})).one()
 
     view = {
         "id": hold.id,
@@ -198,9 +246,14 @@ async def hold_view(session: AsyncSession, hold: Hold, *, full: bool, settings: 
         "lifted_at": hold.lifted_at,
         "evidence": hold.evidence if full else evidence_summary(hold.evidence),
         "appealable": hold.appealable,
-        "source": {"type": hold.source_type, "rule": hold.rule_name, "rule_version": hold.rule_version,
-                   "risk_case_id": hold.risk_case_id, "maintenance_window_id": hold.maintenance_window_id,
-                   **({"placed_by": hold.placed_by} if full else {})},
+        "source": {
+            "type": hold.source_type,
+            "rule": hold.rule_name,
+            "rule_version": hold.rule_version,
+            "risk_case_id": hold.risk_case_id,
+            "maintenance_window_id": hold.maintenance_window_id,
+            **({"placed_by": hold.placed_by} if full else {}),
+        },
         "note": hold.note,
         "lift_note": hold.lift_note if full else None,
         "forfeit_at": hold.forfeit_at,
@@ -216,17 +269,34 @@ async def hold_view(session: AsyncSession, hold: Hold, *, full: bool, settings: 
 async def _grounds(session: AsyncSession, hold: Hold, settings: Settings) -> dict[str, Any]:
     from distnet.risk import evidence as ev
 
-    behind = await ev.orders_behind(session, settings.secret_key, list((hold.evidence or {}).get("order_ids", [])),
-                                    seller_id=hold.distributor_id)
+    behind = await ev.orders_behind(
+        session,
+        settings.secret_key,
+        list((hold.evidence or {}).get("order_ids", [])),
+        seller_id=hold.distributor_id,
+    )
     params = await ev.rule_params(session, hold.rule_name, hold.rule_version)
     can = await ev.appealability(session, hold, max_submissions=settings.business.appeal_max_submissions)
     return {
         "explanation": ev.explain(hold.rule_name, hold.reason, params, hold.evidence, behind, hold.note),
         "rule_params": params,
-        "orders": {"total": behind.total, "buyers": behind.buyers,
-                   "items": [{"id": o.id, "external_id": o.external_id, "placed_at": o.placed_at,
-                              "amount": o.amount, "currency": o.currency, "refunded_amount": o.refunded_amount,
-                              "buyer_ref": o.buyer_ref, "buyer_key": o.buyer_key} for o in behind.orders]},
+        "orders": {
+            "total": behind.total,
+            "buyers": behind.buyers,
+            "items": [
+                {
+                    "id": o.id,
+                    "external_id": o.external_id,
+                    "placed_at": o.placed_at,
+                    "amount": o.amount,
+                    "currency": o.currency,
+                    "refunded_amount": o.refunded_amount,
+                    "buyer_ref": o.buyer_ref,
+                    "buyer_key": o.buyer_key,
+                }
+                for o in behind.orders
+            ],
+        },
         "appealable": can.appealable,
         "appeal_unavailable_reason": can.reason,
         "appeals": {"submitted": can.submissions, "max": can.max_submissions},
@@ -234,46 +304,81 @@ async def _grounds(session: AsyncSession, hold: Hold, settings: Settings) -> dic
     }
 
 
-async def hold_for_view(session: AsyncSession, principal: Principal, hold_id: int,
-                        settings: Settings | None = None) -> dict[str, Any]:
+async def hold_for_view(
+    session: AsyncSession, principal: Principal, hold_id: int, settings: Settings | None = None
+) -> dict[str, Any]:
     hold = await visible_hold(session, principal, hold_id)
     return await hold_view(session, hold, full=principal.is_staff, settings=settings)
 
 
 # --------------------------------------------------------------------------- lifting
 
-async def lift_hold(session: AsyncSession, principal: Principal, hold_id: int, *, outcome: str,
-                    note: str | None, forfeit_after_days: int) -> dict[str, Any]:
+
+async def lift_hold(
+    session: AsyncSession,
+    principal: Principal,
+    hold_id: int,
+    *,
+    outcome: str,
+    note: str | None,
+    forfeit_after_days: int,
+) -> dict[str, Any]:
     """Staff lift (POST /holds/{id}/lift). ``cleared`` releases this hold's withheld money;
     ``confirmed`` schedules its forfeiture once the appeal path is exhausted."""
     if outcome not in ("cleared", "confirmed"):
         raise ValidationFailed("outcome must be cleared or confirmed", field="outcome")
     hold = await get_hold(session, hold_id, lock=True)
     if hold.lifted_at is not None:
-        raise HoldAlreadyLifted(f"hold {hold_id} was lifted at {hold.lifted_at.isoformat()} (outcome {hold.outcome})",
-                                extra={"outcome": hold.outcome})
+        raise HoldAlreadyLifted(
+            f"hold {hold_id} was lifted at {hold.lifted_at.isoformat()} (outcome {hold.outcome})",
+            extra={"outcome": hold.outcome},
+        )
     if hold.reason == "maintenance" and outcome != "cleared":
         raise ValidationFailed("a maintenance hold can only be lifted as cleared", field="outcome")
     if outcome == "cleared":
         await clear_hold(session, principal, hold, note=note)
     else:
-        await confirm_hold(session, principal, hold, note=note, lift=True,
-                           final=await appeals_exhausted(session, hold), forfeit_after_days=forfeit_after_days)
+        await confirm_hold(
+            session,
+            principal,
+            hold,
+            note=note,
+            lift=True,
+            final=await appeals_exhausted(session, hold),
+            forfeit_after_days=forfeit_after_days,
+        )
     return await hold_view(session, hold, full=True)
 
 
-async def _stamp_lifted(session: AsyncSession, actor: Principal, hold: Hold, outcome: str,
-                        note: str | None, at: datetime | None = None) -> None:
+async def _stamp_lifted(
+    session: AsyncSession,
+    actor: Principal,
+    hold: Hold,
+    outcome: str,
+    note: str | None,
+    at: datetime | None = None,
+) -> None:
     before = {"status": hold_status(hold), "outcome": hold.outcome}
     hold.lifted_at = at or now_utc()
     hold.lifted_by = actor.actor
     hold.lift_note = note
     hold.outcome = outcome
     await session.flush()
-    await audit.record(session, actor, "hold.lifted", "hold", hold.id, before=before,
-                       after={"status": "lifted", "outcome": outcome, "note": note})
-    await outbox.emit(session, "hold.lifted", {"hold_id": hold.id, "reason": hold.reason, "outcome": outcome},
-                      distributor_id=hold.distributor_id)
+    await audit.record(
+        session,
+        actor,
+        "hold.lifted",
+        "hold",
+        hold.id,
+        before=before,
+        after={"status": "lifted", "outcome": outcome, "note": note},
+    )
+    await outbox.emit(
+        session,
+        "hold.lifted",
+        {"hold_id": hold.id, "reason": hold.reason, "outcome": outcome},
+        distributor_id=hold.distributor_id,
+    )
 
 
 async def clear_hold(session: AsyncSession, actor: Principal, hold: Hold, *, note: str | None) -> None:
@@ -288,16 +393,35 @@ async def clear_hold(session: AsyncSession, actor: Principal, hold: Hold, *, not
         before = {"outcome": hold.outcome}
         hold.outcome, hold.forfeit_at = "cleared", None
         await session.flush()
-        await audit.record(session, actor, "hold.cleared", "hold", hold.id, before=before,
-                           after={"outcome": "cleared", "note": note})
-        await outbox.emit(session, "hold.lifted", {"hold_id": hold.id, "reason": hold.reason,
-                                                   "outcome": "cleared"}, distributor_id=hold.distributor_id)
+        await audit.record(
+            session,
+            actor,
+            "hold.cleared",
+            "hold",
+            hold.id,
+            before=before,
+            after={"outcome": "cleared", "note": note},
+        )
+        await outbox.emit(
+            session,
+            "hold.lifted",
+            {"hold_id": hold.id, "reason": hold.reason, "outcome": "cleared"},
+            distributor_id=hold.distributor_id,
+        )
     hold.forfeit_at = None
     await release_withheld(session, hold)
 
 
-async def confirm_hold(session: AsyncSession, actor: Principal, hold: Hold, *, note: str | None, lift: bool,
-                       final: bool, forfeit_after_days: int) -> None:
+async def confirm_hold(
+    session: AsyncSession,
+    actor: Principal,
+    hold: Hold,
+    *,
+    note: str | None,
+    lift: bool,
+    final: bool,
+    forfeit_after_days: int,
+) -> None:
     """The violation is confirmed. ``lift``: the suspension ends too (staff lift); otherwise the hold
     stays in force (appeal rejected). ``final``: the appeal path is exhausted, so forfeit at once."""
     refuse_if_settled(hold, "confirmed")
@@ -307,8 +431,15 @@ async def confirm_hold(session: AsyncSession, actor: Principal, hold: Hold, *, n
         before = {"outcome": hold.outcome}
         hold.outcome = "confirmed"
         await session.flush()
-        await audit.record(session, actor, "hold.confirmed", "hold", hold.id, before=before,
-                           after={"outcome": "confirmed", "note": note})
+        await audit.record(
+            session,
+            actor,
+            "hold.confirmed",
+            "hold",
+            hold.id,
+            before=before,
+            after={"outcome": "confirmed", "note": note},
+        )
     if final:
         hold.forfeit_at = now_utc()
         await session.flush()
@@ -322,30 +453,35 @@ async def appeals_exhausted(session: AsyncSession, hold: Hold, *, max_submission
     """True when the last allowed submission was rejected (no resubmission possible)."""
     cap = max_submissions or get_settings().business.appeal_max_submissions
     rejected = await session.scalar(
-        select(func.count()).select_from(Appeal).where(Appeal.hold_id == hold.id, Appeal.status == "rejected"))
+        select(func.count()).select_from(Appeal).where(Appeal.hold_id == hold.id, Appeal.status == "rejected")
+    )
     return int(rejected or 0) >= cap
 
 
 # --------------------------------------------------------------------------- money
 
+
 async def _settle_once(session: AsyncSession, hold: Hold) -> None:
-    await session.execute(
-        repo.SETTLE_HOLD_MONEY_ONCE,
-        {"h": hold.id})
+    await session.execute(repo.SETTLE_HOLD_MONEY_ONCE, {"h": hold.id})
     await session.refresh(hold, ["money_settled_at"])
 
 
 async def release_withheld(session: AsyncSession, hold: Hold) -> int:
     """Release (or hand over) the commissions this hold withholds; returns the amount released."""
     other = await session.scalar(
-        select(Hold.id).where(Hold.distributor_id == hold.distributor_id, Hold.id != hold.id,
-                              Hold.reason.in_(VIOLATION_REASONS), hold_is_active())
-        .order_by(Hold.started_at, Hold.id).limit(1))
+        select(Hold.id)
+        .where(
+            Hold.distributor_id == hold.distributor_id,
+            Hold.id != hold.id,
+            Hold.reason.in_(VIOLATION_REASONS),
+            hold_is_active(),
+        )
+        .order_by(Hold.started_at, Hold.id)
+        .limit(1)
+    )
     if other is not None:
         # still suspended for another violation: the money stays withheld, under that hold
-        await session.execute(
-            repo.HAND_OVER_WITHHELD,
-            {"o": other, "h": hold.id})
+        await session.execute(repo.HAND_OVER_WITHHELD, {"o": other, "h": hold.id})
         await _settle_once(session, hold)
         return 0
     return await _move_withheld(session, hold, status="pending", kind="withheld_released", to_kind="pending")
@@ -356,8 +492,9 @@ async def forfeit_withheld(session: AsyncSession, hold: Hold) -> int:
     refuse_if_settled(hold, "confirmed")
     if hold.outcome != "confirmed":
         raise Conflict("only a confirmed hold's money can be forfeited", extra={"outcome": hold.outcome})
-    return await _move_withheld(session, hold, status="forfeited", kind="withheld_forfeited",
-                                to_kind="forfeited_income")
+    return await _move_withheld(
+        session, hold, status="forfeited", kind="withheld_forfeited", to_kind="forfeited_income"
+    )
 
 
 async def _move_withheld(session: AsyncSession, hold: Hold, *, status: str, kind: str, to_kind: str) -> int:
@@ -368,16 +505,16 @@ async def _move_withheld(session: AsyncSession, hold: Hold, *, status: str, kind
     then the commission rows: a refund reversal locks the distributor's accounts and then its
     commission rows, and settlement locks ``pending`` and ``withheld`` together; the released
     money's credit to ``pending`` is applied at commit, when that account is already ours."""
-    await session.execute(
-        repo.LOCK_WITHHELD_ACCOUNTS, {"d": hold.distributor_id, "to_kind": to_kind})
-    rows = (await session.execute(
-        repo.MOVE_WITHHELD_COMMISSIONS, {"h": hold.id, "status": status})).all()
+    await session.execute(repo.LOCK_WITHHELD_ACCOUNTS, {"d": hold.distributor_id, "to_kind": to_kind})
+    rows = (await session.execute(repo.MOVE_WITHHELD_COMMISSIONS, {"h": hold.id, "status": status})).all()
     await _post_by_currency(session, rows, kind=kind, to_kind=to_kind, hold=hold)
     await _settle_once(session, hold)
     return sum(int(r.net) for r in rows)
 
 
-async def _post_by_currency(session: AsyncSession, rows: Sequence[Any], *, kind: str, to_kind: str, hold: Hold) -> None:
+async def _post_by_currency(
+    session: AsyncSession, rows: Sequence[Any], *, kind: str, to_kind: str, hold: Hold
+) -> None:
     by_currency: dict[str, list[Any]] = {}
     for r in rows:
         if int(r.net) > 0:
@@ -397,11 +534,20 @@ async def forfeit_due(session: AsyncSession, *, now: datetime | None = None) -> 
     at = now or now_utc()
     open_appeal = exists().where(Appeal.hold_id == Hold.id, Appeal.status.in_(OPEN_APPEAL_STATUSES))
     withheld_left = repo.WITHHELD_LEFT
-    holds = list(await session.scalars(
-        select(Hold).where(Hold.outcome == "confirmed", Hold.forfeit_at <= at, ~open_appeal,
-                           and_(Hold.forfeit_at.is_not(None)))
-        .where((Hold.money_settled_at.is_(None)) | withheld_left)
-        .order_by(Hold.id).with_for_update(skip_locked=True)))
+    holds = list(
+        await session.scalars(
+            select(Hold)
+            .where(
+                Hold.outcome == "confirmed",
+                Hold.forfeit_at <= at,
+                ~open_appeal,
+                and_(Hold.forfeit_at.is_not(None)),
+            )
+            .where((Hold.money_settled_at.is_(None)) | withheld_left)
+            .order_by(Hold.id)
+            .with_for_update(skip_locked=True)
+        )
+    )
     for hold in holds:
         await forfeit_withheld(session, hold)
     return len(holds)

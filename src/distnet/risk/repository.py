@@ -27,10 +27,14 @@ WITHHELD_BY_HOLD = text(
 )
 
 
-SETTLE_HOLD_MONEY_ONCE = text("UPDATE hold SET money_settled_at = clock_timestamp() WHERE id = :h AND money_settled_at IS NULL")
+SETTLE_HOLD_MONEY_ONCE = text(
+    "UPDATE hold SET money_settled_at = clock_timestamp() WHERE id = :h AND money_settled_at IS NULL"
+)
 
 
-HAND_OVER_WITHHELD = text("UPDATE commission SET withheld_hold_id = :o WHERE withheld_hold_id = :h AND status = 'withheld'")
+HAND_OVER_WITHHELD = text(
+    "UPDATE commission SET withheld_hold_id = :o WHERE withheld_hold_id = :h AND status = 'withheld'"
+)
 
 
 LOCK_WITHHELD_ACCOUNTS = text(
@@ -55,8 +59,7 @@ MOVE_WITHHELD_COMMISSIONS = text(
 
 
 WITHHELD_LEFT = text(
-    "EXISTS (SELECT 1 FROM commission c WHERE c.withheld_hold_id = hold.id "
-    "AND c.status = 'withheld')"
+    "EXISTS (SELECT 1 FROM commission c WHERE c.withheld_hold_id = hold.id AND c.status = 'withheld')"
 )
 
 
@@ -124,7 +127,9 @@ RULE_PRECISION = text(
 )
 
 
-OPEN_APPEALS_COUNT = text("SELECT count(*) FROM appeal WHERE status IN ('submitted','in_review','info_requested','escalated')")
+OPEN_APPEALS_COUNT = text(
+    "SELECT count(*) FROM appeal WHERE status IN ('submitted','in_review','info_requested','escalated')"
+)
 
 
 def _of_seller(of_seller: bool) -> str:
@@ -166,7 +171,9 @@ SHAREABLE_IDENTITY = text(
 )
 
 
-CARD_ORDERS_IN_WINDOW = text("SELECT count(*) FROM orders WHERE card_id = :c AND placed_at BETWEEN :t0 AND :t1")
+CARD_ORDERS_IN_WINDOW = text(
+    "SELECT count(*) FROM orders WHERE card_id = :c AND placed_at BETWEEN :t0 AND :t1"
+)
 
 
 SELF_PURCHASE_ORDERS = text(

@@ -62,37 +62,85 @@ def _spec(name: str, reason: str, description: str, mode: Mode = Mode.review, **
 RULES: dict[str, RuleSpec] = {
     s.name: s
     for s in (
-        _spec("self_referral", "fake_promotion",
-              "a recruit shares a device, phone or payment fingerprint with a distributor within N levels above it",
-              levels=Param("int", 3, 1, 50), max_shared=PRUNE),
-        _spec("identity_cluster", "fake_promotion",
-              "a group of distributors linked by shared device / phone / payment fingerprints reaches a size",
-              min_size=Param("int", 3, 2, 100_000), max_shared=PRUNE),
-        _spec("recruit_burst", "fake_promotion",
-              "a sponsor gains many recruits in a short time, most with no sales",
-              min_recruits=Param("int", 20, 2, 1_000_000), window_minutes=Param("int", 60, 1, 525_600),
-              max_active_share=Param("float", 0.2, 0, 1)),
-        _spec("order_velocity", "order_brushing", "a card places too many orders in a window",
-              max_orders=Param("int", 50, 1, 10_000_000), window_minutes=Param("int", 60, 1, 525_600),
-              lookback_days=Param("int", 7, 1, 3650)),
-        _spec("repeat_buyer", "order_brushing", "one buyer fingerprint on many orders of one card",
-              min_orders=Param("int", 5, 2, 10_000_000), days=Param("int", 7, 1, 3650), max_shared=PRUNE),
-        _spec("self_purchase", "order_brushing", "the buyer fingerprint is the seller's own or an upline's",
-              levels=Param("int", 3, 0, 3), lookback_days=Param("int", 30, 1, 3650), max_shared=PRUNE),
-        _spec("circular_orders", "order_brushing", "distributors buy from each other in a cycle",
-              max_cycle=Param("int", 4, 2, 10), min_amount=Param("money", "0.00", 0, None),
-              lookback_days=Param("int", 30, 1, 3650), max_shared=PRUNE),
-        _spec("refund_ratio", "order_brushing", "a card's refunded share of sales is high",
-              min_orders=Param("int", 10, 1, 10_000_000), ratio=Param("float", 0.5, 0, 1),
-              days=Param("int", 30, 1, 3650)),
-        _spec("buyer_concentration", "order_brushing",
-              "in some interval of window_minutes a card's orders / unique buyers reaches min_ratio (Shopee)",
-              window_minutes=Param("int", 60, 1, 525_600), min_ratio=Param("float", 3.0, 1, 1_000_000),
-              lookback_days=Param("int", 7, 1, 3650)),
-        _spec("unpaid_balance", "unpaid_balance",
-              "money owed at or above min_owed for grace_days; the hold lifts itself when the debt is repaid",
-              mode=Mode.enforce, min_owed=Param("money", "50.00", 0.01, None),
-              grace_days=Param("int", 7, 0, 3650)),
+        _spec(
+            "self_referral",
+            "fake_promotion",
+            "a recruit shares a device, phone or payment fingerprint with a distributor within N levels above it",
+            levels=Param("int", 3, 1, 50),
+            max_shared=PRUNE,
+        ),
+        _spec(
+            "identity_cluster",
+            "fake_promotion",
+            "a group of distributors linked by shared device / phone / payment fingerprints reaches a size",
+            min_size=Param("int", 3, 2, 100_000),
+            max_shared=PRUNE,
+        ),
+        _spec(
+            "recruit_burst",
+            "fake_promotion",
+            "a sponsor gains many recruits in a short time, most with no sales",
+            min_recruits=Param("int", 20, 2, 1_000_000),
+            window_minutes=Param("int", 60, 1, 525_600),
+            max_active_share=Param("float", 0.2, 0, 1),
+        ),
+        _spec(
+            "order_velocity",
+            "order_brushing",
+            "a card places too many orders in a window",
+            max_orders=Param("int", 50, 1, 10_000_000),
+            window_minutes=Param("int", 60, 1, 525_600),
+            lookback_days=Param("int", 7, 1, 3650),
+        ),
+        _spec(
+            "repeat_buyer",
+            "order_brushing",
+            "one buyer fingerprint on many orders of one card",
+            min_orders=Param("int", 5, 2, 10_000_000),
+            days=Param("int", 7, 1, 3650),
+            max_shared=PRUNE,
+        ),
+        _spec(
+            "self_purchase",
+            "order_brushing",
+            "the buyer fingerprint is the seller's own or an upline's",
+            levels=Param("int", 3, 0, 3),
+            lookback_days=Param("int", 30, 1, 3650),
+            max_shared=PRUNE,
+        ),
+        _spec(
+            "circular_orders",
+            "order_brushing",
+            "distributors buy from each other in a cycle",
+            max_cycle=Param("int", 4, 2, 10),
+            min_amount=Param("money", "0.00", 0, None),
+            lookback_days=Param("int", 30, 1, 3650),
+            max_shared=PRUNE,
+        ),
+        _spec(
+            "refund_ratio",
+            "order_brushing",
+            "a card's refunded share of sales is high",
+            min_orders=Param("int", 10, 1, 10_000_000),
+            ratio=Param("float", 0.5, 0, 1),
+            days=Param("int", 30, 1, 3650),
+        ),
+        _spec(
+            "buyer_concentration",
+            "order_brushing",
+            "in some interval of window_minutes a card's orders / unique buyers reaches min_ratio (Shopee)",
+            window_minutes=Param("int", 60, 1, 525_600),
+            min_ratio=Param("float", 3.0, 1, 1_000_000),
+            lookback_days=Param("int", 7, 1, 3650),
+        ),
+        _spec(
+            "unpaid_balance",
+            "unpaid_balance",
+            "money owed at or above min_owed for grace_days; the hold lifts itself when the debt is repaid",
+            mode=Mode.enforce,
+            min_owed=Param("money", "50.00", 0.01, None),
+            grace_days=Param("int", 7, 0, 3650),
+        ),
     )
 }
 
@@ -164,16 +212,37 @@ def _check(param: Param, value: Any, key: str) -> Any:
 async def _ensure_rows(session: AsyncSession) -> None:
     """Create missing rule rows (and their version 1) from the defaults; idempotent and race-free."""
     await session.execute(
-        pg_insert(RiskRule).values([
-            {"name": s.name, "reason": s.reason, "mode": s.mode.value, "params": defaults(s.name), "version": 1,
-             "updated_by": "defaults"} for s in RULES.values()
-        ]).on_conflict_do_nothing()
+        pg_insert(RiskRule)
+        .values(
+            [
+                {
+                    "name": s.name,
+                    "reason": s.reason,
+                    "mode": s.mode.value,
+                    "params": defaults(s.name),
+                    "version": 1,
+                    "updated_by": "defaults",
+                }
+                for s in RULES.values()
+            ]
+        )
+        .on_conflict_do_nothing()
     )
     await session.execute(
-        pg_insert(RiskRuleVersion).values([
-            {"name": s.name, "version": 1, "mode": s.mode.value, "params": defaults(s.name),
-             "created_by": "defaults"} for s in RULES.values()
-        ]).on_conflict_do_nothing()
+        pg_insert(RiskRuleVersion)
+        .values(
+            [
+                {
+                    "name": s.name,
+                    "version": 1,
+                    "mode": s.mode.value,
+                    "params": defaults(s.name),
+                    "created_by": "defaults",
+                }
+                for s in RULES.values()
+            ]
+        )
+        .on_conflict_do_nothing()
     )
 
 
@@ -203,10 +272,18 @@ def _bound(value: float | None) -> float | None:
 
 def _rule_fields(cfg: RuleConfig) -> dict[str, Any]:
     spec = RULES[cfg.name]
-    return dict(name=cfg.name, reason=cfg.reason, mode=cfg.mode.value, version=cfg.version, params=cfg.params,
-                description=spec.description,
-                param_schema={k: ParamSpec(type=p.kind, default=p.default, min=_bound(p.lo), max=_bound(p.hi))
-                              for k, p in spec.params.items()})
+    return dict(
+        name=cfg.name,
+        reason=cfg.reason,
+        mode=cfg.mode.value,
+        version=cfg.version,
+        params=cfg.params,
+        description=spec.description,
+        param_schema={
+            k: ParamSpec(type=p.kind, default=p.default, min=_bound(p.lo), max=_bound(p.hi))
+            for k, p in spec.params.items()
+        },
+    )
 
 
 def rule_view(cfg: RuleConfig) -> RuleView:
@@ -217,8 +294,9 @@ def rule_with_precision(cfg: RuleConfig, precision: list[RulePrecision]) -> Rule
     return RuleWithPrecision(**_rule_fields(cfg), precision=precision)
 
 
-async def update_rule(session: AsyncSession, principal: Principal, name: str, *, mode: str | None,
-                      params: dict[str, Any] | None) -> RuleConfig:
+async def update_rule(
+    session: AsyncSession, principal: Principal, name: str, *, mode: str | None, params: dict[str, Any] | None
+) -> RuleConfig:
     """Change a rule's mode and/or params: a new version, recorded in history and the audit log."""
     if name not in RULES:
         raise RuleNotFound(f"no risk rule {name!r}")
@@ -231,18 +309,33 @@ async def update_rule(session: AsyncSession, principal: Principal, name: str, *,
         try:
             new_mode = Mode(mode)
         except ValueError as exc:
-            raise ValidationFailed(f"mode must be one of {', '.join(m.value for m in Mode)}",
-                                   field="mode") from exc
+            raise ValidationFailed(
+                f"mode must be one of {', '.join(m.value for m in Mode)}", field="mode"
+            ) from exc
     new_params = validate_params(name, params, base=before.params) if params is not None else before.params
     if new_mode == before.mode and new_params == before.params:
         return before
-    row.mode, row.params, row.version, row.updated_by = new_mode.value, new_params, row.version + 1, principal.actor
+    row.mode, row.params, row.version, row.updated_by = (
+        new_mode.value,
+        new_params,
+        row.version + 1,
+        principal.actor,
+    )
     row.updated_at = datetime.now(UTC)
-    session.add(RiskRuleVersion(name=name, version=row.version, mode=new_mode.value, params=new_params,
-                                created_by=principal.actor))
+    session.add(
+        RiskRuleVersion(
+            name=name, version=row.version, mode=new_mode.value, params=new_params, created_by=principal.actor
+        )
+    )
     await session.flush()
     after = _config(row)
-    await audit.record(session, principal, "risk_rule.updated", "risk_rule", name,
-                       before={"mode": before.mode.value, "params": before.params, "version": before.version},
-                       after={"mode": after.mode.value, "params": after.params, "version": after.version})
+    await audit.record(
+        session,
+        principal,
+        "risk_rule.updated",
+        "risk_rule",
+        name,
+        before={"mode": before.mode.value, "params": before.params, "version": before.version},
+        after={"mode": after.mode.value, "params": after.params, "version": after.version},
+    )
     return after

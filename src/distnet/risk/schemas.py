@@ -29,7 +29,9 @@ class RuleUpdate(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class ScanCreate(msgspec.Struct, forbid_unknown_fields=True):
-    rules: Annotated[list[Annotated[str, msgspec.Meta(max_length=64)]], msgspec.Meta(max_length=20)] | None = None
+    rules: (
+        Annotated[list[Annotated[str, msgspec.Meta(max_length=64)]], msgspec.Meta(max_length=20)] | None
+    ) = None
 
 
 class CaseDecision(msgspec.Struct, forbid_unknown_fields=True):
@@ -39,10 +41,20 @@ class CaseDecision(msgspec.Struct, forbid_unknown_fields=True):
 
 class MaintenanceScope(msgspec.Struct, forbid_unknown_fields=True):
     all: bool | None = None
-    regions: Annotated[list[Annotated[str, msgspec.Meta(min_length=1, max_length=32)]],
-                       msgspec.Meta(min_length=1, max_length=200)] | None = None
-    ranks: Annotated[list[Annotated[str, msgspec.Meta(min_length=1, max_length=16)]],
-                     msgspec.Meta(min_length=1, max_length=10)] | None = None
+    regions: (
+        Annotated[
+            list[Annotated[str, msgspec.Meta(min_length=1, max_length=32)]],
+            msgspec.Meta(min_length=1, max_length=200),
+        ]
+        | None
+    ) = None
+    ranks: (
+        Annotated[
+            list[Annotated[str, msgspec.Meta(min_length=1, max_length=16)]],
+            msgspec.Meta(min_length=1, max_length=10),
+        ]
+        | None
+    ) = None
 
 
 class MaintenanceCreate(msgspec.Struct, forbid_unknown_fields=True):

@@ -11,8 +11,9 @@ import typer
 
 
 def settle_command(
-    as_of: Annotated[datetime | None, typer.Option(help="settle what was due at this time (default now, UTC)")]
-    = None,
+    as_of: Annotated[
+        datetime | None, typer.Option(help="settle what was due at this time (default now, UTC)")
+    ] = None,
     partitions: Annotated[int | None, typer.Option(min=1, max=1024, help="number of partitions")] = None,
 ) -> None:
     """Run settlement (or resume the unfinished run): due pending commissions become available."""
@@ -32,14 +33,21 @@ def settle_command(
     async def main() -> SettlementRunView:
         engine = make_engine(resolve_database_url(settings), pool_size=2)
         try:
-            with Progress(TextColumn("settlement"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
+            with Progress(
+                TextColumn("settlement"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+            ) as bar:
                 task = bar.add_task("partitions", total=None)
 
                 def progress(done: int, total: int) -> None:
                     bar.update(task, completed=done, total=total)
 
-                return await settle(make_sessionmaker(engine), as_of=as_of, partitions=partitions,
-                                    triggered_by="cli", on_progress=progress)
+                return await settle(
+                    make_sessionmaker(engine),
+                    as_of=as_of,
+                    partitions=partitions,
+                    triggered_by="cli",
+                    on_progress=progress,
+                )
         finally:
             await engine.dispose()
 

@@ -138,13 +138,29 @@ SETTLE_PARTITION = statement(
         UNION ALL SELECT 'settlement', d, currency, 'available', x - n FROM netting WHERE x - n > 0
         UNION ALL SELECT 'settlement_withheld', d, currency, 'pending', -w FROM netting WHERE w > 0
         UNION ALL SELECT 'settlement_withheld', d, currency, 'withheld', w FROM netting WHERE w > 0
-    ), """ + posting_ctes(kind=None, ref_type="'settlement_run'", ref_id=":run_ref", memo=":memo", accounts="acct",
-                          match=Match.owner, in_account_order=True) + """, events AS (
-    """ + insert_events(
-        topic="commission.available", source="netting", where="n_available > 0", distributor_id="d", returning=True,
+    ), """
+    + posting_ctes(
+        kind=None,
+        ref_type="'settlement_run'",
+        ref_id=":run_ref",
+        memo=":memo",
+        accounts="acct",
+        match=Match.owner,
+        in_account_order=True,
+    )
+    + """, events AS (
+    """
+    + insert_events(
+        topic="commission.available",
+        source="netting",
+        where="n_available > 0",
+        distributor_id="d",
+        returning=True,
         payload="""jsonb_build_object('distributor_id', d, 'commissions', n_available, 'currency', currency,
                                   'amount', x, 'netted_against_debt', n, 'available', x - n,
-                                  'settlement_run_id', CAST(:run_ref AS bigint))""") + """
+                                  'settlement_run_id', CAST(:run_ref AS bigint))""",
+    )
+    + """
     )
     SELECT (SELECT coalesce(sum(n_available), 0) FROM agg) AS moved,
            (SELECT coalesce(sum(n_withheld), 0) FROM agg) AS withheld,
@@ -152,7 +168,9 @@ SETTLE_PARTITION = statement(
            (SELECT coalesce(sum(x), 0) FROM agg) AS amount,
            (SELECT coalesce(sum(w), 0) FROM agg) AS withheld_amount,
            (SELECT coalesce(sum(n), 0) FROM netting) AS netted,
-           """ + posted_columns() + """,
+           """
+    + posted_columns()
+    + """,
            (SELECT count(*) FROM events) AS events
     """
 )
@@ -185,31 +203,55 @@ async def lock_beneficiaries(session: AsyncSession, *, as_of: datetime, lo: int,
     """Phase 1; the locked accounts come back as arrays (one row), ready to be passed to phase 2."""
     row = (await session.execute(LOCK_ACCOUNTS, {"as_of": as_of, "lo": lo, "hi": hi})).one()
     return LockedAccounts(
-        ids=list(row.ids), held=list(row.held), account_ids=list(row.account_ids), account_ds=list(row.account_ds),
-        account_kinds=list(row.account_kinds), account_currencies=list(row.account_currencies),
+        ids=list(row.ids),
+        held=list(row.held),
+        account_ids=list(row.account_ids),
+        account_ds=list(row.account_ds),
+        account_kinds=list(row.account_kinds),
+        account_currencies=list(row.account_currencies),
         account_balances=list(row.account_balances),
     )
 
 
 async def settle_beneficiaries(
-    session: AsyncSession, *, locked: LockedAccounts, as_of: datetime, lo: int, hi: int, run_id: int,
+    session: AsyncSession,
+    *,
+    locked: LockedAccounts,
+    as_of: datetime,
+    lo: int,
+    hi: int,
+    run_id: int,
     partition_no: int,
 ) -> PartitionResult:
     row = (
         await session.execute(
             SETTLE_PARTITION,
-            {"ids": locked.ids, "was_held": locked.held, "acc_ids": locked.account_ids, "acc_ds": locked.account_ds,
-             "acc_kinds": locked.account_kinds, "acc_currencies": locked.account_currencies,
-             "acc_balances": locked.account_balances, "as_of": as_of, "lo": lo, "hi": hi,
-             "run_ref": str(run_id), "memo": f"partition {partition_no}"},
+            {
+                "ids": locked.ids,
+                "was_held": locked.held,
+                "acc_ids": locked.account_ids,
+                "acc_ds": locked.account_ds,
+                "acc_kinds": locked.account_kinds,
+                "acc_currencies": locked.account_currencies,
+                "acc_balances": locked.account_balances,
+                "as_of": as_of,
+                "lo": lo,
+                "hi": hi,
+                "run_ref": str(run_id),
+                "memo": f"partition {partition_no}",
+            },
         )
     ).one()
     # a posting to an account phase 1 did not lock (or that does not exist): refuse rather than
     # lose money silently
     check_posted(f"settlement partition {partition_no}", row.lines, row.posted)
     return PartitionResult(
-        moved=int(row.moved), withheld=int(row.withheld), reversed=int(row.reversed), amount=int(row.amount),
-        withheld_amount=int(row.withheld_amount), netted=int(row.netted),
+        moved=int(row.moved),
+        withheld=int(row.withheld),
+        reversed=int(row.reversed),
+        amount=int(row.amount),
+        withheld_amount=int(row.withheld_amount),
+        netted=int(row.netted),
     )
 
 

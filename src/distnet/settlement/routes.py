@@ -23,19 +23,29 @@ class SettlementController(Controller):
     path = "/api/v1/settlements"
     tags = ["settlement"]
 
-    @post("", opt=roles(Role.finance, raises=[AsOfInFuture]), status_code=201,
-          summary="Run settlement now: due pending commissions become available (or withheld)")
-    async def run(self, state: State, principal: Principal, data: SettlementCreate | None = None) -> SettlementRunView:
+    @post(
+        "",
+        opt=roles(Role.finance, raises=[AsOfInFuture]),
+        status_code=201,
+        summary="Run settlement now: due pending commissions become available (or withheld)",
+    )
+    async def run(
+        self, state: State, principal: Principal, data: SettlementCreate | None = None
+    ) -> SettlementRunView:
         data = data or SettlementCreate()
         if data.as_of is not None and data.as_of.tzinfo is None:
-            raise ValidationFailed("as_of needs a time zone (RFC 3339, e.g. 2026-01-01T00:00:00Z)", field="as_of")
+            raise ValidationFailed(
+                "as_of needs a time zone (RFC 3339, e.g. 2026-01-01T00:00:00Z)", field="as_of"
+            )
         # the job owns its transactions (one per partition), so it gets the sessionmaker
-        return await service.settle(state.sessionmaker, as_of=data.as_of, partitions=data.partitions,
-                                    triggered_by=principal.actor)
+        return await service.settle(
+            state.sessionmaker, as_of=data.as_of, partitions=data.partitions, triggered_by=principal.actor
+        )
 
     @get("", opt=roles(Role.finance, Role.finance_approver))
     async def list_runs(
-        self, session: AsyncSession,
+        self,
+        session: AsyncSession,
         limit: Annotated[int | None, Parameter(ge=1, le=500)] = None,
         cursor: Annotated[str | None, Parameter(max_length=200)] = None,
     ) -> Page[SettlementRunView]:
@@ -46,7 +56,9 @@ class SettlementController(Controller):
         ids = await service.list_runs(session, limit=limit + 1, before=after[0] if after else None)
         more = len(ids) > limit
         ids = ids[:limit]
-        return Page([await service.run_view(session, run_id=i) for i in ids], encode_cursor(ids[-1]) if more else None)
+        return Page(
+            [await service.run_view(session, run_id=i) for i in ids], encode_cursor(ids[-1]) if more else None
+        )
 
     @get("/{run_id:int}", opt=roles(Role.finance, Role.finance_approver, raises=[SettlementRunNotFound]))
     async def get_run(self, session: AsyncSession, run_id: RunId) -> SettlementRunView:

@@ -58,6 +58,7 @@ def default_partitions(due: int) -> int:
         wanted = max(MIN_PARTITIONS, math.ceil(due / DEFAULT_PARTITION_ROWS))
     return min(MAX_PARTITIONS, max(1, wanted))
 
+
 Progress = Callable[[int, int], None]
 
 
@@ -69,22 +70,33 @@ def plan_partitions(lo: int, hi: int, partitions: int) -> list[tuple[int, int]]:
 
 
 async def start_run(
-    session: AsyncSession, *, as_of: datetime | None = None, partitions: int | None = None,
+    session: AsyncSession,
+    *,
+    as_of: datetime | None = None,
+    partitions: int | None = None,
     triggered_by: str = "system",
 ) -> tuple[SettlementRun, bool]:
     """Create a run with its partitions, or return the run already in progress (``True``)."""
     now = await session.scalar(repo.NOW)
     if as_of is not None and as_of > now:
-        raise AsOfInFuture("as_of must not be in the future: commissions become available only after "
-                           "their hold days", field="as_of")
+        raise AsOfInFuture(
+            "as_of must not be in the future: commissions become available only after their hold days",
+            field="as_of",
+        )
     running = await session.scalar(select(SettlementRun).where(SettlementRun.status == "running"))
     if running is not None:
         return running, True
     as_of = as_of or now
     lo, hi, due = await repo.due_bounds(session, as_of)
     if lo is None or hi is None:
-        run = SettlementRun(as_of=as_of, status="done", partitions=0, partitions_done=0,
-                            triggered_by=triggered_by, finished_at=now)
+        run = SettlementRun(
+            as_of=as_of,
+            status="done",
+            partitions=0,
+            partitions_done=0,
+            triggered_by=triggered_by,
+            finished_at=now,
+        )
         session.add(run)
         await session.flush()
         return run, False
@@ -115,7 +127,11 @@ async def _claim(session: AsyncSession, *, run_id: int, partition_no: int | None
     if partition_no is not None:
         stmt = stmt.where(SettlementPartition.partition_no == partition_no)
     else:
-        stmt = stmt.where(SettlementPartition.status == "pending").order_by(SettlementPartition.partition_no).limit(1)
+        stmt = (
+            stmt.where(SettlementPartition.status == "pending")
+            .order_by(SettlementPartition.partition_no)
+            .limit(1)
+        )
     part = await session.scalar(stmt.with_for_update(skip_locked=skip_locked))
     if part is None or part.status != "pending":
         return None
@@ -123,7 +139,8 @@ async def _claim(session: AsyncSession, *, run_id: int, partition_no: int | None
 
 
 async def process_partition(
-    session: AsyncSession, *, run_id: int, partition_no: int | None = None, skip_locked: bool = False) -> SettlementPartition | None:
+    session: AsyncSession, *, run_id: int, partition_no: int | None = None, skip_locked: bool = False
+) -> SettlementPartition | None:
     """Settle one partition of ``run_id`` (the given one, or the next pending) in the session's
     transaction. Returns None when there was nothing left to claim. The partition row stays locked
     until commit, so no other worker processes it at the same time."""
@@ -136,12 +153,25 @@ async def process_partition(
     locked = await repo.lock_beneficiaries(session, as_of=run.as_of, lo=part.lo, hi=part.hi)
     result = repo.PartitionResult()
     if locked.ids:
-        result = await repo.settle_beneficiaries(session, locked=locked, as_of=run.as_of, lo=part.lo, hi=part.hi,
-                                                 run_id=run_id, partition_no=part.partition_no)
+        result = await repo.settle_beneficiaries(
+            session,
+            locked=locked,
+            as_of=run.as_of,
+            lo=part.lo,
+            hi=part.hi,
+            run_id=run_id,
+            partition_no=part.partition_no,
+        )
     await session.execute(
         repo.FINISH_PARTITION,
-        {"run": run_id, "no": part.partition_no, "moved": result.moved, "withheld": result.withheld,
-         "amount": result.amount, "netted": result.netted},
+        {
+            "run": run_id,
+            "no": part.partition_no,
+            "moved": result.moved,
+            "withheld": result.withheld,
+            "amount": result.amount,
+            "netted": result.netted,
+        },
     )
     await session.execute(
         repo.RUN_PARTITION_DONE,
@@ -152,8 +182,12 @@ async def process_partition(
 
 
 async def settle(
-    sessionmaker: async_sessionmaker[AsyncSession], *, as_of: datetime | None = None,
-    partitions: int | None = None, triggered_by: str = "system", on_progress: Progress | None = None,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    as_of: datetime | None = None,
+    partitions: int | None = None,
+    triggered_by: str = "system",
+    on_progress: Progress | None = None,
 ) -> SettlementRunView:
     """Run (or resume, or join) settlement to the end, one transaction per partition."""
     async with session_scope(sessionmaker) as session:
@@ -179,9 +213,7 @@ async def settle(
 
 async def _done_count(sessionmaker: async_sessionmaker[AsyncSession], run_id: int) -> int:
     async with sessionmaker() as session:
-        return await session.scalar(
-            repo.DONE_PARTITIONS, {"r": run_id}
-        ) or 0
+        return await session.scalar(repo.DONE_PARTITIONS, {"r": run_id}) or 0
 
 
 async def run_view(session: AsyncSession, *, run_id: int) -> SettlementRunView:
@@ -195,10 +227,19 @@ async def run_view(session: AsyncSession, *, run_id: int) -> SettlementRunView:
         )
     ).one()
     return SettlementRunView(
-        id=run.id, status=run.status, as_of=run.as_of, moved=run.moved, amount=format_amount(run.amount),
-        withheld=int(sums.withheld), netted_against_debt=format_amount(int(sums.netted)),
-        partitions=run.partitions, partitions_done=run.partitions_done, started_at=run.started_at,
-        finished_at=run.finished_at, triggered_by=run.triggered_by)
+        id=run.id,
+        status=run.status,
+        as_of=run.as_of,
+        moved=run.moved,
+        amount=format_amount(run.amount),
+        withheld=int(sums.withheld),
+        netted_against_debt=format_amount(int(sums.netted)),
+        partitions=run.partitions,
+        partitions_done=run.partitions_done,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        triggered_by=run.triggered_by,
+    )
 
 
 async def list_runs(session: AsyncSession, *, limit: int, before: int | None) -> list[int]:

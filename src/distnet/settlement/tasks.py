@@ -16,11 +16,11 @@ from distnet.settlement import service
 from distnet.worker.broker import worker_sessionmaker
 
 
-async def plan_and_fan_out(session, *, as_of: datetime | None = None, partitions: int | None = None,
-                           triggered_by: str = "scheduler") -> tuple[int, list[int]]:
+async def plan_and_fan_out(
+    session, *, as_of: datetime | None = None, partitions: int | None = None, triggered_by: str = "scheduler"
+) -> tuple[int, list[int]]:
     run, _ = await service.start_run(session, as_of=as_of, partitions=partitions, triggered_by=triggered_by)
-    pending = list(await session.scalars(
-        repo.PENDING_PARTITIONS, {"r": run.id}))
+    pending = list(await session.scalars(repo.PENDING_PARTITIONS, {"r": run.id}))
     return run.id, pending
 
 
@@ -28,7 +28,8 @@ async def plan_and_fan_out(session, *, as_of: datetime | None = None, partitions
 async def run(as_of: str | None = None, partitions: int | None = None) -> dict[str, Any]:
     async with session_scope(worker_sessionmaker()) as session:
         run_id, pending = await plan_and_fan_out(
-            session, as_of=datetime.fromisoformat(as_of) if as_of else None, partitions=partitions)
+            session, as_of=datetime.fromisoformat(as_of) if as_of else None, partitions=partitions
+        )
     # enqueued after the plan committed: a worker that takes a message finds its partition row
     for no in pending:
         run_partition.send(run_id, no)

@@ -58,7 +58,9 @@ def list_() -> None:
         return await service.list_staff(session)
 
     for m in run_in_session(go):
-        state = "disabled" if m.disabled else ("second factor enrolled" if m.enrolled else "not signed in yet")
+        state = (
+            "disabled" if m.disabled else ("second factor enrolled" if m.enrolled else "not signed in yet")
+        )
         typer.echo(f"{m.id}\t{m.name}\t{m.keys} key(s)\t{state}")
 
 

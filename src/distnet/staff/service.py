@@ -41,15 +41,18 @@ async def create_staff(session: AsyncSession, *, name: str) -> Staff:
 
 async def find_staff(session: AsyncSession, *, who: str) -> Staff:
     """By id or by exact name."""
-    stmt = select(Staff).where(Staff.id == int(who)) if who.isdigit() else select(Staff).where(Staff.name == who)
+    stmt = (
+        select(Staff).where(Staff.id == int(who)) if who.isdigit() else select(Staff).where(Staff.name == who)
+    )
     staff = await session.scalar(stmt)
     if staff is None:
         raise StaffNotFound(f"no staff member {who!r}")
     return staff
 
 
-async def add_key(session: AsyncSession, *, staff: Staff, roles: list[str], label: str | None = None
-                  ) -> tuple[ApiKey, str]:
+async def add_key(
+    session: AsyncSession, *, staff: Staff, roles: list[str], label: str | None = None
+) -> tuple[ApiKey, str]:
     """A key under a person; only staff roles (a distributor key belongs to a distributor)."""
     bad = [r for r in roles if r not in STAFF]
     if bad:
@@ -64,8 +67,14 @@ async def disable_staff(session: AsyncSession, *, staff: Staff) -> None:
 
 
 async def list_staff(session: AsyncSession) -> list[StaffMember]:
-    keys = (select(func.count()).where(ApiKey.staff_id == Staff.id, ApiKey.revoked_at.is_(None))
-            .correlate(Staff).scalar_subquery())
+    keys = (
+        select(func.count())
+        .where(ApiKey.staff_id == Staff.id, ApiKey.revoked_at.is_(None))
+        .correlate(Staff)
+        .scalar_subquery()
+    )
     rows = await session.execute(select(Staff, keys).order_by(Staff.id))
-    return [StaffMember(s.id, s.name, int(n), s.totp_secret is not None, s.disabled_at is not None)
-            for s, n in rows.tuples()]
+    return [
+        StaffMember(s.id, s.name, int(n), s.totp_secret is not None, s.disabled_at is not None)
+        for s, n in rows.tuples()
+    ]

@@ -62,16 +62,23 @@ def withholding(income: int, rules: dict[str, Any]) -> int:
     return compute(income, rules).tax
 
 
-def additional_withholding(month_income_before: int, tax_withheld_before: int, payment: int,
-                           rules: dict[str, Any]) -> int:
+def additional_withholding(
+    month_income_before: int, tax_withheld_before: int, payment: int, rules: dict[str, Any]
+) -> int:
     """A later payment in the same month: the tax on the month's total less what was withheld."""
     return max(withholding(month_income_before + payment, rules) - tax_withheld_before, 0)
 
 
 def validate(rules: Any) -> dict[str, Any]:
     """Check a rules document's shape; raises InvalidTaxRules naming what is wrong."""
+
     def whole(value: Any, name: str, *, upper: int | None = None) -> int:
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0 or (upper is not None and value > upper):
+        if (
+            not isinstance(value, int)
+            or isinstance(value, bool)
+            or value < 0
+            or (upper is not None and value > upper)
+        ):
             raise InvalidTaxRules(f"{name} must be a whole number from 0" + (f" to {upper}" if upper else ""))
         return value
 
@@ -102,5 +109,8 @@ def validate(rules: Any) -> dict[str, Any]:
             last = up_to
     if brackets[-1].get("up_to") is not None:
         raise InvalidTaxRules("the last bracket must be open (up_to null)")
-    return {"kind": rules["kind"], "deduction": {k: ded[k] for k in ("threshold", "fixed", "rate_bps")},
-            "brackets": [{k: b.get(k) for k in ("up_to", "rate_bps", "quick_deduction")} for b in brackets]}
+    return {
+        "kind": rules["kind"],
+        "deduction": {k: ded[k] for k in ("threshold", "fixed", "rate_bps")},
+        "brackets": [{k: b.get(k) for k in ("up_to", "rate_bps", "quick_deduction")} for b in brackets],
+    }

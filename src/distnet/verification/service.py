@@ -89,18 +89,24 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def _locked_until(conn: AsyncSession | AsyncConnection, distributor_id: int, purpose: str) -> datetime | None:
+async def _locked_until(
+    conn: AsyncSession | AsyncConnection, distributor_id: int, purpose: str
+) -> datetime | None:
     return await conn.scalar(repo.LOCKED_UNTIL, {"d": distributor_id, "p": purpose})
 
 
 def _locked(until: datetime) -> CodeLocked:
     retry = max(int((until - _now()).total_seconds()), 1)
-    return CodeLocked(f"too many wrong codes; try again after {until.isoformat(timespec='seconds')}",
-                      extra={"locked_until": until.isoformat(), "retry_after": retry},
-                      headers={"Retry-After": str(retry)})
+    return CodeLocked(
+        f"too many wrong codes; try again after {until.isoformat(timespec='seconds')}",
+        extra={"locked_until": until.isoformat(), "retry_after": retry},
+        headers={"Retry-After": str(retry)},
+    )
 
 
-async def _contact(session: AsyncSession, *, settings: Settings, distributor_id: int) -> tuple[str, str] | None:
+async def _contact(
+    session: AsyncSession, *, settings: Settings, distributor_id: int
+) -> tuple[str, str] | None:
     """The distributor's verified contact: the phone first (SMS), else the e-mail."""
     row = (await session.execute(repo.VERIFIED_CONTACT, {"d": distributor_id})).first()
     if row is None:
@@ -112,9 +118,16 @@ async def _contact(session: AsyncSession, *, settings: Settings, distributor_id:
     return None
 
 
-async def issue_code(session: AsyncSession, *, settings: Settings, distributor_id: int, purpose: str,
-                     destination: tuple[str, str] | None = None, require_contact: bool = False,
-                     limiter: RateLimiter | None = None) -> IssuedCode:
+async def issue_code(
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    distributor_id: int,
+    purpose: str,
+    destination: tuple[str, str] | None = None,
+    require_contact: bool = False,
+    limiter: RateLimiter | None = None,
+) -> IssuedCode:
     """Send a new code for ``purpose`` (any earlier live code of that purpose stops working).
 
     ``destination=("sms"|"email", address)`` sends it there (a new address to confirm); without it
@@ -129,18 +142,38 @@ async def issue_code(session: AsyncSession, *, settings: Settings, distributor_i
         raise _locked(until)
     if limiter is not None:
         await limiter.hit("code_send", person=distributor_id)
-    channel, address = destination or await _contact(session, settings=settings, distributor_id=distributor_id) or ("inbox", None)
+    channel, address = (
+        destination
+        or await _contact(session, settings=settings, distributor_id=distributor_id)
+        or ("inbox", None)
+    )
     if channel == "inbox" and require_contact:
         raise NoVerifiedContact("add and confirm a phone or e-mail first")
     await session.execute(repo.SUPERSEDE_LIVE_CODES, {"d": distributor_id, "p": purpose})
-    code = f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}"
+    code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
     expires_at = _now() + CODE_TTL
-    code_id = await session.scalar(repo.INSERT_CODE, {"d": distributor_id, "p": purpose, "channel": channel, "dest": encrypt(settings.secret_key, address),
-           "hash": _hash(settings, secrets.token_bytes(16), purpose, code), "expires": expires_at})
+    code_id = await session.scalar(
+        repo.INSERT_CODE,
+        {
+            "d": distributor_id,
+            "p": purpose,
+            "channel": channel,
+            "dest": encrypt(settings.secret_key, address),
+            "hash": _hash(settings, secrets.token_bytes(16), purpose, code),
+            "expires": expires_at,
+        },
+    )
     await notifications.send_secret(
-        session, settings=settings, distributor_id=distributor_id, event_key=f"code:{code_id}", kind="verification_code",
-        channel=channel, secret=code, destination=address if destination else None,
-        params={"purpose": purpose, "minutes": int(CODE_TTL.total_seconds() // 60)})
+        session,
+        settings=settings,
+        distributor_id=distributor_id,
+        event_key=f"code:{code_id}",
+        kind="verification_code",
+        channel=channel,
+        secret=code,
+        destination=address if destination else None,
+        params={"purpose": purpose, "minutes": int(CODE_TTL.total_seconds() // 60)},
+    )
     return IssuedCode(int(code_id), purpose, channel, mask(channel, address), expires_at)
 
 
@@ -150,8 +183,15 @@ def _engine(session: AsyncSession) -> AsyncEngine | AsyncConnection:
     return bind.engine if isinstance(bind, AsyncConnection) else bind
 
 
-async def check_code(session: AsyncSession, *, settings: Settings, distributor_id: int, purpose: str, code: str,
-                     limiter: RateLimiter | None = None) -> CheckedCode:
+async def check_code(
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    distributor_id: int,
+    purpose: str,
+    code: str,
+    limiter: RateLimiter | None = None,
+) -> CheckedCode:
     """Accept (and consume) the live code of ``purpose``, or raise: 422 ``code-wrong`` with
     ``attempts_left``, ``code-expired``, ``code-missing``; 429 ``code-locked`` after the fifth
     wrong code, for an hour. The attempt is committed on its own connection (see module doc)."""
@@ -162,24 +202,36 @@ async def check_code(session: AsyncSession, *, settings: Settings, distributor_i
         until = await _locked_until(conn, distributor_id, purpose)
         if until is not None:
             raise _locked(until)
-        row = (await conn.execute(repo.LOCK_LIVE_CODE, {"d": distributor_id, "p": purpose})).mappings().first()
+        row = (
+            (await conn.execute(repo.LOCK_LIVE_CODE, {"d": distributor_id, "p": purpose})).mappings().first()
+        )
         if row is None:
-            raise CodeMissing("no code is waiting for this; ask for a new one",
-                              extra={"errors": [{"field": "code", "message": "no code was sent"}]})
+            raise CodeMissing(
+                "no code is waiting for this; ask for a new one",
+                extra={"errors": [{"field": "code", "message": "no code was sent"}]},
+            )
         if row["expires_at"] <= _now():
             await conn.rollback()
-            raise CodeExpired(f"the code expired at {row['expires_at'].isoformat(timespec='seconds')}; "
-                              "ask for a new one",
-                              extra={"errors": [{"field": "code", "message": "expired"}],
-                                     "attempts_left": MAX_ATTEMPTS - row["attempts"]})
+            raise CodeExpired(
+                f"the code expired at {row['expires_at'].isoformat(timespec='seconds')}; ask for a new one",
+                extra={
+                    "errors": [{"field": "code", "message": "expired"}],
+                    "attempts_left": MAX_ATTEMPTS - row["attempts"],
+                },
+            )
         if not _matches(settings, row["code_hash"], purpose, code):
             attempts = row["attempts"] + 1
             left = MAX_ATTEMPTS - attempts
             locked_until = _now() + LOCK_FOR if left <= 0 else None
-            await conn.execute(repo.RECORD_WRONG_ATTEMPT, {"a": attempts, "lock": locked_until, "id": row["id"]})
+            await conn.execute(
+                repo.RECORD_WRONG_ATTEMPT, {"a": attempts, "lock": locked_until, "id": row["id"]}
+            )
             await conn.commit()
-            message = (f"the code is wrong; {left} attempt{'s' if left != 1 else ''} left" if left > 0 else
-                       "the code is wrong; no attempts left: locked for an hour")
+            message = (
+                f"the code is wrong; {left} attempt{'s' if left != 1 else ''} left"
+                if left > 0
+                else "the code is wrong; no attempts left: locked for an hour"
+            )
             extra = {"errors": [{"field": "code", "message": "wrong code"}], "attempts_left": max(left, 0)}
             if locked_until is not None:
                 extra["locked_until"] = locked_until.isoformat()
@@ -187,4 +239,6 @@ async def check_code(session: AsyncSession, *, settings: Settings, distributor_i
         await conn.execute(repo.USE_CODE, {"id": row["id"]})
         await conn.commit()
     await notifications.forget_secrets(session, event_key=f"code:{row['id']}")
-    return CheckedCode(int(row["id"]), purpose, row["channel"], decrypt(settings.secret_key, row["destination_enc"]))
+    return CheckedCode(
+        int(row["id"]), purpose, row["channel"], decrypt(settings.secret_key, row["destination_enc"])
+    )

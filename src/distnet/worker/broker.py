@@ -107,8 +107,14 @@ class RequestIds(Middleware):
         else:
             structlog.contextvars.unbind_contextvars("request_id")
 
-    def after_process_message(self, broker: dramatiq.Broker, message: MessageProxy, *,
-                              result: Any | None = None, exception: BaseException | None = None) -> None:
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: MessageProxy,
+        *,
+        result: Any | None = None,
+        exception: BaseException | None = None,
+    ) -> None:
         structlog.contextvars.unbind_contextvars("request_id")
 
     def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
@@ -164,7 +170,9 @@ _database_url: str | None = None
 # (pid, id(loop)) -> (loop, url, engine, sessionmaker). The loop itself is kept and compared: a new
 # worker's loop can get the id of a dead one, and an engine whose connections belong to a dead
 # loop hangs every actor that uses it.
-_engines: dict[tuple[int, int], tuple[asyncio.AbstractEventLoop, str, AsyncEngine, async_sessionmaker[AsyncSession]]] = {}
+_engines: dict[
+    tuple[int, int], tuple[asyncio.AbstractEventLoop, str, AsyncEngine, async_sessionmaker[AsyncSession]]
+] = {}
 _engines_lock = threading.Lock()
 
 

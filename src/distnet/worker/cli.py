@@ -34,15 +34,19 @@ def register(app: typer.Typer) -> None:
 
         running = start_worker(threads, queue)
 
-        typer.echo(f"worker: {threads} threads on {type(broker).__name__}, queues: "
-                   f"{', '.join(sorted(queue or broker.get_declared_queues()))}")
+        typer.echo(
+            f"worker: {threads} threads on {type(broker).__name__}, queues: "
+            f"{', '.join(sorted(queue or broker.get_declared_queues()))}"
+        )
         stop.wait()
         typer.echo("worker: stopping (finishing messages in progress)")
         running.stop(timeout=30_000)
 
     @app.command()
     def scheduler(
-        inline: Annotated[bool, typer.Option(help="run jobs in this process instead of enqueueing them")] = False,
+        inline: Annotated[
+            bool, typer.Option(help="run jobs in this process instead of enqueueing them")
+        ] = False,
         retry_interval: Annotated[float, typer.Option(help="seconds between leader-lock attempts")] = 5.0,
         heartbeat: Annotated[float, typer.Option(help="seconds between leader-connection checks")] = 5.0,
     ) -> None:
@@ -52,8 +56,9 @@ def register(app: typer.Typer) -> None:
         configure_logging()
 
         async def main() -> None:
-            leader = LeaderScheduler(get_settings(), inline=inline, retry_interval=retry_interval,
-                                     heartbeat=heartbeat)
+            leader = LeaderScheduler(
+                get_settings(), inline=inline, retry_interval=retry_interval, heartbeat=heartbeat
+            )
             install_signal_handlers(leader.stop)
             await leader.run()
 

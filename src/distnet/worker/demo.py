@@ -51,7 +51,9 @@ if not read_section(BrokerSettings).namespace.startswith("distnet-demo-"):
     # the broker is configured when its module is first imported: ``distnet demo`` sets its own
     # namespace before importing this module, so a production worker on the same Redis never
     # takes a demo message (it would run it against the real database)
-    raise RuntimeError("import distnet.worker.demo only after setting DISTNET_BROKER_NAMESPACE=distnet-demo-...")
+    raise RuntimeError(
+        "import distnet.worker.demo only after setting DISTNET_BROKER_NAMESPACE=distnet-demo-..."
+    )
 
 console = Console()
 
@@ -77,8 +79,9 @@ def _minor(text: str) -> int:
 
 
 class Demo:
-    def __init__(self, client: Any, sessionmaker: Any, *, distributors: int, orders: int, seed: int,
-                 report: Report) -> None:
+    def __init__(
+        self, client: Any, sessionmaker: Any, *, distributors: int, orders: int, seed: int, report: Report
+    ) -> None:
         self.client = client
         self.sessionmaker = sessionmaker
         self.n_distributors = distributors
@@ -88,7 +91,10 @@ class Demo:
         from distnet.settings import get_settings
 
         documents = get_settings().notify
-        self.consent = {"terms_version": documents.terms_version, "privacy_version": documents.privacy_version}
+        self.consent = {
+            "terms_version": documents.terms_version,
+            "privacy_version": documents.privacy_version,
+        }
         self.keys: dict[str, dict[str, str]] = {}
         self.people: list[dict[str, Any]] = []
         self.recruits: Counter[int] = Counter()
@@ -115,8 +121,12 @@ class Demo:
 
     async def make_keys(self) -> None:
         async with self.sessionmaker() as s:
-            for name, roles in (("admin", ["admin"]), ("finance", ["finance"]),
-                                ("approver", ["finance_approver"]), ("risk", ["risk_admin"])):
+            for name, roles in (
+                ("admin", ["admin"]),
+                ("finance", ["finance"]),
+                ("approver", ["finance_approver"]),
+                ("risk", ["risk_admin"]),
+            ):
                 _, raw = await create_key(s, name=f"demo-{name}", roles=roles)
                 self.keys[name] = {"Authorization": f"Bearer {raw}"}
             await s.commit()
@@ -135,11 +145,16 @@ class Demo:
             body["account_number"] = f"139{self.rng.randrange(10**8):08d}"
         else:
             body["account_number"] = "o" + secrets.token_urlsafe(21)[:27]
-        first17 = f"110101{1970 + self.rng.randrange(35)}0{self.rng.randrange(1, 10)}1{self.rng.randrange(10)}" \
-                  f"{self.rng.randrange(1000):03d}"
+        first17 = (
+            f"110101{1970 + self.rng.randrange(35)}0{self.rng.randrange(1, 10)}1{self.rng.randrange(10)}"
+            f"{self.rng.randrange(1000):03d}"
+        )
         body["resident_id"] = first17 + resident_id_check_char(first17)
-        resp = await self.client.put(f"/api/v1/distributors/{person['id']}/payout-account", json=body,
-                                     headers={"Authorization": f"Bearer {person['api_key']}"})
+        resp = await self.client.put(
+            f"/api/v1/distributors/{person['id']}/payout-account",
+            json=body,
+            headers={"Authorization": f"Bearer {person['api_key']}"},
+        )
         resp.raise_for_status()
 
     # ------------------------------------------------------------------ steps
@@ -174,8 +189,11 @@ class Demo:
         counts = sorted(self.recruits.values(), reverse=True)
         self.report.add("network", "distributors", len(self.people))
         self.report.add("network", "top recruiters (direct recruits)", ", ".join(map(str, counts[:5])))
-        self.report.add("network", "distributors who recruited nobody",
-                        f"{sum(1 for p in self.people if not self.recruits[p['id']])}")
+        self.report.add(
+            "network",
+            "distributors who recruited nobody",
+            f"{sum(1 for p in self.people if not self.recruits[p['id']])}",
+        )
 
     async def orders(self) -> None:
         now = datetime.now(UTC)
@@ -184,8 +202,13 @@ class Demo:
         sellers = self.rng.choices(self.people, weights=activity, k=self.n_orders)
         categories = ["beauty", "health", "home", "food", "apparel"]
 
-        def order(seller: dict[str, Any], *, buyer: dict[str, Any] | None = None,
-                  placed_at: datetime | None = None, amount: int | None = None) -> Callable[[], Awaitable[Any]]:
+        def order(
+            seller: dict[str, Any],
+            *,
+            buyer: dict[str, Any] | None = None,
+            placed_at: datetime | None = None,
+            amount: int | None = None,
+        ) -> Callable[[], Awaitable[Any]]:
             amount = amount or max(500, int(self.rng.lognormvariate(math.log(15000), 0.7)))
             body: dict[str, Any] = {
                 "external_id": self._ext_id("demo"),
@@ -194,12 +217,17 @@ class Demo:
                 "category": self.rng.choice(categories),
                 "channel": self.rng.choice(["app", "mini-program", "store"]),
                 "placed_at": (placed_at or now - timedelta(days=self.rng.uniform(0, 40))).isoformat(),
-                "buyer": buyer or {"ref": f"buyer-{self.rng.randrange(10**6)}",
-                                   "device_id": f"bdev-{self.rng.randrange(10**6)}"},
+                "buyer": buyer
+                or {
+                    "ref": f"buyer-{self.rng.randrange(10**6)}",
+                    "device_id": f"bdev-{self.rng.randrange(10**6)}",
+                },
             }
 
             async def send() -> Any:
-                return await self._post("/api/v1/orders", body, {"Authorization": f"Bearer {seller['api_key']}"})
+                return await self._post(
+                    "/api/v1/orders", body, {"Authorization": f"Bearer {seller['api_key']}"}
+                )
 
             return send
 
@@ -207,10 +235,16 @@ class Demo:
         # Order brushing: a few sellers pump orders from one buyer device within hours.
         for ring in range(3):
             seller = self.rng.choice(self.people)
-            device = {"ref": f"brusher-{ring}", "device_id": f"brush-dev-{ring}", "ip": f"172.16.0.{ring + 1}"}
+            device = {
+                "ref": f"brusher-{ring}",
+                "device_id": f"brush-dev-{ring}",
+                "ip": f"172.16.0.{ring + 1}",
+            }
             start = now - timedelta(days=self.rng.uniform(1, 10))
-            jobs += [order(seller, buyer=device, placed_at=start + timedelta(minutes=7 * k), amount=990)
-                     for k in range(12)]
+            jobs += [
+                order(seller, buyer=device, placed_at=start + timedelta(minutes=7 * k), amount=990)
+                for k in range(12)
+            ]
         self.rng.shuffle(jobs)
         responses = await self._gather(jobs)
         statuses = Counter(r.status_code for r in responses)
@@ -219,16 +253,20 @@ class Demo:
         self.report.add("orders", "placed via POST /api/v1/orders", len(self.placed))
         refused = {k: v for k, v in statuses.items() if k != 201}
         if refused:
-            self.report.add("orders", "refused (status: count)", ", ".join(f"{k}: {v}" for k, v in refused.items()))
+            self.report.add(
+                "orders", "refused (status: count)", ", ".join(f"{k}: {v}" for k, v in refused.items())
+            )
         self.report.add("orders", "gross sales", _money(gmv))
 
         refunds = self.rng.sample(self.placed, k=max(1, len(self.placed) // 20)) if self.placed else []
 
         def refund(o: dict[str, Any]) -> Callable[[], Awaitable[Any]]:
             part = _minor(o["amount"]) if self.rng.random() < 0.5 else _minor(o["amount"]) // 2
-            return lambda: self._post(f"/api/v1/orders/{o['id']}/refunds",
-                                      {"external_id": self._ext_id("rf"), "amount": _money(part)},
-                                      self.keys["admin"])
+            return lambda: self._post(
+                f"/api/v1/orders/{o['id']}/refunds",
+                {"external_id": self._ext_id("rf"), "amount": _money(part)},
+                self.keys["admin"],
+            )
 
         done = await self._gather([refund(o) for o in refunds])
         self.report.add("orders", "refunds (full or half)", sum(1 for r in done if r.status_code == 201))
@@ -243,20 +281,26 @@ class Demo:
         self.report.add("settlement", "commissions made available", result.get("moved", "?"))
 
     async def payouts(self) -> None:
-        resp = await self.client.post("/api/v1/payout-runs", json={"min_amount": "1.00", "note": "demo"},
-                                      headers={**self.keys["finance"], "Idempotency-Key": self._ext_id("payout")})
+        resp = await self.client.post(
+            "/api/v1/payout-runs",
+            json={"min_amount": "1.00", "note": "demo"},
+            headers={**self.keys["finance"], "Idempotency-Key": self._ext_id("payout")},
+        )
         if resp.status_code == 404:
             self.report.notes.append("payouts: POST /api/v1/payout-runs not available; skipped")
             return
         resp.raise_for_status()
         run = resp.json()
-        self.report.add("payouts", "run items / amount", f"{run['item_count']} / {run.get('total_amount', '?')}")
+        self.report.add(
+            "payouts", "run items / amount", f"{run['item_count']} / {run.get('total_amount', '?')}"
+        )
         if not run["item_count"]:
             return
         resp = await self._post(f"/api/v1/payout-runs/{run['id']}/approve", None, self.keys["approver"])
         resp.raise_for_status()
-        bank = await self.client.get(f"/api/v1/payout-runs/{run['id']}/export?format=csv",
-                                     headers=self.keys["finance"])
+        bank = await self.client.get(
+            f"/api/v1/payout-runs/{run['id']}/export?format=csv", headers=self.keys["finance"]
+        )
         bank.raise_for_status()
         rows = list(csv.DictReader(io.StringIO(bank.text)))
         results = []
@@ -264,10 +308,17 @@ class Demo:
             if self.rng.random() < 0.05:
                 results.append({"item_id": int(r["item_id"]), "status": "failed", "reason": "account closed"})
             else:
-                results.append({"item_id": int(r["item_id"]), "status": "paid", "reference": f"BK{r['item_id']}",
-                                "amount": r["amount"]})
-        resp = await self._post(f"/api/v1/payout-runs/{run['id']}/results", {"results": results},
-                                self.keys["finance"])
+                results.append(
+                    {
+                        "item_id": int(r["item_id"]),
+                        "status": "paid",
+                        "reference": f"BK{r['item_id']}",
+                        "amount": r["amount"],
+                    }
+                )
+        resp = await self._post(
+            f"/api/v1/payout-runs/{run['id']}/results", {"results": results}, self.keys["finance"]
+        )
         resp.raise_for_status()
         paid = sum(1 for r in results if r["status"] == "paid")
         self.report.add("payouts", "bank results (paid / failed)", f"{paid} / {len(results) - paid}")
@@ -282,7 +333,9 @@ class Demo:
         cases = await self.client.get("/api/v1/risk/cases", headers=self.keys["risk"])
         items = cases.json().get("items", []) if cases.status_code == 200 else []
         by_rule = Counter(c.get("rule", "?") for c in items)
-        self.report.add("risk", "cases by rule", ", ".join(f"{k}: {v}" for k, v in sorted(by_rule.items())) or "0")
+        self.report.add(
+            "risk", "cases by rule", ", ".join(f"{k}: {v}" for k, v in sorted(by_rule.items())) or "0"
+        )
 
     async def ledger(self) -> None:
         resp = await self.client.get("/api/v1/ledger/verify", headers=self.keys["admin"])
@@ -301,7 +354,9 @@ class Demo:
                 await s.commit()
             published += result.published
             if result.error:
-                self.report.notes.append(f"events: broker refused ({result.error}); events wait in the outbox")
+                self.report.notes.append(
+                    f"events: broker refused ({result.error}); events wait in the outbox"
+                )
                 break
             if not result.published:
                 break
@@ -326,19 +381,27 @@ class Demo:
         headers = {"Authorization": f"Bearer {person['api_key']}"}
         (await self._post("/api/v1/me/closure/code", None, headers)).raise_for_status()
         inbox = (await self.client.get("/api/v1/me/notifications", headers=headers)).json()
-        code = next(m.group(1) for i in inbox["items"]
-                    if i["kind"] == "verification_code" and (m := re.search(r"\b(\d{6})\b", i["body"])))
+        code = next(
+            m.group(1)
+            for i in inbox["items"]
+            if i["kind"] == "verification_code" and (m := re.search(r"\b(\d{6})\b", i["body"]))
+        )
         resp = await self._post("/api/v1/me/closure", {"code": code, "reason": "no_longer_selling"}, headers)
         resp.raise_for_status()
         view = resp.json()
         waits = ", ".join(w["code"] for w in view["waits_for"]) or "nothing"
-        self.report.add("closure", f"distributor {person['code']} (verified by code)",
-                        f"{view['state']}, waits for {waits}")
+        self.report.add(
+            "closure",
+            f"distributor {person['code']} (verified by code)",
+            f"{view['state']}, waits for {waits}",
+        )
 
     async def notices(self) -> None:
         async with self.sessionmaker() as s:
             rows = (await s.execute(repo.DEMO_INBOX_BY_KIND)).all()
-        self.report.add("notifications", "inbox notices by kind", ", ".join(f"{k}: {n}" for k, n in rows) or "0")
+        self.report.add(
+            "notifications", "inbox notices by kind", ", ".join(f"{k}: {n}" for k, n in rows) or "0"
+        )
 
     async def money(self) -> None:
         async with self.sessionmaker() as s:
@@ -360,14 +423,27 @@ async def _run(distributors: int, orders: int, seed: int, database_url: str, rep
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         async with AsyncTestClient(app=app, timeout=120) as client:
-            demo = Demo(client, make_sessionmaker(engine), distributors=distributors, orders=orders, seed=seed,
-                        report=report)
+            demo = Demo(
+                client,
+                make_sessionmaker(engine),
+                distributors=distributors,
+                orders=orders,
+                seed=seed,
+                report=report,
+            )
             await demo.make_keys()
-            for name, step in (("network", demo.network), ("orders", demo.orders), ("settlement", demo.settle),
-                               ("payouts", demo.payouts), ("risk scan", demo.risk),
-                               ("closure", demo.closure),
-                               ("events", lambda: demo.events(broker)), ("ledger verify", demo.ledger),
-                               ("notifications", demo.notices), ("commissions", demo.money)):
+            for name, step in (
+                ("network", demo.network),
+                ("orders", demo.orders),
+                ("settlement", demo.settle),
+                ("payouts", demo.payouts),
+                ("risk scan", demo.risk),
+                ("closure", demo.closure),
+                ("events", lambda: demo.events(broker)),
+                ("ledger verify", demo.ledger),
+                ("notifications", demo.notices),
+                ("commissions", demo.money),
+            ):
                 started = time.monotonic()
                 with console.status(f"demo: {name}..."):
                     await step()
@@ -383,7 +459,9 @@ def run_demo(*, distributors: int = 300, orders: int = 800, seed: int = 7, keep:
     tag = secrets.token_hex(4)
     server_url = resolve_database_url(settings)
     name = f"distnet_demo_{tag}"
-    console.print(f"[bold]distnet demo[/]: database {name} on {server_url.rsplit('@', 1)[-1].rsplit('/', 1)[0]}")
+    console.print(
+        f"[bold]distnet demo[/]: database {name} on {server_url.rsplit('@', 1)[-1].rsplit('/', 1)[0]}"
+    )
     database_url = create_database(server_url, name)
     report = Report()
     try:

@@ -43,7 +43,9 @@ def attach_background(
             leader = LeaderScheduler(settings, database_url=url, name=f"serve:{id(app):x}")
             running["leader"] = leader
             running["leader_task"] = asyncio.create_task(leader.run(), name="distnet-scheduler")
-        logger.info("in-process worker (%d threads)%s started", threads, " and scheduler" if scheduler else "")
+        logger.info(
+            "in-process worker (%d threads)%s started", threads, " and scheduler" if scheduler else ""
+        )
 
     async def stop() -> None:
         leader = running.pop("leader", None)

@@ -16,10 +16,7 @@ LEADER_OF = """
 # --------------------------------------------------------------------------- the demo's report
 
 
-DEMO_EVENTS_BY_TOPIC = text(
-    "SELECT topic, count(*) FROM outbox_event GROUP BY topic "
-    "ORDER BY count(*) DESC"
-)
+DEMO_EVENTS_BY_TOPIC = text("SELECT topic, count(*) FROM outbox_event GROUP BY topic ORDER BY count(*) DESC")
 
 
 DEMO_PROCESSED_EVENTS = text("SELECT count(*) FROM processed_event")
@@ -33,8 +30,7 @@ DEMO_BLOCKED_FROM_CLOSING = text(
 
 
 DEMO_INBOX_BY_KIND = text(
-    "SELECT kind, count(*) FROM notification WHERE channel = 'inbox' "
-    "GROUP BY kind ORDER BY count(*) DESC"
+    "SELECT kind, count(*) FROM notification WHERE channel = 'inbox' GROUP BY kind ORDER BY count(*) DESC"
 )
 
 

@@ -13,8 +13,16 @@ import distnet.worker.tasks
 from distnet.worker.broker import broker
 
 # Every module that declares actors (imported above, so their actors are declared on the broker).
-TASK_MODULES = tuple(m.__name__ for m in (distnet.worker.tasks, distnet.events.tasks, distnet.settlement.tasks,
-                                           distnet.risk.tasks, distnet.notifications.tasks))
+TASK_MODULES = tuple(
+    m.__name__
+    for m in (
+        distnet.worker.tasks,
+        distnet.events.tasks,
+        distnet.settlement.tasks,
+        distnet.risk.tasks,
+        distnet.notifications.tasks,
+    )
+)
 
 
 def start_worker(threads: int, queues: list[str] | None = None) -> dramatiq.Worker:

@@ -90,7 +90,9 @@ class LeaderScheduler:
         self._broker = broker
         """Where jobs are enqueued; None = the broker of the ``worker.run_job`` actor."""
         self.broker_outage = Outage(f"scheduler {self.name}: Redis (broker)", logger, *broker_backoff)
-        self.database_outage = Outage(f"scheduler {self.name}: PostgreSQL", logger, retry_interval, retry_interval)
+        self.database_outage = Outage(
+            f"scheduler {self.name}: PostgreSQL", logger, retry_interval, retry_interval
+        )
         self._missed: set[str] = set()
         """Jobs not enqueued during the current broker outage; each is sent once when it ends."""
 
@@ -143,7 +145,10 @@ class LeaderScheduler:
                     connect_timeout=5,
                     application_name=f"{APPLICATION_NAME}:{self.name}"[:63],
                     # Let the server notice a vanished leader's connection (and free the lock) quickly.
-                    keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=3,
+                    keepalives=1,
+                    keepalives_idle=5,
+                    keepalives_interval=2,
+                    keepalives_count=3,
                 )
             except psycopg.OperationalError as exc:
                 self.database_outage.failed(exc)
@@ -172,10 +177,16 @@ class LeaderScheduler:
         for job in self.jobs:
             first_run = {"next_run_time": datetime.now(UTC)} if job.run_at_start else {}
             scheduler.add_job(
-                self._fire, "interval", args=(job,), id=job.name, name=job.name,
+                self._fire,
+                "interval",
+                args=(job,),
+                id=job.name,
+                name=job.name,
                 seconds=job.interval.total_seconds(),
                 # never two runs of one job from this leader; after a stall, one catch-up run only
-                max_instances=1, coalesce=True, misfire_grace_time=max(1, int(job.interval.total_seconds())),
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=max(1, int(job.interval.total_seconds())),
                 **first_run,
             )
         self._scheduler = scheduler
@@ -186,7 +197,9 @@ class LeaderScheduler:
                 try:
                     await conn.execute("SELECT 1")
                 except psycopg.Error as exc:
-                    logger.error("scheduler %s: lost the leader connection (%s); stepping down", self.name, exc)
+                    logger.error(
+                        "scheduler %s: lost the leader connection (%s); stepping down", self.name, exc
+                    )
                     return
         finally:
             self.is_leader = False
@@ -217,8 +230,9 @@ class LeaderScheduler:
             self._inflight.add(task)
         try:
             if self.inline:
-                await jobs_module.run_job(job.name, sessionmaker=self._inline_sessionmaker(),
-                                          settings=self.settings, jobs=self.jobs)
+                await jobs_module.run_job(
+                    job.name, sessionmaker=self._inline_sessionmaker(), settings=self.settings, jobs=self.jobs
+                )
             else:
                 await self._send(job)
         except Exception:
@@ -252,7 +266,9 @@ class LeaderScheduler:
                 outage.failed(exc)
                 self._missed = set(missed[i:])
                 return
-        logger.info("scheduler %s: caught up, sent %d job(s) skipped during the outage", self.name, len(missed) + 1)
+        logger.info(
+            "scheduler %s: caught up, sent %d job(s) skipped during the outage", self.name, len(missed) + 1
+        )
 
     def _enqueue(self, job: Job) -> None:
         # A message older than a few intervals is stale (the next one is on its way): dropped by

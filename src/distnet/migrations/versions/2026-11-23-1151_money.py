@@ -48,7 +48,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("distributor_id", "day", name=op.f("pk_sales_daily")),
     )
     op.create_index(
-        "ix_ledger_posting_commission", "ledger_posting", ["commission_id"],
+        "ix_ledger_posting_commission",
+        "ledger_posting",
+        ["commission_id"],
         postgresql_where=sa.text("commission_id IS NOT NULL"),
     )
     op.execute(sql_source("distnet_try_timestamptz", "0002"))
@@ -77,7 +79,9 @@ def downgrade() -> None:
     op.execute(sql_source("ledger_apply_postings", "0001"))
     op.execute("DROP TABLE IF EXISTS ledger_balance_pending")
     op.execute("DROP FUNCTION IF EXISTS ledger_apply_pending_balance()")
-    op.execute("DELETE FROM commission_rate WHERE plan_id IN (SELECT id FROM commission_plan WHERE version = 1)")
+    op.execute(
+        "DELETE FROM commission_rate WHERE plan_id IN (SELECT id FROM commission_plan WHERE version = 1)"
+    )
     op.execute("DELETE FROM commission_plan WHERE version = 1")
     op.drop_index("ix_commission_plan_effective", table_name="commission_plan")
     op.execute("DROP FUNCTION IF EXISTS distnet_try_timestamptz(text)")

@@ -27,22 +27,40 @@ def upgrade() -> None:
         sa.Column("netted", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint("status IN ('pending','done')", name=op.f("ck_settlement_partition_status")),
-        sa.ForeignKeyConstraint(["run_id"], ["settlement_run.id"],
-                                name=op.f("fk_settlement_partition_run_id_settlement_run")),
+        sa.ForeignKeyConstraint(
+            ["run_id"], ["settlement_run.id"], name=op.f("fk_settlement_partition_run_id_settlement_run")
+        ),
         sa.PrimaryKeyConstraint("run_id", "partition_no", name=op.f("pk_settlement_partition")),
     )
     # at most one settlement run in progress: a second trigger joins or resumes it
-    op.create_index("uq_settlement_run_running", "settlement_run", ["status"], unique=True,
-                    postgresql_where=sa.text("status = 'running'"))
+    op.create_index(
+        "uq_settlement_run_running",
+        "settlement_run",
+        ["status"],
+        unique=True,
+        postgresql_where=sa.text("status = 'running'"),
+    )
     # settlement partitions select due pending commissions by beneficiary range; without this
     # every partition would walk the whole due set of ix_commission_pending_due
-    op.create_index("ix_commission_pending_beneficiary", "commission", ["beneficiary_id", "hold_until"],
-                    postgresql_where=sa.text("status = 'pending'"))
+    op.create_index(
+        "ix_commission_pending_beneficiary",
+        "commission",
+        ["beneficiary_id", "hold_until"],
+        postgresql_where=sa.text("status = 'pending'"),
+    )
     # marking a paid payout's commissions: a distributor's available ones up to the run's cutoff
-    op.create_index("ix_commission_available_beneficiary", "commission", ["beneficiary_id", "available_at"],
-                    postgresql_where=sa.text("status = 'available'"))
-    op.create_index("ix_payout_item_reserved", "payout_item", ["distributor_id"],
-                    postgresql_where=sa.text("status = 'reserved'"))
+    op.create_index(
+        "ix_commission_available_beneficiary",
+        "commission",
+        ["beneficiary_id", "available_at"],
+        postgresql_where=sa.text("status = 'available'"),
+    )
+    op.create_index(
+        "ix_payout_item_reserved",
+        "payout_item",
+        ["distributor_id"],
+        postgresql_where=sa.text("status = 'reserved'"),
+    )
     op.create_index("ix_repayment_distributor", "repayment", ["distributor_id", "id"])
 
 

@@ -49,12 +49,19 @@ FOREIGN_KEYS = (
     ("commission", "fk_commission_plan_id_commission_plan", "plan_id", "commission_plan"),
     ("commission", "fk_commission_withheld_hold_id_hold", "withheld_hold_id", "hold"),
     ("ledger_posting", "fk_ledger_posting_account_id_ledger_account", "account_id", "ledger_account"),
-    ("ledger_posting", "fk_ledger_posting_transaction_id_ledger_transaction", "transaction_id", "ledger_transaction"),
+    (
+        "ledger_posting",
+        "fk_ledger_posting_transaction_id_ledger_transaction",
+        "transaction_id",
+        "ledger_transaction",
+    ),
 )
 
 # Every transaction that accrues commissions inserts and deletes rows here: vacuum it often.
-PENDING_AUTOVACUUM = ("ALTER TABLE ledger_balance_pending SET (autovacuum_vacuum_threshold = 1000, "
-                      "autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_insert_threshold = 1000)")
+PENDING_AUTOVACUUM = (
+    "ALTER TABLE ledger_balance_pending SET (autovacuum_vacuum_threshold = 1000, "
+    "autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_insert_threshold = 1000)"
+)
 
 
 def upgrade() -> None:
@@ -75,10 +82,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DROP FUNCTION ledger_apply_pending_balance() CASCADE")  # and its trigger, which 0002's file creates
+    op.execute(
+        "DROP FUNCTION ledger_apply_pending_balance() CASCADE"
+    )  # and its trigger, which 0002's file creates
     op.execute(sql_source("ledger_apply_pending_balance", "0002"))
-    op.execute("ALTER TABLE ledger_balance_pending RESET (autovacuum_vacuum_threshold, "
-               "autovacuum_vacuum_scale_factor, autovacuum_vacuum_insert_threshold)")
+    op.execute(
+        "ALTER TABLE ledger_balance_pending RESET (autovacuum_vacuum_threshold, "
+        "autovacuum_vacuum_scale_factor, autovacuum_vacuum_insert_threshold)"
+    )
     op.execute(sql_source("ledger_apply_postings", "0002"))  # only commission_expense is applied at commit
     op.execute("DROP FUNCTION distnet_refuse_delete() CASCADE")  # and its triggers
     for table, name, column, parent in FOREIGN_KEYS:

@@ -37,8 +37,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("item_id", "commission_id", name=op.f("pk_payout_item_commission")),
     )
     # a commission's latest item (its current reservation or the item that paid it)
-    op.create_index("ix_payout_item_commission_commission", "payout_item_commission",
-                    ["commission_id", "item_id"])
+    op.create_index(
+        "ix_payout_item_commission_commission", "payout_item_commission", ["commission_id", "item_id"]
+    )
     op.drop_constraint(op.f("ck_commission_status"), "commission", type_="check")
     op.create_check_constraint(op.f("ck_commission_status"), "commission", sa.text(STATUSES_NEW))
     op.execute(

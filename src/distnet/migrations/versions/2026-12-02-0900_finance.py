@@ -36,6 +36,7 @@ DEFAULT_RULES = {
     ],
 }
 
+
 def upgrade() -> None:
     op.create_table(
         "tax_table",
@@ -49,9 +50,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tax_table")),
         sa.UniqueConstraint("version", name=op.f("uq_tax_table_version")),
     )
-    op.execute(sa.text("INSERT INTO tax_table (version, name, effective_from, rules, created_by) "
-                       "VALUES (1, :name, DATE '2019-01-01', CAST(:rules AS jsonb), 'migration 0070')")
-               .bindparams(name="劳务报酬所得 预扣预缴 (China, labour remuneration)", rules=json.dumps(DEFAULT_RULES)))
+    op.execute(
+        sa.text(
+            "INSERT INTO tax_table (version, name, effective_from, rules, created_by) "
+            "VALUES (1, :name, DATE '2019-01-01', CAST(:rules AS jsonb), 'migration 0070')"
+        ).bindparams(
+            name="劳务报酬所得 预扣预缴 (China, labour remuneration)", rules=json.dumps(DEFAULT_RULES)
+        )
+    )
     op.execute(sql_source("distnet_withholding_tax", "0070"))
 
     op.create_table(
@@ -72,15 +78,25 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("created_by", sa.String(length=200), nullable=True),
         sa.Column("superseded_at", sa.DateTime(timezone=True), nullable=True),
-        sa.CheckConstraint("method IN ('bank_card','alipay','wechat')", name=op.f("ck_payout_account_method")),
-        sa.CheckConstraint("status IN ('active','needs_confirmation','superseded','erased')",
-                           name=op.f("ck_payout_account_status")),
-        sa.ForeignKeyConstraint(["distributor_id"], ["distributor.id"],
-                                name=op.f("fk_payout_account_distributor_id_distributor")),
+        sa.CheckConstraint(
+            "method IN ('bank_card','alipay','wechat')", name=op.f("ck_payout_account_method")
+        ),
+        sa.CheckConstraint(
+            "status IN ('active','needs_confirmation','superseded','erased')",
+            name=op.f("ck_payout_account_status"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["distributor_id"], ["distributor.id"], name=op.f("fk_payout_account_distributor_id_distributor")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_payout_account")),
     )
-    op.create_index("uq_payout_account_current", "payout_account", ["distributor_id"], unique=True,
-                    postgresql_where=sa.text("superseded_at IS NULL"))
+    op.create_index(
+        "uq_payout_account_current",
+        "payout_account",
+        ["distributor_id"],
+        unique=True,
+        postgresql_where=sa.text("superseded_at IS NULL"),
+    )
     op.create_index("ix_payout_account_distributor", "payout_account", ["distributor_id", "id"])
     op.create_index("ix_payout_account_hash", "payout_account", ["account_hash"])
     # registration's bank_account was never checked: it becomes an account the owner must confirm
@@ -98,8 +114,9 @@ def upgrade() -> None:
         sa.Column("resident_id_enc", sa.LargeBinary(), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("retain_until", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(["distributor_id"], ["distributor.id"],
-                                name=op.f("fk_tax_identity_distributor_id_distributor")),
+        sa.ForeignKeyConstraint(
+            ["distributor_id"], ["distributor.id"], name=op.f("fk_tax_identity_distributor_id_distributor")
+        ),
         sa.PrimaryKeyConstraint("distributor_id", name=op.f("pk_tax_identity")),
     )
     op.create_table(
@@ -112,22 +129,35 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("run_id", "distributor_id", name=op.f("pk_payout_skip")),
     )
 
-    op.add_column("payout_item", sa.Column("tax", sa.BigInteger(), server_default=sa.text("0"), nullable=False))
+    op.add_column(
+        "payout_item", sa.Column("tax", sa.BigInteger(), server_default=sa.text("0"), nullable=False)
+    )
     op.add_column("payout_item", sa.Column("tax_month", sa.Date(), nullable=True))
     op.add_column("payout_item", sa.Column("tax_table_id", sa.BigInteger(), nullable=True))
     op.add_column("payout_item", sa.Column("payout_account_id", sa.BigInteger(), nullable=True))
-    op.add_column("payout_item", sa.Column("final_payout", sa.Boolean(), server_default=sa.text("false"),
-                                           nullable=False))
+    op.add_column(
+        "payout_item",
+        sa.Column("final_payout", sa.Boolean(), server_default=sa.text("false"), nullable=False),
+    )
     op.add_column("payout_item", sa.Column("returned_at", sa.DateTime(timezone=True), nullable=True))
     op.add_column("payout_item", sa.Column("return_reference", sa.String(length=128), nullable=True))
     op.add_column("payout_item", sa.Column("return_reason", sa.Text(), nullable=True))
-    op.create_foreign_key(op.f("fk_payout_item_tax_table_id_tax_table"), "payout_item", "tax_table",
-                          ["tax_table_id"], ["id"])
-    op.create_foreign_key(op.f("fk_payout_item_payout_account_id_payout_account"), "payout_item",
-                          "payout_account", ["payout_account_id"], ["id"])
+    op.create_foreign_key(
+        op.f("fk_payout_item_tax_table_id_tax_table"), "payout_item", "tax_table", ["tax_table_id"], ["id"]
+    )
+    op.create_foreign_key(
+        op.f("fk_payout_item_payout_account_id_payout_account"),
+        "payout_item",
+        "payout_account",
+        ["payout_account_id"],
+        ["id"],
+    )
     op.drop_constraint(op.f("ck_payout_item_status"), "payout_item", type_="check")
-    op.create_check_constraint(op.f("ck_payout_item_status"), "payout_item",
-                               "status IN ('reserved','paid','failed','cancelled','returned')")
+    op.create_check_constraint(
+        op.f("ck_payout_item_status"),
+        "payout_item",
+        "status IN ('reserved','paid','failed','cancelled','returned')",
+    )
     op.create_check_constraint(op.f("ck_payout_item_tax_bounded"), "payout_item", "tax BETWEEN 0 AND amount")
     op.create_index("ix_payout_item_tax_month", "payout_item", ["tax_month", "distributor_id"])
 
@@ -142,11 +172,23 @@ def downgrade() -> None:
     op.drop_index("ix_payout_item_tax_month", table_name="payout_item")
     op.drop_constraint(op.f("ck_payout_item_tax_bounded"), "payout_item", type_="check")
     op.drop_constraint(op.f("ck_payout_item_status"), "payout_item", type_="check")
-    op.create_check_constraint(op.f("ck_payout_item_status"), "payout_item", "status IN ('reserved','paid','failed','cancelled')")
-    op.drop_constraint(op.f("fk_payout_item_payout_account_id_payout_account"), "payout_item", type_="foreignkey")
+    op.create_check_constraint(
+        op.f("ck_payout_item_status"), "payout_item", "status IN ('reserved','paid','failed','cancelled')"
+    )
+    op.drop_constraint(
+        op.f("fk_payout_item_payout_account_id_payout_account"), "payout_item", type_="foreignkey"
+    )
     op.drop_constraint(op.f("fk_payout_item_tax_table_id_tax_table"), "payout_item", type_="foreignkey")
-    for col in ("return_reason", "return_reference", "returned_at", "final_payout", "payout_account_id",
-                "tax_table_id", "tax_month", "tax"):
+    for col in (
+        "return_reason",
+        "return_reference",
+        "returned_at",
+        "final_payout",
+        "payout_account_id",
+        "tax_table_id",
+        "tax_month",
+        "tax",
+    ):
         op.drop_column("payout_item", col)
     op.drop_table("payout_skip")
     op.drop_table("tax_identity")
@@ -156,4 +198,3 @@ def downgrade() -> None:
     op.drop_table("payout_account")
     op.execute("DROP FUNCTION distnet_withholding_tax(bigint, jsonb)")
     op.drop_table("tax_table")
-

@@ -31,11 +31,14 @@ def upgrade() -> None:
     # closed accounts whose personal data is already gone are in the last state of the machine
     op.execute("UPDATE distributor SET status = 'erased' WHERE status = 'closed' AND erased_at IS NOT NULL")
 
-    op.add_column("maintenance_window", sa.Column("emergency", sa.Boolean(), server_default=sa.text("false"),
-                                                  nullable=False))
+    op.add_column(
+        "maintenance_window",
+        sa.Column("emergency", sa.Boolean(), server_default=sa.text("false"), nullable=False),
+    )
     op.add_column("maintenance_window", sa.Column("emergency_reason", sa.Text(), nullable=True))
-    op.create_check_constraint("emergency_reason", "maintenance_window",
-                               "NOT emergency OR emergency_reason IS NOT NULL")
+    op.create_check_constraint(
+        "emergency_reason", "maintenance_window", "NOT emergency OR emergency_reason IS NOT NULL"
+    )
 
     op.create_table(
         "notification",
@@ -56,20 +59,25 @@ def upgrade() -> None:
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("read_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("redacted_at", sa.DateTime(timezone=True), nullable=True),
-        sa.UniqueConstraint("event_key", "distributor_id", "channel",
-                            name="uq_notification_event_recipient_channel"),
+        sa.UniqueConstraint(
+            "event_key", "distributor_id", "channel", name="uq_notification_event_recipient_channel"
+        ),
         sa.CheckConstraint("channel IN ('inbox','email','sms')", name="channel"),
         sa.CheckConstraint("status IN ('pending','sent','failed','skipped')", name="status"),
     )
     op.create_index("ix_notification_inbox", "notification", ["distributor_id", "channel", "id"])
-    op.create_index("ix_notification_pending", "notification", ["id"], postgresql_where=sa.text("status = 'pending'"))
+    op.create_index(
+        "ix_notification_pending", "notification", ["id"], postgresql_where=sa.text("status = 'pending'")
+    )
 
     op.create_table(
         "notification_preference",
         sa.Column("distributor_id", sa.BigInteger(), sa.ForeignKey("distributor.id"), primary_key=True),
         sa.Column("email_enabled", sa.Boolean(), server_default=sa.text("true"), nullable=False),
         sa.Column("sms_enabled", sa.Boolean(), server_default=sa.text("true"), nullable=False),
-        sa.Column("muted_kinds", postgresql.ARRAY(sa.String(64)), server_default=sa.text("'{}'"), nullable=False),
+        sa.Column(
+            "muted_kinds", postgresql.ARRAY(sa.String(64)), server_default=sa.text("'{}'"), nullable=False
+        ),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
     )
 
@@ -118,6 +126,14 @@ def downgrade() -> None:
     op.create_check_constraint("status", "distributor", "status IN ('active','closing','closed')")
     op.drop_constraint(op.f("ck_distributor_locale"), "distributor", type_="check")
     op.drop_index("ix_distributor_email_hash", "distributor")
-    for column in ("closure_requested_at", "closure_note", "closure_reason", "locale", "email_verified_at",
-                   "phone_verified_at", "email_hash", "email_enc"):
+    for column in (
+        "closure_requested_at",
+        "closure_note",
+        "closure_reason",
+        "locale",
+        "email_verified_at",
+        "phone_verified_at",
+        "email_hash",
+        "email_enc",
+    ):
         op.drop_column("distributor", column)

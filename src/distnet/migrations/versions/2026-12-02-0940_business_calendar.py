@@ -40,10 +40,22 @@ def upgrade() -> None:
     # the shipped 2026 table (State Council notice), so a new installation counts the SLA right
     table = json.loads((Path(distnet.calendar.__file__).parent / "data" / "cn-2026.json").read_text())
     op.bulk_insert(
-        sa.table("business_day", sa.column("day", sa.Date()), sa.column("working", sa.Boolean()),
-                 sa.column("name", sa.String()), sa.column("source", sa.String())),
-        [{"day": date.fromisoformat(d["day"]), "working": d["working"], "name": d["name"], "source": table["source"]}
-         for d in table["days"]],
+        sa.table(
+            "business_day",
+            sa.column("day", sa.Date()),
+            sa.column("working", sa.Boolean()),
+            sa.column("name", sa.String()),
+            sa.column("source", sa.String()),
+        ),
+        [
+            {
+                "day": date.fromisoformat(d["day"]),
+                "working": d["working"],
+                "name": d["name"],
+                "source": table["source"],
+            }
+            for d in table["days"]
+        ],
     )
 
 

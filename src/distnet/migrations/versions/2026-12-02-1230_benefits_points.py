@@ -74,23 +74,34 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_benefit_catalogue")),
         sa.UniqueConstraint("version", name=op.f("uq_benefit_catalogue_version")),
     )
-    op.create_index("ix_benefit_catalogue_effective", "benefit_catalogue", ["effective_from", "version"], unique=False)
+    op.create_index(
+        "ix_benefit_catalogue_effective", "benefit_catalogue", ["effective_from", "version"], unique=False
+    )
     op.create_table(
         "benefit_tier",
         sa.Column("catalogue_id", sa.BigInteger(), nullable=False),
         sa.Column("rank", sa.String(length=16), nullable=False),
         sa.Column("discount_bps", sa.Integer(), nullable=False),
-        sa.Column("category_discounts", postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'{}'::jsonb"),
-                  nullable=False),
+        sa.Column(
+            "category_discounts",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'{}'::jsonb"),
+            nullable=False,
+        ),
         sa.Column("monthly_points", sa.BigInteger(), nullable=False),
         sa.Column("earn_rate_bps", sa.Integer(), nullable=False),
         sa.Column("referral_points", sa.BigInteger(), nullable=False),
         sa.Column("flags", sa.ARRAY(sa.Text()), server_default="{}", nullable=False),
         sa.CheckConstraint("discount_bps BETWEEN 0 AND 10000", name=op.f("ck_benefit_tier_discount_bps")),
-        sa.CheckConstraint("monthly_points >= 0 AND referral_points >= 0 AND earn_rate_bps >= 0",
-                           name=op.f("ck_benefit_tier_points")),
-        sa.ForeignKeyConstraint(["catalogue_id"], ["benefit_catalogue.id"],
-                                name=op.f("fk_benefit_tier_catalogue_id_benefit_catalogue")),
+        sa.CheckConstraint(
+            "monthly_points >= 0 AND referral_points >= 0 AND earn_rate_bps >= 0",
+            name=op.f("ck_benefit_tier_points"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["catalogue_id"],
+            ["benefit_catalogue.id"],
+            name=op.f("fk_benefit_tier_catalogue_id_benefit_catalogue"),
+        ),
         sa.PrimaryKeyConstraint("catalogue_id", "rank", name=op.f("pk_benefit_tier")),
     )
     op.create_table(
@@ -107,21 +118,45 @@ def upgrade() -> None:
         sa.Column("earned_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expired", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
-        sa.CheckConstraint("source IN ('order','referral','monthly','adjustment')", name=op.f("ck_points_lot_source")),
-        sa.CheckConstraint("amount > 0 AND remaining >= 0 AND remaining <= amount",
-                           name=op.f("ck_points_lot_remaining_bounded")),
-        sa.ForeignKeyConstraint(["distributor_id"], ["distributor.id"],
-                                name=op.f("fk_points_lot_distributor_id_distributor")),
+        sa.CheckConstraint(
+            "source IN ('order','referral','monthly','adjustment')", name=op.f("ck_points_lot_source")
+        ),
+        sa.CheckConstraint(
+            "amount > 0 AND remaining >= 0 AND remaining <= amount",
+            name=op.f("ck_points_lot_remaining_bounded"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["distributor_id"], ["distributor.id"], name=op.f("fk_points_lot_distributor_id_distributor")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_points_lot")),
-        sa.UniqueConstraint("distributor_id", "source", "source_ref",
-                            name=op.f("uq_points_lot_distributor_id_source_source_ref")),
+        sa.UniqueConstraint(
+            "distributor_id",
+            "source",
+            "source_ref",
+            name=op.f("uq_points_lot_distributor_id_source_source_ref"),
+        ),
     )
-    op.create_index("ix_points_lot_due", "points_lot", ["expires_at"], unique=False,
-                    postgresql_where=sa.text("remaining > 0"))
-    op.create_index("ix_points_lot_open", "points_lot", ["distributor_id", "expires_at", "id"], unique=False,
-                    postgresql_where=sa.text("remaining > 0"))
-    op.create_index("ix_points_lot_order", "points_lot", ["order_id"], unique=False,
-                    postgresql_where=sa.text("order_id IS NOT NULL"))
+    op.create_index(
+        "ix_points_lot_due",
+        "points_lot",
+        ["expires_at"],
+        unique=False,
+        postgresql_where=sa.text("remaining > 0"),
+    )
+    op.create_index(
+        "ix_points_lot_open",
+        "points_lot",
+        ["distributor_id", "expires_at", "id"],
+        unique=False,
+        postgresql_where=sa.text("remaining > 0"),
+    )
+    op.create_index(
+        "ix_points_lot_order",
+        "points_lot",
+        ["order_id"],
+        unique=False,
+        postgresql_where=sa.text("order_id IS NOT NULL"),
+    )
     op.create_table(
         "points_spend",
         sa.Column("id", sa.BigInteger(), nullable=False),
@@ -137,20 +172,28 @@ def upgrade() -> None:
         sa.Column("created_by", sa.String(length=200), nullable=True),
         sa.CheckConstraint("kind IN ('redemption','adjustment')", name=op.f("ck_points_spend_kind")),
         sa.CheckConstraint("points > 0", name=op.f("ck_points_spend_points_positive")),
-        sa.ForeignKeyConstraint(["distributor_id"], ["distributor.id"],
-                                name=op.f("fk_points_spend_distributor_id_distributor")),
+        sa.ForeignKeyConstraint(
+            ["distributor_id"], ["distributor.id"], name=op.f("fk_points_spend_distributor_id_distributor")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_points_spend")),
-        sa.UniqueConstraint("distributor_id", "kind", "idempotency_key",
-                            name=op.f("uq_points_spend_distributor_id_kind_idempotency_key")),
+        sa.UniqueConstraint(
+            "distributor_id",
+            "kind",
+            "idempotency_key",
+            name=op.f("uq_points_spend_distributor_id_kind_idempotency_key"),
+        ),
     )
     op.create_table(
         "points_lot_use",
         sa.Column("spend_id", sa.BigInteger(), nullable=False),
         sa.Column("lot_id", sa.BigInteger(), nullable=False),
         sa.Column("points", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(["lot_id"], ["points_lot.id"], name=op.f("fk_points_lot_use_lot_id_points_lot")),
-        sa.ForeignKeyConstraint(["spend_id"], ["points_spend.id"],
-                                name=op.f("fk_points_lot_use_spend_id_points_spend")),
+        sa.ForeignKeyConstraint(
+            ["lot_id"], ["points_lot.id"], name=op.f("fk_points_lot_use_lot_id_points_lot")
+        ),
+        sa.ForeignKeyConstraint(
+            ["spend_id"], ["points_spend.id"], name=op.f("fk_points_lot_use_spend_id_points_spend")
+        ),
         sa.PrimaryKeyConstraint("spend_id", "lot_id", name=op.f("pk_points_lot_use")),
     )
     op.create_table(
@@ -160,10 +203,15 @@ def upgrade() -> None:
         sa.Column("min_own_sales", sa.BigInteger(), server_default=sa.text("0"), nullable=False),
         sa.Column("period_days", sa.SmallInteger(), server_default=sa.text("30"), nullable=False),
         sa.Column("min_rank", sa.String(length=16), nullable=True),
-        sa.CheckConstraint("min_own_sales >= 0 AND period_days BETWEEN 1 AND 3660",
-                           name=op.f("ck_commission_qualification_bounds")),
-        sa.ForeignKeyConstraint(["plan_id"], ["commission_plan.id"],
-                                name=op.f("fk_commission_qualification_plan_id_commission_plan")),
+        sa.CheckConstraint(
+            "min_own_sales >= 0 AND period_days BETWEEN 1 AND 3660",
+            name=op.f("ck_commission_qualification_bounds"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["plan_id"],
+            ["commission_plan.id"],
+            name=op.f("fk_commission_qualification_plan_id_commission_plan"),
+        ),
         sa.PrimaryKeyConstraint("plan_id", "level", name=op.f("pk_commission_qualification")),
     )
     op.create_table(
@@ -183,26 +231,46 @@ def upgrade() -> None:
     op.execute(sql_source("distnet_own_sales", "0110"))
     op.execute(sql_source("ledger_apply_postings", "0110"))
     # the default catalogue, and the points accounts of every member and of the platform
-    op.execute(sa.text("INSERT INTO benefit_catalogue (version, name, effective_from, created_by) "
-                       "VALUES (1, :name, '2000-01-01T00:00:00Z', 'migration 0110')")
-               .bindparams(name="会员权益 (seed 004): 普通 / 银卡 9折 / 金卡 8.5折 / 白金卡 8折"))
+    op.execute(
+        sa.text(
+            "INSERT INTO benefit_catalogue (version, name, effective_from, created_by) "
+            "VALUES (1, :name, '2000-01-01T00:00:00Z', 'migration 0110')"
+        ).bindparams(name="会员权益 (seed 004): 普通 / 银卡 9折 / 金卡 8.5折 / 白金卡 8折")
+    )
     for rank, discount, monthly, earn, referral, flags in DEFAULT_TIERS:
-        op.execute(sa.text(
-            "INSERT INTO benefit_tier (catalogue_id, rank, discount_bps, monthly_points, earn_rate_bps, "
-            "referral_points, flags) SELECT id, :rank, :discount, :monthly, :earn, :referral, CAST(:flags AS text[]) "
-            "FROM benefit_catalogue WHERE version = 1").bindparams(
-                rank=rank, discount=discount, monthly=monthly, earn=earn, referral=referral, flags=flags))
-    op.execute("INSERT INTO ledger_account (distributor_id, kind, currency, balance) "
-               "SELECT d.id, k, 'PTS', 0 FROM distributor d, unnest(ARRAY['points', 'points_owed']) k "
-               "ON CONFLICT DO NOTHING")
-    op.execute("INSERT INTO ledger_account (distributor_id, kind, currency, balance) "
-               "SELECT NULL, k, 'PTS', 0 FROM unnest(ARRAY['points_issued', 'points_redeemed', 'points_expired']) k "
-               "ON CONFLICT DO NOTHING")
+        op.execute(
+            sa.text(
+                "INSERT INTO benefit_tier (catalogue_id, rank, discount_bps, monthly_points, earn_rate_bps, "
+                "referral_points, flags) SELECT id, :rank, :discount, :monthly, :earn, :referral, CAST(:flags AS text[]) "
+                "FROM benefit_catalogue WHERE version = 1"
+            ).bindparams(
+                rank=rank, discount=discount, monthly=monthly, earn=earn, referral=referral, flags=flags
+            )
+        )
+    op.execute(
+        "INSERT INTO ledger_account (distributor_id, kind, currency, balance) "
+        "SELECT d.id, k, 'PTS', 0 FROM distributor d, unnest(ARRAY['points', 'points_owed']) k "
+        "ON CONFLICT DO NOTHING"
+    )
+    op.execute(
+        "INSERT INTO ledger_account (distributor_id, kind, currency, balance) "
+        "SELECT NULL, k, 'PTS', 0 FROM unnest(ARRAY['points_issued', 'points_redeemed', 'points_expired']) k "
+        "ON CONFLICT DO NOTHING"
+    )
 
 
 def downgrade() -> None:
     op.execute(sql_source("ledger_apply_postings", "0011"))
     op.execute("DROP FUNCTION distnet_own_sales(bigint, timestamptz, int)")
-    for table in ("commission_skip", "commission_qualification", "points_lot_use", "points_spend", "points_lot", "benefit_tier", "benefit_catalogue", "rank_ladder"):
+    for table in (
+        "commission_skip",
+        "commission_qualification",
+        "points_lot_use",
+        "points_spend",
+        "points_lot",
+        "benefit_tier",
+        "benefit_catalogue",
+        "rank_ladder",
+    ):
         op.drop_table(table)
     op.drop_column("distributor", "rank_since")
