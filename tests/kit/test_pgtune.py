@@ -89,7 +89,9 @@ def test_recommend(machine: Machine, share: float, expected: dict[str, str]) -> 
     tuning = recommend(machine, share=share)
     assert {name: tuning.settings[name] for name in expected} == expected
     assert set(TUNED) <= set(tuning.settings)
-    assert tuning.settings["checkpoint_timeout"] == "15min" and tuning.settings["wal_compression"] == "on"
+    assert tuning.settings["checkpoint_timeout"] == "15min"
+    # WAL compression costs CPU: only where there are cores to spare
+    assert tuning.settings["wal_compression"] == ("on" if machine.cores > 4 else "off")
 
 
 def test_parse_size_and_probe() -> None:
@@ -136,7 +138,7 @@ def test_embedded_server_is_tuned_at_first_start_and_when_the_machine_changes(
     assert conf.startswith("# distnet tuning for 4096 MB, 2 cores")
     assert _show(url, "shared_buffers") == "512MB"  # a quarter of the half of 4 GB it may use
     assert _show(url, "max_wal_size") == "1GB" and _show(url, "checkpoint_timeout") == "15min"
-    assert _show(url, "random_page_cost") == "1.1" and _show(url, "wal_compression") in {"on", "pglz"}
+    assert _show(url, "random_page_cost") == "1.1" and _show(url, "wal_compression") == "off"  # 2 cores
 
     # the machine grew while the server ran: the file is rewritten and reloaded at once; what
     # needs a restart (shared_buffers) applies at the next start

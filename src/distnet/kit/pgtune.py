@@ -79,7 +79,10 @@ def recommend(machine: Machine, *, share: float = 1.0, max_connections: int = 10
         "min_wal_size": _size(min(wal // 4, 1 * GB)),
         "checkpoint_timeout": "15min",
         "checkpoint_completion_target": "0.9",
-        "wal_compression": "on",
+        # pglz spends CPU on every full-page image: measured on 2 cores it made the 1M-member
+        # load's index rebuilds 33-36 s instead of 12 s (BENCHMARKS.md, Network, third session);
+        # with few cores CPU is the scarce resource, with many the smaller WAL is worth it
+        "wal_compression": "on" if cores > 4 else "off",
         "wal_buffers": "16MB",
         "random_page_cost": "1.1" if machine.ssd else "4",
         "effective_io_concurrency": "200" if machine.ssd else "2",
