@@ -128,7 +128,7 @@ async def test_concurrent_duplicates_create_one_order(client, admin_headers, cha
         async with sessionmaker() as s:
             status, view = await orders.create_order(s, settings, principal, data)
             await s.commit()
-            return status, view["id"]
+            return status, view.id
 
     results = await asyncio.gather(*[submit() for _ in range(12)])
     assert sorted(r[0] for r in results) == [200] * 11 + [201]
@@ -156,11 +156,11 @@ async def test_concurrent_batches_with_overlapping_orders(
     )
     errors = [r for r in results if isinstance(r, BaseException)]
     assert not errors, [repr(e)[:600] for e in errors]
-    created = sum(r["created"] for r in results)
+    created = sum(r.created for r in results)
     async with sessionmaker() as s:
         n = await s.scalar(text("SELECT count(*) FROM orders"))
     assert created == n <= 60
-    assert all(r["error"] == 0 for r in results)
+    assert all(r.error == 0 for r in results)
     await verify_ok(client, admin_headers)
 
 

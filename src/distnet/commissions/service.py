@@ -38,6 +38,7 @@ from distnet.kit.pagination import check_limit, decode_cursor, encode_cursor
 from distnet.models import Commission, CommissionPlan, CommissionQualification, CommissionRate, Hold, Order
 from distnet.models.money import COMMISSION_STATUSES
 from distnet.models.network import RANKS
+from distnet.orders.schemas import Attribution, LevelAttribution, SkippedQualification
 from distnet.settings import Settings
 
 BACKDATE_TOLERANCE = timedelta(minutes=5)
@@ -441,7 +442,7 @@ def _availability(c: Commission, withheld: bool) -> Availability:
     )
 
 
-async def skipped_levels(session: AsyncSession, *, order_id: int, cap: int) -> dict[str, Any]:
+async def skipped_levels(session: AsyncSession, *, order_id: int, cap: int) -> Attribution:
     """Per level of an order: its commission, or why there is none (no row is written for a
     skipped level; this explanation is computed from the plan and the upline)."""
     order = await session.get(Order, order_id)
@@ -489,13 +490,13 @@ async def skipped_levels(session: AsyncSession, *, order_id: int, cap: int) -> d
                 commission_id=None,
                 beneficiary_id=sk.beneficiary_id,
                 note=qualification_note(sk),
-                qualification={
-                    "own_sales": format_amount(sk.own_sales),
-                    "min_own_sales": format_amount(sk.min_own_sales),
-                    "period_days": sk.period_days,
-                    "min_rank": sk.min_rank,
-                    "rank": sk.rank,
-                },
+                qualification=SkippedQualification(
+                    own_sales=format_amount(sk.own_sales),
+                    min_own_sales=format_amount(sk.min_own_sales),
+                    period_days=sk.period_days,
+                    min_rank=sk.min_rank,
+                    rank=sk.rank,
+                ),
             )
         elif level in have:
             entry.update(
@@ -527,8 +528,8 @@ async def skipped_levels(session: AsyncSession, *, order_id: int, cap: int) -> d
             entry.update(commission_id=None, note="the beneficiary's account is closed")
         else:
             entry.update(commission_id=None, note="no commission was attributed at this level")
-        levels.append(entry)
-    return {"plan_version": plan["version"] if plan else None, "levels": levels}
+        levels.append(LevelAttribution(**entry))
+    return Attribution(plan_version=plan["version"] if plan else None, levels=levels)
 
 
 def qualification_note(sk: Any) -> str:

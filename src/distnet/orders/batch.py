@@ -16,36 +16,46 @@ from distnet.kit.errors import DistnetError, IdempotencyConflict, ValidationFail
 from distnet.kit.money import format_amount
 from distnet.orders import repository as repo
 from distnet.orders.ingest import PreparedOrder, accept, order_row, prepare, sell_refusal
-from distnet.orders.schemas import OrderCreate
+from distnet.orders.schemas import (
+    BatchAnswer,
+    BatchProblem,
+    BatchResult,
+    OrderCreate,
+    OrderView,
+    PointsEarned,
+)
 from distnet.orders.views import new_order_view, order_views, points_item
 from distnet.settings import Settings
 
 
-def _problem(exc: DistnetError) -> dict[str, Any]:
+def _refused(i: int, exc: DistnetError) -> BatchResult:
+    """A refused order's result: its problem without ``type`` (``code`` names it); the problem's
+    members that BatchProblem does not name are left out."""
     body = exc.to_problem()
     body.pop("type", None)
-    return body
+    return BatchResult(
+        index=i, status="error", status_code=exc.status, error=msgspec.convert(body, BatchProblem)
+    )
 
 
 async def create_batch(
     session: AsyncSession, settings: Settings, principal: Principal, raw_orders: list[Any]
-) -> dict[str, Any]:
+) -> BatchAnswer:
     """Up to 1,000 orders: each is validated on its own and answered in its result, in input
     order: ``created`` (201), ``replayed`` (200) or ``error`` with its problem. Accepted orders
     are attributed in one statement; their postings form one ledger transaction, aggregated per
     (beneficiary, account) (commission_id null on those postings)."""
     now = datetime.now(UTC)
-    results: list[dict[str, Any] | None] = [None] * len(raw_orders)
+    results: list[BatchResult | None] = [None] * len(raw_orders)
     prepared: list[tuple[int, PreparedOrder]] = []
     for i, raw in enumerate(raw_orders):
         try:
             data = msgspec.convert(raw, OrderCreate, strict=True)
             prepared.append((i, prepare(data, settings, now)))
         except msgspec.ValidationError as exc:
-            err = ValidationFailed(str(exc), field=_field_of(str(exc)))
-            results[i] = {"index": i, "status": "error", "status_code": 422, "error": _problem(err)}
+            results[i] = _refused(i, ValidationFailed(str(exc), field=_field_of(str(exc))))
         except DistnetError as exc:
-            results[i] = {"index": i, "status": "error", "status_code": exc.status, "error": _problem(exc)}
+            results[i] = _refused(i, exc)
     found = await repo.cards_for_sale(session, [p.card_number for _, p in prepared])
     existing = await repo.existing_orders(session, list({p.key for _, p in prepared}))
     to_insert: list[tuple[int, PreparedOrder]] = []
@@ -59,12 +69,7 @@ async def create_batch(
         else:
             refusal = sell_refusal(card_info[0], card_info[1], card_info[2], now)
         if refusal is not None:
-            results[i] = {
-                "index": i,
-                "status": "error",
-                "status_code": refusal.status,
-                "error": _problem(refusal),
-            }
+            results[i] = _refused(i, refusal)
         elif p.key not in existing:
             to_insert.append((i, p))
     # one AES pass for the batch's buyer references (a Fernet call each was ~10% of a batch)
@@ -93,23 +98,29 @@ async def create_batch(
     commissions: dict[int, list[dict[str, Any]]] = {}
     for c in summary["rows"]:
         commissions.setdefault(c["order_id"], []).append(c)
-    earned: dict[int, list[dict[str, Any]]] = {}
+    earned: dict[int, list[PointsEarned]] = {}
     for lot in summary.get("points", []):
         earned.setdefault(lot["order_id"], []).append(points_item(lot))
     # what each key holds now: the row this batch inserted (the first of its key in the batch; a
     # sorted insert keeps input order among equal keys), else what another transaction or an
     # earlier request stored, read once for those keys only
     stored: dict[tuple[str, str], tuple[int, bytes]] = {}
-    new_views: dict[int, dict[str, Any]] = {}
+    new_views: dict[int, OrderView] = {}
     for (_, p), row in zip(to_insert, rows, strict=True):
         if p.key in new_ids and p.key not in stored:
             order_id, created_at = new_ids[p.key]
             stored[p.key] = (order_id, p.body_hash)
+            # a batch's answers carry no refunds (order_views(with_refunds=False))
             view = new_order_view(
-                order_id, created_at, row, p.card_number, commissions.get(order_id, []), p.buyer_ref
+                order_id,
+                created_at,
+                row,
+                p.card_number,
+                commissions.get(order_id, []),
+                p.buyer_ref,
+                with_refunds=False,
             )
-            view.pop("refunds")  # a batch's answers carry no refunds (order_views(with_refunds=False))
-            view["points_earned"] = earned.get(order_id, [])
+            view.points_earned = earned.get(order_id, [])
             new_views[order_id] = view
     stored.update(existing)  # stored before this batch: their keys and bodies do not change
     claimed: set[tuple[str, str]] = set()
@@ -118,36 +129,42 @@ async def create_batch(
     if others:
         stored.update(await repo.existing_orders(session, list(others)))
     ids_for_view: list[int] = []
+    answered: list[tuple[int, str, int, int]] = []  # (index, status, status_code, order_id)
     for i, p in prepared:
         if results[i] is not None:
             continue
         order_id, body_hash = stored[p.key]
         if p.key in new_ids and p.key not in claimed and order_id == new_ids[p.key][0]:
             claimed.add(p.key)
-            results[i] = {"index": i, "status": "created", "status_code": 201, "order_id": order_id}
+            answered.append((i, "created", 201, order_id))
         elif body_hash == p.body_hash:
-            results[i] = {"index": i, "status": "replayed", "status_code": 200, "order_id": order_id}
+            answered.append((i, "replayed", 200, order_id))
         else:
             conflict = IdempotencyConflict(
                 f"order {p.source}/{p.external_id} exists with a different body", extra={"order_id": order_id}
             )
-            results[i] = {"index": i, "status": "error", "status_code": 409, "error": _problem(conflict)}
+            results[i] = _refused(i, conflict)
             continue
         if order_id not in new_views:
             ids_for_view.append(order_id)
     views = {
         **{
-            v["id"]: v
+            v.id: v
             for v in await order_views(session, ids_for_view, with_refunds=False, secret=settings.secret_key)
         },
         **new_views,
     }
-    for r in results:
-        assert r is not None
-        if "order_id" in r:
-            r["order"] = views[r.pop("order_id")]
-    counts = {s: sum(1 for r in results if r and r["status"] == s) for s in ("created", "replayed", "error")}
-    return {"items": results, **counts, "commission_amount": format_amount(int(summary["amount"]))}
+    for i, status, status_code, order_id in answered:
+        results[i] = BatchResult(index=i, status=status, status_code=status_code, order=views[order_id])
+    items = [r for r in results if r is not None]
+    assert len(items) == len(results)
+    return BatchAnswer(
+        items=items,
+        created=sum(1 for r in items if r.status == "created"),
+        replayed=sum(1 for r in items if r.status == "replayed"),
+        error=sum(1 for r in items if r.status == "error"),
+        commission_amount=format_amount(int(summary["amount"])),
+    )
 
 
 def _field_of(message: str) -> str:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.benefits import service as benefits
@@ -27,7 +26,7 @@ from distnet.models import Card, Hold
 from distnet.models.network import VIOLATION_REASONS
 from distnet.orders import repository as repo
 from distnet.orders.errors import CardFrozen, CardSuspended, MaintenanceInProgress, SellerClosed
-from distnet.orders.schemas import OrderCreate
+from distnet.orders.schemas import OrderCreate, OrderView, RankChange
 from distnet.orders.views import new_order_view, order_views, points_item
 from distnet.points import service as points
 from distnet.ranks import service as ranks
@@ -238,7 +237,7 @@ async def accept(
 
 async def create_order(
     session: AsyncSession, settings: Settings, principal: Principal, data: OrderCreate
-) -> tuple[int, dict[str, Any]]:
+) -> tuple[int, OrderView]:
     """One order in four round trips: one lookup (card, seller, hold flag, replay, readiness), one
     statement that inserts the order and writes its commissions, ledger transaction, sales credit
     and event, the rank check, and commit. The 201 body is built from the rows just written."""
@@ -315,21 +314,17 @@ async def create_order(
     return 200, (await order_views(session, [order_id], secret=settings.secret_key))[0]
 
 
-async def _with_benefits(
-    session: AsyncSession, view: dict[str, Any], result: dict[str, Any]
-) -> dict[str, Any]:
+async def _with_benefits(session: AsyncSession, view: OrderView, result: dict[str, Any]) -> OrderView:
     """The points the order earned (as GET shows them); and when the order changed ranks, only
     in this first answer: the changes and, when the seller's rank moved, the seller's benefits as
     they are now, in this same transaction (seed 000: no delay)."""
-    view["points_earned"] = [points_item(p) for p in result.get("points", [])]
+    view.points_earned = [points_item(p) for p in result.get("points", [])]
     changes = result.get("rank_changes", [])
     if changes:
-        view["rank_changes"] = [
-            {"distributor_id": c["id"], "from": c["old_rank"], "to": c["new_rank"]} for c in changes
+        view.rank_changes = [
+            RankChange(distributor_id=c["id"], from_=c["old_rank"], to=c["new_rank"]) for c in changes
         ]
-        seller = view["seller_id"]
+        seller = view.seller_id
         if any(c["id"] == seller for c in changes):
-            view["seller_benefits"] = msgspec.to_builtins(
-                await benefits.my_benefits(session, distributor_id=seller)
-            )
+            view.seller_benefits = await benefits.my_benefits(session, distributor_id=seller)
     return view

@@ -16,7 +16,7 @@ from distnet.ledger.service import Posting, ensure_accounts, ensure_platform_acc
 from distnet.models import Order, Refund
 from distnet.orders import repository as repo
 from distnet.orders.errors import OrderFullyRefunded, OrderNotFound, RefundExceedsRemaining
-from distnet.orders.schemas import RefundCreate
+from distnet.orders.schemas import RefundCreate, RefundView
 from distnet.orders.views import order_views, visible_order
 from distnet.points import service as points
 from distnet.ranks import service as ranks
@@ -25,7 +25,7 @@ from distnet.settings import Settings
 
 async def refund(
     session: AsyncSession, settings: Settings, principal: Principal, order_id: int, data: RefundCreate
-) -> tuple[int, dict[str, Any]]:
+) -> tuple[int, RefundView]:
     amount = parse_amount(data.amount, field="amount")
     order = await visible_order(session, principal, order_id, lock=True)
     if not principal.has(Role.admin) and principal.distributor_id != order.seller_id:
@@ -144,13 +144,13 @@ async def reverse_commissions(
     return debts
 
 
-async def _refund_view(session: AsyncSession, settings: Settings, r: Refund) -> dict[str, Any]:
+async def _refund_view(session: AsyncSession, settings: Settings, r: Refund) -> RefundView:
     view = (await order_views(session, [r.order_id], secret=settings.secret_key))[0]
-    return {
-        "id": r.id,
-        "order_id": r.order_id,
-        "external_id": r.external_id,
-        "amount": format_amount(r.amount),
-        "created_at": r.created_at,
-        "order": view,
-    }
+    return RefundView(
+        id=r.id,
+        order_id=r.order_id,
+        external_id=r.external_id,
+        amount=format_amount(r.amount),
+        created_at=r.created_at,
+        order=view,
+    )

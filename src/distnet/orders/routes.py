@@ -3,7 +3,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-import msgspec
 from litestar import Controller, Response, get, post
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import Example
@@ -93,7 +92,7 @@ class OrderController(Controller):
         self, session: AsyncSession, settings: Settings, principal: Principal, data: NewOrder
     ) -> Response[OrderView]:
         status, body = await service.create_order(session, settings, principal, data)
-        return Response(msgspec.convert(body, OrderView), status_code=status)
+        return Response(body, status_code=status)
 
     @post(
         "/batch",
@@ -104,9 +103,7 @@ class OrderController(Controller):
     async def batch(
         self, session: AsyncSession, settings: Settings, principal: Principal, data: OrderBatch
     ) -> BatchAnswer:
-        return msgspec.convert(
-            await service.create_batch(session, settings, principal, data.orders), BatchAnswer
-        )
+        return await service.create_batch(session, settings, principal, data.orders)
 
     @get(
         "/{order_id:int}",
@@ -116,7 +113,7 @@ class OrderController(Controller):
     async def get_order(
         self, session: AsyncSession, settings: Settings, principal: Principal, order_id: OrderId
     ) -> OrderDetail:
-        return msgspec.convert(await service.get_order(session, settings, principal, order_id), OrderDetail)
+        return await service.get_order(session, settings, principal, order_id)
 
     @post(
         "/{order_id:int}/refunds",
@@ -143,7 +140,7 @@ class OrderController(Controller):
         data: NewRefund,
     ) -> Response[RefundView]:
         status, body = await service.refund(session, settings, principal, order_id, data)
-        return Response(msgspec.convert(body, RefundView), status_code=status)
+        return Response(body, status_code=status)
 
 
 DistributorId = Annotated[int, Parameter(ge=1, le=2**62)]

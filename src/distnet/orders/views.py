@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.commissions.service import skipped_levels
@@ -20,7 +21,12 @@ from distnet.network.service import visible_distributor
 from distnet.orders import repository as repo
 from distnet.orders.errors import OrderNotFound
 from distnet.orders.schemas import (
+    CommissionLine,
+    OrderDetail,
+    OrderView,
     PersonRef,
+    PointsEarned,
+    RefundLine,
     SellerOrder,
     SellerOrderCommission,
     SellerOrderPage,
@@ -48,26 +54,26 @@ def order_status(amount: int, refunded: int) -> str:
     return "refunded" if refunded >= amount else "partially_refunded"
 
 
-def commission_view(c: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": c["id"],
-        "level": c["level"],
-        "beneficiary_id": c["beneficiary_id"],
-        "rate_bps": c["rate_bps"],
-        "rank_used": c["rank_used"],
-        "plan_version": c["plan_version"],
-        "base": format_amount(c["base"]),
-        "amount": format_amount(c["amount"]),
-        "reversed": format_amount(c["reversed"]),
-        "net_amount": format_amount(c["amount"] - c["reversed"]),
-        "status": c["status"],
-        "hold_until": c["hold_until"],
-        "withheld_hold_id": c["withheld_hold_id"],
-    }
+def commission_view(c: Any) -> CommissionLine:
+    return CommissionLine(
+        id=c["id"],
+        level=c["level"],
+        beneficiary_id=c["beneficiary_id"],
+        rate_bps=c["rate_bps"],
+        rank_used=c["rank_used"],
+        plan_version=c["plan_version"],
+        base=format_amount(c["base"]),
+        amount=format_amount(c["amount"]),
+        reversed=format_amount(c["reversed"]),
+        net_amount=format_amount(c["amount"] - c["reversed"]),
+        status=c["status"],
+        hold_until=c["hold_until"],
+        withheld_hold_id=c["withheld_hold_id"],
+    )
 
 
-def points_item(lot: Any) -> dict[str, Any]:
-    return {"distributor_id": lot["distributor_id"], "source": lot["source"], "points": lot["points"]}
+def points_item(lot: Any) -> PointsEarned:
+    return PointsEarned(distributor_id=lot["distributor_id"], source=lot["source"], points=lot["points"])
 
 
 def new_order_view(
@@ -77,28 +83,30 @@ def new_order_view(
     card_number: str,
     commissions: list[dict[str, Any]],
     buyer_ref: str | None,
-) -> dict[str, Any]:
+    *,
+    with_refunds: bool = True,
+) -> OrderView:
     """The view of an order just written (what order_views would read back)."""
     amount = row["amount"]
-    return {
-        "id": order_id,
-        "source": row["source"],
-        "external_id": row["external_id"],
-        "status": "completed",
-        "card_number": card_number,
-        "seller_id": row["seller_id"],
-        "amount": format_amount(amount),
-        "currency": row["currency"],
-        "category": row["category"],
-        "channel": row["channel"],
-        "placed_at": row["placed_at"],
-        "created_at": created_at,
-        "refunded_amount": format_amount(0),
-        "remaining_amount": format_amount(amount),
-        "buyer_ref": buyer_ref if row["buyer_ref_enc"] else None,
-        "commissions": [commission_view(c) for c in commissions],
-        "refunds": [],
-    }
+    return OrderView(
+        id=order_id,
+        source=row["source"],
+        external_id=row["external_id"],
+        status="completed",
+        card_number=card_number,
+        seller_id=row["seller_id"],
+        amount=format_amount(amount),
+        currency=row["currency"],
+        category=row["category"],
+        channel=row["channel"],
+        placed_at=row["placed_at"],
+        created_at=created_at,
+        refunded_amount=format_amount(0),
+        remaining_amount=format_amount(amount),
+        buyer_ref=buyer_ref if row["buyer_ref_enc"] else None,
+        commissions=[commission_view(c) for c in commissions],
+        refunds=[] if with_refunds else msgspec.UNSET,
+    )
 
 
 async def order_views(
@@ -108,7 +116,7 @@ async def order_views(
     secret: bytes,
     with_refunds: bool = True,
     explain: bool = False,
-) -> list[dict[str, Any]]:
+) -> list[OrderView]:
     if not order_ids:
         return []
     orders = await repo.orders_by_id(session, order_ids)
@@ -121,42 +129,42 @@ async def order_views(
     )
     commissions = await repo.commissions_of(session, order_ids)
     earned = await repo.points_of(session, order_ids)
-    refunds: dict[int, list[dict[str, Any]]] = {}
+    refunds: dict[int, list[RefundLine]] = {}
     if with_refunds and order_ids:
         for r in await repo.refunds_of(session, order_ids):
             refunds.setdefault(r.order_id, []).append(
-                {
-                    "id": r.id,
-                    "external_id": r.external_id,
-                    "amount": format_amount(r.amount),
-                    "created_at": r.created_at,
-                }
+                RefundLine(
+                    id=r.id,
+                    external_id=r.external_id,
+                    amount=format_amount(r.amount),
+                    created_at=r.created_at,
+                )
             )
     views = []
     for oid in order_ids:
         o = orders[oid]
-        view = {
-            "id": o["id"],
-            "source": o["source"],
-            "external_id": o["external_id"],
-            "status": order_status(o["amount"], o["refunded_amount"]),
-            "card_number": o["card_number"],
-            "seller_id": o["seller_id"],
-            "amount": format_amount(o["amount"]),
-            "currency": o["currency"],
-            "category": o["category"],
-            "channel": o["channel"],
-            "placed_at": o["placed_at"],
-            "created_at": o["created_at"],
-            "refunded_amount": format_amount(o["refunded_amount"]),
-            "remaining_amount": format_amount(o["amount"] - o["refunded_amount"]),
-            "buyer_ref": buyer_refs[oid],
-            "commissions": [commission_view(c) for c in commissions.get(oid, [])],
-            "points_earned": [points_item(p) for p in earned.get(oid, [])],
-        }
-        if with_refunds:
-            view["refunds"] = refunds.get(oid, [])
-        views.append(view)
+        views.append(
+            OrderView(
+                id=o["id"],
+                source=o["source"],
+                external_id=o["external_id"],
+                status=order_status(o["amount"], o["refunded_amount"]),
+                card_number=o["card_number"],
+                seller_id=o["seller_id"],
+                amount=format_amount(o["amount"]),
+                currency=o["currency"],
+                category=o["category"],
+                channel=o["channel"],
+                placed_at=o["placed_at"],
+                created_at=o["created_at"],
+                refunded_amount=format_amount(o["refunded_amount"]),
+                remaining_amount=format_amount(o["amount"] - o["refunded_amount"]),
+                buyer_ref=buyer_refs[oid],
+                commissions=[commission_view(c) for c in commissions.get(oid, [])],
+                refunds=refunds.get(oid, []) if with_refunds else msgspec.UNSET,
+                points_earned=[points_item(p) for p in earned.get(oid, [])],
+            )
+        )
     return views
 
 
@@ -171,14 +179,12 @@ async def visible_order(
 
 async def get_order(
     session: AsyncSession, settings: Settings, principal: Principal, order_id: int
-) -> dict[str, Any]:
+) -> OrderDetail:
     await visible_order(session, principal, order_id)
     view = (await order_views(session, [order_id], secret=settings.secret_key))[0]
     # why each level has (or has no) commission: skipped levels have no row and are explained here
-    view["attribution"] = await skipped_levels(
-        session, order_id=order_id, cap=settings.business.max_levels_cap
-    )
-    return view
+    attribution = await skipped_levels(session, order_id=order_id, cap=settings.business.max_levels_cap)
+    return OrderDetail(**msgspec.structs.asdict(view), attribution=attribution)
 
 
 # -- a seller's own orders (GET /me/orders, /distributors/{id}/orders) ----------------------
