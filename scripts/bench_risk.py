@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import psycopg
 from scipy.sparse import coo_matrix
@@ -148,7 +149,7 @@ async def scan_and_checks(url: str, samples: int) -> dict:
                 await check_order(session, int(oid), rules=rules)
                 timings.append(time.perf_counter() - t0)
             await session.rollback()
-        return {"seconds": seconds, "scan": result, "timings": timings}
+        return {"seconds": seconds, "scan": msgspec.to_builtins(result), "timings": timings}
     finally:
         await engine.dispose()
 

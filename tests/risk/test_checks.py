@@ -68,7 +68,7 @@ async def test_cycle_through_the_seller_and_same_case_as_a_scan(net):
     assert case.subject_key == "cycle:" + ">".join(map(str, case.evidence["cycle"]))
     from distnet.risk.scan import run_scan
 
-    assert (await run_scan(net.session, only=["circular_orders"]))["cases_opened"] == 0  # same subject
+    assert (await run_scan(net.session, only=["circular_orders"])).cases_opened == 0  # same subject
 
 
 async def test_near_miss_chain_is_no_cycle(net):

@@ -250,7 +250,7 @@ async def test_unpaid_balance_holds_and_lifts_itself(net):
     await _debt(net, young, 6000, 6)  # near miss: inside the grace period
     await _debt(net, small, 4000, 30)  # near miss: below min_owed
     result = await run_scan(net.session, only=["unpaid_balance"])
-    assert result["holds_placed"] == 1
+    assert result.holds_placed == 1
     assert [h.reason for h in await net.active_holds(old)] == ["unpaid_balance"]
     assert await net.active_holds(young) == [] and await net.active_holds(small) == []
     # repaid: the next scan lifts it (cleared) and places nothing new
@@ -260,7 +260,7 @@ async def test_unpaid_balance_holds_and_lifts_itself(net):
         postings=[Posting("owed", 6000, old.id), Posting("repayment_clearing", -6000)],
     )
     result = await run_scan(net.session, only=["unpaid_balance"])
-    assert result["stats"]["debt_holds_lifted"] == 1 and result["holds_placed"] == 0
+    assert result.stats.debt_holds_lifted == 1 and result.holds_placed == 0
     assert await net.active_holds(old) == []
     outcome = await net.session.scalar(
         text("SELECT outcome FROM hold WHERE distributor_id = :d"), {"d": old.id}
@@ -282,16 +282,16 @@ async def _velocity_cards(net, n: int):
 async def test_modes_shadow_review_enforce(net):
     (d,) = await _velocity_cards(net, 1)
     await net.set_mode("order_velocity", "shadow", max_orders=2)
-    assert (await run_scan(net.session, only=["order_velocity"]))["cases_opened"] == 1
+    assert (await run_scan(net.session, only=["order_velocity"])).cases_opened == 1
     case = (await net.session.execute(text("SELECT status, action, rule_version FROM risk_case"))).one()
     assert (case.status, case.action, case.rule_version) == ("recorded", "recorded", 2)
     assert await net.active_holds(d) == []
     await net.set_mode("order_velocity", "off")
     await net.session.execute(text("DELETE FROM risk_case"))
-    assert "order_velocity" not in (await run_scan(net.session))["stats"]["rules"]
+    assert "order_velocity" not in (await run_scan(net.session)).stats.rules
     await net.set_mode("order_velocity", "enforce")
     result = await run_scan(net.session, only=["order_velocity"])
-    assert (result["cases_opened"], result["holds_placed"]) == (1, 1)
+    assert (result.cases_opened, result.holds_placed) == (1, 1)
     hold = (
         await net.session.execute(
             text("SELECT reason, rule_name, rule_version, risk_case_id, evidence FROM hold")
@@ -306,26 +306,26 @@ async def test_repeated_scans_never_duplicate_and_cleared_is_not_raised_again(ne
     await net.set_mode("order_velocity", "enforce", max_orders=2)
     first = await run_scan(net.session, only=["order_velocity"])
     again = await run_scan(net.session, only=["order_velocity"])
-    assert (first["cases_opened"], first["holds_placed"]) == (1, 1)
-    assert (again["cases_opened"], again["holds_placed"]) == (0, 0)
+    assert (first.cases_opened, first.holds_placed) == (1, 1)
+    assert (again.cases_opened, again.holds_placed) == (0, 0)
     hold_id = (await net.active_holds(d))[0].id
     await holds.lift_hold(
         net.session, SYSTEM, hold_id, outcome="cleared", note="legit flash sale", forfeit_after_days=14
     )
     after = await run_scan(net.session, only=["order_velocity"])
-    assert (after["cases_opened"], after["holds_placed"]) == (0, 0)
+    assert (after.cases_opened, after.holds_placed) == (0, 0)
     assert await net.active_holds(d) == []
     # new evidence (another burst of orders) is a new finding
     for i in range(3):
         await net.order(d, placed_at=NOW - timedelta(minutes=2 - i * 0.1))
-    assert (await run_scan(net.session, only=["order_velocity"]))["holds_placed"] == 1
+    assert (await run_scan(net.session, only=["order_velocity"])).holds_placed == 1
 
 
 async def test_circuit_breaker_sends_the_rest_to_review(net):
     await _velocity_cards(net, 3)
     await net.set_mode("order_velocity", "enforce", max_orders=2, max_holds_per_hour=2)
     result = await run_scan(net.session, only=["order_velocity"])
-    assert (result["cases_opened"], result["holds_placed"]) == (3, 2)
+    assert (result.cases_opened, result.holds_placed) == (3, 2)
     actions = (await net.session.execute(text("SELECT action, status FROM risk_case ORDER BY id"))).all()
     assert sorted(a.action for a in actions) == ["hold", "hold", "review_breaker"]
     assert [a.status for a in actions if a.action == "review_breaker"] == ["open"]
@@ -345,7 +345,7 @@ async def test_scan_shares_buyer_matches_and_matches_the_detectors_alone(net):
     work_mem = await net.session.scalar(text("SHOW work_mem"))
     info = dict(net.session.info)
     result = await run_scan(net.session, only=["self_purchase", "circular_orders"])
-    assert {r: s["findings"] for r, s in result["stats"]["rules"].items()} == {
+    assert {r: s.findings for r, s in result.stats.rules.items()} == {
         "self_purchase": 1,
         "circular_orders": 1,
     }
@@ -384,9 +384,7 @@ async def test_scan_shares_the_window_counts_and_matches_the_detectors_alone(net
     assert all(alone.values()), alone
     assert any(k.startswith(f"card:{old.card_id}:") for k in alone["buyer_concentration"])
     result = await run_scan(net.session, only=list(rules))
-    assert {r: s["findings"] for r, s in result["stats"]["rules"].items()} == {
-        r: len(k) for r, k in alone.items()
-    }
+    assert {r: s.findings for r, s in result.stats.rules.items()} == {r: len(k) for r, k in alone.items()}
     keys = (await net.session.execute(text("SELECT rule, subject_key FROM risk_case"))).all()
     assert {(k.rule, k.subject_key) for k in keys} == {(r, k) for r, ks in alone.items() for k in ks}
     # the same detectors given one ScanContext: one window pass per distinct window, kept there

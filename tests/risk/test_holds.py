@@ -35,7 +35,7 @@ async def _three_holds(net, d):
     maint = await net.session.scalar(
         text("SELECT id FROM hold WHERE maintenance_window_id = :w"), {"w": w.id}
     )
-    manual = (await holds.place_manual_hold(net.session, SYSTEM, d.card, reason="manual", note="check"))["id"]
+    manual = (await holds.place_manual_hold(net.session, SYSTEM, d.card, reason="manual", note="check")).id
     unpaid = await holds.place_hold(
         net.session,
         SYSTEM,
@@ -86,7 +86,7 @@ async def test_repeated_placement_is_one_hold(net):
 
 async def test_cleared_releases_withheld_to_pending_in_the_ledger(net):
     d = await net.add()
-    hold_id = (await holds.place_manual_hold(net.session, SYSTEM, d.card, reason="manual", note=None))["id"]
+    hold_id = (await holds.place_manual_hold(net.session, SYSTEM, d.card, reason="manual", note=None)).id
     c1 = await net.commission(d, 1234, hold_id=hold_id)
     c2 = await net.commission(d, 66, hold_id=hold_id)
     assert (await net.balances(d))["withheld"] == 1300
@@ -112,10 +112,10 @@ async def test_cleared_releases_withheld_to_pending_in_the_ledger(net):
 
 async def test_cleared_hands_money_to_another_active_violation_hold(net):
     d = await net.add()
-    first = (await holds.place_manual_hold(net.session, SYSTEM, d.card, reason="manual", note=None))["id"]
-    second = (await holds.place_manual_hold(net.session, SYSTEM, d.card, reason="order_brushing", note=None))[
-        "id"
-    ]
+    first = (await holds.place_manual_hold(net.session, SYSTEM, d.card, reason="manual", note=None)).id
+    second = (
+        await holds.place_manual_hold(net.session, SYSTEM, d.card, reason="order_brushing", note=None)
+    ).id
     cid = await net.commission(d, 500, hold_id=first)
     await holds.lift_hold(net.session, SYSTEM, first, outcome="cleared", note=None, forfeit_after_days=14)
     row = (
@@ -131,12 +131,12 @@ async def test_cleared_hands_money_to_another_active_violation_hold(net):
 
 async def test_confirmed_forfeits_only_after_the_appeal_window(net):
     d = await net.add()
-    hold_id = (await holds.place_manual_hold(net.session, SYSTEM, d.card, reason="manual", note=None))["id"]
+    hold_id = (await holds.place_manual_hold(net.session, SYSTEM, d.card, reason="manual", note=None)).id
     await net.commission(d, 800, hold_id=hold_id)
     view = await holds.lift_hold(
         net.session, SYSTEM, hold_id, outcome="confirmed", note="fraud", forfeit_after_days=14
     )
-    assert view["status"] == "lifted" and view["outcome"] == "confirmed"
+    assert view.status == "lifted" and view.outcome == "confirmed"
     assert await holds.forfeit_due(net.session, now=NOW + timedelta(days=13)) == 0
     assert (await net.balances(d))["withheld"] == 800
     assert await holds.forfeit_due(net.session, now=NOW + timedelta(days=15)) == 1
@@ -154,7 +154,7 @@ async def test_confirmed_forfeits_only_after_the_appeal_window(net):
 
 async def test_open_appeal_postpones_forfeiture(net):
     d = await net.add()
-    hold_id = (await holds.place_manual_hold(net.session, SYSTEM, d.card, reason="manual", note=None))["id"]
+    hold_id = (await holds.place_manual_hold(net.session, SYSTEM, d.card, reason="manual", note=None)).id
     await net.commission(d, 300, hold_id=hold_id)
     await holds.lift_hold(net.session, SYSTEM, hold_id, outcome="confirmed", note=None, forfeit_after_days=0)
     await net.session.execute(

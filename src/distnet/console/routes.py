@@ -195,8 +195,8 @@ class ReviewController(Controller):
             limit=200,
             cursor=None,
         )
-        items = [a for a in field(queue, "items") if not overdue or field(a, "overdue")]
-        who = await repository.who_by_id(session, [field(a, "distributor_id") for a in items])
+        items = [a for a in queue.items if not overdue or a.overdue]
+        who = await repository.who_by_id(session, [a.distributor_id for a in items])
         ctx: dict[str, Any] = dict(
             title="Appeal queue",
             items=items,
@@ -212,8 +212,8 @@ class ReviewController(Controller):
         self, request: Request, session: AsyncSession, principal: Principal, settings: Settings, appeal_id: Id
     ) -> Template:
         appeal = await appeals.appeal_for_view(session, principal, appeal_id)
-        hold = await holds.get_hold(session, field(appeal, "hold_id"))
-        owner_id = field(appeal, "distributor_id")
+        hold = await holds.get_hold(session, appeal.hold_id)
+        owner_id = appeal.distributor_id
         who = await repository.who_by_id(session, [owner_id, *words.distributor_ids_in(hold.evidence)])
         hold_row = (await repository.search_holds(session, hold_id=hold.id))[0]
         orders, total = await repository.orders_by_id(
@@ -229,7 +229,7 @@ class ReviewController(Controller):
             evidence=words.evidence_rows(hold.evidence, name=words.names(who), when=when_in(settings)),
             orders=orders,
             orders_total=total,
-            mine=principal.is_person(field(appeal, "assignee")),
+            mine=principal.is_person(appeal.assignee or None),
             decisions=DECISIONS,
         )
 
@@ -350,7 +350,7 @@ class ReviewController(Controller):
             note=form.get("note") or None,
             forfeit_after_days=settings.business.forfeit_after_days,
         )
-        return back(f"/console/cards/{field(view, 'card_number')}", request)
+        return back(f"/console/cards/{view.card_number}", request)
 
 
 class CaseController(Controller):
@@ -517,7 +517,7 @@ class RiskAdminController(Controller):
         form = await request.form()
         only = [r for r in form.getall("rules", []) if isinstance(r, str) and r in risk_rules.RULES] or None
         result = await scan.run_scan(session, principal, only=only)
-        return back(f"/console/scans?ran={field(result, 'id')}#scan-{field(result, 'id')}", request)
+        return back(f"/console/scans?ran={result.id}#scan-{result.id}", request)
 
 
 FINANCE_READERS = roles(Role.finance, Role.finance_approver)

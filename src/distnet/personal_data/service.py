@@ -46,7 +46,6 @@ from distnet.personal_data.schemas import (
     PersonalDataExport,
 )
 from distnet.risk.holds import get_hold, hold_view
-from distnet.risk.schemas import HoldView
 from distnet.settings import Settings
 from distnet.verification.service import mask
 
@@ -114,9 +113,7 @@ async def export(
             )
         )
     holds = [
-        msgspec.convert(
-            await hold_view(session, await get_hold(session, h), full=False, settings=settings), HoldView
-        )
+        await hold_view(session, await get_hold(session, h), full=False, settings=settings)
         for h in await repo.hold_ids(session, d.id)
     ]
     prefs = await repo.notification_preferences(session, d.id)

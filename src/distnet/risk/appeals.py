@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+import msgspec
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from distnet.calendar.service import working_days_after
 from distnet.kit import audit, outbox
 from distnet.kit.auth import SYSTEM, Principal, Role
+from distnet.kit.contract import Page
 from distnet.kit.errors import ValidationFailed
 from distnet.kit.pagination import decode_cursor, encode_cursor
 from distnet.models import Appeal, AppealEvent, Hold
@@ -37,6 +39,7 @@ from distnet.risk.errors import (
     ReviewerConflictOfInterest,
     SeniorReviewerRequired,
 )
+from distnet.risk.schemas import AppealHistoryEntry, AppealHold, AppealSummary, AppealView
 from distnet.settings import BusinessSettings, Settings, get_settings
 
 
@@ -148,7 +151,7 @@ async def submit(
     hold_id: int,
     statement: str,
     evidence: list[Any],
-) -> dict[str, Any]:
+) -> AppealView:
     hold = await holds.get_hold(session, hold_id, lock=True)
     if principal.distributor_id != hold.distributor_id and not principal.has(Role.admin):
         raise holds.HoldNotFound(f"no hold {hold_id}")
@@ -191,7 +194,7 @@ async def submit(
 
 async def reply(
     session: AsyncSession, principal: Principal, appeal_id: int, *, message: str, attachments: list[Any]
-) -> dict[str, Any]:
+) -> AppealView:
     appeal = await _get(session, appeal_id, lock=True)
     if principal.distributor_id != appeal.distributor_id and not principal.has(Role.admin):
         raise AppealNotFound(f"no appeal {appeal_id}")
@@ -241,7 +244,7 @@ def _check_reviewer(principal: Principal, appeal: Appeal, hold: Hold) -> None:
 
 async def claim(
     session: AsyncSession, principal: Principal, business: BusinessSettings, appeal_id: int
-) -> dict[str, Any]:
+) -> AppealView:
     appeal = await _get(session, appeal_id, lock=True)
     hold = await holds.get_hold(session, appeal.hold_id)
     at = now_utc()
@@ -294,7 +297,7 @@ async def decide(
     *,
     decision: str,
     note: str | None,
-) -> dict[str, Any]:
+) -> AppealView:
     if decision not in DECISIONS:
         raise ValidationFailed(f"decision must be one of {', '.join(DECISIONS)}", field="decision")
     action, to = DECISIONS[decision]
@@ -359,60 +362,73 @@ async def release_stale_claims(
 # --------------------------------------------------------------------------- views
 
 
-async def appeal_view(session: AsyncSession, appeal: Appeal, *, full: bool) -> dict[str, Any]:
+async def _appeal_fields(session: AsyncSession, appeal: Appeal, *, full: bool) -> dict[str, Any]:
+    """The fields an appeal's summary and its full view share."""
     hold = await holds.get_hold(session, appeal.hold_id)
-    events = (
-        await session.scalars(
-            select(AppealEvent).where(AppealEvent.appeal_id == appeal.id).order_by(AppealEvent.id)
-        )
-    ).all()
-    view: dict[str, Any] = {
-        "id": appeal.id,
-        "hold_id": appeal.hold_id,
-        "distributor_id": appeal.distributor_id,
-        "status": appeal.status,
-        "submission_no": appeal.submission_no,
-        "statement": appeal.statement,
-        "evidence": appeal.evidence,
-        "due_at": appeal.due_at,
-        "paused": appeal.paused_at is not None,
-        "escalated": appeal.escalated,
-        "created_at": appeal.created_at,
-        "decided_at": appeal.decided_at,
-        "hold": {
-            "reason": hold.reason,
-            "rule": hold.rule_name,
-            "status": holds.hold_status(hold),
-            "outcome": hold.outcome,
-            "started_at": hold.started_at,
-            "evidence_summary": holds.evidence_summary(hold.evidence),
-        },
-        "history": [
-            {
-                "at": e.at,
-                "action": e.action,
-                "from": e.from_status,
-                "to": e.to_status,
-                "note": e.note,
-                "attachments": e.attachments,
-                **({"actor": e.actor} if full else {}),
-            }
-            for e in events
-        ],
-    }
+    extra: dict[str, Any] = {}
     if full:
-        view.update(
+        extra = dict(
             assignee=appeal.assignee,
             claimed_at=appeal.claimed_at,
             decided_by=appeal.decided_by,
             overdue=appeal.paused_at is None and appeal.status in OPEN and appeal.due_at < now_utc(),
         )
-        view["hold"]["evidence"] = hold.evidence
-        view["hold"]["placed_by"] = hold.placed_by
-    return view
+    return dict(
+        id=appeal.id,
+        hold_id=appeal.hold_id,
+        distributor_id=appeal.distributor_id,
+        status=appeal.status,
+        submission_no=appeal.submission_no,
+        statement=appeal.statement,
+        evidence=appeal.evidence,
+        due_at=appeal.due_at,
+        paused=appeal.paused_at is not None,
+        escalated=appeal.escalated,
+        created_at=appeal.created_at,
+        decided_at=appeal.decided_at,
+        hold=AppealHold(
+            reason=hold.reason,
+            rule=hold.rule_name,
+            status=holds.hold_status(hold),
+            outcome=hold.outcome,
+            started_at=hold.started_at,
+            evidence_summary=holds.evidence_summary(hold.evidence),
+            evidence=hold.evidence if full else msgspec.UNSET,
+            placed_by=hold.placed_by if full else msgspec.UNSET,
+        ),
+        **extra,
+    )
 
 
-async def appeal_for_view(session: AsyncSession, principal: Principal, appeal_id: int) -> dict[str, Any]:
+async def appeal_summary(session: AsyncSession, appeal: Appeal, *, full: bool) -> AppealSummary:
+    """An appeal without its history (the reviewers' queue)."""
+    return AppealSummary(**await _appeal_fields(session, appeal, full=full))
+
+
+async def appeal_view(session: AsyncSession, appeal: Appeal, *, full: bool) -> AppealView:
+    """An appeal with its history; ``full``: as reviewers see it (actors, assignee, the hold's evidence)."""
+    fields = await _appeal_fields(session, appeal, full=full)
+    events = (
+        await session.scalars(
+            select(AppealEvent).where(AppealEvent.appeal_id == appeal.id).order_by(AppealEvent.id)
+        )
+    ).all()
+    history = [
+        AppealHistoryEntry(
+            at=e.at,
+            action=e.action,
+            from_=e.from_status,
+            to=e.to_status,
+            note=e.note,
+            attachments=e.attachments,
+            actor=e.actor if full else msgspec.UNSET,
+        )
+        for e in events
+    ]
+    return AppealView(**fields, history=history)
+
+
+async def appeal_for_view(session: AsyncSession, principal: Principal, appeal_id: int) -> AppealView:
     appeal = await _get(session, appeal_id)
     staff = principal.has(Role.risk_reviewer, Role.risk_admin)
     if not staff and principal.distributor_id != appeal.distributor_id:
@@ -429,7 +445,7 @@ async def queue(
     assignee: str | None,
     limit: int,
     cursor: str | None,
-) -> dict[str, Any]:
+) -> Page[AppealSummary]:
     if status is not None and status not in AppealStatus.__members__:
         raise ValidationFailed(f"status must be one of {', '.join(AppealStatus)}", field="status")
     after = decode_cursor(cursor, 2)
@@ -448,15 +464,10 @@ async def queue(
     rows = list(await session.scalars(stmt.order_by(Appeal.due_at, Appeal.id).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
-    items = []
-    for a in rows:
-        v = await appeal_view(session, a, full=True)
-        v.pop("history")
-        items.append(v)
-    return {
-        "items": items,
-        "next_cursor": encode_cursor(rows[-1].due_at.isoformat(), rows[-1].id) if more else None,
-    }
+    return Page(
+        items=[await appeal_summary(session, a, full=True) for a in rows],
+        next_cursor=encode_cursor(rows[-1].due_at.isoformat(), rows[-1].id) if more else None,
+    )
 
 
 async def open_appeal_count(session: AsyncSession) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
+import msgspec
 import typer
 
 risk_app = typer.Typer(help="risk: detectors, holds, appeals", no_args_is_help=True)
@@ -40,7 +41,7 @@ def scan_command(
             return await run_scan(session, Principal(None, "cli"), only=rule or None, progress=progress)
 
     result = run_in_session(main)
-    typer.echo(json.dumps(result, default=str))
+    typer.echo(json.dumps(msgspec.to_builtins(result)))
 
 
 def register(app: typer.Typer) -> None:

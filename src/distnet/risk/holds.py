@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,6 +34,14 @@ from distnet.models import Appeal, Card, Hold
 from distnet.models.network import VIOLATION_REASONS
 from distnet.risk import repository as repo
 from distnet.risk.errors import HoldAlreadyLifted, HoldNotFound
+from distnet.risk.schemas import (
+    AppealCount,
+    HoldSource,
+    HoldView,
+    OrderBehindHold,
+    OrdersBehindHold,
+    WithheldMoney,
+)
 from distnet.settings import Settings, get_settings
 
 MANUAL_REASONS = ("manual", "fake_promotion", "order_brushing", "unpaid_balance")
@@ -154,7 +163,7 @@ def _json(value: Any) -> str:
 
 async def place_manual_hold(
     session: AsyncSession, principal: Principal, card_number: str, *, reason: str, note: str | None
-) -> dict[str, Any]:
+) -> HoldView:
     if reason not in MANUAL_REASONS:
         raise ValidationFailed(
             f"reason must be one of {', '.join(MANUAL_REASONS)} "
@@ -227,46 +236,47 @@ def evidence_summary(evidence: dict[str, Any]) -> dict[str, Any]:
 
 async def hold_view(
     session: AsyncSession, hold: Hold, *, full: bool, settings: Settings | None = None
-) -> dict[str, Any]:
+) -> HoldView:
     """The hold as its owner (``full=False``) or staff see it. With ``settings``, also what it rests on
     (risk.evidence): the owner's own orders the rule counted, the rule and its parameters in words,
     and whether an appeal is still possible and why not."""
     card_number = await session.scalar(select(Card.number).where(Card.id == hold.card_id))
     withheld = (await session.execute(repo.WITHHELD_BY_HOLD, {"h": hold.id})).one()
 
-    view = {
-        "id": hold.id,
-        "card_number": card_number,
-        "distributor_id": hold.distributor_id,
-        "reason": hold.reason,
-        "status": hold_status(hold),
-        "outcome": hold.outcome,
-        "started_at": hold.started_at,
-        "ends_at": hold.ends_at,
-        "lifted_at": hold.lifted_at,
-        "evidence": hold.evidence if full else evidence_summary(hold.evidence),
-        "appealable": hold.appealable,
-        "source": {
-            "type": hold.source_type,
-            "rule": hold.rule_name,
-            "rule_version": hold.rule_version,
-            "risk_case_id": hold.risk_case_id,
-            "maintenance_window_id": hold.maintenance_window_id,
-            **({"placed_by": hold.placed_by} if full else {}),
-        },
-        "note": hold.note,
-        "lift_note": hold.lift_note if full else None,
-        "forfeit_at": hold.forfeit_at,
-        "money_settled_at": hold.money_settled_at,
-        "withheld": {"count": int(withheld.n), "amount": format_amount(int(withheld.w))},
-        "how_to_appeal": HOW_TO_APPEAL if hold.appealable and hold.outcome != "cleared" else None,
-    }
+    view = HoldView(
+        id=hold.id,
+        card_number=card_number,
+        distributor_id=hold.distributor_id,
+        reason=hold.reason,
+        status=hold_status(hold),
+        outcome=hold.outcome,
+        started_at=hold.started_at,
+        ends_at=hold.ends_at,
+        lifted_at=hold.lifted_at,
+        evidence=hold.evidence if full else evidence_summary(hold.evidence),
+        appealable=hold.appealable,
+        source=HoldSource(
+            type=hold.source_type,
+            rule=hold.rule_name,
+            rule_version=hold.rule_version,
+            risk_case_id=hold.risk_case_id,
+            maintenance_window_id=hold.maintenance_window_id,
+            # a hold with no recorded placer (none is written so) omits it, as the schema allows
+            placed_by=hold.placed_by if full and hold.placed_by is not None else msgspec.UNSET,
+        ),
+        note=hold.note,
+        lift_note=hold.lift_note if full else None,
+        forfeit_at=hold.forfeit_at,
+        money_settled_at=hold.money_settled_at,
+        withheld=WithheldMoney(count=int(withheld.n), amount=format_amount(int(withheld.w))),
+        how_to_appeal=HOW_TO_APPEAL if hold.appealable and hold.outcome != "cleared" else None,
+    )
     if settings is not None:
-        view.update(await _grounds(session, hold, settings))
+        await _add_grounds(session, view, hold, settings)
     return view
 
 
-async def _grounds(session: AsyncSession, hold: Hold, settings: Settings) -> dict[str, Any]:
+async def _add_grounds(session: AsyncSession, view: HoldView, hold: Hold, settings: Settings) -> None:
     from distnet.risk import evidence as ev
 
     behind = await ev.orders_behind(
@@ -277,36 +287,34 @@ async def _grounds(session: AsyncSession, hold: Hold, settings: Settings) -> dic
     )
     params = await ev.rule_params(session, hold.rule_name, hold.rule_version)
     can = await ev.appealability(session, hold, max_submissions=settings.business.appeal_max_submissions)
-    return {
-        "explanation": ev.explain(hold.rule_name, hold.reason, params, hold.evidence, behind, hold.note),
-        "rule_params": params,
-        "orders": {
-            "total": behind.total,
-            "buyers": behind.buyers,
-            "items": [
-                {
-                    "id": o.id,
-                    "external_id": o.external_id,
-                    "placed_at": o.placed_at,
-                    "amount": o.amount,
-                    "currency": o.currency,
-                    "refunded_amount": o.refunded_amount,
-                    "buyer_ref": o.buyer_ref,
-                    "buyer_key": o.buyer_key,
-                }
-                for o in behind.orders
-            ],
-        },
-        "appealable": can.appealable,
-        "appeal_unavailable_reason": can.reason,
-        "appeals": {"submitted": can.submissions, "max": can.max_submissions},
-        "how_to_appeal": HOW_TO_APPEAL if can.appealable else None,
-    }
+    view.explanation = ev.explain(hold.rule_name, hold.reason, params, hold.evidence, behind, hold.note)
+    view.rule_params = params
+    view.orders = OrdersBehindHold(
+        total=behind.total,
+        buyers=behind.buyers,
+        items=[
+            OrderBehindHold(
+                id=o.id,
+                external_id=o.external_id,
+                placed_at=o.placed_at,
+                amount=o.amount,
+                currency=o.currency,
+                refunded_amount=o.refunded_amount,
+                buyer_ref=o.buyer_ref,
+                buyer_key=o.buyer_key,
+            )
+            for o in behind.orders
+        ],
+    )
+    view.appealable = can.appealable
+    view.appeal_unavailable_reason = can.reason
+    view.appeals = AppealCount(submitted=can.submissions, max=can.max_submissions)
+    view.how_to_appeal = HOW_TO_APPEAL if can.appealable else None
 
 
 async def hold_for_view(
     session: AsyncSession, principal: Principal, hold_id: int, settings: Settings | None = None
-) -> dict[str, Any]:
+) -> HoldView:
     hold = await visible_hold(session, principal, hold_id)
     return await hold_view(session, hold, full=principal.is_staff, settings=settings)
 
@@ -322,7 +330,7 @@ async def lift_hold(
     outcome: str,
     note: str | None,
     forfeit_after_days: int,
-) -> dict[str, Any]:
+) -> HoldView:
     """Staff lift (POST /holds/{id}/lift). ``cleared`` releases this hold's withheld money;
     ``confirmed`` schedules its forfeiture once the appeal path is exhausted."""
     if outcome not in ("cleared", "confirmed"):

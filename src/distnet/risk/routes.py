@@ -3,9 +3,8 @@ appeals. Thin: every rule lives in the services."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
-import msgspec
 from litestar import Controller, get, post, put
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -68,12 +67,6 @@ Cursor = Annotated[str | None, Parameter(max_length=200)]
 Filter = Annotated[str | None, Parameter(max_length=200)]
 RISK = (Role.risk_reviewer, Role.risk_admin)
 SETTLED = [MoneyAlreadyForfeited, MoneyAlreadyReleased]
-T = TypeVar("T")
-
-
-def typed(view: Any, shape: type[T]) -> T:
-    """A view the service still builds as a dict (holds, appeals, scans) as its published response type."""
-    return msgspec.convert(view, shape)
 
 
 class HoldController(Controller):
@@ -93,10 +86,7 @@ class HoldController(Controller):
         number: Annotated[str, Parameter(min_length=1, max_length=24)],
         data: HoldCreate,
     ) -> HoldView:
-        return typed(
-            await holds.place_manual_hold(session, principal, number, reason=data.reason, note=data.note),
-            HoldView,
-        )
+        return await holds.place_manual_hold(session, principal, number, reason=data.reason, note=data.note)
 
     @get(
         "/holds/{hold_id:int}",
@@ -106,7 +96,7 @@ class HoldController(Controller):
     async def get_hold(
         self, session: AsyncSession, principal: Principal, settings: Settings, hold_id: Id
     ) -> HoldView:
-        return typed(await holds.hold_for_view(session, principal, hold_id, settings), HoldView)
+        return await holds.hold_for_view(session, principal, hold_id, settings)
 
     @post(
         "/holds/{hold_id:int}/lift",
@@ -117,16 +107,13 @@ class HoldController(Controller):
     async def lift(
         self, session: AsyncSession, principal: Principal, settings: Settings, hold_id: Id, data: HoldLift
     ) -> HoldView:
-        return typed(
-            await holds.lift_hold(
-                session,
-                principal,
-                hold_id,
-                outcome=data.outcome,
-                note=data.note,
-                forfeit_after_days=settings.business.forfeit_after_days,
-            ),
-            HoldView,
+        return await holds.lift_hold(
+            session,
+            principal,
+            hold_id,
+            outcome=data.outcome,
+            note=data.note,
+            forfeit_after_days=settings.business.forfeit_after_days,
         )
 
 
@@ -147,7 +134,7 @@ class RiskController(Controller):
         if only:
             for name in only:
                 await rules.load_rule(session, name)  # 404 for an unknown rule
-        return typed(await scan.run_scan(session, principal, only=only), ScanView)
+        return await scan.run_scan(session, principal, only=only)
 
     @get("/cases", opt=roles(*RISK), summary="Risk cases, newest first")
     async def list_cases(
@@ -270,16 +257,13 @@ class AppealController(Controller):
     async def submit(
         self, session: AsyncSession, principal: Principal, settings: Settings, data: AppealCreate
     ) -> AppealView:
-        return typed(
-            await appeals.submit(
-                session,
-                principal,
-                settings.business,
-                hold_id=data.hold_id,
-                statement=data.statement,
-                evidence=list(data.evidence),
-            ),
-            AppealView,
+        return await appeals.submit(
+            session,
+            principal,
+            settings.business,
+            hold_id=data.hold_id,
+            statement=data.statement,
+            evidence=list(data.evidence),
         )
 
     @get("", opt=roles(*RISK), summary="Reviewer queue, oldest due first")
@@ -293,17 +277,14 @@ class AppealController(Controller):
         limit: Limit = None,
         cursor: Cursor = None,
     ) -> Page[AppealSummary]:
-        return typed(
-            await appeals.queue(
-                session,
-                principal,
-                status=status,
-                reason=reason,
-                assignee=assignee,
-                limit=check_limit(limit),
-                cursor=cursor,
-            ),
-            Page[AppealSummary],
+        return await appeals.queue(
+            session,
+            principal,
+            status=status,
+            reason=reason,
+            assignee=assignee,
+            limit=check_limit(limit),
+            cursor=cursor,
         )
 
     @get(
@@ -312,7 +293,7 @@ class AppealController(Controller):
         summary="An appeal with its full history",
     )
     async def get_appeal(self, session: AsyncSession, principal: Principal, appeal_id: Id) -> AppealView:
-        return typed(await appeals.appeal_for_view(session, principal, appeal_id), AppealView)
+        return await appeals.appeal_for_view(session, principal, appeal_id)
 
     @post(
         "/{appeal_id:int}/claim",
@@ -332,7 +313,7 @@ class AppealController(Controller):
     async def claim(
         self, session: AsyncSession, principal: Principal, settings: Settings, appeal_id: Id
     ) -> AppealView:
-        return typed(await appeals.claim(session, principal, settings.business, appeal_id), AppealView)
+        return await appeals.claim(session, principal, settings.business, appeal_id)
 
     @post(
         "/{appeal_id:int}/decision",
@@ -358,11 +339,8 @@ class AppealController(Controller):
         appeal_id: Id,
         data: AppealDecision,
     ) -> AppealView:
-        return typed(
-            await appeals.decide(
-                session, principal, settings.business, appeal_id, decision=data.decision, note=data.note
-            ),
-            AppealView,
+        return await appeals.decide(
+            session, principal, settings.business, appeal_id, decision=data.decision, note=data.note
         )
 
     @post(
@@ -374,11 +352,8 @@ class AppealController(Controller):
     async def message(
         self, session: AsyncSession, principal: Principal, appeal_id: Id, data: AppealMessage
     ) -> AppealView:
-        return typed(
-            await appeals.reply(
-                session, principal, appeal_id, message=data.message, attachments=list(data.attachments)
-            ),
-            AppealView,
+        return await appeals.reply(
+            session, principal, appeal_id, message=data.message, attachments=list(data.attachments)
         )
 
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +24,7 @@ from distnet.models import RiskScan
 from distnet.risk import holds
 from distnet.risk.detectors import DETECTORS, Finding, ScanContext
 from distnet.risk.rules import Mode, RuleConfig, load_rules
+from distnet.risk.schemas import ScanRuleStats, ScanStats, ScanView
 
 Progress = Callable[[str, int, int], None]
 
@@ -187,7 +189,7 @@ async def run_scan(
     *,
     only: list[str] | None = None,
     progress: Progress | None = None,
-) -> dict[str, Any]:
+) -> ScanView:
     """Run every detector that is not off (or only the named ones) over the whole network."""
     rules = await load_rules(session)
     scan = RiskScan(triggered_by=actor.actor)
@@ -195,7 +197,7 @@ async def run_scan(
     await session.flush()
     # debts repaid or netted since the last scan: their holds lift themselves first
     lifted = await holds.lift_settled_debt_holds(session)
-    stats: dict[str, Any] = {"debt_holds_lifted": len(lifted), "rules": {}}
+    stats = ScanStats(debt_holds_lifted=len(lifted), rules={})
     todo = [cfg for name, cfg in rules.items() if cfg.mode != Mode.off and (only is None or name in only)]
     total_cases = total_holds = 0
     work_mem = await session.scalar(text("SELECT current_setting('work_mem')"))
@@ -208,14 +210,14 @@ async def run_scan(
         started = time.perf_counter()
         findings = await DETECTORS[cfg.name](session, cfg, scan_context)
         cases, placed = await apply_findings(session, cfg, findings, scan_id=scan.id)
-        stats["rules"][cfg.name] = {
-            "mode": cfg.mode.value,
-            "version": cfg.version,
-            "findings": len(findings),
-            "cases_opened": cases,
-            "holds_placed": placed,
-            "seconds": round(time.perf_counter() - started, 3),
-        }
+        stats.rules[cfg.name] = ScanRuleStats(
+            mode=cfg.mode.value,
+            version=cfg.version,
+            findings=len(findings),
+            cases_opened=cases,
+            holds_placed=placed,
+            seconds=round(time.perf_counter() - started, 3),
+        )
         total_cases += cases
         total_holds += placed
     await session.execute(text("SELECT set_config('work_mem', :v, true)"), {"v": work_mem})
@@ -226,7 +228,7 @@ async def run_scan(
             "UPDATE risk_scan SET finished_at = clock_timestamp(), cases_opened = :c, holds_placed = :h, "
             "stats = CAST(:s AS jsonb) WHERE id = :id"
         ),
-        {"c": total_cases, "h": total_holds, "s": json.dumps(stats), "id": scan.id},
+        {"c": total_cases, "h": total_holds, "s": msgspec.json.encode(stats).decode(), "id": scan.id},
     )
     await audit.record(
         session,
@@ -236,4 +238,4 @@ async def run_scan(
         scan.id,
         after={"cases_opened": total_cases, "holds_placed": total_holds},
     )
-    return {"id": scan.id, "cases_opened": total_cases, "holds_placed": total_holds, "stats": stats}
+    return ScanView(id=scan.id, cases_opened=total_cases, holds_placed=total_holds, stats=stats)

@@ -15,7 +15,7 @@ from distnet.risk.scan import run_scan
 async def scan(session: AsyncSession) -> dict[str, Any]:
     """Periodic (worker/jobs.py ``risk_scan``): every detector over the whole network."""
     result = await run_scan(session, SYSTEM)
-    return {k: result[k] for k in ("id", "cases_opened", "holds_placed")}
+    return {"id": result.id, "cases_opened": result.cases_opened, "holds_placed": result.holds_placed}
 
 
 __all__ = ["forfeit_due", "lift_settled_debt_holds", "scan"]

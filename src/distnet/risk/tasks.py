@@ -20,7 +20,7 @@ from distnet.worker.broker import worker_sessionmaker
 async def run_scan(only: list[str] | None = None) -> dict[str, Any]:
     async with session_scope(worker_sessionmaker()) as session:
         result = await scan.run_scan(session, SYSTEM, only=only)
-    return {k: result[k] for k in ("id", "cases_opened", "holds_placed")}
+    return {"id": result.id, "cases_opened": result.cases_opened, "holds_placed": result.holds_placed}
 
 
 @dramatiq.actor(actor_name="risk.check_order", queue_name="risk", max_retries=5)
