@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from distnet.kit import pg
 from distnet.ledger import repository as repo
 from distnet.ledger.postings import PostingsMissing, check_posted, posted_columns, posting_ctes
 from distnet.models import LedgerAccount
@@ -61,9 +62,9 @@ async def ensure_accounts(
 
 
 async def ensure_platform_accounts(session: AsyncSession, *, currency: str = "CNY") -> None:
-    await session.execute(
-        repo.OPEN_PLATFORM_ACCOUNTS,
-        {"kinds": list(PLATFORM_ACCOUNTS), "currency": currency},
+    # through kit.pg: every order batch and import runs it
+    await pg.fetch(
+        session, repo.OPEN_PLATFORM_ACCOUNTS, {"kinds": list(PLATFORM_ACCOUNTS), "currency": currency}
     )
 
 

@@ -15,7 +15,7 @@ from distnet.commissions.repository import attribute_sql
 from distnet.kit import pg
 from distnet.kit.outbox import insert_events, statement
 from distnet.ledger.service import PLATFORM_ACCOUNTS
-from distnet.models import Card, Distributor, Hold, Order, Refund
+from distnet.models import Card, Hold, Order, Refund
 from distnet.ranks.service import LADDER_CTES, SALES
 
 ORDER_IDS = "SELECT unnest(CAST(:order_ids AS bigint[]))"
@@ -92,7 +92,7 @@ async def insert_orders(session: AsyncSession, rows: list[dict[str, Any]]) -> li
     rows = sorted(rows, key=lambda r: (r["source"], r["external_id"]))
     # one JSON document (msgspec: bytes as base64, times as RFC 3339) instead of 14 arrays: psycopg
     # dumps a 1,000-element array in Python, about 70 ms of a batch's 14
-    result = await session.execute(_INSERT_ORDERS, {"rows": order_rows_json(rows)})
+    result = await pg.fetch(session, _INSERT_ORDERS, {"rows": order_rows_json(rows)})
     return [(r[0], r[1], r[2], r[3]) for r in result]
 
 
@@ -157,20 +157,22 @@ async def lookup_single(
     )
 
 
+_EXISTING_ORDERS = text(
+    """
+    SELECT o.id, o.source, o.external_id, o.body_hash FROM orders o
+      JOIN unnest(CAST(:sources AS text[]), CAST(:ids AS text[])) k(source, external_id)
+        ON o.source = k.source AND o.external_id = k.external_id
+    """
+)
+
+
 async def existing_orders(
     session: AsyncSession, keys: list[tuple[str, str]]
 ) -> dict[tuple[str, str], tuple[int, bytes]]:
     if not keys:
         return {}
-    result = await session.execute(
-        text(
-            """
-            SELECT o.id, o.source, o.external_id, o.body_hash FROM orders o
-              JOIN unnest(CAST(:sources AS text[]), CAST(:ids AS text[])) k(source, external_id)
-                ON o.source = k.source AND o.external_id = k.external_id
-            """
-        ),
-        {"sources": [k[0] for k in keys], "ids": [k[1] for k in keys]},
+    result = await pg.fetch(
+        session, _EXISTING_ORDERS, {"sources": [k[0] for k in keys], "ids": [k[1] for k in keys]}
     )
     return {(r.source, r.external_id): (r.id, bytes(r.body_hash)) for r in result}
 
@@ -220,7 +222,7 @@ def _sales_and_events(orders: str) -> TextClause:
 
 async def add_sales_and_events(session: AsyncSession, orders: str, params: dict[str, Any]) -> None:
     """The sales credit and the ``order.created`` events of new orders, in one statement."""
-    await session.execute(_sales_and_events(orders), params)
+    await pg.fetch(session, _sales_and_events(orders), params)
 
 
 # Whether the new order can change a rank: the upgrade check of ranks.upgrade_after_orders (the
@@ -424,40 +426,43 @@ async def refunds_of(session: AsyncSession, order_ids: list[int]) -> list[Any]:
     )
 
 
+_HAS_PLAN = text("SELECT EXISTS (SELECT 1 FROM commission_plan)")
+
+
 async def has_commission_plan(session: AsyncSession) -> bool:
-    return bool(await session.scalar(text("SELECT EXISTS (SELECT 1 FROM commission_plan)")))
+    (r,) = await pg.fetch(session, _HAS_PLAN, {})
+    return bool(r[0])
 
 
-async def cards_for_sale(session: AsyncSession, numbers: list[str]) -> dict[str, tuple[Any, str, list[Hold]]]:
-    """Cards by number with their seller's status and active holds (three queries for any count)."""
-    # plain rows, not Card instances: a batch reads up to 1,000 cards (ORM identity-map work was
-    # 40 ms of a batch); sell_refusal and _row read the same attributes from either
-    rows = [
-        (r, r.status)
-        for r in await session.execute(
-            select(
-                Card.id,
-                Card.number,
-                Card.distributor_id,
-                Card.frozen_at,
-                Card.cancelled_at,
-                Distributor.status,
-            )
-            .join(Distributor, Distributor.id == Card.distributor_id)
-            .where(Card.number.in_(set(numbers)))
-        )
-    ]
-    owners = {card.distributor_id for card, _ in rows}
-    holds: dict[int, list[Hold]] = {}
+_CARDS_FOR_SALE = text(
+    """
+    SELECT c.id, c.number, c.distributor_id, c.frozen_at, c.cancelled_at, d.status
+      FROM card c JOIN distributor d ON d.id = c.distributor_id
+     WHERE c.number = ANY(CAST(:numbers AS text[]))
+    """
+)
+# the attributes of Hold that sell_refusal reads
+_ACTIVE_HOLDS_OF = text(
+    f"""
+    SELECT hold.id, hold.distributor_id, hold.reason, hold.started_at, hold.ends_at, hold.appealable
+      FROM hold
+     WHERE hold.distributor_id = ANY(CAST(:owners AS bigint[])) AND {_ACTIVE_HOLD}
+     ORDER BY hold.started_at, hold.id
+    """
+)
+
+
+async def cards_for_sale(session: AsyncSession, numbers: list[str]) -> dict[str, tuple[Any, str, list[Any]]]:
+    """Cards by number with their seller's status and active holds (two queries for any count).
+    Plain rows, not Card and Hold instances (ORM identity-map work was 40 ms of a 1,000-order
+    batch): sell_refusal reads the same attributes from either."""
+    rows = await pg.fetch(session, _CARDS_FOR_SALE, {"numbers": list(set(numbers))})
+    owners = sorted({card.distributor_id for card in rows})
+    holds: dict[int, list[Any]] = {}
     if owners:
-        found = await session.scalars(
-            select(Hold)
-            .where(Hold.distributor_id.in_(owners), hold_is_active())
-            .order_by(Hold.started_at, Hold.id)
-        )
-        for h in found:
+        for h in await pg.fetch(session, _ACTIVE_HOLDS_OF, {"owners": owners}):
             holds.setdefault(h.distributor_id, []).append(h)
-    return {card.number: (card, status, holds.get(card.distributor_id, [])) for card, status in rows}
+    return {card.number: (card, card.status, holds.get(card.distributor_id, [])) for card in rows}
 
 
 async def active_holds(session: AsyncSession, distributor_id: int) -> list[Hold]:
