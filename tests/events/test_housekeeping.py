@@ -36,6 +36,14 @@ async def _seed(session, distributor_id: int) -> None:
         ("email", "pending", None),
         ("inbox", "sent", 400),
     ]
+    # replaced contacts: two past the 30-day notice window, one inside it
+    await session.execute(
+        text("""
+        INSERT INTO previous_contact (distributor_id, channel, address_hash, replaced_at)
+        SELECT :d, 'email', decode(md5(g::text), 'hex'), now() - make_interval(days => d)
+          FROM unnest(ARRAY[40, 31, 5]) WITH ORDINALITY AS t(d, g)"""),
+        {"d": distributor_id},
+    )
     for i, (channel, status, days) in enumerate(rows):
         await session.execute(
             text("""
@@ -53,9 +61,9 @@ async def test_prune_deletes_only_what_is_past_retention_in_batches(
     await session.commit()
 
     deleted = await prune(session, settings, batch=2, max_batches=2)  # a run is bounded: 4 per table
-    assert deleted == {"outbox_event": 4, "processed_event": 4, "notification": 2}
+    assert deleted == {"outbox_event": 4, "processed_event": 4, "notification": 2, "previous_contact": 2}
     deleted = await prune(session, settings, batch=2, max_batches=2)  # the next run finishes the backlog
-    assert deleted == {"outbox_event": 3, "processed_event": 1, "notification": 0}
+    assert deleted == {"outbox_event": 3, "processed_event": 1, "notification": 0, "previous_contact": 0}
     await session.commit()
 
     outbox = (
@@ -72,6 +80,10 @@ async def test_prune_deletes_only_what_is_past_retention_in_batches(
         ("email", "pending"),
         ("inbox", "sent"),
     ]
+    replaced = await session.scalars(
+        text("SELECT (now() - replaced_at) < interval '6 days' FROM previous_contact")
+    )
+    assert list(replaced) == [True]  # only the contact replaced 5 days ago is kept
 
 
 async def test_retention_is_a_setting_and_the_job_runs_it(
@@ -86,4 +98,4 @@ async def test_retention_is_a_setting_and_the_job_runs_it(
     )
     assert jobs.jobs_by_name()["prune"].target == "distnet.events.housekeeping.prune"
     result = await jobs.run_job("prune", sessionmaker=sessionmaker, settings=longer)
-    assert result == {"outbox_event": 0, "processed_event": 0, "notification": 3}
+    assert result == {"outbox_event": 0, "processed_event": 0, "notification": 3, "previous_contact": 2}

@@ -1,6 +1,9 @@
 """Pruning of the tables that grow with every event: published outbox rows, consumers'
 processed-event markers and delivered e-mail/SMS notifications, after a retention period
-(``DISTNET_EVENT_RETENTION_DAYS``, ``DISTNET_NOTIFICATION_RETENTION_DAYS``).
+(``DISTNET_EVENT_RETENTION_DAYS``, ``DISTNET_NOTIFICATION_RETENTION_DAYS``); and replaced contact
+addresses (``previous_contact``) once their notice window
+(``notifications.service.PREVIOUS_CONTACT_NOTICE_DAYS``) has passed: nothing reads them after it,
+and personal data is kept no longer than it serves a purpose.
 
 The job (``prune``, every 10 minutes) deletes in batches of :data:`BATCH` rows, each one
 statement that picks its rows by an index in key order from the oldest, and at most
@@ -19,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.db import rowcount
 from distnet.events import repository as repo
+from distnet.notifications.service import PREVIOUS_CONTACT_NOTICE_DAYS
 from distnet.settings import Settings
 
 BATCH = 5_000
@@ -35,6 +39,7 @@ async def prune(
         ("outbox_event", repo.PRUNE_OUTBOX, keep.event_retention_days),
         ("processed_event", repo.PRUNE_PROCESSED, keep.event_retention_days),
         ("notification", repo.PRUNE_NOTIFICATIONS, keep.notification_retention_days),
+        ("previous_contact", repo.PRUNE_PREVIOUS_CONTACTS, PREVIOUS_CONTACT_NOTICE_DAYS),
     ):
         total = 0
         for _ in range(max_batches):

@@ -33,6 +33,15 @@ PRUNE_NOTIFICATIONS = text("""
 """)
 
 
+# a replaced phone or e-mail is only used for notices during the window after its replacement
+PRUNE_PREVIOUS_CONTACTS = text("""
+    DELETE FROM previous_contact WHERE id IN (
+        SELECT id FROM previous_contact
+         WHERE replaced_at < now() - make_interval(days => :days)
+         ORDER BY id LIMIT :batch FOR UPDATE SKIP LOCKED)
+""")
+
+
 # --------------------------------------------------------------------------- relay and dispatch
 
 UNPUBLISHED_BATCH = text(
