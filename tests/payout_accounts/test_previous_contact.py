@@ -13,7 +13,11 @@ from tests.notifications.conftest import deliver_all, run_consumers
 
 
 def _code(mail) -> str:
-    return re.search(r"\b(\d{6})\b", mail.get_content()).group(1)
+    return _code_in(mail.get_content())
+
+
+def _code_in(text_: str) -> str:
+    return re.search(r"\b(\d{6})\b", text_).group(1)
 
 
 async def test_a_replaced_email_hears_of_the_change_and_of_the_payout_account_change(
@@ -147,3 +151,63 @@ async def test_a_contact_replaced_long_ago_or_current_again_is_not_told_twice(
         for a in ("a@example.com", "b@example.com", "c@example.com")
     }
     assert told == {"a@example.com": 1, "b@example.com": 0, "c@example.com": 1}
+
+
+async def test_a_replaced_phone_hears_of_the_change_by_sms(
+    client, admin_headers, sessionmaker, notify_settings, smtp_server, caplog
+):
+    """The SMS path of the same defence: the replaced (verified) phone is told of the phone change
+    and of the payout account change that follows; the new phone gets the codes."""
+    root = await register(client, admin_headers, name="Root")
+    consent = {"terms_version": "2026-12", "privacy_version": "2026-12", "sms": True, "channel": "app"}
+    old_phone, new_phone = "+8613800000031", "+8613900000032"
+    resp = await client.post(
+        "/api/v1/distributors",
+        json={"name": "孙八", "sponsor_code": root["code"], "phone": old_phone, "consent": consent},
+    )
+    assert resp.status_code == 201, resp.text
+    owner = resp.json()
+
+    def texts(phone: str) -> list[str]:
+        return [r.getMessage() for r in caplog.records if phone in r.getMessage()]
+
+    with caplog.at_level("INFO", logger="distnet.notifications.channels"):
+        await deliver_all(sessionmaker, notify_settings)
+        resp = await client.post(
+            "/api/v1/me/contact/verify",
+            headers=auth(owner),
+            json={"channel": "phone", "code": _code_in(texts(old_phone)[0])},
+        )
+        assert resp.status_code == 200 and resp.json()["phone_verified"] is True
+        await set_payout_account(client, owner, expect=201)
+
+        resp = await client.post(
+            "/api/v1/me/contact", headers=auth(owner), json={"channel": "phone", "value": new_phone}
+        )
+        assert resp.status_code == 201, resp.text
+        await deliver_all(sessionmaker, notify_settings)
+        resp = await client.post(
+            "/api/v1/me/contact/verify",
+            headers=auth(owner),
+            json={"channel": "phone", "code": _code_in(texts(new_phone)[-1])},
+        )
+        assert resp.status_code == 200, resp.text
+        before = len(texts(old_phone))
+        await deliver_all(sessionmaker, notify_settings)
+        told = texts(old_phone)[before:]
+        assert len(told) == 1 and new_phone not in told[0]  # the notice names the new phone masked only
+
+        assert (
+            await client.post(f"/api/v1/distributors/{owner['id']}/payout-account/code", headers=auth(owner))
+        ).status_code == 201
+        await deliver_all(sessionmaker, notify_settings)
+        new_number = card_number(910_003)
+        await set_payout_account(
+            client, owner, expect=200, account_number=new_number, code=_code_in(texts(new_phone)[-1])
+        )
+        await run_consumers(sessionmaker)
+        await run_consumers(sessionmaker)  # a redelivered event texts nobody twice
+        await deliver_all(sessionmaker, notify_settings)
+    last4 = new_number[-4:]
+    assert len([t for t in texts(old_phone) if last4 in t]) == 1
+    assert len([t for t in texts(new_phone) if last4 in t]) == 1
