@@ -195,7 +195,7 @@ async def test_a_replaced_phone_hears_of_the_change_by_sms(
         before = len(texts(old_phone))
         await deliver_all(sessionmaker, notify_settings)
         told = texts(old_phone)[before:]
-        assert len(told) == 1 and new_phone not in told[0]  # the notice names the new phone masked only
+        assert len(told) == 1 and new_phone not in told[0]  # the notice never holds the new number in full
 
         assert (
             await client.post(f"/api/v1/distributors/{owner['id']}/payout-account/code", headers=auth(owner))
