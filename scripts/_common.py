@@ -6,6 +6,7 @@ import json
 import os
 import resource
 import secrets
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -28,9 +29,13 @@ def server_url() -> str:
 
 @contextmanager
 def scratch_database(prefix: str, keep: bool = False) -> Iterator[str]:
-    """A migrated database of its own, dropped afterwards unless ``keep``."""
+    """A migrated database of its own, dropped afterwards unless ``keep`` (or DISTNET_BENCH_KEEP=1,
+    to look at what a run wrote: its name goes to stderr)."""
     admin = server_url()
     name = f"{prefix}_{secrets.token_hex(3)}"
+    keep = keep or os.environ.get("DISTNET_BENCH_KEEP") == "1"
+    if keep:
+        print(f"scratch database {name} (kept)", file=sys.stderr)
     url = create_database(admin, name)
     upgrade(url)
     try:

@@ -104,6 +104,12 @@ SELECT o.id, u.level + 1, u.ancestor_id, 1, 'member', 300, o.amount, o.amount * 
 """
 
 
+def progress(what: str) -> None:
+    """A phase's figure on stderr as soon as it is known: an L run takes hours, and a run cut short
+    still says how far it got."""
+    print(f"{time.strftime('%H:%M:%S')} {what}", file=sys.stderr, flush=True)
+
+
 async def main(size: str, skip_baseline: bool = False) -> None:
     orders = ORDERS[size]
     distributors = max(1000, orders // 10)
@@ -114,6 +120,7 @@ async def main(size: str, skip_baseline: bool = False) -> None:
             t0 = time.perf_counter()
             await build(s, distributors, orders)
             setup = time.perf_counter() - t0
+            progress(f"setup {setup:.1f} s")
             plan_id = await s.scalar(text("SELECT id FROM commission_plan WHERE version = 1"))
             baseline, base_rows = float("nan"), None
             if not skip_baseline:
@@ -122,6 +129,7 @@ async def main(size: str, skip_baseline: bool = False) -> None:
                 await s.commit()
                 baseline = time.perf_counter() - t0
                 base_rows = await s.scalar(text("SELECT count(*) FROM commission"))
+                progress(f"baseline {baseline:.1f} s, {base_rows} rows")
             await s.execute(
                 text("SET LOCAL session_replication_role = replica")
             )  # TRUNCATE refused otherwise
@@ -133,6 +141,7 @@ async def main(size: str, skip_baseline: bool = False) -> None:
             )
             await s.commit()
             seconds = time.perf_counter() - t0
+            progress(f"ours {seconds:.1f} s")
             ok = await s.scalar(
                 text(
                     "SELECT count(*) = 0 FROM (SELECT transaction_id FROM ledger_posting GROUP BY 1 HAVING sum(amount) <> 0) x"

@@ -162,6 +162,47 @@ def raw_batch_baseline(url: str, batches: list[list[dict]], in_flight: int = 4) 
             conn.close()
 
 
+def raw_single_baseline(url: str, orders: list[dict], in_flight: int = 4) -> tuple[float, float]:
+    """The single-order path's same-run floor: RAW_BATCH with one order per statement and per
+    transaction (as POST /orders commits each), on ``in_flight`` plain psycopg connections, closed
+    loop. Returns (seconds, PostgreSQL CPU ms per order, from the backends' own CPU times). It
+    writes less than POST /orders (no points, no rank test, no hold or replay lookup): what no
+    single-order path that writes these rows one transaction at a time can go below."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    params = [
+        {
+            "ext": [f"raw1-{o['external_id']}"],
+            "card": [o["card_number"]],
+            "amount": [round(float(o["amount"]) * 100)],
+        }
+        for o in orders
+    ]
+    conns = [psycopg.connect(plain(url)) for _ in range(in_flight)]
+    try:
+        pids = [conn.execute("SELECT pg_backend_pid()").fetchone()[0] for conn in conns]
+        for conn in conns:
+            conn.commit()
+
+        def cpu() -> float:
+            return sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in pids)
+
+        def run(i: int) -> None:
+            conn = conns[i]
+            for k in range(i, len(params), in_flight):
+                conn.execute(RAW_BATCH, params[k], prepare=True).fetchone()
+                conn.commit()
+
+        before, t0 = cpu(), time.perf_counter()
+        with ThreadPoolExecutor(in_flight) as pool:
+            list(pool.map(run, range(in_flight)))
+        seconds = time.perf_counter() - t0
+        return seconds, (cpu() - before) * 1000 / max(1, len(params))
+    finally:
+        for conn in conns:
+            conn.close()
+
+
 def serve(url: str, port: int, processes: int) -> subprocess.Popen:
     """``distnet serve --processes N`` on the scratch database, as an operator would run it."""
     env = {
@@ -449,6 +490,22 @@ async def main(args: argparse.Namespace) -> None:
                     + (f"; first failure: {failures[0]}" if failures else "")
                     + f"; CPU ms per request: {single_cpu}"
                 )
+                raw_orders = [
+                    {
+                        "external_id": f"single-{i}",
+                        "card_number": f"{1 + i % distributors:016d}",
+                        "amount": "9.99",
+                    }
+                    for i in range(len(timed))
+                ]
+                raw_single_seconds, raw_single_pg = await asyncio.to_thread(
+                    raw_single_baseline, url, raw_orders
+                )
+                print(
+                    f"raw SQL single-order baseline, one statement and transaction per order on 4 connections: "
+                    f"{len(raw_orders) / raw_single_seconds:,.0f} orders/s, PostgreSQL CPU {raw_single_pg:.2f} ms per order; "
+                    f"POST /orders uses {single_cpu['postgres'] / raw_single_pg:.2f}x of it"
+                )
         finally:
             stop(server)
         await engine.dispose()
@@ -478,6 +535,7 @@ async def main(args: argparse.Namespace) -> None:
             "server_processes": args.processes,
             "batch_cpu_ms_per_order": batch_cpu,
             "single_cpu_ms_per_request": single_cpu,
+            "raw_single_postgres_cpu_ms": round(raw_single_pg, 3),
         }
     )
 

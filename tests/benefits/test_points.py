@@ -14,7 +14,7 @@ from distnet.points.errors import PointsInsufficient
 from distnet.points.service import expire_due, grant_monthly, notify_expiring, redeem
 from tests.benefits.helpers import points_of
 from tests.factories import auth, register
-from tests.orders.helpers import place, refund, verify_ok
+from tests.orders.helpers import order_body, place, refund, verify_ok
 
 
 async def _redeem(client, d, points, key, expect=201, **body):
@@ -234,3 +234,61 @@ async def test_points_reports_json_csv_xlsx(client, admin_headers, chain, sessio
     assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
     denied = await client.get("/api/v1/reports/points-liability", headers=auth(c))
     assert denied.status_code == 403
+
+
+async def _points_written(session, order_id: int, ref_type: str) -> tuple[list[tuple], list[tuple]]:
+    """The order's lots (source, member, points) and its points transaction's postings (member,
+    account kind, amount), found by the transaction's reference."""
+    lots = (
+        await session.execute(
+            text(
+                "SELECT source, distributor_id, amount, remaining, netted FROM points_lot WHERE order_id = :o ORDER BY id"
+            ),
+            {"o": order_id},
+        )
+    ).all()
+    postings = (
+        await session.execute(
+            text(
+                """
+                SELECT a.distributor_id, a.kind, p.amount FROM ledger_transaction t
+                  JOIN ledger_posting p ON p.transaction_id = t.id JOIN ledger_account a ON a.id = p.account_id
+                 WHERE t.kind = 'points.earned' AND t.ref_type = :rt AND t.ref_id = :o AND a.currency = 'PTS'
+                 ORDER BY a.distributor_id NULLS LAST, a.kind
+                """
+            ),
+            {"rt": ref_type, "o": str(order_id)},
+        )
+    ).all()
+    return [tuple(r) for r in lots], [tuple(r) for r in postings]
+
+
+async def test_a_single_order_writes_the_points_a_batch_order_does(client, admin_headers, chain, session):
+    """A single order earns its points in the statement that writes the order (orders.repository
+    .SINGLE, issue 19); a batch earns them in a statement of its own (points.earn_for_orders).
+    Each recruit's first order earns the seller's points and the sponsor's referral: the same lots,
+    and a points transaction of its own with the same postings, either way."""
+    _, a, b, c = chain
+    single = await place(client, c, "123.45")  # c's first sale: c earns, b (c's sponsor) gets the referral
+    resp = await client.post(
+        "/api/v1/orders/batch", json={"orders": [order_body(b, "123.45")]}, headers=admin_headers
+    )
+    assert resp.status_code == 200, resp.text
+    (item,) = resp.json()["items"]
+    lots_single, posted_single = await _points_written(session, single["id"], "order_points")
+    lots_batch, posted_batch = await _points_written(session, item["order"]["id"], "order_batch_points")
+
+    def relative(rows: list[tuple], column: int, seller: int, sponsor: int) -> list[tuple]:
+        """The rows with the member in ``column`` named by its part in the order."""
+        part = {seller: "seller", sponsor: "sponsor", None: "platform"}
+        return sorted(r[:column] + (part[r[column]],) + r[column + 1 :] for r in rows)
+
+    assert sorted(lots_single) == [("order", c["id"], 123, 123, 0), ("referral", b["id"], 200, 200, 0)]
+    assert relative(lots_single, 1, c["id"], b["id"]) == relative(lots_batch, 1, b["id"], a["id"])
+    assert posted_single == [
+        (b["id"], "points", 200),
+        (c["id"], "points", 123),
+        (None, "points_issued", -323),
+    ]
+    assert relative(posted_single, 0, c["id"], b["id"]) == relative(posted_batch, 0, b["id"], a["id"])
+    await verify_ok(client, admin_headers)

@@ -60,8 +60,11 @@ def posting_ctes(
     commission_ids: bool = False,
     skip_zero: bool = False,
     in_account_order: bool = False,
+    prefix: str = "",
 ) -> str:
-    """The ``txn`` and ``posted`` CTEs (text to follow ``, `` after the lines CTE).
+    """The ``txn`` and ``posted`` CTEs (text to follow ``, `` after the lines CTE), named
+    ``{prefix}txn`` and ``{prefix}posted``: a statement that writes two ledger transactions (an
+    order's commissions and its points) gives the second a prefix.
 
     ``kind``, ``ref_type``, ``ref_id``, ``memo`` and ``when`` are SQL expressions. One transaction
     of ``kind``, written only when ``when`` holds (e.g. ``EXISTS (SELECT 1 FROM lines)``), or with
@@ -76,14 +79,14 @@ def posting_ctes(
             f"    SELECT k.kind, {ref_type}, {ref_id}, {memo} FROM (SELECT DISTINCT txn AS kind FROM {lines}) k\n"
             f"    RETURNING id, kind"
         )
-        joined = "JOIN txn ON txn.kind = l.txn"
+        joined = f"JOIN {prefix}txn txn ON txn.kind = l.txn"
     else:
         txn = (
             f"INSERT INTO ledger_transaction (kind, ref_type, ref_id, memo)\n"
             f"    SELECT {kind}, {ref_type}, {ref_id}, {memo}" + (f" WHERE {when}" if when else "") + "\n"
             "    RETURNING id"
         )
-        joined = "CROSS JOIN txn"
+        joined = f"CROSS JOIN {prefix}txn txn"
     columns = "transaction_id, account_id, amount" + (", commission_id" if commission_ids else "")
     values = "txn.id, {account}, l.amount" + (", l.commission_id" if commission_ids else "")
     nonzero = "l.amount <> 0"
@@ -121,7 +124,7 @@ def posting_ctes(
     if in_account_order:
         body += "\n     ORDER BY a.id"
     return (
-        f"txn AS (\n    {txn}\n), posted AS (\n"
+        f"{prefix}txn AS (\n    {txn}\n), {prefix}posted AS (\n"
         f"    INSERT INTO ledger_posting ({columns})\n{body}\n    RETURNING 1\n)"
     )
 
@@ -135,10 +138,13 @@ def _select(values: str, lines: str, joined: str, account_join: str, where: list
     return sql
 
 
-def posted_columns(*, lines: str = "lines", skip_zero: bool = False) -> str:
-    """Result columns ``lines`` (postings computed) and ``posted`` (postings written)."""
+def posted_columns(
+    *, lines: str = "lines", skip_zero: bool = False, prefix: str = "", names: str = ""
+) -> str:
+    """Result columns ``{names}lines`` (postings computed) and ``{names}posted`` (postings written)
+    of :func:`posting_ctes` with ``prefix``."""
     counted = f"(SELECT count(*) FROM {lines}" + (" WHERE amount <> 0" if skip_zero else "") + ")"
-    return f"{counted} AS lines, (SELECT count(*) FROM posted) AS posted"
+    return f"{counted} AS {names}lines, (SELECT count(*) FROM {prefix}posted) AS {names}posted"
 
 
 def check_posted(what: str, lines: int, posted: int) -> None:

@@ -238,9 +238,10 @@ async def accept(
 async def create_order(
     session: AsyncSession, settings: Settings, principal: Principal, data: OrderCreate
 ) -> tuple[int, OrderView]:
-    """One order in four round trips: one lookup (card, seller, hold flag, replay, readiness), one
-    statement that inserts the order and writes its commissions, ledger transaction, sales credit
-    and event, the rank check, and commit. The 201 body is built from the rows just written."""
+    """One order in three round trips: one lookup (card, seller, hold flag, replay, readiness), one
+    statement that inserts the order and writes its commissions and their ledger transaction, sales
+    credit, event and points (their own ledger transaction) and tests whether a rank may move, and
+    commit; a rank check and the points after it only when a rank may move. The 201 body is built from the rows just written."""
     now = datetime.now(UTC)
     prepared = prepare(data, settings, now)
     found = await repo.lookup_single(session, prepared.card_number, prepared.key, prepared.currency)
@@ -260,7 +261,7 @@ async def create_order(
             result = await commissions_repo.attribute(
                 session,
                 "",
-                {**row, **ranks.ladder_params()},
+                {**row, **ranks.ladder_params(), "expiry_months": settings.ranks.points_expiry_months},
                 cap=settings.business.max_levels_cap,
                 aggregate=False,
                 ref_type="order",
@@ -271,20 +272,27 @@ async def create_order(
             order_id, created_at = first["new_order_id"], first["new_order_created_at"]
             if order_id is not None:
                 ids = {"order_ids": [order_id]}
-                # the statement tells whether this order can lift anyone's rank: most cannot
-                result["rank_changes"] = (
-                    await ranks.upgrade_after_orders(session, orders=repo.ORDER_IDS, params=ids)
-                    if first["rank_may_change"]
-                    else []
-                )
-                result["points"] = await points.earn_for_orders(
-                    session,
-                    settings=settings,
-                    orders=repo.ORDER_IDS,
-                    params=ids,
-                    ref_type="order",
-                    ref_id=order_id,
-                )
+                # the statement tells whether this order can lift anyone's rank: most cannot, and
+                # then it has written the order's points too (at the rank that stays)
+                if first["rank_may_change"]:
+                    result["rank_changes"] = await ranks.upgrade_after_orders(
+                        session, orders=repo.ORDER_IDS, params=ids
+                    )
+                else:
+                    result["rank_changes"] = []
+                if first["rank_may_change"] or not first["has_catalogue"]:
+                    # earned at the rank after the upgrade; or an emptied database: the default
+                    # catalogue first
+                    result["points"] = await points.earn_for_orders(
+                        session,
+                        settings=settings,
+                        orders=repo.ORDER_IDS,
+                        params=ids,
+                        ref_type="order",
+                        ref_id=order_id,
+                    )
+                else:
+                    result["points"] = points.earned_in_statement(first)
         else:  # first order in a currency, or on an emptied database: open accounts, plan first
             inserted = await repo.insert_orders(session, [row])
             order_id = created_at = None

@@ -16,6 +16,7 @@ from distnet.kit import pg
 from distnet.kit.outbox import insert_events, statement
 from distnet.ledger.service import PLATFORM_ACCOUNTS
 from distnet.models import Card, Hold, Order, Refund
+from distnet.points import repository as points_repo
 from distnet.ranks.service import LADDER_CTES, SALES
 
 ORDER_IDS = "SELECT unnest(CAST(:order_ids AS bigint[]))"
@@ -262,6 +263,19 @@ _RANK_MAY_CHANGE = (
 )
 
 
+# The order's points in the same statement, as points.service.earn_for_orders writes them (their
+# own ledger transaction, in PTS), unless the order may lift a rank: points are earned at the rank
+# after the order's own upgrade, so such an order (rare) runs the check and then earns on its own.
+# ``:expiry_months`` as earn_for_orders passes it.
+_POINTS = points_repo.earn_ctes(
+    "new_order o",
+    "NOT (SELECT may FROM rank_check)",
+    kind="'points.earned'",
+    ref_type="'order_points'",
+    ref_id="(SELECT id::text FROM new_order)",
+)
+
+
 def _single_statement() -> TextClause:
     """One order's insert, attribution (commissions and their ledger transaction), sales credit
     and ``order.created`` event in one statement: the new row reaches the others through the
@@ -273,7 +287,7 @@ def _single_statement() -> TextClause:
         f"INSERT INTO orders ({', '.join(_COLUMNS)}) VALUES ("
         + ", ".join(f"CAST(:{c} AS {t})" for c, t in zip(_COLUMNS, _TYPES, strict=True))
         + ") ON CONFLICT (source, external_id) DO NOTHING"
-        " RETURNING id, seller_id, card_id, amount, currency, category, placed_at, created_at"
+        " RETURNING id, seller_id, card_id, amount, refunded_amount, currency, category, placed_at, created_at"
     )
     by_day = _SALES_BY_DAY.format(rows="new_order", amount="amount")
     events = _ORDER_CREATED.format(rows="new_order o").strip()
@@ -284,9 +298,11 @@ def _single_statement() -> TextClause:
             before=f"new_order AS ({insert}), ",
             order_rows="SELECT id, seller_id, amount, currency, category, placed_at FROM new_order",
             after=f", s AS ({by_day}), sales AS ({_SALES_INSERT} RETURNING 1), events AS ({events} RETURNING 1), "
-            + _RANK_MAY_CHANGE,
+            + _RANK_MAY_CHANGE
+            + ", "
+            + _POINTS,
             columns="(SELECT id FROM new_order) AS new_order_id, (SELECT created_at FROM new_order) AS new_order_created_at, "
-            "(SELECT may FROM rank_check) AS rank_may_change, ",
+            "(SELECT may FROM rank_check) AS rank_may_change, " + points_repo.EARNED_COLUMNS + ", ",
             ref_id="(SELECT id::text FROM new_order)",
         )
     )

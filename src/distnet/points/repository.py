@@ -22,28 +22,38 @@ _ACTIVE_VIOLATION = """EXISTS (SELECT 1 FROM hold h WHERE h.distributor_id = {wh
 # ledger.service.ensure_accounts): no INSERT … ON CONFLICT here, whose uniqueness check waits
 # for any transaction updating the same account row (measured: a second order queued behind the
 # first's commit on the platform account).
-_POST_LOTS = """, lines AS MATERIALIZED (
+_POST_LOTS = """, pts_lines AS MATERIALIZED (
     SELECT distributor_id AS owner, 'points' AS kind, sum(remaining)::bigint AS amount FROM lots GROUP BY 1
     UNION ALL
     SELECT distributor_id, 'points_owed', sum(netted)::bigint FROM lots GROUP BY 1
     UNION ALL
     SELECT NULL, 'points_issued', -sum(amount)::bigint FROM lots HAVING count(*) > 0
-), """ + posting_ctes(
-    kind="CAST(:txn_kind AS text)",
-    ref_type="CAST(:ref_type AS text)",
-    ref_id="CAST(:ref_id AS text)",
-    when="EXISTS (SELECT 1 FROM lots)",
-    match=Match.separate,
-    currency="'PTS'",
-    skip_zero=True,
-)
+), """
 
+
+def _post_lots(*, kind: str, ref_type: str, ref_id: str) -> str:
+    """The ``pts_lines``, ``pts_txn`` and ``pts_posted`` CTEs (``pts_``: a statement may also write
+    an order's commission transaction, orders.repository.SINGLE)."""
+    return _POST_LOTS + posting_ctes(
+        kind=kind,
+        ref_type=ref_type,
+        ref_id=ref_id,
+        when="EXISTS (SELECT 1 FROM lots)",
+        lines="pts_lines",
+        match=Match.separate,
+        currency="'PTS'",
+        skip_zero=True,
+        prefix="pts_",
+    )
+
+
+_POSTED = posted_columns(lines="pts_lines", skip_zero=True, prefix="pts_")
 _COUNTS = (
     "SELECT "
-    + posted_columns(skip_zero=True)
+    + _POSTED
     + """,
        (SELECT count(*) FROM lots) AS lots, (SELECT coalesce(sum(amount), 0) FROM lots) AS points,
-       (SELECT id FROM txn) AS transaction_id"""
+       (SELECT id FROM pts_txn) AS transaction_id"""
 )
 
 # A points debt is paid first from what a member earns: the debtors' ``points_owed`` rows are
@@ -61,33 +71,42 @@ _NETTING = """, debt AS MATERIALIZED (
      WHERE e.points > 0
 )"""
 
-# Points of new orders ({orders}: a query of their ids), at the seller's rank now (after the
-# order's own upgrade: benefits are instant) in the catalogue effective at placed_at; referral
-# points to the sponsor of a seller whose order is the first at least the catalogue's minimum (the
-# unique lot per (sponsor, 'referral', recruit) makes it once). Nothing for a member under a
-# violation hold, nothing for orders in another currency than the default.
-_EARN = (
-    """
-WITH cats AS (
+
+# Points of new orders, at the seller's rank now (after the order's own upgrade: benefits are
+# instant) in the catalogue effective at placed_at; referral points to the sponsor of a seller
+# whose order is the first at least the catalogue's minimum (the unique lot per (sponsor,
+# 'referral', recruit) makes it once). Nothing for a member under a violation hold, nothing for
+# orders in another currency than the default. ``source`` names the orders as ``o`` (id,
+# seller_id, amount, refunded_amount, currency, placed_at), ``where`` picks them.
+def earn_ctes(source: str, where: str, *, kind: str, ref_type: str, ref_id: str) -> str:
+    """The CTEs (text after ``WITH `` or ``, ``) that write the orders' points lots and their
+    ledger transaction: ``pts_cats``, ``pts_o``, ``pts_held``, ``first_sale``, ``earned``,
+    ``debt``, ``split``, ``lots``, ``pts_lines``, ``pts_txn``, ``pts_posted``."""
+    return (
+        """pts_cats AS (
     -- effective ranges of the catalogue versions: a range join, so an import of millions of
     -- orders costs one hash or merge join, not a lookup per order
     SELECT c.id, c.effective_from, c.referral_min_order, lead(c.effective_from) OVER (ORDER BY c.effective_from) AS until
       FROM (SELECT DISTINCT ON (effective_from) id, effective_from, referral_min_order
               FROM benefit_catalogue ORDER BY effective_from, version DESC) c
-), o AS (
+), pts_o AS (
     SELECT o.id, o.seller_id, o.amount - o.refunded_amount AS paid, o.placed_at, d.rank, d.sponsor_id,
            c.id AS catalogue_id, c.referral_min_order
-      FROM orders o JOIN distributor d ON d.id = o.seller_id AND d.status = 'active'
-      JOIN cats c ON o.placed_at >= c.effective_from AND (c.until IS NULL OR o.placed_at < c.until)
-     WHERE o.id IN ({orders}) AND o.currency = CAST(:currency AS text)
-), held AS (
+      FROM """
+        + source
+        + """ JOIN distributor d ON d.id = o.seller_id AND d.status = 'active'
+      JOIN pts_cats c ON o.placed_at >= c.effective_from AND (c.until IS NULL OR o.placed_at < c.until)
+     WHERE """
+        + where
+        + """ AND o.currency = CAST(:currency AS text)
+), pts_held AS (
     SELECT DISTINCT h.distributor_id FROM hold h
-     WHERE h.distributor_id IN (SELECT seller_id FROM o UNION SELECT sponsor_id FROM o)
+     WHERE h.distributor_id IN (SELECT seller_id FROM pts_o UNION SELECT sponsor_id FROM pts_o)
        AND h.reason <> 'maintenance' AND h.lifted_at IS NULL AND h.started_at <= now()
        AND (h.ends_at IS NULL OR h.ends_at > now())
 ), first_sale AS (
     -- a recruit's first qualifying order among these (earlier ones already made its referral lot)
-    SELECT DISTINCT ON (o.seller_id) o.* FROM o
+    SELECT DISTINCT ON (o.seller_id) o.* FROM pts_o o
      WHERE o.sponsor_id IS NOT NULL AND o.paid >= o.referral_min_order
        AND NOT EXISTS (SELECT 1 FROM points_lot p WHERE p.distributor_id = o.sponsor_id AND p.source = 'referral'
                                                     AND p.source_ref = o.seller_id::text)
@@ -95,16 +114,16 @@ WITH cats AS (
 ), earned AS (
     SELECT o.seller_id AS distributor_id, 'order' AS source, o.id::text AS source_ref, o.id AS order_id,
            o.paid * t.earn_rate_bps / 1000000 AS points
-      FROM o JOIN benefit_tier t ON t.catalogue_id = o.catalogue_id AND t.rank = o.rank
-     WHERE o.seller_id NOT IN (SELECT distributor_id FROM held)
+      FROM pts_o o JOIN benefit_tier t ON t.catalogue_id = o.catalogue_id AND t.rank = o.rank
+     WHERE o.seller_id NOT IN (SELECT distributor_id FROM pts_held)
     UNION ALL
     SELECT s.id, 'referral', f.seller_id::text, f.id, t.referral_points
       FROM first_sale f JOIN distributor s ON s.id = f.sponsor_id AND s.status = 'active'
       JOIN benefit_tier t ON t.catalogue_id = f.catalogue_id AND t.rank = s.rank
-     WHERE s.id NOT IN (SELECT distributor_id FROM held)
+     WHERE s.id NOT IN (SELECT distributor_id FROM pts_held)
 )"""
-    + _NETTING
-    + """, lots AS (
+        + _NETTING
+        + """, lots AS (
     INSERT INTO points_lot (distributor_id, source, source_ref, order_id, amount, remaining, netted, expires_at)
     SELECT distributor_id, source, source_ref, order_id, points, points - netted, netted,
            now() + make_interval(months => CAST(:expiry_months AS int))
@@ -112,21 +131,43 @@ WITH cats AS (
     ON CONFLICT (distributor_id, source, source_ref) DO NOTHING
     RETURNING id, distributor_id, source, order_id, amount, remaining, netted
 )"""
-    + _POST_LOTS
-    + """
-SELECT c.*, l.id AS lot_id, l.distributor_id, l.source, l.order_id AS lot_order_id, l.amount AS lot_points,
-       (SELECT EXISTS (SELECT 1 FROM benefit_catalogue)) AS has_catalogue
-  FROM ("""
-    + _COUNTS
-    + """) c LEFT JOIN lots l ON true
- ORDER BY l.id
-"""
+        + _post_lots(kind=kind, ref_type=ref_type, ref_id=ref_id)
+    )
+
+
+EARNED_COLUMNS = (
+    posted_columns(lines="pts_lines", skip_zero=True, prefix="pts_", names="points_")
+    + """,
+       (SELECT json_agg(json_build_object('lot_id', id, 'distributor_id', distributor_id, 'source', source,
+                                          'order_id', order_id, 'points', amount) ORDER BY id)
+          FROM lots) AS points_lots,
+       EXISTS (SELECT 1 FROM benefit_catalogue) AS has_catalogue"""
 )
+"""Result columns of :func:`earn_ctes` in a statement of other writes: the postings computed and
+written, the lots as a JSON array, whether a catalogue exists (else nothing was earned)."""
+
+_PARAMS = {
+    "kind": "CAST(:txn_kind AS text)",
+    "ref_type": "CAST(:ref_type AS text)",
+    "ref_id": "CAST(:ref_id AS text)",
+}
 
 
 @functools.lru_cache(maxsize=16)
 def earn_statement(orders: str) -> TextClause:
-    return text(_EARN.format(orders=orders))
+    """Points of new orders (``orders``: a query of their ids), one row per lot."""
+    return text(
+        "WITH "
+        + earn_ctes("orders o", f"o.id IN ({orders})", **_PARAMS)
+        + """
+SELECT c.*, l.id AS lot_id, l.distributor_id, l.source, l.order_id AS lot_order_id, l.amount AS lot_points,
+       (SELECT EXISTS (SELECT 1 FROM benefit_catalogue)) AS has_catalogue
+  FROM ("""
+        + _COUNTS
+        + """) c LEFT JOIN lots l ON true
+ ORDER BY l.id
+"""
+    )
 
 
 # The monthly grant (``:period`` = YYYY-MM): every active member not under a violation hold
@@ -159,7 +200,7 @@ WITH cat AS ("""
     ON CONFLICT (distributor_id, source, source_ref) DO NOTHING
     RETURNING id, distributor_id, amount, remaining, netted
 )"""
-    + _POST_LOTS
+    + _post_lots(**_PARAMS)
     + "\n"
     + _COUNTS
 )

@@ -78,6 +78,23 @@ async def earn_for_orders(
     ]
 
 
+def earned_in_statement(found: dict[str, Any]) -> list[dict[str, Any]]:
+    """The lots a statement with ``repository.earn_ctes`` wrote, from its
+    ``repository.EARNED_COLUMNS`` (as :func:`earn_for_orders` returns them); refuses the unit of
+    work when a posting found no account."""
+    check_posted("points earning", found["points_lines"], found["points_posted"])
+    return [
+        {
+            "lot_id": lot["lot_id"],
+            "distributor_id": lot["distributor_id"],
+            "source": lot["source"],
+            "order_id": lot["order_id"],
+            "points": int(lot["points"]),
+        }
+        for lot in found["points_lots"] or []
+    ]
+
+
 def business_month(at: datetime, time_zone: str) -> str:
     local = at.astimezone(ZoneInfo(time_zone))
     return f"{local.year}-{local.month:02d}"
