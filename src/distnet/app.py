@@ -116,6 +116,9 @@ def create_app(
             title="distnet", version="1", path="/schema", render_plugins=[_swagger()]
         ),
         request_max_body_size=8 * 1024 * 1024,
+        # logging is kit.logs' (structlog, JSON lines with the request id): Litestar's default
+        # configuration would replace the root handler with its own queue handler and format
+        logging_config=None,
     )
     publish(app)
     return app
