@@ -39,12 +39,20 @@ REQUEST_ID_OPTION = "request_id"
 # so that a header cannot inject text into log lines
 _GOOD_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
+
+def _drop_color_message(logger: Any, name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """uvicorn adds its message again with terminal colour codes (``extra={"color_message": ...}``)."""
+    event.pop("color_message", None)
+    return event
+
+
 _SHARED: list[Any] = [
     structlog.contextvars.merge_contextvars,
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
     structlog.stdlib.ExtraAdder(),
+    _drop_color_message,
 ]
 
 
