@@ -133,3 +133,46 @@ def test_outbox_insert_takes_a_topic_name_or_an_expression():
     for bad in ({"topic": "x'; DROP TABLE orders; --"}, {}, {"topic": "a.b", "topic_sql": "t"}):
         with pytest.raises(ValueError):
             insert_events(source="o", distributor_id="d", payload="p", **bad)
+
+
+async def test_deferred_credits_queue_one_apply_per_statement(client, admin_headers, sessionmaker):
+    """Credits to members' pending accounts and postings to commission_expense are queued and
+    applied at commit. Only the first row each posting statement queues (its ``head``) queues the
+    deferred apply (migration 0170): two statements of three and two queued rows make two heads,
+    and at commit the first apply takes every row of the transaction, the second finds nothing."""
+    members = [(await register(client, admin_headers))["id"] for _ in range(3)]
+    async with sessionmaker() as s:
+        await ensure_platform_accounts(s)
+        await s.commit()
+    async with sessionmaker() as s:
+        queued: list[list[tuple[int, bool]]] = []
+        for chunk, amount in ((members, 100), (members[:1], 50)):
+            await post(
+                s,
+                kind="test.accrual",
+                postings=[
+                    *(Posting("pending", amount, d) for d in chunk),
+                    Posting("commission_expense", -amount * len(chunk)),
+                ],
+            )
+            seen = {i for statement in queued for i, _ in statement}
+            rows = (await s.execute(text("SELECT id, head FROM ledger_balance_pending ORDER BY id"))).all()
+            queued.append([(r.id, r.head) for r in rows if r.id not in seen])
+        assert [len(statement) for statement in queued] == [4, 2]
+        # one head per statement: its first queued row
+        assert [[head for _, head in statement] for statement in queued] == [
+            [True, False, False, False],
+            [True, False],
+        ]
+        assert (await _balances(s, members[0]))["pending"] == 0  # not before commit
+        await s.commit()
+    async with sessionmaker() as s:
+        assert await s.scalar(text("SELECT count(*) FROM ledger_balance_pending")) == 0
+        assert [(await _balances(s, d))["pending"] for d in members] == [150, 100, 100]
+        expense = await s.scalar(
+            text(
+                "SELECT balance FROM ledger_account WHERE distributor_id IS NULL AND kind = 'commission_expense' "
+                "AND currency = 'CNY'"
+            )
+        )
+        assert expense == -350

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import (
     ARRAY,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     Date,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -255,6 +257,8 @@ ledger_balance_pending = Table(
     Column("id", BigInteger, Identity(always=True), primary_key=True),
     Column("account_id", BigInteger, nullable=False),
     Column("amount", BigInteger, nullable=False),
+    # the first row a posting statement queues: only a head row queues the deferred apply (0170)
+    Column("head", Boolean, nullable=False, server_default=false()),
 )
 
 
