@@ -292,3 +292,82 @@ async def test_a_single_order_writes_the_points_a_batch_order_does(client, admin
     ]
     assert relative(posted_single, 0, c["id"], b["id"]) == relative(posted_batch, 0, b["id"], a["id"])
     await verify_ok(client, admin_headers)
+
+
+async def test_a_refund_takes_back_the_referral_once_the_first_sale_no_longer_qualifies(
+    client, admin_headers, chain, sessionmaker
+):
+    """The referral pays a sponsor for a recruit's first qualifying sale (the catalogue's
+    referral_min_order): a refund that leaves the sale qualifying takes none of it back; one that
+    takes it below the minimum takes all of it, from what the lot still holds, the spent rest as
+    the sponsor's points debt, in the refund's points transaction."""
+    _, a, b, c = chain
+    tiers = [
+        {"rank": r, "discount_bps": 0, "monthly_points": 0, "earn_rate_bps": 10000, "referral_points": 200}
+        for r in ("member", "silver", "gold", "platinum")
+    ]
+    resp = await client.post(
+        "/api/v1/benefit-catalogues",
+        headers=admin_headers,
+        json={"name": "referral from 100.00", "tiers": tiers, "referral_min_order": "100.00"},
+    )
+    assert resp.status_code == 201, resp.text
+    order = await place(client, c, "150.00")  # qualifies: b gets 200
+    assert {"distributor_id": b["id"], "source": "referral", "points": 200} in order["points_earned"]
+    await _redeem(client, b, 150, "spend-referral")  # 50 left in b's referral lot
+    await refund(client, order, "40.00", auth(c))  # 110.00 paid: still qualifies
+    assert await points_of(sessionmaker, b) == (50, 0)
+    await refund(client, order, "20.00", auth(c))  # 90.00 paid: below 100.00, the referral goes
+    assert await points_of(sessionmaker, b) == (0, -150)
+    assert await points_of(sessionmaker, c) == (90, 0)  # the seller's own points: in proportion
+    await refund(client, order, "90.00", auth(c))  # the rest: nothing more of the referral
+    assert await points_of(sessionmaker, b) == (0, -150)
+    assert await points_of(sessionmaker, c) == (0, 0)
+    async with sessionmaker() as s:
+        lots = (
+            await s.execute(
+                text(
+                    "SELECT source, amount, remaining, reversed FROM points_lot WHERE order_id = :o ORDER BY source"
+                ),
+                {"o": order["id"]},
+            )
+        ).all()
+        assert [tuple(r) for r in lots] == [("order", 150, 0, 150), ("referral", 200, 0, 200)]
+        # the referral went back in the second refund's points transaction, with the seller's share
+        second = (
+            await s.execute(
+                text(
+                    """
+                    SELECT a.distributor_id, a.kind, p.amount FROM ledger_transaction t
+                      JOIN ledger_posting p ON p.transaction_id = t.id JOIN ledger_account a ON a.id = p.account_id
+                     WHERE t.kind = 'points.reversed' AND t.ref_type = 'refund'
+                       AND t.ref_id = (SELECT id::text FROM refund WHERE order_id = :o ORDER BY id OFFSET 1 LIMIT 1)
+                     ORDER BY a.distributor_id NULLS LAST, a.kind, p.amount
+                    """
+                ),
+                {"o": order["id"]},
+            )
+        ).all()
+        assert [tuple(r) for r in second] == [
+            (b["id"], "points", -50),
+            (b["id"], "points_owed", -150),
+            (c["id"], "points", -20),
+            (None, "points_issued", 20),
+            (None, "points_issued", 200),
+        ]
+    await verify_ok(client, admin_headers)
+
+
+async def test_a_full_refund_takes_back_a_referral_with_no_minimum(
+    client, admin_headers, chain, sessionmaker
+):
+    """With the default catalogue (referral minimum 0.00) any first sale qualifies; a sale refunded
+    in full is no sale, and its referral goes back whole."""
+    _, a, b, c = chain
+    order = await place(client, c, "10.00")
+    assert {"distributor_id": b["id"], "source": "referral", "points": 200} in order["points_earned"]
+    await refund(client, order, "9.99", auth(c))
+    assert await points_of(sessionmaker, b) == (200, 0)
+    await refund(client, order, "0.01", auth(c))
+    assert await points_of(sessionmaker, b) == (0, 0) and await points_of(sessionmaker, c) == (0, 0)
+    await verify_ok(client, admin_headers)

@@ -64,6 +64,16 @@ def reversal_due(points: int, refunded_total: int, order_amount: int, already_re
     return max(0, points * refunded_total // order_amount - already_reversed)
 
 
+def referral_reversal_due(points: int, already_reversed: int, paid_after: int, min_order: int) -> int:
+    """Points of a referral lot to take back after a refund of the order that made it: all that is
+    not yet reversed once the order's paid amount (amount - refunds) falls below the minimum
+    that qualified it (the catalogue's ``referral_min_order``) or to nothing (a full refund, also
+    under a minimum of 0.00), else nothing. A referral is paid for a qualifying first sale, not in
+    proportion to it."""
+    qualifies = paid_after > 0 and paid_after >= min_order
+    return 0 if qualifies else max(0, points - already_reversed)
+
+
 def reversal_split(due: int, remaining: int) -> tuple[int, int]:
     """(from the lot, points debt): what the lot still holds is taken back, the spent rest is owed."""
     taken = min(due, remaining)

@@ -1,5 +1,6 @@
 """Refunds of orders: the refund row, its commissions reversed as one balanced ledger
-transaction, the points reversed, the sales credit taken back, and the events."""
+transaction, the points reversed (the seller's in proportion, the sponsor's referral once the
+order no longer qualifies), the sales credit taken back, and the events."""
 
 from __future__ import annotations
 
@@ -103,7 +104,7 @@ async def reverse_commissions(
     currency = order.currency
     await ensure_platform_accounts(session, currency=currency)
     await ensure_accounts(session, distributor_ids=beneficiaries, currency=currency)
-    balances = await repo.lock_reversal_accounts(session, currency, beneficiaries, order.seller_id)
+    balances = await repo.lock_reversal_accounts(session, currency, beneficiaries, order.seller_id, order.id)
     rows = await repo.lock_commissions(session, order.id)
     postings: list[Posting] = []
     debts: list[dict[str, Any]] = []

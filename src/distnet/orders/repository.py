@@ -523,7 +523,7 @@ async def commission_beneficiaries(session: AsyncSession, order_id: int) -> list
 
 
 async def lock_reversal_accounts(
-    session: AsyncSession, currency: str, beneficiaries: list[int], seller_id: int
+    session: AsyncSession, currency: str, beneficiaries: list[int], seller_id: int, order_id: int
 ) -> dict[tuple[int | None, str], int]:
     """Lock the accounts a refund's reversal posts to, in the one lock order (distributors' by id,
     then the platform's forfeited income); their balances by (distributor, kind)."""
@@ -535,12 +535,15 @@ async def lock_reversal_accounts(
                 SELECT id, distributor_id, kind, balance FROM ledger_account
                  WHERE (currency = :cur AND (distributor_id = ANY(CAST(:ids AS bigint[]))
                         OR (distributor_id IS NULL AND kind = 'forfeited_income')))
-                    -- the seller's points, reversed in the same transaction (points.reverse_for_refund)
-                    OR (currency = 'PTS' AND distributor_id = :seller AND kind IN ('points', 'points_owed'))
+                    -- the seller's points and the referral's sponsor's, reversed in the same
+                    -- transaction (points.reverse_for_refund)
+                    OR (currency = 'PTS' AND kind IN ('points', 'points_owed')
+                        AND (distributor_id = :seller OR distributor_id IN (
+                             SELECT distributor_id FROM points_lot WHERE order_id = :order AND source = 'referral')))
                  ORDER BY distributor_id IS NULL, id FOR NO KEY UPDATE
                 """
             ),
-            {"cur": currency, "ids": beneficiaries, "seller": seller_id},
+            {"cur": currency, "ids": beneficiaries, "seller": seller_id, "order": order_id},
         )
     }
 

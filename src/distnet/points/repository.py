@@ -381,6 +381,26 @@ LOCK_ORDER_LOT = text(
 )
 
 
+# The referral lot an order made (its sponsor's) and the catalogue minimum that qualified it: the
+# catalogue in effect at the order's placed_at, as earning chose it.
+LOCK_REFERRAL_LOT = text("""
+SELECT l.id, l.distributor_id, l.amount, l.remaining, l.reversed, c.referral_min_order
+  FROM points_lot l JOIN orders o ON o.id = l.order_id
+ CROSS JOIN LATERAL (SELECT referral_min_order FROM benefit_catalogue WHERE effective_from <= o.placed_at
+                      ORDER BY effective_from DESC, version DESC LIMIT 1) c
+ WHERE l.order_id = :o AND l.source = 'referral'
+   FOR UPDATE OF l
+""")
+
+REFERRAL_OWNER = text("SELECT distributor_id FROM points_lot WHERE order_id = :o AND source = 'referral'")
+
+LOCK_MEMBERS = text("""
+SELECT a.id FROM ledger_account a
+ WHERE a.distributor_id = ANY(CAST(:ds AS bigint[])) AND a.currency = 'PTS' AND a.kind IN ('points', 'points_owed')
+ ORDER BY a.id FOR NO KEY UPDATE
+""")
+
+
 REVERSE_LOT = text("UPDATE points_lot SET remaining = remaining - :t, reversed = reversed + :r WHERE id = :i")
 
 

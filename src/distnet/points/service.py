@@ -14,7 +14,7 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.benefits import repository as benefits_repo
-from distnet.benefits.rules import reversal_due, reversal_split
+from distnet.benefits.rules import referral_reversal_due, reversal_due, reversal_split
 from distnet.kit import audit, pg
 from distnet.kit.errors import IdempotencyConflict, ValidationFailed
 from distnet.kit.idempotency import request_hash
@@ -405,42 +405,67 @@ async def reverse_for_refund(
     order_amount: int,
     refunded_total: int,
     refund_id: int,
-) -> dict[str, int] | None:
-    """Take back the points the order earned, in proportion to what is refunded so far (a full
-    refund takes all of them): from what is left of its lot, the spent rest becomes a points debt
-    (``points_owed``) that later earnings pay first. The seller's points accounts are locked by
-    the caller's account lock (orders.refunds.reverse_commissions), in the one lock order."""
-    await _lock_member(session, distributor_id=seller_id)
-    lot = (
-        await session.execute(
-            repo.LOCK_ORDER_LOT,
-            {"d": seller_id, "ref": str(order_id)},
+) -> dict[str, Any] | None:
+    """Take back the points the order earned, as one ``points.reversed`` transaction:
+    - the seller's, in proportion to what is refunded so far (a full refund takes all of them);
+    - the sponsor's referral, if the order made one, in full once the order's paid amount falls
+      below the minimum that qualified it (a refund that leaves it qualifying takes nothing).
+    Each comes from what is left of its lot; the spent rest becomes a points debt
+    (``points_owed``) that later earnings pay first. A referral taken back is not paid again for
+    a later order of the same recruit (one referral lot per recruit). The members' points
+    accounts are locked by the caller's account lock (orders.refunds.reverse_commissions), in
+    the one lock order; again here, in account order, for an order without commissions."""
+    sponsor = await session.scalar(repo.REFERRAL_OWNER, {"o": order_id})
+    members = sorted({seller_id} | ({int(sponsor)} if sponsor is not None else set()))
+    if len((await session.execute(repo.LOCK_MEMBERS, {"ds": members})).all()) < 2 * len(members):
+        for d in members:  # accounts missing (made outside registration): open them, then lock
+            await _lock_member(session, distributor_id=d)
+    postings: list[Posting] = []
+    reversed_lots: dict[str, Any] = {}
+    lot = (await session.execute(repo.LOCK_ORDER_LOT, {"d": seller_id, "ref": str(order_id)})).first()
+    if lot is not None:
+        due = reversal_due(int(lot.amount), refunded_total, order_amount, int(lot.reversed))
+        if due:
+            postings += await _take_back(session, lot.id, seller_id, due, int(lot.remaining))
+            reversed_lots.update(lot_id=lot.id, reversed=due)
+    referral = (await session.execute(repo.LOCK_REFERRAL_LOT, {"o": order_id})).first()
+    if referral is not None:
+        due = referral_reversal_due(
+            int(referral.amount),
+            int(referral.reversed),
+            order_amount - refunded_total,
+            int(referral.referral_min_order),
         )
-    ).first()
-    if lot is None:
+        if due:
+            sponsor_id = int(referral.distributor_id)
+            postings += await _take_back(session, referral.id, sponsor_id, due, int(referral.remaining))
+            reversed_lots["referral"] = {"lot_id": referral.id, "sponsor_id": sponsor_id, "reversed": due}
+    if not postings:
         return None
-    due = reversal_due(int(lot.amount), refunded_total, order_amount, int(lot.reversed))
-    if due == 0:
-        return None
-    taken, debt = reversal_split(due, int(lot.remaining))
-    await session.execute(
-        repo.REVERSE_LOT,
-        {"t": taken, "r": due, "i": lot.id},
-    )
     await post(
         session,
         kind="points.reversed",
         currency=PTS,
         ref_type="refund",
         ref_id=refund_id,
-        memo=f"refund of order {order_id}, lot {lot.id}",
-        postings=[
-            Posting("points", -taken, seller_id),
-            Posting("points_owed", -debt, seller_id),
-            Posting("points_issued", due),
-        ],
+        memo=f"refund of order {order_id}",
+        postings=postings,
     )
-    return {"lot_id": lot.id, "reversed": due, "from_lot": taken, "debt": debt}
+    return reversed_lots
+
+
+async def _take_back(
+    session: AsyncSession, lot_id: int, member: int, due: int, remaining: int
+) -> list[Posting]:
+    """Take ``due`` points of a lot back from ``member``: from what the lot still holds, the rest
+    as a points debt; returns the postings (the platform's issued points by the whole)."""
+    taken, debt = reversal_split(due, remaining)
+    await session.execute(repo.REVERSE_LOT, {"t": taken, "r": due, "i": lot_id})
+    return [
+        Posting("points", -taken, member),
+        Posting("points_owed", -debt, member),
+        Posting("points_issued", due),
+    ]
 
 
 # --------------------------------------------------------------------------- views
