@@ -104,6 +104,29 @@ SELECT o.id, u.level + 1, u.ancestor_id, 1, 'member', 300, o.amount, o.amount * 
 """
 
 
+async def explain_first_chunk(s, orders: int) -> None:
+    """The plan of the attribution statement for the first chunk (no ANALYZE: it costs nothing),
+    on stderr: at L the chunk took 2.8x its time at M for the same million orders."""
+    await s.execute(text("SET LOCAL work_mem = '256MB'"))
+    await s.execute(
+        text(
+            "CREATE TEMP TABLE IF NOT EXISTS accrual_sums (owner bigint, kind text, currency text, "
+            "amount bigint, n bigint) ON COMMIT DROP"
+        )
+    )
+    plan = await s.execute(
+        text("EXPLAIN " + str(commissions_repo._bulk_text("SELECT id FROM orders"))),
+        {
+            "cap": 3,
+            "currency": "CNY",
+            "chunk_from": 1,
+            "chunk_to": 1 + min(orders, commissions_repo.CHUNK_ORDERS),
+        },
+    )
+    progress("plan of the first chunk:\n" + "\n".join(r[0] for r in plan))
+    await s.rollback()
+
+
 def progress(what: str) -> None:
     """A phase's figure on stderr as soon as it is known: an L run takes hours, and a run cut short
     still says how far it got."""
@@ -135,6 +158,7 @@ async def main(size: str, skip_baseline: bool = False) -> None:
             )  # TRUNCATE refused otherwise
             await s.execute(text("TRUNCATE commission"))
             await s.commit()
+            await explain_first_chunk(s, orders)
             t0 = time.perf_counter()
             result = await commissions_repo.attribute_in_chunks(
                 s, "SELECT id FROM orders", {}, cap=3, ref_type="bench", ref_id=size
