@@ -176,3 +176,32 @@ async def test_deferred_credits_queue_one_apply_per_statement(client, admin_head
             )
         )
         assert expense == -350
+
+
+async def test_opening_platform_accounts_does_not_wait_for_a_batch_in_flight(sessionmaker):
+    """Every order batch opens the platform accounts first. Another batch in flight has updated
+    their balances (the commit-time apply) and not committed yet: the opening must not wait for it
+    (it made each batch wait for the ones in flight before doing any work), and still opens a
+    missing currency's accounts."""
+    async with sessionmaker() as s:
+        await ensure_platform_accounts(s)
+        await s.commit()
+    async with sessionmaker() as in_flight, sessionmaker() as s:
+        changed = await in_flight.execute(
+            text(
+                "UPDATE ledger_account SET balance = balance WHERE distributor_id IS NULL AND currency = 'CNY'"
+            )
+        )
+        assert changed.rowcount > 0
+        await s.execute(text("SET LOCAL lock_timeout = '1s'"))
+        await ensure_platform_accounts(s)  # raised LockNotAvailable after 1 s before the fix
+        await ensure_platform_accounts(s, currency="USD")
+        opened = await s.execute(
+            text(
+                "SELECT currency, count(*) FROM ledger_account WHERE distributor_id IS NULL GROUP BY 1 ORDER BY 1"
+            )
+        )
+        counts = dict(opened.all())
+        assert counts["USD"] == counts["CNY"] > 0
+        await in_flight.rollback()
+        await s.commit()
