@@ -342,9 +342,10 @@ async def attribute_in_chunks(
     posts their sums per account as a single balanced ledger transaction. Returns the counts and
     that transaction's id."""
     chunk = chunk or CHUNK_ORDERS
-    # its joins and sums hash whole chunks: in memory, not spilled at the default 4 MB (this
-    # transaction only; the import sets the same)
-    await session.execute(text("SET LOCAL work_mem = '256MB'"))
+    # its joins and sums hash whole chunks: in memory, not spilled at the default 4 MB; and the
+    # chunk statement runs ten times at L on one connection: custom plans only (this transaction
+    # only; the import sets the same)
+    await session.execute(pg.bulk_settings("256MB"))
     spans: Sequence[Any] = (
         await session.execute(
             text(

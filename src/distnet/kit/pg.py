@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import namedtuple_row
-from sqlalchemy import TextClause
+from sqlalchemy import TextClause, text
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as numeric_dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -71,3 +71,20 @@ async def fetch(session: AsyncSession, clause: TextClause, params: Mapping[str, 
             await connection.invalidate(exc)
             await connection.engine.dispose()  # as SQLAlchemy does on a disconnect: a fresh pool
         raise DBAPIError.instance(sql, dict(params), exc, psycopg.Error) from exc
+
+
+def bulk_settings(work_mem: str) -> TextClause:
+    """For the rest of the transaction: ``work_mem`` for a bulk statement's sorts and hashes, and
+    plans made for each execution's own values (``plan_cache_mode = force_custom_plan``).
+
+    Statements are server-side prepared from their second run on a connection (``db.make_engine``),
+    and PostgreSQL switches a prepared statement to its generic plan after five runs when that
+    plan looks no dearer. A generic plan cannot know how many elements an array parameter holds
+    (it guesses ten): the settlement partition statement's generic plan joined 27k beneficiaries
+    to 55k accounts in a nested loop, and from about the sixth partition on a connection a
+    partition took 65-71 s instead of 11-13 s (L, BENCHMARKS.md). A bulk statement runs for
+    seconds; planning it costs milliseconds."""
+    return text(
+        "SELECT set_config('work_mem', :work_mem, true), "
+        "set_config('plan_cache_mode', 'force_custom_plan', true)"
+    ).bindparams(work_mem=work_mem)

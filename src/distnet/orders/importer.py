@@ -26,6 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from distnet.kit import pg
 from distnet.kit.crypto import encrypt_many
 from distnet.kit.errors import ValidationFailed
 from distnet.kit.money import CURRENCIES, MAX_AMOUNT_MINOR
@@ -328,7 +329,7 @@ async def _insert(
     ipad, opad = hmac_pads(settings.secret_key)
     # the parse pass, the key-ordered insert and the aggregated postings sort and hash whole files:
     # in memory rather than spilled to temporary files at the default 4 MB (this transaction only)
-    await session.execute(text("SET LOCAL work_mem = '256MB'"))
+    await session.execute(pg.bulk_settings("256MB"))
     params = {
         "source": source,
         "currency": settings.business.default_currency,

@@ -7,13 +7,14 @@ from sqlalchemy import text
 
 from distnet.kit.checks import Check
 from distnet.kit.outbox import insert_events, statement
+from distnet.kit.pg import bulk_settings
 from distnet.ledger.postings import Match, posted_columns, posting_ctes
 
 PAYOUT_LOCK = 0x64697374_7061796F  # "distpayo": serialises payout money moves (create, cancel, results)
 
 TAKE_PAYOUT_LOCK = text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=PAYOUT_LOCK)
 
-RUN_WORK_MEM = text("SELECT set_config('work_mem', '64MB', true)")
+RUN_SETTINGS = bulk_settings("64MB")
 
 # One statement decides who is paid, locks the candidates and writes the items, the skips and the
 # postings, so the candidate set never travels to the client and back (it was four 100k-element

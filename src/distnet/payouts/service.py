@@ -140,8 +140,9 @@ async def create_run(
     # one's statements (new snapshots under READ COMMITTED) see the first one's reservations
     await session.execute(repo.TAKE_PAYOUT_LOCK)
     # one run writes two postings per eligible distributor in one statement: let the ledger
-    # trigger's sorts and hash aggregates over them stay in memory (transaction-local setting)
-    await session.execute(repo.RUN_WORK_MEM)
+    # trigger's sorts and hash aggregates over them stay in memory, and plan the run's statements
+    # for their own values (transaction-local settings; kit.pg.bulk_settings)
+    await session.execute(repo.RUN_SETTINGS)
     # the run row first (its items refer to it); its cutoff is provisional until the candidates
     # are locked, and nobody sees it before we commit
     run = PayoutRun(

@@ -149,7 +149,7 @@ async def process_partition(
         return None
     run = await session.get(SettlementRun, run_id)
     assert run is not None
-    await session.execute(repo.PARTITION_WORK_MEM)
+    await session.execute(repo.PARTITION_SETTINGS)
     locked = await repo.lock_beneficiaries(session, as_of=run.as_of, lo=part.lo, hi=part.hi)
     result = repo.PartitionResult()
     if locked.ids:
