@@ -107,7 +107,8 @@ SELECT o.id, u.level + 1, u.ancestor_id, 1, 'member', 300, o.amount, o.amount * 
 async def explain_first_chunk(s, orders: int) -> None:
     """The plan of the attribution statement for the first chunk (no ANALYZE: it costs nothing),
     on stderr: at L the chunk took 2.8x its time at M for the same million orders."""
-    await s.execute(text("SET LOCAL work_mem = '256MB'"))
+    await s.execute(commissions_repo.pg.bulk_settings("256MB"))
+    await s.execute(commissions_repo._NO_NESTED_LOOPS)
     await s.execute(
         text(
             "CREATE TEMP TABLE IF NOT EXISTS accrual_sums (owner bigint, kind text, currency text, "
@@ -115,7 +116,14 @@ async def explain_first_chunk(s, orders: int) -> None:
         )
     )
     plan = await s.execute(
-        text("EXPLAIN " + str(commissions_repo._bulk_text("SELECT id FROM orders"))),
+        text(
+            "EXPLAIN "
+            + str(
+                commissions_repo._bulk_text(
+                    "SELECT id FROM orders", bool(await s.scalar(commissions_repo._QUALIFICATIONS))
+                )
+            )
+        ),
         {
             "cap": 3,
             "currency": "CNY",

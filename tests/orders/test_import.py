@@ -180,6 +180,51 @@ async def test_large_imports_are_attributed_in_chunks(
     await verify_ok(client, admin_headers)
 
 
+async def test_an_import_skips_the_levels_a_plan_does_not_qualify(
+    client, admin_headers, chain, sessionmaker, settings, monkeypatch
+):
+    """The bulk statement has a variant without the qualification step (no plan judges a level);
+    once a plan does, an import judges every level as a single order would: level 3 needs rank
+    silver, the grandparent is a member, so no order pays it and each records why. The chunk's
+    planner settings end with the chunks."""
+    from distnet.commissions import repository as commissions_repo
+
+    monkeypatch.setattr(commissions_repo, "CHUNK_ORDERS", 3)
+    root, a, b, c = chain
+    rates = [
+        {"level": lv, "rank": rk, "rate_bps": 100 * lv}
+        for lv in (1, 2, 3)
+        for rk in ("member", "silver", "gold", "platinum")
+    ]
+    plan = await client.post(
+        "/api/v1/commission-plans",
+        headers=admin_headers,
+        json={
+            "name": "judged",
+            "max_levels": 3,
+            "rates": rates,
+            "qualifications": [{"level": 3, "min_rank": "silver"}],
+        },
+    )
+    assert plan.status_code == 201, plan.text
+    header = ["external_id", "card_number", "amount"]
+    data = _csv([header, *([f"q-{i}", c["card"]["number"], "50.00"] for i in range(4))])
+    async with sessionmaker() as s:
+        result = await import_csv(s, settings, [data], header=header)
+        nested_loops = await s.scalar(text("SELECT current_setting('enable_nestloop')"))
+        await s.commit()
+    assert result["created"] == 4 and result["commissions"] == 8
+    assert nested_loops == "on"
+    async with sessionmaker() as s:
+        levels = (
+            await s.execute(text("SELECT level, count(*), sum(amount) FROM commission GROUP BY 1 ORDER BY 1"))
+        ).all()
+        skips = (await s.execute(text("SELECT level, beneficiary_id, min_rank FROM commission_skip"))).all()
+    assert [tuple(x) for x in levels] == [(1, 4, 4 * 5000 * 100 // 10000), (2, 4, 4 * 5000 * 200 // 10000)]
+    assert [tuple(x) for x in skips] == [(3, a["id"], "silver")] * 4
+    await verify_ok(client, admin_headers)
+
+
 async def test_import_times_on_both_parse_paths(client, admin_headers, chain, sessionmaker, settings):
     """Plain days 1-28 are cast directly; days 29-31 and other shapes go through the guarded parse.
     Both give the same instants, and a file of only new orders needs no replay lookup."""
