@@ -108,7 +108,7 @@ async def explain_first_chunk(s, orders: int) -> None:
     """The plan of the attribution statement for the first chunk (no ANALYZE: it costs nothing),
     on stderr: at L the chunk took 2.8x its time at M for the same million orders."""
     await s.execute(commissions_repo.pg.bulk_settings("256MB"))
-    await s.execute(commissions_repo._NO_NESTED_LOOPS)
+    await s.execute(commissions_repo.pg.NO_NESTED_LOOPS)
     await s.execute(
         text(
             "CREATE TEMP TABLE IF NOT EXISTS accrual_sums (owner bigint, kind text, currency text, "

@@ -27,6 +27,25 @@ async def register(
     return resp.json()
 
 
+async def create_plan(
+    client: AsyncTestClient, headers: dict[str, str], *, name: str, qualifications: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """A three-level commission plan effective now, rate 100 x level bps for every rank, with the
+    given qualifications."""
+    rates = [
+        {"level": lv, "rank": rk, "rate_bps": 100 * lv}
+        for lv in (1, 2, 3)
+        for rk in ("member", "silver", "gold", "platinum")
+    ]
+    resp = await client.post(
+        "/api/v1/commission-plans",
+        headers=headers,
+        json={"name": name, "max_levels": 3, "rates": rates, "qualifications": qualifications},
+    )
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
 async def make_tree(
     client: AsyncTestClient, admin_headers: dict[str, str], depth: int
 ) -> list[dict[str, Any]]:

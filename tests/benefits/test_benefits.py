@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from distnet.points.service import grant_monthly
 from tests.benefits.helpers import maintenance_hold, manual_hold, points_of
-from tests.factories import auth
+from tests.factories import auth, create_plan
 from tests.orders.helpers import place, refund
 
 
@@ -228,26 +228,16 @@ async def test_a_refund_below_the_threshold_warns_before_the_downgrade(client, c
 
 async def test_qualification_skips_unqualified_levels_and_explains(client, admin_headers, chain, session):
     root, a, b, c = chain
-    rates = [
-        {"level": lv, "rank": rk, "rate_bps": 100 * lv}
-        for lv in (1, 2, 3)
-        for rk in ("member", "silver", "gold", "platinum")
-    ]
-    plan = await client.post(
-        "/api/v1/commission-plans",
-        headers=admin_headers,
-        json={
-            "name": "qualified",
-            "max_levels": 3,
-            "rates": rates,
-            "qualifications": [
-                {"level": 2, "min_own_sales": "300.00", "period_days": 30},
-                {"level": 3, "min_rank": "silver"},
-            ],
-        },
+    plan = await create_plan(
+        client,
+        admin_headers,
+        name="qualified",
+        qualifications=[
+            {"level": 2, "min_own_sales": "300.00", "period_days": 30},
+            {"level": 3, "min_rank": "silver"},
+        ],
     )
-    assert plan.status_code == 201, plan.text
-    assert plan.json()["qualifications"][0] == {
+    assert plan["qualifications"][0] == {
         "level": 2,
         "min_own_sales": "300.00",
         "period_days": 30,

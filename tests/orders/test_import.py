@@ -8,7 +8,7 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from distnet.orders.importer import import_csv
-from tests.factories import auth
+from tests.factories import auth, create_plan
 from tests.orders.helpers import order_body, verify_ok
 
 
@@ -191,22 +191,9 @@ async def test_an_import_skips_the_levels_a_plan_does_not_qualify(
 
     monkeypatch.setattr(commissions_repo, "CHUNK_ORDERS", 3)
     root, a, b, c = chain
-    rates = [
-        {"level": lv, "rank": rk, "rate_bps": 100 * lv}
-        for lv in (1, 2, 3)
-        for rk in ("member", "silver", "gold", "platinum")
-    ]
-    plan = await client.post(
-        "/api/v1/commission-plans",
-        headers=admin_headers,
-        json={
-            "name": "judged",
-            "max_levels": 3,
-            "rates": rates,
-            "qualifications": [{"level": 3, "min_rank": "silver"}],
-        },
+    await create_plan(
+        client, admin_headers, name="judged", qualifications=[{"level": 3, "min_rank": "silver"}]
     )
-    assert plan.status_code == 201, plan.text
     header = ["external_id", "card_number", "amount"]
     data = _csv([header, *([f"q-{i}", c["card"]["number"], "50.00"] for i in range(4))])
     async with sessionmaker() as s:

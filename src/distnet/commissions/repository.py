@@ -335,9 +335,6 @@ async def attribute(
     return result
 
 
-_NO_NESTED_LOOPS = text("SET LOCAL enable_nestloop = off")
-_NESTED_LOOPS_AGAIN = text("RESET enable_nestloop")
-
 # Orders per attribution statement when a large set (an import, a backfill) is attributed. One
 # statement over 10M orders spilled 3.7 GB of temporary files and ran 2.4x the plain INSERT ...
 # SELECT; a million orders (3M commission rows) stays close to it.
@@ -386,7 +383,7 @@ async def attribute_in_chunks(
     # hash joins only, whatever the estimates: the plan judges a chunk's lines at a few rows (the
     # id-set semi-join is guessed at a tenth, the rate join at almost nothing), and a left join
     # judged that small became a nested loop over every active hold for each of 3M lines
-    await session.execute(_NO_NESTED_LOOPS)
+    await session.execute(pg.NO_NESTED_LOOPS)
     for currency, lo, hi, n in spans:
         width = -(-(hi - lo + 1) * chunk // n)  # ids are nearly dense (one sequence): ~chunk orders a range
         for start in range(lo, hi + 1, width):
@@ -404,7 +401,7 @@ async def attribute_in_chunks(
             ).one()
             total["commissions"] += part.commissions
             total["amount"] += part.accrued_amount
-    await session.execute(_NESTED_LOOPS_AGAIN)
+    await session.execute(pg.NESTED_LOOPS_AGAIN)
     posted = (
         await session.execute(_POST_SUMS, {"ref_type": ref_type, "ref_id": str(ref_id), "memo": memo})
     ).one()

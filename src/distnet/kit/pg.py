@@ -73,6 +73,7 @@ async def fetch(session: AsyncSession, clause: TextClause, params: Mapping[str, 
         raise DBAPIError.instance(sql, dict(params), exc, psycopg.Error) from exc
 
 
+@functools.lru_cache(maxsize=8)
 def bulk_settings(work_mem: str) -> TextClause:
     """For the rest of the transaction: ``work_mem`` for a bulk statement's sorts and hashes, and
     plans made for each execution's own values (``plan_cache_mode = force_custom_plan``).
@@ -88,3 +89,11 @@ def bulk_settings(work_mem: str) -> TextClause:
         "SELECT set_config('work_mem', :work_mem, true), "
         "set_config('plan_cache_mode', 'force_custom_plan', true)"
     ).bindparams(work_mem=work_mem)
+
+
+NO_NESTED_LOOPS = text("SET LOCAL enable_nestloop = off")
+"""Hash (or merge) joins only, until :data:`NESTED_LOOPS_AGAIN`: for a bulk statement whose row
+estimates are known to be wrong (a table just rewritten and not analysed yet, a union of levels
+judged at a few rows), where a nested loop chosen on the estimate compares every row with every
+other (payouts.service.create_run, commissions.repository.attribute_in_chunks)."""
+NESTED_LOOPS_AGAIN = text("RESET enable_nestloop")

@@ -153,9 +153,6 @@ TAX_ACCOUNT = text(
 # returned after a clawback of one of its commissions was repaid makes it larger, so the newest
 # carries the rest. Either way the amounts sum to the item's amount, and every commission ends
 # 'reserved' (ARCHITECTURE.md, "The money equation").
-NO_NESTED_LOOPS = text("SET LOCAL enable_nestloop = off")
-NESTED_LOOPS_AGAIN = text("RESET enable_nestloop")
-
 RESERVE_COMMISSIONS = text(
     """
     WITH alloc AS (

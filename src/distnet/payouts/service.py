@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.closure.service import reopen_after_return
-from distnet.kit import audit, outbox
+from distnet.kit import audit, outbox, pg
 from distnet.kit.auth import Principal
 from distnet.kit.errors import NotFound
 from distnet.kit.money import check_currency, format_amount, parse_amount
@@ -192,9 +192,9 @@ async def create_run(
     # commission, and with that estimate it joins the 900k reserved commissions to the 900k links by
     # a nested loop, 8e11 comparisons (M: still running after 12 minutes). Hash joins do not depend
     # on the estimate; the setting is reset right after the statement.
-    await session.execute(repo.NO_NESTED_LOOPS)
+    await session.execute(pg.NO_NESTED_LOOPS)
     linked = (await session.execute(repo.RESERVE_COMMISSIONS, {"run": run.id})).one()
-    await session.execute(repo.NESTED_LOOPS_AGAIN)
+    await session.execute(pg.NESTED_LOOPS_AGAIN)
     if linked.marked != linked.linked or linked.items != row.items or linked.total != row.total:
         # an item whose commissions do not add up to it would pay money no commission earned
         raise RuntimeError(
