@@ -3,6 +3,7 @@ owns the engine and the Redis client."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,11 +24,12 @@ from distnet.console.web import console_aware, template_config
 from distnet.db import make_engine, make_sessionmaker, replica_set, resolve_database_url, resolve_redis_url
 from distnet.events.routes import WebhookController
 from distnet.keys.routes import KeyController, KeyRecoveryController
-from distnet.kit.auth import role_guard
+from distnet.kit import pg
+from distnet.kit.auth import authorize
 from distnet.kit.contract import publish
 from distnet.kit.http import DEPENDENCIES
 from distnet.kit.logs import request_id_middleware
-from distnet.kit.metrics import metrics_middleware
+from distnet.kit.metrics import record_request
 from distnet.kit.problems import EXCEPTION_HANDLERS
 from distnet.kit.retry import retry_middleware
 from distnet.kit.unit_of_work import close_sessions_middleware
@@ -93,6 +95,18 @@ def create_app(
         app.state.autocommit_sessionmaker = make_sessionmaker(
             engine.execution_options(isolation_level="AUTOCOMMIT")
         )
+        # a pool whose statements use generic plans, each statement its own transaction unless
+        # the handler opens one (kit/unit_of_work ONE_STATEMENT: the single order)
+        one_statement = make_engine(
+            db_url,
+            pool_size=settings.database.pool_size,
+            time_zone=settings.business.time_zone,
+            generic_plans=True,
+        )
+        pg.share_outages(engine, one_statement)
+        app.state.one_statement_sessionmaker = make_sessionmaker(
+            one_statement.execution_options(isolation_level="AUTOCOMMIT")
+        )
         app.state.replicas = replica_set(settings)
         app.state.settings = settings
         app.state.redis = aioredis.from_url(redis_url or resolve_redis_url(settings))
@@ -102,15 +116,20 @@ def create_app(
             await app.state.redis.aclose()
             if app.state.replicas is not None:
                 await app.state.replicas.dispose()
+            await one_statement.dispose()
             await engine.dispose()
 
     app = Litestar(
         route_handlers=[*CONTROLLERS, console_router(), _docs_assets()],
         dependencies=DEPENDENCIES,
-        guards=[role_guard],
+        before_request=authorize,  # the role check (kit/auth), before dependencies and body
         exception_handlers=console_aware(dict(EXCEPTION_HANDLERS)),
         template_config=template_config(settings),
-        middleware=[request_id_middleware, metrics_middleware, retry_middleware, close_sessions_middleware],
+        middleware=[
+            functools.partial(request_id_middleware, done=record_request),  # ids, access metrics
+            retry_middleware,
+            close_sessions_middleware,
+        ],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="distnet", version="1", path="/schema", render_plugins=[_swagger()]

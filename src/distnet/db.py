@@ -53,11 +53,16 @@ PREPARED_MAX = 512
 """Prepared statements kept per connection (psycopg's default 100 is fewer than the API's hot set)."""
 
 
-def make_engine(url: str, *, pool_size: int = 10, time_zone: str | None = None) -> AsyncEngine:
+def make_engine(
+    url: str, *, pool_size: int = 10, time_zone: str | None = None, generic_plans: bool = False
+) -> AsyncEngine:
     """No ping before each checkout: it was a round trip per request (per order). A connection
     the server dropped fails its first statement instead; SQLAlchemy (or ``kit.pg``) then
     discards it and the other pooled ones, and the API answers 503 with Retry-After
-    (kit/problems.py), so the client's retry gets a fresh one."""
+    (kit/problems.py), so the client's retry gets a fresh one. ``generic_plans``: every prepared
+    statement on these connections uses its generic plan (``plan_cache_mode``), for the single
+    order's few statements whose planning cost more than their run (kit/unit_of_work
+    ``ONE_STATEMENT``)."""
     zone = time_zone or read_section(BusinessSettings).time_zone
     # the business calendar's zone for SQL (distnet_local_day): every connection carries it.
     # Statements are server-side prepared from their second run on a connection (psycopg's
@@ -68,7 +73,11 @@ def make_engine(url: str, *, pool_size: int = 10, time_zone: str | None = None) 
         normalize_url(url),
         pool_size=pool_size,
         max_overflow=pool_size * 2,
-        connect_args={"options": f"-c distnet.time_zone={zone}", "prepare_threshold": PREPARE_THRESHOLD},
+        connect_args={
+            "options": f"-c distnet.time_zone={zone}"
+            + (" -c plan_cache_mode=force_generic_plan" if generic_plans else ""),
+            "prepare_threshold": PREPARE_THRESHOLD,
+        },
     )
 
     @event.listens_for(engine.sync_engine, "connect")

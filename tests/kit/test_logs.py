@@ -75,3 +75,33 @@ async def test_every_response_has_a_request_id_and_problems_name_it(client) -> N
     assert odd.headers["x-request-id"] != "a b\tc" and len(odd.headers["x-request-id"]) == 32
     ok = await client.get("/health")
     assert ok.status_code == 200 and len(ok.headers["x-request-id"]) == 32
+
+
+def test_the_access_line_is_the_same_json_line(capsys) -> None:
+    """uvicorn's access line has a formatter of its own (the one line every request writes): the
+    fields of every other JSON line, the bound request id among them."""
+    from distnet.kit.logs import ACCESS_LOGGER
+
+    root, access = logging.getLogger(), logging.getLogger(ACCESS_LOGGER)
+    saved = root.handlers[:], root.level, access.handlers[:], access.propagate
+    try:
+        configure_logging(settings=LogSettings(format="json"))
+        with bind(request_id="req-9"):
+            access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:1", "GET", "/health", "1.1", 200)
+        logging.getLogger("distnet.test").info("beside it")
+    finally:
+        root.handlers[:], level, access.handlers[:], access.propagate = saved
+        root.setLevel(level)
+    fast, plain = [json.loads(x) for x in capsys.readouterr().err.splitlines()]
+    assert fast["event"] == '127.0.0.1:1 - "GET /health HTTP/1.1" 200' and fast["request_id"] == "req-9"
+    assert (fast["level"], fast["logger"]) == ("info", ACCESS_LOGGER)
+    assert fast.keys() == plain.keys() | {"request_id"}
+    from datetime import datetime
+
+    assert fast["timestamp"].endswith("Z") and plain["timestamp"].endswith("Z")
+    assert (
+        abs(
+            datetime.fromisoformat(plain["timestamp"]) - datetime.fromisoformat(fast["timestamp"])
+        ).total_seconds()
+        < 5
+    )

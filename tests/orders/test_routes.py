@@ -366,6 +366,8 @@ async def test_a_lost_database_connection_is_a_503_and_the_next_order_goes_throu
         assert outcomes == [503, 201], outcomes
         order = resp.json()
         assert [x["level"] for x in order["commissions"]] == [1, 2, 3]
+        # reads use the other pool (orders: kit/unit_of_work ONE_STATEMENT): it holds a connection now
+        assert (await own.get(f"/api/v1/orders/{order['id']}", headers=auth(c))).status_code == 200
         assert drop_connections() >= 1
         first = await own.get(f"/api/v1/orders/{order['id']}", headers=auth(c))
         assert first.status_code == 503 and first.headers["Retry-After"] == "1", first.text

@@ -8,14 +8,18 @@ logged meanwhile, from any module."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
+import secrets
 import sys
-import uuid
+import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import structlog
 
 from distnet.settings import LogSettings, read_section
@@ -56,6 +60,25 @@ _SHARED: list[Any] = [
 ]
 
 
+ACCESS_LOGGER = "uvicorn.access"
+
+
+class _AccessLineFormatter(logging.Formatter):
+    """uvicorn's access line, one per request, as the JSON renderer writes every line (the event,
+    what is bound, level, logger, UTC timestamp), without structlog's processor chain: 8 against
+    20 µs a line (2026-12-03, in-process)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            **structlog.contextvars.get_contextvars(),
+            "event": record.getMessage(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat().replace("+00:00", "Z"),
+        }
+        return msgspec.json.encode(line, enc_hook=str).decode()
+
+
 def configure_logging(level: int | None = None, *, settings: LogSettings | None = None) -> None:
     settings = settings or read_section(LogSettings)
     level = level if level is not None else logging.getLevelName(settings.level.upper())
@@ -75,6 +98,13 @@ def configure_logging(level: int | None = None, *, settings: LogSettings | None 
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    access = logging.getLogger(ACCESS_LOGGER)
+    if as_json:  # the same lines, written by a formatter of their own (the hot path's only line)
+        fast = logging.StreamHandler()
+        fast.setFormatter(_AccessLineFormatter())
+        access.handlers[:], access.propagate = [fast], False
+    else:
+        access.handlers[:], access.propagate = [], True
     for name in QUIET:
         logging.getLogger(name).setLevel(max(level, logging.WARNING))
     structlog.configure(
@@ -105,29 +135,46 @@ def bind(**values: Any) -> Iterator[None]:
         structlog.contextvars.reset_contextvars(**tokens)
 
 
-def request_id_middleware(app: ASGIApp) -> Any:
+# Request ids of this process: a random prefix and a counter, 32 hex digits like a uuid4's (a
+# uuid4 per request was 2% of a ``/health`` request's CPU)
+_ID_PREFIX = secrets.token_hex(8)
+_ids = itertools.count(1)
+
+
+def new_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_ids) & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
+def request_id_middleware(app: ASGIApp, done: Callable[[Scope, int, float], None] | None = None) -> Any:
     """Outermost: every request gets an id (the caller's ``X-Request-ID`` when it is a plain
     token, else a new one), on every log line of the request, in its problem responses and in
-    the ``X-Request-ID`` response header."""
+    the ``X-Request-ID`` response header. ``done(scope, status, started)`` is called when the
+    request ends (kit/metrics.record_request): one wrapper of ``send`` for both (each middleware
+    layer and ``send`` wrapper costs every request)."""
+    header = REQUEST_ID_HEADER.encode()
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        given = next(
-            (v.decode("latin-1") for k, v in scope.get("headers", ()) if k == REQUEST_ID_HEADER.encode()), ""
-        )
-        rid = given if _GOOD_ID.match(given) else uuid.uuid4().hex
+        started = time.perf_counter()
+        given = next((v.decode("latin-1") for k, v in scope.get("headers", ()) if k == header), "")
+        rid = given if given and _GOOD_ID.match(given) else new_request_id()
+        status = 500
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                headers = [
-                    (k, v) for k, v in message.get("headers", ()) if k.lower() != REQUEST_ID_HEADER.encode()
-                ]
-                message = {**message, "headers": [*headers, (REQUEST_ID_HEADER.encode(), rid.encode())]}
+                status = message["status"]
+                headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != header]
+                message = {**message, "headers": [*headers, (header, rid.encode())]}
             await send(message)
 
-        with bind(request_id=rid):
-            await app(scope, receive, send_with_id)
+        try:
+            with bind(request_id=rid):
+                await app(scope, receive, send_with_id)
+        finally:
+            if done is not None:
+                done(scope, status, started)
 
     return middleware

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
+from typing import Any
 
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -42,27 +42,13 @@ JOB_SECONDS = Histogram(
 )
 
 
-def metrics_middleware(app: ASGIApp) -> ASGIApp:
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await app(scope, receive, send)
-            return
-        status = {"code": 500}
-        start = time.perf_counter()
-
-        async def send_wrapper(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-            await send(message)
-
-        try:
-            await app(scope, receive, send_wrapper)
-        finally:
-            label = scope.get("path_template") or "unmatched"
-            REQUESTS.labels(scope.get("method", "WS"), label, str(status["code"])).inc()
-            LATENCY.labels(scope.get("method", "WS"), label).observe(time.perf_counter() - start)
-
-    return middleware
+def record_request(scope: MutableMapping[str, Any], status: int, started: float) -> None:
+    """Count a finished request and its latency by route template (kit/logs.request_id_middleware
+    calls it as the request ends)."""
+    label = scope.get("path_template") or "unmatched"
+    method = scope.get("method", "WS")
+    REQUESTS.labels(method, label, str(status)).inc()
+    LATENCY.labels(method, label).observe(time.perf_counter() - started)
 
 
 class _Snapshot(Collector):

@@ -15,10 +15,11 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import namedtuple_row
-from sqlalchemy import TextClause, text
+from sqlalchemy import TextClause, event, text
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as numeric_dialect
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 # compiled with PostgreSQL's own $n placeholders (the dialect of asyncpg, for the text only):
 # psycopg's raw cursor sends them as they are, where its default cursor re-parses the %(name)s
@@ -70,7 +71,49 @@ async def fetch(session: AsyncSession, clause: TextClause, params: Mapping[str, 
         if driver.broken:  # the server dropped it: so it did the pooled ones, most likely
             await connection.invalidate(exc)
             await connection.engine.dispose()  # as SQLAlchemy does on a disconnect: a fresh pool
+            for other in _sharing(connection.engine.sync_engine):
+                await other.dispose(close=False)
         raise DBAPIError.instance(sql, dict(params), exc, psycopg.Error) from exc
+
+
+# Engines of one process on the same server (the app's two pools, kit/unit_of_work): a connection
+# found dead on one renews the others' pools too. After a server restart every pooled connection
+# of each is dead, and a pool nobody renewed answered its first request long after the server was
+# back with a 503 (tests/test_outages.py).
+_outage_groups: weakref.WeakKeyDictionary[Any, list[weakref.ref[AsyncEngine]]] = weakref.WeakKeyDictionary()
+
+
+def share_outages(*engines: AsyncEngine) -> None:
+    """Renew all of ``engines``' pools when any of them meets a dropped connection, here or in
+    SQLAlchemy's own statements."""
+    for engine in engines:
+        others = [weakref.ref(o) for o in engines if o is not engine]
+        _outage_groups[engine.sync_engine] = others
+
+        def renew_others(context: ExceptionContext, _others: list[weakref.ref[AsyncEngine]] = others) -> None:
+            if context.is_disconnect:
+                for ref in _others:
+                    other = ref()
+                    if other is not None:
+                        other.sync_engine.dispose(close=False)
+
+        event.listen(engine.sync_engine, "handle_error", renew_others)
+
+
+def _sharing(sync_engine: Any) -> list[AsyncEngine]:
+    base = getattr(sync_engine, "_proxied", sync_engine)  # an engine with execution options
+    return [o for ref in _outage_groups.get(base, []) if (o := ref()) is not None]
+
+
+async def begin(session: AsyncSession) -> None:
+    """Open a transaction on a session that runs each statement in its own (kit/unit_of_work
+    ``ONE_STATEMENT``): for a handler's rare path of several statements that stand or fall
+    together. The unit of work commits it as usual (psycopg commits whatever the connection has
+    open, autocommit or not) or rolls it back. A session whose connection opens transactions
+    itself, or is in one already, is left as it is."""
+    _, driver = await _connection_of(session)
+    if driver.autocommit and driver.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+        await driver.execute("BEGIN")
 
 
 @functools.lru_cache(maxsize=8)

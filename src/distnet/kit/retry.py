@@ -11,7 +11,6 @@ it turns such an error into its 503, and a marked 503 is dropped instead of sent
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import random
 from typing import Any, cast
@@ -47,10 +46,19 @@ def mark_retryable(scope: Scope) -> bool:
     return True
 
 
+def _copy_state(state: ScopeState) -> ScopeState:
+    """A shallow copy, as ``copy.copy`` makes it: attribute by attribute (``copy.copy`` of this
+    slotted class went through ``__reduce_ex__``, 4-5% of a ``/health`` request's CPU)."""
+    fresh = ScopeState.__new__(ScopeState)
+    for name in ScopeState.__slots__:
+        setattr(fresh, name, getattr(state, name))
+    return fresh
+
+
 def _fresh_scope(scope: Scope, state: dict[str, Any], connection: ScopeState, attempt: int) -> Scope:
     # Litestar caches per-request state (parsed body, dependency cache, "response started") in
     # scope["state"]: each attempt starts from a copy of the state as it was before the first one
-    fresh: dict[str, Any] = {**scope, "state": {**state, CONNECTION_STATE_KEY: copy.copy(connection)}}
+    fresh: dict[str, Any] = {**scope, "state": {**state, CONNECTION_STATE_KEY: _copy_state(connection)}}
     fresh[SCOPE_KEY] = {"attempt": attempt, "retryable": False}
     return fresh  # type: ignore[return-value]
 
@@ -71,7 +79,7 @@ def retry_middleware(app: ASGIApp) -> ASGIApp:
             if size > MAX_REPLAY_BYTES:  # the rest streams from the client; no retry
                 attempts = 1
                 break
-        connection = copy.copy(ScopeState.from_scope(scope))
+        connection = _copy_state(ScopeState.from_scope(scope))
         state = dict(scope.get("state", {}))
         for attempt in range(ATTEMPTS - attempts + 1, ATTEMPTS + 1):
             attempt_scope = _fresh_scope(scope, state, connection, attempt)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from distnet.benefits import service as benefits
 from distnet.cards.errors import CardCancelled, CardNotFound
 from distnet.commissions import repository as commissions_repo
+from distnet.kit import pg
 from distnet.kit.auth import Principal, Role
 from distnet.kit.crypto import encrypt, keyed_hash
 from distnet.kit.errors import DistnetError, IdempotencyConflict, ValidationFailed
@@ -238,10 +239,12 @@ async def accept(
 async def create_order(
     session: AsyncSession, settings: Settings, principal: Principal, data: OrderCreate
 ) -> tuple[int, OrderView]:
-    """One order in three round trips: one lookup (card, seller, hold flag, replay, readiness), one
-    statement that inserts the order and writes its commissions and their ledger transaction, sales
-    credit, event and points (their own ledger transaction) and tests whether a rank may move, and
-    commit; a rank check and the points after it only when a rank may move. The 201 body is built from the rows just written."""
+    """One order in two round trips, no BEGIN and no COMMIT (the session runs each statement in its
+    own transaction, kit/unit_of_work ONE_STATEMENT): one lookup (card, seller, hold flag, replay,
+    readiness), then one statement that inserts the order and writes its commissions and their
+    ledger transaction, sales credit, event, rank upgrades and points (their own ledger
+    transaction). The first order in a currency or on an emptied database opens a transaction for
+    its several statements. The 201 body is built from the rows just written."""
     now = datetime.now(UTC)
     prepared = prepare(data, settings, now)
     found = await repo.lookup_single(session, prepared.card_number, prepared.key, prepared.currency)
@@ -257,7 +260,8 @@ async def create_order(
             raise refusal
         row = order_row(prepared, card, now, encrypt(settings.secret_key, prepared.buyer_ref))
         if found.ready and prepared.currency == settings.business.default_currency:
-            # the common case: insert, attribution, sales and event are one statement
+            # the common case: one statement writes the order and everything it causes; whole on
+            # its own, it needs no BEGIN and no COMMIT (two of four round trips, issue 19)
             result = await commissions_repo.attribute(
                 session,
                 "",
@@ -271,29 +275,10 @@ async def create_order(
             first = result["first"]
             order_id, created_at = first["new_order_id"], first["new_order_created_at"]
             if order_id is not None:
-                ids = {"order_ids": [order_id]}
-                # the statement tells whether this order can lift anyone's rank: most cannot, and
-                # then it has written the order's points too (at the rank that stays)
-                if first["rank_may_change"]:
-                    result["rank_changes"] = await ranks.upgrade_after_orders(
-                        session, orders=repo.ORDER_IDS, params=ids
-                    )
-                else:
-                    result["rank_changes"] = []
-                if first["rank_may_change"] or not first["has_catalogue"]:
-                    # earned at the rank after the upgrade; or an emptied database: the default
-                    # catalogue first
-                    result["points"] = await points.earn_for_orders(
-                        session,
-                        settings=settings,
-                        orders=repo.ORDER_IDS,
-                        params=ids,
-                        ref_type="order",
-                        ref_id=order_id,
-                    )
-                else:
-                    result["points"] = points.earned_in_statement(first)
+                result["rank_changes"] = first["rank_changes"] or []
+                result["points"] = points.earned_in_statement(first)
         else:  # first order in a currency, or on an emptied database: open accounts, plan first
+            await pg.begin(session)  # several statements, one transaction
             inserted = await repo.insert_orders(session, [row])
             order_id = created_at = None
             if inserted:

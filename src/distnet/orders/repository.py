@@ -17,7 +17,7 @@ from distnet.kit.outbox import insert_events, statement
 from distnet.ledger.service import PLATFORM_ACCOUNTS
 from distnet.models import Card, Hold, Order, Refund
 from distnet.points import repository as points_repo
-from distnet.ranks.service import LADDER_CTES, SALES
+from distnet.ranks.service import LADDER_CTES, SALES, change_ctes
 
 ORDER_IDS = "SELECT unnest(CAST(:order_ids AS bigint[]))"
 """The order set of single orders and batches (an import uses its own temporary table)."""
@@ -106,14 +106,15 @@ class SingleLookup:
     existing: tuple[int, bytes] | None
     """(id, body hash) of the order already stored under this (source, external_id)."""
     ready: bool
-    """A commission plan and the currency's platform accounts exist."""
+    """A commission plan, the currency's platform accounts and a benefit catalogue exist."""
 
 
 # One statement: the card and its seller, whether the seller has an active hold, the order already
-# stored under the key, whether a plan and the currency's platform accounts exist. It also makes
-# the rest of the transaction use generic plans: the order's few statements run on small
-# parameters, and plans prepared after five runs on a connection spare re-planning the attribution
-# CTE each time (2.3 of its 3 ms; PostgreSQL's own choice kept custom plans). Transaction-scoped.
+# stored under the key, whether a plan, the currency's platform accounts and a benefit catalogue
+# exist. The single order's session runs it and the order's own statement on a connection whose
+# statements use generic plans (kit/unit_of_work ONE_STATEMENT): a plan prepared once spares
+# re-planning the attribution CTE on every order (2.3 of its 3 ms; PostgreSQL's own choice kept
+# custom plans).
 _ACTIVE_HOLD = str(hold_is_active().compile(compile_kwargs={"literal_binds": True}))
 _LOOKUP_SINGLE = text(
     f"""
@@ -123,7 +124,7 @@ _LOOKUP_SINGLE = text(
            EXISTS (SELECT 1 FROM commission_plan) AS has_plan,
            (SELECT count(*) FROM ledger_account
              WHERE distributor_id IS NULL AND currency = :currency) >= :platform_accounts AS platform_ready,
-           set_config('plan_cache_mode', 'force_generic_plan', true) AS plans
+           EXISTS (SELECT 1 FROM benefit_catalogue) AS has_catalogue
       FROM (SELECT 1) one
       LEFT JOIN card c ON c.number = :card_number
       LEFT JOIN distributor d ON d.id = c.distributor_id
@@ -154,7 +155,7 @@ async def lookup_single(
         seller_status=r.status,
         held=bool(r.held),
         existing=None if r.order_id is None else (r.order_id, bytes(r.body_hash)),
-        ready=bool(r.has_plan and r.platform_ready),
+        ready=bool(r.has_plan and r.platform_ready and r.has_catalogue),
     )
 
 
@@ -226,16 +227,16 @@ async def add_sales_and_events(session: AsyncSession, orders: str, params: dict[
     await pg.fetch(session, _sales_and_events(orders), params)
 
 
-# Whether the new order can change a rank: the upgrade check of ranks.upgrade_after_orders (the
-# seller and its nearest uplines; the ladder in effect, ``:days``, ``:ranks``, ``:min_personal``,
-# ``:min_team`` its default) on their sales over the period as this statement sees them, plus the
-# new order's own credit (a statement does not see its own inserts: the seller's personal, the
-# uplines' team sales). Only when some member would move up does the order run the check itself
-# (issue 19: it was a round trip and 8% of a single order's server time on every order). The
-# check in its own statement also sees credits committed meanwhile by concurrent orders; missing
-# those here is the race every upgrade check already has (both orders' checks can miss each
-# other's uncommitted credit): the periodic evaluation applies such an upgrade.
-_RANK_MAY_CHANGE = (
+# The rank upgrade of a single order, in the order's own statement: the seller and its stored
+# nearest uplines (the scope of ranks.upgrade_after_orders), on their sales over the ladder's period
+# as this statement sees them plus the new order's own credit (a statement does not see its own
+# inserts: the seller's personal, the uplines' team sales), moved up where they now qualify, with
+# the audit row and ``rank.changed`` event of ranks.apply_ranks (``LADDER_CTES``' ``:days``,
+# ``:ranks``, ``:min_personal``, ``:min_team`` its default). The check in a statement of its own
+# would also see credits committed meanwhile by concurrent orders; missing those is the race every
+# upgrade check has (both orders' checks can miss each other's uncommitted credit): the periodic
+# evaluation applies such an upgrade.
+_RANK_UPGRADE = (
     LADDER_CTES
     + """, rank_scope AS (
     -- the seller and its stored nearest uplines, each by its key (a join condition with a
@@ -256,30 +257,29 @@ _RANK_MAY_CHANGE = (
     + SALES
     + """ t ON t.distributor_id = r.id AND t.day > distnet_local_day(now()) - (SELECT period_days FROM cfg)
      GROUP BY r.id, r.rank, r.own
-), rank_check AS (
-    SELECT EXISTS (SELECT 1 FROM rank_totals t JOIN ladder cur ON cur.rank = t.rank
-                     JOIN ladder l ON l.pos > cur.pos AND t.personal >= l.min_personal AND t.team >= l.min_team) AS may
-)"""
+), """
+    + change_ctes("rank_totals", prefix="rank_", downgrades="false", reason="'threshold_crossed'")
 )
 
 
 # The order's points in the same statement, as points.service.earn_for_orders writes them (their
-# own ledger transaction, in PTS), unless the order may lift a rank: points are earned at the rank
-# after the order's own upgrade, so such an order (rare) runs the check and then earns on its own.
-# ``:expiry_months`` as earn_for_orders passes it.
+# own ledger transaction, in PTS), at the rank after the order's own upgrade (benefits are
+# instant). ``:expiry_months`` as earn_for_orders passes it.
 _POINTS = points_repo.earn_ctes(
     "new_order o",
-    "NOT (SELECT may FROM rank_check)",
+    "true",
     kind="'points.earned'",
     ref_type="'order_points'",
     ref_id="(SELECT id::text FROM new_order)",
+    new_ranks="rank_changed",
 )
 
 
 def _single_statement() -> TextClause:
-    """One order's insert, attribution (commissions and their ledger transaction), sales credit
-    and ``order.created`` event in one statement: the new row reaches the others through the
-    ``new_order`` CTE (a statement does not see its own inserts in the table)."""
+    """One order's insert, attribution (commissions and their ledger transaction), sales credit,
+    ``order.created`` event, rank upgrades and points in one statement: the new row reaches the
+    others through the ``new_order`` CTE (a statement does not see its own inserts in the table).
+    Whole on its own: it needs no transaction around it (orders.ingest.create_order)."""
 
     # VALUES, not the JSON document of batches: the planner must know it is one row (a set-returning
     # function counts as 100, and the generic plan then hash-joins whole tables)
@@ -298,11 +298,12 @@ def _single_statement() -> TextClause:
             before=f"new_order AS ({insert}), ",
             order_rows="SELECT id, seller_id, amount, currency, category, placed_at FROM new_order",
             after=f", s AS ({by_day}), sales AS ({_SALES_INSERT} RETURNING 1), events AS ({events} RETURNING 1), "
-            + _RANK_MAY_CHANGE
+            + _RANK_UPGRADE
             + ", "
             + _POINTS,
             columns="(SELECT id FROM new_order) AS new_order_id, (SELECT created_at FROM new_order) AS new_order_created_at, "
-            "(SELECT may FROM rank_check) AS rank_may_change, " + points_repo.EARNED_COLUMNS + ", ",
+            "(SELECT json_agg(json_build_object('id', id, 'old_rank', old_rank, 'new_rank', new_rank) ORDER BY id) "
+            "FROM rank_changed) AS rank_changes, " + points_repo.EARNED_COLUMNS + ", ",
             ref_id="(SELECT id::text FROM new_order)",
         )
     )

@@ -13,6 +13,7 @@ from distnet.cards.errors import CardCancelled, CardNotFound
 from distnet.kit.auth import STAFF, Principal, Role
 from distnet.kit.errors import IdempotencyConflict
 from distnet.kit.http import roles
+from distnet.kit.unit_of_work import ONE_STATEMENT
 from distnet.network.errors import DistributorNotFound
 from distnet.orders import service
 from distnet.orders.errors import (
@@ -78,7 +79,10 @@ class OrderController(Controller):
 
     @post(
         "",
-        opt=roles(Role.distributor, Role.admin, raises=[*SELL_REFUSALS, IdempotencyConflict]),
+        opt={
+            **roles(Role.distributor, Role.admin, raises=[*SELL_REFUSALS, IdempotencyConflict]),
+            **ONE_STATEMENT,
+        },
         responses={
             200: ResponseSpec(
                 OrderView,

@@ -78,10 +78,20 @@ _NETTING = """, debt AS MATERIALIZED (
 # 'referral', recruit) makes it once). Nothing for a member under a violation hold, nothing for
 # orders in another currency than the default. ``source`` names the orders as ``o`` (id,
 # seller_id, amount, refunded_amount, currency, placed_at), ``where`` picks them.
-def earn_ctes(source: str, where: str, *, kind: str, ref_type: str, ref_id: str) -> str:
+def earn_ctes(
+    source: str, where: str, *, kind: str, ref_type: str, ref_id: str, new_ranks: str | None = None
+) -> str:
     """The CTEs (text after ``WITH `` or ``, ``) that write the orders' points lots and their
     ledger transaction: ``pts_cats``, ``pts_o``, ``pts_held``, ``first_sale``, ``earned``,
-    ``debt``, ``split``, ``lots``, ``pts_lines``, ``pts_txn``, ``pts_posted``."""
+    ``debt``, ``split``, ``lots``, ``pts_lines``, ``pts_txn``, ``pts_posted``. ``new_ranks``: a
+    CTE of (id, new_rank) written by the same statement (its update is not visible to the
+    statement's reads of ``distributor``): those members earn at the new rank."""
+    if new_ranks is None:
+        seller_rank, sponsor_rank, seller_join, sponsor_join = "d.rank", "s.rank", "", ""
+    else:
+        seller_rank, sponsor_rank = "coalesce(dn.new_rank, d.rank)", "coalesce(sn.new_rank, s.rank)"
+        seller_join = f" LEFT JOIN {new_ranks} dn ON dn.id = d.id"
+        sponsor_join = f" LEFT JOIN {new_ranks} sn ON sn.id = s.id"
     return (
         """pts_cats AS (
     -- effective ranges of the catalogue versions: a range join, so an import of millions of
@@ -90,11 +100,15 @@ def earn_ctes(source: str, where: str, *, kind: str, ref_type: str, ref_id: str)
       FROM (SELECT DISTINCT ON (effective_from) id, effective_from, referral_min_order
               FROM benefit_catalogue ORDER BY effective_from, version DESC) c
 ), pts_o AS (
-    SELECT o.id, o.seller_id, o.amount - o.refunded_amount AS paid, o.placed_at, d.rank, d.sponsor_id,
+    SELECT o.id, o.seller_id, o.amount - o.refunded_amount AS paid, o.placed_at, """
+        + seller_rank
+        + """ AS rank, d.sponsor_id,
            c.id AS catalogue_id, c.referral_min_order
       FROM """
         + source
-        + """ JOIN distributor d ON d.id = o.seller_id AND d.status = 'active'
+        + """ JOIN distributor d ON d.id = o.seller_id AND d.status = 'active'"""
+        + seller_join
+        + """
       JOIN pts_cats c ON o.placed_at >= c.effective_from AND (c.until IS NULL OR o.placed_at < c.until)
      WHERE """
         + where
@@ -118,8 +132,12 @@ def earn_ctes(source: str, where: str, *, kind: str, ref_type: str, ref_id: str)
      WHERE o.seller_id NOT IN (SELECT distributor_id FROM pts_held)
     UNION ALL
     SELECT s.id, 'referral', f.seller_id::text, f.id, t.referral_points
-      FROM first_sale f JOIN distributor s ON s.id = f.sponsor_id AND s.status = 'active'
-      JOIN benefit_tier t ON t.catalogue_id = f.catalogue_id AND t.rank = s.rank
+      FROM first_sale f JOIN distributor s ON s.id = f.sponsor_id AND s.status = 'active'"""
+        + sponsor_join
+        + """
+      JOIN benefit_tier t ON t.catalogue_id = f.catalogue_id AND t.rank = """
+        + sponsor_rank
+        + """
      WHERE s.id NOT IN (SELECT distributor_id FROM pts_held)
 )"""
         + _NETTING

@@ -62,6 +62,50 @@ LADDER_CTES = """stored AS (
       FROM cfg, unnest(cfg.ranks, cfg.min_personal, cfg.min_team) AS u(rank, min_personal, min_team)
 )"""
 
+
+def change_ctes(
+    totals: str, *, prefix: str = "", downgrades: str = "NOT :upgrade_only", reason: str = ":reason"
+) -> str:
+    """The CTEs (text after ``, ``) that move ranks: from ``totals`` (id, rank, personal, team: the
+    members' sales over the ladder's period, beside ``LADDER_CTES``) to each member's highest
+    qualified step (``{prefix}target``), the members whose rank moves (``{prefix}changed``: up,
+    and down where ``downgrades`` holds), their update, audit row and ``rank.changed`` event.
+    ``reason`` is an SQL text expression. One text for the evaluation (:func:`apply_ranks`) and
+    the single order's own statement (orders.repository.SINGLE)."""
+    changed = f"{prefix}changed"
+    return (
+        f"""{prefix}target AS (
+    SELECT DISTINCT ON (t.id) t.id, t.rank AS old_rank, l.rank AS new_rank, l.pos AS new_pos,
+           t.personal, t.team
+      FROM {totals} t JOIN ladder l ON t.personal >= l.min_personal AND t.team >= l.min_team
+     ORDER BY t.id, l.pos DESC
+), {changed} AS (
+    SELECT target.* FROM {prefix}target target JOIN ladder cur ON cur.rank = target.old_rank
+     WHERE target.new_pos > cur.pos OR ({downgrades} AND target.new_pos < cur.pos)
+     ORDER BY target.id
+), {prefix}upd AS (
+    UPDATE distributor d SET rank = changed.new_rank, rank_since = now() FROM {changed} changed WHERE d.id = changed.id
+    RETURNING d.id
+), {prefix}audit AS (
+    INSERT INTO audit_log (actor_key_id, actor, action, subject_type, subject_id, before, after)
+    SELECT NULL, 'system:ranks', 'rank.changed', 'distributor', c.id::text, jsonb_build_object('rank', c.old_rank),
+           jsonb_build_object('rank', c.new_rank, 'personal_sales', c.personal, 'team_sales', c.team,
+                              'period_days', (SELECT period_days FROM cfg), 'ladder_version', (SELECT version FROM cfg),
+                              'reason', CAST({reason} AS text))
+      FROM {changed} c
+), {prefix}events AS (
+"""
+        + outbox.insert_events(
+            topic="rank.changed",
+            source=f"{changed} c",
+            distributor_id="c.id",
+            payload="jsonb_build_object('distributor_id', c.id, 'from', c.old_rank, 'to', c.new_rank, "
+            f"'reason', CAST({reason} AS text))",
+        )
+        + "\n)"
+    )
+
+
 # ``{scope}``: a query of the distributor ids to evaluate (NULL scope = everyone).
 _APPLY = (
     """
@@ -77,36 +121,9 @@ WITH """
     + """ s
         ON s.distributor_id = scope.id AND s.day > distnet_local_day(now()) - (SELECT period_days FROM cfg)
      GROUP BY scope.id, scope.rank
-), target AS (
-    SELECT DISTINCT ON (t.id) t.id, t.rank AS old_rank, l.rank AS new_rank, l.pos AS new_pos,
-           t.personal, t.team
-      FROM totals t JOIN ladder l ON t.personal >= l.min_personal AND t.team >= l.min_team
-     ORDER BY t.id, l.pos DESC
-), changed AS (
-    SELECT target.* FROM target JOIN ladder cur ON cur.rank = target.old_rank
-     WHERE target.new_pos > cur.pos OR (NOT :upgrade_only AND target.new_pos < cur.pos)
-     ORDER BY target.id
-), upd AS (
-    UPDATE distributor d SET rank = changed.new_rank, rank_since = now() FROM changed WHERE d.id = changed.id
-    RETURNING d.id
-), audit AS (
-    INSERT INTO audit_log (actor_key_id, actor, action, subject_type, subject_id, before, after)
-    SELECT NULL, :actor, 'rank.changed', 'distributor', c.id::text, jsonb_build_object('rank', c.old_rank),
-           jsonb_build_object('rank', c.new_rank, 'personal_sales', c.personal, 'team_sales', c.team,
-                              'period_days', (SELECT period_days FROM cfg), 'ladder_version', (SELECT version FROM cfg),
-                              'reason', CAST(:reason AS text))
-      FROM changed c
-), events AS (
-"""
-    + outbox.insert_events(
-        topic="rank.changed",
-        source="changed c",
-        distributor_id="c.id",
-        payload="jsonb_build_object('distributor_id', c.id, 'from', c.old_rank, 'to', c.new_rank, "
-        "'reason', CAST(:reason AS text))",
-    )
+), """
+    + change_ctes("totals").replace("{", "{{").replace("}", "}}")
     + """
-)
 SELECT id, old_rank, new_rank FROM changed
 """
 )
@@ -149,7 +166,6 @@ async def apply_ranks(
             **_ladder_params(ladder),
             "upgrade_only": upgrade_only,
             "reason": reason,
-            "actor": "system:ranks",
         },
     )
     return [r._asdict() for r in changed]
