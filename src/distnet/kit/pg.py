@@ -28,12 +28,14 @@ _DIALECT = numeric_dialect()
 
 
 @functools.lru_cache(maxsize=256)
-def _sql(clause: TextClause) -> tuple[str, tuple[str, ...], dict[str, Callable[[], Any]]]:
-    """The statement with $n placeholders, the parameter name of each n, and the parameters
-    valued at execution when not given (``bindparam(callable_=...)``: kit/outbox.REQUEST_ID)."""
+def _sql(clause: TextClause) -> tuple[bytes, tuple[str, ...], dict[str, Callable[[], Any]]]:
+    """The statement with $n placeholders (as bytes: psycopg encoded the 6 kB of an order's
+    statement on every run, and hashed the new bytes to find its prepared statement), the
+    parameter name of each n, and the parameters valued at execution when not given
+    (``bindparam(callable_=...)``: kit/outbox.REQUEST_ID)."""
     compiled = clause.compile(dialect=_DIALECT)
     defaults = {name: bind.callable for name, bind in compiled.binds.items() if bind.callable is not None}
-    return str(compiled), tuple(compiled.positiontup or ()), defaults
+    return str(compiled).encode(), tuple(compiled.positiontup or ()), defaults
 
 
 # The session's connection for its current transaction: asking the session on every statement
@@ -73,7 +75,7 @@ async def fetch(session: AsyncSession, clause: TextClause, params: Mapping[str, 
             await connection.engine.dispose()  # as SQLAlchemy does on a disconnect: a fresh pool
             for other in _sharing(connection.engine.sync_engine):
                 await other.dispose(close=False)
-        raise DBAPIError.instance(sql, dict(params), exc, psycopg.Error) from exc
+        raise DBAPIError.instance(sql.decode(), dict(params), exc, psycopg.Error) from exc
 
 
 # Engines of one process on the same server (the app's two pools, kit/unit_of_work): a connection
