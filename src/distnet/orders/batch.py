@@ -10,6 +10,7 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from distnet.cards.errors import CardNotFound
+from distnet.kit import pg
 from distnet.kit.auth import Principal
 from distnet.kit.crypto import encrypt_many
 from distnet.kit.errors import DistnetError, IdempotencyConflict, ValidationFailed
@@ -82,7 +83,8 @@ async def create_batch(
     new_ids = {(s, e): (oid, created_at) for oid, s, e, created_at in inserted}
     summary: dict[str, Any] = {"commissions": 0, "amount": 0, "rows": []}
     if new_ids:
-        params = {"order_ids": sorted(oid for oid, _ in new_ids.values())}
+        order_ids = sorted(oid for oid, _ in new_ids.values())
+        params = {"order_ids": pg.int_array(order_ids)}
         # the commissions come back from their insert: the new orders' answers need no read-back
         summary = await accept(
             session,
@@ -92,12 +94,12 @@ async def create_batch(
             currencies={p.currency for _, p in to_insert},
             aggregate=True,
             ref_type="order_batch",
-            ref_id=min(params["order_ids"]),
+            ref_id=order_ids[0],
             rows=True,
         )
-    commissions: dict[int, list[dict[str, Any]]] = {}
+    commissions: dict[int, list[Any]] = {}
     for c in summary["rows"]:
-        commissions.setdefault(c["order_id"], []).append(c)
+        commissions.setdefault(c.order_id, []).append(c)
     earned: dict[int, list[PointsEarned]] = {}
     for lot in summary.get("points", []):
         earned.setdefault(lot["order_id"], []).append(points_item(lot))

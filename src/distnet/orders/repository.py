@@ -312,7 +312,8 @@ def _single_statement() -> TextClause:
 SINGLE = _single_statement()
 
 
-async def commissions_of(session: AsyncSession, order_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+async def commissions_of(session: AsyncSession, order_ids: list[int]) -> dict[int, list[Any]]:
+    """The orders' commissions, rows with the attributes of orders.views.commission_view."""
     rows = await session.execute(
         text(
             """
@@ -324,9 +325,9 @@ async def commissions_of(session: AsyncSession, order_ids: list[int]) -> dict[in
         ),
         {"ids": order_ids},
     )
-    found: dict[int, list[dict[str, Any]]] = {}
+    found: dict[int, list[Any]] = {}
     for r in rows:
-        found.setdefault(r.order_id, []).append(dict(r._mapping))
+        found.setdefault(r.order_id, []).append(r)
     return found
 
 

@@ -35,6 +35,7 @@ from distnet.orders.schemas import (
 from distnet.settings import Settings
 
 MASK = "****"
+ZERO = format_amount(0)
 
 
 def shown_buyer_refs(secret: bytes, stored: list[tuple[bytes | None, bytes | None]]) -> list[str | None]:
@@ -55,20 +56,23 @@ def order_status(amount: int, refunded: int) -> str:
 
 
 def commission_view(c: Any) -> CommissionLine:
+    """A commission row (attributes named as commissions.repository.COMMISSION_COLUMNS) as shown."""
+    amount = format_amount(c.amount)
+    reversed_ = c.reversed
     return CommissionLine(
-        id=c["id"],
-        level=c["level"],
-        beneficiary_id=c["beneficiary_id"],
-        rate_bps=c["rate_bps"],
-        rank_used=c["rank_used"],
-        plan_version=c["plan_version"],
-        base=format_amount(c["base"]),
-        amount=format_amount(c["amount"]),
-        reversed=format_amount(c["reversed"]),
-        net_amount=format_amount(c["amount"] - c["reversed"]),
-        status=c["status"],
-        hold_until=c["hold_until"],
-        withheld_hold_id=c["withheld_hold_id"],
+        id=c.id,
+        level=c.level,
+        beneficiary_id=c.beneficiary_id,
+        rate_bps=c.rate_bps,
+        rank_used=c.rank_used,
+        plan_version=c.plan_version,
+        base=format_amount(c.base),
+        amount=amount,
+        reversed=format_amount(reversed_) if reversed_ else ZERO,
+        net_amount=format_amount(c.amount - reversed_) if reversed_ else amount,
+        status=c.status,
+        hold_until=c.hold_until,
+        withheld_hold_id=c.withheld_hold_id,
     )
 
 
@@ -81,7 +85,7 @@ def new_order_view(
     created_at: datetime,
     row: dict[str, Any],
     card_number: str,
-    commissions: list[dict[str, Any]],
+    commissions: list[Any],
     buyer_ref: str | None,
     *,
     with_refunds: bool = True,
