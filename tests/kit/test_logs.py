@@ -83,15 +83,19 @@ def test_the_access_line_is_the_same_json_line(capsys) -> None:
     from distnet.kit.logs import ACCESS_LOGGER
 
     root, access = logging.getLogger(), logging.getLogger(ACCESS_LOGGER)
-    saved = root.handlers[:], root.level, access.handlers[:], access.propagate
+    saved = root.handlers[:], root.level, access.handlers[:], access.propagate, access.level, access.disabled
     try:
         configure_logging(settings=LogSettings(format="json"))
+        # another test's live server may have quietened or disabled uvicorn's loggers
+        access.setLevel(logging.INFO)
+        access.disabled = False
         with bind(request_id="req-9"):
             access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:1", "GET", "/health", "1.1", 200)
         logging.getLogger("distnet.test").info("beside it")
     finally:
-        root.handlers[:], level, access.handlers[:], access.propagate = saved
+        root.handlers[:], level, access.handlers[:], access.propagate, access_level, access.disabled = saved
         root.setLevel(level)
+        access.setLevel(access_level)
     fast, plain = [json.loads(x) for x in capsys.readouterr().err.splitlines()]
     assert fast["event"] == '127.0.0.1:1 - "GET /health HTTP/1.1" 200' and fast["request_id"] == "req-9"
     assert (fast["level"], fast["logger"]) == ("info", ACCESS_LOGGER)
