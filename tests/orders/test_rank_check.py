@@ -55,7 +55,6 @@ async def test_an_order_is_its_lookup_and_one_statement(client, admin_headers, m
     sent.clear()
     crossing = await place(client, c, "899.00")  # c's personal sales reach silver's 1,000.00
     assert crossing["rank_changes"] == [{"distributor_id": c["id"], "from": "member", "to": "silver"}]
-    # the points of the order that lifted the rank are earned at the new rank (silver: 1 per 1.00)
     assert {"distributor_id": c["id"], "source": "order", "points": 899} in crossing["points_earned"]
     assert crossing["seller_benefits"]["rank"] == "silver"
     assert all(status == psycopg.pq.TransactionStatus.IDLE for _, status in sent), sent
@@ -94,6 +93,30 @@ async def test_an_upline_lifted_by_its_teams_order(client, admin_headers, sessio
         (c["id"], "silver"),
         (b["id"], "gold"),
     }
+
+
+async def test_the_seller_earns_at_the_rank_its_own_order_reached(client, admin_headers, monkeypatch) -> None:
+    root, a, b, c = await make_tree(client, admin_headers, 3)
+    await place(client, c, "20000.00")  # b: 20,000.00 team sales, no personal sales: still member
+    assert (await client.get("/api/v1/me", headers=auth(b))).json()["rank"] == "member"
+    _no_second_statement(monkeypatch)
+    crossing = await place(client, b, "3000.00")  # b's own sales reach gold's personal threshold
+    assert crossing["rank_changes"] == [{"distributor_id": b["id"], "from": "member", "to": "gold"}]
+    # earned in the same statement at gold's rate (1.2 points per 1.00), not member's (1 per 1.00)
+    assert {"distributor_id": b["id"], "source": "order", "points": 3600} in crossing["points_earned"]
+
+
+async def test_a_sponsor_lifted_by_a_recruits_first_sale_earns_its_referral_at_the_new_rank(
+    client, admin_headers, monkeypatch
+) -> None:
+    root, a, b, c = await make_tree(client, admin_headers, 3)
+    await place(client, a, "3000.00")  # a: gold's personal sales reached, no team yet
+    await place(client, c, "17000.00")  # a's team: 17,000.00
+    _no_second_statement(monkeypatch)
+    first = await place(client, b, "3000.00")  # b's first sale: a's team reaches gold's 20,000.00
+    assert {"distributor_id": a["id"], "from": "silver", "to": "gold"} in first["rank_changes"]
+    # b's sponsor a earns the referral at gold's 300 points, not silver's 200
+    assert {"distributor_id": a["id"], "source": "referral", "points": 300} in first["points_earned"]
 
 
 async def test_the_first_order_of_a_database_is_one_transaction(

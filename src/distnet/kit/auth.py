@@ -2,8 +2,9 @@
 
 Every route handler declares who may call it in ``opt={"roles": {...}}`` (or ``"public": True``).
 The app-wide :func:`role_guard` resolves the key once per request into a :class:`Principal` and
-checks it; the app runs it through :func:`authorize`, its ``before_request`` hook. Ownership ("self or staff") is checked in services with :func:`ensure_self_or_staff`,
-because only they know whose resource it is.
+checks it; the app runs it through :func:`authorize`, its ``before_request`` hook. Ownership
+("self or staff") is checked in services with :func:`ensure_self_or_staff`, because only they know
+whose resource it is.
 """
 
 from __future__ import annotations
