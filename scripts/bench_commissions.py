@@ -21,6 +21,7 @@ from sqlalchemy import text  # noqa: E402
 
 from distnet.commissions import repository as commissions_repo  # noqa: E402
 from distnet.db import make_engine, make_sessionmaker  # noqa: E402
+from distnet.ledger.service import PLATFORM_ACCOUNTS  # noqa: E402
 
 ORDERS = {"S": 100_000, "M": 1_000_000, "L": 10_000_000}
 FANOUT = 5
@@ -70,10 +71,12 @@ async def build(session, distributors: int, orders: int) -> None:
         INSERT INTO ledger_account (distributor_id, kind, currency)
         SELECT id, k, 'CNY' FROM distributor, unnest(ARRAY['pending','available','withheld','reserved','paid','owed']) k
         UNION ALL SELECT id, k, 'PTS' FROM distributor, unnest(ARRAY['points','points_owed']) k
-        UNION ALL SELECT NULL, k, 'CNY'
-          FROM unnest(ARRAY['commission_expense','payout_clearing','forfeited_income','repayment_clearing']) k
+        UNION ALL SELECT NULL, k, 'CNY' FROM unnest(CAST(:platform AS text[])) k
         """
-        )
+        ),
+        # every platform account a running system has (the first batch without tax_payable made
+        # it while the other batches in flight waited on its insert: issue 19)
+        {"platform": list(PLATFORM_ACCOUNTS)},
     )
     await session.execute(
         text(

@@ -392,17 +392,6 @@ async def main(args: argparse.Namespace) -> None:
                 connector=connector,
                 timeout=aiohttp.ClientTimeout(total=120),
             ) as client:
-                batches = [
-                    [
-                        {
-                            "external_id": f"http-{b}-{i}",
-                            "card_number": f"{1 + (b * 1000 + i) % distributors:016d}",
-                            "amount": "12.34",
-                        }
-                        for i in range(1000)
-                    ]
-                    for b in range(http_total // 1000)
-                ]
                 sem = asyncio.Semaphore(4)
 
                 async def send(batch):
@@ -410,19 +399,55 @@ async def main(args: argparse.Namespace) -> None:
                         body = await r.json()
                         assert r.status == 200 and body["created"] == len(batch), str(body)[:300]
 
-                meter.start()
-                t0 = time.perf_counter()
-                await asyncio.gather(*[send(b) for b in batches])
-                http_seconds = time.perf_counter() - t0
-                batch_cpu = meter.per_request_ms(http_total)
+                # Rounds of the HTTP batches and the raw baseline on the same orders, in alternating
+                # order (HTTP first, then raw first, ...): the machine's speed drifts by 10-20% within
+                # a minute, and one pair of 4-second phases measured in turn drifted with it. The
+                # ratio is of the totals; each round's figures are printed too.
+                http_seconds = raw_seconds = 0.0
+                rounds: list[tuple[float, float]] = []
+                batch_cpu: dict[str, float] = {}
+                for r in range(args.batch_rounds):
+                    batches = [
+                        [
+                            {
+                                "external_id": f"http-{r}-{b}-{i}",
+                                "card_number": f"{1 + (b * 1000 + i) % distributors:016d}",
+                                "amount": "12.34",
+                            }
+                            for i in range(1000)
+                        ]
+                        for b in range(http_total // 1000)
+                    ]
+                    phases: dict[str, float] = {}
+                    for phase in ("http", "raw") if r % 2 == 0 else ("raw", "http"):
+                        if phase == "raw":
+                            phases["raw"] = await asyncio.to_thread(raw_batch_baseline, url, batches)
+                            continue
+                        meter.start()
+                        t0 = time.perf_counter()
+                        await asyncio.gather(*[send(b) for b in batches])
+                        phases["http"] = time.perf_counter() - t0
+                        cpu = meter.per_request_ms(http_total)
+                        batch_cpu = {k: batch_cpu.get(k, 0) + v / args.batch_rounds for k, v in cpu.items()}
+                    http_seconds += phases["http"]
+                    raw_seconds += phases["raw"]
+                    await fold(sm)  # as the fold_sales job would between rounds
+                    rounds.append((phases["http"], phases["raw"]))
+                    print(
+                        f"round {r + 1}: POST /orders/batch {http_total / phases['http']:,.0f} orders/s "
+                        f"(CPU ms per order {cpu}), raw SQL {http_total / phases['raw']:,.0f}/s: "
+                        f"{phases['raw'] / phases['http']:.2f}x"
+                    )
+                batch_cpu = {k: round(v, 3) for k, v in batch_cpu.items()}
+                http_total *= args.batch_rounds
                 print(
                     f"POST /orders/batch: {http_total} orders in {http_seconds:.2f}s = {http_total / http_seconds:,.0f}/s; "
                     f"CPU ms per order: {batch_cpu}"
                 )
-                raw_seconds = await asyncio.to_thread(raw_batch_baseline, url, batches)
                 print(
                     f"raw SQL baseline, one statement per batch on 4 connections: {http_total / raw_seconds:,.0f} "
-                    f"orders/s; HTTP batch reaches {raw_seconds / http_seconds:.2f}x of it"
+                    f"orders/s; HTTP batch reaches {raw_seconds / http_seconds:.2f}x of it "
+                    f"(rounds: {', '.join(f'{raw / http:.2f}' for http, raw in rounds)})"
                 )
                 await fold(sm)
 
@@ -527,6 +552,7 @@ async def main(args: argparse.Namespace) -> None:
             "http_batch_orders_per_second": round(http_total / http_seconds) if http_total else None,
             "raw_batch_orders_per_second": round(http_total / raw_seconds) if http_total else None,
             "http_batch_vs_raw": round(raw_seconds / http_seconds, 2) if http_total else None,
+            "http_batch_vs_raw_rounds": [round(raw / http, 2) for http, raw in rounds],
             "single_p50_ms": round(p50, 1),
             "single_p99_ms": round(p99, 1),
             "single_rate": args.rate,
@@ -543,7 +569,10 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(ORDERS), default="S")
-    parser.add_argument("--http-orders", type=int, default=20_000)
+    parser.add_argument("--http-orders", type=int, default=20_000, help="orders per batch round")
+    parser.add_argument(
+        "--batch-rounds", type=int, default=3, help="rounds of HTTP batches and raw baseline, alternating"
+    )
     parser.add_argument("--single-seconds", type=float, default=20)
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--single-in-flight", type=int, default=24)

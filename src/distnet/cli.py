@@ -6,7 +6,7 @@ import contextlib
 import tempfile
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -214,6 +214,8 @@ def serve(
 
     import uvicorn
 
+    from distnet.kit.serving import run_processes
+
     settings = get_settings()
     configure_logging()
     if settings.local_mode and settings.database.url:
@@ -232,15 +234,13 @@ def serve(
             )
         # log_config=None: uvicorn's loggers go through the one configuration (kit/logs, set again
         # by serve_app in each server process)
-        uvicorn.run(
-            "distnet.asgi:serve_app",
-            factory=True,
-            host=host,
-            port=port,
-            workers=processes,
-            log_level="info",
-            log_config=None,
-        )
+        options: dict[str, Any] = {"factory": True, "host": host, "port": port, "log_config": None}
+        if processes > 1:  # a listening socket per process (kit/serving)
+            run_processes(
+                uvicorn.Config("distnet.asgi:serve_app", workers=processes, log_level="info", **options)
+            )
+        else:
+            uvicorn.run("distnet.asgi:serve_app", log_level="info", **options)
 
 
 for domain_cli in (calendar_cli, orders_cli, ledger_cli, payouts_cli, risk_cli, staff_cli, worker_cli):
