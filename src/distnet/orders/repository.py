@@ -174,7 +174,9 @@ async def existing_orders(
     if not keys:
         return {}
     result = await pg.fetch(
-        session, _EXISTING_ORDERS, {"sources": [k[0] for k in keys], "ids": [k[1] for k in keys]}
+        session,
+        _EXISTING_ORDERS,
+        {"sources": pg.text_array([k[0] for k in keys]), "ids": pg.text_array([k[1] for k in keys])},
     )
     return {(r.source, r.external_id): (r.id, bytes(r.body_hash)) for r in result}
 
@@ -474,11 +476,11 @@ async def cards_for_sale(session: AsyncSession, numbers: list[str]) -> dict[str,
     """Cards by number with their seller's status and active holds (two queries for any count).
     Plain rows, not Card and Hold instances (ORM identity-map work was 40 ms of a 1,000-order
     batch): sell_refusal reads the same attributes from either."""
-    rows = await pg.fetch(session, _CARDS_FOR_SALE, {"numbers": list(set(numbers))})
+    rows = await pg.fetch(session, _CARDS_FOR_SALE, {"numbers": pg.text_array(list(set(numbers)))})
     owners = sorted({card.distributor_id for card in rows})
     holds: dict[int, list[Any]] = {}
     if owners:
-        for h in await pg.fetch(session, _ACTIVE_HOLDS_OF, {"owners": owners}):
+        for h in await pg.fetch(session, _ACTIVE_HOLDS_OF, {"owners": pg.int_array(owners)}):
             holds.setdefault(h.distributor_id, []).append(h)
     return {card.number: (card, card.status, holds.get(card.distributor_id, [])) for card in rows}
 

@@ -55,8 +55,9 @@ def order_status(amount: int, refunded: int) -> str:
     return "refunded" if refunded >= amount else "partially_refunded"
 
 
-def commission_view(c: Any) -> CommissionLine:
-    """A commission row (attributes named as commissions.repository.COMMISSION_COLUMNS) as shown."""
+def commission_view(c: Any, base: str | None = None) -> CommissionLine:
+    """A commission row (attributes named as commissions.repository.COMMISSION_COLUMNS) as shown;
+    ``base``: its base already formatted (a new order's amount, the base of each of its lines)."""
     amount = format_amount(c.amount)
     reversed_ = c.reversed
     return CommissionLine(
@@ -66,7 +67,7 @@ def commission_view(c: Any) -> CommissionLine:
         rate_bps=c.rate_bps,
         rank_used=c.rank_used,
         plan_version=c.plan_version,
-        base=format_amount(c.base),
+        base=format_amount(c.base) if base is None else base,
         amount=amount,
         reversed=format_amount(reversed_) if reversed_ else ZERO,
         net_amount=format_amount(c.amount - reversed_) if reversed_ else amount,
@@ -92,6 +93,7 @@ def new_order_view(
 ) -> OrderView:
     """The view of an order just written (what order_views would read back)."""
     amount = row["amount"]
+    shown = format_amount(amount)  # the order's amount is the base of each of its commissions
     return OrderView(
         id=order_id,
         source=row["source"],
@@ -99,16 +101,16 @@ def new_order_view(
         status="completed",
         card_number=card_number,
         seller_id=row["seller_id"],
-        amount=format_amount(amount),
+        amount=shown,
         currency=row["currency"],
         category=row["category"],
         channel=row["channel"],
         placed_at=row["placed_at"],
         created_at=created_at,
-        refunded_amount=format_amount(0),
-        remaining_amount=format_amount(amount),
+        refunded_amount=ZERO,
+        remaining_amount=shown,
         buyer_ref=buyer_ref if row["buyer_ref_enc"] else None,
-        commissions=[commission_view(c) for c in commissions],
+        commissions=[commission_view(c, shown) for c in commissions],
         refunds=[] if with_refunds else msgspec.UNSET,
     )
 
