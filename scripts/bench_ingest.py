@@ -87,7 +87,7 @@ def copy_baseline(url: str, n: int, distributors: int) -> float:
 # balanced ledger transaction of their postings, the sales credits of the seller and every
 # ancestor, an order.created event each), without validation, idempotency, holds, ranks or the
 # commissions' rate lookup (fixed member rates, as bench_commissions' baseline).
-RAW_BATCH = """
+RAW_CTES = """
 WITH src AS (
     SELECT * FROM unnest(%(ext)s::text[], %(card)s::text[], %(amount)s::bigint[]) AS s (external_id, card_number, amount)
 ), o AS (
@@ -126,19 +126,51 @@ WITH src AS (
     SELECT gen_random_uuid(), 'order.created', o.seller_id, jsonb_build_object('order_id', o.id, 'amount', o.amount)
       FROM o
     RETURNING 1
+)"""
+RAW_BATCH = (
+    RAW_CTES
+    + """
+SELECT (SELECT count(*) FROM o), (SELECT count(*) FROM cm), (SELECT count(*) FROM p), (SELECT count(*) FROM e)
+"""
+)
+# The same, and the rows the batch has also written since points came (issue 18): each order's
+# points lot (the member's earning rate, no hold or debt rules, no referral lots) and a balanced PTS
+# transaction of their postings (one per lot, as the commissions' above).
+RAW_BATCH_WITH_POINTS = (
+    RAW_CTES
+    + """, pl AS (
+    INSERT INTO points_lot (distributor_id, source, source_ref, order_id, amount, remaining, expires_at)
+    SELECT o.seller_id, 'order', o.id::text, o.id, o.amount * 10000 / 1000000, o.amount * 10000 / 1000000,
+           now() + interval '12 months'
+      FROM o
+    RETURNING distributor_id, amount
+), pt AS (
+    INSERT INTO ledger_transaction (kind, ref_type, ref_id) VALUES ('points.earned', 'raw', NULL) RETURNING id
+), pp AS (
+    INSERT INTO ledger_posting (transaction_id, account_id, amount)
+    SELECT pt.id, a.id, pl.amount
+      FROM pl CROSS JOIN pt JOIN ledger_account a ON a.distributor_id = pl.distributor_id AND a.kind = 'points'
+                                                AND a.currency = 'PTS'
+    UNION ALL
+    SELECT pt.id, x.id, -(SELECT sum(amount) FROM pl)
+      FROM pt, ledger_account x WHERE x.distributor_id IS NULL AND x.kind = 'points_issued' AND x.currency = 'PTS'
+    RETURNING 1
 )
 SELECT (SELECT count(*) FROM o), (SELECT count(*) FROM cm), (SELECT count(*) FROM p), (SELECT count(*) FROM e)
 """
+)
 
 
-def raw_batch_baseline(url: str, batches: list[list[dict]], in_flight: int = 4) -> float:
-    """Seconds for ``batches`` through RAW_BATCH on ``in_flight`` plain psycopg connections (each
-    batch its own transaction, as each HTTP batch is)."""
+def raw_batch_baseline(
+    url: str, batches: list[list[dict]], in_flight: int = 4, statement: str = RAW_BATCH, prefix: str = "raw"
+) -> float:
+    """Seconds for ``batches`` through ``statement`` on ``in_flight`` plain psycopg connections
+    (each batch its own transaction, as each HTTP batch is)."""
     from concurrent.futures import ThreadPoolExecutor
 
     params = [
         {
-            "ext": [f"raw-{o['external_id']}" for o in b],
+            "ext": [f"{prefix}-{o['external_id']}" for o in b],
             "card": [o["card_number"] for o in b],
             "amount": [round(float(o["amount"]) * 100) for o in b],
         }
@@ -150,7 +182,7 @@ def raw_batch_baseline(url: str, batches: list[list[dict]], in_flight: int = 4) 
         def run(i: int) -> None:
             conn = conns[i % in_flight]
             for k in range(i, len(params), in_flight):
-                orders, commissions, postings, events = conn.execute(RAW_BATCH, params[k]).fetchone()
+                orders, commissions, postings, events = conn.execute(statement, params[k]).fetchone()
                 assert orders == events == len(batches[k]) and postings == commissions + 1, (orders, postings)
                 conn.commit()
 
@@ -418,8 +450,8 @@ async def main(args: argparse.Namespace) -> None:
                 # order (HTTP first, then raw first, ...): the machine's speed drifts by 10-20% within
                 # a minute, and one pair of 4-second phases measured in turn drifted with it. The
                 # ratio is of the totals; each round's figures are printed too.
-                http_seconds = raw_seconds = 0.0
-                rounds: list[tuple[float, float]] = []
+                http_seconds = raw_seconds = points_seconds = 0.0
+                rounds: list[tuple[float, float, float]] = []
                 batch_cpu: dict[str, float] = {}
                 for r in range(args.batch_rounds):
                     batches = [
@@ -436,9 +468,14 @@ async def main(args: argparse.Namespace) -> None:
                     # encoded before the clock starts, as the raw baseline's parameters are
                     bodies = [msgspec.json.encode({"orders": b}) for b in batches]
                     phases: dict[str, float] = {}
-                    for phase in ("http", "raw") if r % 2 == 0 else ("raw", "http"):
+                    for phase in ("http", "raw", "points") if r % 2 == 0 else ("points", "raw", "http"):
                         if phase == "raw":
                             phases["raw"] = await asyncio.to_thread(raw_batch_baseline, url, batches)
+                            continue
+                        if phase == "points":
+                            phases["points"] = await asyncio.to_thread(
+                                raw_batch_baseline, url, batches, 4, RAW_BATCH_WITH_POINTS, "rawp"
+                            )
                             continue
                         meter.start()
                         t0 = time.perf_counter()
@@ -450,12 +487,14 @@ async def main(args: argparse.Namespace) -> None:
                         batch_cpu = {k: batch_cpu.get(k, 0) + v / args.batch_rounds for k, v in cpu.items()}
                     http_seconds += phases["http"]
                     raw_seconds += phases["raw"]
+                    points_seconds += phases["points"]
                     await fold(sm)  # as the fold_sales job would between rounds
-                    rounds.append((phases["http"], phases["raw"]))
+                    rounds.append((phases["http"], phases["raw"], phases["points"]))
                     print(
                         f"round {r + 1}: POST /orders/batch {http_total / phases['http']:,.0f} orders/s "
                         f"(CPU ms per order {cpu}), raw SQL {http_total / phases['raw']:,.0f}/s: "
-                        f"{phases['raw'] / phases['http']:.2f}x"
+                        f"{phases['raw'] / phases['http']:.2f}x, raw SQL with points "
+                        f"{http_total / phases['points']:,.0f}/s: {phases['points'] / phases['http']:.2f}x"
                     )
                 batch_cpu = {k: round(v, 3) for k, v in batch_cpu.items()}
                 http_total *= args.batch_rounds
@@ -466,7 +505,12 @@ async def main(args: argparse.Namespace) -> None:
                 print(
                     f"raw SQL baseline, one statement per batch on 4 connections: {http_total / raw_seconds:,.0f} "
                     f"orders/s; HTTP batch reaches {raw_seconds / http_seconds:.2f}x of it "
-                    f"(rounds: {', '.join(f'{raw / http:.2f}' for http, raw in rounds)})"
+                    f"(rounds: {', '.join(f'{raw / http:.2f}' for http, raw, _ in rounds)})"
+                )
+                print(
+                    f"raw SQL baseline with the points lots and postings the batch also writes: "
+                    f"{http_total / points_seconds:,.0f} orders/s; HTTP batch reaches {points_seconds / http_seconds:.2f}x "
+                    f"of it (rounds: {', '.join(f'{p / http:.2f}' for http, _, p in rounds)})"
                 )
                 await fold(sm)
 
@@ -571,7 +615,12 @@ async def main(args: argparse.Namespace) -> None:
             "http_batch_orders_per_second": round(http_total / http_seconds) if http_total else None,
             "raw_batch_orders_per_second": round(http_total / raw_seconds) if http_total else None,
             "http_batch_vs_raw": round(raw_seconds / http_seconds, 2) if http_total else None,
-            "http_batch_vs_raw_rounds": [round(raw / http, 2) for http, raw in rounds],
+            "http_batch_vs_raw_rounds": [round(raw / http, 2) for http, raw, _ in rounds],
+            "raw_batch_with_points_orders_per_second": round(http_total / points_seconds)
+            if http_total
+            else None,
+            "http_batch_vs_raw_with_points": round(points_seconds / http_seconds, 2) if http_total else None,
+            "http_batch_vs_raw_with_points_rounds": [round(p / http, 2) for http, _, p in rounds],
             "single_p50_ms": round(p50, 1),
             "single_p99_ms": round(p99, 1),
             "single_rate": args.rate,
