@@ -205,3 +205,44 @@ async def test_opening_platform_accounts_does_not_wait_for_a_batch_in_flight(ses
         assert counts["USD"] == counts["CNY"] > 0
         await in_flight.rollback()
         await s.commit()
+
+
+async def test_one_statement_of_queued_and_immediate_postings(client, admin_headers, sessionmaker):
+    """One posting statement with credits that queue (pending, commission_expense) and postings that
+    apply at once (available, payout_clearing): the immediate ones show in the balances before the
+    commit, the queued ones at the commit, and the queue holds only the queued accounts (migration
+    0180 computes each account's sum and whether it queues once for the three steps)."""
+    a, b = [(await register(client, admin_headers))["id"] for _ in range(2)]
+    async with sessionmaker() as s:
+        await ensure_platform_accounts(s)
+        await s.commit()
+    async with sessionmaker() as s:
+        await post(
+            s,
+            kind="test.mixed",
+            postings=[
+                Posting("pending", 300, a),
+                Posting("pending", 200, b),
+                Posting("commission_expense", -500),
+                Posting("available", 70, a),
+                Posting("available", 30, a),  # two lines of one account: one sum
+                Posting("payout_clearing", -100),
+            ],
+        )
+        queued = (
+            await s.execute(
+                text(
+                    "SELECT a.distributor_id, a.kind, q.amount FROM ledger_balance_pending q "
+                    "JOIN ledger_account a ON a.id = q.account_id ORDER BY q.id"
+                )
+            )
+        ).all()
+        assert sorted((d or 0, k, amt) for d, k, amt in queued) == sorted(
+            [(a, "pending", 300), (b, "pending", 200), (0, "commission_expense", -500)]
+        )
+        before = await _balances(s, a)
+        assert (before["available"], before["pending"]) == (100, 0)
+        await s.commit()
+    async with sessionmaker() as s:
+        assert (await _balances(s, a))["pending"] == 300 and (await _balances(s, b))["pending"] == 200
+        assert await s.scalar(text("SELECT count(*) FROM ledger_balance_pending")) == 0
