@@ -12,6 +12,7 @@ and which becomes a new bound socket in each process it is passed to."""
 from __future__ import annotations
 
 import socket
+import sys
 from typing import Any
 
 import uvicorn
@@ -55,7 +56,12 @@ def ensure_port_free(host: str, port: int) -> None:
 
 
 def run_processes(config: uvicorn.Config) -> None:
-    """``config.workers`` server processes under uvicorn's supervisor, a socket each."""
+    """``config.workers`` server processes under uvicorn's supervisor, a socket each (Linux; where
+    ``SO_REUSEPORT`` does not spread connections, as on macOS, or is missing, as on Windows, the
+    processes share uvicorn's one socket)."""
+    if not sys.platform.startswith("linux"):
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        return
     ensure_port_free(config.host, config.port)
     placeholder = PortPerProcess(config.host, config.port, config.backlog)
     Multiprocess(config, sockets=[placeholder]).run()  # type: ignore[list-item]
