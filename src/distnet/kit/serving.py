@@ -58,8 +58,9 @@ def ensure_port_free(host: str, port: int) -> None:
 def run_processes(config: uvicorn.Config) -> None:
     """``config.workers`` server processes under uvicorn's supervisor, a socket each (Linux; where
     ``SO_REUSEPORT`` does not spread connections, as on macOS, or is missing, as on Windows, the
-    processes share uvicorn's one socket)."""
-    if not sys.platform.startswith("linux"):
+    processes share uvicorn's one socket, as they do for port 0: each process would bind a port
+    of its own)."""
+    if not sys.platform.startswith("linux") or config.port == 0:
         Multiprocess(config, sockets=[config.bind_socket()]).run()
         return
     ensure_port_free(config.host, config.port)
