@@ -8,10 +8,11 @@ from sqlalchemy import text
 
 from distnet.kit import pg
 
-# any text PostgreSQL can hold (no NUL), with the characters an array literal treats specially
-_TEXT = st.text(alphabet=st.characters(blacklist_characters="\x00"), max_size=12) | st.sampled_from(
-    ['a"b', "c\\d", "e,f", "{g}", " h ", "NULL", "null", "", "ü", "i'j", '\\"', "}{", "\t"]
-)
+# any text PostgreSQL can hold (no NUL; no lone surrogate, which UTF-8 cannot carry and a JSON body
+# cannot bring: msgspec refuses it), with the characters an array literal treats specially
+_TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12
+) | st.sampled_from(['a"b', "c\\d", "e,f", "{g}", " h ", "NULL", "null", "", "ü", "i'j", '\\"', "}{", "\t"])
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

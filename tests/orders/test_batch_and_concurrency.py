@@ -324,3 +324,17 @@ async def test_randomised_money_history_keeps_every_invariant(client, admin_head
     await verify_ok(client, admin_headers)
     for d in people:
         assert (await balances(client, d))["pending"] == "0.00"
+
+
+async def test_a_lone_surrogate_is_a_bad_body_not_an_error(client, admin_headers, chain, session):
+    """A JSON escape of half a UTF-16 pair (``\\ud800``) cannot be stored (UTF-8 has no such
+    character): the body is refused as a problem before any lookup, not a 500 from the database
+    driver, and nothing is written."""
+    body = b'{"orders": [{"external_id": "half-pair", "card_number": "1\\ud800", "amount": "1.00"}]}'
+    answer = await client.post(
+        "/api/v1/orders/batch", content=body, headers={**admin_headers, "Content-Type": "application/json"}
+    )
+    assert answer.status_code == 400, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    stored = await session.scalar(text("SELECT count(*) FROM orders WHERE external_id LIKE 'half-pair%'"))
+    assert stored == 0
