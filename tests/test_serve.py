@@ -25,8 +25,19 @@ async def test_serve_with_two_processes(client, admin_headers, database_url, red
         "DISTNET_SECRET_KEY": settings.secret_key.decode(),
         "DISTNET_DATA_DIR": str(tmp_path),
     }
+    command = [
+        sys.executable,
+        "-m",
+        "distnet",
+        "serve",
+        "--port",
+        str(port),
+        "--processes",
+        "2",
+        "--no-workers",
+    ]
     server = subprocess.Popen(  # noqa: ASYNC220 (started once, waited for below)
-        [sys.executable, "-m", "distnet", "serve", "--port", str(port), "--processes", "2", "--no-workers"],
+        command,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -74,17 +85,7 @@ async def test_serve_with_two_processes(client, admin_headers, database_url, red
         # a second server on the same port is refused, not given a share of the connections
         second = await asyncio.to_thread(
             subprocess.run,
-            [
-                sys.executable,
-                "-m",
-                "distnet",
-                "serve",
-                "--port",
-                str(port),
-                "--processes",
-                "2",
-                "--no-workers",
-            ],
+            command,
             env=env,
             capture_output=True,
             timeout=120,

@@ -234,13 +234,17 @@ def serve(
             )
         # log_config=None: uvicorn's loggers go through the one configuration (kit/logs, set again
         # by serve_app in each server process)
-        options: dict[str, Any] = {"factory": True, "host": host, "port": port, "log_config": None}
+        options: dict[str, Any] = {
+            "factory": True,
+            "host": host,
+            "port": port,
+            "log_level": "info",
+            "log_config": None,
+        }
         if processes > 1:  # a listening socket per process (kit/serving)
-            run_processes(
-                uvicorn.Config("distnet.asgi:serve_app", workers=processes, log_level="info", **options)
-            )
+            run_processes(uvicorn.Config("distnet.asgi:serve_app", workers=processes, **options))
         else:
-            uvicorn.run("distnet.asgi:serve_app", log_level="info", **options)
+            uvicorn.run("distnet.asgi:serve_app", **options)
 
 
 for domain_cli in (calendar_cli, orders_cli, ledger_cli, payouts_cli, risk_cli, staff_cli, worker_cli):

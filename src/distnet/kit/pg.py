@@ -117,7 +117,8 @@ def int_array(values: list[int]) -> str:
 def text_array(values: list[str]) -> str:
     """Strings as PostgreSQL's array literal, for ``CAST(:keys AS text[])``: each element quoted,
     its backslashes and double quotes escaped (so commas, braces, blanks and ``NULL`` stay text).
-    psycopg's dump of a 1,000-string list cost the client 2.3 ms a statement, the literal 0.5."""
+    A statement given a 1,000-string list cost the client 2.3 ms of CPU (psycopg dumps the list
+    element by element in Python), given the literal 0.5 ms."""
     return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
 
 

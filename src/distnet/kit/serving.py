@@ -11,11 +11,13 @@ and which becomes a new bound socket in each process it is passed to."""
 
 from __future__ import annotations
 
+import logging
 import socket
 import sys
 from typing import Any
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 
@@ -63,6 +65,10 @@ def run_processes(config: uvicorn.Config) -> None:
     if not sys.platform.startswith("linux") or config.port == 0:
         Multiprocess(config, sockets=[config.bind_socket()]).run()
         return
-    ensure_port_free(config.host, config.port)
+    try:
+        ensure_port_free(config.host, config.port)
+    except OSError as exc:  # as uvicorn answers a port in use: one line, not a traceback
+        logging.getLogger("uvicorn.error").error("%s (%s:%d)", exc, config.host, config.port)
+        sys.exit(STARTUP_FAILURE)
     placeholder = PortPerProcess(config.host, config.port, config.backlog)
     Multiprocess(config, sockets=[placeholder]).run()  # type: ignore[list-item]
